@@ -1,0 +1,65 @@
+"""The in-memory clip every part of the lab works on: 8-bit 4:2:0 planes plus what they are."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A sequence of 8-bit 4:2:0 frames.
+
+    `y` is uint8 [T, H, W]; `u` and `v` are uint8 [T, H/2, W/2]; H and W are even.
+    `notes` records anything done to the source on the way in (cropping, truncation).
+    """
+
+    name: str
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    fps: float
+    source: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        t, h, w = self.y.shape
+        expected = (t, h // 2, w // 2)
+        if self.y.dtype != np.uint8 or self.u.dtype != np.uint8 or self.v.dtype != np.uint8:
+            raise ValueError(f"clip {self.name}: planes must be uint8")
+        if h % 2 or w % 2 or self.u.shape != expected or self.v.shape != expected:
+            raise ValueError(f"clip {self.name}: planes {self.y.shape}/{self.u.shape}/{self.v.shape} are not 4:2:0")
+        if t == 0:
+            raise ValueError(f"clip {self.name}: no frames")
+        if not self.fps > 0:
+            raise ValueError(f"clip {self.name}: frame rate {self.fps} is not positive")
+
+    @property
+    def frames(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.y.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.y.shape[2])
+
+    @property
+    def sha256(self) -> str:
+        """Hash of exactly the frames a codec sees (planes, geometry and rate), so truncation counts."""
+        digest = hashlib.sha256(f"{self.width}x{self.height}x{self.frames}@{self.fps!r}".encode())
+        for plane in (self.y, self.u, self.v):
+            digest.update(np.ascontiguousarray(plane).tobytes())
+        return digest.hexdigest()
+
+    def head(self, frames: int) -> "Clip":
+        """The first `frames` frames (all of them when the clip is shorter)."""
+        if frames >= self.frames:
+            return self
+        note = f"first {frames} of {self.frames} frames"
+        return Clip(self.name, self.y[:frames], self.u[:frames], self.v[:frames], self.fps, self.source,
+                    self.notes + (note,))
