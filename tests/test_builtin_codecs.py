@@ -1,0 +1,267 @@
+"""The built-in reference codecs: the contract, rate-quality behaviour, determinism, parameters, corrupt input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from aiv.codec.builtin import BUILTIN_CODECS, hybrid, intra
+
+CODECS = {"intra": intra, "hybrid": hybrid}
+CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth random texture, like camera content, as float [h, w] around mid-grey."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (h // 6 + 2, w // 6 + 2)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _clip(frames: int, h: int, w: int, cut: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A panning texture with a moving bright square; a scene cut to new content at frame `cut`."""
+    margin = 2 * frames + 4
+    scenes = [_texture(h + margin, w + 2 * margin, seed) for seed in (1, 2)]
+    y = np.empty((frames, h, w), np.uint8)
+    for t in range(frames):
+        canvas = scenes[1 if cut is not None and t >= cut else 0]
+        frame = canvas[t : t + h, 2 * t : 2 * t + w].copy()
+        top, left = (3 + t) % (h - 8), (5 + 3 * t) % (w - 8)
+        frame[top : top + 8, left : left + 8] = 230
+        y[t] = np.clip(frame, 0, 255).astype(np.uint8)
+    small = y[:, ::2, ::2].astype(np.int16)
+    u = np.clip(128 + (small - 128) // 4, 0, 255).astype(np.uint8)
+    v = np.clip(128 - (small - 128) // 3, 0, 255).astype(np.uint8)
+    return y, u, v
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(a.shape[0], -1).mean(axis=1)
+    return float(np.mean(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))))
+
+
+@pytest.fixture(scope="module")
+def moving() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _clip(16, 48, 64)
+
+
+@pytest.fixture
+def params():
+    """Restore hybrid.PARAMS after a test rewrites it."""
+    saved = dict(hybrid.PARAMS)
+    yield hybrid.PARAMS
+    hybrid.PARAMS.clear()
+    hybrid.PARAMS.update(saved)
+
+
+def test_registry_names_the_modules():
+    assert BUILTIN_CODECS == ("intra", "hybrid")
+
+
+@pytest.mark.parametrize("name", BUILTIN_CODECS)
+@pytest.mark.parametrize("shape", [(16, 48, 64), (5, 20, 36), (3, 2, 2)])
+def test_decode_returns_exact_shapes_and_dtype(name, shape):
+    y, u, v = _clip(*shape) if shape[1] > 8 else tuple(np.full(s, 77, np.uint8) for s in (shape, (3, 1, 1), (3, 1, 1)))
+    out = CODECS[name].decode(CODECS[name].encode(y, u, v, 30.0, 0.5))
+    assert [a.shape for a in out] == [y.shape, u.shape, v.shape]
+    assert all(a.dtype == np.uint8 for a in out)
+
+
+@pytest.mark.parametrize("name", BUILTIN_CODECS)
+def test_more_quality_means_more_bytes_and_higher_psnr(name, moving):
+    y, u, v = moving
+    sizes, psnrs = [], []
+    for q in (0.1, 0.4, 0.7, 1.0):
+        bits = CODECS[name].encode(y, u, v, 30.0, q)
+        sizes.append(len(bits))
+        psnrs.append(_psnr(y, CODECS[name].decode(bits)[0]))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+    assert psnrs == sorted(psnrs) and len(set(psnrs)) == len(psnrs)
+    assert psnrs[-1] > 44.0
+
+
+@pytest.mark.parametrize("name", BUILTIN_CODECS)
+def test_encode_and_decode_are_deterministic(name, moving):
+    y, u, v = moving
+    first = CODECS[name].encode(y, u, v, 30.0, 0.6)
+    assert CODECS[name].encode(y, u, v, 30.0, 0.6) == first
+    a, b = CODECS[name].decode(first), CODECS[name].decode(first)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def test_hybrid_decoder_rebuilds_the_encoders_reference_exactly(moving, monkeypatch):
+    y, u, v = moving
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    real = hybrid._reconstruct
+
+    def spy(*args):
+        out = real(*args)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(hybrid, "_reconstruct", spy)
+    bits = hybrid.encode(y, u, v, 30.0, 0.45)
+    encoder_side = list(seen)
+    seen.clear()
+    hybrid.decode(bits)
+    assert len(encoder_side) == len(seen) == y.shape[0]
+    for (ey, euv), (dy, duv) in zip(encoder_side, seen):
+        assert np.array_equal(ey, dy) and np.array_equal(euv, duv)
+
+
+def test_hybrid_needs_far_fewer_bytes_than_intra_on_motion(moving):
+    y, u, v = moving
+    intra_bits = intra.encode(y, u, v, 30.0, 0.5)
+    intra_psnr = _psnr(y, intra.decode(intra_bits)[0])
+    hybrid_bits = hybrid.encode(y, u, v, 30.0, 0.5)
+    hybrid_psnr = _psnr(y, hybrid.decode(hybrid_bits)[0])
+    assert hybrid_psnr > intra_psnr - 1.0
+    assert len(hybrid_bits) < 0.6 * len(intra_bits)
+
+
+# One alternative per PARAMS entry, each applied on top of `base` (lzma_lc only acts under lzma).
+ALTERNATIVES = {
+    "block_size": ({}, {"block_size": 32}),
+    "transform_size": ({}, {"transform_size": 4}),
+    "search_range": ({}, {"search_range": 3}),
+    "subpel": ({}, {"subpel": 2}),
+    "interp": ({}, {"interp": "bilinear"}),
+    "obmc": ({}, {"obmc": 0}),
+    "key_interval": ({}, {"key_interval": 5}),
+    "q_min": ({}, {"q_min": 1.0}),
+    "q_max": ({}, {"q_max": 300.0}),
+    "chroma_q_scale": ({}, {"chroma_q_scale": 2.0}),
+    "key_q_scale": ({}, {"key_q_scale": 1.2}),
+    "freq_weight": ({}, {"freq_weight": 1.5}),
+    "intra_rounding": ({}, {"intra_rounding": 0.05}),
+    "inter_rounding": ({}, {"inter_rounding": 0.45}),
+    "lambda_scale": ({}, {"lambda_scale": 1.0}),
+    "coef_bit_cost": ({}, {"coef_bit_cost": 20.0}),
+    "intra_blocks": ({}, {"intra_blocks": False}),
+    "loop_filter": ({}, {"loop_filter": False}),
+    "lf_alpha": ({}, {"lf_alpha": 0.5}),
+    "lf_beta": ({}, {"lf_beta": 0.1}),
+    "lf_tc": ({}, {"lf_tc": 1.0}),
+    "entropy": ({}, {"entropy": "lzma"}),
+    "arith_shift": ({}, {"arith_shift": 3}),
+    "lzma_lc": ({"entropy": "lzma"}, {"entropy": "lzma", "lzma_lc": 4}),
+}
+
+
+def test_every_parameter_is_covered():
+    assert set(ALTERNATIVES) == set(hybrid.PARAMS)
+
+
+@pytest.mark.parametrize("key", sorted(ALTERNATIVES))
+def test_every_parameter_changes_the_bitstream(key, params):
+    y, u, v = _clip(12, 48, 64, cut=6)  # a scene cut, so intra blocks appear in a P frame
+    base, changed = ALTERNATIVES[key]
+    defaults = dict(params)
+    params.update(base)
+    before = hybrid.encode(y, u, v, 30.0, 0.5)
+    params.clear()
+    params.update(defaults)
+    params.update(changed)
+    after = hybrid.encode(y, u, v, 30.0, 0.5)
+    assert after != before
+    out = hybrid.decode(after)
+    assert _psnr(y, out[0]) > 28.0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"block_size": 12},
+        {"block_size": 16.0},
+        {"transform_size": 16},  # block 16 cannot hold two chroma transforms of 16
+        {"search_range": 0},
+        {"subpel": 3},
+        {"interp": "lanczos"},
+        {"obmc": 9},
+        {"key_interval": 0},
+        {"q_min": -1.0},
+        {"q_min": 50.0, "q_max": 10.0},
+        {"chroma_q_scale": 0},
+        {"intra_rounding": 0.9},
+        {"lambda_scale": 0.0},
+        {"intra_blocks": "yes"},
+        {"loop_filter": 1},
+        {"lf_tc": -1.0},
+        {"entropy": "gzip"},
+        {"arith_shift": 9},
+        {"lzma_lc": 5},
+        {"colour": "blue"},
+    ],
+)
+def test_nonsense_parameters_raise_value_error(bad, params, moving):
+    y, u, v = moving
+    params.update(bad)
+    with pytest.raises(ValueError, match="PARAMS"):
+        hybrid.encode(y[:2], u[:2], v[:2], 30.0, 0.5)
+
+
+@pytest.mark.parametrize("name", BUILTIN_CODECS)
+def test_bad_input_raises_value_error(name, moving):
+    y, u, v = moving
+    codec = CODECS[name]
+    with pytest.raises(ValueError, match="quality"):
+        codec.encode(y, u, v, 30.0, 1.5)
+    with pytest.raises(ValueError):
+        codec.encode(y[:, :, :63], u, v, 30.0, 0.5)
+    with pytest.raises(ValueError):
+        codec.encode(y.astype(np.int16), u, v, 30.0, 0.5)
+
+
+@pytest.mark.parametrize(("name", "entropy"), [("intra", None), ("hybrid", "arith"), ("hybrid", "lzma"), ("hybrid", "zlib")])
+def test_truncated_or_padded_bitstreams_raise(name, entropy, moving, params):
+    if entropy:
+        params["entropy"] = entropy
+    y, u, v = moving
+    bits = CODECS[name].encode(y, u, v, 30.0, 0.5)
+    for broken in (bits[:-1], bits[: len(bits) // 2], bits[:10], b"", bits + b"\0"):
+        with pytest.raises(ValueError):
+            CODECS[name].decode(broken)
+
+
+def test_truncated_range_coded_payload_raises_even_with_a_consistent_table(moving):
+    """Cut the range coder's payload and fix up the stream table: the decoder must still refuse."""
+    y, u, v = moving
+    bits = hybrid.encode(y, u, v, 30.0, 0.5)
+    head = hybrid._HEADER.size
+    payload = bits[head + 4 :]
+    short = payload[: len(payload) - 3]
+    forged = bits[:head] + len(short).to_bytes(4, "little") + short
+    with pytest.raises(ValueError):
+        hybrid.decode(forged)
+
+
+def _foreman(frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    av = pytest.importorskip("av")
+    ys, us, vs = [], [], []
+    with av.open(str(CLIPS / "foreman_cif.264"), format="h264") as container:
+        for frame in container.decode(video=0):
+            planes = frame.to_ndarray(format="yuv420p")
+            h, w = frame.height, frame.width
+            ys.append(planes[:h])
+            chroma = planes[h:].reshape(2, h // 2, w // 2)
+            us.append(chroma[0])
+            vs.append(chroma[1])
+            if len(ys) == frames:
+                break
+    return np.stack(ys), np.stack(us), np.stack(vs)
+
+
+@pytest.mark.clips
+@pytest.mark.skipif(not (CLIPS / "foreman_cif.264").exists(), reason="shared clips are absent")
+def test_hybrid_beats_intra_on_foreman():
+    y, u, v = _foreman(10)
+    results = {}
+    for name in BUILTIN_CODECS:
+        bits = CODECS[name].encode(y, u, v, 30.0, 0.5)
+        results[name] = (len(bits), _psnr(y, CODECS[name].decode(bits)[0]))
+    assert 33.0 < results["hybrid"][1] < 42.0
+    assert results["hybrid"][1] > results["intra"][1] - 1.5
+    assert results["hybrid"][0] < 0.5 * results["intra"][0]
