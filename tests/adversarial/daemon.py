@@ -1,0 +1,29 @@
+"""Forks a daemon that would outlive the evaluation."""
+
+import io
+import os
+import time
+
+import numpy as np
+
+
+def encode(y, u, v, fps: float, quality: float) -> bytes:
+    if os.fork() == 0:
+        os.setsid()
+        time.sleep(3600)
+    return _pack(y, u, v)
+
+
+def decode(bitstream: bytes):
+    return _unpack(bitstream)
+
+
+def _pack(y, u, v) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, y=y, u=u, v=v)
+    return buf.getvalue()
+
+
+def _unpack(bitstream: bytes):
+    planes = np.load(io.BytesIO(bitstream))
+    return planes["y"], planes["u"], planes["v"]
