@@ -1,0 +1,67 @@
+"""Options and helpers shared by several `aiv` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from aiv.errors import UsageError
+from aiv.video.clip import Clip
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CODEC_FAILED = 0, 1, 2, 3
+
+
+def default_cache_dir() -> Path:
+    """Where anchor measurements are cached: AIV_CACHE, else ~/.cache/aiv."""
+    return Path(os.environ.get("AIV_CACHE", Path.home() / ".cache" / "aiv"))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--size takes WIDTHxHEIGHT, got {text!r}") from exc
+    return width, height
+
+
+def parse_qualities(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"takes numbers separated by commas, got {text!r}") from exc
+
+
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose clips."""
+    parser.add_argument("--clips", nargs="+", metavar="PATH",
+                        help="clip files or folders (.y4m .yuv .mp4 .mkv .webm .avi .264 .265 ...); "
+                             "default: the built-in corpus")
+    parser.add_argument("--frames", type=int, metavar="N", help="use the first N frames of every clip")
+    parser.add_argument("--size", type=parse_size, metavar="WxH", help="frame size of raw .yuv clips")
+    parser.add_argument("--fps", type=float, help="frame rate, overriding what the clip says")
+
+
+def load_clip_arguments(args: argparse.Namespace) -> list[Clip]:
+    """The clips the options name: files, folders, or the built-in corpus."""
+    from aiv.video.corpus import builtin_corpus
+    from aiv.video.readers import load_clips
+
+    if args.frames is not None and args.frames < 1:
+        raise UsageError("--frames must be at least 1")
+    if args.clips:
+        return load_clips(args.clips, frames=args.frames, size=args.size, fps=args.fps)
+    return builtin_corpus() if args.frames is None else builtin_corpus(frames=args.frames)
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="PATH", help="the local store folder (default: AIV_STORE, else ./lab)")
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def print_json(value) -> None:
+    print(json.dumps(value, indent=1, default=str))

@@ -1,0 +1,66 @@
+"""`aiv evaluate`: measure one codec and write DIR/result.json."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_ERROR, EXIT_OK, add_clip_arguments, add_json_argument,
+                                 default_cache_dir, load_clip_arguments, parse_qualities, print_json)
+
+CODEC_STAGES = ("load", "encode", "decode", "check")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate", help="measure one codec against x264/x265 on clips",
+        description="Encode and decode every clip at each quality point in separate sandboxed processes, "
+                    "measure rate and quality, and compute BD-rate against real x264/x265 encodes. "
+                    "Exit 0: measured; 3: the codec failed (result.json says why); 2: bad usage or "
+                    "unreadable input; 1: the harness itself failed.")
+    parser.add_argument("codec", help="a codec module (.py path) or a built-in name (intra, hybrid)")
+    add_clip_arguments(parser)
+    parser.add_argument("--qualities", type=parse_qualities, default=(0.2, 0.4, 0.6, 0.8), metavar="Q,Q,...",
+                        help="quality points in [0, 1], increasing (default 0.2,0.4,0.6,0.8)")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                        help="wall-clock seconds allowed per encode and per decode (default 600)")
+    parser.add_argument("--memory-mb", type=int, default=4096, metavar="M",
+                        help="address-space limit of each codec process in MiB (default 4096)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default out/<codec>-<time>)")
+    parser.add_argument("--keep-artifacts", action="store_true",
+                        help="keep each point's bitstream and decoded frames (.y4m) under DIR/artifacts")
+    parser.add_argument("--no-vmaf", action="store_true", help="skip VMAF (its BD-rates become not comparable)")
+    parser.add_argument("--no-cache", action="store_true", help="re-encode the anchors instead of using the cache")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the metrics")
+    add_json_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiv.codec.contract import load_codec
+    from aiv.codec.sandbox import Limits
+    from aiv.evaluate import EvalSettings, evaluate, write_result
+    from aiv.report import format_record
+
+    codec = load_codec(args.codec)
+    settings = EvalSettings(qualities=args.qualities, vmaf=not args.no_vmaf, keep_artifacts=args.keep_artifacts,
+                            device=args.device, cache_dir=None if args.no_cache else default_cache_dir(),
+                            limits=Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
+    clips = load_clip_arguments(args)
+    out_dir = Path(args.out) if args.out else Path("out") / f"{codec.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    record = evaluate(codec, clips, settings, out_dir=out_dir, show_progress=not args.quiet)
+    path = write_result(record, out_dir)
+    if args.json:
+        print_json(record)
+    else:
+        print(format_record(record))
+        print(f"\nresult: {path}")
+    if record["status"] == "ok":
+        return EXIT_OK
+    if record["failure"]["stage"] in CODEC_STAGES:
+        return EXIT_CODEC_FAILED
+    print(f"aiv evaluate: measurement failed: {record['failure']['reason']}", file=sys.stderr)
+    return EXIT_ERROR

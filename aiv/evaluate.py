@@ -1,0 +1,230 @@
+"""The evaluator: measures one candidate codec on clips, honestly, against x264/x265 anchors.
+
+The candidate encodes in one sandboxed process and decodes in another; the harness measures the
+bitstream's length, checks the decoded planes exactly and computes every metric itself. Any
+failure ends the evaluation with its stage and reason; points measured before it are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from aiv.codec.contract import CodecSource, check_decoded
+from aiv.codec.sandbox import Limits, isolation_report, run_decode, run_encode
+from aiv.errors import CodecFailure, MetricError, UsageError
+from aiv.metrics.anchors import ANCHORS, anchor_points
+from aiv.metrics.bdrate import bd_rate
+from aiv.metrics.measure import measure_quality
+from aiv.metrics.rate import kbps
+from aiv.progress import Progress
+from aiv.provenance import lab_commit, tool_versions
+from aiv.settings import DEFAULT_QUALITIES
+from aiv.video.clip import Clip
+from aiv.video.y4m import write_y4m
+
+BD_METRICS: tuple[str, ...] = ("psnr_y", "vmaf")
+SUMMARY_KEYS: tuple[tuple[str, str], ...] = (("x264", "psnr_y"), ("x265", "psnr_y"), ("x264", "vmaf"))
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How a codec is evaluated: the quality points, sandbox limits and what is measured."""
+
+    qualities: tuple[float, ...] = DEFAULT_QUALITIES
+    limits: Limits = field(default_factory=Limits)
+    vmaf: bool = True
+    anchors: tuple[str, ...] = ("x264", "x265")
+    keep_artifacts: bool = False
+    device: str = "cpu"
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.qualities or any(not 0.0 <= q <= 1.0 for q in self.qualities):
+            raise UsageError(f"qualities must be in [0, 1], got {self.qualities}")
+        if list(self.qualities) != sorted(set(self.qualities)):
+            raise UsageError(f"qualities must be distinct and increasing, got {self.qualities}")
+        unknown = set(self.anchors) - set(ANCHORS)
+        if unknown:
+            raise UsageError(f"unknown anchors {sorted(unknown)}; known: {sorted(ANCHORS)}")
+
+    def as_record(self) -> dict:
+        """The settings as stored in result.json."""
+        record = asdict(self)
+        record["cache_dir"] = None
+        record["anchor_settings"] = {name: asdict(ANCHORS[name]) for name in self.anchors}
+        return record
+
+
+OnDecoded = Callable[[Clip, dict, tuple[np.ndarray, np.ndarray, np.ndarray]], None]
+
+
+def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_dir: Path | None = None,
+             show_progress: bool = True, on_decoded: OnDecoded | None = None) -> dict:
+    """Evaluate `codec` on `clips`; return the result record (see README, "Output").
+
+    Writes bitstreams and reconstructions under `out_dir` when settings.keep_artifacts is set.
+    `on_decoded(clip, point, planes)` is called with each measured point's decoded planes (the
+    point dict may be extended, e.g. with the key of a preview made from them).
+    """
+    record = _new_record(codec, clips, settings)
+    steps = len(clips) * (len(settings.qualities) + len(settings.anchors))
+    progress = Progress(steps, codec.name, enabled=show_progress)
+    try:
+        for clip, clip_record in zip(clips, record["clips"]):
+            _measure_codec(codec, clip, clip_record, settings, out_dir, progress, on_decoded)
+        for clip, clip_record in zip(clips, record["clips"]):
+            for name in settings.anchors:
+                progress.step(f"{clip.name} anchor {name}")
+                clip_record["anchors"][name] = anchor_points(
+                    clip, name, lambda planes, c=clip: _quality_fields(c, planes, settings),
+                    _metrics_key(settings), settings.cache_dir)
+                progress.advance()
+            clip_record["bd_rate"] = _clip_bd_rates(clip_record, settings)
+    except CodecFailure as failure:
+        record["status"] = "failed"
+        record["failure"] = failure.as_dict()
+        return record
+    except MetricError as error:
+        record["status"] = "failed"
+        record["failure"] = {"stage": "measure", "clip": None, "quality": None, "reason": str(error)}
+        return record
+    finally:
+        progress.close()
+    record["status"] = "ok"
+    record["summary"] = summarise(record["clips"])
+    return record
+
+
+def _new_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings) -> dict:
+    provenance = lab_commit()
+    return {
+        "status": "running",
+        "failure": None,
+        "codec": {"name": codec.name, "origin": codec.origin},
+        "codec_sha256": codec.sha256,
+        "lab_commit": provenance["commit"],
+        "lab_dirty": provenance["dirty"],
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": tool_versions(),
+        "settings": settings.as_record(),
+        "isolation": isolation_report(),
+        "clips": [{"name": clip.name, "sha256": clip.sha256, "source": clip.source, "notes": list(clip.notes),
+                   "width": clip.width, "height": clip.height, "frames": clip.frames, "fps": clip.fps,
+                   "points": [], "anchors": {}, "bd_rate": {}} for clip in clips],
+        "summary": None,
+    }
+
+
+def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: EvalSettings,
+                   out_dir: Path | None, progress: Progress, on_decoded: OnDecoded | None) -> None:
+    """Encode, decode, check and measure every quality point of `codec` on `clip`."""
+    for quality in settings.qualities:
+        try:
+            progress.step(f"{clip.name} q={quality:.2f} encode")
+            encoded = run_encode(codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits)
+            progress.step(f"{clip.name} q={quality:.2f} decode")
+            decoded = run_decode(codec.source, encoded.bitstream, settings.limits)
+            planes = (decoded.y, decoded.u, decoded.v)
+            check_decoded((clip.y, clip.u, clip.v), planes)
+            _check_monotone(clip_record["points"], quality, len(encoded.bitstream))
+        except CodecFailure as failure:
+            failure.clip, failure.quality = clip.name, quality
+            raise
+        progress.step(f"{clip.name} q={quality:.2f} metrics")
+        point = {"quality": quality, "bytes": len(encoded.bitstream),
+                 "kbps": kbps(len(encoded.bitstream), clip.fps, clip.frames)}
+        point.update(_quality_fields(clip, planes, settings, per_frame=True))
+        point.update({"encode_s": round(encoded.seconds, 4), "decode_s": round(decoded.seconds, 4),
+                      "bitstream": None, "recon": None})
+        if settings.keep_artifacts and out_dir is not None:
+            point.update(_write_artifacts(out_dir, clip, quality, encoded.bitstream, planes))
+        if on_decoded is not None:
+            on_decoded(clip, point, planes)
+        clip_record["points"].append(point)
+        progress.advance()
+
+
+def _quality_fields(clip: Clip, planes, settings: EvalSettings, per_frame: bool = False) -> dict:
+    fields = measure_quality(clip, planes, settings.vmaf, settings.device)
+    if not per_frame:
+        fields.pop("psnr_y_frames")
+    return fields
+
+
+def _metrics_key(settings: EvalSettings) -> str:
+    return "psnr-ssim-vmaf" if settings.vmaf else "psnr-ssim"
+
+
+def _check_monotone(points: list[dict], quality: float, num_bytes: int) -> None:
+    """The contract: a higher quality never gives fewer bits."""
+    if points and num_bytes < points[-1]["bytes"]:
+        previous = points[-1]
+        raise CodecFailure("check", f"quality is not monotone: quality {quality:.2f} gave {num_bytes} bytes, "
+                                    f"fewer than {previous['bytes']} bytes at quality {previous['quality']:.2f}")
+
+
+def _write_artifacts(out_dir: Path, clip: Clip, quality: float, bitstream: bytes, planes) -> dict:
+    """Keep the exact bitstream and the decoded frames (.y4m); return their paths relative to out_dir."""
+    folder = Path("artifacts") / _safe_name(clip.name)
+    (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    stem = f"q{quality:.2f}"
+    bitstream_path, recon_path = folder / f"{stem}.bin", folder / f"{stem}.y4m"
+    (out_dir / bitstream_path).write_bytes(bitstream)
+    write_y4m(out_dir / recon_path, Clip(clip.name, *planes, fps=clip.fps))
+    return {"bitstream": str(bitstream_path), "recon": str(recon_path)}
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "clip"
+
+
+def _clip_bd_rates(clip_record: dict, settings: EvalSettings) -> dict:
+    """BD-rate of the codec against each anchor on PSNR-Y and VMAF, or null with a reason."""
+    rates = {}
+    for name, anchor in clip_record["anchors"].items():
+        rates[name] = {}
+        for metric in BD_METRICS:
+            if metric == "vmaf" and not settings.vmaf:
+                rates[name][metric] = {"value": None, "reason": "VMAF was not measured (--no-vmaf)"}
+                continue
+            result = bd_rate([(p["kbps"], p[metric]) for p in anchor],
+                             [(p["kbps"], p[metric]) for p in clip_record["points"]])
+            rates[name][metric] = result.as_dict()
+    return rates
+
+
+def summarise(clip_records: list[dict]) -> dict:
+    """The headline: mean BD-rate over clips, null with the reason when any clip is not comparable."""
+    summary: dict = {"not_comparable": {}}
+    for anchor, metric in SUMMARY_KEYS:
+        key = f"bd_rate_{anchor}_{metric}"
+        values, reasons = [], []
+        for clip in clip_records:
+            result = clip["bd_rate"].get(anchor, {}).get(metric)
+            if result is None:
+                reasons.append(f"{clip['name']}: no {anchor} anchor was measured")
+            elif result["value"] is None:
+                reasons.append(f"{clip['name']}: {result['reason']}")
+            else:
+                values.append(result["value"])
+        summary[key] = float(np.mean(values)) if values and not reasons else None
+        if reasons:
+            summary["not_comparable"][key] = "; ".join(reasons)
+    return summary
+
+
+def write_result(record: dict, out_dir: Path) -> Path:
+    """Write `record` to out_dir/result.json atomically; return the path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "result.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,42 @@
+"""Shared fixtures: small real clips, the documented tiny codec, the shared clips folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aiv.video.clip import Clip
+from aiv.video.corpus import builtin_clip
+
+SHARED_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "codec-contract.md"
+
+
+def crop_clip(clip: Clip, width: int, height: int, frames: int, name: str | None = None) -> Clip:
+    """The top-left width x height window of the first `frames` frames."""
+    return Clip(name or clip.name, clip.y[:frames, :height, :width].copy(),
+                clip.u[:frames, :height // 2, :width // 2].copy(), clip.v[:frames, :height // 2, :width // 2].copy(),
+                clip.fps, clip.source)
+
+
+@pytest.fixture(scope="session")
+def small_clip() -> Clip:
+    """4 frames of 64x48 moving content from the built-in corpus."""
+    return crop_clip(builtin_clip("moving_object", frames=4), 64, 48, 4, name="small")
+
+
+@pytest.fixture(scope="session")
+def tiny_codec_source() -> str:
+    """The example codec of docs/codec-contract.md."""
+    import re
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    return next(block for block in blocks if "def encode" in block and "import" in block)
+
+
+@pytest.fixture
+def shared_clips() -> Path:
+    """../shared/clips, or skip the test when it is absent."""
+    if not SHARED_CLIPS.is_dir():
+        pytest.skip("../shared/clips is absent")
+    return SHARED_CLIPS

@@ -1,0 +1,82 @@
+"""`aiv` exit statuses and output: 0 measured, 3 codec failed, 2 bad usage or input, --help everywhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aiv.cli import build_parser, main
+from aiv.video.y4m import write_y4m
+
+BROKEN = """
+def encode(y, u, v, fps, quality):
+    raise RuntimeError("encoder exploded")
+def decode(bitstream):
+    raise RuntimeError("unreachable")
+"""
+
+
+@pytest.fixture
+def small_y4m(small_clip, tmp_path):
+    path = tmp_path / "small.y4m"
+    write_y4m(path, small_clip)
+    return path
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_measured_codec_exits_0_and_writes_result_json(tiny_codec_source, small_y4m, tmp_path, capsys):
+    codec = tmp_path / "tiny.py"
+    codec.write_text(tiny_codec_source)
+    code, out, _ = run(["evaluate", codec, "--clips", small_y4m, "--no-vmaf", "--qualities", "0.3,0.7",
+                        "--out", tmp_path / "o", "--json", "--quiet", "--no-cache"], capsys)
+    assert code == 0
+    printed = json.loads(out)
+    assert printed == json.loads((tmp_path / "o" / "result.json").read_text())
+    assert printed["status"] == "ok" and printed["clips"][0]["name"] == "small"
+
+
+def test_a_failing_codec_exits_3_with_the_reason(small_y4m, tmp_path, capsys):
+    codec = tmp_path / "broken.py"
+    codec.write_text(BROKEN)
+    code, out, _ = run(["evaluate", codec, "--clips", small_y4m, "--no-vmaf", "--out", tmp_path / "o", "--quiet"],
+                       capsys)
+    assert code == 3
+    assert "FAILED at encode" in out and "encoder exploded" in out
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["status"] == "failed" and "encoder exploded" in result["failure"]["reason"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "no_such_codec"], "unknown built-in codec"),
+    (["evaluate", "missing.py"], "does not exist"),
+    (["evaluate", "intra", "--clips", "/nonexistent/clip.y4m"], "/nonexistent/clip.y4m"),
+    (["evaluate", "intra", "--frames", "0"], "--frames must be at least 1"),
+    (["evaluate", "intra", "--qualities", "0.5,0.2"], "increasing"),
+])
+def test_bad_usage_exits_2_with_a_message_on_stderr(argv, message, capsys, tmp_path):
+    code, out, err = run(argv + ["--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and message in err and out == ""
+
+
+def test_corrupt_clip_exits_2(tmp_path, capsys):
+    clip = tmp_path / "bad.mp4"
+    clip.write_bytes(b"\x00garbage" * 100)
+    code, _, err = run(["evaluate", "intra", "--clips", clip, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "bad.mp4" in err
+
+
+def test_every_command_has_help(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"evaluate", "run", "list", "show", "leaderboard", "export"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: aiv " + name in capsys.readouterr().out
