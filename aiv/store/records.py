@@ -1,0 +1,67 @@
+"""The experiment record: its fields, statuses, and the helpers that build one.
+
+An experiment is one candidate codec on its way through propose -> validate -> evaluate -> record.
+Fields (every one JSON-serialisable):
+
+    id              "exp-<time>-<random>", sortable by creation time
+    run_id          the campaign run that made it
+    created_at, updated_at   ISO-8601 UTC
+    status          one of STATUSES
+    stage           the step it is in now, or the step it failed at
+    parents         list of parent experiment ids (empty for a built-in seed)
+    proposer        "builtin", "offline" or "claude"
+    model           the model name (claude) or None
+    hypothesis      the proposer's short hypothesis text
+    code_sha256     sha256 of the module source (None until a proposal produced code)
+    code_key        the artifact key of the source, `code/<sha256>.py` (None likewise)
+    attempts        list of {"attempt", "stage", "reason"} of validation rejections before this code
+    failure         None, or {"stage", "reason", "clip", "quality"}
+    score           headline BD-rate vs x264 on PSNR-Y over the train clips (lower is better), or None
+    score_validation   the same over the validation clips, or None
+    summary         {"train": summary, "validation": summary} as computed by aiv.evaluate.summarise
+    result_key      artifact key of the full evaluation record (JSON), or None
+    rd_signature    list of [kbps, psnr_y] of the smoke evaluation, for duplicate detection
+    clip_scores     {clip name: BD-rate vs x264 on PSNR-Y or None} over the train clips
+    cost            {"input_tokens", "output_tokens", "llm_usd", "compute_s"}
+    settings        the evaluation settings used
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+
+STATUSES = ("proposed", "validating", "evaluating", "succeeded", "failed", "rejected")
+ACTIVE_STATUSES = ("proposed", "validating", "evaluating")
+FINAL_STATUSES = ("succeeded", "failed", "rejected")
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 with microseconds (sortable as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def new_experiment_id() -> str:
+    """A unique id that sorts by creation time."""
+    return f"exp-{time.time_ns() // 1000:016x}-{os.urandom(3).hex()}"
+
+
+def code_key(code_sha256: str) -> str:
+    """The artifact key of a module's source."""
+    return f"code/{code_sha256}.py"
+
+
+def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: str, code_sha256: str | None,
+                   model: str | None = None, experiment_id: str | None = None) -> dict:
+    """A fresh experiment record in status "proposed"."""
+    stamp = now_iso()
+    return {
+        "id": experiment_id or new_experiment_id(), "run_id": run_id, "created_at": stamp, "updated_at": stamp,
+        "status": "proposed", "stage": "propose", "parents": list(parents), "proposer": proposer,
+        "model": model, "hypothesis": hypothesis, "code_sha256": code_sha256,
+        "code_key": code_key(code_sha256) if code_sha256 else None,
+        "attempts": [], "failure": None, "score": None, "score_validation": None, "summary": None,
+        "result_key": None, "rd_signature": None, "clip_scores": None,
+        "cost": {"input_tokens": 0, "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0}, "settings": None,
+    }
