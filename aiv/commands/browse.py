@@ -1,0 +1,183 @@
+"""`aiv list`, `aiv show`, `aiv leaderboard`, `aiv export`: reading the local store."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from pathlib import Path
+
+from aiv.commands.common import EXIT_OK, add_json_argument, add_store_argument, print_json
+from aiv.errors import UsageError
+from aiv.store.ports import ArtifactStore, ExperimentStore
+from aiv.store.records import STATUSES
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    listing = commands.add_parser("list", help="experiments, newest first",
+                                  description="List experiments newest first, a page at a time.")
+    listing.add_argument("--status", choices=STATUSES, help="only experiments in this status")
+    listing.add_argument("--limit", type=int, default=30, help="experiments per page (default 30)")
+    listing.add_argument("--cursor", help="the cursor a previous page printed, for the next page")
+    add_store_argument(listing)
+    add_json_argument(listing)
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", help="one experiment: results, code, diff against its parent",
+                               description="Show one experiment: its record, per-clip results, code and the "
+                                           "diff against its parent.")
+    show.add_argument("id", help="experiment id")
+    add_store_argument(show)
+    add_json_argument(show)
+    show.set_defaults(handler=cmd_show)
+
+    board = commands.add_parser("leaderboard", help="the best experiments, train and validation scores",
+                                description="The best succeeded experiments by headline BD-rate vs x264 "
+                                            "(PSNR-Y), with their validation score to show whether gains generalise.")
+    board.add_argument("--split", choices=("train", "validation"), default="train", help="rank by this split")
+    board.add_argument("--limit", type=int, default=20)
+    add_store_argument(board)
+    add_json_argument(board)
+    board.set_defaults(handler=cmd_leaderboard)
+
+    export = commands.add_parser("export", help="write an experiment's codec module and results to a folder",
+                                 description="Write the codec module (encoder and decoder), its evaluation "
+                                             "record and its experiment record to a folder.")
+    export.add_argument("id", help="experiment id")
+    export.add_argument("--out", metavar="DIR", help="destination folder (default export/<id>)")
+    add_store_argument(export)
+    add_json_argument(export)
+    export.set_defaults(handler=cmd_export)
+
+
+def _open(args: argparse.Namespace) -> tuple[ExperimentStore, ArtifactStore]:
+    from aiv.local import store_path
+    from aiv.store import open_local_store
+
+    path = store_path(args.store)
+    if not path.exists():
+        raise UsageError(f"no store at {path}; run `aiv run` first or pass --store")
+    return open_local_store(path)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}%"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    experiments, _ = _open(args)
+    page = experiments.list_experiments(status=args.status, limit=args.limit, cursor=args.cursor)
+    if args.json:
+        print_json({"items": page.items, "cursor": page.cursor})
+        return EXIT_OK
+    print(f"{'id':<30} {'created':<20} {'status':<10} {'proposer':<9} {'score':>9} {'valid.':>9}  parent")
+    for e in page.items:
+        print(f"{e['id']:<30} {e['created_at'][:19]:<20} {e['status']:<10} {e['proposer']:<9} "
+              f"{_score(e['score']):>9} {_score(e['score_validation']):>9}  {','.join(e['parents']) or '-'}")
+    if page.cursor:
+        print(f"next page: --cursor {page.cursor}")
+    return EXIT_OK
+
+
+def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str) -> dict:
+    """An experiment with its result, code and the unified diff against its first parent."""
+    experiment = experiments.get_experiment(experiment_id)
+    if experiment is None:
+        raise UsageError(f"no experiment {experiment_id}")
+    code = artifacts.get(experiment["code_key"]).decode() if experiment.get("code_key") else None
+    result = json.loads(artifacts.get(experiment["result_key"])) if experiment.get("result_key") else None
+    diff = None
+    parent = experiments.get_experiment(experiment["parents"][0]) if experiment["parents"] else None
+    if code is not None and parent and parent.get("code_key"):
+        parent_code = artifacts.get(parent["code_key"]).decode()
+        diff = "".join(difflib.unified_diff(parent_code.splitlines(keepends=True), code.splitlines(keepends=True),
+                                            fromfile=f"{parent['id']}.py", tofile=f"{experiment['id']}.py"))
+    return {"experiment": experiment, "result": result, "code": code, "diff": diff,
+            "events": experiments.events(experiment_id)}
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from aiv.report import format_record
+
+    experiments, artifacts = _open(args)
+    view = experiment_view(experiments, artifacts, args.id)
+    if args.json:
+        print_json(view)
+        return EXIT_OK
+    e = view["experiment"]
+    print(f"{e['id']}  {e['status']} (stage {e['stage']})  proposer {e['proposer']}"
+          f"{' / ' + e['model'] if e.get('model') else ''}  parents {', '.join(e['parents']) or '-'}")
+    print(f"hypothesis: {e['hypothesis'] or '-'}")
+    print(f"score (train) {_score(e['score'])}   validation {_score(e['score_validation'])}")
+    cost = e["cost"]
+    print(f"cost: {cost['input_tokens']} input + {cost['output_tokens']} output tokens, ${cost['llm_usd']:.4f}, "
+          f"{cost['compute_s']:.1f} codec seconds")
+    for attempt in e["attempts"]:
+        print(f"attempt {attempt['attempt']} rejected at {attempt['stage']}: {attempt['reason']}")
+    if e.get("failure"):
+        print(f"failure at {e['failure']['stage']}: {e['failure']['reason']}")
+    for split in ("train", "validation"):
+        if view["result"] and view["result"].get(split):
+            print(f"\n== {split} ==")
+            print(format_record(view["result"][split]))
+    if view["diff"]:
+        print("\n== diff against the parent ==")
+        print(view["diff"])
+    elif view["code"]:
+        print("\n== code ==")
+        print(view["code"])
+    return EXIT_OK
+
+
+def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int) -> list[dict]:
+    """The leaderboard as rows: rank, id, scores on both splits, the generalisation gap, x265 score."""
+    rows = []
+    for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split), start=1):
+        train, validation = e["score"], e["score_validation"]
+        x265 = ((e.get("summary") or {}).get("train") or {}).get("bd_rate_x265_psnr_y")
+        rows.append({"rank": rank, "id": e["id"], "proposer": e["proposer"], "model": e.get("model"),
+                     "score": train, "score_validation": validation,
+                     "gap": None if train is None or validation is None else validation - train,
+                     "bd_rate_x265_psnr_y": x265, "parents": e["parents"], "hypothesis": e["hypothesis"]})
+    return rows
+
+
+def print_leaderboard(rows: list[dict]) -> None:
+    """The leaderboard as a table."""
+    print(f"{'#':>3} {'id':<30} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
+    for r in rows:
+        print(f"{r['rank']:>3} {r['id']:<30} {r['proposer']:<9} {_score(r['score']):>9} "
+              f"{_score(r['score_validation']):>9} {_score(r['gap']):>8} {_score(r['bd_rate_x265_psnr_y']):>9}  "
+              f"{(r['hypothesis'] or '')[:60]}")
+    if not rows:
+        print("(no succeeded experiment with a score yet)")
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    experiments, _ = _open(args)
+    rows = leaderboard_rows(experiments, args.split, args.limit)
+    if args.json:
+        print_json(rows)
+    else:
+        print(f"BD-rate vs x264 on PSNR-Y, mean over the {args.split} clips (lower is better)")
+        print_leaderboard(rows)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    experiments, artifacts = _open(args)
+    view = experiment_view(experiments, artifacts, args.id)
+    if view["code"] is None:
+        raise UsageError(f"experiment {args.id} has no code (its proposal failed)")
+    out = Path(args.out or Path("export") / args.id)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {f"{args.id}.py": view["code"], "experiment.json": json.dumps(view["experiment"], indent=1)}
+    if view["result"] is not None:
+        files["result.json"] = json.dumps(view["result"], indent=1)
+    for name, text in files.items():
+        (out / name).write_text(text)
+    if args.json:
+        print_json({"out": str(out), "files": sorted(files)})
+    else:
+        print(f"exported {', '.join(sorted(files))} to {out}")
+    return EXIT_OK

@@ -1,0 +1,81 @@
+"""`aiv run`: a search campaign on the local store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from aiv.commands.common import (EXIT_OK, add_json_argument, add_store_argument, default_cache_dir, parse_qualities,
+                                 print_json)
+from aiv.settings import CampaignSettings
+
+DEFAULTS = CampaignSettings()
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run", help="run a search campaign: propose, validate, evaluate, record",
+        description="Propose candidate codecs, validate them (policy, smoke run, duplicates), evaluate them on the "
+                    "train and validation clips against x264/x265, and record everything in the store. "
+                    "Ctrl-C stops cleanly; the next run closes anything an interrupted run left open.")
+    parser.add_argument("--iterations", type=int, default=10, metavar="N", help="candidates to propose (default 10)")
+    parser.add_argument("--proposer", choices=("claude", "offline"),
+                        help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
+    parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
+    parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")
+    parser.add_argument("--clips", nargs="+", metavar="CLIP", default=list(DEFAULTS.train_clips),
+                        help="train clips: built-in corpus names or clip files (default: %(default)s)")
+    parser.add_argument("--validation-clips", nargs="*", metavar="CLIP", default=list(DEFAULTS.validation_clips),
+                        help="validation clips, scored apart so the leaderboard shows whether gains generalise")
+    parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N", help="frames of each clip")
+    parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...")
+    parser.add_argument("--vmaf", action="store_true", help="also measure VMAF (slower)")
+    parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout_s, metavar="S",
+                        help="seconds per encode or decode")
+    parser.add_argument("--model", help="Claude model id (default: the proposer's default)")
+    parser.add_argument("--bedrock", action="store_true", help="call Claude through Amazon Bedrock")
+    parser.add_argument("--seed", type=int, default=0, help="seed of parent selection and offline mutations")
+    add_store_argument(parser)
+    add_json_argument(parser)
+    parser.set_defaults(handler=run)
+
+
+def report_line(line: str) -> None:
+    """Progress of a campaign, one line per step, on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiv.commands.browse import leaderboard_rows, print_leaderboard
+    from aiv.errors import UsageError
+    from aiv.local import open_local_lab, proposer_factory, store_path
+    from aiv.runner import CampaignRun, RunOptions
+
+    if args.iterations < 0 or args.parallel < 1:
+        raise UsageError("--iterations must be >= 0 and --parallel >= 1")
+    proposer = args.proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
+    settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
+                                validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout,
+                                seed=args.seed)
+    make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock)
+    make_proposer(proposer)  # a missing key or unknown model fails here, before anything runs
+    path = store_path(args.store)
+    lab = open_local_lab(path, settings, make_proposer, cache_dir=default_cache_dir())
+    options = RunOptions(iterations=args.iterations, proposer=proposer, parallel=args.parallel,
+                         budget_usd=args.budget_usd, seed=args.seed)
+    campaign = CampaignRun(lab, options, report=report_line)
+    report_line(f"{campaign.run_id}: {options.iterations} candidate(s) from the {proposer} proposer, store {path}")
+    outcomes = campaign.execute()
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    rows = leaderboard_rows(lab.experiments, "train", 10)
+    if args.json:
+        print_json({"run_id": campaign.run_id, "store": str(path), "outcomes": [o.__dict__ for o in outcomes],
+                    "leaderboard": rows})
+        return EXIT_OK
+    print(f"\nrun {campaign.run_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    print_leaderboard(rows)
+    print(f"\nresults: {path.resolve()}  (aiv leaderboard / aiv show ID / aiv serve --store {path})")
+    return EXIT_OK

@@ -1,0 +1,46 @@
+"""The embedded default: a Lab on a local folder (SQLite + files) with local proposers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from aiv.pipeline import Lab
+from aiv.search.proposer import Proposer
+from aiv.settings import CampaignSettings
+from aiv.store import open_local_store
+
+DEFAULT_STORE = "lab"
+
+
+def store_path(explicit: str | None) -> Path:
+    """The local store folder: --store, else AIV_STORE, else ./lab."""
+    return Path(explicit or os.environ.get("AIV_STORE") or DEFAULT_STORE)
+
+
+def proposer_factory(model: str | None = None, bedrock: bool = False) -> Callable[[str], Proposer]:
+    """Build proposers by name ("offline", "claude") on first use, once each."""
+    made: dict[str, Proposer] = {}
+
+    def make(name: str) -> Proposer:
+        if name not in made:
+            if name == "offline":
+                from aiv.search.offline import OfflineProposer
+                made[name] = OfflineProposer()
+            elif name == "claude":
+                from aiv.search.claude import ClaudeProposer
+                made[name] = ClaudeProposer(bedrock=bedrock, **({"model": model} if model else {}))
+            else:
+                raise ValueError(f"unknown proposer {name!r}: use 'offline' or 'claude'")
+        return made[name]
+
+    return make
+
+
+def open_local_lab(path: Path, settings: CampaignSettings | None = None,
+                   make_proposer: Callable[[str], Proposer] | None = None, cache_dir: Path | None = None) -> Lab:
+    """A Lab over the local store at `path`."""
+    experiments, artifacts = open_local_store(path)
+    return Lab(experiments, artifacts, settings or CampaignSettings(), make_proposer or proposer_factory(),
+               cache_dir=cache_dir)

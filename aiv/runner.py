@@ -1,0 +1,288 @@
+"""The local runner: drives the pipeline's steps in the state machine's order, K candidates at once.
+
+A run registers itself in the store (state `run:<id>`, with a heartbeat), so a later run can tell
+an experiment whose run died from one a live run is still working on, and close it. No
+experiment is left "running" once its run has ended, whether it finished, was interrupted with
+Ctrl-C, or crashed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+from aiv.pipeline import Lab, evaluate, mark_failed, propose, record, seed, seed_names, validate
+from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from aiv.store.ports import ExperimentStore
+from aiv.store.records import ACTIVE_STATUSES, now_iso
+
+HEARTBEAT_S = 20.0
+STALE_AFTER_S = 180.0  # a run whose heartbeat is older than this is dead
+CAMPAIGN = "campaign"  # state document: {"last_run", "last_run_at", "recent_runs": [run ids, newest first]}
+RECENT_RUNS = 20
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `aiv run` was asked for."""
+
+    iterations: int = 10
+    proposer: str = "offline"
+    parallel: int = 1
+    budget_usd: float | None = None
+    seed: int = 0
+    seeds: tuple[str, ...] = seed_names()  # built-in codecs evaluated first, once per store
+
+
+@dataclass
+class CandidateOutcome:
+    """One candidate's path through the steps, with the seconds each step took."""
+
+    experiment_id: str | None
+    status: str
+    score: float | None = None
+    reason: str | None = None
+    seconds: dict = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+
+
+class _Timer:
+    def __init__(self, seconds: dict):
+        self.seconds = seconds
+
+    def __call__(self, name: str, step: Callable[[dict, Lab], dict], event: dict, lab: Lab) -> dict:
+        started = time.perf_counter()
+        try:
+            return step(event, lab)
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int) -> CandidateOutcome:
+    """propose -> validate -> evaluate -> record, a rejection going back to propose with its reason
+    (at most MAX_PROPOSAL_ATTEMPTS proposals); any failure -> mark_failed."""
+    seconds: dict = {}
+    timed = _Timer(seconds)
+    event: dict = {"run_id": run_id, "proposer": proposer, "seed": candidate_seed}
+    experiment_id = None
+    attempt = 0
+    try:
+        while True:
+            attempt += 1
+            out = timed("propose", propose, event, lab)
+            experiment_id = out["experiment_id"]
+            if out["proposed"]:
+                out = timed("validate", validate, out, lab)
+                if out["valid"]:
+                    out = _evaluate_and_record(lab, out, timed)
+                    if not out["rejected"]:
+                        return _outcome(lab, experiment_id, seconds)
+            if attempt == MAX_PROPOSAL_ATTEMPTS:
+                reason = f"rejected {attempt} times; last at {out['stage']}: {out['reason']}"
+                timed("record", mark_failed, {"experiment_id": experiment_id, "stage": out["stage"],
+                                              "reason": reason, "status": "rejected"}, lab)
+                return _outcome(lab, experiment_id, seconds)
+            event = {"run_id": run_id, "proposer": proposer, "seed": candidate_seed, "experiment_id": experiment_id,
+                     "feedback": {"stage": out["stage"], "reason": out["reason"]}}
+    except Exception as error:  # the state machine's Catch: every failure is recorded with its stage
+        if experiment_id is None:
+            raise
+        return _close_failed(lab, experiment_id, error, seconds)
+
+
+def evaluate_seed(lab: Lab, run_id: str, name: str) -> CandidateOutcome | None:
+    """Validate, evaluate and record a built-in codec the first time it enters this store."""
+    out = seed({"run_id": run_id, "name": name}, lab)
+    if not out["created"]:
+        return None
+    seconds: dict = {}
+    timed = _Timer(seconds)
+    try:
+        checked = timed("validate", validate, out, lab)
+        if checked["valid"]:
+            checked = _evaluate_and_record(lab, checked, timed)
+        if not checked.get("valid", True) or checked.get("rejected"):
+            timed("record", mark_failed, {"experiment_id": out["experiment_id"], "stage": checked["stage"],
+                                          "reason": checked["reason"], "status": "rejected"}, lab)
+        return _outcome(lab, out["experiment_id"], seconds)
+    except Exception as error:  # recorded, as for any candidate
+        return _close_failed(lab, out["experiment_id"], error, seconds)
+
+
+def _evaluate_and_record(lab: Lab, event: dict, timed: _Timer) -> dict:
+    return timed("record", record, timed("evaluate", evaluate, event, lab), lab)
+
+
+def _outcome(lab: Lab, experiment_id: str, seconds: dict) -> CandidateOutcome:
+    experiment = lab.experiments.get_experiment(experiment_id)
+    reason = (experiment.get("failure") or {}).get("reason")
+    return CandidateOutcome(experiment_id, experiment["status"], experiment["score"], reason, seconds)
+
+
+def _close_failed(lab: Lab, experiment_id: str, error: Exception, seconds: dict) -> CandidateOutcome:
+    stage = lab.experiments.get_experiment(experiment_id)["stage"]
+    reason = f"{type(error).__name__}: {error}"
+    mark_failed({"experiment_id": experiment_id, "stage": stage, "reason": reason}, lab)
+    return CandidateOutcome(experiment_id, "failed", reason=reason, seconds=seconds)
+
+
+def active_experiments(experiments: ExperimentStore) -> Iterator[dict]:
+    """Every experiment in an active status, page by page (an indexed query per status)."""
+    for status in ACTIVE_STATUSES:
+        cursor = None
+        while True:
+            page = experiments.list_experiments(status=status, limit=100, cursor=cursor)
+            yield from page.items
+            cursor = page.cursor
+            if cursor is None:
+                break
+
+
+def close_orphans(lab: Lab, current_run: str) -> list[str]:
+    """Mark failed every active experiment whose run is no longer alive; return their ids."""
+    closed = []
+    for experiment in list(active_experiments(lab.experiments)):
+        owner = experiment["run_id"]
+        if owner != current_run and not run_is_alive(lab.experiments.get_state(f"run:{owner}")):
+            mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"],
+                         "reason": f"interrupted: run {owner} ended before this experiment finished"}, lab)
+            closed.append(experiment["id"])
+    return closed
+
+
+def run_is_alive(state: dict | None) -> bool:
+    """Whether a run's registration says it is still working."""
+    if not state or state.get("status") != "running":
+        return False
+    if state.get("host") == socket.gethostname():
+        try:
+            os.kill(state["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+    age = time.time() - datetime.fromisoformat(state["heartbeat_at"]).timestamp()
+    return age < STALE_AFTER_S
+
+
+class CampaignRun:
+    """One `aiv run`: registration, heartbeat, seeds, then candidates on K worker threads."""
+
+    def __init__(self, lab: Lab, options: RunOptions, report: Callable[[str], None] = print):
+        self.lab, self.options, self.report = lab, options, report
+        self.run_id = new_run_id()
+        self.outcomes: list[CandidateOutcome] = []
+        self._spent_usd = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _register(self, status: str) -> None:
+        state = self.lab.experiments.get_state(f"run:{self.run_id}") or {
+            "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso(),
+            "options": asdict(self.options), "settings": self.lab.settings.as_record()}
+        self.lab.experiments.put_state(f"run:{self.run_id}", state | {"status": status, "heartbeat_at": now_iso()})
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self._register("running")
+
+    def execute(self) -> list[CandidateOutcome]:
+        """Run the campaign to the end, or until Ctrl-C; the store is consistent either way."""
+        self._register("running")
+        campaign = self.lab.experiments.get_state(CAMPAIGN) or {"recent_runs": []}
+        recent = [self.run_id] + [r for r in campaign.get("recent_runs", []) if r != self.run_id]
+        self.lab.experiments.put_state(CAMPAIGN, campaign | {"last_run": self.run_id, "last_run_at": now_iso(),
+                                                             "recent_runs": recent[:RECENT_RUNS]})
+        self.lab.experiments.add_event(None, "run", f"{self.run_id} started: {self.options.iterations} iterations, "
+                                                    f"proposer {self.options.proposer}, {self.options.parallel} at once")
+        threading.Thread(target=self._heartbeat, daemon=True).start()
+        closed = close_orphans(self.lab, self.run_id)
+        if closed:
+            self.report(f"closed {len(closed)} experiment(s) left running by an earlier run: {', '.join(closed)}")
+        try:
+            for name in self.options.seeds:
+                outcome = evaluate_seed(self.lab, self.run_id, name)
+                if outcome:
+                    self._finish(f"seed {name}", outcome)
+            self._run_candidates()
+        except KeyboardInterrupt:
+            self._stop.set()
+            closed = self._close_own("interrupted by the user (Ctrl-C)")
+            self._register("interrupted")
+            self.lab.experiments.add_event(None, "run", f"{self.run_id} interrupted; closed {len(closed)} experiment(s)")
+            raise
+        except BaseException:
+            self._stop.set()
+            self._close_own("the run crashed before this experiment finished")
+            self._register("crashed")
+            raise
+        self._stop.set()
+        self._register("finished")
+        self.lab.experiments.add_event(None, "run", f"{self.run_id} finished: {len(self.outcomes)} candidate(s)")
+        return self.outcomes
+
+    def _run_candidates(self) -> None:
+        tasks: queue.Queue = queue.Queue()
+        for index in range(self.options.iterations):
+            tasks.put(index)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            while not self._stop.is_set():
+                try:
+                    index = tasks.get_nowait()
+                except queue.Empty:
+                    return
+                if self._over_budget():
+                    self.report(f"budget of ${self.options.budget_usd:.2f} reached; no new candidates")
+                    return
+                try:
+                    outcome = run_candidate(self.lab, self.run_id, self.options.proposer,
+                                            self.options.seed * 1_000_003 + index)
+                except BaseException as error:  # surfaced in the main thread below
+                    errors.append(error)
+                    self._stop.set()
+                    return
+                self._finish(f"{index + 1}/{self.options.iterations}", outcome)
+
+        workers = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, self.options.parallel))]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+        if errors:
+            raise errors[0]
+
+    def _over_budget(self) -> bool:
+        with self._lock:
+            return self.options.budget_usd is not None and self._spent_usd >= self.options.budget_usd
+
+    def _finish(self, label: str, outcome: CandidateOutcome) -> None:
+        experiment = self.lab.experiments.get_experiment(outcome.experiment_id) if outcome.experiment_id else None
+        with self._lock:
+            self.outcomes.append(outcome)
+            if experiment:
+                self._spent_usd += experiment["cost"]["llm_usd"]
+        score = f"{outcome.score:+.2f}%" if outcome.score is not None else "-"
+        took = sum(outcome.seconds.values())
+        detail = f" ({outcome.reason[:160]})" if outcome.reason and outcome.status != "succeeded" else ""
+        self.report(f"[{label}] {outcome.experiment_id} {outcome.status} score {score} in {took:.1f}s{detail}")
+
+    def _close_own(self, reason: str) -> list[str]:
+        closed = []
+        for experiment in list(active_experiments(self.lab.experiments)):
+            if experiment["run_id"] == self.run_id:
+                mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"], "reason": reason},
+                            self.lab)
+                closed.append(experiment["id"])
+        return closed

@@ -1,0 +1,192 @@
+"""The steps and the local runner: ordering, bounded retries with feedback, failures, idempotency, resume."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from aiv.codec.contract import CodecSource
+from aiv.pipeline import Lab, evaluate, mark_failed, record, seed, validate
+from aiv.runner import CampaignRun, RunOptions, close_orphans, run_candidate
+from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
+from aiv.settings import CampaignSettings
+from aiv.store import open_local_store
+from aiv.store.records import code_key, new_experiment, now_iso
+from aiv.video.corpus import builtin_clip
+
+from conftest import crop_clip
+
+POLICY_BREAKER = "import os\ndef encode(y, u, v, fps, quality):\n    return b''\ndef decode(b):\n    return None\n"
+CRASHER = ("def encode(y, u, v, fps, quality):\n    raise ValueError('boom in encode')\n"
+           "def decode(b):\n    return None\n")
+
+
+class ScriptedProposer:
+    """Returns the given modules in order (an exception instance is raised instead); keeps every context."""
+
+    name = "scripted"
+
+    def __init__(self, script: list, usd: float = 0.0):
+        self.script = list(script)
+        self.contexts: list[ProposalContext] = []
+        self.usd = usd
+        self.lock = threading.Lock()
+
+    def propose(self, context: ProposalContext) -> Proposal:
+        with self.lock:
+            self.contexts.append(context)
+            item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, BaseException):
+            raise item
+        return Proposal(code=item, hypothesis=f"try {len(self.contexts)}", parents=[context.parent.experiment_id],
+                        proposer="scripted", model="script-1", usage=Usage(100, 50, self.usd))
+
+
+def tiny_loader(spec: str, frames: int):
+    return crop_clip(builtin_clip(spec, frames=frames), 64, 48, frames, name=spec)
+
+
+@pytest.fixture(scope="session")
+def anchor_cache(tmp_path_factory):
+    """One anchor cache for the whole session: the same tiny clips are measured once."""
+    return tmp_path_factory.mktemp("anchor-cache")
+
+
+@pytest.fixture
+def make_lab(tmp_path, anchor_cache):
+    def make(proposer: ScriptedProposer) -> Lab:
+        experiments, artifacts = open_local_store(tmp_path / "lab")
+        settings = CampaignSettings(qualities=(0.3, 0.7), frames=3, train_clips=("moving_object",),
+                                    validation_clips=("pan_zoom",), anchors=("x264",), timeout_s=60)
+        return Lab(experiments, artifacts, settings, lambda name: proposer, cache_dir=anchor_cache,
+                   clip_loader=tiny_loader)
+    return make
+
+
+def archive_program(lab: Lab, code: str) -> dict:
+    """Put `code` in the archive as a succeeded seed, through the real validate/evaluate/record steps."""
+    source = CodecSource("seed", code, "test")
+    lab.artifacts.put(code_key(source.sha256), code.encode())
+    experiment = new_experiment("run-seed", "builtin", [], "seed program", source.sha256)
+    lab.experiments.create_experiment(experiment)
+    checked = validate({"experiment_id": experiment["id"]}, lab)
+    recorded = record(evaluate(checked, lab), lab)
+    assert recorded["status"] == "succeeded", lab.experiments.get_experiment(experiment["id"])["failure"]
+    return lab.experiments.get_experiment(experiment["id"])
+
+
+@pytest.fixture
+def seeded(make_lab, tiny_codec_source):
+    """A lab whose archive holds one succeeded program: the documented tiny codec."""
+    def make(proposer: ScriptedProposer) -> Lab:
+        lab = make_lab(proposer)
+        archive_program(lab, tiny_codec_source)
+        return lab
+    return make
+
+
+def test_rejections_go_back_to_propose_with_the_exact_reason(seeded, tiny_codec_source):
+    variant = tiny_codec_source.replace("round(32 *", "round(24 *")
+    proposer = ScriptedProposer([POLICY_BREAKER, CRASHER, variant])
+    lab = seeded(proposer)
+    outcome = run_candidate(lab, "run-1", "scripted", 7)
+    experiment = lab.experiments.get_experiment(outcome.experiment_id)
+    assert outcome.status == "succeeded" and experiment["score"] is not None
+    assert [a["stage"] for a in experiment["attempts"]] == ["policy", "smoke"]
+    assert "import of 'os' is not allowed" in proposer.contexts[1].retry_feedback.reason
+    assert "boom in encode" in proposer.contexts[2].retry_feedback.reason
+    assert proposer.contexts[0].retry_feedback is None
+    assert experiment["cost"]["input_tokens"] == 300 and experiment["cost"]["compute_s"] > 0
+    assert set(outcome.seconds) == {"propose", "validate", "evaluate", "record"}
+
+
+def test_three_rejections_close_the_experiment_as_rejected(seeded):
+    lab = seeded(ScriptedProposer([CRASHER]))
+    outcome = run_candidate(lab, "run-1", "scripted", 1)
+    experiment = lab.experiments.get_experiment(outcome.experiment_id)
+    assert experiment["status"] == "rejected" and len(experiment["attempts"]) == 3
+    assert experiment["failure"]["reason"].startswith("rejected 3 times; last at smoke")
+
+
+def test_identical_code_and_proposal_errors_are_rejections(seeded, tiny_codec_source):
+    lab = seeded(ScriptedProposer([ProposalError("no code block", Usage(10, 5, 0.01)), tiny_codec_source]))
+    outcome = run_candidate(lab, "run-1", "scripted", 2)
+    experiment = lab.experiments.get_experiment(outcome.experiment_id)
+    assert [a["stage"] for a in experiment["attempts"]] == ["propose", "duplicate", "duplicate"]
+    assert "identical to the code of" in experiment["attempts"][1]["reason"]
+    assert experiment["cost"]["llm_usd"] == pytest.approx(0.01)
+
+
+def test_an_error_inside_a_step_is_recorded_with_its_stage(seeded, tiny_codec_source):
+    lab = seeded(ScriptedProposer([tiny_codec_source.replace("round(32 *", "round(20 *")]))
+
+    real_put = lab.artifacts.put
+
+    def put_failing_on_results(key, data, content_type="application/octet-stream"):
+        if key.startswith("results/"):
+            raise OSError(f"disk vanished while writing {key}")
+        real_put(key, data, content_type)
+    lab.artifacts.put = put_failing_on_results
+    outcome = run_candidate(lab, "run-1", "scripted", 3)
+    experiment = lab.experiments.get_experiment(outcome.experiment_id)
+    assert experiment["status"] == "failed" and experiment["failure"]["stage"] == "evaluate"
+    assert "OSError: disk vanished" in experiment["failure"]["reason"]
+
+
+def test_record_and_mark_failed_are_idempotent(seeded):
+    lab = seeded(ScriptedProposer([CRASHER]))
+    best = lab.experiments.best_experiments(limit=1)[0]
+    again = record({"experiment_id": best["id"], "result_key": best["result_key"]}, lab)
+    assert again["recorded"] is False and again["status"] == "succeeded"
+    assert mark_failed({"experiment_id": best["id"], "stage": "x", "reason": "late"}, lab)["recorded"] is False
+    assert lab.experiments.get_experiment(best["id"])["status"] == "succeeded"
+    history = lab.experiments.get_state("best_history")["points"]
+    assert [p["experiment_id"] for p in history] == [best["id"]]
+
+
+def test_seeds_enter_the_archive_once(make_lab):
+    lab = make_lab(ScriptedProposer([CRASHER]))
+    first = seed({"run_id": "r", "name": "intra"}, lab)
+    second = seed({"run_id": "r2", "name": "intra"}, lab)
+    assert first["created"] and not second["created"] and first["experiment_id"] == second["experiment_id"]
+
+
+def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
+    lab = make_lab(ScriptedProposer([CRASHER]))
+    dead = new_experiment("run-dead", "scripted", [], "h", None)
+    live = new_experiment("run-live", "scripted", [], "h", None)
+    for experiment in (dead, live):
+        lab.experiments.create_experiment(experiment)
+    lab.experiments.put_state("run:run-dead", {"status": "running", "pid": 2 ** 22 + 12345, "host": os.uname().nodename,
+                                               "heartbeat_at": now_iso()})
+    lab.experiments.put_state("run:run-live", {"status": "running", "pid": os.getpid(), "host": os.uname().nodename,
+                                               "heartbeat_at": now_iso()})
+    assert close_orphans(lab, "run-current") == [dead["id"]]
+    closed = lab.experiments.get_experiment(dead["id"])
+    assert closed["status"] == "failed" and "interrupted: run run-dead ended" in closed["failure"]["reason"]
+    assert lab.experiments.get_experiment(live["id"])["status"] == "proposed"
+
+
+def test_ctrl_c_leaves_nothing_running(seeded):
+    lab = seeded(ScriptedProposer([KeyboardInterrupt()]))
+    run = CampaignRun(lab, RunOptions(iterations=3, proposer="scripted", seeds=()), report=lambda line: None)
+    with pytest.raises(KeyboardInterrupt):
+        run.execute()
+    assert lab.experiments.get_state(f"run:{run.run_id}")["status"] == "interrupted"
+    active = [e for s in ("proposed", "validating", "evaluating")
+              for e in lab.experiments.list_experiments(status=s).items]
+    assert active == []
+    closed = [e for e in lab.experiments.list_experiments(status="failed").items if e["run_id"] == run.run_id]
+    assert closed and "interrupted by the user" in closed[0]["failure"]["reason"]
+
+
+def test_budget_stops_new_candidates(seeded, tiny_codec_source):
+    variants = [tiny_codec_source.replace("round(32 *", f"round({n} *") for n in (10, 12, 14, 16)]
+    lab = seeded(ScriptedProposer(variants, usd=1.0))
+    lines: list[str] = []
+    run = CampaignRun(lab, RunOptions(iterations=4, proposer="scripted", budget_usd=1.5, seeds=()), report=lines.append)
+    outcomes = run.execute()
+    assert len(outcomes) == 2
+    assert any("budget of $1.50 reached" in line for line in lines)
