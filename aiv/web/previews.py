@@ -1,0 +1,72 @@
+"""Browser-playable previews: an H.264 MP4 of a clip's frames (the source, or a codec's decoded frames).
+
+A preview is a re-encode for looking at, never a measurement: every number on the dashboard comes
+from the decoded frames themselves. The pipeline stores one preview of the decoded frames per clip
+at one quality point (`aiv.results.preview_quality_index`) and one of each source clip, under the keys below.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from aiv.errors import ClipError
+from aiv.video.clip import Clip
+
+PREVIEW_CRF = 16  # visually close to the decoded frames, so the preview shows the codec's artefacts, not x264's
+PREVIEW_PRESET = "fast"
+
+
+def recon_preview_key(experiment_id: str, clip_name: str) -> str:
+    """The artifact key of the preview of an experiment's decoded frames of one clip."""
+    return f"previews/{experiment_id}/{_key_safe(clip_name)}.mp4"
+
+
+def source_preview_key(clip_sha256: str) -> str:
+    """The artifact key of the preview of a source clip (shared by every experiment that used it)."""
+    return f"previews/source/{clip_sha256}.mp4"
+
+
+def preview_entry(experiment_id: str, clip: Clip, quality: float) -> dict:
+    """The `preview` object of a clip in the result record: {"quality", "recon_key", "source_key"}."""
+    return {"quality": quality, "recon_key": recon_preview_key(experiment_id, clip.name),
+            "source_key": source_preview_key(clip.sha256)}
+
+
+def _key_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "clip"
+
+
+def make_preview_mp4(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float) -> bytes:
+    """Encode 8-bit 4:2:0 planes (y [T,H,W], u/v [T,H/2,W/2]) as a progressive-download H.264 MP4.
+
+    libx264 at CRF 16 (preset fast), yuv420p, with the index at the front (faststart) so a browser
+    starts playing before the whole file arrives. ClipError names what is wrong with bad planes.
+    """
+    import av  # here, not at the top: the dashboard imports this module for its keys and needs no PyAV
+
+    try:
+        clip = Clip("preview", y, u, v, float(fps))
+    except (ValueError, AttributeError, TypeError) as error:
+        raise ClipError(f"cannot make a preview: {error}") from None
+    rate = Fraction(clip.fps).limit_denominator(1001)
+    # faststart rewrites the finished file from its start, which the muxer does by reopening it by
+    # name: it cannot work on an in-memory buffer, so the MP4 is written to a temporary file.
+    with tempfile.TemporaryDirectory(prefix="aiv-preview-") as folder:
+        path = Path(folder) / "preview.mp4"
+        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
+            stream.options = {"crf": str(PREVIEW_CRF), "preset": PREVIEW_PRESET}
+            for index in range(clip.frames):
+                planar = np.concatenate([clip.y[index].ravel(), clip.u[index].ravel(), clip.v[index].ravel()])
+                frame = av.VideoFrame.from_ndarray(planar.reshape(clip.height * 3 // 2, clip.width),
+                                                   format="yuv420p")
+                frame.pts = index
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        return path.read_bytes()

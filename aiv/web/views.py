@@ -1,0 +1,364 @@
+"""What each dashboard page shows, as plain data (no HTML): by-key and indexed store queries only.
+
+Every function here reads a bounded number of records: a page of a listing, the best N, one
+experiment and its neighbours, a few state documents. Nothing reads the whole store, so a page
+costs the same at 100 experiments as at 10,000.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+from aiv.commands.browse import experiment_view, leaderboard_rows
+from aiv.errors import UsageError
+from aiv.pipeline import BEST_HISTORY
+from aiv.runner import CAMPAIGN, STALE_AFTER_S, run_is_alive
+from aiv.store.ports import ArtifactStore, ExperimentStore
+from aiv.store.records import ACTIVE_STATUSES, STATUSES
+from aiv.web import charts
+from aiv.results import best_point
+
+PAGE_SIZE = 50  # experiments per page of the table
+LEADERBOARD_SIZE = 50
+PARETO_RESULTS = 12  # the best experiments whose full results the leaderboard's Pareto charts read
+ACTIVE_SHOWN = 50  # active experiments on the activity page, each with its latest event
+RECENT_EVENTS = 100
+COST_WINDOW = 200  # the newest experiments the costs page sums per proposer
+COST_ROWS = 50
+GAIN_ROWS = 20  # leaderboard experiments whose BD-rate gain over their parent is priced
+CHILDREN_SHOWN = 100
+LOG_TAIL = 40  # events shown as a failed experiment's log tail
+SPLITS = ("train", "validation")
+SORTS = ("time", "score")
+STAGES = ("propose", "validate", "evaluate", "record")
+SCHEDULE, COSTS = "schedule", "costs"  # state documents written on AWS
+
+
+class NotFound(Exception):
+    """The page or the thing it names does not exist (HTTP 404)."""
+
+
+class BadRequest(Exception):
+    """A query parameter that makes no sense (HTTP 400); the message says which and why."""
+
+
+# --- shared pieces -------------------------------------------------------------------------------
+
+def _age_s(iso: str | None, now: datetime) -> float | None:
+    if not iso:
+        return None
+    return (now - datetime.fromisoformat(iso)).total_seconds()
+
+
+def run_states(experiments: ExperimentStore, campaign: dict, now: datetime) -> list[dict]:
+    """The campaign's recent runs, newest first, each with its registration and whether it is alive."""
+    runs = []
+    for run_id in campaign.get("recent_runs", []):
+        state = experiments.get_state(f"run:{run_id}") or {}
+        runs.append({"run_id": run_id, "status": state.get("status", "unknown"), "alive": run_is_alive(state),
+                     "host": state.get("host"), "pid": state.get("pid"), "started_at": state.get("started_at"),
+                     "heartbeat_age_s": _age_s(state.get("heartbeat_at"), now), "options": state.get("options") or {}})
+    return runs
+
+
+def schedule_view(experiments: ExperimentStore) -> dict | None:
+    """The EventBridge schedule {"enabled", "expression", "next_run_at"} (written on AWS only), or None."""
+    schedule = experiments.get_state(SCHEDULE)
+    if schedule is None:
+        return None
+    return {"enabled": bool(schedule.get("enabled")), "expression": schedule.get("expression"),
+            "next_run_at": schedule.get("next_run_at")}
+
+
+def cloud_costs(experiments: ExperimentStore) -> dict | None:
+    """The daily Cost Explorer summary (written on AWS only) with its total, or None when not collected."""
+    costs = experiments.get_state(COSTS)
+    if costs is None:
+        return None
+    by_category = costs.get("by_category") or {}
+    return {"updated_at": costs.get("updated_at"), "currency": costs.get("currency", "USD"),
+            "by_category": by_category, "daily": costs.get("daily") or [], "total": sum(by_category.values())}
+
+
+def spend_view(experiments: ExperimentStore) -> dict | None:
+    """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over the recent runs'
+    own state documents (each run writes its exact total), or None when no run recorded any."""
+    runs = (experiments.get_state(CAMPAIGN) or {}).get("recent_runs", [])
+    spends = [state["spend"] for state in (experiments.get_state(f"run:{run}") for run in runs)
+              if state and state.get("spend")]
+    if not spends:
+        return None
+    return {"llm_usd": round(sum(s["llm_usd"] for s in spends), 6),
+            "input_tokens": sum(s["input_tokens"] for s in spends),
+            "output_tokens": sum(s["output_tokens"] for s in spends), "runs": len(spends)}
+
+
+def summary_value(experiment: dict, split: str, key: str) -> dict:
+    """{"value", "reason"}: one headline number of an experiment's summary, or None and why it is not comparable.
+
+    Both are None when the experiment has no summary of `split` (it failed or is still running).
+    """
+    summary = (experiment.get("summary") or {}).get(split)
+    if not summary:
+        return {"value": None, "reason": None}
+    value = summary.get(key)
+    return {"value": value, "reason": None if value is not None else summary.get("not_comparable", {}).get(key)}
+
+
+def experiment_row(experiment: dict) -> dict:
+    """One experiment as a row of a table."""
+    failure = experiment.get("failure") or {}
+    attempts = experiment.get("attempts") or []
+    return {"id": experiment["id"], "created_at": experiment["created_at"], "parents": experiment.get("parents") or [],
+            "proposer": experiment.get("proposer"), "model": experiment.get("model"), "status": experiment["status"],
+            "stage": experiment.get("stage"), "score": experiment.get("score"),
+            "score_validation": experiment.get("score_validation"),
+            "x265": summary_value(experiment, "train", "bd_rate_x265_psnr_y"),
+            "point": experiment.get("best_point"), "cost": experiment.get("cost") or {},
+            "failure_stage": failure.get("stage") or (attempts[-1]["stage"] if attempts else None),
+            "failure_reason": failure.get("reason") or (attempts[-1]["reason"] if attempts else None),
+            "hypothesis": experiment.get("hypothesis") or ""}
+
+
+def _load_result(artifacts: ArtifactStore, experiment: dict) -> dict | None:
+    """The experiment's evaluation record, or None when it has none or the artifact is missing."""
+    key = experiment.get("result_key")
+    if not key:
+        return None
+    try:
+        return json.loads(artifacts.get(key))
+    except KeyError:
+        return None
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+def overview(experiments: ExperimentStore) -> dict:
+    """Campaign status, counts, the best headline numbers, best score over time, spend."""
+    now = datetime.now(timezone.utc)
+    campaign = experiments.get_state(CAMPAIGN) or {}
+    runs = run_states(experiments, campaign, now)
+    last_run = {"id": campaign.get("last_run"), "at": campaign.get("last_run_at")}
+    schedule = schedule_view(experiments)
+    best = experiments.best_experiments(limit=1, split="train")
+    best_validation = experiments.best_experiments(limit=1, split="validation")
+    history = (experiments.get_state(BEST_HISTORY) or {}).get("points", [])
+    headline = None
+    if best:
+        headline = [{"split": split, **{anchor: summary_value(best[0], split, f"bd_rate_{anchor}_psnr_y")
+                                        for anchor in ("x264", "x265")},
+                     "vmaf": summary_value(best[0], split, "bd_rate_x264_vmaf")} for split in SPLITS]
+    running = [run for run in runs if run["alive"]]
+    if running:
+        status = "running"
+    elif schedule is not None and not schedule.get("enabled"):
+        status = "paused"
+    else:
+        status = "idle"
+    return {"status": status, "running": running, "last_run": last_run, "schedule": schedule,
+            "counts": experiments.count_by_status(), "best": best[0] if best else None,
+            "best_validation": best_validation[0] if best_validation else None, "headline": headline,
+            "history": history, "chart": charts.best_score(history) if history else None,
+            "costs": cloud_costs(experiments), "spend": spend_view(experiments)}
+
+
+def experiment_list(experiments: ExperimentStore, status: str | None, sort: str, split: str,
+                    cursor: str | None) -> dict:
+    """A page of the experiments table: newest first (any status) or ranked by score (succeeded only)."""
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    if sort not in SORTS:
+        raise BadRequest(f"unknown sort {sort!r}; use time or score")
+    if split not in SPLITS:
+        raise BadRequest(f"unknown split {split!r}; use train or validation")
+    if sort == "score" and status not in (None, "succeeded"):
+        raise BadRequest("only succeeded experiments have a score: sort=score takes no other status")
+    try:
+        if sort == "score":
+            page = experiments.ranked_experiments(split=split, limit=PAGE_SIZE, cursor=cursor)
+        else:
+            page = experiments.list_experiments(status=status, limit=PAGE_SIZE, cursor=cursor)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    params = {k: v for k, v in (("status", status), ("sort", sort), ("split", split if sort == "score" else None))
+              if v}
+    return {"rows": [experiment_row(e) for e in page.items], "status": status, "sort": sort, "split": split,
+            "counts": experiments.count_by_status(), "statuses": STATUSES, "first_page": cursor is not None,
+            "query": urlencode(params),
+            "next_query": urlencode(params | {"cursor": page.cursor}) if page.cursor else None}
+
+
+def diff_lines(diff: str | None) -> list[tuple[str, str]]:
+    """A unified diff as (kind, line) pairs, kind one of add, del, hunk, file, same."""
+    lines = []
+    for line in (diff or "").splitlines():
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = {"+": "add", "-": "del"}.get(line[:1], "same")
+        lines.append((kind, line))
+    return lines
+
+
+def _clip_view(split: str, index: int, clip: dict, artifacts: ArtifactStore) -> dict:
+    slug, name, figures = f"{split}-{index}", clip["name"], []
+    if clip["points"]:
+        figures.append({"id": f"chart-{slug}-rd", "figure": charts.rd_chart(clip, "psnr_y"),
+                        "label": f"PSNR-Y against bitrate on {name}: this codec, x264 and x265"})
+        if any(p.get("vmaf") is not None for p in clip["points"]):
+            figures.append({"id": f"chart-{slug}-vmaf", "figure": charts.rd_chart(clip, "vmaf"),
+                            "label": f"VMAF against bitrate on {name}: this codec, x264 and x265"})
+        if any(p.get("psnr_y_frames") for p in clip["points"]):
+            figures.append({"id": f"chart-{slug}-frames", "figure": charts.frame_psnr_chart(clip),
+                            "label": f"PSNR-Y of each frame of {name} at each quality point"})
+    preview = clip.get("preview")
+    return {"slug": slug, "clip": clip, "figures": figures,
+            "preview": preview and {"quality": preview["quality"], "recon_url": artifacts.url(preview["recon_key"]),
+                                    "source_url": artifacts.url(preview["source_key"])}}
+
+
+def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str) -> dict:
+    """One experiment: hypothesis, code and diff, per-clip results and charts, previews, lineage, cost, provenance."""
+    missing = None
+    try:
+        view = experiment_view(experiments, artifacts, experiment_id)
+    except UsageError:
+        raise NotFound(f"no experiment {experiment_id}") from None
+    except KeyError as error:  # the record names an artifact the store does not hold
+        missing = str(error.args[0])
+        experiment = experiments.get_experiment(experiment_id)
+        view = {"experiment": experiment, "result": _load_result(artifacts, experiment), "code": None, "diff": None,
+                "events": experiments.events(experiment_id)}
+    experiment, result = view["experiment"], view["result"] or {}
+    splits = []
+    for split in ("cascade", "train", "validation"):  # the cascade only when the evaluation stopped there
+        evaluation = result.get(split)
+        if evaluation is None or (split == "cascade" and result.get("train")):
+            continue
+        splits.append({"name": split, "status": evaluation.get("status"), "failure": evaluation.get("failure"),
+                       "clips": [_clip_view(split, i, clip, artifacts) for i, clip in enumerate(evaluation["clips"])]})
+    parents = [{"id": pid, "record": experiments.get_experiment(pid)} for pid in experiment.get("parents") or []]
+    children = experiments.children(experiment_id)
+    return {"experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
+            "diff": diff_lines(view["diff"]), "events": view["events"][-LOG_TAIL:], "splits": splits,
+            "parents": parents, "children": children[:CHILDREN_SHOWN],
+            "children_count": len(children), "missing_artifact": missing,
+            "provenance": _provenance(experiment, result)}
+
+
+def _provenance(experiment: dict, result: dict) -> dict:
+    """What reproducing the experiment needs: hashes, the lab commit, tool versions, every setting."""
+    train = result.get("train") or result.get("cascade") or {}
+    clips = [(split, clip) for split in ("train", "validation") for clip in (result.get(split) or {}).get("clips", [])]
+    return {"code_sha256": experiment.get("code_sha256"), "lab_commit": train.get("lab_commit"),
+            "lab_dirty": train.get("lab_dirty"),
+            "created_at": train.get("created_at"), "versions": train.get("versions"),
+            "eval_settings": train.get("settings"), "isolation": train.get("isolation"),
+            "campaign_settings": experiment.get("settings"),
+            "clips": [{"split": split, "name": c["name"], "sha256": c.get("sha256"), "source": c.get("source"),
+                       "size": f"{c.get('width')}x{c.get('height')}", "frames": c.get("frames"), "fps": c.get("fps"),
+                       "notes": c.get("notes") or []} for split, c in clips]}
+
+
+def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str,
+                    field: str) -> bytes:
+    """The bytes of an experiment's artifact named by `field` ("code_key" or "result_key")."""
+    experiment = experiments.get_experiment(experiment_id)
+    if experiment is None:
+        raise NotFound(f"no experiment {experiment_id}")
+    key = experiment.get(field)
+    if not key:
+        raise NotFound(f"experiment {experiment_id} has no {'code' if field == 'code_key' else 'result'} yet")
+    try:
+        return artifacts.get(key)
+    except KeyError:
+        raise NotFound(f"the store does not hold {key}") from None
+
+
+def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None) -> dict:
+    """The best experiments on a split, and Pareto charts over the best PARETO_RESULTS of them."""
+    if split not in SPLITS:
+        raise BadRequest(f"unknown split {split!r}; use train or validation")
+    rows = leaderboard_rows(experiments, split, LEADERBOARD_SIZE)
+    top = experiments.best_experiments(limit=PARETO_RESULTS, split=split)
+    results = [(e, _load_result(artifacts, e)) for e in top]
+    loaded = [(e, r[split]) for e, r in results if r and r.get(split)]
+    clip_names = list(dict.fromkeys(c["name"] for _, evaluation in loaded for c in evaluation["clips"]))
+    if clip is not None and clip not in clip_names:
+        raise BadRequest(f"no clip {clip!r} among the best experiments' {split} clips")
+    chosen = clip or (clip_names[0] if clip_names else None)
+    curves, anchors, speed = [], {}, []
+    for rank, (experiment, evaluation) in enumerate(loaded, start=1):
+        match = next((c for c in evaluation["clips"] if c["name"] == chosen), None)
+        if match and match["points"]:
+            curves.append((f"#{rank} {experiment['id']}", match["points"]))
+            anchors = anchors or match.get("anchors", {})
+        point = experiment.get("best_point") or best_point(evaluation)
+        score = experiment["score"] if split == "train" else experiment["score_validation"]
+        if point and point["encode_fps"]:
+            speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
+    return {"rows": rows, "split": split, "clip": chosen, "clips": clip_names,
+            "missing_results": [e["id"] for e, r in results if not (r and r.get(split))],
+            "pareto_count": len(loaded),
+            "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves else None,
+            "speed_chart": charts.pareto_speed_chart(speed) if speed else None}
+
+
+def costs(experiments: ExperimentStore) -> dict:
+    """Cloud spend by CostCategory (AWS), model and compute cost per experiment and proposer, cost per point gained."""
+    window = experiments.list_experiments(limit=COST_WINDOW).items
+    by_proposer: dict[str, dict] = {}
+    for e in window:
+        cost = e.get("cost") or {}
+        key = f"{e.get('proposer')} / {e['model']}" if e.get("model") else str(e.get("proposer"))
+        entry = by_proposer.setdefault(key, {"name": key, "experiments": 0, "succeeded": 0, "input_tokens": 0,
+                                             "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0})
+        entry["experiments"] += 1
+        entry["succeeded"] += e["status"] == "succeeded"
+        for field in ("input_tokens", "output_tokens", "llm_usd", "compute_s"):
+            entry[field] += cost.get(field, 0)
+    gains = []
+    for e in experiments.best_experiments(limit=GAIN_ROWS, split="train"):
+        parent = experiments.get_experiment(e["parents"][0]) if e.get("parents") else None
+        gain = parent["score"] - e["score"] if parent and parent.get("score") is not None else None
+        usd = (e.get("cost") or {}).get("llm_usd", 0.0)
+        gains.append({"id": e["id"], "parent": parent["id"] if parent else None, "score": e["score"], "gain": gain,
+                      "llm_usd": usd, "compute_s": (e.get("cost") or {}).get("compute_s", 0.0),
+                      "usd_per_point": usd / gain if gain and gain > 0 else None})
+    cloud = cloud_costs(experiments)
+    spend = spend_view(experiments)
+    history = (experiments.get_state(BEST_HISTORY) or {}).get("points", [])
+    campaign_gain = history[0]["score"] - history[-1]["score"] if len(history) > 1 else None
+    total = cloud["total"] if cloud else (spend or {}).get("llm_usd")
+    return {"cloud": cloud, "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
+            "spend": spend, "window": len(window), "rows": [experiment_row(e) for e in window[:COST_ROWS]],
+            "by_proposer": sorted(by_proposer.values(), key=lambda p: -p["llm_usd"]), "gains": gains,
+            "campaign_gain": campaign_gain, "campaign_usd": total,
+            "campaign_usd_source": "cloud spend (Cost Explorer)" if cloud else ("model spend" if spend else None),
+            "usd_per_point": total / campaign_gain if total is not None and campaign_gain and campaign_gain > 0
+            else None}
+
+
+def activity(experiments: ExperimentStore) -> dict:
+    """What each run and active experiment is doing now, and the newest events."""
+    now = datetime.now(timezone.utc)
+    active = []
+    for status in ACTIVE_STATUSES:
+        active += experiments.list_experiments(status=status, limit=ACTIVE_SHOWN).items
+    active = sorted(active, key=lambda e: e["updated_at"], reverse=True)[:ACTIVE_SHOWN]
+    rows = []
+    for e in active:
+        latest = experiments.events(e["id"], limit=1)
+        stage = e.get("stage")
+        step = STAGES.index(stage) + 1 if stage in STAGES else ACTIVE_STATUSES.index(e["status"]) + 1
+        rows.append({"id": e["id"], "status": e["status"], "stage": stage, "run_id": e.get("run_id"), "step": step,
+                     "steps": len(STAGES), "updated_age_s": _age_s(e["updated_at"], now),
+                     "attempts": len(e.get("attempts") or []), "latest": latest[0] if latest else None})
+    campaign = experiments.get_state(CAMPAIGN) or {}
+    return {"runs": run_states(experiments, campaign, now), "active": rows,
+            "events": experiments.recent_events(RECENT_EVENTS),
+            "stale_after_s": STALE_AFTER_S}

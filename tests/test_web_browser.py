@@ -1,0 +1,150 @@
+"""The dashboard in a real browser: `aiv serve` on a seeded store, driven by headless Debian Chromium via Playwright.
+
+Each page is opened on a desktop and a phone viewport: its content is checked, the charts must
+have been drawn by plotly.js, the console must stay free of errors (a CSP violation is one), and a
+screenshot is saved under test-artifacts/screenshots/. The previews must load and play.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from web_seed import seed_hostile
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian Chromium (/usr/bin/chromium) is absent; `make test` installs it with apt-get")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+WAIT_MS = 30_000  # a guard against a hung page, not a speed requirement
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`aiv serve` as a real subprocess on a free port, over a store with previews, AWS states and hostile text."""
+    store = seed_hostile(tmp_path_factory.mktemp("browser"), aws_states=True, previews=True)
+    ids = dict(store.ids)
+    store.close()
+    process = subprocess.Popen([sys.executable, "-m", "aiv.cli", "serve", "--store", str(store.path), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
+    if not match:
+        process.kill()
+        pytest.fail(f"aiv serve did not start: {line!r} {process.stderr.read()}")
+    yield match.group(1), ids
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def tab(request, browser):
+    """A fresh page on one viewport, recording console errors, uncaught exceptions and dialogs."""
+    context = browser.new_context(viewport=VIEWPORTS[request.param])
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.problems, page.dialogs, page.viewport_name = [], [], request.param
+    page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def open_page(tab, url: str, name: str) -> None:
+    """Open `url`, wait until every chart block has been drawn, check the console and layout, save a screenshot."""
+    response = tab.goto(url, wait_until="load")
+    assert response is not None
+    charts = tab.locator("script[data-chart]").count()
+    if charts:
+        tab.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}")
+        drawn = tab.evaluate("Array.from(document.querySelectorAll('script[data-chart]'))"
+                             ".map(s => document.getElementById(s.dataset.chart).classList.contains('js-plotly-plot'))")
+        assert all(drawn), f"{name}: a chart was not drawn"
+    overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} is {overflow}px wider than the {tab.viewport_name} viewport"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}-{tab.viewport_name}.png"), full_page=True)
+    assert tab.problems == [], f"{name}: console errors {tab.problems}"
+    assert tab.dialogs == [], f"{name}: a dialog opened: {tab.dialogs}"
+
+
+PAGES = [("overview", "/", "Overview", 1), ("experiments", "/experiments", "Experiments", 0),
+         ("ranked", "/experiments?sort=score", "Experiments", 0), ("leaderboard", "/leaderboard", "Leaderboard", 2),
+         ("costs", "/costs", "Costs", 1), ("activity", "/activity", "Activity", 0)]
+
+
+@pytest.mark.parametrize("name, path, heading, charts", PAGES, ids=[p[0] for p in PAGES])
+def test_listing_pages(server, tab, name, path, heading, charts):
+    base, _ = server
+    open_page(tab, base + path, name)
+    assert tab.locator("h1").inner_text() == heading
+    assert tab.locator(".js-plotly-plot").count() == charts
+
+
+def test_experiment_page_charts(server, tab):
+    base, ids = server
+    open_page(tab, f"{base}/experiments/{ids['best']}", "experiment")
+    assert tab.locator("#hypothesis blockquote").inner_text().startswith("Add overlapped block motion compensation")
+    traces = tab.evaluate("document.getElementById('chart-train-0-rd').data.map(t => t.name)")
+    assert traces == ["candidate", "x264", "x265"]
+    assert tab.evaluate("document.getElementById('chart-train-0-rd').layout.xaxis.type") == "log"
+    assert tab.locator("#chart-train-0-frames .scatterlayer .trace").count() == 4  # one per quality point
+
+
+def test_previews_load_and_play(server, tab):
+    base, ids = server
+    open_page(tab, f"{base}/experiments/{ids['best']}", "experiment-previews")
+    videos = tab.locator("video")
+    assert videos.count() == 8  # decoded and source, for each of 3 train and 1 validation clips
+    tab.wait_for_function("Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)")
+    facts = tab.evaluate("Array.from(document.querySelectorAll('video')).map(v => [v.videoWidth, v.videoHeight, "
+                         "v.duration, v.error && v.error.code])")
+    assert all(fact == [128, 96, pytest.approx(24 / 30, abs=0.05), None] for fact in facts), facts
+    tab.locator(".play-both").first.click()
+    tab.wait_for_function("Array.from(document.querySelectorAll('.preview-pair'))[0]"
+                          ".querySelectorAll('video').length === 2 && Array.from(document.querySelectorAll("
+                          "'.preview-pair')[0].querySelectorAll('video')).every(v => v.currentTime > 0)")
+    assert tab.problems == []
+
+
+def test_failed_experiment_page(server, tab):
+    base, ids = server
+    open_page(tab, f"{base}/experiments/{ids['failed']}", "experiment-failed")
+    assert "Failed at decode" in tab.locator("#failure").inner_text()
+    assert "decode exited with status 0" in tab.locator("#log").inner_text()
+
+
+def test_hostile_text_shows_as_text_and_runs_nothing(server, tab):
+    base, ids = server
+    open_page(tab, f"{base}/experiments/{ids['hostile']}", "experiment-hostile")
+    assert tab.locator("#hypothesis blockquote").inner_text().startswith("<script>alert(1)</script></script>")
+    assert "</script><script>alert(4)</script>" in tab.locator("#code pre.code").text_content()
+    title = tab.locator("#chart-train-0-rd .gtitle").text_content()
+    assert title.startswith("<script>alert(1)</script>")  # drawn literally by plotly, not as markup
+    assert tab.evaluate("document.querySelectorAll('script:not([src]):not([type=\"application/json\"])').length") == 0
+    open_page(tab, f"{base}/leaderboard", "leaderboard-hostile")
+    open_page(tab, f"{base}/activity", "activity-hostile")
+
+
+def test_not_found_page(server, tab):
+    base, _ = server
+    response = tab.goto(f"{base}/experiments/exp-none")
+    assert response.status == 404 and "no experiment exp-none" in tab.locator(".message").inner_text()
