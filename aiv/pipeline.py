@@ -29,6 +29,7 @@ from typing import Callable
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.codec.contract import CodecSource, builtin_source
 from aiv.codec.policy import PolicyViolation, check_policy
+from aiv.results import best_point, preview_quality_index
 from aiv.search.archive import build_context, select_parent
 from aiv.search.proposer import ProposalError, Proposer, Rejection, Usage
 from aiv.settings import (CASCADE_FRAMES, RD_DUPLICATE_KBPS_REL, RD_DUPLICATE_PSNR_DB, SMOKE_FRAMES, SMOKE_SIZE,
@@ -260,7 +261,11 @@ def evaluate(event: dict, lab: Lab) -> dict:
     stages = (("cascade", lambda: [lab.train_clips[0].head(CASCADE_FRAMES)]),
               ("train", lambda: lab.train_clips), ("validation", lambda: lab.validation_clips))
     for name, clips in stages:
-        record = evaluate_codec(codec, clips(), settings, show_progress=False)
+        previews = PreviewMaker(lab, experiment["id"], settings.qualities) if name != "cascade" else None
+        record = evaluate_codec(codec, clips(), settings, show_progress=False,
+                                on_decoded=previews.on_decoded if previews else None)
+        if previews:
+            previews.annotate(record)
         result[name] = record
         if record["status"] != "ok":
             result["failure"] = dict(record["failure"], evaluation=name)
@@ -272,6 +277,32 @@ def evaluate(event: dict, lab: Lab) -> dict:
     _add_compute(lab.experiments, experiment["id"], result["cascade"], result["train"], result["validation"])
     lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
     return event | {"status": result["status"], "result_key": key}
+
+
+class PreviewMaker:
+    """Stores a browser-playable preview of the decoded frames of each clip at one quality point,
+    and of each source clip once, and notes their keys in the evaluation record."""
+
+    def __init__(self, lab: Lab, experiment_id: str, qualities: tuple[float, ...]):
+        self.lab, self.experiment_id = lab, experiment_id
+        self.quality = qualities[preview_quality_index(qualities)]
+        self.entries: dict[str, dict] = {}
+
+    def on_decoded(self, clip: Clip, point: dict, planes: tuple) -> None:
+        from aiv.web.previews import make_preview_mp4, preview_entry
+
+        if point["quality"] != self.quality:
+            return
+        entry = preview_entry(self.experiment_id, clip, self.quality)
+        self.lab.artifacts.put(entry["recon_key"], make_preview_mp4(*planes, clip.fps), "video/mp4")
+        if not self.lab.artifacts.exists(entry["source_key"]):
+            self.lab.artifacts.put(entry["source_key"], make_preview_mp4(clip.y, clip.u, clip.v, clip.fps), "video/mp4")
+        self.entries[clip.name] = entry
+
+    def annotate(self, record: dict) -> None:
+        for clip_record in record["clips"]:
+            if clip_record["name"] in self.entries:
+                clip_record["preview"] = self.entries[clip_record["name"]]
 
 
 def _fmt(value: float | None) -> str:
@@ -303,6 +334,7 @@ def record(event: dict, lab: Lab) -> dict:
                                    if result["status"] == "ok" else None),
               "clip_scores": {c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value")
                               for c in train.get("clips", [])},
+              "best_point": best_point(train) if result["status"] == "ok" else None,
               "settings": lab.settings.as_record()}
     try:
         updated = lab.experiments.update_experiment(event["experiment_id"], fields, expect_status=ACTIVE_STATUSES)

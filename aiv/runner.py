@@ -25,6 +25,9 @@ from aiv.store.records import ACTIVE_STATUSES, now_iso
 HEARTBEAT_S = 20.0
 STALE_AFTER_S = 180.0  # a run whose heartbeat is older than this is dead
 CAMPAIGN = "campaign"  # state document: {"last_run", "last_run_at", "recent_runs": [run ids, newest first]}
+# each run's own state document "run:<id>" holds its status, heartbeat and exact model spend:
+# {"run_id", "pid", "host", "started_at", "heartbeat_at", "status", "options", "settings",
+#  "spend": {"llm_usd", "input_tokens", "output_tokens"}}
 RECENT_RUNS = 20
 
 
@@ -181,7 +184,7 @@ class CampaignRun:
         self.lab, self.options, self.report = lab, options, report
         self.run_id = new_run_id()
         self.outcomes: list[CandidateOutcome] = []
-        self._spent_usd = 0.0
+        self._spend = {"llm_usd": 0.0, "input_tokens": 0, "output_tokens": 0}
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -189,7 +192,10 @@ class CampaignRun:
         state = self.lab.experiments.get_state(f"run:{self.run_id}") or {
             "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso(),
             "options": asdict(self.options), "settings": self.lab.settings.as_record()}
-        self.lab.experiments.put_state(f"run:{self.run_id}", state | {"status": status, "heartbeat_at": now_iso()})
+        with self._lock:
+            spend = dict(self._spend)
+        self.lab.experiments.put_state(f"run:{self.run_id}", state | {"status": status, "heartbeat_at": now_iso(),
+                                                                      "spend": spend})
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -209,11 +215,8 @@ class CampaignRun:
         if closed:
             self.report(f"closed {len(closed)} experiment(s) left running by an earlier run: {', '.join(closed)}")
         try:
-            for name in self.options.seeds:
-                outcome = evaluate_seed(self.lab, self.run_id, name)
-                if outcome:
-                    self._finish(f"seed {name}", outcome)
-            self._run_candidates()
+            self._run_pool(list(self.options.seeds), self._seed_task)
+            self._run_pool(list(range(self.options.iterations)), self._candidate_task)
         except KeyboardInterrupt:
             self._stop.set()
             closed = self._close_own("interrupted by the user (Ctrl-C)")
@@ -230,29 +233,44 @@ class CampaignRun:
         self.lab.experiments.add_event(None, "run", f"{self.run_id} finished: {len(self.outcomes)} candidate(s)")
         return self.outcomes
 
-    def _run_candidates(self) -> None:
+    def _seed_task(self, name: str) -> bool:
+        outcome = evaluate_seed(self.lab, self.run_id, name)
+        if outcome:
+            self._finish(f"seed {name}", outcome)
+        return True
+
+    def _candidate_task(self, index: int) -> bool:
+        if self._over_budget():
+            self.report(f"budget of ${self.options.budget_usd:.2f} reached; no new candidates")
+            return False
+        outcome = run_candidate(self.lab, self.run_id, self.options.proposer, self.options.seed * 1_000_003 + index)
+        self._finish(f"{index + 1}/{self.options.iterations}", outcome)
+        return True
+
+    def _run_pool(self, items: list, task: Callable[[object], bool]) -> None:
+        """Run `task` on every item with K daemon worker threads; a task returning False stops its worker.
+
+        Daemon threads let Ctrl-C end the process at once; an error in a task stops the pool and is
+        raised here, in the main thread.
+        """
         tasks: queue.Queue = queue.Queue()
-        for index in range(self.options.iterations):
-            tasks.put(index)
+        for item in items:
+            tasks.put(item)
         errors: list[BaseException] = []
 
         def worker() -> None:
             while not self._stop.is_set():
                 try:
-                    index = tasks.get_nowait()
+                    item = tasks.get_nowait()
                 except queue.Empty:
                     return
-                if self._over_budget():
-                    self.report(f"budget of ${self.options.budget_usd:.2f} reached; no new candidates")
-                    return
                 try:
-                    outcome = run_candidate(self.lab, self.run_id, self.options.proposer,
-                                            self.options.seed * 1_000_003 + index)
+                    if not task(item):
+                        return
                 except BaseException as error:  # surfaced in the main thread below
                     errors.append(error)
                     self._stop.set()
                     return
-                self._finish(f"{index + 1}/{self.options.iterations}", outcome)
 
         workers = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, self.options.parallel))]
         for thread in workers:
@@ -265,14 +283,17 @@ class CampaignRun:
 
     def _over_budget(self) -> bool:
         with self._lock:
-            return self.options.budget_usd is not None and self._spent_usd >= self.options.budget_usd
+            return self.options.budget_usd is not None and self._spend["llm_usd"] >= self.options.budget_usd
 
     def _finish(self, label: str, outcome: CandidateOutcome) -> None:
         experiment = self.lab.experiments.get_experiment(outcome.experiment_id) if outcome.experiment_id else None
         with self._lock:
             self.outcomes.append(outcome)
             if experiment:
-                self._spent_usd += experiment["cost"]["llm_usd"]
+                cost = experiment["cost"]
+                self._spend = {"llm_usd": round(self._spend["llm_usd"] + cost["llm_usd"], 6),
+                               "input_tokens": self._spend["input_tokens"] + cost["input_tokens"],
+                               "output_tokens": self._spend["output_tokens"] + cost["output_tokens"]}
         score = f"{outcome.score:+.2f}%" if outcome.score is not None else "-"
         took = sum(outcome.seconds.values())
         detail = f" ({outcome.reason[:160]})" if outcome.reason and outcome.status != "succeeded" else ""

@@ -22,6 +22,7 @@ Fields (every one JSON-serialisable):
     result_key      artifact key of the full evaluation record (JSON), or None
     rd_signature    list of [kbps, psnr_y] of the smoke evaluation, for duplicate detection
     clip_scores     {clip name: BD-rate vs x264 on PSNR-Y or None} over the train clips
+    best_point      the operating point listed for it (aiv.results.best_point of the train evaluation)
     cost            {"input_tokens", "output_tokens", "llm_usd", "compute_s"}
     settings        the evaluation settings used
 """
@@ -62,6 +63,6 @@ def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: s
         "model": model, "hypothesis": hypothesis, "code_sha256": code_sha256,
         "code_key": code_key(code_sha256) if code_sha256 else None,
         "attempts": [], "failure": None, "score": None, "score_validation": None, "summary": None,
-        "result_key": None, "rd_signature": None, "clip_scores": None,
+        "result_key": None, "rd_signature": None, "clip_scores": None, "best_point": None,
         "cost": {"input_tokens": 0, "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0}, "settings": None,
     }
