@@ -1,11 +1,15 @@
-# The two commands of the README: `make run` and `make test`. Each sets up everything it needs
-# on a fresh machine (a .venv with pinned packages), then runs.
+# The README's two commands: `make run` and `make test`. Each sets up everything it needs on a
+# fresh machine (a .venv with the pinned packages; Debian's chromium for the browser tests),
+# then runs.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+AIV := $(VENV)/bin/aiv
 STAMP := $(VENV)/.installed
+STORE ?= lab
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: run test bench setup clean
+.PHONY: setup browser run serve test bench clean
 
 setup: $(STAMP)
 
@@ -16,15 +20,28 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-run: setup
-	$(VENV)/bin/aiv evaluate hybrid --out out/hybrid
+# Debian's chromium for the browser tests (never a browser download of Playwright's own).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing and this is not root: the browser tests will be skipped"; fi; }
 
-test: setup
+# A short offline campaign on the built-in corpus: seeds, then candidates from the offline proposer.
+run: setup
+	$(AIV) run --iterations 4 --parallel 2 --frames 20 --store $(STORE)
+
+serve: setup
+	$(AIV) serve --store $(STORE)
+
+test: setup browser
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) bench/bench_metrics.py
-	$(PY) bench/bench_evaluate.py
+	$(PY) bench/bench_evaluate.py --repeat 1
+	$(PY) bench/bench_store.py
+	$(PY) bench/bench_dashboard.py
+	$(PY) bench/bench_campaign.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache test-artifacts
