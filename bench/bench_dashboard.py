@@ -10,7 +10,6 @@ through Dashboard.handle, the same call `aiv serve` and the Lambda make, and pri
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -22,17 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from aiv.web.app import Dashboard, Request  # noqa: E402
 from web_seed import seed_huge  # noqa: E402
 
-
-def percentiles(call, repeats: int) -> tuple[float, float]:
-    """p50 and p95 of `call`'s wall time in milliseconds over `repeats` calls (after one warm-up)."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    cuts = statistics.quantiles(times, n=20)
-    return statistics.median(times), cuts[18]
+from timing import percentiles  # noqa: E402
 
 
 def render(dashboard: Dashboard, url: str) -> bytes:

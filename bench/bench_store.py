@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from aiv.store.records import new_experiment
+from timing import percentiles
 from aiv.store.sqlite import SqliteExperimentStore
 
 CLIPS = ("foreman", "akiyo", "mobile", "news", "bus", "city")
@@ -67,18 +66,6 @@ def realistic_experiment(n: int, ids: list[str], rng: random.Random) -> dict:
                           "timeout_s": 600, "memory_mb": 4096, "anchors": ["x264", "x265"], "crf": [22, 27, 32, 37],
                           "vmaf": True, "cascade": True}
     return record
-
-
-def percentiles(call: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """p50 and p95 of `call`'s wall time in milliseconds over `repeats` calls (after one warm-up)."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    cuts = statistics.quantiles(times, n=20)
-    return statistics.median(times), cuts[18]
 
 
 def bench_size(size: int, repeats: int, folder: Path) -> None:
