@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +19,7 @@ import numpy as np
 from aiv.errors import MetricError
 from aiv.metrics.rate import kbps
 from aiv.video.clip import Clip
+from aiv.video.pyav_writer import encode_clip
 
 ANCHOR_CRFS: tuple[int, ...] = (22, 27, 32, 37)
 CACHE_VERSION = 1
@@ -61,17 +61,7 @@ Measure = Callable[[Planes], dict]
 def encode_anchor(clip: Clip, settings: AnchorSettings, crf: int) -> bytes:
     """Encode every frame of `clip` with the anchor encoder at `crf`; return the raw elementary stream."""
     buffer = io.BytesIO()
-    rate = Fraction(clip.fps).limit_denominator(1_001_000)
-    with av.open(buffer, mode="w", format=settings.stream_format) as container:
-        stream = container.add_stream(settings.codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
-        stream.options = settings.options(crf)
-        for index in range(clip.frames):
-            planes = np.concatenate([clip.y[index].ravel(), clip.u[index].ravel(), clip.v[index].ravel()])
-            frame = av.VideoFrame.from_ndarray(planes.reshape(-1, clip.width), format="yuv420p")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    encode_clip(clip, buffer, settings.stream_format, settings.codec, settings.options(crf))
     return buffer.getvalue()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -47,26 +46,16 @@ def make_preview_mp4(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float) ->
     libx264 at CRF 16 (preset fast), yuv420p, with the index at the front (faststart) so a browser
     starts playing before the whole file arrives. ClipError names what is wrong with bad planes.
     """
-    import av  # here, not at the top: the dashboard imports this module for its keys and needs no PyAV
+    from aiv.video.pyav_writer import encode_clip  # here, not at the top: the dashboard needs no PyAV
 
     try:
         clip = Clip("preview", y, u, v, float(fps))
     except (ValueError, AttributeError, TypeError) as error:
         raise ClipError(f"cannot make a preview: {error}") from None
-    rate = Fraction(clip.fps).limit_denominator(1001)
     # faststart rewrites the finished file from its start, which the muxer does by reopening it by
     # name: it cannot work on an in-memory buffer, so the MP4 is written to a temporary file.
     with tempfile.TemporaryDirectory(prefix="aiv-preview-") as folder:
         path = Path(folder) / "preview.mp4"
-        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, "yuv420p"
-            stream.options = {"crf": str(PREVIEW_CRF), "preset": PREVIEW_PRESET}
-            for index in range(clip.frames):
-                planar = np.concatenate([clip.y[index].ravel(), clip.u[index].ravel(), clip.v[index].ravel()])
-                frame = av.VideoFrame.from_ndarray(planar.reshape(clip.height * 3 // 2, clip.width),
-                                                   format="yuv420p")
-                frame.pts = index
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
+        encode_clip(clip, str(path), "mp4", "libx264", {"crf": str(PREVIEW_CRF), "preset": PREVIEW_PRESET},
+                    {"movflags": "+faststart"})
         return path.read_bytes()
