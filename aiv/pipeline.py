@@ -32,8 +32,8 @@ from aiv.codec.policy import PolicyViolation, check_policy
 from aiv.results import best_point, preview_quality_index
 from aiv.search.archive import build_context, select_parent
 from aiv.search.proposer import ProposalError, Proposer, Rejection, Usage
-from aiv.settings import (CASCADE_FRAMES, RD_DUPLICATE_KBPS_REL, RD_DUPLICATE_PSNR_DB, SMOKE_FRAMES, SMOKE_SIZE,
-                          CampaignSettings)
+from aiv.settings import (CASCADE_FRAMES, MAX_PROPOSAL_ATTEMPTS, RD_DUPLICATE_KBPS_REL, RD_DUPLICATE_PSNR_DB,
+                          SMOKE_FRAMES, SMOKE_SIZE, CampaignSettings)
 from aiv.store.ports import ArtifactStore, ConflictError, ExperimentStore
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, code_key, new_experiment
 from aiv.video.clip import Clip
@@ -117,10 +117,13 @@ def seed_names() -> tuple[str, ...]:
 def propose(event: dict, lab: Lab) -> dict:
     """Ask a proposer for a candidate module.
 
-    In: {"run_id", "proposer", "seed", "experiment_id"?, "feedback"?: {"stage", "reason"}}; the
+    In: {"run_id", "proposer", "seed", "experiment_id"?, "feedback"?: {"stage", "reason"}, "rerun_of"?}; the
     experiment id and feedback are set when a previous attempt of this candidate was rejected.
+    With "rerun_of" the candidate is that experiment's code, unchanged (see propose_rerun).
     Out: {"run_id", "experiment_id", "proposer", "seed", "attempt", "proposed", "stage"?, "reason"?}.
     """
+    if event.get("rerun_of"):
+        return propose_rerun(event, lab)
     experiments, rng = lab.experiments, random.Random(event["seed"])
     if event.get("experiment_id"):
         experiment = experiments.get_experiment(event["experiment_id"])
@@ -152,6 +155,26 @@ def propose(event: dict, lab: Lab) -> dict:
     _add_usage(experiments, experiment["id"], proposal.usage)
     experiments.add_event(experiment["id"], "propose", f"attempt {attempt}: {proposal.hypothesis[:200]}")
     return out | {"proposed": True}
+
+
+def propose_rerun(event: dict, lab: Lab) -> dict:
+    """A new experiment with the exact code of experiment `rerun_of`, to measure it again (new clips,
+    settings or lab version). It is exempt from the duplicate checks, not from the policy, and is
+    never re-proposed: a rejected rerun stays rejected."""
+    out = {"run_id": event["run_id"], "proposer": "rerun", "seed": event["seed"]}
+    if event.get("experiment_id"):
+        feedback = event.get("feedback") or {}
+        return out | {"experiment_id": event["experiment_id"], "attempt": MAX_PROPOSAL_ATTEMPTS, "proposed": False,
+                      "stage": feedback.get("stage", "rerun"),
+                      "reason": f"a rerun is not re-proposed; it was rejected: {feedback.get('reason', '')}"}
+    original = lab.experiments.get_experiment(event["rerun_of"])
+    if original is None or not original.get("code_sha256"):
+        raise ValueError(f"cannot rerun {event['rerun_of']}: no such experiment with code in this store")
+    experiment = new_experiment(event["run_id"], "rerun", [original["id"]], f"re-evaluation of {original['id']}",
+                                original["code_sha256"], model=original.get("model"))
+    lab.experiments.create_experiment(experiment)
+    lab.experiments.add_event(experiment["id"], "propose", f"rerun of {original['id']}")
+    return out | {"experiment_id": experiment["id"], "attempt": 1, "proposed": True}
 
 
 def _add_usage(experiments: ExperimentStore, experiment_id: str, usage: Usage) -> None:
@@ -194,7 +217,7 @@ def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
     except PolicyViolation as violation:
         return "policy", str(violation)
     twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"]) if e["id"] != experiment["id"]]
-    if twins:
+    if twins and experiment["proposer"] != "rerun":
         return "duplicate", f"the module is identical to the code of {twins[0]['id']} (status {twins[0]['status']})"
     return None
 
@@ -211,6 +234,8 @@ def _smoke_problem(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str,
                          f"clip at quality {failure['quality']}: {failure['reason']}")
     signature = [[p["kbps"], p["psnr_y"]] for p in smoke["clips"][0]["points"]]
     lab.experiments.update_experiment(experiment["id"], {"rd_signature": signature})
+    if experiment["proposer"] == "rerun":
+        return None
     for other in lab.experiments.best_experiments(limit=DUPLICATE_SCAN, split="train"):
         if other["id"] != experiment["id"] and same_behaviour(signature, other.get("rd_signature")):
             return "duplicate", (f"the module behaves like {other['id']}: its rate and PSNR-Y on the smoke clip "

@@ -41,6 +41,7 @@ class RunOptions:
     budget_usd: float | None = None
     seed: int = 0
     seeds: tuple[str, ...] = seed_names()  # built-in codecs evaluated first, once per store
+    reruns: tuple[str, ...] = ()  # experiments whose code is measured again, as new experiments
 
 
 @dataclass
@@ -70,12 +71,14 @@ class _Timer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int) -> CandidateOutcome:
+def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int,
+                  rerun_of: str | None = None) -> CandidateOutcome:
     """propose -> validate -> evaluate -> record, a rejection going back to propose with its reason
-    (at most MAX_PROPOSAL_ATTEMPTS proposals); any failure -> mark_failed."""
+    (at most MAX_PROPOSAL_ATTEMPTS proposals); any failure -> mark_failed. With `rerun_of`, the
+    candidate is that experiment's code, measured again."""
     seconds: dict = {}
     timed = _Timer(seconds)
-    event: dict = {"run_id": run_id, "proposer": proposer, "seed": candidate_seed}
+    event: dict = {"run_id": run_id, "proposer": proposer, "seed": candidate_seed, "rerun_of": rerun_of}
     experiment_id = None
     attempt = 0
     try:
@@ -94,8 +97,8 @@ def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int) -> 
                 timed("record", mark_failed, {"experiment_id": experiment_id, "stage": out["stage"],
                                               "reason": reason, "status": "rejected"}, lab)
                 return _outcome(lab, experiment_id, seconds)
-            event = {"run_id": run_id, "proposer": proposer, "seed": candidate_seed, "experiment_id": experiment_id,
-                     "feedback": {"stage": out["stage"], "reason": out["reason"]}}
+            event = event | {"experiment_id": experiment_id,
+                             "feedback": {"stage": out["stage"], "reason": out["reason"]}}
     except Exception as error:  # the state machine's Catch: every failure is recorded with its stage
         if experiment_id is None:
             raise
@@ -216,6 +219,7 @@ class CampaignRun:
             self.report(f"closed {len(closed)} experiment(s) left running by an earlier run: {', '.join(closed)}")
         try:
             self._run_pool(list(self.options.seeds), self._seed_task)
+            self._run_pool(list(self.options.reruns), self._rerun_task)
             self._run_pool(list(range(self.options.iterations)), self._candidate_task)
         except KeyboardInterrupt:
             self._stop.set()
@@ -237,6 +241,10 @@ class CampaignRun:
         outcome = evaluate_seed(self.lab, self.run_id, name)
         if outcome:
             self._finish(f"seed {name}", outcome)
+        return True
+
+    def _rerun_task(self, experiment_id: str) -> bool:
+        self._finish(f"rerun of {experiment_id}", run_candidate(self.lab, self.run_id, "rerun", 0, rerun_of=experiment_id))
         return True
 
     def _candidate_task(self, index: int) -> bool:

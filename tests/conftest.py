@@ -8,16 +8,10 @@ import pytest
 
 from aiv.video.clip import Clip
 from aiv.video.corpus import builtin_clip
+from clip_helpers import crop_clip
 
 SHARED_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "codec-contract.md"
-
-
-def crop_clip(clip: Clip, width: int, height: int, frames: int, name: str | None = None) -> Clip:
-    """The top-left width x height window of the first `frames` frames."""
-    return Clip(name or clip.name, clip.y[:frames, :height, :width].copy(),
-                clip.u[:frames, :height // 2, :width // 2].copy(), clip.v[:frames, :height // 2, :width // 2].copy(),
-                clip.fps, clip.source)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from aiv.store import open_local_store
 from aiv.store.records import code_key, new_experiment, now_iso
 from aiv.video.corpus import builtin_clip
 
-from conftest import crop_clip
+from clip_helpers import crop_clip
 
 POLICY_BREAKER = "import os\ndef encode(y, u, v, fps, quality):\n    return b''\ndef decode(b):\n    return None\n"
 CRASHER = ("def encode(y, u, v, fps, quality):\n    raise ValueError('boom in encode')\n"
@@ -190,3 +190,21 @@ def test_budget_stops_new_candidates(seeded, tiny_codec_source):
     outcomes = run.execute()
     assert len(outcomes) == 2
     assert any("budget of $1.50 reached" in line for line in lines)
+
+
+def test_a_rerun_measures_the_same_code_again_as_a_new_experiment(seeded):
+    lab = seeded(ScriptedProposer([CRASHER]))
+    original = lab.experiments.best_experiments(limit=1)[0]
+    first = run_candidate(lab, "run-2", "rerun", 0, rerun_of=original["id"])
+    second = run_candidate(lab, "run-3", "rerun", 0, rerun_of=original["id"])
+    for outcome in (first, second):
+        rerun = lab.experiments.get_experiment(outcome.experiment_id)
+        assert rerun["status"] == "succeeded" and rerun["proposer"] == "rerun"
+        assert rerun["parents"] == [original["id"]] and rerun["code_sha256"] == original["code_sha256"]
+        assert rerun["score"] == pytest.approx(original["score"])  # the codec and the clips are deterministic
+
+
+def test_a_rerun_of_an_unknown_experiment_fails_loudly(seeded):
+    lab = seeded(ScriptedProposer([CRASHER]))
+    with pytest.raises(ValueError, match="cannot rerun exp-missing"):
+        run_candidate(lab, "run-2", "rerun", 0, rerun_of="exp-missing")

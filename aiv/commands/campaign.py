@@ -36,6 +36,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="Claude model id (default: the proposer's default)")
     parser.add_argument("--bedrock", action="store_true", help="call Claude through Amazon Bedrock")
     parser.add_argument("--seed", type=int, default=0, help="seed of parent selection and offline mutations")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="ID",
+                        help="measure these experiments' code again, as new experiments (before any new candidates)")
     add_store_argument(parser)
     add_json_argument(parser)
     parser.set_defaults(handler=run)
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     path = store_path(args.store)
     lab = open_local_lab(path, settings, make_proposer, cache_dir=default_cache_dir())
     options = RunOptions(iterations=args.iterations, proposer=proposer, parallel=args.parallel,
-                         budget_usd=args.budget_usd, seed=args.seed)
+                         budget_usd=args.budget_usd, seed=args.seed, reruns=tuple(args.rerun))
     campaign = CampaignRun(lab, options, report=report_line)
     report_line(f"{campaign.run_id}: {options.iterations} candidate(s) from the {proposer} proposer, store {path}")
     outcomes = campaign.execute()

@@ -9,7 +9,7 @@ Fields (every one JSON-serialisable):
     status          one of STATUSES
     stage           the step it is in now, or the step it failed at
     parents         list of parent experiment ids (empty for a built-in seed)
-    proposer        "builtin", "offline" or "claude"
+    proposer        "builtin", "offline", "claude", or "rerun" (the same code as its parent, measured again)
     model           the model name (claude) or None
     hypothesis      the proposer's short hypothesis text
     code_sha256     sha256 of the module source (None until a proposal produced code)
