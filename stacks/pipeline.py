@@ -1,0 +1,254 @@
+"""The pipeline stack: the step Lambdas and the state machine that runs K candidates per execution.
+
+Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id};
+each absent key takes its default (settings; the seed is random per execution). Then
+
+    Defaults -> Configure (States.JsonMerge) -> Items (States.ArrayRange(1, K, 1)) -> Candidates (Map,
+    MaxConcurrency from settings; item i gets seed + i)
+
+and each Map item runs
+
+    Propose -> Proposed? -> Validate -> Valid? -> Evaluate (Batch .sync) -> Record -> Rejected? -> Recorded
+       ^          | no          | no                                          | yes
+       +----------+-------------+----------- Retry (attempt + 1, with feedback) <- AttemptsLeft? (attempt < 3)
+                                                                               | no: MarkRejected (status rejected)
+
+with a Catch of States.ALL on every task to MarkFailed ({"experiment_id", "stage", "reason": the
+error's Cause}); a failure before any experiment exists ends the item in NoExperiment. Every
+Lambda gets {"execution", "step", "attempt", "item", "input"} (aiv/aws/step_handler.py) and returns
+the step's output, which lands in the item state at `$.last`. "No experiment yet" and "not a
+rerun" are the empty string (NONE) and "no feedback" is {}: CDK cannot write a JSON null.
+
+`state_machine_definition(template)` turns the synthesized template back into the ASL as a dict,
+for tests that execute it (see its docstring).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from aws_cdk import CfnOutput, Duration, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from stacks import acknowledge
+from stacks.bundling import LabFunction, LambdaCode, log_group
+from stacks.compute import ENTRY_COMMAND, ComputeStack
+from stacks.settings import Settings
+from stacks.storage import StorageRefs, StorageStack, lab_environment
+
+RESULT_KEY_FORMAT = "results/{}.json"  # where aiv.pipeline.evaluate writes an experiment's result
+SEED_RANGE = (1, 1_000_000_000)  # a random base seed per execution; item i gets base + i
+ITEM_FIELDS = ("item", "run_id", "proposer", "seed", "rerun_of")  # what every step of one item carries
+PROPOSE_FIELDS = ("run_id", "proposer", "seed", "rerun_of", "experiment_id", "feedback")  # aiv.pipeline.propose
+NONE = ""  # "no experiment yet" / "not a rerun": CDK cannot write a JSON null into a state's parameters
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+                     "AWS::URLSuffix": "amazonaws.com"}
+_TASK_RETRYABLE = ["Lambda.TooManyRequestsException"]  # throttling, on top of LambdaInvoke's service errors
+
+
+class PipelineStack(Stack):
+    """Exposes `state_machine` and `functions` (step name -> LabFunction)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, storage: StorageStack,
+                 compute: ComputeStack, code: LambdaCode, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        store = storage.refs(self)
+        environment = lab_environment(settings, store)
+        self.functions = {
+            name: LabFunction(self, f"{name.title().replace('_', '')}Function", code=code,
+                              handler=f"{name}.handler", service=f"aiv-{name.replace('_', '-')}",
+                              environment=environment, retention_days=settings.log_retention_days,
+                              timeout=timeout, memory_mib=memory, description=f"AiV1 pipeline step: {name}")
+            for name, timeout, memory in (("propose", Duration.minutes(15), 1024),
+                                          ("validate", Duration.minutes(2), 512),
+                                          ("record", Duration.minutes(2), 512),
+                                          ("mark_failed", Duration.minutes(1), 256))}
+        self._grant(settings, store)
+        self.state_machine = self._state_machine(settings, compute)
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn,
+                  description="Start a run: Step Functions console, Start execution, input {} (or {\"candidates\": 2})")
+
+    def _grant(self, settings: Settings, storage: StorageRefs) -> None:
+        for name, step in self.functions.items():
+            storage.table.grant_read_write_data(step.role)
+            storage.idempotency_table.grant_read_write_data(step.role)
+            reads = name != "mark_failed"
+            if reads:
+                storage.grant_objects(step.role, write=name == "propose")  # propose writes code/<sha>.py
+            acknowledge(step, storage.findings(f"The {name} step", objects=reads, indexes=True))
+        propose = self.functions["propose"]
+        if storage.api_key is not None:
+            storage.api_key.grant_read(propose.role)
+        if settings.use_bedrock:
+            models = (f"arn:{self.partition}:bedrock:*::foundation-model/anthropic.*",
+                      f"arn:{self.partition}:bedrock:*:{self.account}:inference-profile/*anthropic.*")
+            propose.role.add_to_principal_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"],
+                                                                     resources=list(models)))
+            acknowledge(propose, {f"AwsSolutions-IAM5[Resource::{_nag_text(self, model)}]": (
+                "Claude through Bedrock: any Anthropic model (the model is a setting) in any region a cross-region "
+                "inference profile routes to; no other provider's models.") for model in models})
+
+    def _state_machine(self, settings: Settings, compute: ComputeStack) -> sfn.StateMachine:
+        mark_failed = self._invoke("MarkFailed", "mark_failed", "$.failure", result_path="$.outcome",
+                                   output_path="$.outcome")
+        no_experiment = sfn.Pass(self, "NoExperiment", comment="failed before an experiment existed: nothing to mark",
+                                 parameters={"experiment_id": NONE, "status": "failed", "stage.$": "$.failure.stage",
+                                             "reason.$": "$.failure.reason"})
+        has_experiment = (sfn.Choice(self, "ExperimentKnown?")
+                          .when(sfn.Condition.string_equals("$.failure.experiment_id", NONE), no_experiment)
+                          .otherwise(mark_failed))
+
+        def catch(task: sfn.TaskStateBase, stage: str, experiment_path: str) -> None:
+            failed = sfn.Pass(self, f"{task.node.id}Failed", result_path="$.failure", parameters={
+                "experiment_id.$": experiment_path, "stage": stage, "reason.$": "$.error.Cause"})
+            task.add_catch(failed.next(has_experiment), errors=["States.ALL"], result_path="$.error")
+
+        propose = self._invoke("Propose", "propose", {f"{field}.$": f"$.{field}" for field in PROPOSE_FIELDS})
+        validate = self._invoke("Validate", "validate", "$.last")
+        evaluate = tasks.BatchSubmitJob(
+            self, "Evaluate", job_queue_arn=compute.job_queue.job_queue_arn,
+            job_definition_arn=compute.job_definition.job_definition_arn,
+            job_name=sfn.JsonPath.format("evaluate-{}", sfn.JsonPath.string_at("$.last.experiment_id")),
+            container_overrides=tasks.BatchContainerOverrides(command=sfn.JsonPath.list_at(sfn.JsonPath.array(
+                *ENTRY_COMMAND, sfn.JsonPath.string_at("$.last.experiment_id")))),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB, result_path="$.batch",
+            result_selector={"job_id.$": "$.JobId", "status.$": "$.Status"})
+        record = self._invoke("Record", "record", {
+            "experiment_id.$": "$.last.experiment_id", "attempt.$": "$.attempt",
+            "result_key.$": f"States.Format('{RESULT_KEY_FORMAT}', $.last.experiment_id)"})
+        catch(propose, "propose", "$.experiment_id")
+        for task, stage in ((validate, "validate"), (evaluate, "evaluate"), (record, "record")):
+            catch(task, stage, "$.last.experiment_id")
+
+        mark_rejected = self._invoke("MarkRejected", "mark_failed", {
+            "experiment_id.$": "$.last.experiment_id", "stage.$": "$.last.stage", "reason.$": "$.last.reason",
+            "status": "rejected"}, result_path="$.outcome", output_path="$.outcome")
+        catch(mark_rejected, "mark_rejected", "$.last.experiment_id")
+        retry = sfn.Pass(self, "Retry", comment="the same candidate again, with the rejection's reason", parameters={
+            **{f"{field}.$": f"$.{field}" for field in ITEM_FIELDS},
+            "attempt.$": "States.MathAdd($.attempt, 1)", "experiment_id.$": "$.last.experiment_id",
+            "feedback": {"stage.$": "$.last.stage", "reason.$": "$.last.reason"}})
+        retry.next(propose)
+        rejected = (sfn.Choice(self, "AttemptsLeft?")
+                    .when(sfn.Condition.number_less_than("$.attempt", MAX_PROPOSAL_ATTEMPTS), retry)
+                    .otherwise(mark_rejected))
+        recorded = sfn.Pass(self, "Recorded", output_path="$.last")
+        propose.next(sfn.Choice(self, "Proposed?").when(sfn.Condition.boolean_equals("$.last.proposed", True),
+                                                        validate).otherwise(rejected))
+        validate.next(sfn.Choice(self, "Valid?").when(sfn.Condition.boolean_equals("$.last.valid", True),
+                                                      evaluate).otherwise(rejected))
+        evaluate.next(record)
+        record.next(sfn.Choice(self, "Rejected?").when(sfn.Condition.boolean_equals("$.last.rejected", True),
+                                                       rejected).otherwise(recorded))
+
+        candidates = sfn.Map(
+            self, "Candidates", items_path="$.items", max_concurrency=settings.map_concurrency,
+            item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
+                           "proposer.$": "$.run.proposer", "rerun_of.$": "$.run.rerun_of",
+                           "seed.$": "States.MathAdd($.run.seed, $$.Map.Item.Value)",
+                           "experiment_id": NONE, "feedback": {}})
+        candidates.item_processor(propose)
+        defaults = sfn.Pass(self, "Defaults", parameters={
+            "input.$": "$", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
+                                         "rerun_of": NONE, "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
+                                                                      f"{SEED_RANGE[1]})"}})
+        configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
+        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run",
+                                                    "items.$": "States.ArrayRange(1, $.run.candidates, 1)"})
+        logs_group = log_group(self, "StateMachineLogs", settings.log_retention_days)
+        machine = sfn.StateMachine(
+            self, "StateMachine", definition_body=sfn.DefinitionBody.from_chainable(
+                defaults.next(configure).next(items).next(candidates)),
+            timeout=Duration.hours(settings.execution_timeout_hours), tracing_enabled=True,
+            logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True))
+        # Batch .sync: Step Functions follows the job with DescribeJobs and, when the execution stops
+        # (aborted, timed out, or the Map fails), terminates it so no GPU keeps running.
+        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
+        self._acknowledge_role(machine)
+        return machine
+
+    def _invoke(self, state: str, step: str, step_input: str | dict, result_path: str = "$.last",
+                output_path: str | None = None) -> tasks.LambdaInvoke:
+        """A LambdaInvoke of `step` with the step payload; the output replaces `result_path`."""
+        payload: dict[str, Any] = {"execution.$": "$$.Execution.Id", "step": state, "attempt.$": "$.attempt",
+                                   "item.$": "$.item"}
+        payload.update({"input.$": step_input} if isinstance(step_input, str) else {"input": step_input})
+        task = tasks.LambdaInvoke(self, state, lambda_function=self.functions[step].function,
+                                  payload=sfn.TaskInput.from_object(payload), payload_response_only=True,
+                                  result_path=result_path, output_path=output_path)
+        task.add_retry(errors=_TASK_RETRYABLE, interval=Duration.seconds(5), max_attempts=6, backoff_rate=2)
+        return task
+
+    def _acknowledge_role(self, machine: sfn.StateMachine) -> None:
+        batch_arn = f"arn:{self.partition}:batch:{self.region}:{self.account}"
+        acknowledge(machine, {
+            "AwsSolutions-IAM5[Resource::*]":
+                "batch:DescribeJobs, X-Ray trace segments and CloudWatch Logs delivery (CreateLogDelivery and "
+                "friends) have no resource-level permissions.",
+            f"AwsSolutions-IAM5[Resource::{_nag_text(self, batch_arn)}:job/*]":
+                "Terminating the evaluation jobs this state machine started when its execution stops; job ARNs "
+                "exist only at run time.",
+            f"AwsSolutions-IAM5[Resource::{_nag_text(self, batch_arn)}:job-definition/*]":
+                "CDK's Batch SubmitJob grant: a submission names a job definition revision, known only after "
+                "deploy.",
+            **{f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(step.function.node.default_child)}.Arn>:*]":
+               f"Invoking the {name} function's versions and aliases (ARN:*), that function only."
+               for name, step in self.functions.items()},
+        })
+
+
+def _nag_text(stack: Stack, text: str) -> str:
+    """`text` as cdk-nag quotes it in a finding: pseudo parameters as <AWS::Partition>, <AWS::AccountId>, ...
+
+    A stack with a concrete account or region has them as literals in its ARNs, and so do the findings.
+    """
+    for token, name in ((stack.partition, "AWS::Partition"), (stack.region, "AWS::Region"),
+                        (stack.account, "AWS::AccountId")):
+        if Token.is_unresolved(token):
+            text = text.replace(token, f"<{name}>")
+    return text
+
+
+def state_machine_definition(template: Mapping[str, Any], substitutions: Mapping[str, str] | None = None) -> dict:
+    """The ASL definition (a dict) of the one state machine in a synthesized template, ready to execute.
+
+    The template's DefinitionString is an Fn::Join of JSON text and references; each reference
+    becomes a string: `Ref` and `Fn::GetAtt` to a resource become its logical id (a Lambda task's
+    "Resource" is its function's logical id, e.g. "ProposeFunction1A2B3C4D"; the template's
+    AWS::Lambda::Function of that id names the handler), `Fn::ImportValue` becomes the export name
+    (the Batch job queue and job definition, exported by the compute stack), and pseudo parameters
+    become PSEUDO_PARAMETERS' values. `substitutions` maps any of those ids, export names or
+    pseudo parameters to the string to use instead (e.g. a function's ARN in moto).
+    """
+    machines = [resource for resource in template.get("Resources", {}).values()
+                if resource.get("Type") == "AWS::StepFunctions::StateMachine"]
+    if len(machines) != 1:
+        raise ValueError(f"the template holds {len(machines)} state machines, not exactly one")
+    definition = machines[0]["Properties"]["DefinitionString"]
+    if isinstance(definition, str):
+        return json.loads(definition)
+    if not (isinstance(definition, dict) and list(definition) == ["Fn::Join"] and definition["Fn::Join"][0] == ""):
+        raise ValueError(f"DefinitionString is neither a string nor an Fn::Join with '' as separator: {definition!r}")
+    names = {**PSEUDO_PARAMETERS, **(substitutions or {})}
+    return json.loads("".join(part if isinstance(part, str) else _reference(part, names)
+                              for part in definition["Fn::Join"][1]))
+
+
+def _reference(part: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """The string standing for one intrinsic of a DefinitionString."""
+    if "Ref" in part:
+        key = part["Ref"]
+    elif "Fn::GetAtt" in part:
+        key = part["Fn::GetAtt"][0]
+    elif "Fn::ImportValue" in part and isinstance(part["Fn::ImportValue"], str):
+        key = part["Fn::ImportValue"]
+    else:
+        raise ValueError(f"DefinitionString holds an intrinsic this reader does not resolve: {part!r}")
+    return names.get(key, key)

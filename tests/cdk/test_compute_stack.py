@@ -1,0 +1,103 @@
+"""The compute stack: no inbound path and no NAT, a Spot GPU environment that idles at 0, the GPU job."""
+
+from __future__ import annotations
+
+import json
+
+from stacks.compute import ENTRY_COMMAND, EXPERIMENT_PARAMETER
+from stacks.settings import GPU_INSTANCES, JOB_MEMORY_MIB
+
+from .cfn_json import actions, as_list, imports, statements
+
+
+def test_vpc_has_public_subnets_only_and_no_nat_cost_trap(synth):
+    assert synth.resources("Compute", "AWS::EC2::NatGateway") == {}
+    assert synth.resources("Compute", "AWS::EC2::EIP") == {}
+    subnets = synth.resources("Compute", "AWS::EC2::Subnet").values()
+    assert subnets and all(subnet["Properties"]["MapPublicIpOnLaunch"] is True for subnet in subnets)
+    endpoints = synth.resources("Compute", "AWS::EC2::VPCEndpoint").values()
+    services = sorted(e["Properties"]["ServiceName"]["Fn::Join"][1][-1] for e in endpoints)
+    assert services == [".dynamodb", ".s3"]
+    assert all(e["Properties"]["VpcEndpointType"] == "Gateway" for e in endpoints)
+    assert synth.resources("Compute", "AWS::EC2::FlowLog")
+
+
+def test_gpu_instances_accept_no_inbound_traffic(synth):
+    [group] = synth.resources("Compute", "AWS::EC2::SecurityGroup").values()
+    assert "SecurityGroupIngress" not in group["Properties"]
+    assert synth.resources("Compute", "AWS::EC2::SecurityGroupIngress") == {}
+
+
+def test_containers_cannot_reach_the_instance_role_through_imds(synth):
+    template = synth.only("Compute", "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
+    assert template["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
+    [volume] = template["BlockDeviceMappings"]
+    assert volume["Ebs"]["DeleteOnTermination"] is True and volume["Ebs"]["Encrypted"] is True
+
+
+def test_compute_environment_is_spot_gpu_scaling_from_zero(synth):
+    environment = synth.only("Compute", "AWS::Batch::ComputeEnvironment")
+    resources = environment["ComputeResources"]
+    assert resources["Type"] == "SPOT"
+    assert resources["AllocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
+    assert resources["MinvCpus"] == 0
+    assert resources["MaxvCpus"] == synth.settings.max_vcpus
+    assert resources["InstanceTypes"] == list(synth.settings.instance_types)
+    assert resources["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
+    assert "ComputeEnvironmentName" not in environment  # a replacement gets a new name, so updates work
+
+
+def test_on_demand_by_context(variant):
+    resources = variant.only("Compute", "AWS::Batch::ComputeEnvironment")["ComputeResources"]
+    assert resources["Type"] == "EC2"
+    assert resources["AllocationStrategy"] == "BEST_FIT_PROGRESSIVE"
+
+
+def test_job_queue_cancels_jobs_stuck_in_runnable(synth):
+    actions = synth.only("Compute", "AWS::Batch::JobQueue")["JobStateTimeLimitActions"]
+    reasons = {action["Reason"] for action in actions}
+    assert {"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"} <= reasons
+    for action in actions:
+        assert action["Action"] == "CANCEL" and action["State"] == "RUNNABLE"
+        assert action["MaxTimeSeconds"] == synth.settings.runnable_timeout_minutes * 60
+
+
+def test_job_definition_reserves_one_gpu_and_fits_every_instance_type(synth):
+    job = synth.only("Compute", "AWS::Batch::JobDefinition")
+    requirements = {r["Type"]: int(r["Value"]) for r in job["ContainerProperties"]["ResourceRequirements"]}
+    assert requirements["GPU"] == 1
+    assert requirements["MEMORY"] == JOB_MEMORY_MIB
+    for name in synth.settings.instance_types:
+        assert requirements["VCPU"] <= GPU_INSTANCES[name].vcpus
+        assert requirements["MEMORY"] < GPU_INSTANCES[name].memory_gib * 1024  # the OS and ECS agent keep some
+    assert job["PlatformCapabilities"] == ["EC2"]
+    assert job["Timeout"] == {"AttemptDurationSeconds": synth.settings.evaluation_timeout_minutes * 60}
+    assert job["ContainerProperties"]["Command"] == [*ENTRY_COMMAND, f"Ref::{EXPERIMENT_PARAMETER}"]
+
+
+def test_job_retries_only_when_spot_takes_the_instance(synth):
+    strategy = synth.only("Compute", "AWS::Batch::JobDefinition")["RetryStrategy"]
+    assert strategy["Attempts"] > 1
+    assert strategy["EvaluateOnExit"] == [{"Action": "RETRY", "OnStatusReason": "Host EC2*"},
+                                          {"Action": "EXIT", "OnReason": "*"}]
+
+
+def test_job_image_is_an_asset_built_from_the_gpu_runner_dockerfile(synth):
+    image = synth.only("Compute", "AWS::Batch::JobDefinition")["ContainerProperties"]["Image"]["Fn::Sub"]
+    digest = image.rsplit(":", 1)[1]
+    assets = json.loads((synth.outdir / "AiV1-Compute.assets.json").read_text())["dockerImages"]
+    source = assets[digest]["source"]
+    assert source["dockerFile"] == "gpu_runner/Dockerfile"
+    staged = synth.outdir / source["directory"]
+    assert sorted(path.name for path in staged.iterdir()) == ["README.md", "aiv", "gpu_runner", "pyproject.toml"]
+    assert (staged / "gpu_runner" / "Dockerfile").is_file() and not list(staged.rglob("__pycache__"))
+
+
+def test_job_role_reaches_only_the_table_and_bucket(synth):
+    found = statements(synth.template("Compute"), "JobRole")
+    resources = [resource for statement in found for resource in as_list(statement["Resource"])]
+    assert "*" not in resources
+    assert imports(resources) == {"AiV1-Storage-ExperimentsTableArn", "AiV1-Storage-ArtifactsBucketArn"}
+    allowed = actions(found)
+    assert {"s3:GetObject", "s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem"} <= allowed
+    assert not any(a.startswith(("s3:Delete", "iam:", "secretsmanager:", "batch:")) for a in allowed)

@@ -1,0 +1,189 @@
+"""The pipeline stack: the step Lambdas and the state machine's shape, permissions and logging."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from stacks.compute import ENTRY_COMMAND
+from stacks.pipeline import NONE, PSEUDO_PARAMETERS, state_machine_definition
+
+from .cdk_app import ROOT
+from .cfn_json import actions, as_list, statements
+
+STEP_FUNCTIONS = {"Propose": "propose", "Validate": "validate", "Record": "record", "MarkFailed": "mark_failed",
+                  "MarkRejected": "mark_failed"}
+PAYLOAD = {"execution.$", "step", "attempt.$", "item.$"}
+
+
+@pytest.fixture(scope="module")
+def definition(synth) -> dict:
+    return state_machine_definition(synth.template("Pipeline"))
+
+
+@pytest.fixture(scope="module")
+def item_states(definition) -> dict:
+    return definition["States"]["Candidates"]["ItemProcessor"]["States"]
+
+
+def _successors(state: dict) -> set[str]:
+    found = {state[key] for key in ("Next", "Default") if key in state}
+    found |= {choice["Next"] for choice in state.get("Choices", [])}
+    found |= {catch["Next"] for catch in state.get("Catch", [])}
+    return found
+
+
+def _reachable(states: dict, start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_successors(states[name]))
+    return seen
+
+
+def test_execution_builds_k_candidates_and_maps_them_with_bounded_concurrency(synth, definition):
+    states = definition["States"]
+    assert definition["StartAt"] == "Defaults"
+    defaults = states["Defaults"]["Parameters"]["defaults"]
+    assert defaults["candidates"] == synth.settings.candidates and defaults["proposer"] == synth.settings.proposer
+    assert states["Configure"]["Parameters"] == {"run.$": "States.JsonMerge($.defaults, $.input, false)"}
+    assert states["Items"]["Parameters"]["items.$"] == "States.ArrayRange(1, $.run.candidates, 1)"
+    candidates = states["Candidates"]
+    assert candidates["Type"] == "Map" and candidates["ItemsPath"] == "$.items"
+    assert candidates["MaxConcurrency"] == synth.settings.map_concurrency
+    assert candidates["ItemSelector"]["attempt"] == 1 and candidates["ItemSelector"]["experiment_id"] == NONE
+    assert definition["TimeoutSeconds"] == synth.settings.execution_timeout_hours * 3600
+
+
+def test_evaluate_is_a_batch_sync_job_running_the_gpu_runner(item_states):
+    evaluate = item_states["Evaluate"]
+    assert evaluate["Resource"] == "arn:aws:states:::batch:submitJob.sync"
+    command = ", ".join(f"'{part}'" for part in ENTRY_COMMAND)
+    assert evaluate["Parameters"]["ContainerOverrides"] == {
+        "Command.$": f"States.Array({command}, $.last.experiment_id)"}
+    assert evaluate["Parameters"]["JobQueue"].startswith("AiV1-Compute:")
+    assert evaluate["Next"] == "Record"
+    assert item_states["Record"]["Parameters"]["input"]["result_key.$"] == \
+        "States.Format('results/{}.json', $.last.experiment_id)"
+
+
+def test_every_task_catches_everything_and_ends_in_mark_failed(item_states):
+    tasks = {name: state for name, state in item_states.items() if state["Type"] == "Task"}
+    assert set(tasks) == {"Propose", "Validate", "Evaluate", "Record", "MarkRejected", "MarkFailed"}
+    for name, state in tasks.items():
+        if name == "MarkFailed":
+            assert "Catch" not in state  # the last resort: its own failure fails the item, visibly
+            continue
+        [catch] = state["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
+        failure = item_states[catch["Next"]]
+        assert failure["Type"] == "Pass" and failure["Parameters"]["reason.$"] == "$.error.Cause"
+        assert {"MarkFailed", "NoExperiment"} <= _reachable(item_states, catch["Next"])
+    assert item_states["MarkFailed"]["Parameters"]["input.$"] == "$.failure"
+
+
+def test_rejections_loop_back_to_propose_until_the_attempts_run_out(item_states):
+    for choice, flag in (("Proposed?", "$.last.proposed"), ("Valid?", "$.last.valid")):
+        state = item_states[choice]
+        assert state["Choices"][0]["Variable"] == flag and state["Default"] == "AttemptsLeft?"
+    rejected = item_states["Rejected?"]["Choices"][0]
+    assert rejected == {"Variable": "$.last.rejected", "BooleanEquals": True, "Next": "AttemptsLeft?"}
+    left = item_states["AttemptsLeft?"]
+    assert left["Choices"] == [{"Variable": "$.attempt", "NumericLessThan": MAX_PROPOSAL_ATTEMPTS, "Next": "Retry"}]
+    assert left["Default"] == "MarkRejected"
+    retry = item_states["Retry"]
+    assert retry["Next"] == "Propose"
+    assert retry["Parameters"]["attempt.$"] == "States.MathAdd($.attempt, 1)"
+    assert retry["Parameters"]["feedback"] == {"stage.$": "$.last.stage", "reason.$": "$.last.reason"}
+    assert item_states["MarkRejected"]["Parameters"]["input"]["status"] == "rejected"
+
+
+def test_each_lambda_gets_the_step_payload_and_exists_as_a_handler(synth, item_states):
+    functions = synth.resources("Pipeline", "AWS::Lambda::Function")
+    for name, module in STEP_FUNCTIONS.items():
+        state = item_states[name]
+        assert PAYLOAD <= set(state["Parameters"]) and state["Parameters"]["step"] == name
+        assert {"input", "input.$"} & set(state["Parameters"])
+        assert functions[state["Resource"]]["Properties"]["Handler"] == f"{module}.handler"
+        assert (ROOT / "functions" / f"{module}.py").is_file()
+
+
+def test_step_lambdas_are_python_312_traced_with_the_lab_environment(synth):
+    for function in synth.resources("Pipeline", "AWS::Lambda::Function").values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12" and props["TracingConfig"] == {"Mode": "Active"}
+        variables = props["Environment"]["Variables"]
+        assert {"AIV_TABLE", "AIV_IDEMPOTENCY_TABLE", "AIV_BUCKET", "AIV_API_KEY_SECRET", "AIV_SETTINGS",
+                "AIV_PROJECT", "POWERTOOLS_SERVICE_NAME"} <= set(variables)
+        assert variables["AIV_USE_BEDROCK"] == "0" and variables["AIV_CLIPS_PREFIX"] == "clips/"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "AiV1"
+        assert json.loads(variables["AIV_SETTINGS"]) == synth.settings.campaign
+        assert "LogGroup" in props["LoggingConfig"]
+    for group in synth.resources("Pipeline", "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == synth.settings.log_retention_days
+
+
+def test_only_propose_reads_the_api_key(synth):
+    template = synth.template("Pipeline")
+    for name in ("Propose", "Validate", "Record", "MarkFailed"):
+        reads_secret = "secretsmanager:GetSecretValue" in actions(statements(template, f"{name}FunctionRole"))
+        assert reads_secret == (name == "Propose")
+
+
+def test_bedrock_variant_grants_anthropic_models_only(variant):
+    template = variant.template("Pipeline")
+    found = [s for s in statements(template, "ProposeFunctionRole") if "bedrock:InvokeModel" in as_list(s["Action"])]
+    [statement] = found
+    assert all("anthropic." in json.dumps(resource) for resource in statement["Resource"])
+    for function in variant.resources("Pipeline", "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["AIV_USE_BEDROCK"] == "1" and "AIV_API_KEY_SECRET" not in variables
+
+
+def test_state_machine_may_follow_and_terminate_its_batch_jobs(synth):
+    found = statements(synth.template("Pipeline"), "StateMachineRole")
+    allowed = actions(found)
+    assert {"batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob", "events:PutRule", "events:PutTargets",
+            "events:DescribeRule", "lambda:InvokeFunction"} <= allowed
+    [terminate] = [s for s in found if "batch:TerminateJob" in as_list(s["Action"])]
+    assert terminate["Resource"]["Fn::Join"][1][-1] == ":job/*"  # this account's jobs in this region
+    assert any("StepFunctionsGetEventsForBatchJobsRule" in json.dumps(s["Resource"]) for s in found)
+
+
+def test_state_machine_logs_everything_and_traces(synth):
+    machine = synth.only("Pipeline", "AWS::StepFunctions::StateMachine")
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["LoggingConfiguration"]["IncludeExecutionData"] is True
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+
+
+def _template(definition_string) -> dict:
+    return {"Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine",
+                                      "Properties": {"DefinitionString": definition_string}}}}
+
+
+def test_definition_reader_resolves_references_and_substitutions():
+    joined = {"Fn::Join": ["", ['{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"',
+                                {"Fn::GetAtt": ["Fn1", "Arn"]},
+                                '","Parameters":{"Q":"', {"Fn::ImportValue": "Other:Queue"}, '","P":"arn:',
+                                {"Ref": "AWS::Partition"}, '"},"End":true}}}']]}
+    state = state_machine_definition(_template(joined))["States"]["A"]
+    assert state["Resource"] == "Fn1"
+    assert state["Parameters"] == {"Q": "Other:Queue", "P": f"arn:{PSEUDO_PARAMETERS['AWS::Partition']}"}
+    swapped = state_machine_definition(_template(joined), {"Fn1": "arn:aws:lambda:us-east-1:1:function:f"})
+    assert swapped["States"]["A"]["Resource"] == "arn:aws:lambda:us-east-1:1:function:f"
+    assert state_machine_definition(_template('{"StartAt":"A","States":{}}')) == {"StartAt": "A", "States": {}}
+
+
+def test_definition_reader_refuses_what_it_cannot_resolve():
+    with pytest.raises(ValueError, match="2 state machines"):
+        state_machine_definition({"Resources": {**_template("{}")["Resources"],
+                                                "Again": _template("{}")["Resources"]["Machine"]}})
+    with pytest.raises(ValueError, match="does not resolve"):
+        state_machine_definition(_template({"Fn::Join": ["", ["{", {"Fn::Sub": "x"}, "}"]]}))
+    with pytest.raises(ValueError, match="neither a string nor an Fn::Join"):
+        state_machine_definition(_template({"Fn::Join": [",", []]}))
