@@ -124,26 +124,32 @@ def propose(event: dict, lab: Lab) -> dict:
     """
     if event.get("rerun_of"):
         return propose_rerun(event, lab)
-    experiments, rng = lab.experiments, random.Random(event["seed"])
+    experiments = lab.experiments
+    experiment, mode = None, "retry"
     if event.get("experiment_id"):
         experiment = experiments.get_experiment(event["experiment_id"])
         parent = experiments.get_experiment(experiment["parents"][0])
     else:
-        selection = select_parent(experiments, rng)
-        parent = selection.parent
+        selection = select_parent(experiments, random.Random(event["seed"]))
+        parent, mode = selection.parent, selection.mode
+    attempt = len(experiment["attempts"]) + 1 if experiment else 1
+    feedback = event.get("feedback")
+    retry = Rejection(experiment["id"], feedback["stage"], feedback["reason"]) if experiment and feedback else None
+    context = build_context(experiments, lab.artifacts, parent, event["seed"] * 100 + attempt, retry)
+    # The proposer runs before a new experiment exists: if it crashes (not a ProposalError), no
+    # experiment is left open that the failure handler could not name.
+    try:
+        proposal, error = lab.make_proposer(event["proposer"]).propose(context), None
+    except ProposalError as rejection:
+        proposal, error = None, rejection
+    if experiment is None:
         experiment = new_experiment(event["run_id"], event["proposer"], [parent["id"]], "", None)
         experiments.create_experiment(experiment)
         experiments.add_event(experiment["id"], "propose",
-                              f"improving {parent['id']} ({selection.mode}) with the {event['proposer']} proposer")
-    attempt = len(experiment["attempts"]) + 1
-    feedback = event.get("feedback")
-    retry = Rejection(experiment["id"], feedback["stage"], feedback["reason"]) if feedback else None
-    context = build_context(experiments, lab.artifacts, parent, event["seed"] * 100 + attempt, retry)
+                              f"improving {parent['id']} ({mode}) with the {event['proposer']} proposer")
     out = {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": event["proposer"],
            "seed": event["seed"], "attempt": attempt}
-    try:
-        proposal = lab.make_proposer(event["proposer"]).propose(context)
-    except ProposalError as error:
+    if error is not None:
         _add_usage(experiments, experiment["id"], error.usage)
         _reject(lab, experiment["id"], attempt, "propose", error.reason)
         return out | {"proposed": False, "stage": "propose", "reason": error.reason}

@@ -208,3 +208,11 @@ def test_a_rerun_of_an_unknown_experiment_fails_loudly(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
     with pytest.raises(ValueError, match="cannot rerun exp-missing"):
         run_candidate(lab, "run-2", "rerun", 0, rerun_of="exp-missing")
+
+
+def test_a_proposer_crash_leaves_no_open_experiment(seeded):
+    lab = seeded(ScriptedProposer([RuntimeError("proposer bug")]))
+    before = lab.experiments.count_by_status()
+    with pytest.raises(RuntimeError, match="proposer bug"):
+        run_candidate(lab, "run-1", "scripted", 4)
+    assert lab.experiments.count_by_status() == before
