@@ -1,0 +1,81 @@
+"""Clips in the artifacts bucket: `aiv clips upload` puts them under `clips/`, the Batch job fetches them.
+
+A campaign names its clips in its settings (AIV_SETTINGS "train_clips", "validation_clips"):
+a built-in corpus name, or the name of a clip uploaded here, e.g. "foreman_cif.y4m" for the object
+`clips/foreman_cif.y4m`. Raw .yuv files must say their size and rate in their name
+(foreman_352x288_30.yuv), since nothing else travels with them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError
+
+from aiv.errors import AivError, ClipError, UsageError
+from aiv.store.ports import check_artifact_key
+from aiv.video.readers import SUPPORTED_SUFFIXES, read_clip
+
+
+def clip_files(paths: list[str | Path]) -> list[Path]:
+    """The clip files named, and the supported files directly inside the folders named; each checked readable.
+
+    ClipError for a missing path, an empty folder or an unreadable clip; UsageError for two files of one name.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            if not found:
+                raise ClipError(f"{path}: folder has no supported clip files ({', '.join(SUPPORTED_SUFFIXES)})")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ClipError(f"{path}: no such file or folder")
+    names = [f.name for f in files]
+    twins = sorted({name for name in names if names.count(name) > 1})
+    if twins:
+        raise UsageError(f"several files are named {', '.join(twins)}; clips are stored by file name, rename them")
+    for file in files:
+        read_clip(file, frames=1)  # ClipError naming the file when it cannot be read as a clip
+    return files
+
+
+def upload_clips(s3, bucket: str, paths: list[str | Path], prefix: str = "clips/") -> list[str]:
+    """Upload the clips `paths` name to s3://`bucket`/`prefix`<file name>; returns the object keys."""
+    keys = []
+    for file in clip_files(paths):
+        key = check_artifact_key(prefix.strip("/") + "/" + file.name)
+        try:
+            s3.upload_file(str(file), bucket, key)
+        except (ClientError, S3UploadFailedError) as exc:
+            raise AivError(f"uploading {file} to s3://{bucket}/{key} failed: {exc}") from exc
+        keys.append(key)
+    return keys
+
+
+def fetch_clips(s3, bucket: str, specs: list[str], dest: Path, prefix: str = "clips/") -> dict[str, Path]:
+    """Download every clip in `specs` that is not a built-in corpus name into `dest`; {spec: local path}.
+
+    ClipError naming the object when a clip is not in the bucket.
+    """
+    from aiv.video.corpus import CORPUS_NAMES
+
+    local: dict[str, Path] = {}
+    for spec in dict.fromkeys(specs):
+        if spec in CORPUS_NAMES:
+            continue
+        key = check_artifact_key(prefix.strip("/") + "/" + spec)
+        path = dest / check_artifact_key(spec)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            s3.download_file(bucket, key, str(path))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            raise ClipError(f"clip {spec!r} is neither a built-in clip nor in the bucket (s3://{bucket}/{key}); "
+                            f"upload it with: aiv clips upload {spec} --bucket {bucket}") from None
+        local[spec] = path
+    return local

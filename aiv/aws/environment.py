@@ -1,0 +1,161 @@
+"""The Lab on AWS, built from the environment variables the stacks set (Lambda and the Batch job).
+
+Variables (the contract between the CDK app and the runtime; names in one place, below):
+AIV_TABLE, AIV_IDEMPOTENCY_TABLE, AIV_BUCKET, AIV_CLIPS_PREFIX, AIV_API_KEY_SECRET, AIV_USE_BEDROCK,
+AIV_MODEL, AIV_SETTINGS, AIV_SCHEDULE_NAME, AIV_SCHEDULE_GROUP, AIV_STATE_MACHINE_ARN, AIV_PROJECT.
+A missing or malformed variable is a ConfigError that names it. The Lab and the API key are made
+once per process (a Lambda container, the Batch job); `forget()` drops them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Callable
+
+from aiv.errors import ConfigError
+from aiv.pipeline import Lab
+from aiv.search.proposer import Proposer
+from aiv.settings import CampaignSettings
+
+TABLE = "AIV_TABLE"
+IDEMPOTENCY_TABLE = "AIV_IDEMPOTENCY_TABLE"
+BUCKET = "AIV_BUCKET"
+CLIPS_PREFIX = "AIV_CLIPS_PREFIX"
+API_KEY_SECRET = "AIV_API_KEY_SECRET"
+USE_BEDROCK = "AIV_USE_BEDROCK"
+MODEL = "AIV_MODEL"
+SETTINGS = "AIV_SETTINGS"
+SCHEDULE_NAME = "AIV_SCHEDULE_NAME"
+SCHEDULE_GROUP = "AIV_SCHEDULE_GROUP"
+STATE_MACHINE_ARN = "AIV_STATE_MACHINE_ARN"
+PROJECT = "AIV_PROJECT"  # the value of the `Project` cost-allocation tag
+METRICS_NAMESPACE = "AiV1"
+DEFAULT_CLIPS_PREFIX = "clips/"
+API_KEY_PREFIX = "sk-ant-"
+
+
+def require_env(name: str) -> str:
+    """The value of environment variable `name`; ConfigError when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set; the AiV1 stacks set it on every function and job")
+    return value
+
+
+def clips_prefix() -> str:
+    """Where clips live in the bucket (AIV_CLIPS_PREFIX, default 'clips/'), always ending in '/'."""
+    prefix = os.environ.get(CLIPS_PREFIX, "").strip() or DEFAULT_CLIPS_PREFIX
+    return prefix.rstrip("/") + "/"
+
+
+def settings_from_env() -> CampaignSettings:
+    """The campaign settings: AIV_SETTINGS (JSON of CampaignSettings fields) over the lab's defaults."""
+    text = os.environ.get(SETTINGS, "").strip()
+    if not text:
+        return CampaignSettings()
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{SETTINGS} is not valid JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise ConfigError(f"{SETTINGS} must be a JSON object of campaign settings, got {type(fields).__name__}")
+    known = {f.name for f in dataclasses.fields(CampaignSettings)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"{SETTINGS} has unknown fields {unknown}; known: {sorted(known)}")
+    return CampaignSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
+def use_bedrock() -> bool:
+    """Whether Claude is called through Amazon Bedrock (AIV_USE_BEDROCK "1") or the Anthropic API ("0"/unset)."""
+    value = os.environ.get(USE_BEDROCK, "0").strip() or "0"
+    if value not in ("0", "1"):
+        raise ConfigError(f"{USE_BEDROCK} must be '1' or '0', got {value!r}")
+    return value == "1"
+
+
+@functools.cache
+def anthropic_api_key(secret_id: str) -> str:
+    """The Anthropic API key held by the Secrets Manager secret `secret_id` (read once per process)."""
+    import boto3
+
+    client = boto3.client("secretsmanager")
+    how = (f"set it with: aws secretsmanager put-secret-value --secret-id {secret_id} "
+           f"--secret-string <your Anthropic API key>")
+    try:
+        value = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
+    except client.exceptions.ResourceNotFoundException:
+        raise ConfigError(f"the Secrets Manager secret {secret_id!r} has no value (or does not exist); {how}") from None
+    value = value.strip()
+    if not value:
+        raise ConfigError(f"the Secrets Manager secret {secret_id!r} is empty; {how}")
+    if not value.startswith(API_KEY_PREFIX):
+        raise ConfigError(f"the Secrets Manager secret {secret_id!r} does not hold an Anthropic API key (those start "
+                          f"with {API_KEY_PREFIX!r}); {how}")
+    return value
+
+
+def claude_proposer() -> Proposer:
+    """The Claude proposer: through Bedrock when AIV_USE_BEDROCK is 1, else with the key from AIV_API_KEY_SECRET."""
+    from aiv.search.claude import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, DEFAULT_TIMEOUT_S, ClaudeProposer
+
+    model = os.environ.get(MODEL, "").strip() or DEFAULT_MODEL
+    if use_bedrock():
+        return ClaudeProposer(model=model, bedrock=True)
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=anthropic_api_key(require_env(API_KEY_SECRET)), timeout=DEFAULT_TIMEOUT_S,
+                                 max_retries=DEFAULT_MAX_RETRIES)
+    return ClaudeProposer(model=model, client=client)
+
+
+def proposer_factory() -> Callable[[str], Proposer]:
+    """Proposers by name ("offline", "claude"), each made on first use (imported lazily), once."""
+    makers: dict[str, Callable[[], Proposer]] = {"offline": _offline_proposer, "claude": claude_proposer}
+    made: dict[str, Proposer] = {}
+
+    def make(name: str) -> Proposer:
+        if name not in makers:
+            raise ConfigError(f"unknown proposer {name!r}; the AWS pipeline knows {sorted(makers)}")
+        if name not in made:
+            made[name] = makers[name]()
+        return made[name]
+
+    return make
+
+
+def _offline_proposer() -> Proposer:
+    from aiv.search.offline import OfflineProposer
+
+    return OfflineProposer()
+
+
+@functools.cache
+def experiment_store():
+    """The DynamoExperimentStore on AIV_TABLE, made once per process."""
+    from aiv.store.dynamodb import DynamoExperimentStore
+
+    return DynamoExperimentStore(require_env(TABLE))
+
+
+@functools.cache
+def artifact_store():
+    """The S3ArtifactStore on AIV_BUCKET, made once per process."""
+    from aiv.store.s3 import S3ArtifactStore
+
+    return S3ArtifactStore(require_env(BUCKET))
+
+
+@functools.cache
+def lab_from_env() -> Lab:
+    """The Lab over the DynamoDB table AIV_TABLE and the bucket AIV_BUCKET, made once per process."""
+    return Lab(experiment_store(), artifact_store(), settings_from_env(), proposer_factory())
+
+
+def forget() -> None:
+    """Drop everything made once per process (the stores, the Lab, the API key): for tests."""
+    for cached in (experiment_store, artifact_store, lab_from_env, anthropic_api_key):
+        cached.cache_clear()

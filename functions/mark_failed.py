@@ -1,0 +1,58 @@
+"""Lambda: close a candidate that cannot go on (aiv.pipeline.mark_failed), from a Catch or after 3 rejections.
+
+Input: {"experiment_id"?, "stage", "reason", "status"?: "failed"|"rejected"}. A Catch passes the
+error's Cause as the reason; the Cause JSON of a Lambda or Batch failure is turned into one line.
+Without an experiment id (the proposal failed before an experiment existed) the failure becomes a
+campaign-level event and the output is {"experiment_id": None, "status": "failed", "recorded": True}.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiv.aws.observability import count
+from aiv.aws.step_handler import StepPayload, step_handler
+from aiv.pipeline import Lab, mark_failed
+
+
+def readable_cause(cause: str) -> str:
+    """One line from a Step Functions error Cause: a Lambda error, a Batch job description, or the text."""
+    try:
+        data = json.loads(cause)
+    except (TypeError, ValueError):
+        return cause
+    if not isinstance(data, dict):
+        return cause
+    if "errorMessage" in data:
+        return f"{data.get('errorType', 'Error')}: {data['errorMessage']}"
+    if "JobId" in data:
+        container = data.get("Container") or {}
+        parts = [f"Batch job {data.get('JobName')} ({data['JobId']}) {data.get('Status')}: {data.get('StatusReason')}",
+                 f"exit code {container.get('ExitCode')}" + (f" ({container['Reason']})" if container.get("Reason")
+                                                              else ""),
+                 f"log stream {container.get('LogStreamName')}"]
+        return "; ".join(parts)
+    return cause
+
+
+def close(payload: StepPayload, lab: Lab) -> dict:
+    """mark_failed with a readable reason, or a campaign-level event when there is no experiment."""
+    event = dict(payload.input, reason=readable_cause(payload.input["reason"]) or "no cause was given")
+    if event.get("experiment_id"):
+        return mark_failed(event, lab)
+    lab.experiments.add_event(None, "failed", f"candidate {payload.item} of {payload.execution} failed at "
+                                              f"{event['stage']} before an experiment existed: {event['reason'][:500]}",
+                              data={"execution": payload.execution, "item": payload.item, "stage": event["stage"],
+                                    "reason": event["reason"]})
+    return {"experiment_id": None, "status": "failed", "recorded": True}
+
+
+def note(output: dict) -> None:
+    """ExperimentsFailed or ExperimentsRejected; CandidatesFailed when no experiment existed."""
+    if output["experiment_id"] is None:
+        count("CandidatesFailed")
+    elif output["recorded"]:
+        count("ExperimentsRejected" if output["status"] == "rejected" else "ExperimentsFailed")
+
+
+handler = step_handler(close, note)

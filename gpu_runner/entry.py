@@ -1,0 +1,152 @@
+"""The Batch job: evaluate one experiment.
+
+    python -m gpu_runner.entry --experiment-id ID [--store PATH]
+
+Builds the Lab (AWS: the table and bucket from the environment; or the local store at PATH),
+fetches the campaign's clips that are not built-in from the bucket's clips/ prefix into a
+temporary folder, and runs aiv.pipeline.evaluate, which writes results/<id>.json. Progress goes to
+the experiment's events. The candidate runs in the sandbox: this process keeps the job role's
+credentials, its children get none.
+
+Exit status: 0 when the evaluation produced a result, whatever it says (ok, failed, rejected: a
+codec that crashes is a result, not a job failure); 1 for an infrastructure error (the store, the
+bucket, a missing clip, a crash of the lab itself), so Batch and the state machine treat only
+those as job failures; 2 for a bad command line or an experiment that is not ready to evaluate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
+from aiv.errors import UsageError
+from aiv.pipeline import Lab, evaluate, load_campaign_clip
+from aiv.video.clip import Clip
+
+RESULT_KEY = "results/{}.json"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gpu_runner.entry", description="Evaluate one experiment.")
+    parser.add_argument("--experiment-id", required=True, help="the experiment to evaluate (status 'validating')")
+    parser.add_argument("--store", metavar="PATH", type=Path,
+                        help="a local store folder instead of the AWS table and bucket (tests, local runs)")
+    return parser.parse_args(argv)
+
+
+def open_lab(store: Path | None) -> Lab:
+    """The Lab to evaluate with: the local store at `store`, else the AWS table and bucket of the environment."""
+    from aiv.aws.environment import lab_from_env, settings_from_env
+
+    if store is None:
+        return dataclasses.replace(lab_from_env(), cache_dir=default_cache_dir())
+    from aiv.local import open_local_lab
+
+    return open_local_lab(store, settings_from_env(), cache_dir=default_cache_dir())
+
+
+def with_bucket_clips(lab: Lab, work: Path) -> Lab:
+    """`lab` reading its campaign clips that are not built-in from the bucket, fetched into `work`; each such
+    clip's source is its s3:// URI."""
+    import boto3
+
+    from aiv.aws.clips import fetch_clips
+    from aiv.aws.environment import BUCKET, clips_prefix, require_env
+
+    bucket, prefix = require_env(BUCKET), clips_prefix()
+    local = fetch_clips(boto3.client("s3"), bucket, [*lab.settings.train_clips, *lab.settings.validation_clips],
+                        work, prefix)
+
+    def load(spec: str, frames: int) -> Clip:
+        if spec not in local:
+            return load_campaign_clip(spec, frames)
+        return dataclasses.replace(load_campaign_clip(str(local[spec]), frames), source=f"s3://{bucket}/{prefix}{spec}")
+
+    return dataclasses.replace(lab, clip_loader=load)
+
+
+def job_label() -> str:
+    """Which Batch job and attempt this is, and where it runs."""
+    job = os.environ.get("AWS_BATCH_JOB_ID", "local")
+    attempt = os.environ.get("AWS_BATCH_JOB_ATTEMPT", "1")
+    return f"job {job} attempt {attempt} on {socket.gethostname()}"
+
+
+def earlier_result(lab: Lab, experiment_id: str) -> dict | None:
+    """What an earlier attempt left: its output when it wrote the result, else None (an unfinished attempt is
+    reset to be redone). UsageError when the experiment does not exist or is not ready to evaluate."""
+    experiments = lab.experiments
+    experiment = experiments.get_experiment(experiment_id)
+    if experiment is None:
+        raise UsageError(f"no experiment {experiment_id}")
+    if experiment["status"] == "validating":
+        return None
+    if experiment["status"] != "evaluating":
+        raise UsageError(f"experiment {experiment_id} is {experiment['status']}; only a validated experiment "
+                         f"(status 'validating') can be evaluated")
+    key = RESULT_KEY.format(experiment_id)
+    if lab.artifacts.exists(key):
+        experiments.add_event(experiment_id, "evaluate", f"{job_label()}: an earlier attempt already wrote {key}")
+        return {"experiment_id": experiment_id, "status": json.loads(lab.artifacts.get(key))["status"],
+                "result_key": key}
+    experiments.update_experiment(experiment_id, {"status": "validating"}, expect_status=("evaluating",))
+    experiments.add_event(experiment_id, "evaluate", f"{job_label()}: redoing an evaluation an earlier attempt "
+                                                     f"left unfinished")
+    return None
+
+
+def run(lab: Lab, experiment_id: str) -> dict:
+    """Evaluate `experiment_id` (status 'validating'), with progress events around aiv.pipeline.evaluate."""
+    started = time.monotonic()
+    lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation started")
+    output = evaluate({"experiment_id": experiment_id}, lab)
+    lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation finished: {output['status']} "
+                                                         f"in {time.monotonic() - started:.0f} s")
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; the exit status tells Batch whether it was an infrastructure failure."""
+    args = parse_args(argv)
+    lab = None
+    try:
+        lab = open_lab(args.store)
+        output = earlier_result(lab, args.experiment_id)
+        if output is None:
+            with tempfile.TemporaryDirectory(prefix="aiv-clips-") as work:
+                clips_lab = lab if args.store is not None else with_bucket_clips(lab, Path(work))
+                output = run(clips_lab, args.experiment_id)
+    except UsageError as error:
+        print(f"gpu_runner: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:
+        traceback.print_exc()
+        _report_failure(lab, args.experiment_id, error)
+        return EXIT_ERROR
+    print(json.dumps(output))
+    return EXIT_OK
+
+
+def _report_failure(lab: Lab | None, experiment_id: str, error: Exception) -> None:
+    """Record the infrastructure error among the experiment's events, when the store can still be written."""
+    if lab is None:
+        return
+    try:
+        lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: the job failed: "
+                                                             f"{type(error).__name__}: {error}"[:1000])
+    except Exception:
+        print("gpu_runner: the failure could not be recorded in the store either:", file=sys.stderr)
+        traceback.print_exc()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""`aiv clips upload` and the clip fetch of the Batch job, on moto S3."""
+
+from __future__ import annotations
+
+import shutil
+
+import boto3
+from awslab import BUCKET
+
+from aiv.aws.clips import fetch_clips
+from aiv.cli import main
+
+
+def keys(prefix: str = "") -> list[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_upload_puts_files_and_folders_under_clips(aws, tiny_clip_files, tmp_path, capsys):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(tiny_clip_files["tiny_pan.y4m"], folder)
+    (folder / "notes.txt").write_text("not a clip, not uploaded")
+    assert main(["clips", "upload", str(folder), str(tiny_clip_files["tiny_noise.y4m"]), "--bucket", BUCKET]) == 0
+    assert keys() == ["clips/tiny_noise.y4m", "clips/tiny_pan.y4m"]
+    out = capsys.readouterr().out
+    assert f"uploaded s3://{BUCKET}/clips/tiny_pan.y4m" in out and "['tiny_pan.y4m', 'tiny_noise.y4m']" in out
+    uploaded = boto3.client("s3").get_object(Bucket=BUCKET, Key="clips/tiny_pan.y4m")["Body"].read()
+    assert uploaded == tiny_clip_files["tiny_pan.y4m"].read_bytes()
+
+
+def test_upload_takes_another_prefix(aws, tiny_clip_files):
+    assert main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), "--bucket", BUCKET,
+                 "--prefix", "corpora/xiph"]) == 0
+    assert keys() == ["corpora/xiph/tiny_pan.y4m"]
+
+
+def test_an_unreadable_clip_is_refused_before_anything_is_uploaded(aws, tiny_clip_files, tmp_path, capsys):
+    broken = tmp_path / "broken.y4m"
+    broken.write_bytes(b"YUV4MPEG2 W64 H48\nnot a frame")
+    assert main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), str(broken), "--bucket", BUCKET]) == 2
+    assert "broken.y4m" in capsys.readouterr().err
+    assert keys() == []
+
+
+def test_raw_yuv_must_name_its_size_and_rate(aws, tmp_path, capsys):
+    raw = tmp_path / "foreman.yuv"
+    raw.write_bytes(bytes(64 * 48 * 3 // 2))
+    assert main(["clips", "upload", str(raw), "--bucket", BUCKET]) == 2
+    assert "size and frame rate unknown" in capsys.readouterr().err
+
+
+def test_two_files_of_one_name_are_refused(aws, tiny_clip_files, tmp_path, capsys):
+    other = tmp_path / "tiny_pan.y4m"
+    shutil.copy(tiny_clip_files["tiny_noise.y4m"], other)
+    assert main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), str(other), "--bucket", BUCKET]) == 2
+    assert "several files are named tiny_pan.y4m" in capsys.readouterr().err
+
+
+def test_a_missing_bucket_is_an_error_naming_it(aws, tiny_clip_files, capsys):
+    assert main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), "--bucket", "no-such-bucket"]) == 1
+    assert "s3://no-such-bucket/clips/tiny_pan.y4m failed" in capsys.readouterr().err
+
+
+def test_fetch_skips_built_in_clips_and_downloads_the_rest(clips_in_bucket, tmp_path):
+    local = fetch_clips(boto3.client("s3"), BUCKET, ["pan_zoom", "tiny_pan.y4m", "tiny_pan.y4m"], tmp_path)
+    assert local == {"tiny_pan.y4m": tmp_path / "tiny_pan.y4m"}
+    assert local["tiny_pan.y4m"].read_bytes() == clips_in_bucket["tiny_pan.y4m"].read_bytes()

@@ -1,0 +1,204 @@
+"""The state machine the CDK app synthesizes, executed end to end on moto S3 and DynamoDB.
+
+The definition comes from the synthesized pipeline template (stacks.pipeline.state_machine_definition)
+and runs in tests/aws/asl.py: each Lambda task calls the handler its template resource names
+(functions/<module>.handler, in process), and the Batch task runs gpu_runner.entry's main with the
+command the state machine sends, as the container would; a non-zero exit is a FAILED job. moto's own
+Step Functions executor is not used: without Docker it cannot run Lambda code or Batch jobs.
+
+The archive starts with the built-in hybrid codec evaluated for real (the offline proposer mutates
+it); the campaign's clips are two tiny y4m files in the bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import pytest
+from asl import Execution, StatesError
+from awslab import BUCKET, ENV, IDEMPOTENCY_TABLE, REGION, TABLE, UNSET, LambdaContext, handler_module, write_tiny_clips
+from moto import mock_aws
+
+from aiv.aws import control, environment
+from aiv.pipeline import record, seed, validate
+from aiv.search.proposer import Proposal, Usage
+from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from aiv.store.table_design import create_tables
+from gpu_runner.entry import main as run_batch_job
+
+BATCH_SYNC = "arn:aws:states:::batch:submitJob.sync"
+ENTRY = ["python", "-m", "gpu_runner.entry"]
+CRASHING = ("import numpy as np\n\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n\n"
+            "def decode(bitstream):\n    return None\n")
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory) -> dict:
+    """{stack part: template} of the app as `cdk synth` makes it (cdk.json's context), with copy-only bundling."""
+    from cdk.cdk_app import synthesize  # tests/cdk: the CDK tests' own synth
+
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), {}).templates
+
+
+@pytest.fixture(scope="module")
+def definition(synthesized) -> dict:
+    from stacks.pipeline import state_machine_definition
+
+    return state_machine_definition(synthesized["Pipeline"])
+
+
+@pytest.fixture(scope="module")
+def functions(synthesized) -> dict:
+    """{logical id: handler module} of the pipeline's Lambda functions."""
+    return {logical_id: resource["Properties"]["Handler"].removesuffix(".handler")
+            for logical_id, resource in synthesized["Pipeline"]["Resources"].items()
+            if resource["Type"] == "AWS::Lambda::Function"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """moto with the tables, the bucket, the tiny clips under clips/, and the hybrid seed evaluated for real."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in UNSET:
+            patch.delenv(name, raising=False)
+        for name, value in ENV.items():
+            patch.setenv(name, value)
+        environment.forget()
+        with mock_aws():
+            create_tables(boto3.client("dynamodb"), TABLE, IDEMPOTENCY_TABLE)
+            s3 = boto3.client("s3")
+            s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+            for name, path in write_tiny_clips(tmp_path_factory.mktemp("clips")).items():
+                s3.upload_file(str(path), BUCKET, f"clips/{name}")
+            lab = environment.lab_from_env()
+            seeded = validate(seed({"run_id": "run-seed", "name": "hybrid"}, lab), lab)
+            assert seeded["valid"], seeded
+            assert run_batch_job(["--experiment-id", seeded["experiment_id"]]) == 0
+            assert record(dict(seeded, result_key=f"results/{seeded['experiment_id']}.json"), lab)["score"] is not None
+            yield lab, patch
+        environment.forget()
+
+
+def run(definition: dict, functions: dict, execution_input: dict) -> tuple[Execution, object]:
+    """Execute the definition: Lambda tasks in process, the Batch task through gpu_runner.entry."""
+
+    def invoke(resource: str, parameters: dict):
+        if resource in functions:
+            event = json.loads(json.dumps(parameters))  # what crosses the wire is JSON
+            output = handler_module(functions[resource]).handler(event, LambdaContext(function_name=resource))
+            return json.loads(json.dumps(output))
+        if resource == BATCH_SYNC:
+            return batch_job(parameters)
+        raise AssertionError(f"the definition calls {resource}, which this test does not route")
+
+    execution = Execution(definition, invoke, name=f"run-{uuid.uuid4().hex[:8]}")
+    return execution, execution.run(execution_input)
+
+
+def batch_job(parameters: dict) -> dict:
+    """The job a .sync BatchSubmitJob waits for: its command run in process; FAILED when it exits non-zero."""
+    command = parameters["ContainerOverrides"]["Command"]
+    assert command[:3] == ENTRY, command
+    code = run_batch_job(command[3:])
+    job = {"JobId": uuid.uuid4().hex, "JobName": parameters["JobName"], "JobQueue": parameters["JobQueue"],
+           "JobDefinition": parameters["JobDefinition"], "Status": "SUCCEEDED" if code == 0 else "FAILED",
+           "StatusReason": "Essential container in task exited",
+           "Container": {"Command": command, "ExitCode": code, "LogStreamName": "gpu-runner/default/test"}}
+    if code != 0:
+        raise StatesError("States.TaskFailed", json.dumps(job))
+    return job
+
+
+def states_entered(execution: Execution) -> list[str]:
+    return [event.state for event in execution.history if event.kind == "entered"]
+
+
+def test_the_stacks_give_the_runtime_the_variables_it_reads(synthesized, functions):
+    needed = {environment.TABLE, environment.IDEMPOTENCY_TABLE, environment.BUCKET, environment.SETTINGS}
+    for logical_id in functions:
+        variables = synthesized["Pipeline"]["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
+        assert needed <= set(variables), (logical_id, needed - set(variables))
+    [job] = [r for r in synthesized["Compute"]["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
+    variables = {v["Name"] for v in job["Properties"]["ContainerProperties"]["Environment"]}
+    assert {environment.TABLE, environment.BUCKET, environment.SETTINGS, environment.CLIPS_PREFIX} <= variables
+
+
+def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(world, definition):
+    lab, _ = world
+    defaults = definition["States"][definition["StartAt"]]["Parameters"]["defaults"]
+    read = {key.removesuffix(".$") for key in defaults}
+    archived = lab.experiments.best_experiments(limit=1)[0]["id"]
+    assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
+    assert set(control.rerun_input(lab.experiments, archived)) <= read
+
+
+def test_a_candidate_is_proposed_evaluated_and_recorded(world, definition, functions):
+    lab, _ = world
+    execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 11})
+    [outcome] = output
+    assert outcome["status"] == "succeeded" and outcome["recorded"] is True
+    experiment = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert experiment["status"] == "succeeded" and isinstance(experiment["score"], float)
+    assert experiment["score"] == outcome["score"] and experiment["run_id"] == execution.name
+    assert experiment["proposer"] == "offline" and experiment["parents"]
+    result = json.loads(lab.artifacts.get(experiment["result_key"]))
+    assert result["status"] == "ok" and [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
+    entered = states_entered(execution)
+    assert entered.index("Propose") < entered.index("Validate") < entered.index("Evaluate") < entered.index("Record")
+    assert any("evaluation finished: ok" in e["message"] for e in lab.experiments.events(experiment["id"]))
+
+
+class CrashingProposer:
+    """Writes a module whose encode always raises: the smoke run rejects it every time."""
+
+    name = "crash"
+
+    def propose(self, context) -> Proposal:
+        note = f"# attempt with feedback: {context.retry_feedback.reason[:40]!r}\n" if context.retry_feedback else ""
+        return Proposal(code=note + CRASHING, hypothesis="encode raises", parents=[context.parent.experiment_id],
+                        proposer=self.name, model=None, usage=Usage())
+
+
+def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, definition, functions):
+    lab, patch = world
+    offline_and_claude = environment.proposer_factory
+
+    def with_crash():
+        make = offline_and_claude()
+        return lambda name: CrashingProposer() if name == "crash" else make(name)
+
+    patch.setattr(environment, "proposer_factory", with_crash)
+    environment.forget()
+    try:
+        execution, output = run(definition, functions, {"candidates": 1, "proposer": "crash", "seed": 3})
+    finally:
+        patch.setattr(environment, "proposer_factory", offline_and_claude)
+        environment.forget()
+    [outcome] = output
+    experiment = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert (outcome["status"], experiment["status"]) == ("rejected", "rejected")
+    assert [a["stage"] for a in experiment["attempts"]] == ["smoke"] * MAX_PROPOSAL_ATTEMPTS
+    assert "boom in encode" in experiment["failure"]["reason"]
+    assert states_entered(execution).count("Propose") == MAX_PROPOSAL_ATTEMPTS
+    assert "MarkRejected" in states_entered(execution)
+
+
+def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, definition, functions):
+    lab, _ = world
+    s3 = boto3.client("s3")
+    clip = s3.get_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m")["Body"].read()
+    s3.delete_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m")  # the job cannot fetch a campaign clip
+    try:
+        execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 29})
+    finally:
+        s3.put_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m", Body=clip)
+    [outcome] = output
+    experiment = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert (outcome["status"], experiment["status"]) == ("failed", "failed")
+    assert experiment["failure"]["stage"] == "evaluate"
+    assert experiment["failure"]["reason"].startswith("Batch job evaluate-")
+    assert "FAILED: Essential container in task exited; exit code 1" in experiment["failure"]["reason"]
+    assert [e.state for e in execution.history if e.kind == "caught"] == ["Evaluate"]
+    assert any("the job failed: ClipError" in e["message"] for e in lab.experiments.events(experiment["id"]))
