@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aiv.codec import isolation as iso
 from aiv.codec import sandbox
 from aiv.codec.sandbox import Limits, run_decode, run_encode
 from aiv.errors import CodecFailure
@@ -56,7 +57,7 @@ def sandbox_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
 @pytest.fixture(params=["strongest", "audit hook only"])
 def isolation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "audit hook only":
-        monkeypatch.setattr(sandbox, "_isolation", lambda: sandbox._Isolation(False, False, False))
+        monkeypatch.setattr(sandbox, "_isolation", lambda: iso.Isolation(False, False, False))
     return request.param
 
 
@@ -65,13 +66,13 @@ def run_uids(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The per-run uids the sandbox hands out during a test (none without uid isolation)."""
     sandbox._isolation()  # probe first: its uids are not the test's
     claimed: list[int] = []
-    claim = sandbox._claim_uid
+    claim = sandbox.claim_uid
 
     def recording() -> int:
         claimed.append(claim())
         return claimed[-1]
 
-    monkeypatch.setattr(sandbox, "_claim_uid", recording)
+    monkeypatch.setattr(sandbox, "claim_uid", recording)
     return claimed
 
 
@@ -167,7 +168,7 @@ def test_hostile_codec_is_refused(name: str, stage: str, expected: str, isolatio
     if isolation == "strongest" and sandbox.isolation_report()["uid_drop"]:
         assert len(run_uids) == (1 if stage == "encode" else 2)  # one fresh uid per process
     for uid in run_uids:
-        assert sandbox._processes_of(uid) == [], f"a process of run uid {uid} outlived the run"
+        assert iso._processes_of(uid) == [], f"a process of run uid {uid} outlived the run"
 
 
 def test_infinite_loop_times_out(planes) -> None:
@@ -255,17 +256,17 @@ def test_native_file_reads_are_contained_by_the_jail(target: str, planes) -> Non
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="per-run uids need root")
 def test_every_process_of_a_run_uid_is_killed() -> None:
-    uid = sandbox._claim_uid()
+    uid = iso.claim_uid()
     try:
         sleeper = subprocess.Popen(["sleep", "300"], user=uid, group=uid, extra_groups=[], start_new_session=True)
         subprocess.run(["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"], user=uid, group=uid, extra_groups=[],
                        check=True)  # a daemon: new session, parent gone
-        assert len(sandbox._processes_of(uid)) >= 2
-        sandbox._kill_uid(uid)
+        assert len(iso._processes_of(uid)) >= 2
+        iso.kill_uid(uid)
         sleeper.wait(timeout=10)
-        assert sandbox._processes_of(uid) == []
+        assert iso._processes_of(uid) == []
     finally:
-        sandbox._release_uid(uid)
+        iso.release_uid(uid)
 
 
 def test_outputs_must_be_plain_files_of_bounded_size(tmp_path: Path) -> None:
