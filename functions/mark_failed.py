@@ -1,9 +1,10 @@
 """Lambda: close a candidate that cannot go on (aiv.pipeline.mark_failed), from a Catch or after 3 rejections.
 
 Input: {"experiment_id"?, "stage", "reason", "status"?: "failed"|"rejected"}. A Catch passes the
-error's Cause as the reason; the Cause JSON of a Lambda or Batch failure is turned into one line.
-Without an experiment id (the proposal failed before an experiment existed) the failure becomes a
-campaign-level event and the output is {"experiment_id": None, "status": "failed", "recorded": True}.
+error's Cause as the reason; the Cause JSON of a Lambda or Batch failure is turned into one line
+(the error type and message; never the stack trace). Without an experiment id ("" or absent: a
+proposal or a seed failed before its experiment existed) the failure becomes a campaign-level
+event and the output is {"experiment_id": None, "status": "failed", "recorded": True}.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def close(payload: StepPayload, lab: Lab) -> dict:
     event = dict(payload.input, reason=readable_cause(payload.input["reason"]) or "no cause was given")
     if event.get("experiment_id"):
         return mark_failed(event, lab)
-    lab.experiments.add_event(None, "failed", f"candidate {payload.item} of {payload.execution} failed at "
+    lab.experiments.add_event(None, "failed", f"item {payload.item} of {payload.execution} failed at "
                                               f"{event['stage']} before an experiment existed: {event['reason'][:500]}",
                               data={"execution": payload.execution, "item": payload.item, "stage": event["stage"],
                                     "reason": event["reason"]})

@@ -6,7 +6,10 @@ Builds the Lab (AWS: the table and bucket from the environment; or the local sto
 fetches the campaign's clips that are not built-in from the bucket's clips/ prefix into a
 temporary folder, and runs aiv.pipeline.evaluate, which writes results/<id>.json. Progress goes to
 the experiment's events. The candidate runs in the sandbox: this process keeps the job role's
-credentials, its children get none.
+credentials, its children get none. When the sandbox reports weakened protections (no mount jail,
+no network namespace: a container that is not privileged, see stacks/compute.py), the job says so
+on stderr and among the experiment's events and still evaluates; every evaluation record in the
+result carries the sandbox's `isolation` report, weaknesses included.
 
 Exit status: 0 when the evaluation produced a result, whatever it says (ok, failed, rejected: a
 codec that crashes is a result, not a job failure); 1 for an infrastructure error (the store, the
@@ -27,6 +30,7 @@ import time
 import traceback
 from pathlib import Path
 
+from aiv.codec.sandbox import isolation_report
 from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
 from aiv.errors import UsageError
 from aiv.pipeline import Lab, evaluate, load_campaign_clip
@@ -104,9 +108,19 @@ def earlier_result(lab: Lab, experiment_id: str) -> dict | None:
     return None
 
 
+def note_isolation(lab: Lab, experiment_id: str) -> None:
+    """Say loudly, on stderr and among the experiment's events, when the sandbox runs with weakened protections."""
+    report = isolation_report()
+    if report["weakened"]:
+        message = f"{job_label()}: the codec sandbox is WEAKENED: {'; '.join(report['weakened'])}"
+        print(f"gpu_runner: WARNING: {message}", file=sys.stderr)
+        lab.experiments.add_event(experiment_id, "evaluate", message[:1000])
+
+
 def run(lab: Lab, experiment_id: str) -> dict:
     """Evaluate `experiment_id` (status 'validating'), with progress events around aiv.pipeline.evaluate."""
     started = time.monotonic()
+    note_isolation(lab, experiment_id)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation started")
     output = evaluate({"experiment_id": experiment_id}, lab)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation finished: {output['status']} "

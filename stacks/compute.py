@@ -15,6 +15,17 @@ container by the ECS agent; the runner keeps it out of the candidate's sandbox. 
 role (the ECS agent's) must not be reachable from a container: the launch template requires
 IMDSv2 with a PUT response hop limit of 1, so the token reply to a container in Batch's bridge
 network (one hop further than the host) is dropped, and without a token IMDS answers nothing.
+
+The container runs privileged and as root, for the sandbox (aiv/codec/sandbox.py): its per-run
+uids need a root parent (setuid, setgid), and its mount jail and network and IPC namespaces need
+unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) and mount(), that is CAP_SYS_ADMIN and a
+seccomp profile that lets those calls through; Docker's default container has neither. AWS Batch
+cannot add a single capability (its LinuxParameters have no capabilities field, unlike an ECS task
+definition's), so privileged is the narrowest setting that works. Without it the sandbox falls
+back to a shared network, where native code in a candidate could reach the container credentials
+endpoint (169.254.170.2) and the internet. A candidate never holds the privilege: it runs under a
+fresh uid with no capabilities and no_new_privs, in the jail and its own network namespace
+(docs/deploy.md, "Security of the deployed lab").
 """
 
 from __future__ import annotations
@@ -109,7 +120,7 @@ class ComputeStack(Stack):
     def _job_definition(self, settings: Settings, storage: StorageRefs) -> batch.EcsJobDefinition:
         job_logs = log_group(self, "JobLogs", settings.log_retention_days)
         container = batch.EcsEc2ContainerDefinition(
-            self, "GpuRunner", image=gpu_runner_image(), gpu=JOB_GPUS, cpu=JOB_VCPUS,
+            self, "GpuRunner", image=gpu_runner_image(), gpu=JOB_GPUS, cpu=JOB_VCPUS, privileged=True, user="root",
             memory=Size.mebibytes(JOB_MEMORY_MIB), job_role=self.job_role,
             command=[*ENTRY_COMMAND, f"Ref::{EXPERIMENT_PARAMETER}"],
             logging=ecs.LogDriver.aws_logs(stream_prefix="gpu-runner", log_group=job_logs),

@@ -3,21 +3,30 @@
 Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id};
 each absent key takes its default (settings; the seed is random per execution). Then
 
-    Defaults -> Configure (States.JsonMerge) -> Items (States.ArrayRange(1, K, 1)) -> Candidates (Map,
-    MaxConcurrency from settings; item i gets seed + i)
+    Defaults -> Configure (States.JsonMerge) -> Items (States.ArrayRange(1, K, 1), and the seed names)
+      -> Seeds (Map over aiv.pipeline.seed_names(), fixed at synth) -> Candidates (Map; item i gets seed + i)
 
-and each Map item runs
+both Maps with MaxConcurrency from settings. Each seed item puts one built-in codec in the archive
+and, the first time only, evaluates it as a candidate is evaluated (aiv/runner.py's evaluate_seed):
+
+    Seed -> SeedCreated? -> ValidateSeed -> SeedValid? -> EvaluateSeed (Batch .sync) -> RecordSeed -> SeedRejected?
+              | no: SeedArchived           | no: MarkSeedRejected (status rejected)      | yes: MarkSeedRejected
+
+Seeds' outcomes are discarded (ResultPath null): the execution's output is the candidates'. A seed
+that fails does not stop the candidates; with no succeeded experiment at all, each candidate's
+proposal fails with EmptyArchive, recorded as a campaign event. Each candidate item runs
 
     Propose -> Proposed? -> Validate -> Valid? -> Evaluate (Batch .sync) -> Record -> Rejected? -> Recorded
        ^          | no          | no                                          | yes
        +----------+-------------+----------- Retry (attempt + 1, with feedback) <- AttemptsLeft? (attempt < 3)
                                                                                | no: MarkRejected (status rejected)
 
-with a Catch of States.ALL on every task to MarkFailed ({"experiment_id", "stage", "reason": the
-error's Cause}); a failure before any experiment exists ends the item in NoExperiment. Every
-Lambda gets {"execution", "step", "attempt", "item", "input"} (aiv/aws/step_handler.py) and returns
-the step's output, which lands in the item state at `$.last`. "No experiment yet" and "not a
-rerun" are the empty string (NONE) and "no feedback" is {}: CDK cannot write a JSON null.
+with a Catch of States.ALL on every task to MarkFailed (MarkSeedFailed in a seed item) with
+{"experiment_id", "stage", "reason": the error's Cause}; when the failure came before any
+experiment existed, the id is NONE and mark_failed records a campaign-level event. Every Lambda
+gets {"execution", "step", "attempt", "item", "input"} (aiv/aws/step_handler.py) and returns the
+step's output, which lands in the item state at `$.last`. "No experiment yet" and "not a rerun"
+are the empty string (NONE) and "no feedback" is {}: CDK cannot write a JSON null.
 
 `state_machine_definition(template)` turns the synthesized template back into the ASL as a dict,
 for tests that execute it (see its docstring).
@@ -34,6 +43,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from aiv.aws.claude_limits import PROPOSE_LAMBDA_TIMEOUT_S
+from aiv.pipeline import seed_names
 from aiv.settings import MAX_PROPOSAL_ATTEMPTS
 from stacks import acknowledge
 from stacks.bundling import LabFunction, LambdaCode, log_group
@@ -45,6 +56,8 @@ RESULT_KEY_FORMAT = "results/{}.json"  # where aiv.pipeline.evaluate writes an e
 SEED_RANGE = (1, 1_000_000_000)  # a random base seed per execution; item i gets base + i
 ITEM_FIELDS = ("item", "run_id", "proposer", "seed", "rerun_of")  # what every step of one item carries
 PROPOSE_FIELDS = ("run_id", "proposer", "seed", "rerun_of", "experiment_id", "feedback")  # aiv.pipeline.propose
+REJECTION = {"experiment_id.$": "$.last.experiment_id", "stage.$": "$.last.stage", "reason.$": "$.last.reason",
+             "status": "rejected"}  # mark_failed's input after a rejection that ends the item
 NONE = ""  # "no experiment yet" / "not a rerun": CDK cannot write a JSON null into a state's parameters
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
                      "AWS::URLSuffix": "amazonaws.com"}
@@ -64,7 +77,8 @@ class PipelineStack(Stack):
                               handler=f"{name}.handler", service=f"aiv-{name.replace('_', '-')}",
                               environment=environment, retention_days=settings.log_retention_days,
                               timeout=timeout, memory_mib=memory, description=f"AiV1 pipeline step: {name}")
-            for name, timeout, memory in (("propose", Duration.minutes(15), 1024),
+            for name, timeout, memory in (("seed", Duration.minutes(1), 512),
+                                          ("propose", Duration.seconds(PROPOSE_LAMBDA_TIMEOUT_S), 1024),
                                           ("validate", Duration.minutes(2), 512),
                                           ("record", Duration.minutes(2), 512),
                                           ("mark_failed", Duration.minutes(1), 256))}
@@ -79,7 +93,7 @@ class PipelineStack(Stack):
             storage.idempotency_table.grant_read_write_data(step.role)
             reads = name != "mark_failed"
             if reads:
-                storage.grant_objects(step.role, write=name == "propose")  # propose writes code/<sha>.py
+                storage.grant_objects(step.role, write=name in ("seed", "propose"))  # they write code/<sha>.py
             acknowledge(step, storage.findings(f"The {name} step", objects=reads, indexes=True))
         propose = self.functions["propose"]
         if storage.api_key is not None:
@@ -94,41 +108,77 @@ class PipelineStack(Stack):
                 "inference profile routes to; no other provider's models.") for model in models})
 
     def _state_machine(self, settings: Settings, compute: ComputeStack) -> sfn.StateMachine:
-        mark_failed = self._invoke("MarkFailed", "mark_failed", "$.failure", result_path="$.outcome",
-                                   output_path="$.outcome")
-        no_experiment = sfn.Pass(self, "NoExperiment", comment="failed before an experiment existed: nothing to mark",
-                                 parameters={"experiment_id": NONE, "status": "failed", "stage.$": "$.failure.stage",
-                                             "reason.$": "$.failure.reason"})
-        has_experiment = (sfn.Choice(self, "ExperimentKnown?")
-                          .when(sfn.Condition.string_equals("$.failure.experiment_id", NONE), no_experiment)
-                          .otherwise(mark_failed))
+        seeds = sfn.Map(self, "Seeds", items_path="$.seeds", max_concurrency=settings.map_concurrency,
+                        item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
+                                       "name.$": "$$.Map.Item.Value"},
+                        result_path=sfn.JsonPath.DISCARD)
+        seeds.item_processor(self._seed_item(compute))
+        candidates = sfn.Map(
+            self, "Candidates", items_path="$.items", max_concurrency=settings.map_concurrency,
+            item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
+                           "proposer.$": "$.run.proposer", "rerun_of.$": "$.run.rerun_of",
+                           "seed.$": "States.MathAdd($.run.seed, $$.Map.Item.Value)",
+                           "experiment_id": NONE, "feedback": {}})
+        candidates.item_processor(self._candidate_item(compute))
+        defaults = sfn.Pass(self, "Defaults", parameters={
+            "input.$": "$", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
+                                         "rerun_of": NONE, "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
+                                                                      f"{SEED_RANGE[1]})"}})
+        configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
+        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run", "seeds": list(seed_names()),
+                                                    "items.$": "States.ArrayRange(1, $.run.candidates, 1)"})
+        logs_group = log_group(self, "StateMachineLogs", settings.log_retention_days)
+        machine = sfn.StateMachine(
+            self, "StateMachine", definition_body=sfn.DefinitionBody.from_chainable(
+                defaults.next(configure).next(items).next(seeds).next(candidates)),
+            timeout=Duration.hours(settings.execution_timeout_hours), tracing_enabled=True,
+            logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True))
+        # Batch .sync: Step Functions follows the job with DescribeJobs and, when the execution stops
+        # (aborted, timed out, or the Map fails), terminates it so no GPU keeps running.
+        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
+        self._acknowledge_role(machine)
+        return machine
 
-        def catch(task: sfn.TaskStateBase, stage: str, experiment_path: str) -> None:
-            failed = sfn.Pass(self, f"{task.node.id}Failed", result_path="$.failure", parameters={
-                "experiment_id.$": experiment_path, "stage": stage, "reason.$": "$.error.Cause"})
-            task.add_catch(failed.next(has_experiment), errors=["States.ALL"], result_path="$.error")
+    def _seed_item(self, compute: ComputeStack) -> sfn.IChainable:
+        """One built-in codec: Seed -> SeedCreated? -> ValidateSeed -> SeedValid? -> EvaluateSeed -> RecordSeed ->
+        SeedRejected? -> SeedRecorded; a codec already in the store ends in SeedArchived, a rejection in
+        MarkSeedRejected (status rejected), any task's error in MarkSeedFailed. No retry: a built-in codec
+        that fails stays failed, with its reason, and the candidates go on."""
+        mark_failed = self._close("MarkSeedFailed", "$.failure")
+        seed = self._invoke("Seed", "seed", {"run_id.$": "$.run_id", "name.$": "$.name"})
+        validate = self._invoke("ValidateSeed", "validate", "$.last")
+        evaluate = self._evaluate("EvaluateSeed", compute)
+        record = self._record("RecordSeed")
+        mark_rejected = self._close("MarkSeedRejected", REJECTION)
+        self._catch(seed, "seed", None, mark_failed)
+        for task, stage in ((validate, "validate"), (evaluate, "evaluate"), (record, "record"),
+                            (mark_rejected, "mark_rejected")):
+            self._catch(task, stage, "$.last.experiment_id", mark_failed)
+        seed.next(sfn.Choice(self, "SeedCreated?").when(sfn.Condition.boolean_equals("$.last.created", True), validate)
+                  .otherwise(sfn.Pass(self, "SeedArchived", comment="evaluated by an earlier execution",
+                                      output_path="$.last")))
+        validate.next(sfn.Choice(self, "SeedValid?").when(sfn.Condition.boolean_equals("$.last.valid", True),
+                                                          evaluate).otherwise(mark_rejected))
+        evaluate.next(record)
+        record.next(sfn.Choice(self, "SeedRejected?").when(sfn.Condition.boolean_equals("$.last.rejected", True),
+                                                           mark_rejected)
+                    .otherwise(sfn.Pass(self, "SeedRecorded", output_path="$.last")))
+        return seed
 
+    def _candidate_item(self, compute: ComputeStack) -> sfn.IChainable:
+        """One candidate: the loop of the module docstring."""
+        mark_failed = self._close("MarkFailed", "$.failure")
         propose = self._invoke("Propose", "propose", {f"{field}.$": f"$.{field}" for field in PROPOSE_FIELDS})
         validate = self._invoke("Validate", "validate", "$.last")
-        evaluate = tasks.BatchSubmitJob(
-            self, "Evaluate", job_queue_arn=compute.job_queue.job_queue_arn,
-            job_definition_arn=compute.job_definition.job_definition_arn,
-            job_name=sfn.JsonPath.format("evaluate-{}", sfn.JsonPath.string_at("$.last.experiment_id")),
-            container_overrides=tasks.BatchContainerOverrides(command=sfn.JsonPath.list_at(sfn.JsonPath.array(
-                *ENTRY_COMMAND, sfn.JsonPath.string_at("$.last.experiment_id")))),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB, result_path="$.batch",
-            result_selector={"job_id.$": "$.JobId", "status.$": "$.Status"})
-        record = self._invoke("Record", "record", {
-            "experiment_id.$": "$.last.experiment_id", "attempt.$": "$.attempt",
-            "result_key.$": f"States.Format('{RESULT_KEY_FORMAT}', $.last.experiment_id)"})
-        catch(propose, "propose", "$.experiment_id")
-        for task, stage in ((validate, "validate"), (evaluate, "evaluate"), (record, "record")):
-            catch(task, stage, "$.last.experiment_id")
-
-        mark_rejected = self._invoke("MarkRejected", "mark_failed", {
-            "experiment_id.$": "$.last.experiment_id", "stage.$": "$.last.stage", "reason.$": "$.last.reason",
-            "status": "rejected"}, result_path="$.outcome", output_path="$.outcome")
-        catch(mark_rejected, "mark_rejected", "$.last.experiment_id")
+        evaluate = self._evaluate("Evaluate", compute)
+        record = self._record("Record")
+        mark_rejected = self._close("MarkRejected", REJECTION)
+        self._catch(propose, "propose", "$.experiment_id", mark_failed)
+        for task, stage in ((validate, "validate"), (evaluate, "evaluate"), (record, "record"),
+                            (mark_rejected, "mark_rejected")):
+            self._catch(task, stage, "$.last.experiment_id", mark_failed)
         retry = sfn.Pass(self, "Retry", comment="the same candidate again, with the rejection's reason", parameters={
             **{f"{field}.$": f"$.{field}" for field in ITEM_FIELDS},
             "attempt.$": "States.MathAdd($.attempt, 1)", "experiment_id.$": "$.last.experiment_id",
@@ -145,34 +195,40 @@ class PipelineStack(Stack):
         evaluate.next(record)
         record.next(sfn.Choice(self, "Rejected?").when(sfn.Condition.boolean_equals("$.last.rejected", True),
                                                        rejected).otherwise(recorded))
+        return propose
 
-        candidates = sfn.Map(
-            self, "Candidates", items_path="$.items", max_concurrency=settings.map_concurrency,
-            item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
-                           "proposer.$": "$.run.proposer", "rerun_of.$": "$.run.rerun_of",
-                           "seed.$": "States.MathAdd($.run.seed, $$.Map.Item.Value)",
-                           "experiment_id": NONE, "feedback": {}})
-        candidates.item_processor(propose)
-        defaults = sfn.Pass(self, "Defaults", parameters={
-            "input.$": "$", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
-                                         "rerun_of": NONE, "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
-                                                                      f"{SEED_RANGE[1]})"}})
-        configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
-        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run",
-                                                    "items.$": "States.ArrayRange(1, $.run.candidates, 1)"})
-        logs_group = log_group(self, "StateMachineLogs", settings.log_retention_days)
-        machine = sfn.StateMachine(
-            self, "StateMachine", definition_body=sfn.DefinitionBody.from_chainable(
-                defaults.next(configure).next(items).next(candidates)),
-            timeout=Duration.hours(settings.execution_timeout_hours), tracing_enabled=True,
-            logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True))
-        # Batch .sync: Step Functions follows the job with DescribeJobs and, when the execution stops
-        # (aborted, timed out, or the Map fails), terminates it so no GPU keeps running.
-        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
-        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
-        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
-        self._acknowledge_role(machine)
-        return machine
+    def _catch(self, task: sfn.TaskStateBase, stage: str, experiment_path: str | None,
+               mark_failed: tasks.LambdaInvoke) -> None:
+        """Any error of `task` -> {"experiment_id", "stage", "reason": the error's Cause} at $.failure -> mark_failed.
+
+        Without `experiment_path` (no experiment can exist yet) the id is NONE, and mark_failed records
+        a campaign-level event instead.
+        """
+        experiment = {"experiment_id.$": experiment_path} if experiment_path else {"experiment_id": NONE}
+        failed = sfn.Pass(self, f"{task.node.id}Failed", result_path="$.failure",
+                          parameters={**experiment, "stage": stage, "reason.$": "$.error.Cause"})
+        task.add_catch(failed.next(mark_failed), errors=["States.ALL"], result_path="$.error")
+
+    def _close(self, state: str, step_input: str | dict) -> tasks.LambdaInvoke:
+        """A mark_failed task whose output (what mark_failed returns) is the item's output."""
+        return self._invoke(state, "mark_failed", step_input, result_path="$.outcome", output_path="$.outcome")
+
+    def _evaluate(self, state: str, compute: ComputeStack) -> tasks.BatchSubmitJob:
+        """The GPU job evaluating the experiment at $.last.experiment_id; waits for it (.sync)."""
+        return tasks.BatchSubmitJob(
+            self, state, job_queue_arn=compute.job_queue.job_queue_arn,
+            job_definition_arn=compute.job_definition.job_definition_arn,
+            job_name=sfn.JsonPath.format("evaluate-{}", sfn.JsonPath.string_at("$.last.experiment_id")),
+            container_overrides=tasks.BatchContainerOverrides(command=sfn.JsonPath.list_at(sfn.JsonPath.array(
+                *ENTRY_COMMAND, sfn.JsonPath.string_at("$.last.experiment_id")))),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB, result_path="$.batch",
+            result_selector={"job_id.$": "$.JobId", "status.$": "$.Status"})
+
+    def _record(self, state: str) -> tasks.LambdaInvoke:
+        """The record step on the result the GPU job wrote for $.last.experiment_id."""
+        return self._invoke(state, "record", {
+            "experiment_id.$": "$.last.experiment_id", "attempt.$": "$.attempt",
+            "result_key.$": f"States.Format('{RESULT_KEY_FORMAT}', $.last.experiment_id)"})
 
     def _invoke(self, state: str, step: str, step_input: str | dict, result_path: str = "$.last",
                 output_path: str | None = None) -> tasks.LambdaInvoke:

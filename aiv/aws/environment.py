@@ -99,17 +99,27 @@ def anthropic_api_key(secret_id: str) -> str:
 
 
 def claude_proposer() -> Proposer:
-    """The Claude proposer: through Bedrock when AIV_USE_BEDROCK is 1, else with the key from AIV_API_KEY_SECRET."""
-    from aiv.search.claude import DEFAULT_MAX_RETRIES, DEFAULT_MODEL, DEFAULT_TIMEOUT_S, ClaudeProposer
+    """The Claude proposer: through Bedrock when AIV_USE_BEDROCK is 1, else with the key from AIV_API_KEY_SECRET.
 
-    model = os.environ.get(MODEL, "").strip() or DEFAULT_MODEL
-    if use_bedrock():
-        return ClaudeProposer(model=model, bedrock=True)
+    Its SDK client has the timeout, retries and retry-after cap of aiv/aws/claude_limits.py, so
+    one proposal always ends inside the propose Lambda's timeout.
+    """
     import anthropic
 
-    client = anthropic.Anthropic(api_key=anthropic_api_key(require_env(API_KEY_SECRET)), timeout=DEFAULT_TIMEOUT_S,
-                                 max_retries=DEFAULT_MAX_RETRIES)
-    return ClaudeProposer(model=model, client=client)
+    from aiv.aws.claude_limits import client_options
+    from aiv.search.claude import DEFAULT_MODEL, ClaudeProposer
+
+    model = os.environ.get(MODEL, "").strip() or DEFAULT_MODEL
+    options = client_options()
+    if use_bedrock():
+        try:
+            client = anthropic.AnthropicBedrock(**options)
+        except ValueError as exc:  # no region anywhere
+            raise ConfigError(f"Amazon Bedrock cannot be used: {exc}") from exc
+    else:
+        client = anthropic.Anthropic(api_key=anthropic_api_key(require_env(API_KEY_SECRET)), **options)
+    return ClaudeProposer(model=model, bedrock=use_bedrock(), client=client, timeout_s=options["timeout"],
+                          max_retries=options["max_retries"])
 
 
 def proposer_factory() -> Callable[[str], Proposer]:

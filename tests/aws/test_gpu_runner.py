@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
 from awslab import BUCKET, TINY_SETTINGS, add_candidate
 
 from aiv.aws import environment
+from aiv.codec import sandbox
+from aiv.codec.isolation import Isolation, SandboxError, strongest
 from aiv.local import open_local_lab
 from gpu_runner.entry import main
 
@@ -34,6 +37,33 @@ def test_the_job_evaluates_an_experiment_from_the_bucket_and_table(clips_in_buck
     assert any(line.startswith("evaluate: job local attempt 1 on ") and line.endswith("evaluation started")
                for line in log)
     assert any("evaluation finished: ok in" in line for line in log)
+    report = sandbox.isolation_report()  # every evaluation record says how the candidate was isolated
+    assert [result[name]["isolation"] for name in ("cascade", "train", "validation")] == [report] * 3
+    assert any("sandbox is WEAKENED" in line for line in log) == bool(report["weakened"])
+
+
+def test_a_weakened_sandbox_is_reported_loudly_and_the_evaluation_still_runs(clips_in_bucket, lab, tiny_codec_source,
+                                                                             monkeypatch, capsys):
+    refused = "sandbox setup: OSError: [Errno 1] unshare: Operation not permitted"
+
+    def unprivileged_container(candidate: Isolation) -> None:
+        """Probe as in a container that is not privileged: unshare is refused, the rest is this machine's."""
+        if candidate.jail or candidate.namespaces:
+            raise SandboxError(refused)
+        sandbox._probe(candidate)
+
+    monkeypatch.setattr(sandbox, "_isolation", functools.cache(lambda: strongest(unprivileged_container)))
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    assert main(["--experiment-id", experiment_id]) == 0
+    assert "gpu_runner: WARNING: job local attempt 1 on " in capsys.readouterr().err
+    result = json.loads(lab.artifacts.get(f"results/{experiment_id}.json"))
+    assert result["status"] == "ok"  # the codecs ran under the weaker sandbox
+    for name in ("cascade", "train", "validation"):
+        isolation = result[name]["isolation"]
+        assert (isolation["filesystem_jail"], isolation["network_namespace"]) == (False, False)
+        assert any(refused in note for note in isolation["weakened"])
+    [warning] = [line for line in events(lab.experiments, experiment_id) if "the codec sandbox is WEAKENED" in line]
+    assert refused in warning
 
 
 def test_a_codec_that_crashes_is_a_result_not_a_job_failure(clips_in_bucket, lab):

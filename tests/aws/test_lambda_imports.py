@@ -62,7 +62,7 @@ def lambda_requirements() -> list[Requirement]:
 
 
 def test_there_is_a_handler_per_step():
-    assert HANDLERS == ["admin", "costs", "dashboard", "mark_failed", "propose", "record", "validate"]
+    assert HANDLERS == ["admin", "costs", "dashboard", "mark_failed", "propose", "record", "seed", "validate"]
 
 
 def test_the_requirements_have_no_heavy_package():

@@ -6,8 +6,9 @@ and runs in tests/aws/asl.py: each Lambda task calls the handler its template re
 command the state machine sends, as the container would; a non-zero exit is a FAILED job. moto's own
 Step Functions executor is not used: without Docker it cannot run Lambda code or Batch jobs.
 
-The archive starts with the built-in hybrid codec evaluated for real (the offline proposer mutates
-it); the campaign's clips are two tiny y4m files in the bucket.
+The table starts empty: the first execution evaluates the built-in seeds (intra and hybrid, for
+real, through the same Batch job) and then its candidate (the offline proposer mutates a seed);
+later executions find the seeds archived. The campaign's clips are two tiny y4m files in the bucket.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from awslab import BUCKET, ENV, IDEMPOTENCY_TABLE, REGION, TABLE, UNSET, LambdaC
 from moto import mock_aws
 
 from aiv.aws import control, environment
-from aiv.pipeline import record, seed, validate
+from aiv.codec.contract import builtin_source
+from aiv.pipeline import seed_names
 from aiv.search.proposer import Proposal, Usage
 from aiv.settings import MAX_PROPOSAL_ATTEMPTS
-from aiv.store.table_design import create_tables
+from aiv.store.table_design import create_tables, experiments_table_request
 from gpu_runner.entry import main as run_batch_job
 
 BATCH_SYNC = "arn:aws:states:::batch:submitJob.sync"
 ENTRY = ["python", "-m", "gpu_runner.entry"]
+EMPTY_TABLE = f"{TABLE}-empty"
 CRASHING = ("import numpy as np\n\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n\n"
             "def decode(bitstream):\n    return None\n")
 
@@ -59,7 +62,7 @@ def functions(synthesized) -> dict:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """moto with the tables, the bucket, the tiny clips under clips/, and the hybrid seed evaluated for real."""
+    """moto with the tables (empty), the bucket and the tiny clips under clips/."""
     with pytest.MonkeyPatch.context() as patch:
         for name in UNSET:
             patch.delenv(name, raising=False)
@@ -72,13 +75,14 @@ def world(tmp_path_factory):
             s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
             for name, path in write_tiny_clips(tmp_path_factory.mktemp("clips")).items():
                 s3.upload_file(str(path), BUCKET, f"clips/{name}")
-            lab = environment.lab_from_env()
-            seeded = validate(seed({"run_id": "run-seed", "name": "hybrid"}, lab), lab)
-            assert seeded["valid"], seeded
-            assert run_batch_job(["--experiment-id", seeded["experiment_id"]]) == 0
-            assert record(dict(seeded, result_key=f"results/{seeded['experiment_id']}.json"), lab)["score"] is not None
-            yield lab, patch
+            yield environment.lab_from_env(), patch
         environment.forget()
+
+
+@pytest.fixture(scope="module")
+def seeded(world, definition, functions) -> tuple:
+    """The first execution on the empty table: (execution, output). Every later test finds the seeds archived."""
+    return run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 5})
 
 
 def run(definition: dict, functions: dict, execution_input: dict) -> tuple[Execution, object]:
@@ -125,7 +129,32 @@ def test_the_stacks_give_the_runtime_the_variables_it_reads(synthesized, functio
     assert {environment.TABLE, environment.BUCKET, environment.SETTINGS, environment.CLIPS_PREFIX} <= variables
 
 
-def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(world, definition):
+def seed_experiments(lab) -> dict[str, list[dict]]:
+    """{built-in name: the experiments holding its code}."""
+    return {name: lab.experiments.find_by_code(builtin_source(name).sha256) for name in seed_names()}
+
+
+def test_an_empty_table_gets_its_seeds_evaluated_then_a_candidate_succeeds(world, seeded):
+    lab, _ = world
+    execution, output = seeded
+    entered = states_entered(execution)
+    for state in ("Seed", "ValidateSeed", "EvaluateSeed", "RecordSeed", "SeedRecorded"):
+        assert entered.count(state) == len(seed_names()), state
+    assert max(i for i, state in enumerate(entered) if state == "SeedRecorded") < entered.index("Propose")
+    seeds = seed_experiments(lab)
+    for name, [experiment] in seeds.items():
+        assert (experiment["status"], experiment["proposer"], experiment["run_id"]) == ("succeeded", "builtin",
+                                                                                       execution.name), name
+        assert isinstance(experiment["score"], float)
+        result = json.loads(lab.artifacts.get(experiment["result_key"]))
+        assert result["status"] == "ok" and [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
+    [outcome] = output  # the execution's output is the candidates' outcomes only
+    candidate = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert outcome["status"] == candidate["status"] == "succeeded"
+    assert candidate["parents"][0] in {experiment["id"] for [experiment] in seeds.values()}
+
+
+def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(world, seeded, definition):
     lab, _ = world
     defaults = definition["States"][definition["StartAt"]]["Parameters"]["defaults"]
     read = {key.removesuffix(".$") for key in defaults}
@@ -134,9 +163,14 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
     assert set(control.rerun_input(lab.experiments, archived)) <= read
 
 
-def test_a_candidate_is_proposed_evaluated_and_recorded(world, definition, functions):
+def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definition, functions):
     lab, _ = world
+    archived = seed_experiments(lab)
     execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 11})
+    entered = states_entered(execution)
+    assert entered.count("SeedArchived") == len(seed_names())  # seed answered created False: not evaluated again
+    assert not {"ValidateSeed", "EvaluateSeed", "RecordSeed"} & set(entered)
+    assert seed_experiments(lab) == archived
     [outcome] = output
     assert outcome["status"] == "succeeded" and outcome["recorded"] is True
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
@@ -145,7 +179,6 @@ def test_a_candidate_is_proposed_evaluated_and_recorded(world, definition, funct
     assert experiment["proposer"] == "offline" and experiment["parents"]
     result = json.loads(lab.artifacts.get(experiment["result_key"]))
     assert result["status"] == "ok" and [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
-    entered = states_entered(execution)
     assert entered.index("Propose") < entered.index("Validate") < entered.index("Evaluate") < entered.index("Record")
     assert any("evaluation finished: ok" in e["message"] for e in lab.experiments.events(experiment["id"]))
 
@@ -161,7 +194,7 @@ class CrashingProposer:
                         proposer=self.name, model=None, usage=Usage())
 
 
-def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, definition, functions):
+def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded, definition, functions):
     lab, patch = world
     offline_and_claude = environment.proposer_factory
 
@@ -185,7 +218,7 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, definit
     assert "MarkRejected" in states_entered(execution)
 
 
-def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, definition, functions):
+def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, definition, functions):
     lab, _ = world
     s3 = boto3.client("s3")
     clip = s3.get_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m")["Body"].read()
@@ -202,3 +235,36 @@ def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, definition, 
     assert "FAILED: Essential container in task exited; exit code 1" in experiment["failure"]["reason"]
     assert [e.state for e in execution.history if e.kind == "caught"] == ["Evaluate"]
     assert any("the job failed: ClipError" in e["message"] for e in lab.experiments.events(experiment["id"]))
+
+
+def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(world, definition, functions):
+    """Another, empty table, and a bucket without the train clip: every seed's job fails, the candidates go on,
+    find nothing to improve, and their failure is a campaign event with the reason, not a stack trace."""
+    _, patch = world
+    s3 = boto3.client("s3")
+    clip = s3.get_object(Bucket=BUCKET, Key="clips/tiny_pan.y4m")["Body"].read()
+    s3.delete_object(Bucket=BUCKET, Key="clips/tiny_pan.y4m")
+    boto3.client("dynamodb").create_table(**experiments_table_request(EMPTY_TABLE))  # the idempotency table is shared
+    try:
+        with patch.context() as empty:
+            empty.setenv(environment.TABLE, EMPTY_TABLE)
+            environment.forget()
+            execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 7})
+            empty_lab = environment.lab_from_env()
+            seeds = seed_experiments(empty_lab)
+            events = empty_lab.experiments.recent_events(limit=20)
+    finally:
+        s3.put_object(Bucket=BUCKET, Key="clips/tiny_pan.y4m", Body=clip)
+        environment.forget()
+    for name, [experiment] in seeds.items():  # recorded through MarkSeedFailed, with the job's failure
+        assert (experiment["status"], experiment["failure"]["stage"]) == ("failed", "evaluate"), name
+        assert experiment["failure"]["reason"].startswith("Batch job evaluate-")
+    assert states_entered(execution).count("MarkSeedFailed") == len(seed_names())
+    assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
+    assert [e.state for e in execution.history if e.kind == "caught"][-1] == "Propose"
+    [event] = [e for e in events if e["experiment_id"] is None and e["kind"] == "failed"]
+    assert "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded yet" in \
+        event["message"]
+    assert event["data"]["reason"].startswith("EmptyArchive: ")
+    for text in (json.dumps(output), json.dumps(event)):
+        assert "stackTrace" not in text and "Traceback" not in text and 'File "' not in text

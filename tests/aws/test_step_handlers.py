@@ -54,6 +54,20 @@ def test_an_unknown_proposer_fails_the_step_with_its_name(archived_parent, lambd
                                           lambda_context)
 
 
+def test_seed_enters_a_built_in_codec_once(lab, lambda_context, capsys):
+    seed = handler_module("seed")
+    first = seed.handler(step_event("Seed", {"run_id": "run-1", "name": "intra"}), lambda_context)
+    assert first["created"] is True
+    experiment = lab.experiments.get_experiment(first["experiment_id"])
+    assert (experiment["proposer"], experiment["status"]) == ("builtin", "proposed")
+    assert lab.artifacts.exists(experiment["code_key"])
+    later = step_event("Seed", {"run_id": "run-2", "name": "intra"})
+    later["execution"] = later["execution"].replace("run-1", "run-2")  # another execution: not an idempotent replay
+    again = seed.handler(later, lambda_context)
+    assert again == {"run_id": "run-2", "experiment_id": first["experiment_id"], "created": False}
+    assert metric_names(capsys.readouterr().out) == ["SeedsCreated", "SeedsArchived"]
+
+
 def test_validate_passes_a_conforming_module(lab, lambda_context, tiny_codec_source, capsys):
     experiment_id = proposed_experiment(lab, tiny_codec_source)
     out = handler_module("validate").handler(step_event("Validate", {"experiment_id": experiment_id, "attempt": 1}),
@@ -131,7 +145,7 @@ def test_mark_failed_without_an_experiment_records_a_campaign_event(lab, lambda_
     assert out == {"experiment_id": None, "status": "failed", "recorded": True}
     [event] = lab.experiments.recent_events(limit=5)
     assert event["kind"] == "failed"
-    assert "candidate 2" in event["message"] and "EmptyArchive: no experiment has succeeded yet" in event["message"]
+    assert "item 2 of " in event["message"] and "EmptyArchive: no experiment has succeeded yet" in event["message"]
     assert metric_names(capsys.readouterr().out) == ["CandidatesFailed"]
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from aws_cdk import aws_batch as batch
+from aws_cdk.assertions import Match
+
 from stacks.compute import ENTRY_COMMAND, EXPERIMENT_PARAMETER
 from stacks.settings import GPU_INSTANCES, JOB_MEMORY_MIB
 
@@ -73,6 +76,17 @@ def test_job_definition_reserves_one_gpu_and_fits_every_instance_type(synth):
     assert job["PlatformCapabilities"] == ["EC2"]
     assert job["Timeout"] == {"AttemptDurationSeconds": synth.settings.evaluation_timeout_minutes * 60}
     assert job["ContainerProperties"]["Command"] == [*ENTRY_COMMAND, f"Ref::{EXPERIMENT_PARAMETER}"]
+
+
+def test_the_gpu_container_is_privileged_so_the_sandbox_gets_its_namespaces(synth):
+    # aiv/codec/sandbox.py's mount jail and network namespace need CAP_SYS_ADMIN (unshare, mount) past
+    # Docker's default seccomp profile: without them a candidate shares the container's network.
+    synth.assertions("Compute").has_resource_properties("AWS::Batch::JobDefinition", {
+        "ContainerProperties": Match.object_like({"Privileged": True, "User": "root"})})  # root: per-run uids
+    # Batch offers nothing narrower: its LinuxParameters cannot add single capabilities. If this starts
+    # failing, Batch can, and the job should add CAP_SYS_ADMIN alone instead of running privileged.
+    fields = {name.lower() for name in dir(batch.CfnJobDefinition.LinuxParametersProperty)}
+    assert not any("capabilit" in name for name in fields)
 
 
 def test_job_retries_only_when_spot_takes_the_instance(synth):

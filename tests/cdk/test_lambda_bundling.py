@@ -61,7 +61,7 @@ def test_gpu_image_context_holds_what_the_dockerfile_copies():
 def test_every_log_group_keeps_its_retention_and_goes_with_its_stack(synth):
     groups = [group for part in ("Compute", "Pipeline", "Schedule", "Dashboard")
               for group in synth.resources(part, "AWS::Logs::LogGroup").values()]
-    assert len(groups) == 11  # flow logs, Batch job, 7 Lambdas, state machine, API access log
+    assert len(groups) == 12  # flow logs, Batch job, 8 Lambdas, state machine, API access log
     for group in groups:
         assert group["Properties"]["RetentionInDays"] == synth.settings.log_retention_days
         assert group["DeletionPolicy"] == "Delete"

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from aiv.aws.claude_limits import PROPOSE_LAMBDA_TIMEOUT_S
+from aiv.pipeline import seed_names
 from aiv.settings import MAX_PROPOSAL_ATTEMPTS
 from stacks.compute import ENTRY_COMMAND
 from stacks.pipeline import NONE, PSEUDO_PARAMETERS, state_machine_definition
@@ -14,7 +16,12 @@ from .cdk_app import ROOT
 from .cfn_json import actions, as_list, statements
 
 STEP_FUNCTIONS = {"Propose": "propose", "Validate": "validate", "Record": "record", "MarkFailed": "mark_failed",
-                  "MarkRejected": "mark_failed"}
+                  "MarkRejected": "mark_failed", "Seed": "seed", "ValidateSeed": "validate", "RecordSeed": "record",
+                  "MarkSeedFailed": "mark_failed", "MarkSeedRejected": "mark_failed"}
+# Each Map's item: its tasks, and the one that closes a failed item.
+ITEMS = {"Candidates": ({"Propose", "Validate", "Evaluate", "Record", "MarkRejected", "MarkFailed"}, "MarkFailed"),
+         "Seeds": ({"Seed", "ValidateSeed", "EvaluateSeed", "RecordSeed", "MarkSeedRejected", "MarkSeedFailed"},
+                   "MarkSeedFailed")}
 PAYLOAD = {"execution.$", "step", "attempt.$", "item.$"}
 
 
@@ -28,21 +35,13 @@ def item_states(definition) -> dict:
     return definition["States"]["Candidates"]["ItemProcessor"]["States"]
 
 
-def _successors(state: dict) -> set[str]:
-    found = {state[key] for key in ("Next", "Default") if key in state}
-    found |= {choice["Next"] for choice in state.get("Choices", [])}
-    found |= {catch["Next"] for catch in state.get("Catch", [])}
-    return found
+@pytest.fixture(scope="module")
+def seed_states(definition) -> dict:
+    return definition["States"]["Seeds"]["ItemProcessor"]["States"]
 
 
-def _reachable(states: dict, start: str) -> set[str]:
-    seen, todo = set(), [start]
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(_successors(states[name]))
-    return seen
+def _without(state: dict, *keys: str) -> dict:
+    return {key: value for key, value in state.items() if key not in keys}
 
 
 def test_execution_builds_k_candidates_and_maps_them_with_bounded_concurrency(synth, definition):
@@ -71,19 +70,56 @@ def test_evaluate_is_a_batch_sync_job_running_the_gpu_runner(item_states):
         "States.Format('results/{}.json', $.last.experiment_id)"
 
 
-def test_every_task_catches_everything_and_ends_in_mark_failed(item_states):
-    tasks = {name: state for name, state in item_states.items() if state["Type"] == "Task"}
-    assert set(tasks) == {"Propose", "Validate", "Evaluate", "Record", "MarkRejected", "MarkFailed"}
+@pytest.mark.parametrize("item", ITEMS)
+def test_every_task_catches_everything_and_ends_in_mark_failed(definition, item):
+    states = definition["States"][item]["ItemProcessor"]["States"]
+    names, closer = ITEMS[item]
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    assert set(tasks) == names
     for name, state in tasks.items():
-        if name == "MarkFailed":
+        if name == closer:
             assert "Catch" not in state  # the last resort: its own failure fails the item, visibly
             continue
         [catch] = state["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
-        failure = item_states[catch["Next"]]
+        failure = states[catch["Next"]]
         assert failure["Type"] == "Pass" and failure["Parameters"]["reason.$"] == "$.error.Cause"
-        assert {"MarkFailed", "NoExperiment"} <= _reachable(item_states, catch["Next"])
-    assert item_states["MarkFailed"]["Parameters"]["input.$"] == "$.failure"
+        assert failure["Next"] == closer  # no branch ends an item with the raw Cause
+        known = failure["Parameters"].get("experiment_id.$")
+        assert known == {"Propose": "$.experiment_id", "Seed": None}.get(name, "$.last.experiment_id")
+        if name == "Seed":
+            assert failure["Parameters"]["experiment_id"] == NONE  # mark_failed records a campaign event
+    assert states[closer]["Parameters"]["input.$"] == "$.failure"
+    assert states[closer]["ResultPath"] == states[closer]["OutputPath"] == "$.outcome"
+
+
+def test_the_seeds_are_evaluated_once_before_the_candidates(synth, definition, seed_states, item_states):
+    states = definition["States"]
+    assert states["Items"]["Parameters"]["seeds"] == list(seed_names())
+    assert (states["Items"]["Next"], states["Seeds"]["Next"]) == ("Seeds", "Candidates")
+    seeds = states["Seeds"]
+    assert seeds["ItemsPath"] == "$.seeds" and seeds["MaxConcurrency"] == synth.settings.map_concurrency
+    assert seeds["ResultPath"] is None  # the execution's output stays the candidates'
+    assert seeds["ItemSelector"] == {"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
+                                     "name.$": "$$.Map.Item.Value"}
+    assert seeds["ItemProcessor"]["StartAt"] == "Seed"
+    assert seed_states["Seed"]["Parameters"]["input"] == {"run_id.$": "$.run_id", "name.$": "$.name"}
+    created = seed_states["SeedCreated?"]
+    assert created["Choices"] == [{"Variable": "$.last.created", "BooleanEquals": True, "Next": "ValidateSeed"}]
+    assert seed_states[created["Default"]] == {"Type": "Pass", "Comment": "evaluated by an earlier execution",
+                                               "OutputPath": "$.last", "End": True}
+    valid = seed_states["SeedValid?"]
+    assert valid["Choices"][0]["Next"] == "EvaluateSeed" and valid["Default"] == "MarkSeedRejected"
+    # The candidates' Batch job and record step, built by the same factories.
+    assert _without(seed_states["EvaluateSeed"], "Next", "Catch") == _without(item_states["Evaluate"], "Next", "Catch")
+    record, twin = seed_states["RecordSeed"], item_states["Record"]
+    assert _without(record, "Next", "Catch", "Parameters") == _without(twin, "Next", "Catch", "Parameters")
+    assert record["Parameters"]["input"] == twin["Parameters"]["input"]
+    rejected = seed_states["SeedRejected?"]
+    assert rejected["Choices"][0]["Next"] == "MarkSeedRejected" and seed_states[rejected["Default"]]["End"] is True
+    assert seed_states["MarkSeedRejected"]["Parameters"]["input"] == item_states["MarkRejected"]["Parameters"]["input"]
+    assert seed_states["MarkSeedRejected"]["Parameters"]["input"]["status"] == "rejected"
+    assert "Retry" not in seed_states and "Propose" not in seed_states  # a built-in codec is not re-proposed
 
 
 def test_rejections_loop_back_to_propose_until_the_attempts_run_out(item_states):
@@ -102,10 +138,10 @@ def test_rejections_loop_back_to_propose_until_the_attempts_run_out(item_states)
     assert item_states["MarkRejected"]["Parameters"]["input"]["status"] == "rejected"
 
 
-def test_each_lambda_gets_the_step_payload_and_exists_as_a_handler(synth, item_states):
+def test_each_lambda_gets_the_step_payload_and_exists_as_a_handler(synth, item_states, seed_states):
     functions = synth.resources("Pipeline", "AWS::Lambda::Function")
     for name, module in STEP_FUNCTIONS.items():
-        state = item_states[name]
+        state = {**item_states, **seed_states}[name]
         assert PAYLOAD <= set(state["Parameters"]) and state["Parameters"]["step"] == name
         assert {"input", "input.$"} & set(state["Parameters"])
         assert functions[state["Resource"]]["Properties"]["Handler"] == f"{module}.handler"
@@ -129,9 +165,22 @@ def test_step_lambdas_are_python_312_traced_with_the_lab_environment(synth):
 
 def test_only_propose_reads_the_api_key(synth):
     template = synth.template("Pipeline")
-    for name in ("Propose", "Validate", "Record", "MarkFailed"):
+    for name in ("Seed", "Propose", "Validate", "Record", "MarkFailed"):
         reads_secret = "secretsmanager:GetSecretValue" in actions(statements(template, f"{name}FunctionRole"))
         assert reads_secret == (name == "Propose")
+
+
+def test_only_seed_and_propose_write_artifacts(synth):
+    template = synth.template("Pipeline")
+    for name in ("Seed", "Propose", "Validate", "Record", "MarkFailed"):
+        writes = "s3:PutObject" in actions(statements(template, f"{name}FunctionRole"))
+        assert writes == (name in ("Seed", "Propose"))  # the code/<sha>.py of a seed or a proposal
+
+
+def test_the_propose_lambda_has_the_timeout_the_claude_client_is_sized_for(synth):
+    functions = synth.resources("Pipeline", "AWS::Lambda::Function").values()
+    [propose] = [f["Properties"] for f in functions if f["Properties"]["Handler"] == "propose.handler"]
+    assert propose["Timeout"] == PROPOSE_LAMBDA_TIMEOUT_S
 
 
 def test_bedrock_variant_grants_anthropic_models_only(variant):
