@@ -94,16 +94,25 @@ class Lab:
 # --- seeds ---------------------------------------------------------------------------------------
 
 def seed(event: dict, lab: Lab) -> dict:
-    """{"run_id", "name"} -> {"experiment_id", "created"}: the built-in codec as an experiment, once per store."""
+    """{"run_id", "name"} -> {"experiment_id", "created"}: the built-in codec as an experiment, once per store.
+
+    A seed is created again only when every earlier one ended failed or rejected (say an
+    infrastructure error), so a transient failure does not leave the archive without seeds. The
+    id is derived from the code and the attempt number, so two runs seeding one empty store at
+    once create it once.
+    """
     source = builtin_source(event["name"])
     existing = lab.experiments.find_by_code(source.sha256)
-    if existing:
-        return {"run_id": event["run_id"], "experiment_id": existing[0]["id"], "created": False}
+    standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
+    if standing:
+        return {"run_id": event["run_id"], "experiment_id": standing[0]["id"], "created": False}
     lab.artifacts.put(code_key(source.sha256), source.source.encode(), "text/x-python")
+    experiment_id = f"exp-seed-{event['name']}-{source.sha256[:12]}-{len(existing) + 1}"
     record = new_experiment(event["run_id"], "builtin", [], f"built-in reference codec '{event['name']}'",
-                            source.sha256)
+                            source.sha256, experiment_id=experiment_id)
     created = lab.experiments.create_experiment(record)
-    lab.experiments.add_event(record["id"], "seed", f"built-in codec {event['name']} entered the archive")
+    if created:
+        lab.experiments.add_event(record["id"], "seed", f"built-in codec {event['name']} entered the archive")
     return {"run_id": event["run_id"], "experiment_id": record["id"], "created": created}
 
 

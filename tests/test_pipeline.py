@@ -153,6 +153,24 @@ def test_seeds_enter_the_archive_once(make_lab):
     assert first["created"] and not second["created"] and first["experiment_id"] == second["experiment_id"]
 
 
+def test_a_failed_seed_is_seeded_again(make_lab):
+    lab = make_lab(ScriptedProposer([CRASHER]))
+    first = seed({"run_id": "r", "name": "intra"}, lab)
+    mark_failed({"experiment_id": first["experiment_id"], "stage": "evaluate", "reason": "spot reclaimed"}, lab)
+    again = seed({"run_id": "r2", "name": "intra"}, lab)
+    assert again["created"] and again["experiment_id"] != first["experiment_id"]
+
+
+def test_two_runs_seeding_at_once_create_one_seed(make_lab, monkeypatch):
+    lab = make_lab(ScriptedProposer([CRASHER]))
+    stale_view = lab.experiments.find_by_code  # both runs look before either creates
+    monkeypatch.setattr(lab.experiments, "find_by_code", lambda sha: [])
+    racers = [seed({"run_id": run, "name": "intra"}, lab) for run in ("r1", "r2")]
+    assert [r["created"] for r in racers] == [True, False]
+    assert racers[0]["experiment_id"] == racers[1]["experiment_id"]
+    assert len(stale_view(lab.experiments.get_experiment(racers[0]["experiment_id"])["code_sha256"])) == 1
+
+
 def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     lab = make_lab(ScriptedProposer([CRASHER]))
     dead = new_experiment("run-dead", "scripted", [], "h", None)
