@@ -9,9 +9,7 @@ through Dashboard.handle, the same call `aiv serve` and the Lambda make, and pri
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -21,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from aiv.web.app import Dashboard, Request  # noqa: E402
 from web_seed import seed_huge  # noqa: E402
 
-from timing import percentiles  # noqa: E402
+from timing import percentiles, run_over_sizes  # noqa: E402
 
 
 def render(dashboard: Dashboard, url: str) -> bytes:
@@ -61,13 +59,7 @@ def bench_size(size: int, repeats: int, folder: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000])
-    parser.add_argument("--repeats", type=int, default=30)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        for size in args.sizes:
-            bench_size(size, args.repeats, Path(folder))
+    run_over_sizes(__doc__.splitlines()[0], bench_size, default_repeats=30)
 
 
 if __name__ == "__main__":

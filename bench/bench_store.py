@@ -8,15 +8,13 @@ settings, lineage) through the port itself, then prints p50/p95 milliseconds per
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 from aiv.store.records import new_experiment
-from timing import percentiles
+from timing import percentiles, run_over_sizes
 from aiv.store.sqlite import SqliteExperimentStore
 
 CLIPS = ("foreman", "akiyo", "mobile", "news", "bus", "city")
@@ -111,13 +109,7 @@ def bench_size(size: int, repeats: int, folder: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000])
-    parser.add_argument("--repeats", type=int, default=200)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        for size in args.sizes:
-            bench_size(size, args.repeats, Path(folder))
+    run_over_sizes(__doc__.splitlines()[0], bench_size, default_repeats=200)
 
 
 if __name__ == "__main__":
