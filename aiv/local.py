@@ -19,8 +19,13 @@ def store_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("AIV_STORE") or DEFAULT_STORE)
 
 
-def proposer_factory(model: str | None = None, bedrock: bool = False) -> Callable[[str], Proposer]:
-    """Build proposers by name ("offline", "claude") on first use, once each."""
+def proposer_factory(model: str | None = None, bedrock: bool = False,
+                     claude_limits: dict | None = None) -> Callable[[str], Proposer]:
+    """Build proposers by name ("offline", "claude") on first use, once each.
+
+    `claude_limits` holds ClaudeProposer keyword arguments (max_tokens, timeout_s, max_retries);
+    the ones left out keep the proposer's defaults.
+    """
     made: dict[str, Proposer] = {}
 
     def make(name: str) -> Proposer:
@@ -30,7 +35,8 @@ def proposer_factory(model: str | None = None, bedrock: bool = False) -> Callabl
                 made[name] = OfflineProposer()
             elif name == "claude":
                 from aiv.search.claude import ClaudeProposer
-                made[name] = ClaudeProposer(bedrock=bedrock, **({"model": model} if model else {}))
+                options = dict(claude_limits or {}) | ({"model": model} if model else {})
+                made[name] = ClaudeProposer(bedrock=bedrock, **options)
             else:
                 raise ValueError(f"unknown proposer {name!r}: use 'offline' or 'claude'")
         return made[name]

@@ -80,3 +80,17 @@ def test_every_command_has_help(capsys):
             main([name, "--help"])
         assert exit_info.value.code == 0
         assert "usage: aiv " + name in capsys.readouterr().out
+
+
+def test_run_with_claude_and_no_key_fails_before_touching_the_store(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    code, _, err = run(["run", "--proposer", "claude", "--iterations", "1", "--store", tmp_path / "lab"], capsys)
+    assert code == 1 and "ANTHROPIC_API_KEY" in err
+    assert not (tmp_path / "lab").exists()
+
+
+def test_claude_limits_from_the_command_line_reach_the_proposer(monkeypatch):
+    from aiv.local import proposer_factory
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    proposer = proposer_factory(claude_limits={"max_tokens": 1234, "timeout_s": 42.0, "max_retries": 1})("claude")
+    assert (proposer.max_tokens, proposer.timeout_s, proposer.max_retries) == (1234, 42.0, 1)

@@ -35,6 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="seconds per encode or decode")
     parser.add_argument("--model", help="Claude model id (default: the proposer's default)")
     parser.add_argument("--bedrock", action="store_true", help="call Claude through Amazon Bedrock")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="Claude's reply limit in tokens")
+    parser.add_argument("--request-timeout", type=float, metavar="S", help="seconds per Claude request")
+    parser.add_argument("--max-retries", type=int, metavar="N",
+                        help="retries of a Claude request on 429/5xx/overloaded, with backoff")
     parser.add_argument("--seed", type=int, default=0, help="seed of parent selection and offline mutations")
     parser.add_argument("--rerun", nargs="+", default=[], metavar="ID",
                         help="measure these experiments' code again, as new experiments (before any new candidates)")
@@ -60,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
                                 validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout,
                                 seed=args.seed)
-    make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock)
+    limits = {key: value for key, value in (("max_tokens", args.max_tokens), ("timeout_s", args.request_timeout),
+                                            ("max_retries", args.max_retries)) if value is not None}
+    make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)
     make_proposer(proposer)  # a missing key or unknown model fails here, before anything runs
     path = store_path(args.store)
     lab = open_local_lab(path, settings, make_proposer, cache_dir=default_cache_dir())
