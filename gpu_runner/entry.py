@@ -11,6 +11,13 @@ no network namespace: a container that is not privileged, see stacks/compute.py)
 on stderr and among the experiment's events and still evaluates; every evaluation record in the
 result carries the sandbox's `isolation` report, weaknesses included.
 
+Cost: each attempt adds its own wall seconds, from the start of main() to its result written (or to
+its infrastructure error), to the experiment's cost as `batch_s`, and sets `gpu_usd` = batch_s / 3600
+x the hourly price the compute stack gave the job (AIV_GPU_PRICE_USD_PER_HOUR, an upper bound said in
+AIV_GPU_PRICE_BASIS, recorded as `gpu_price_basis`; see aiv/aws/prices.py). Without those variables (a
+local run) `gpu_usd` and `gpu_price_basis` are None. An attempt killed with its instance (a Spot
+reclaim) records nothing; instance start-up and image pull are not the job's seconds either.
+
 Exit status: 0 when the evaluation produced a result, whatever it says (ok, failed, rejected: a
 codec that crashes is a result, not a job failure); 1 for an infrastructure error (the store, the
 bucket, a missing clip, a crash of the lab itself), so Batch and the state machine treat only
@@ -30,10 +37,12 @@ import time
 import traceback
 from pathlib import Path
 
+from aiv.aws.prices import GpuPrice, price_from_env, with_job_seconds
 from aiv.codec.sandbox import isolation_report
 from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
 from aiv.errors import UsageError
 from aiv.pipeline import Lab, evaluate, load_campaign_clip
+from aiv.store.ports import ExperimentStore
 from aiv.video.clip import Clip
 
 RESULT_KEY = "results/{}.json"
@@ -130,33 +139,49 @@ def run(lab: Lab, experiment_id: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; the exit status tells Batch whether it was an infrastructure failure."""
+    started = time.monotonic()
     args = parse_args(argv)
-    lab = None
+    lab, price = None, None
     try:
         lab = open_lab(args.store)
+        price = price_from_env()
         output = earlier_result(lab, args.experiment_id)
         if output is None:
             with tempfile.TemporaryDirectory(prefix="aiv-clips-") as work:
                 clips_lab = lab if args.store is not None else with_bucket_clips(lab, Path(work))
                 output = run(clips_lab, args.experiment_id)
+        add_job_cost(lab.experiments, args.experiment_id, time.monotonic() - started, price)
     except UsageError as error:
         print(f"gpu_runner: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:
         traceback.print_exc()
-        _report_failure(lab, args.experiment_id, error)
+        _report_failure(lab, args.experiment_id, error, time.monotonic() - started, price)
         return EXIT_ERROR
     print(json.dumps(output))
     return EXIT_OK
 
 
-def _report_failure(lab: Lab | None, experiment_id: str, error: Exception) -> None:
-    """Record the infrastructure error among the experiment's events, when the store can still be written."""
+def add_job_cost(experiments: ExperimentStore, experiment_id: str, seconds: float, price: GpuPrice | None) -> dict:
+    """Add this attempt's `seconds` to the experiment's cost["batch_s"] and price the sum (with_job_seconds);
+    the new cost."""
+    cost = with_job_seconds(experiments.get_experiment(experiment_id)["cost"], seconds, price)
+    experiments.update_experiment(experiment_id, {"cost": cost})
+    experiments.add_event(experiment_id, "evaluate", f"{job_label()}: {seconds:.0f} s of GPU job recorded, "
+                                                     f"{cost['batch_s']:.0f} s in all")
+    return cost
+
+
+def _report_failure(lab: Lab | None, experiment_id: str, error: Exception, seconds: float,
+                    price: GpuPrice | None) -> None:
+    """Record the infrastructure error among the experiment's events, and the attempt's seconds in its cost,
+    when the store can still be written."""
     if lab is None:
         return
     try:
         lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: the job failed: "
                                                              f"{type(error).__name__}: {error}"[:1000])
+        add_job_cost(lab.experiments, experiment_id, seconds, price)
     except Exception:
         print("gpu_runner: the failure could not be recorded in the store either:", file=sys.stderr)
         traceback.print_exc()

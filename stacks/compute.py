@@ -10,6 +10,10 @@ The VPC's default security group is left as AWS makes it (inbound only from its 
 nothing is ever launched into it, and emptying it would take a Lambda-backed custom resource
 that cannot carry the cost-allocation tags.
 
+Cost: the job is given the hourly price it records per experiment (aiv/aws/prices.py): the On-Demand
+list price of the dearest configured instance type in the stack's region, an upper bound; a region or
+type without a list price in that table fails the synth.
+
 Credentials: the job's role (read/write to the table and bucket, nothing else) is served to the
 container by the ECS agent; the runner keeps it out of the candidate's sandbox. The instance's own
 role (the ECS agent's) must not be reachable from a container: the launch template requires
@@ -38,6 +42,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from aiv.aws.environment import BUCKET, CLIPS_PREFIX, PROJECT, SETTINGS, TABLE
+from aiv.aws.prices import job_price, price_environment
 from stacks import acknowledge
 from stacks.bundling import gpu_runner_image, log_group
 from stacks.settings import JOB_GPUS, JOB_MEMORY_MIB, JOB_VCPUS, Settings
@@ -126,7 +131,8 @@ class ComputeStack(Stack):
             logging=ecs.LogDriver.aws_logs(stream_prefix="gpu-runner", log_group=job_logs),
             environment={TABLE: storage.table_name, BUCKET: storage.bucket_name,
                          CLIPS_PREFIX: storage.clips_prefix, SETTINGS: settings.campaign_json,
-                         PROJECT: settings.project})
+                         PROJECT: settings.project,
+                         **price_environment(job_price(settings.region, settings.instance_types, settings.spot))})
         acknowledge(container, {"AwsSolutions-IAM5[Resource::*]": (
             "The execution role's ecr:GetAuthorizationToken has no resource-level permissions; pulling the "
             "image itself is granted on the asset repository only.")})

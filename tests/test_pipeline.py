@@ -187,8 +187,15 @@ def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     assert lab.experiments.get_experiment(live["id"])["status"] == "proposed"
 
 
-def test_ctrl_c_leaves_nothing_running(seeded):
-    lab = seeded(ScriptedProposer([KeyboardInterrupt()]))
+def test_ctrl_c_leaves_nothing_running(seeded, tiny_codec_source):
+    lab = seeded(ScriptedProposer([tiny_codec_source.replace("round(32 *", "round(18 *")]))
+    real_put = lab.artifacts.put
+
+    def interrupted_while_evaluating(key, data, content_type="application/octet-stream"):
+        if key.startswith("results/"):
+            raise KeyboardInterrupt
+        real_put(key, data, content_type)
+    lab.artifacts.put = interrupted_while_evaluating
     run = CampaignRun(lab, RunOptions(iterations=3, proposer="scripted", seeds=()), report=lambda line: None)
     with pytest.raises(KeyboardInterrupt):
         run.execute()
@@ -197,7 +204,8 @@ def test_ctrl_c_leaves_nothing_running(seeded):
               for e in lab.experiments.list_experiments(status=s).items]
     assert active == []
     closed = [e for e in lab.experiments.list_experiments(status="failed").items if e["run_id"] == run.run_id]
-    assert closed and "interrupted by the user" in closed[0]["failure"]["reason"]
+    assert len(closed) == 1 and "interrupted by the user" in closed[0]["failure"]["reason"]
+    assert closed[0]["failure"]["stage"] == "evaluate"
 
 
 def test_budget_stops_new_candidates(seeded, tiny_codec_source):

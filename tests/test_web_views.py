@@ -18,6 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from markupsafe import escape
+
 from aiv.cli import main as aiv_main
 from aiv.errors import ClipError
 from aiv.store.records import STATUSES
@@ -27,7 +29,7 @@ from aiv.results import best_point, preview_quality_index
 from aiv.web.previews import (make_preview_mp4, preview_entry, recon_preview_key,
                               source_preview_key)
 from aiv.web.server import RangeNotSatisfiable, make_server, parse_range
-from web_seed import RUN_SPEND_USD, HOSTILE, SEEDS, seed_normal, synthetic_clip
+from web_seed import GPU_PRICE, RUN_SPEND_USD, HOSTILE, SEEDS, seed_normal, synthetic_clip
 
 PAGES = ("/", "/experiments", "/experiments?sort=score", "/experiments?sort=score&split=validation",
          "/experiments?status=failed", "/leaderboard", "/leaderboard?split=validation", "/costs", "/activity")
@@ -401,6 +403,36 @@ def test_costs_local_and_aws(seeded):
     assert {t["name"] for t in daily["data"]} == set(costs["by_category"])
     assert all(t["marker"]["pattern"]["shape"] for t in daily["data"][:4])
     assert " per point</strong>" in aws
+
+
+def cost_row(text: str, experiment_id: str) -> str:
+    """The costs page's per-experiment row of one experiment."""
+    table = text.split('id="per-exp-h"', 1)[1].split("</table>", 1)[0]
+    return table.split(f'href="/experiments/{experiment_id}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_gpu_job_seconds_and_spend_with_their_basis(seeded):
+    store = seeded["normal"]
+    priced, local, never = (store.experiments.get_experiment(store.ids[role])["cost"]
+                            for role in ("best", "claude1", "hybrid"))
+    assert priced["batch_s"] == 312.4
+    assert priced["gpu_usd"] == pytest.approx(312.4 * GPU_PRICE.usd_per_hour / 3600, abs=1e-6)
+    assert local["batch_s"] == 187.9 and local["gpu_usd"] is None
+    assert "batch_s" not in never  # a built-in seed the GPU job never ran
+    basis = escape(GPU_PRICE.basis)
+    text = page(store, f"/experiments/{store.ids['best']}")
+    assert "<dt>GPU job</dt><dd class=\"num\">312.4 s (the Batch job's wall time, every attempt)</dd>" in text
+    assert (f'<dt>GPU spend</dt><dd class="num">${priced["gpu_usd"]:.4f} <small class="meta">({basis})</small></dd>'
+            in text)
+    text = page(store, f"/experiments/{store.ids['claude1']}")
+    assert "<dt>GPU job</dt><dd class=\"num\">187.9 s" in text and '<dt>GPU spend</dt><dd class="num">—</dd>' in text
+    text = page(store, f"/experiments/{store.ids['hybrid']}")
+    assert '<dt>GPU job</dt><dd class="num">—</dd><dt>GPU spend</dt><dd class="num">—</dd>' in re.sub(r"\n\s*", "", text)
+    costs = page(store, "/costs")
+    assert cost_row(costs, store.ids["best"]).endswith(
+        f'<td class="num">312.4</td><td class="num" title="{basis}">${priced["gpu_usd"]:.4f}</td>')
+    assert cost_row(costs, store.ids["claude1"]).endswith('<td class="num">187.9</td><td class="num">—</td>')
+    assert cost_row(costs, store.ids["hybrid"]).endswith('<td class="num">—</td><td class="num">—</td>')
 
 
 def test_activity(seeded):

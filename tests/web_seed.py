@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aiv.aws.prices import GpuPrice, job_price, with_job_seconds
 from aiv.codec.sandbox import isolation_report
 from aiv.evaluate import EvalSettings, summarise
 from aiv.metrics.bdrate import bd_rate
@@ -36,6 +37,8 @@ from aiv.video.clip import Clip
 from aiv.results import best_point, preview_quality_index
 from aiv.web.previews import make_preview_mp4, preview_entry
 
+# The GPU job's price on the AWS app's default settings (Spot, g4dn.xlarge or g4dn.2xlarge, us-east-1).
+GPU_PRICE = job_price("us-east-1", ("g4dn.xlarge", "g4dn.2xlarge"), spot=True)
 TRAIN = ("pan_zoom", "moving_object", "light_cut")
 VALIDATION = ("noisy_static",)
 QUALITIES = (0.2, 0.4, 0.6, 0.8)
@@ -228,6 +231,11 @@ class Builder:
                 break
         return self._record(record, result, with_point=False)
 
+    def gpu_job(self, record: dict, seconds: float, price: GpuPrice | None) -> dict:
+        """Add `seconds` of the GPU job to the experiment's cost, as gpu_runner/entry.py does."""
+        cost = self.store.experiments.get_experiment(record["id"])["cost"]
+        return self.store.experiments.update_experiment(record["id"], {"cost": with_job_seconds(cost, seconds, price)})
+
     def _record(self, record: dict, result: dict, with_point: bool) -> dict:
         experiments, artifacts = self.store.experiments, self.store.artifacts
         key = f"results/{record['id']}.json"
@@ -361,12 +369,14 @@ def seed_normal(path: Path, aws_states: bool = False, previews: bool = True) -> 
                             "Code motion vectors with a context-adaptive binary arithmetic coder instead of lzma.",
                             mutated(sources["hybrid"], rng), MODEL, dict(claude_cost))
     build.succeed(claude1, 0.96, speed=0.8, previews=True)
+    build.gpu_job(claude1, 187.9, None)  # evaluated by the job on a local store: no price
     build.run_id = "run-seed-2"
     best = build.propose("best", "claude", [claude1["id"]],
                          "Add overlapped block motion compensation and a trained in-loop filter; keep the entropy "
                          "coder.", mutated(store.artifacts.get(claude1["code_key"]).decode(), rng), MODEL,
                          dict(claude_cost, llm_usd=0.1412))
     build.succeed(best, 0.90, vmaf=True, speed=0.6, previews=True)
+    build.gpu_job(best, 312.4, GPU_PRICE)  # the GPU job on AWS, priced by the stack
     odd = build.propose("not_comparable", "offline", [hybrid["id"]], "quantise chroma twice as coarsely",
                         mutated(sources["hybrid"], rng))
     odd = build.succeed(odd, 1.05, speed=1.2)

@@ -3,6 +3,7 @@
 Variables (the contract between the CDK app and the runtime; names in one place, below):
 AIV_TABLE, AIV_IDEMPOTENCY_TABLE, AIV_BUCKET, AIV_CLIPS_PREFIX, AIV_API_KEY_SECRET, AIV_USE_BEDROCK,
 AIV_MODEL, AIV_SETTINGS, AIV_SCHEDULE_NAME, AIV_SCHEDULE_GROUP, AIV_STATE_MACHINE_ARN, AIV_PROJECT.
+The GPU job also gets AIV_GPU_PRICE_USD_PER_HOUR and AIV_GPU_PRICE_BASIS (read by aiv/aws/prices.py).
 A missing or malformed variable is a ConfigError that names it. The Lab and the API key are made
 once per process (a Lambda container, the Batch job); `forget()` drops them.
 """

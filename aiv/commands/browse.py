@@ -112,6 +112,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     cost = e["cost"]
     print(f"cost: {cost['input_tokens']} input + {cost['output_tokens']} output tokens, ${cost['llm_usd']:.4f}, "
           f"{cost['compute_s']:.1f} codec seconds")
+    if cost.get("batch_s") is not None:
+        gpu = f"${cost['gpu_usd']:.4f} ({cost['gpu_price_basis']})" if cost.get("gpu_usd") is not None else "no price"
+        print(f"GPU job: {cost['batch_s']:.1f} s, {gpu}")
     for attempt in e["attempts"]:
         print(f"attempt {attempt['attempt']} rejected at {attempt['stage']}: {attempt['reason']}")
     if e.get("failure"):

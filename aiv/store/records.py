@@ -23,7 +23,9 @@ Fields (every one JSON-serialisable):
     rd_signature    list of [kbps, psnr_y] of the smoke evaluation, for duplicate detection
     clip_scores     {clip name: BD-rate vs x264 on PSNR-Y or None} over the train clips
     best_point      the operating point listed for it (aiv.results.best_point of the train evaluation)
-    cost            {"input_tokens", "output_tokens", "llm_usd", "compute_s"}
+    cost            {"input_tokens", "output_tokens", "llm_usd", "compute_s" (the codec's own seconds)}; on
+                    AWS the GPU job adds "batch_s" (its measured wall seconds), "gpu_usd" and
+                    "gpu_price_basis" (aiv/aws/prices.py; None where no price applies, as locally)
     settings        the evaluation settings used
 """
 

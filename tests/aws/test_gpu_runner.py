@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 
 import pytest
 from awslab import BUCKET, TINY_SETTINGS, add_candidate
 
 from aiv.aws import environment
+from aiv.aws.prices import GPU_PRICE, GPU_PRICE_BASIS
 from aiv.codec import sandbox
 from aiv.codec.isolation import Isolation, SandboxError, strongest
 from aiv.local import open_local_lab
@@ -18,8 +20,32 @@ CRASHING = ("import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    raise
             "def decode(bitstream):\n    return None\n")
 
 
+BASIS = "upper bound: g4dn.2xlarge On-Demand list price in us-east-1, $0.752/h; Spot costs less"
+
+
 def events(experiments, experiment_id: str) -> list[str]:
     return [f"{e['kind']}: {e['message']}" for e in experiments.events(experiment_id)]
+
+
+@pytest.fixture
+def priced(monkeypatch) -> float:
+    """The price the compute stack gives the job, in the environment; the price in USD per hour."""
+    monkeypatch.setenv(GPU_PRICE, "0.752")
+    monkeypatch.setenv(GPU_PRICE_BASIS, BASIS)
+    return 0.752
+
+
+@pytest.fixture
+def unpriced(monkeypatch) -> None:
+    monkeypatch.delenv(GPU_PRICE, raising=False)
+    monkeypatch.delenv(GPU_PRICE_BASIS, raising=False)
+
+
+def timed_main(argv: list[str]) -> tuple[int, float]:
+    """main's exit status and the wall seconds the call took (what the job may have recorded, at most)."""
+    started = time.monotonic()
+    status = main(argv)
+    return status, time.monotonic() - started
 
 
 def test_the_job_evaluates_an_experiment_from_the_bucket_and_table(clips_in_bucket, lab, tiny_codec_source, capsys):
@@ -107,7 +133,8 @@ def test_an_experiment_not_ready_is_a_usage_error(aws, lab, tiny_codec_source, c
     assert main(["--experiment-id", "exp-none"]) == 2
 
 
-def test_the_same_entry_point_runs_on_a_local_store(aws_env, monkeypatch, tmp_path, tiny_clip_files, tiny_codec_source):
+def test_the_same_entry_point_runs_on_a_local_store(aws_env, monkeypatch, tmp_path, tiny_clip_files, tiny_codec_source,
+                                                   unpriced):
     settings = dict(TINY_SETTINGS, train_clips=[str(tiny_clip_files["tiny_pan.y4m"])],
                     validation_clips=[str(tiny_clip_files["tiny_noise.y4m"])])
     monkeypatch.setenv(environment.SETTINGS, json.dumps(settings))
@@ -120,6 +147,8 @@ def test_the_same_entry_point_runs_on_a_local_store(aws_env, monkeypatch, tmp_pa
     result = json.loads(lab.artifacts.get(f"results/{experiment_id}.json"))
     assert result["status"] == "ok" and result["train"]["clips"][0]["name"] == "tiny_pan"
     assert any("evaluation finished: ok" in line for line in events(lab.experiments, experiment_id))
+    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert cost["batch_s"] > 0 and cost["gpu_usd"] is None  # no stack, no price
 
 
 @pytest.mark.parametrize("argv", [[], ["--store", "x"]])
@@ -127,3 +156,64 @@ def test_the_experiment_id_is_required(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+# --- what the job costs --------------------------------------------------------------------------
+
+def test_the_job_records_its_seconds_and_their_price(clips_in_bucket, lab, tiny_codec_source, priced):
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    status, elapsed = timed_main(["--experiment-id", experiment_id])
+    assert status == 0
+    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert 0 < cost["batch_s"] <= round(elapsed, 3) + 0.001
+    assert cost["compute_s"] < cost["batch_s"]  # the codec's own seconds are part of the job's
+    assert cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
+    assert cost["gpu_price_basis"] == BASIS
+    assert any(f"s of GPU job recorded, {cost['batch_s']:.0f} s in all" in line
+               for line in events(lab.experiments, experiment_id))
+
+
+def test_a_retried_job_adds_its_seconds_to_the_earlier_attempts(clips_in_bucket, lab, tiny_codec_source, priced):
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, CRASHING, "evaluating")  # attempt 1 died ...
+    earlier = dict(lab.experiments.get_experiment(experiment_id)["cost"], batch_s=1000.0, gpu_usd=0.208889,
+                   gpu_price_basis=BASIS)  # ... after recording its seconds
+    lab.experiments.update_experiment(experiment_id, {"cost": earlier})
+    status, elapsed = timed_main(["--experiment-id", experiment_id])
+    assert status == 0
+    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert 1000.0 < cost["batch_s"] <= 1000.0 + round(elapsed, 3) + 0.001
+    assert cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
+    # a retry that finds the result already written still adds its own seconds
+    status, elapsed = timed_main(["--experiment-id", experiment_id])
+    assert status == 0
+    again = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert cost["batch_s"] < again["batch_s"] <= cost["batch_s"] + round(elapsed, 3) + 0.001
+    assert again["gpu_usd"] == pytest.approx(again["batch_s"] * priced / 3600, abs=1e-6)
+
+
+def test_without_a_price_the_job_records_seconds_and_no_dollars(clips_in_bucket, lab, tiny_codec_source, unpriced):
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    assert main(["--experiment-id", experiment_id]) == 0
+    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert cost["batch_s"] > 0
+    assert cost["gpu_usd"] is None and cost["gpu_price_basis"] is None
+
+
+def test_a_failed_job_still_records_its_seconds(aws, lab, tiny_codec_source, priced):
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    assert main(["--experiment-id", experiment_id]) == 1  # the clips are not in the bucket
+    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert cost["batch_s"] > 0 and cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
+
+
+def test_a_malformed_price_is_an_infrastructure_failure_naming_it(clips_in_bucket, lab, tiny_codec_source,
+                                                                  monkeypatch):
+    monkeypatch.setenv(GPU_PRICE, "cheap")
+    monkeypatch.setenv(GPU_PRICE_BASIS, BASIS)
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    assert main(["--experiment-id", experiment_id]) == 1
+    assert any(f"the job failed: ConfigError: {GPU_PRICE} must be a positive number" in line
+               for line in events(lab.experiments, experiment_id))
+    assert not lab.artifacts.exists(f"results/{experiment_id}.json")  # it failed before evaluating
+    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    assert cost["batch_s"] > 0 and cost["gpu_usd"] is None  # no price stands in for the one it could not read

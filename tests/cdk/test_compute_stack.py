@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from aws_cdk import aws_batch as batch
 from aws_cdk.assertions import Match
 
+from aiv.aws.prices import GPU_PRICE, GPU_PRICE_BASIS, on_demand_price
+from aiv.errors import ConfigError
+from app import build_app
 from stacks.compute import ENTRY_COMMAND, EXPERIMENT_PARAMETER
 from stacks.settings import GPU_INSTANCES, JOB_MEMORY_MIB
 
+from .cdk_app import cdk_json_context
 from .cfn_json import actions, as_list, imports, statements
 
 
@@ -115,3 +120,29 @@ def test_job_role_reaches_only_the_table_and_bucket(synth):
     allowed = actions(found)
     assert {"s3:GetObject", "s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem"} <= allowed
     assert not any(a.startswith(("s3:Delete", "iam:", "secretsmanager:", "batch:")) for a in allowed)
+
+
+def job_environment(synth) -> dict[str, str]:
+    job = synth.only("Compute", "AWS::Batch::JobDefinition")
+    return {variable["Name"]: variable["Value"] for variable in job["ContainerProperties"]["Environment"]}
+
+
+def test_the_job_is_given_the_dearest_instance_list_price_as_an_upper_bound(synth, variant):
+    # the defaults: Spot on g4dn.xlarge or g4dn.2xlarge in us-east-1; the job prices its seconds at the dearer
+    spot = job_environment(synth)
+    assert spot[GPU_PRICE] == "0.752"
+    assert spot[GPU_PRICE_BASIS] == ("upper bound: g4dn.2xlarge On-Demand list price in us-east-1, $0.752/h; Batch "
+                                     "may place the job on a cheaper type (g4dn.xlarge); Spot costs less")
+    on_demand = job_environment(variant)
+    assert on_demand[GPU_PRICE] == "0.752" and "Spot" not in on_demand[GPU_PRICE_BASIS]
+    assert on_demand[GPU_PRICE_BASIS].startswith("upper bound: g4dn.2xlarge On-Demand list price in us-east-1")
+
+
+def test_every_allowed_instance_type_has_a_list_price_in_the_default_region():
+    assert all(on_demand_price("us-east-1", name) > 0 for name in GPU_INSTANCES)
+
+
+def test_a_region_without_list_prices_fails_the_synth_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match="no On-Demand price table for region 'eu-west-1'"):
+        build_app({**cdk_json_context(), "bundling": "copy-only", "region": "eu-west-1"}, outdir=str(tmp_path),
+                  cloudformation_validation=False)
