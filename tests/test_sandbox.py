@@ -31,7 +31,11 @@ SECRETS = {"AWS_SECRET_ACCESS_KEY": "aws-secret-5d1c", "ANTHROPIC_API_KEY": "sk-
 
 
 def codec(name: str) -> str:
-    return (ADVERSARIAL / f"{name}.py").read_text()
+    """A hostile codec's module source, with the shared packing helper appended when it uses it."""
+    source = (ADVERSARIAL / f"{name}.py").read_text()
+    if "_pack(" in source or "_unpack(" in source:
+        source += (ADVERSARIAL / "packing.txt").read_text()
+    return source
 
 
 @pytest.fixture(scope="module")

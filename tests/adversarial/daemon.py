@@ -1,10 +1,7 @@
 """Forks a daemon that would outlive the evaluation."""
 
-import io
 import os
 import time
-
-import numpy as np
 
 
 def encode(y, u, v, fps: float, quality: float) -> bytes:
@@ -16,14 +13,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

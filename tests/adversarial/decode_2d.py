@@ -1,24 +1,8 @@
 """decode returns 2-D planes (the first frame only)."""
 
-import io
-
-import numpy as np
-
-
 def encode(y, u, v, fps: float, quality: float) -> bytes:
     return _pack(y, u, v)
 
 
 def decode(bitstream: bytes):
     return tuple(p[0] for p in _unpack(bitstream))
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

@@ -1,7 +1,5 @@
 """decode returns float32 planes instead of uint8."""
 
-import io
-
 import numpy as np
 
 
@@ -11,14 +9,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 
 def decode(bitstream: bytes):
     return tuple(p.astype(np.float32) for p in _unpack(bitstream))
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

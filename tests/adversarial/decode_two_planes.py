@@ -1,24 +1,8 @@
 """decode returns only two planes."""
 
-import io
-
-import numpy as np
-
-
 def encode(y, u, v, fps: float, quality: float) -> bytes:
     return _pack(y, u, v)
 
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)[:2]
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

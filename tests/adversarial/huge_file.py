@@ -1,10 +1,5 @@
 """Writes one ever-growing file in its working directory."""
 
-import io
-
-import numpy as np
-
-
 def encode(y, u, v, fps: float, quality: float) -> bytes:
     block = b"\0" * (1 << 20)
     with open("scratch.bin", "wb") as f:
@@ -15,14 +10,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

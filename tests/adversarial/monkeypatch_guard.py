@@ -1,11 +1,8 @@
 """Patches what a naive audit hook would rely on (realpath, any, isinstance), then reads a system file."""
 
-import io
 import builtins
 import os
 import posixpath
-
-import numpy as np
 
 
 def encode(y, u, v, fps: float, quality: float) -> bytes:
@@ -18,14 +15,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

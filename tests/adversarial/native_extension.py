@@ -1,13 +1,10 @@
 """Copies a native module into its working directory and loads it from there."""
 
-import io
 import glob
 import importlib.machinery
 import importlib.util
 import shutil
 import sysconfig
-
-import numpy as np
 
 
 def encode(y, u, v, fps: float, quality: float) -> bytes:
@@ -20,14 +17,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

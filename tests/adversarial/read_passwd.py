@@ -1,24 +1,8 @@
 """Reads a system file outside its working directory."""
 
-import io
-
-import numpy as np
-
-
 def encode(y, u, v, fps: float, quality: float) -> bytes:
     return _pack(y, u, v) + open("/etc/passwd", "rb").read()
 
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

@@ -1,9 +1,6 @@
 """Stashes the source in POSIX shared memory (/dev/shm) for the decoder."""
 
-import io
 from multiprocessing import shared_memory
-
-import numpy as np
 
 
 def encode(y, u, v, fps: float, quality: float) -> bytes:
@@ -16,14 +13,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 def decode(bitstream: bytes):
     shm = shared_memory.SharedMemory(name="aiv-stash")
     return _unpack(bytes(shm.buf[: int.from_bytes(bitstream, "little")]))
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]

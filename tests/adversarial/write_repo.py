@@ -1,10 +1,5 @@
 """Plants a module in the lab's repository."""
 
-import io
-
-import numpy as np
-
-
 def encode(y, u, v, fps: float, quality: float) -> bytes:
     with open("/work/main/aiv/codec/pwned.py", "w") as f:
         f.write("print('pwned')")
@@ -13,14 +8,3 @@ def encode(y, u, v, fps: float, quality: float) -> bytes:
 
 def decode(bitstream: bytes):
     return _unpack(bitstream)
-
-
-def _pack(y, u, v) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, y=y, u=u, v=v)
-    return buf.getvalue()
-
-
-def _unpack(bitstream: bytes):
-    planes = np.load(io.BytesIO(bitstream))
-    return planes["y"], planes["u"], planes["v"]
