@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ def open_page(tab, url: str, name: str) -> None:
     assert response is not None
     charts = tab.locator("script[data-chart]").count()
     if charts:
-        tab.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}")
+        wait_until(tab, f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}")
         drawn = tab.evaluate("Array.from(document.querySelectorAll('script[data-chart]'))"
                              ".map(s => document.getElementById(s.dataset.chart).classList.contains('js-plotly-plot'))")
         assert all(drawn), f"{name}: a chart was not drawn"
@@ -89,6 +90,17 @@ def open_page(tab, url: str, name: str) -> None:
 PAGES = [("overview", "/", "Overview", 1), ("experiments", "/experiments", "Experiments", 0),
          ("ranked", "/experiments?sort=score", "Experiments", 0), ("leaderboard", "/leaderboard", "Leaderboard", 2),
          ("costs", "/costs", "Costs", 1), ("activity", "/activity", "Activity", 0)]
+
+
+def wait_until(tab, expression: str, timeout_s: float = 30.0) -> None:
+    """Poll a JavaScript expression until it is true. Playwright's wait_for_function polls with
+    eval() inside the page, which the dashboard's Content-Security-Policy rightly forbids;
+    evaluate() goes through the DevTools protocol instead."""
+    deadline = time.monotonic() + timeout_s
+    while not tab.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s:.0f} s: {expression}")
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("name, path, heading, charts", PAGES, ids=[p[0] for p in PAGES])
@@ -114,12 +126,12 @@ def test_previews_load_and_play(server, tab):
     open_page(tab, f"{base}/experiments/{ids['best']}", "experiment-previews")
     videos = tab.locator("video")
     assert videos.count() == 8  # decoded and source, for each of 3 train and 1 validation clips
-    tab.wait_for_function("Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)")
+    wait_until(tab, "Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)")
     facts = tab.evaluate("Array.from(document.querySelectorAll('video')).map(v => [v.videoWidth, v.videoHeight, "
                          "v.duration, v.error && v.error.code])")
     assert all(fact == [128, 96, pytest.approx(24 / 30, abs=0.05), None] for fact in facts), facts
     tab.locator(".play-both").first.click()
-    tab.wait_for_function("Array.from(document.querySelectorAll('.preview-pair'))[0]"
+    wait_until(tab, "Array.from(document.querySelectorAll('.preview-pair'))[0]"
                           ".querySelectorAll('video').length === 2 && Array.from(document.querySelectorAll("
                           "'.preview-pair')[0].querySelectorAll('video')).every(v => v.currentTime > 0)")
     assert tab.problems == []
