@@ -75,10 +75,7 @@ class Lab:
     def smoke_clip(self) -> Clip:
         from aiv.video.corpus import builtin_clip
 
-        clip = builtin_clip("moving_object", frames=SMOKE_FRAMES)
-        width, height = SMOKE_SIZE
-        return Clip("smoke", clip.y[:, :height, :width].copy(), clip.u[:, :height // 2, :width // 2].copy(),
-                    clip.v[:, :height // 2, :width // 2].copy(), clip.fps, "builtin:smoke")
+        return builtin_clip("moving_object", frames=SMOKE_FRAMES).crop(*SMOKE_SIZE, name="smoke")
 
     def eval_settings(self, anchors: tuple[str, ...] | None = None, vmaf: bool | None = None):
         """The evaluator's settings for this campaign (an aiv.evaluate.EvalSettings)."""

@@ -7,6 +7,4 @@ from aiv.video.clip import Clip
 
 def crop_clip(clip: Clip, width: int, height: int, frames: int, name: str | None = None) -> Clip:
     """The top-left width x height window of the first `frames` frames."""
-    return Clip(name or clip.name, clip.y[:frames, :height, :width].copy(),
-                clip.u[:frames, :height // 2, :width // 2].copy(), clip.v[:frames, :height // 2, :width // 2].copy(),
-                clip.fps, clip.source)
+    return clip.head(frames).crop(width, height, name=name)

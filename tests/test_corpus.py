@@ -109,3 +109,13 @@ def test_unknown_name_lists_the_built_in_clips() -> None:
         builtin_clip("foreman")
     with pytest.raises(ValueError, match="frames must be positive"):
         builtin_clip("pan_zoom", 0)
+
+
+def test_crop_keeps_the_top_left_window_and_says_so():
+    clip = builtin_clip("pan_zoom", frames=2)
+    small = clip.crop(64, 48, name="small")
+    assert small.name == "small" and small.y.shape == (2, 48, 64) and small.u.shape == (2, 24, 32)
+    assert (small.y == clip.y[:, :48, :64]).all() and (small.v == clip.v[:, :24, :32]).all()
+    assert small.notes[-1] == "top-left 64x48 of 352x288"
+    with pytest.raises(ValueError, match="cannot crop"):
+        clip.crop(63, 48)
