@@ -35,6 +35,15 @@ UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_EN
          "AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT", "POWERTOOLS_IDEMPOTENCY_DISABLED")
 
 
+def apply_stack_env(patch) -> None:
+    """Set the stacks' environment on a pytest MonkeyPatch (and unset what could reach real AWS)."""
+    for name in UNSET:
+        patch.delenv(name, raising=False)
+    for name, value in ENV.items():
+        patch.setenv(name, value)
+    environment.forget()
+
+
 
 @dataclass
 class LambdaContext:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from awslab import BUCKET, ENV, IDEMPOTENCY_TABLE, REGION, TABLE, UNSET, LambdaContext, write_tiny_clips
+from awslab import BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, apply_stack_env, write_tiny_clips
 from moto import mock_aws
 
 from aiv.aws import environment
@@ -21,11 +21,7 @@ def lambda_context() -> LambdaContext:
 @pytest.fixture
 def aws_env(monkeypatch):
     """The stacks' environment with fake credentials, and moto answering every AWS call (nothing real is reached)."""
-    for name in UNSET:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    environment.forget()
+    apply_stack_env(monkeypatch)
     with mock_aws():
         yield
     environment.forget()

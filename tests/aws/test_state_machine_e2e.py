@@ -19,7 +19,8 @@ import uuid
 import boto3
 import pytest
 from asl import Execution, StatesError
-from awslab import BUCKET, ENV, IDEMPOTENCY_TABLE, REGION, TABLE, UNSET, LambdaContext, handler_module, write_tiny_clips
+from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, apply_stack_env, handler_module,
+                    write_tiny_clips)
 from moto import mock_aws
 
 from aiv.aws import control, environment
@@ -64,11 +65,7 @@ def functions(synthesized) -> dict:
 def world(tmp_path_factory):
     """moto with the tables (empty), the bucket and the tiny clips under clips/."""
     with pytest.MonkeyPatch.context() as patch:
-        for name in UNSET:
-            patch.delenv(name, raising=False)
-        for name, value in ENV.items():
-            patch.setenv(name, value)
-        environment.forget()
+        apply_stack_env(patch)
         with mock_aws():
             create_tables(boto3.client("dynamodb"), TABLE, IDEMPOTENCY_TABLE)
             s3 = boto3.client("s3")
