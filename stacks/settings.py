@@ -12,7 +12,8 @@ reads the context.
 | instance_types             | g4dn.xlarge,g4dn.2xlarge      | Batch instance types (GPU_INSTANCES lists the known) |
 | spot                       | true                          | Spot (price-capacity-optimized) or On-Demand         |
 | max_vcpus                  | 8                             | Batch max vCPUs (8 = two g4dn.xlarge at once)        |
-| candidates                 | 4                             | candidates per execution (the Map's items)           |
+| candidates                 | 4                             | candidates per execution (the Map's items; at most   |
+|                            |                               | MAX_CANDIDATES = 200, Step Functions' history quota)  |
 | map_concurrency            | 2                             | candidates in flight at once (Map MaxConcurrency)    |
 | proposer                   | claude                        | the default proposer ("claude" or "offline")         |
 | model                      | (the lab's DEFAULT_MODEL)     | AIV_MODEL; unset = aiv.search.claude.DEFAULT_MODEL   |
@@ -65,6 +66,14 @@ GPU_INSTANCES: dict[str, GpuInstance] = {
 JOB_VCPUS = 4  # what one evaluation reserves: all of a g4dn.xlarge's vCPUs ...
 JOB_MEMORY_MIB = 14 * 1024  # ... and 14 of its 16 GiB (the ECS agent and the OS keep the rest)
 JOB_GPUS = 1
+# Step Functions keeps at most 25,000 events in one execution's history, and an inline Map's items are in it.
+# A candidate item that is rejected three times and then fails to be recorded passes through about 110 states'
+# events (tests/aws/test_state_machine_e2e.py counts them), Lambda throttling retries add 3 each; 120 per
+# candidate, and 1,000 for the seeds and the states around the Maps, keep an execution under the quota.
+HISTORY_EVENT_QUOTA = 25_000
+CANDIDATE_EVENTS_BUDGET = 120
+RUN_EVENTS_BUDGET = 1_000
+MAX_CANDIDATES = (HISTORY_EVENT_QUOTA - RUN_EVENTS_BUDGET) // CANDIDATE_EVENTS_BUDGET  # 200
 BUNDLING_MODES = ("full", "copy-only")
 PROPOSERS = ("claude", "offline")
 # The retention periods CloudWatch Logs accepts, in days, with the name aws_logs.RetentionDays gives each.
@@ -220,8 +229,9 @@ class Settings:
         if self.max_vcpus < JOB_VCPUS:
             raise SettingsError(f"context 'max_vcpus' must be at least {JOB_VCPUS} (one evaluation job), "
                                 f"got {self.max_vcpus}")
-        if not 1 <= self.candidates <= 1000:
-            raise SettingsError(f"context 'candidates' must be from 1 to 1000, got {self.candidates}")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise SettingsError(f"context 'candidates' must be from 1 to {MAX_CANDIDATES} (what fits one "
+                                f"execution's history), got {self.candidates}")
         if self.map_concurrency < 1:
             raise SettingsError(f"context 'map_concurrency' must be at least 1, got {self.map_concurrency}")
         if self.proposer not in PROPOSERS:
