@@ -31,7 +31,7 @@ with a Catch of States.ALL on every task to MarkFailed (MarkSeedFailed in a seed
 or the Error's name when an error has none); when the failure came before any experiment existed,
 the id is NONE and mark_failed records a campaign-level event. MarkFailed itself has a Catch too:
 when even recording fails, the item ends in Unrecorded ({"status": "failed", "recorded": false,
-"error"}) instead of failing the Map and, with it, every sibling's GPU job. Every Lambda
+"error", "close_error": the two errors' names}) instead of failing the Map and, with it, every sibling's GPU job. Every Lambda
 gets {"execution", "step", "attempt", "item", "input"} (aiv/aws/step_handler.py) and returns the
 step's output, which lands in the item state at `$.last`. "No experiment yet" and "not a rerun"
 are the empty string (NONE) and "no feedback" is {}: CDK cannot write a JSON null.
@@ -257,11 +257,14 @@ class PipelineStack(Stack):
         """The mark_failed task after a Catch (input $.failure), itself caught: if recording fails, the item ends
         in `<state>Unrecorded` with the error, and the Map and its sibling items go on."""
         close = self._close(state, "$.failure")
+        # The errors' names only: an item's output is one of up to MAX_CANDIDATES in the Map's output (256 KiB
+        # in all); their Causes are in the execution's history.
         close.add_catch(sfn.Pass(self, f"{state}Unrecorded", comment="mark_failed failed: the failure is in the "
                                                                      "execution's output and history only",
                                  parameters={"experiment_id.$": "$.failure.experiment_id", "status": "failed",
                                              "recorded": False, "stage.$": "$.failure.stage",
-                                             "error.$": "$.failure.error", "close_error.$": "$.close_error"}),
+                                             "error.$": "$.failure.error.Error",
+                                             "close_error.$": "$.close_error.Error"}),
                         errors=["States.ALL"], result_path="$.close_error")
         return close
 

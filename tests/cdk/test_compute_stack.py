@@ -74,7 +74,7 @@ def test_containers_cannot_reach_the_instance_role_through_imds(synth):
 
 
 def test_the_imds_rule_script_is_valid_bash():
-    checked = subprocess.run(["bash", "-n", str(IMDS_BLOCK_SCRIPT)], capture_output=True, text=True)
+    checked = subprocess.run(["bash", "-n", str(IMDS_BLOCK_SCRIPT)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr
     assert IMDS_BLOCK_SCRIPT.read_text().splitlines()[:1] == ["#!/bin/bash"]
     assert "set -euo pipefail" in IMDS_BLOCK_SCRIPT.read_text()

@@ -11,7 +11,12 @@ from aiv.pipeline import seed_names
 from aiv.settings import MAX_PROPOSAL_ATTEMPTS
 from stacks.compute import ENTRY_COMMAND
 from stacks.pipeline import NONE, PSEUDO_PARAMETERS, state_machine_definition
-from stacks.settings import CANDIDATE_EVENTS_BUDGET, HISTORY_EVENT_QUOTA, MAX_CANDIDATES, RUN_EVENTS_BUDGET
+from stacks.settings import (
+    CANDIDATE_EVENTS_BUDGET,
+    HISTORY_EVENT_QUOTA,
+    MAX_CANDIDATES,
+    RUN_EVENTS_BUDGET,
+)
 
 from .cdk_app import ROOT
 from .cfn_json import actions, as_list, statements
