@@ -67,9 +67,10 @@ JOB_VCPUS = 4  # what one evaluation reserves: all of a g4dn.xlarge's vCPUs ...
 JOB_MEMORY_MIB = 14 * 1024  # ... and 14 of its 16 GiB (the ECS agent and the OS keep the rest)
 JOB_GPUS = 1
 # Step Functions keeps at most 25,000 events in one execution's history, and an inline Map's items are in it.
-# A candidate item that is rejected three times and then fails to be recorded passes through about 110 states'
-# events (tests/aws/test_state_machine_e2e.py counts them), Lambda throttling retries add 3 each; 120 per
-# candidate, and 1,000 for the seeds and the states around the Maps, keep an execution under the quota.
+# The longest path of a candidate item (rejected after evaluation three times, then neither the rejection nor the
+# failure recorded) makes 107 history events (tests/aws/test_state_machine_e2e.py counts them as Step Functions
+# does), and each Lambda throttling retry adds 3: 120 per candidate, and 1,000 for the seeds and the states
+# around the Maps, keep an execution under the quota.
 HISTORY_EVENT_QUOTA = 25_000
 CANDIDATE_EVENTS_BUDGET = 120
 RUN_EVENTS_BUDGET = 1_000
