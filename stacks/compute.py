@@ -60,7 +60,7 @@ from stacks.storage import StorageRefs, StorageStack
 IMDS_BLOCK_SCRIPT = Path(__file__).with_name("imds_block.sh")  # the launch template's user data
 ENTRY_COMMAND = ("python", "-m", "gpu_runner.entry", "--experiment-id")  # + the experiment id
 EXPERIMENT_PARAMETER = "experiment_id"  # the job definition's Ref:: parameter, for a manual submit-job
-ROOT_VOLUME_GIB = 60  # the CUDA PyTorch image unpacked (~20 GiB), the clips and the work files
+ROOT_VOLUME_GIB = 60  # the image unpacked (torch and its CUDA libraries: several GiB), the clips and the work files
 RETRY_ATTEMPTS = 3  # a job whose Spot instance was reclaimed runs again, at most this often in all
 RUNNABLE_CANCEL_REASONS = (batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
                            batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
