@@ -28,6 +28,8 @@ reads the context.
 | execution_timeout_hours    | 24                            | the state machine's overall TimeoutSeconds           |
 | log_retention_days         | 30                            | CloudWatch Logs retention of every log group         |
 | bundling                   | full                          | Lambda code: "full" (pip install) or "copy-only"     |
+| existing_experiments_table | (none)                        | reattach a retained experiments table by its name    |
+| existing_artifacts_bucket  | (none)                        | reattach a retained artifacts bucket by its name     |
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ LOG_RETENTION: dict[int, str] = {
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,30}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # DynamoDB's rule for table names
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's rule for bucket names
 
 
 def _text(key: str, value: Any) -> str:
@@ -171,6 +175,8 @@ SETTINGS: dict[str, Setting] = {
     "execution_timeout_hours": Setting(24, _int),
     "log_retention_days": Setting(30, _int),
     "bundling": Setting("full", _text),
+    "existing_experiments_table": Setting(None, _optional(_text)),
+    "existing_artifacts_bucket": Setting(None, _optional(_text)),
 }
 
 
@@ -198,6 +204,8 @@ class Settings:
     execution_timeout_hours: int
     log_retention_days: int
     bundling: str
+    existing_experiments_table: str | None
+    existing_artifacts_bucket: str | None
 
     def __post_init__(self) -> None:
         self._check()
@@ -263,6 +271,10 @@ class Settings:
                                 f"got {self.log_retention_days}")
         if self.bundling not in BUNDLING_MODES:
             raise SettingsError(f"context 'bundling' must be one of {list(BUNDLING_MODES)}, got {self.bundling!r}")
+        for key, name, rule in (("existing_experiments_table", self.existing_experiments_table, _TABLE_NAME),
+                                ("existing_artifacts_bucket", self.existing_artifacts_bucket, _BUCKET_NAME)):
+            if name is not None and not rule.match(name):
+                raise SettingsError(f"context '{key}' is not a valid name: {name!r}")
 
     def stack_name(self, part: str) -> str:
         """The CloudFormation name of one stack, e.g. AiV1-Storage."""

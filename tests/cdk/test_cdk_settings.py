@@ -46,6 +46,8 @@ def test_cli_strings_are_parsed():
     ("log_retention_days", "10", "must be one of"),
     ("bundling", "docker", "must be one of"),
     ("project", "1abc", "start with a letter"),
+    ("existing_experiments_table", "a b", "not a valid name"),
+    ("existing_artifacts_bucket", "Upper_Case", "not a valid name"),
 ])
 def test_bad_values_name_the_key(key, value, named):
     with pytest.raises(SettingsError, match=f"'{key}'") as error:
