@@ -13,7 +13,7 @@ import fnmatch
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from asl import StatesError
 

@@ -6,8 +6,17 @@ import json
 import threading
 
 import pytest
-from asl import (PAYLOAD_LIMIT_BYTES, Execution, ExecutionTimedOut, StatesError, UnsupportedAsl, get_path,
-                 history_event_count, intrinsic, set_path)
+from asl import (
+    PAYLOAD_LIMIT_BYTES,
+    Execution,
+    ExecutionTimedOut,
+    StatesError,
+    UnsupportedAsl,
+    get_path,
+    history_event_count,
+    intrinsic,
+    set_path,
+)
 
 
 def machine(*states: tuple[str, dict], **top) -> dict:

@@ -28,7 +28,7 @@ def test_every_package_of_the_image_is_pinned_as_the_lab_pins_it():
 
 def test_the_image_takes_torch_from_the_requirements_not_from_its_base():
     dockerfile = (ROOT / "gpu_runner" / "Dockerfile").read_text()
-    [base] = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    [base] = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
     assert "torch" not in base  # a PyTorch base image would bring its own torch version
     assert "pip install --requirement gpu_runner/requirements.txt" in dockerfile
 

@@ -208,8 +208,9 @@ class CrashingProposer:
                         proposer=self.name, model=None, usage=Usage())
 
 
-def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded, definition, routes):
-    lab, patch = world
+def run_crashing(world, definition: dict, routes: Routes, seed: int, **options) -> tuple[Execution, object]:
+    """`run` of one candidate from the CrashingProposer (proposer "crash"), which the Lambdas can make then."""
+    _, patch = world
     offline_and_claude = environment.proposer_factory
 
     def with_crash():
@@ -219,10 +220,15 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded,
     patch.setattr(environment, "proposer_factory", with_crash)
     environment.forget()
     try:
-        execution, output = run(definition, routes, {"candidates": 1, "proposer": "crash", "seed": 3})
+        return run(definition, routes, {"candidates": 1, "proposer": "crash", "seed": seed}, **options)
     finally:
         patch.setattr(environment, "proposer_factory", offline_and_claude)
         environment.forget()
+
+
+def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded, definition, routes):
+    lab, _ = world
+    execution, output = run_crashing(world, definition, routes, 3)
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
     assert (outcome["status"], experiment["status"]) == ("rejected", "rejected")
@@ -318,8 +324,7 @@ def test_a_job_that_exits_non_zero_is_not_retried(routes):
 
 def test_when_recording_a_failure_fails_the_item_ends_unrecorded_and_its_siblings_go_on(world, seeded, definition,
                                                                                         routes):
-    lab, _ = world
-    execution, output = run(definition, routes, {"candidates": 2, "proposer": "crash-free", "seed": 13},
+    execution, output = run(definition, routes, {"candidates": 2, "proposer": "offline", "seed": 13},
                             broken=("propose", "mark_failed"))
     assert output == [{"experiment_id": "", "status": "failed", "recorded": False, "stage": "propose",
                        "error": "RuntimeError", "close_error": "RuntimeError"}] * 2  # both items ran to their end
@@ -332,8 +337,7 @@ def test_an_error_without_a_cause_is_recorded_with_its_name(world, seeded, defin
     def no_cause(parameters: dict, number: int) -> AttemptOutcome:
         raise StatesError("States.Timeout")  # a .sync task past a timeout carries no Cause
 
-    execution, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 17},
-                            attempt=no_cause)
+    _, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 17}, attempt=no_cause)
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
     assert (outcome["status"], experiment["status"]) == ("failed", "failed")
@@ -364,21 +368,7 @@ def test_the_worst_candidate_fits_the_history_and_payload_budgets(world, seeded,
     """Rejected at every attempt, then neither the rejection nor the failure can be recorded: the longest path an
     item takes. Its history events (as Step Functions counts them) fit CANDIDATE_EVENTS_BUDGET, and its output
     fits 1/MAX_CANDIDATES of the Map's 256 KiB."""
-    lab, patch = world
-    offline_and_claude = environment.proposer_factory
-
-    def with_crash():
-        make = offline_and_claude()
-        return lambda name: CrashingProposer() if name == "crash" else make(name)
-
-    patch.setattr(environment, "proposer_factory", with_crash)
-    environment.forget()
-    try:
-        execution, output = run(definition, routes, {"candidates": 1, "proposer": "crash", "seed": 31},
-                                broken=("mark_failed",))
-    finally:
-        patch.setattr(environment, "proposer_factory", offline_and_claude)
-        environment.forget()
+    execution, output = run_crashing(world, definition, routes, 31, broken=("mark_failed",))
     assert states_entered(execution).count("Propose") == MAX_PROPOSAL_ATTEMPTS
     assert "MarkRejectedFailed" in states_entered(execution) and "MarkFailedUnrecorded" in states_entered(execution)
     events = history_event_count(execution.history, (("Candidates", 0),))

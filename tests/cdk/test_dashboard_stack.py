@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from stacks.dashboard import ADMIN_PATH, ADMIN_THROTTLE_RATE, API_KEY_HEADER, THROTTLE_RATE
+from stacks.dashboard import (
+    ADMIN_PATH,
+    ADMIN_THROTTLE_RATE,
+    API_KEY_HEADER,
+    THROTTLE_RATE,
+)
 
 from .cfn_json import actions, as_list, imports, statements
 
