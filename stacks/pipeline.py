@@ -153,10 +153,8 @@ class PipelineStack(Stack):
             logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True))
         # Batch .sync: Step Functions follows the job with DescribeJobs and, when the execution stops
         # (aborted, timed out, or the Map fails), terminates it so no GPU keeps running.
-        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
-        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
-        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
-        self._acknowledge_role(machine)
+        self._grant_jobs(machine, compute)
+        self._acknowledge_role(machine, compute)
         return machine
 
     def _overlap_guard(self, settings: Settings, run: sfn.IChainable) -> sfn.IChainable:
@@ -237,7 +235,7 @@ class PipelineStack(Stack):
                                                        rejected).otherwise(recorded))
         return propose
 
-    def _catch(self, task: sfn.TaskStateBase, stage: str, experiment_path: str | None,
+    def _catch(self, task: sfn.TaskStateBase | sfn.CustomState, stage: str, experiment_path: str | None,
                mark_failed: tasks.LambdaInvoke) -> None:
         """Any error of `task` -> {"experiment_id", "stage", "reason": the error's Cause} at $.failure -> mark_failed.
 
@@ -268,19 +266,41 @@ class PipelineStack(Stack):
                         errors=["States.ALL"], result_path="$.close_error")
         return close
 
-    def _evaluate(self, state: str, compute: ComputeStack) -> tasks.BatchSubmitJob:
-        """The GPU job evaluating the experiment at $.last.experiment_id; waits for it (.sync)."""
-        return tasks.BatchSubmitJob(
-            self, state, job_queue_arn=compute.job_queue.job_queue_arn,
-            # By name, not the revision's ARN: Batch takes the latest active revision, and no export changes
-            # with the image (stacks/compute.py).
-            job_definition_arn=self.format_arn(service="batch", resource="job-definition",
-                                               resource_name=compute.job_definition_name),
-            job_name=sfn.JsonPath.format("evaluate-{}", sfn.JsonPath.string_at("$.last.experiment_id")),
-            container_overrides=tasks.BatchContainerOverrides(command=sfn.JsonPath.list_at(sfn.JsonPath.array(
-                *ENTRY_COMMAND, sfn.JsonPath.string_at("$.last.experiment_id")))),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB, result_path="$.batch",
-            result_selector={"job_id.$": "$.JobId", "status.$": "$.Status"})
+    def _evaluate(self, state: str, compute: ComputeStack) -> sfn.CustomState:
+        """The GPU job evaluating the experiment at $.last.experiment_id; waits for it (.sync).
+
+        By the job definition's name (an ARN without revision): Batch takes the latest active revision,
+        and no export changes with the image (stacks/compute.py). A CustomState rather than CDK's
+        BatchSubmitJob, whose grant is fixed to every job definition (job-definition/*); the state
+        machine's role gets `_grant_jobs` instead.
+        """
+        command = ", ".join([*(f"'{part}'" for part in ENTRY_COMMAND), "$.last.experiment_id"])
+        return sfn.CustomState(self, state, state_json={
+            "Type": "Task", "Resource": f"arn:{self.partition}:states:::batch:submitJob.sync",
+            "Parameters": {"JobDefinition": self._job_definition_arn(compute, ""),
+                           "JobName.$": "States.Format('evaluate-{}', $.last.experiment_id)",
+                           "JobQueue": compute.job_queue.job_queue_arn,
+                           "ContainerOverrides": {"Command.$": f"States.Array({command})"}},
+            "ResultSelector": {"job_id.$": "$.JobId", "status.$": "$.Status"}, "ResultPath": "$.batch"})
+
+    def _job_definition_arn(self, compute: ComputeStack, suffix: str) -> str:
+        """The GPU job definition's ARN by name, with no revision (+ `suffix`, e.g. "*" for a grant)."""
+        return self.format_arn(service="batch", resource="job-definition",
+                               resource_name=f"{compute.job_definition_name}{suffix}")
+
+    def _grant_jobs(self, machine: sfn.StateMachine, compute: ComputeStack) -> None:
+        """What a Batch .sync task needs: submit this job definition (any revision) to this queue, the managed
+        EventBridge rule Step Functions follows jobs with; DescribeJobs and TerminateJob (so that a stopped
+        execution stops its GPU jobs)."""
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:SubmitJob"], resources=[
+            self._job_definition_arn(compute, "*"), compute.job_queue.job_queue_arn]))
+        machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[self.format_arn(service="events", resource="rule",
+                                       resource_name="StepFunctionsGetEventsForBatchJobsRule")]))
+        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
 
     def _record(self, state: str) -> tasks.LambdaInvoke:
         """The record step on the result the GPU job wrote for $.last.experiment_id."""
@@ -300,7 +320,7 @@ class PipelineStack(Stack):
         task.add_retry(errors=_TASK_RETRYABLE, interval=Duration.seconds(5), max_attempts=6, backoff_rate=2)
         return task
 
-    def _acknowledge_role(self, machine: sfn.StateMachine) -> None:
+    def _acknowledge_role(self, machine: sfn.StateMachine, compute: ComputeStack) -> None:
         batch_arn = f"arn:{self.partition}:batch:{self.region}:{self.account}"
         acknowledge(machine, {
             "AwsSolutions-IAM5[Resource::*]":
@@ -309,10 +329,9 @@ class PipelineStack(Stack):
             f"AwsSolutions-IAM5[Resource::{_nag_text(self, batch_arn)}:job/*]":
                 "Terminating the evaluation jobs this state machine started when its execution stops; job ARNs "
                 "exist only at run time.",
-            f"AwsSolutions-IAM5[Resource::{_nag_text(self, batch_arn)}:job-definition/*]":
-                "CDK's Batch SubmitJob grant (job-definition/* in this account and region, fixed by the task "
-                "construct); the state machine submits the one job definition it names, by name, so that Batch "
-                "takes its latest revision.",
+            f"AwsSolutions-IAM5[Resource::{_nag_text(self, self._job_definition_arn(compute, '*'))}]":
+                "Submitting the GPU job definition by its name: Batch runs its latest revision, whose number "
+                "each deploy raises; the * covers the revisions of that one name.",
             **{f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(step.function.node.default_child)}.Arn>:*]":
                f"Invoking the {name} function's versions and aliases (ARN:*), that function only."
                for name, step in self.functions.items()},

@@ -214,6 +214,10 @@ def test_state_machine_may_follow_and_terminate_its_batch_jobs(synth):
     allowed = actions(found)
     assert {"batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob", "events:PutRule", "events:PutTargets",
             "events:DescribeRule", "lambda:InvokeFunction"} <= allowed
+    [submit] = [s for s in found if "batch:SubmitJob" in as_list(s["Action"])]
+    definition, queue = submit["Resource"]
+    assert definition["Fn::Join"][1][-1] == ":job-definition/AiV1-gpu-runner*"  # that one name, any revision
+    assert queue["Fn::ImportValue"].startswith("AiV1-Compute:")
     [terminate] = [s for s in found if "batch:TerminateJob" in as_list(s["Action"])]
     assert terminate["Resource"]["Fn::Join"][1][-1] == ":job/*"  # this account's jobs in this region
     assert any("StepFunctionsGetEventsForBatchJobsRule" in json.dumps(s["Resource"]) for s in found)
