@@ -78,6 +78,10 @@ class ExperimentStore(Protocol):
     def put_state(self, key: str, value: dict) -> None:
         """Replace a campaign-state document."""
 
+    def swap_state(self, key: str, expected: dict | None, value: dict) -> bool:
+        """Replace a campaign-state document only if it still is `expected` (None: absent); False, and no change,
+        when another writer changed it first. For read-modify-write: read, change, swap, read again on False."""
+
 
 def check_artifact_key(key: str) -> str:
     """Return `key` if it is a valid artifact key, else ValueError saying why.
