@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
+from botocore.exceptions import NoRegionError
 from asl import PAYLOAD_LIMIT_BYTES, Execution, StatesError, history_event_count, payload_size
 from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, apply_stack_env, handler_module,
                     write_tiny_clips)
@@ -377,3 +378,18 @@ def test_the_worst_candidate_fits_the_history_and_payload_budgets(world, seeded,
     assert payload_size(output[0]) * MAX_CANDIDATES <= PAYLOAD_LIMIT_BYTES
     total = history_event_count(execution.history)
     assert total - events <= RUN_EVENTS_BUDGET, total  # the seeds (archived) and the states around the Maps
+
+
+def test_the_job_definition_alone_gives_the_runner_its_region(synthesized, monkeypatch):
+    """ECS agents need not set AWS_REGION in a container: the job definition's variables must be enough."""
+    [job] = [r for r in synthesized["Compute"]["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
+    variables = {v["Name"]: v["Value"] for v in job["Properties"]["ContainerProperties"]["Environment"]}
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")  # no profile region either
+    with pytest.raises(NoRegionError):
+        boto3.client("dynamodb")  # what the runner met before the job named its region
+    for name, value in variables.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    assert boto3.client("dynamodb").meta.region_name == "us-east-1"
