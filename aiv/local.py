@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from aiv.pipeline import Lab
+from aiv.pipeline.lab import Lab
 from aiv.search.proposer import Proposer
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store

@@ -8,12 +8,17 @@ import threading
 import pytest
 
 from aiv.codec.contract import CodecSource
-from aiv.pipeline import Lab, evaluate, mark_failed, record, seed, validate
+from aiv.cascade import evaluate
+from aiv.pipeline.lab import Lab
+from aiv.pipeline.recording import mark_failed, record
+from aiv.pipeline.seeding import seed
+from aiv.pipeline.validation import validate
 from aiv.runner import CampaignRun, RunOptions, close_orphans, run_candidate
 from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
-from aiv.store.records import code_key, new_experiment, now_iso
+from aiv.names import code_key
+from aiv.store.records import new_experiment, now_iso
 from aiv.video.corpus import builtin_clip
 
 from clip_helpers import crop_clip

@@ -25,8 +25,8 @@ from aiv.errors import ClipError
 from aiv.store.records import STATUSES
 from aiv.web import charts, views
 from aiv.web.app import PLOTLY_JS, Dashboard, Request, static_asset
-from aiv.results import best_point, preview_quality_index
-from aiv.web.previews import (make_preview_mp4, preview_entry, recon_preview_key,
+from aiv.results import mean_preview_point, preview_quality_index
+from aiv.video.previews import (make_preview_mp4, preview_entry, recon_preview_key,
                               source_preview_key)
 from aiv.web.server import RangeNotSatisfiable, make_server, parse_range
 from web_seed import GPU_PRICE, RUN_SPEND_USD, HOSTILE, SEEDS, seed_normal, synthetic_clip
@@ -739,10 +739,10 @@ def test_best_point_is_the_preview_quality_point_mean_over_clips():
                                         "ssim_y": 0.9 + 0.01 * j, "vmaf": None if i else 50.0 + j,
                                         "encode_s": 0.5, "decode_s": 0.25} for j, q in enumerate((0.2, 0.4, 0.6))]}
              for i in range(2)]
-    point = best_point({"clips": clips})
+    point = mean_preview_point({"clips": clips})
     assert point == {"quality": 0.4, "kbps": (200 + 400) / 2, "psnr_y": (31 + 32) / 2, "ssim_y": pytest.approx(0.91),
                      "vmaf": None, "encode_fps": 60 / 3.0, "decode_fps": 60 / 1.5}
-    assert best_point({"clips": []}) is None and best_point(None) is None
+    assert mean_preview_point({"clips": []}) is None and mean_preview_point(None) is None
 
 
 @pytest.mark.parametrize("points, minimise_x, maximise_y, front", [

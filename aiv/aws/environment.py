@@ -17,7 +17,7 @@ import os
 from typing import Callable
 
 from aiv.errors import ConfigError
-from aiv.pipeline import Lab
+from aiv.pipeline.lab import Lab
 from aiv.search.proposer import Proposer
 from aiv.settings import CampaignSettings
 

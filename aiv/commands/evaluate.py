@@ -10,7 +10,7 @@ from pathlib import Path
 from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_ERROR, EXIT_OK, add_clip_arguments, add_json_argument,
                                  default_cache_dir, load_clip_arguments, parse_qualities, print_json)
 
-CODEC_STAGES = ("load", "encode", "decode", "check")
+CODEC_STAGES = ("encode", "decode", "check")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -73,7 +73,7 @@ class ExperimentStore(Protocol):
         """The newest events of every experiment and the campaign, newest first."""
 
     def get_state(self, key: str) -> dict | None:
-        """A small campaign-state document (e.g. "schedule", "costs:2026-11"), or None."""
+        """A small campaign-state document (its keys are in aiv/names.py: "schedule", "costs", "run:<id>"...), or None."""
 
     def put_state(self, key: str, value: dict) -> None:
         """Replace a campaign-state document."""
