@@ -235,6 +235,19 @@ def test_a_rerun_measures_the_same_code_again_as_a_new_experiment(seeded):
         assert rerun["score"] == pytest.approx(original["score"])  # the codec and the clips are deterministic
 
 
+def test_a_rejected_rerun_is_proposed_once(seeded):
+    lab = seeded(ScriptedProposer([CRASHER]))
+    source = CodecSource("crasher", CRASHER, "test")
+    lab.artifacts.put(code_key(source.sha256), CRASHER.encode())
+    crashed = new_experiment("run-old", "scripted", [], "crashes in encode", source.sha256)
+    lab.experiments.create_experiment(crashed)
+    outcome = run_candidate(lab, "run-2", "rerun", 0, rerun_of=crashed["id"])
+    rerun = lab.experiments.get_experiment(outcome.experiment_id)
+    assert rerun["status"] == "rejected" and [a["stage"] for a in rerun["attempts"]] == ["smoke"]
+    assert rerun["failure"]["reason"].startswith("rejected 1 time; last at smoke: encode failed")
+    assert [e["kind"] for e in lab.experiments.events(rerun["id"])].count("propose") == 1
+
+
 def test_a_rerun_of_an_unknown_experiment_fails_loudly(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
     with pytest.raises(ValueError, match="cannot rerun exp-missing"):

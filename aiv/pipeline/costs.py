@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiv.search.proposer import Usage
-from aiv.store.ports import ExperimentStore
+from aiv.store.ports import ExperimentStore, require_experiment
 
 
 def add_usage(experiments: ExperimentStore, experiment_id: str, usage: Usage) -> None:
     """Add one proposal's tokens and dollars to the experiment's cost."""
-    cost = dict(experiments.get_experiment(experiment_id)["cost"])
+    cost = dict(require_experiment(experiments, experiment_id)["cost"])
     cost["input_tokens"] += usage.input_tokens
     cost["output_tokens"] += usage.output_tokens
     cost["llm_usd"] = round(cost["llm_usd"] + (usage.usd or 0.0), 6)
@@ -22,6 +22,6 @@ def codec_seconds(*records: dict | None) -> float:
 
 def add_compute(experiments: ExperimentStore, experiment_id: str, *records: dict | None) -> None:
     """Add the codec seconds of evaluation records to the experiment's cost."""
-    cost = dict(experiments.get_experiment(experiment_id)["cost"])
+    cost = dict(require_experiment(experiments, experiment_id)["cost"])
     cost["compute_s"] = round(cost["compute_s"] + codec_seconds(*records), 3)
     experiments.update_experiment(experiment_id, {"cost": cost})

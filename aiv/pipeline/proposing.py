@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import random
 
-from aiv.codec.contract import CodecSource
 from aiv.candidate_loop import rejection
+from aiv.codec.contract import CodecSource
 from aiv.names import code_key
 from aiv.pipeline.costs import add_usage
 from aiv.pipeline.events import ProposeEvent, Proposed
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import reject
 from aiv.search.archive import build_context, select_parent
-from aiv.search.proposer import ProposalError, Rejection
+from aiv.search.proposer import Proposal, ProposalError, Rejection
+from aiv.store.ports import require_experiment
 from aiv.store.records import new_experiment
 
 
@@ -26,10 +27,11 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     if event.get("rerun_of"):
         return propose_rerun(event, lab)
     experiments = lab.experiments
-    experiment, mode = None, "retry"
+    experiment: dict | None = None
+    mode = "retry"
     if event.get("experiment_id"):
-        experiment = experiments.get_experiment(event["experiment_id"])
-        parent = experiments.get_experiment(experiment["parents"][0])
+        experiment = require_experiment(experiments, str(event["experiment_id"]))
+        parent = require_experiment(experiments, experiment["parents"][0])
     else:
         selection = select_parent(experiments, random.Random(event["random_seed"]))
         parent, mode = selection.parent, selection.mode
@@ -39,10 +41,11 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     context = build_context(experiments, lab.artifacts, parent, event["random_seed"] * 100 + attempt, retry)
     # The proposer runs before a new experiment exists: if it crashes (not a ProposalError), no
     # experiment is left open that the failure handler could not name.
+    outcome: Proposal | ProposalError
     try:
-        proposal, error = lab.make_proposer(event["proposer"]).propose(context), None
+        outcome = lab.make_proposer(event["proposer"]).propose(context)
     except ProposalError as failure:
-        proposal, error = None, failure
+        outcome = failure
     if experiment is None:
         experiment = new_experiment(event["run_id"], event["proposer"], [parent["id"]], "", None)
         experiments.create_experiment(experiment)
@@ -50,10 +53,11 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
                               f"improving {parent['id']} ({mode}) with the {event['proposer']} proposer")
     out: Proposed = {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": event["proposer"],
                      "random_seed": event["random_seed"], "attempt": attempt, "proposed": True}
-    if error is not None:
-        add_usage(experiments, experiment["id"], error.usage)
-        reject(lab, experiment["id"], attempt, "propose", error.reason)
-        return out | {"proposed": False, **rejection("propose", error.reason, event["proposer"])}  # type: ignore[return-value]
+    if isinstance(outcome, ProposalError):
+        add_usage(experiments, experiment["id"], outcome.usage)
+        reject(lab, experiment["id"], attempt, "propose", outcome.reason)
+        return out | {"proposed": False, **rejection("propose", outcome.reason, event["proposer"])}
+    proposal = outcome
     source = CodecSource(experiment["id"], proposal.code, "proposal")
     lab.artifacts.put(code_key(source.sha256), proposal.code.encode(), "text/x-python")
     experiments.update_experiment(experiment["id"], {
@@ -70,7 +74,7 @@ def propose_rerun(event: ProposeEvent, lab: Lab) -> Proposed:
     rejections carry "retry" false (aiv/candidate_loop.py), so it is proposed once."""
     if event.get("experiment_id"):
         raise ValueError(f"a rerun is proposed once: {event['experiment_id']} was already proposed")
-    original = lab.experiments.get_experiment(event["rerun_of"])
+    original = lab.experiments.get_experiment(event["rerun_of"]) if event["rerun_of"] else None
     if original is None or not original.get("code_sha256"):
         raise ValueError(f"cannot rerun {event['rerun_of']}: no such experiment with code in this store")
     experiment = new_experiment(event["run_id"], "rerun", [original["id"]], f"re-evaluation of {original['id']}",

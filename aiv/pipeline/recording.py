@@ -9,13 +9,13 @@ from aiv.names import BEST_HISTORY_STATE
 from aiv.pipeline.events import MarkFailedEvent, RecordEvent
 from aiv.pipeline.lab import Lab
 from aiv.results import mean_preview_point
-from aiv.store.ports import ConflictError, ExperimentStore
+from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES
 
 
 def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str) -> None:
     """Note a rejected attempt on the experiment and set it back to "proposed"."""
-    experiment = lab.experiments.get_experiment(experiment_id)
+    experiment = require_experiment(lab.experiments, experiment_id)
     attempts = experiment["attempts"] + [{"attempt": attempt, "stage": stage, "reason": reason,
                                           "code_sha256": experiment["code_sha256"]}]
     lab.experiments.update_experiment(experiment_id, {"attempts": attempts, "status": "proposed", "stage": stage})
@@ -36,7 +36,7 @@ def record(event: RecordEvent, lab: Lab) -> dict:
     """
     result = json.loads(lab.artifacts.get(event["result_key"]))
     if result["status"] == "rejected":
-        experiment = lab.experiments.get_experiment(event["experiment_id"])
+        experiment = require_experiment(lab.experiments, event["experiment_id"])
         if experiment["status"] == "evaluating":
             reject(lab, experiment["id"], event.get("attempt", len(experiment["attempts"]) + 1), result["stage"],
                    result["reason"])
@@ -55,7 +55,7 @@ def record(event: RecordEvent, lab: Lab) -> dict:
     try:
         updated = lab.experiments.update_experiment(event["experiment_id"], fields, expect_status=ACTIVE_STATUSES)
     except ConflictError:
-        current = lab.experiments.get_experiment(event["experiment_id"])
+        current = require_experiment(lab.experiments, event["experiment_id"])
         return {"experiment_id": current["id"], "status": current["status"], "score": current["score"],
                 "recorded": False, "rejected": False}
     message = (f"succeeded: {format_score(updated['score'])} (validation {format_score(updated['score_validation'])})"
@@ -96,7 +96,7 @@ def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
                                                                              "stage": event["stage"]},
                                                     expect_status=ACTIVE_STATUSES)
     except ConflictError:
-        current = lab.experiments.get_experiment(event["experiment_id"])
+        current = require_experiment(lab.experiments, event["experiment_id"])
         return {"experiment_id": current["id"], "status": current["status"], "recorded": False}
     lab.experiments.add_event(updated["id"], status, f"{event['stage']}: {event['reason'][:500]}")
     return {"experiment_id": updated["id"], "status": status, "recorded": True}

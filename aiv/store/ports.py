@@ -79,6 +79,14 @@ class ExperimentStore(Protocol):
         """Replace a campaign-state document."""
 
 
+def require_experiment(experiments: ExperimentStore, experiment_id: str) -> dict:
+    """The experiment `experiment_id`; KeyError naming it when the store has none."""
+    experiment = experiments.get_experiment(experiment_id)
+    if experiment is None:
+        raise KeyError(f"no experiment {experiment_id} in this store")
+    return experiment
+
+
 def check_artifact_key(key: str) -> str:
     """Return `key` if it is a valid artifact key, else ValueError saying why.
 
