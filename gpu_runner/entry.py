@@ -74,7 +74,8 @@ def with_bucket_clips(lab: Lab, work: Path) -> Lab:
     import boto3
 
     from aiv.aws.clips import fetch_clips
-    from aiv.aws.environment import BUCKET, clips_prefix, require_env
+    from aiv.aws.environment import clips_prefix, require_env
+    from aiv.names import BUCKET
 
     bucket, prefix = require_env(BUCKET), clips_prefix()
     local = fetch_clips(boto3.client("s3"), bucket, [*lab.settings.train_clips, *lab.settings.validation_clips],

@@ -526,11 +526,6 @@ def test_a_failing_page_is_a_500_without_the_trace(seeded, caplog):
     assert error_id in caplog.text and "secret-token-123" in caplog.text
 
 
-def test_read_write_dashboard_is_refused(seeded):
-    with pytest.raises(ValueError, match="no write actions"):
-        Dashboard(seeded["normal"].experiments, seeded["normal"].artifacts, read_only=False)
-
-
 def test_static_files_are_versioned_and_cached(seeded):
     text = page(seeded["normal"], f"/experiments/{seeded['normal'].ids['best']}")
     sources = [a["src"] for a, _ in Tags(text).scripts if "src" in a]

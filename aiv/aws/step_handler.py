@@ -17,8 +17,9 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
 
-from aiv.aws.environment import IDEMPOTENCY_TABLE, lab_from_env, require_env
+from aiv.aws.environment import lab_from_env, require_env
 from aiv.aws.observability import logger, metrics, tracer
+from aiv.names import IDEMPOTENCY_TABLE
 from aiv.pipeline.lab import Lab
 from aiv.store.table_design import IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
 
