@@ -11,20 +11,22 @@ import socket
 import time
 from datetime import datetime
 
+from aiv.store.runs import RunState
+
 HEARTBEAT_S = 20.0
 STALE_AFTER_S = 180.0  # a run whose heartbeat is older than this is dead
 
 
-def run_is_alive(state: dict | None) -> bool:
+def run_is_alive(run: RunState | None) -> bool:
     """Whether a run's registration says it is still working."""
-    if not state or state.get("status") != "running":
+    if run is None or run.status != "running":
         return False
-    if state.get("host") == socket.gethostname():
+    if run.host == socket.gethostname():
         try:
-            os.kill(state["pid"], 0)
+            os.kill(run.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             pass
-    age = time.time() - datetime.fromisoformat(state["heartbeat_at"]).timestamp()
+    age = time.time() - datetime.fromisoformat(run.heartbeat_at).timestamp()
     return age < STALE_AFTER_S

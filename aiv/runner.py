@@ -15,24 +15,22 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from aiv.candidate_loop import REJECT, closing_reason, next_after_rejection
 from aiv.cascade import evaluate
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.liveness import HEARTBEAT_S, run_is_alive
-from aiv.names import CAMPAIGN_STATE, run_state_key
+from aiv.names import CAMPAIGN_STATE
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.proposing import propose
 from aiv.pipeline.recording import mark_failed, record
 from aiv.pipeline.seeding import seed
 from aiv.pipeline.validation import validate
-from aiv.store.ports import ExperimentStore
+from aiv.store.ports import ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, now_iso
+from aiv.store.runs import RunSpend, RunState, read_run, write_run
 
-# A run's own state document (aiv.names.run_state_key) holds its status, heartbeat and exact model spend:
-# {"run_id", "pid", "host", "started_at", "heartbeat_at", "status", "options", "settings",
-#  "spend": {"llm_usd", "input_tokens", "output_tokens"}}
 RECENT_RUNS = 20  # run ids kept in the campaign state document
 
 
@@ -68,7 +66,7 @@ class _Timer:
     def __init__(self, seconds: dict):
         self.seconds = seconds
 
-    def __call__(self, name: str, step: Callable[[dict, Lab], dict], event: dict, lab: Lab) -> dict:
+    def __call__(self, name: str, step: Callable[[Any, Lab], Any], event: Any, lab: Lab) -> dict:
         started = time.perf_counter()
         try:
             return step(event, lab)
@@ -133,13 +131,13 @@ def _evaluate_and_record(lab: Lab, event: dict, timed: _Timer) -> dict:
 
 
 def _outcome(lab: Lab, experiment_id: str, seconds: dict) -> CandidateOutcome:
-    experiment = lab.experiments.get_experiment(experiment_id)
+    experiment = require_experiment(lab.experiments, experiment_id)
     reason = (experiment.get("failure") or {}).get("reason")
     return CandidateOutcome(experiment_id, experiment["status"], experiment["score"], reason, seconds)
 
 
 def _close_failed(lab: Lab, experiment_id: str, error: Exception, seconds: dict) -> CandidateOutcome:
-    stage = lab.experiments.get_experiment(experiment_id)["stage"]
+    stage = require_experiment(lab.experiments, experiment_id)["stage"]
     reason = f"{type(error).__name__}: {error}"
     mark_failed({"experiment_id": experiment_id, "stage": stage, "reason": reason}, lab)
     return CandidateOutcome(experiment_id, "failed", reason=reason, seconds=seconds)
@@ -162,7 +160,7 @@ def close_orphans(lab: Lab, current_run: str) -> list[str]:
     closed = []
     for experiment in list(active_experiments(lab.experiments)):
         owner = experiment["run_id"]
-        if owner != current_run and not run_is_alive(lab.experiments.get_state(run_state_key(owner))):
+        if owner != current_run and not run_is_alive(read_run(lab.experiments, owner)):
             mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"],
                          "reason": f"interrupted: run {owner} ended before this experiment finished"}, lab)
             closed.append(experiment["id"])
@@ -176,18 +174,19 @@ class CampaignRun:
         self.lab, self.options, self.report = lab, options, report
         self.run_id = new_run_id()
         self.outcomes: list[CandidateOutcome] = []
-        self._spend = {"llm_usd": 0.0, "input_tokens": 0, "output_tokens": 0}
+        self._spend = RunSpend()
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
     def _register(self, status: str) -> None:
-        state = self.lab.experiments.get_state(run_state_key(self.run_id)) or {
-            "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso(),
-            "options": asdict(self.options), "settings": self.lab.settings.as_record()}
+        """Write this run's registration (aiv/store/runs.py) with `status`, a fresh heartbeat and the spend so far."""
+        now = now_iso()
+        run = read_run(self.lab.experiments, self.run_id) or RunState(
+            run_id=self.run_id, pid=os.getpid(), host=socket.gethostname(), started_at=now, heartbeat_at=now,
+            status=status, options=asdict(self.options), settings=self.lab.settings.as_record())
         with self._lock:
-            spend = dict(self._spend)
-        self.lab.experiments.put_state(run_state_key(self.run_id), state | {"status": status, "heartbeat_at": now_iso(),
-                                                                      "spend": spend})
+            spend = self._spend
+        write_run(self.lab.experiments, run.with_heartbeat(status, now, spend))
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -244,7 +243,7 @@ class CampaignRun:
         self._finish(f"{index + 1}/{self.options.iterations}", outcome)
         return True
 
-    def _run_pool(self, items: list, task: Callable[[object], bool]) -> None:
+    def _run_pool(self, items: list, task: Callable[[Any], bool]) -> None:
         """Run `task` on every item with K daemon worker threads; a task returning False stops its worker.
 
         Daemon threads let Ctrl-C end the process at once; an error in a task stops the pool and is
@@ -280,17 +279,14 @@ class CampaignRun:
 
     def _over_budget(self) -> bool:
         with self._lock:
-            return self.options.budget_usd is not None and self._spend["llm_usd"] >= self.options.budget_usd
+            return self.options.budget_usd is not None and self._spend.llm_usd >= self.options.budget_usd
 
     def _finish(self, label: str, outcome: CandidateOutcome) -> None:
         experiment = self.lab.experiments.get_experiment(outcome.experiment_id) if outcome.experiment_id else None
         with self._lock:
             self.outcomes.append(outcome)
             if experiment:
-                cost = experiment["cost"]
-                self._spend = {"llm_usd": round(self._spend["llm_usd"] + cost["llm_usd"], 6),
-                               "input_tokens": self._spend["input_tokens"] + cost["input_tokens"],
-                               "output_tokens": self._spend["output_tokens"] + cost["output_tokens"]}
+                self._spend = self._spend.plus(experiment["cost"])
         score = f"{outcome.score:+.2f}%" if outcome.score is not None else "-"
         took = sum(outcome.seconds.values())
         detail = f" ({outcome.reason[:160]})" if outcome.reason and outcome.status != "succeeded" else ""

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 
 from aiv.errors import UsageError
 from aiv.liveness import STALE_AFTER_S, run_is_alive
-from aiv.names import BEST_HISTORY_STATE, CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE, run_state_key
+from aiv.names import BEST_HISTORY_STATE, CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE
 from aiv.read_model import experiment_view, leaderboard_rows
 from aiv.results import mean_preview_point
 from aiv.store.ports import ArtifactStore, ExperimentStore
 from aiv.store.records import ACTIVE_STATUSES, STATUSES
+from aiv.store.runs import read_run
 from aiv.web import charts
 
 PAGE_SIZE = 50  # experiments per page of the table
@@ -55,10 +56,14 @@ def run_states(experiments: ExperimentStore, campaign: dict, now: datetime) -> l
     """The campaign's recent runs, newest first, each with its registration and whether it is alive."""
     runs = []
     for run_id in campaign.get("recent_runs", []):
-        state = experiments.get_state(run_state_key(run_id)) or {}
-        runs.append({"run_id": run_id, "status": state.get("status", "unknown"), "alive": run_is_alive(state),
-                     "host": state.get("host"), "pid": state.get("pid"), "started_at": state.get("started_at"),
-                     "heartbeat_age_s": _age_s(state.get("heartbeat_at"), now), "options": state.get("options") or {}})
+        run = read_run(experiments, run_id)
+        if run is None:
+            runs.append({"run_id": run_id, "status": "unknown", "alive": False, "host": None, "pid": None,
+                         "started_at": None, "heartbeat_age_s": None, "options": {}})
+            continue
+        runs.append({"run_id": run_id, "status": run.status, "alive": run_is_alive(run), "host": run.host,
+                     "pid": run.pid, "started_at": run.started_at, "heartbeat_age_s": _age_s(run.heartbeat_at, now),
+                     "options": run.options})
     return runs
 
 
@@ -85,13 +90,11 @@ def spend_view(experiments: ExperimentStore) -> dict | None:
     """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over the recent runs'
     own state documents (each run writes its exact total), or None when no run recorded any."""
     runs = (experiments.get_state(CAMPAIGN_STATE) or {}).get("recent_runs", [])
-    spends = [state["spend"] for state in (experiments.get_state(run_state_key(run)) for run in runs)
-              if state and state.get("spend")]
+    spends = [run.spend for run in (read_run(experiments, run_id) for run_id in runs) if run is not None]
     if not spends:
         return None
-    return {"llm_usd": round(sum(s["llm_usd"] for s in spends), 6),
-            "input_tokens": sum(s["input_tokens"] for s in spends),
-            "output_tokens": sum(s["output_tokens"] for s in spends), "runs": len(spends)}
+    return {"llm_usd": round(sum(s.llm_usd for s in spends), 6), "input_tokens": sum(s.input_tokens for s in spends),
+            "output_tokens": sum(s.output_tokens for s in spends), "runs": len(spends)}
 
 
 def summary_value(experiment: dict, split: str, key: str) -> dict:
