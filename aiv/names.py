@@ -21,6 +21,9 @@ PROJECT = "AIV_PROJECT"  # the value of the `Project` cost-allocation tag
 METRICS_NAMESPACE = "AiV1"
 DEFAULT_CLIPS_PREFIX = "clips/"
 
+# --- proposers a campaign can be asked for (besides "builtin" seeds and "rerun" experiments) -----
+PROPOSERS = ("claude", "offline")
+
 # --- state documents (ExperimentStore.get_state / put_state) ---------------------------------------
 SCHEDULE_STATE = "schedule"  # {"enabled", "expression", "next_run_at", "updated_at"}, written on AWS
 COSTS_STATE = "costs"  # month-to-date AWS costs by category, written on AWS

@@ -8,6 +8,7 @@ import sys
 
 from aiv.commands.common import (EXIT_OK, add_json_argument, add_store_argument, default_cache_dir, parse_qualities,
                                  print_json)
+from aiv.names import PROPOSERS
 from aiv.settings import CampaignSettings
 
 DEFAULTS = CampaignSettings()
@@ -21,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "train and validation clips against x264/x265, and record everything in the store. "
                     "Ctrl-C stops cleanly; the next run closes anything an interrupted run left open.")
     parser.add_argument("--iterations", type=int, default=10, metavar="N", help="candidates to propose (default 10)")
-    parser.add_argument("--proposer", choices=("claude", "offline"),
+    parser.add_argument("--proposer", choices=PROPOSERS,
                         help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
     parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
     parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")

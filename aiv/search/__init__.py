@@ -5,5 +5,5 @@ and edits, and token pricing.
 when no usable module came back); `claude` is the proposer that asks Claude through the anthropic
 SDK, `offline` mutates the `hybrid` codec's PARAMS without a model, `prompts` builds what Claude is
 asked, `edits` applies SEARCH/REPLACE replies, `archive` chooses parents and gathers what a proposer
-is shown, and `pricing` keeps the price of each model's tokens in one place.
+is shown, `factory` makes proposers by name, and `pricing` keeps the price of each model's tokens in one place.
 """

@@ -8,7 +8,6 @@ PreviewMaker, one preview of the decoded frames per clip at one quality point
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 from aiv.errors import ClipError
 from aiv.results import preview_quality_index
 from aiv.store.ports import ArtifactStore
-from aiv.video.clip import Clip
+from aiv.video.clip import Clip, safe_clip_name
 
 PREVIEW_CRF = 16  # visually close to the decoded frames, so the preview shows the codec's artefacts, not x264's
 PREVIEW_PRESET = "fast"
@@ -25,7 +24,7 @@ PREVIEW_PRESET = "fast"
 
 def recon_preview_key(experiment_id: str, clip_name: str) -> str:
     """The artifact key of the preview of an experiment's decoded frames of one clip."""
-    return f"previews/{experiment_id}/{_key_safe(clip_name)}.mp4"
+    return f"previews/{experiment_id}/{safe_clip_name(clip_name)}.mp4"
 
 
 def source_preview_key(clip_sha256: str) -> str:
@@ -37,10 +36,6 @@ def preview_entry(experiment_id: str, clip: Clip, quality: float) -> dict:
     """The `preview` object of a clip in the result record: {"quality", "recon_key", "source_key"}."""
     return {"quality": quality, "recon_key": recon_preview_key(experiment_id, clip.name),
             "source_key": source_preview_key(clip.sha256)}
-
-
-def _key_safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "clip"
 
 
 def make_preview_mp4(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float) -> bytes:
