@@ -35,7 +35,7 @@ def evaluate(event: dict, lab: Lab) -> dict:
     key = result_key(experiment["id"])
     result: dict = {"experiment_id": experiment["id"], "status": "failed", "failure": None,
                     "cascade": None, "train": None, "validation": None}
-    problem = smoke_problem(experiment, codec, lab)
+    problem = run_smoke(experiment, codec, lab)
     if problem is not None:
         result = {"experiment_id": experiment["id"], "status": "rejected", "stage": problem[0], "reason": problem[1]}
         lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
@@ -64,9 +64,9 @@ def evaluate(event: dict, lab: Lab) -> dict:
     return event | {"status": result["status"], "result_key": key}
 
 
-def smoke_problem(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str] | None:
-    """Run the codec on a tiny clip in the sandbox and store its RD signature on the experiment;
-    (stage, reason) when it crashed or behaves like an archived program, else None."""
+def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str] | None:
+    """Run the codec on a tiny clip in the sandbox, add its seconds to the experiment's cost and store
+    its RD signature on it; (stage, reason) when it crashed or behaves like an archived program, else None."""
     smoke = evaluate_codec(codec, [lab.smoke_clip], lab.eval_settings(anchors=(), vmaf=False), show_progress=False)
     add_compute(lab.experiments, experiment["id"], smoke)
     if smoke["status"] != "ok":

@@ -26,8 +26,10 @@ from moto import mock_aws
 from aiv.aws import control, environment
 from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS
 from aiv.codec.builtin import BUILTIN_CODECS
-from aiv.codec.contract import builtin_source
+from aiv.codec.contract import CodecSource, builtin_source
+from aiv.names import code_key
 from aiv.search.proposer import Proposal, Usage
+from aiv.store.records import new_experiment
 from aiv.store.table_design import create_tables, experiments_table_request
 from gpu_runner.entry import main as run_batch_job
 
@@ -213,6 +215,20 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded,
     assert "boom in encode" in experiment["failure"]["reason"]
     assert states_entered(execution).count("Propose") == MAX_PROPOSAL_ATTEMPTS
     assert "MarkRejected" in states_entered(execution)
+
+
+def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, functions):
+    lab, _ = world
+    source = CodecSource("crasher", CRASHING, "test")
+    lab.artifacts.put(code_key(source.sha256), CRASHING.encode(), "text/x-python")
+    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256)
+    lab.experiments.create_experiment(crashed)
+    execution, output = run(definition, functions, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
+    [outcome] = output
+    rerun = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert (outcome["status"], rerun["status"], rerun["proposer"]) == ("rejected", "rejected", "rerun")
+    assert [a["stage"] for a in rerun["attempts"]] == ["smoke"] and "boom in encode" in rerun["failure"]["reason"]
+    assert states_entered(execution).count("Propose") == 1 and "Retry" not in states_entered(execution)
 
 
 def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, definition, functions):
