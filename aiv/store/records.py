@@ -14,7 +14,8 @@ Fields (every one JSON-serialisable):
     hypothesis      the proposer's short hypothesis text
     code_sha256     sha256 of the module source (None until a proposal produced code)
     code_key        the artifact key of the source, `code/<sha256>.py` (None likewise)
-    attempts        list of {"attempt", "stage", "reason"} of validation rejections before this code
+    attempts        list of {"attempt", "stage", "reason", "code_sha256"}: each rejected attempt of this
+                    candidate (at propose, the policy, the smoke run or a duplicate check), in order
     failure         None, or {"stage", "reason", "clip", "quality"}
     score           headline BD-rate vs x264 on PSNR-Y over the train clips (lower is better), or None
     score_validation   the same over the validation clips, or None
