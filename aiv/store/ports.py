@@ -1,9 +1,8 @@
 """The storage ports: what the lab needs from a store, independent of SQLite or DynamoDB.
 
-Records are plain JSON-serialisable dicts (see aiv/store/records.py for their fields; a run is typed,
-aiv/store/runs.py). Every
-adapter passes the same contract suite (tests/store_contract.py). Access is by key or by an
-indexed query; nothing here scans a whole table.
+Records are plain JSON-serialisable dicts (see aiv/store/records.py for their fields; a run's
+registration is typed, aiv/store/runs.py). Every adapter passes the same contract suite
+(tests/store_contract.py). Access is by key or by an indexed query; nothing here scans a whole table.
 """
 
 from __future__ import annotations
