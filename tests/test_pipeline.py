@@ -19,6 +19,7 @@ from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.names import code_key
 from aiv.store.records import new_experiment, now_iso
+from aiv.store.runs import RunState, write_run
 from aiv.video.corpus import builtin_clip
 
 from clip_helpers import crop_clip
@@ -182,10 +183,9 @@ def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     live = new_experiment("run-live", "scripted", [], "h", None)
     for experiment in (dead, live):
         lab.experiments.create_experiment(experiment)
-    lab.experiments.put_state("run:run-dead", {"status": "running", "pid": 2 ** 22 + 12345, "host": os.uname().nodename,
-                                               "heartbeat_at": now_iso()})
-    lab.experiments.put_state("run:run-live", {"status": "running", "pid": os.getpid(), "host": os.uname().nodename,
-                                               "heartbeat_at": now_iso()})
+    for run_id, pid in (("run-dead", 2 ** 22 + 12345), ("run-live", os.getpid())):
+        write_run(lab.experiments, RunState(run_id=run_id, pid=pid, host=os.uname().nodename, started_at=now_iso(),
+                                            heartbeat_at=now_iso(), status="running"))
     assert close_orphans(lab, "run-current") == [dead["id"]]
     closed = lab.experiments.get_experiment(dead["id"])
     assert closed["status"] == "failed" and "interrupted: run run-dead ended" in closed["failure"]["reason"]
