@@ -165,7 +165,7 @@ def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *,
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
-            die_with_supervisor(libc, supervisor)
+            _die_with_supervisor(libc, supervisor)
         except BaseException as exc:
             os.write(status_w, (json.dumps({"reason": f"sandbox setup: {type(exc).__name__}: {exc}"}) + "\n").encode())
             raise
@@ -173,7 +173,7 @@ def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *,
     return enter
 
 
-def die_with_supervisor(libc: ctypes.CDLL, supervisor: int) -> None:
+def _die_with_supervisor(libc: ctypes.CDLL, supervisor: int) -> None:
     """SIGKILL this process when the thread that started it exits; fail if that already happened.
 
     Set last: the kernel clears the parent-death signal when the effective uid or gid changes.

@@ -305,7 +305,9 @@ def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: I
             remove_cgroup(cgroup)
         release_uid(uid)
     if not outcome.ready:
-        if outcome.timed_out:
+        if outcome.memory_killed:
+            detail = f"the memory limit ({limits.memory_mb} MB of resident memory, cgroup memory.max) was reached"
+        elif outcome.timed_out:
             detail = f"not ready after {SETUP_TIMEOUT_S:g} s"
         else:
             detail = outcome.reason() or outcome.tail() or f"exit status {outcome.returncode}"
