@@ -183,7 +183,7 @@ def test_infinite_loop_times_out(planes) -> None:
 
 def test_memory_hog_hits_the_memory_limit(planes) -> None:
     failure = round_trip(codec("memory_hog"), planes)
-    assert failure.reason.startswith("out of memory in encode: the memory limit (4096 MB of "), failure.reason
+    assert failure.reason.startswith("out of memory in encode (the memory limit is 4096 MB of "), failure.reason
 
 
 def test_huge_file_hits_the_file_size_limit(planes) -> None:

@@ -164,5 +164,5 @@ def test_a_codec_over_the_memory_limit_fails_with_a_memory_limit_reason(mode: st
         run_encode(hostile("resident_hog"), *planes(), 25.0, 0.5, Limits(timeout_s=120, memory_mb=1024))
     assert failure.value.stage == "encode"
     reason = failure.value.reason
-    assert reason.startswith("out of memory in encode: the memory limit (1024 MB of "), reason
+    assert reason.startswith("out of memory in encode (the memory limit is 1024 MB of "), reason
     assert ("RLIMIT_AS" in failure.value.reason) == (mode == "RLIMIT_AS")

@@ -193,8 +193,8 @@ def _failure_reason(stage: str, outcome: _Outcome, limits: Limits) -> str | None
     if outcome.over_quota:
         return f"wrote more than {limits.file_mb} MB into its working directory; the process was killed"
     if outcome.memory_killed:
-        return (f"out of memory in {stage}: the memory limit ({limits.memory_mb} MB of resident memory for the "
-                f"run, cgroup memory.max) was reached; the kernel killed the process")
+        return (f"out of memory in {stage} (the memory limit is {limits.memory_mb} MB of resident memory for the "
+                f"run, cgroup memory.max): the kernel killed the process")
     if rc == 0:
         return None
     if rc == child.REFUSED:
@@ -306,7 +306,7 @@ def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: I
         release_uid(uid)
     if not outcome.ready:
         if outcome.memory_killed:
-            detail = f"the memory limit ({limits.memory_mb} MB of resident memory, cgroup memory.max) was reached"
+            detail = f"out of memory (the memory limit is {limits.memory_mb} MB of resident memory, cgroup memory.max)"
         elif outcome.timed_out:
             detail = f"not ready after {SETUP_TIMEOUT_S:g} s"
         else:

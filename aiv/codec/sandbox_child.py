@@ -312,7 +312,7 @@ def _traceback_text(exc: BaseException, workdir: str) -> str:
 def _failure_text(exc: BaseException, where: str, cfg: dict) -> str:
     tb = _traceback_text(exc, cfg["workdir"])
     if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
-        return f"out of memory {where}: the memory limit ({cfg['memory_limit']}) was reached:\n{tb}"
+        return f"out of memory {where} (the memory limit is {cfg['memory_limit']}):\n{tb}"
     if isinstance(exc, SystemExit):
         return f"the codec called sys.exit({exc.code!r}) {where}"
     return f"exception {where}:\n{tb}"
