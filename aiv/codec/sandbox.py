@@ -10,8 +10,8 @@ environment, its memory limit (a per-run cgroup where there is one, cgroup.py, e
 killing all it started. The child dies with its supervisor (PR_SET_PDEATHSIG); what a killed
 supervisor leaves behind, the next sandbox call removes (sandbox_registry.py). What contains it at
 the level of the operating system (per-run uid, mount jail, namespaces, rlimits), which of those
-protections this machine allows and
-which are best effort only is in isolation.py; `isolation_report()` says which are active here.
+protections this machine allows and which are best effort only is in isolation.py;
+`isolation_report()` says which are active here.
 
 Codec time is measured here, not reported by the child: the clock starts when the child writes
 its ready byte (interpreter up, numpy imported, inputs loaded) and stops when it exits, so the
