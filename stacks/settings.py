@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from aiv.names import PROPOSERS
 from aiv.settings import CampaignSettings
 
 
@@ -78,7 +79,6 @@ CANDIDATE_EVENTS_BUDGET = 120
 RUN_EVENTS_BUDGET = 1_000
 MAX_CANDIDATES = (HISTORY_EVENT_QUOTA - RUN_EVENTS_BUDGET) // CANDIDATE_EVENTS_BUDGET  # 200
 BUNDLING_MODES = ("full", "copy-only")
-PROPOSERS = ("claude", "offline")
 # The retention periods CloudWatch Logs accepts, in days, with the name aws_logs.RetentionDays gives each.
 LOG_RETENTION: dict[int, str] = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH", 60: "TWO_MONTHS",
