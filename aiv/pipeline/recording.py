@@ -67,19 +67,29 @@ def record(event: RecordEvent, lab: Lab) -> dict:
             "rejected": False}
 
 
+BEST_HISTORY_SWAPS = 20  # records finishing at once each retry their swap; this many lost swaps is no race
+
+
 def note_best(experiments: ExperimentStore, experiment: dict) -> None:
     """Append to the best-history state document when `experiment` beats the best score so far.
 
     The history ({"points": [{"at", "experiment_id", "score", "score_validation"}]}) is what the
-    dashboard charts as the best score over time, without reading every experiment.
+    dashboard charts as the best score over time, without reading every experiment. Records of
+    parallel candidates may finish together: the append is a compare-and-swap (swap_state), read
+    again and decided again whenever another record changed the history first, so no point is lost.
+    ConflictError after BEST_HISTORY_SWAPS lost swaps.
     """
-    history = experiments.get_state(BEST_HISTORY_STATE) or {"points": []}
-    points = history["points"]
-    if points and points[-1]["score"] <= experiment["score"]:
-        return
-    points.append({"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
-                   "score_validation": experiment["score_validation"]})
-    experiments.put_state(BEST_HISTORY_STATE, {"points": points})
+    for _ in range(BEST_HISTORY_SWAPS):
+        history = experiments.get_state(BEST_HISTORY_STATE)
+        points = [] if history is None else history["points"]
+        if points and points[-1]["score"] <= experiment["score"]:
+            return
+        point = {"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
+                 "score_validation": experiment["score_validation"]}
+        if experiments.swap_state(BEST_HISTORY_STATE, history, {"points": [*points, point]}):
+            return
+    raise ConflictError(f"the best-score history changed under {BEST_HISTORY_SWAPS} attempts to add "
+                        f"{experiment['id']}")
 
 
 def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
