@@ -60,7 +60,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from aiv.codec.view import View, ViewError, bwrap_arguments, codec_view, outermost, package_paths, stdlib_dirs
+from aiv.codec.view import (
+    View,
+    ViewError,
+    bwrap_arguments,
+    codec_view,
+    outermost,
+    package_paths,
+    stdlib_dirs,
+)
 from aiv.errors import AivError
 
 log = logging.getLogger(__name__)
