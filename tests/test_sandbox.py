@@ -1,27 +1,38 @@
 """The sandbox: legitimate codecs run (numpy and torch), hostile ones are contained with a clear reason.
 
 Each hostile codec is a module in tests/adversarial/ that honours the contract and differs from a
-plain codec only by its attack. The refusal tests run twice: with the strongest isolation this
-machine allows, and with the audit hook as the only barrier (what a non-root lab gets), so each
-layer is shown to hold on its own.
+plain codec only by its attack. The refusal tests run three times: with the strongest isolation
+this machine allows, under bubblewrap (what a non-root lab gets), and with the audit hook as the
+only barrier (the weak fallback), so each layer is shown to hold on its own. Native reads, which
+no audit hook sees, are shown to find nothing in both full views (root jail and bwrap);
+tests/test_sandbox_unprivileged.py runs the key ones again as an unprivileged user.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import aiv
 from aiv.codec import isolation as iso
 from aiv.codec import sandbox
+from aiv.codec.policy import MAX_SOURCE_BYTES, PolicyViolation, check_policy
 from aiv.codec.sandbox import Limits, run_decode, run_encode
+from aiv.codec.view import bwrap_arguments, codec_view
+from aiv.commands.common import default_cache_dir
 from aiv.errors import CodecFailure
+from aiv.video.corpus import builtin_clip
 
 ADVERSARIAL = Path(__file__).parent / "adversarial"
 HOSTILE = Limits(timeout_s=20)  # hostile codecs fail at once; the bound only matters if one is not stopped
@@ -58,10 +69,42 @@ def sandbox_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
     assert left == [], f"work directories were not removed: {left}"
 
 
-@pytest.fixture(params=["strongest", "audit hook only"])
+BWRAP = iso.Isolation(False, False, True, bwrap=True)
+
+
+@functools.cache
+def bwrap_unavailable() -> str | None:
+    """Why bubblewrap cannot run a child on this machine, or None when it can."""
+    try:
+        sandbox._probe(BWRAP)
+    except iso.SandboxError as exc:
+        return str(exc)
+    return None
+
+
+def use_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run this test's children under bwrap, as a non-root lab does (skip where bwrap cannot run)."""
+    if bwrap_unavailable():
+        pytest.skip(f"bwrap cannot run here: {bwrap_unavailable()}")
+    monkeypatch.setattr(sandbox, "_isolation", lambda: BWRAP)
+
+
+@pytest.fixture(params=["strongest", "bwrap", "audit hook only"])
 def isolation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "bwrap":
+        use_bwrap(monkeypatch)
     if request.param == "audit hook only":
         monkeypatch.setattr(sandbox, "_isolation", lambda: iso.Isolation(False, False, False))
+    return request.param
+
+
+@pytest.fixture(params=["root jail", "bwrap"])
+def full_view(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way of giving a child the codec view: the root jail (when this machine has it) and bwrap."""
+    if request.param == "bwrap":
+        use_bwrap(monkeypatch)
+    elif sandbox.isolation_report()["isolation"] != iso.ROOT_JAIL:
+        pytest.skip(f"no root jail here: {sandbox.isolation_report()['weakened']}")
     return request.param
 
 
@@ -92,6 +135,9 @@ def test_isolation_report_says_what_is_active() -> None:
     report = sandbox.isolation_report()
     assert json.loads(json.dumps(report)) == report
     assert report["audit_hook"] is True
+    assert report["isolation"] in (iso.ROOT_JAIL, iso.BWRAP, iso.AUDIT_HOOK_ONLY)
+    assert report["full_view"] == (report["isolation"] != iso.AUDIT_HOOK_ONLY)
+    assert (sandbox.weak_sandbox_reason() is None) == report["full_view"]
     if os.geteuid() == 0 and not report["weakened"]:
         assert report["uid_drop"] and report["filesystem_jail"] and report["network_namespace"]
         assert report["kill_after_run"] == "every process of the per-run uid"
@@ -231,31 +277,124 @@ def test_import_error_reports_the_codec_traceback_only(planes) -> None:
 
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
+REPO = Path(aiv.__file__).resolve().parents[1]
+CHELSEA = Path(find_spec("skimage").origin).parent / "data" / "chelsea.png"
 
 
-@pytest.mark.parametrize("target", ["a file in /tmp", "a real clip"])
-def test_native_file_reads_are_contained_by_the_jail(target: str, planes) -> None:
-    """torch.from_file reads in C++, unseen by the audit hook: only the mount jail stops it."""
-    if not sandbox.isolation_report()["filesystem_jail"]:
-        pytest.skip("no mount jail on this machine: native code can read files the lab can read")
-    folder = Path(tempfile.mkdtemp(prefix="aiv-secret-", dir="/tmp"))
+@contextmanager
+def secret_file(where: Path) -> Iterator[Path]:
+    """A world-readable file in a new folder under `where`, removed afterwards."""
+    where.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="aiv-secret-", dir=where))
     try:
-        if target == "a real clip":
-            clips = sorted(CLIPS.glob("*.mp4")) if CLIPS.is_dir() else []
-            if not clips:
-                pytest.skip(f"no clips in {CLIPS}")
-            secret = clips[0]
-        else:
-            folder.chmod(0o755)
-            secret = folder / "secret.txt"
-            secret.write_text("the source clip!")
-            secret.chmod(0o644)
-        content = secret.read_bytes()[:16].decode("latin-1")
-        failure = round_trip(codec("native_read").replace("SECRET_PATH", str(secret)), planes, TORCH)
+        folder.chmod(0o755)
+        secret = folder / "secret.bin"
+        secret.write_text("the source clip!")
+        secret.chmod(0o644)
+        yield secret
     finally:
         shutil.rmtree(folder)
+
+
+@contextmanager
+def native_read_target(target: str) -> Iterator[Path]:
+    """A readable file the lab holds that no codec may see: package data, /etc, the cache, a store, a clip..."""
+    if target in ("a file in /tmp", "the anchor cache", "a store"):
+        where = {"a file in /tmp": Path("/tmp"), "the anchor cache": default_cache_dir(),
+                 "a store": REPO / "lab-test-stores"}[target]
+        with secret_file(where) as secret:
+            yield secret
+        if target == "a store" and not any(where.iterdir()):
+            where.rmdir()
+        return
+    if target == "a real clip":
+        clips = sorted(CLIPS.glob("*.mp4")) if CLIPS.is_dir() else []
+        if not clips:
+            pytest.skip(f"no clips in {CLIPS}")
+        yield clips[0]
+        return
+    yield {"site-packages data": CHELSEA, "/etc/passwd": Path("/etc/passwd"),
+           "the lab's source": REPO / "aiv" / "video" / "corpus.py"}[target]
+
+
+NATIVE_READ_TARGETS = ["site-packages data", "/etc/passwd", "the lab's source", "the anchor cache", "a store",
+                       "a file in /tmp", "a real clip"]
+
+
+@pytest.mark.parametrize("target", NATIVE_READ_TARGETS)
+def test_native_file_reads_find_nothing_in_the_view(target: str, full_view: str, planes) -> None:
+    """torch.from_file reads in C++, unseen by the audit hook: only the view stops it."""
+    with native_read_target(target) as secret:
+        content = secret.read_bytes()[:16].decode("latin-1")
+        failure = round_trip(codec("native_read").replace("SECRET_PATH", str(secret)), planes, TORCH)
     assert failure.stage == "decode"
     assert "No such file or directory" in failure.reason and content not in failure.reason, failure.reason
+
+
+@pytest.fixture(scope="module")
+def noisy_static() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    clip = builtin_clip("noisy_static", frames=2)
+    return clip.y, clip.u, clip.v
+
+
+def test_rebuilding_a_corpus_clip_from_package_files_works_without_the_view(noisy_static,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack is real: with the whole filesystem in view, 2 bytes give back noisy_static exactly."""
+    monkeypatch.setattr(sandbox, "_isolation", lambda: iso.Isolation(False, False, False))
+    source = codec("rebuild_corpus")
+    encoded = run_encode(source, *noisy_static, 30.0, 0.5, TORCH)
+    decoded = run_decode(source, encoded.bitstream, TORCH)
+    assert len(encoded.bitstream) == 2
+    for got, want in zip((decoded.y, decoded.u, decoded.v), noisy_static):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_rebuilding_a_corpus_clip_finds_no_package_files_in_the_view(noisy_static, full_view: str) -> None:
+    failure = round_trip(codec("rebuild_corpus"), noisy_static, TORCH)
+    assert failure.stage == "decode"
+    assert f"No such file or directory: '{CHELSEA}'" in failure.reason, failure.reason
+
+
+def embedded_codec(size: int) -> str:
+    """The embedded_data codec carrying a payload that makes its module exactly `size` bytes."""
+    template = codec("embedded_data")
+    filler = size - len(template.replace("PAYLOAD_BYTES", "").encode()) - 3  # b"" around the payload
+    return template.replace("PAYLOAD_BYTES", 'b"' + "x" * filler + '"')
+
+
+def test_data_embedded_up_to_the_module_size_limit_stays_in_the_module(full_view: str, planes) -> None:
+    source = embedded_codec(MAX_SOURCE_BYTES)
+    assert len(source.encode()) == MAX_SOURCE_BYTES
+    check_policy(source)
+    with pytest.raises(PolicyViolation, match=f"the limit is {MAX_SOURCE_BYTES}"):
+        check_policy(embedded_codec(MAX_SOURCE_BYTES + 1))
+    decoded = run_decode(source, run_encode(source, *planes, 25.0, 0.5).bitstream)
+    for got, want in zip((decoded.y, decoded.u, decoded.v), planes):
+        np.testing.assert_array_equal(got, want)
+
+
+def inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def test_the_view_holds_only_what_a_codec_may_use() -> None:
+    view = codec_view()
+    site_entries = {Path(p).name.split("-")[0].split(".")[0] for p in [*view.read_only, *view.in_hidden]
+                    if "-packages/" in p}
+    assert {"numpy", "torch", "cv2"} <= site_entries
+    assert not site_entries & {"skimage", "scikit_image", "av", "imageio", "imageio_ffmpeg", "aiv", "PIL", "scipy",
+                               "boto3", "anthropic", "pytest", "__editable__"}, site_entries
+    everything = [*view.read_only, *view.in_hidden, *(link for link, _ in view.symlinks)]
+    assert [p for p in everything if p.startswith("/etc")] == ["/etc/ld.so.cache"]
+    allowed = (*view.site_dirs, *iso.install_prefixes(), iso.interpreter())
+    for outside in (REPO, CLIPS, default_cache_dir(), Path.home()):
+        real = os.path.realpath(outside)
+        leaks = [p for p in everything if inside(p, real) and not any(inside(p, a) for a in allowed)
+                 and ".so" not in Path(p).name]  # shared libraries the interpreter loads are code, not data
+        assert leaks == [], f"the view holds {leaks} from {outside}"
+    args = bwrap_arguments(view, "/tmp/work")
+    assert args[:5] == ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"] == [*view.read_only, *view.in_hidden, "/sys"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="per-run uids need root")
