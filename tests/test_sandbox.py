@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_codecs import codec, embedded_codec
 
 import aiv
 from aiv.codec import isolation as iso
@@ -34,19 +35,10 @@ from aiv.commands.common import default_cache_dir
 from aiv.errors import CodecFailure
 from aiv.video.corpus import builtin_clip
 
-ADVERSARIAL = Path(__file__).parent / "adversarial"
 HOSTILE = Limits(timeout_s=20)  # hostile codecs fail at once; the bound only matters if one is not stopped
 TORCH = Limits(timeout_s=120)  # importing torch takes seconds on a busy machine
 SECRETS = {"AWS_SECRET_ACCESS_KEY": "aws-secret-5d1c", "ANTHROPIC_API_KEY": "sk-ant-secret-77",
            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc", "ECS_CONTAINER_METADATA_URI": "http://x"}
-
-
-def codec(name: str) -> str:
-    """A hostile codec's module source, with the shared packing helper appended when it uses it."""
-    source = (ADVERSARIAL / f"{name}.py").read_text()
-    if "_pack(" in source or "_unpack(" in source:
-        source += (ADVERSARIAL / "packing.txt").read_text()
-    return source
 
 
 @pytest.fixture(scope="module")
@@ -353,13 +345,6 @@ def test_rebuilding_a_corpus_clip_finds_no_package_files_in_the_view(noisy_stati
     failure = round_trip(codec("rebuild_corpus"), noisy_static, TORCH)
     assert failure.stage == "decode"
     assert f"No such file or directory: '{CHELSEA}'" in failure.reason, failure.reason
-
-
-def embedded_codec(size: int) -> str:
-    """The embedded_data codec carrying a payload that makes its module exactly `size` bytes."""
-    template = codec("embedded_data")
-    filler = size - len(template.replace("PAYLOAD_BYTES", "").encode()) - 3  # b"" around the payload
-    return template.replace("PAYLOAD_BYTES", 'b"' + "x" * filler + '"')
 
 
 def test_data_embedded_up_to_the_module_size_limit_stays_in_the_module(full_view: str, planes) -> None:

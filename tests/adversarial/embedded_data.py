@@ -4,7 +4,7 @@ import struct
 
 import numpy as np
 
-PAYLOAD = PAYLOAD_BYTES
+PAYLOAD = b"PAYLOAD"  # the test puts its payload here
 HEADER = struct.Struct("<IIII")  # payload length, frames, height, width
 
 
