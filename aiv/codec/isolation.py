@@ -2,22 +2,29 @@
 
 This module probes which kernel protections work on this machine (`strongest`), puts the forked
 child into them before it execs (`enter_sandbox`), hands out per-run uids and kills every process
-of one afterwards (`claim_uid`, `kill_uid`), and lays out the jail's read-only root. The parent
-(sandbox.py) supervises the child; the audit hook lives in sandbox_child.py.
+of one afterwards (`claim_uid`, `kill_uid`), builds the root jail from the codec view (view.py)
+or puts bwrap in front of the child's command (`launcher`). The parent (sandbox.py) supervises
+the child; the audit hook lives in sandbox_child.py.
 
-Protections, strongest first. `sandbox.isolation_report()` says which are active on this machine;
-the first run probes them in that order and records why any stronger level was unavailable.
+Protections, strongest first. `sandbox.isolation_report()` says which are active on this machine
+("isolation": "root jail", "bwrap" or "audit hook only"); the first run probes them in that order
+and records why any stronger level was unavailable.
 
-Enforced by the kernel (when the lab runs as root, as on Batch):
+Enforced by the kernel, as root (as on Batch) -- the root jail:
   * a fresh unprivileged uid/gid per child, no supplementary groups: the parent's memory and
     /proc/<ppid>/{mem,environ} are out of reach, and afterwards every process of that uid is
     killed (kill(-1) as that uid, then a /proc sweep), so nothing a codec starts outlives its call;
-  * a private mount namespace with a new read-only root, entered by chroot: /usr, /etc, /lib*,
-    the Python installation and its site-packages, /sys, a few /dev nodes (plus /dev/nvidia*),
-    a new /proc with hidepid (other users' processes invisible) and the working directory
-    (read-write, noexec); nothing else -- not /tmp, /dev/shm, /work, the clips or /root;
+  * a private mount namespace with a new read-only root, entered by chroot, holding only the codec
+    view (view.py: the interpreter, the stdlib, numpy/torch/cv2 and what they require, the shared
+    libraries they load, /etc/ld.so.cache), /sys, a few /dev nodes (plus /dev/nvidia*), a new /proc
+    with hidepid (other users' processes invisible) and the working directory (read-write,
+    noexec); nothing else -- no other package, not /tmp, /dev/shm, /work, the clips, caches or /root;
   * private network and IPC namespaces: no interface but a down loopback, no shared SysV IPC;
   * PR_SET_NO_NEW_PRIVS, and nosuid/nodev on every mount.
+Enforced by the kernel, not root -- bwrap (Debian's bubblewrap, unprivileged user namespaces):
+  * the same view (view.bwrap_arguments), new user, mount, pid, network, IPC, UTS and cgroup
+    namespaces, no capabilities, a new session, and death with the parent; the child runs as the
+    lab's uid, and everything it starts dies with its pid namespace.
 Always:
   * resource limits: RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE=0 and,
     with a per-run uid, RLIMIT_NPROC; a wall-clock timeout that SIGKILLs the process group;
@@ -34,10 +41,11 @@ Always:
 Best effort only:
   * the audit hook guards the Python level. Native code is outside its reach: OpenCV and torch
     read files in C++ (cv2.imread, torch.from_file), and numpy's __array_interface__, as_strided
-    or hand-built bytecode (code.replace) can read and write arbitrary process memory. Without the
-    uid and the mount namespace (a non-root lab), the hook is the only file and network barrier,
-    and an adversarial codec that corrupts memory could get past it;
-  * without a per-run uid, only the process group is killed afterwards;
+    or hand-built bytecode (code.replace) can read and write arbitrary process memory. With the
+    root jail or bwrap such reads find only the view; without either ("audit hook only", the weak
+    fallback that `aiv run` refuses unless told otherwise) the hook is the only file and network
+    barrier, and a codec that reads natively or corrupts memory gets past it;
+  * without a per-run uid, only the process group (under bwrap: the pid namespace) is killed afterwards;
   * memory is capped per process (RLIMIT_AS), not per run; CUDA reserves large address ranges,
     so a GPU codec may need a larger `memory_mb`.
 """
