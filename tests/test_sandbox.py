@@ -130,6 +130,9 @@ def test_isolation_report_says_what_is_active() -> None:
     assert report["isolation"] in (iso.ROOT_JAIL, iso.BWRAP, iso.AUDIT_HOOK_ONLY)
     assert report["full_view"] == (report["isolation"] != iso.AUDIT_HOOK_ONLY)
     assert (sandbox.weak_sandbox_reason() is None) == report["full_view"]
+    if report["full_view"]:  # what the codec could see of site-packages is on the record
+        assert {"numpy", "torch", "cv2"} <= set(report["view_packages"])
+        assert not {"skimage", "av", "imageio_ffmpeg"} & set(report["view_packages"])
     if os.geteuid() == 0 and not report["weakened"]:
         assert report["uid_drop"] and report["filesystem_jail"] and report["network_namespace"]
         assert report["kill_after_run"] == "every process of the per-run uid"

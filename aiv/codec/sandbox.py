@@ -41,6 +41,7 @@ from aiv.codec import sandbox_child as child
 from aiv.codec.isolation import (OPEN_FILES, PYTHON_FLAGS, READ_FILES, UID_RANGE, Isolation, SandboxError, claim_uid,
                                  enter_sandbox, exit_status, install_prefixes, interpreter, kill_uid, launcher,
                                  release_uid, site_dirs, strongest)
+from aiv.codec.view import package_paths
 from aiv.errors import ClipError, CodecFailure
 
 SETUP_TIMEOUT_S = 60.0  # interpreter start, numpy import and input loading, before the codec runs
@@ -165,6 +166,7 @@ def isolation_report() -> dict:
                            else "every process of its pid namespace" if iso.bwrap else "the process group only"),
         "python": interpreter(),
         "kernel": os.uname().release,
+        "view_packages": sorted(Path(p).name for p in package_paths()) if iso.full_view else None,
         "weakened": list(iso.notes),
     }
 
