@@ -43,6 +43,7 @@ bench: setup
 	$(PY) bench/bench_store.py
 	$(PY) bench/bench_dashboard.py
 	$(PY) bench/bench_campaign.py
+	$(PY) bench/bench_sandbox.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache test-artifacts
