@@ -28,9 +28,10 @@ from hostile_codecs import codec, embedded_codec
 import aiv
 from aiv.codec import isolation as iso
 from aiv.codec import sandbox
+from aiv.codec import view as view_module
 from aiv.codec.policy import MAX_SOURCE_BYTES, PolicyViolation, check_policy
 from aiv.codec.sandbox import Limits, run_decode, run_encode
-from aiv.codec.view import bwrap_arguments, codec_view
+from aiv.codec.view import View, bwrap_arguments, codec_view
 from aiv.commands.common import default_cache_dir
 from aiv.errors import CodecFailure
 from aiv.video.corpus import builtin_clip
@@ -439,3 +440,25 @@ def test_work_directories_are_removed_however_deep(tmp_path: Path) -> None:
     os.close(fd)
     sandbox._remove_tree(top)
     assert not top.exists()
+
+
+def test_packages_inside_a_hidden_folder_are_bound_again_once_it_is_covered() -> None:
+    """A conda-style installation: site-packages inside the stdlib is covered, then numpy bound over it."""
+    site = "/opt/py/lib/python3.11/site-packages"
+    layout = View(read_only=("/opt/py/lib/python3.11",), symlinks=(), hidden=(site,), in_hidden=(f"{site}/numpy",),
+                  devices=(), site_dirs=(site,))
+    args = bwrap_arguments(layout, "/tmp/work")
+    assert args.index("--tmpfs") > args.index("/opt/py/lib/python3.11")
+    assert args.index(f"{site}/numpy") > args.index("--tmpfs")
+    assert args.index("--remount-ro") > args.index(f"{site}/numpy")
+
+
+def test_symlinks_on_the_way_to_a_library_are_recreated(tmp_path: Path) -> None:
+    (tmp_path / "usr" / "lib").mkdir(parents=True)
+    (tmp_path / "usr" / "lib" / "libz.so.1.2").write_bytes(b"\x7fELF")
+    (tmp_path / "usr" / "lib" / "libz.so.1").symlink_to("libz.so.1.2")
+    (tmp_path / "lib").symlink_to("usr/lib")
+    links: dict[str, str] = {}
+    real = view_module._follow(f"{tmp_path}/lib/libz.so.1", links)
+    assert real == f"{tmp_path}/usr/lib/libz.so.1.2"
+    assert links == {f"{tmp_path}/lib": "usr/lib", f"{tmp_path}/usr/lib/libz.so.1": "libz.so.1.2"}
