@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.util import find_spec
@@ -217,10 +218,27 @@ def test_hostile_codec_is_refused(name: str, stage: str, expected: str, isolatio
         assert iso._processes_of(uid) == [], f"a process of run uid {uid} outlived the run"
 
 
-def test_infinite_loop_times_out(planes) -> None:
+def processes_started_in(folder: Path) -> list[int]:
+    """Live processes whose command line names `folder` (every sandboxed child's does: its working directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(folder).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_infinite_loop_times_out(isolation: str, planes, sandbox_tmp: Path) -> None:
     failure = round_trip(codec("infinite_loop"), planes, Limits(timeout_s=3))
     assert failure.stage == "encode"
     assert failure.reason.startswith("timeout: no result after 3 s")
+    for _ in range(50):  # the kill is immediate; a pid namespace's teardown may take a moment
+        if not processes_started_in(sandbox_tmp):
+            break
+        time.sleep(0.1)
+    assert processes_started_in(sandbox_tmp) == [], "the timed-out child outlived its run"
 
 
 def test_memory_hog_hits_the_memory_limit(planes) -> None:
