@@ -345,6 +345,32 @@ def test_native_file_reads_find_nothing_in_the_view(target: str, full_view: str,
     assert "No such file or directory" in failure.reason and content not in failure.reason, failure.reason
 
 
+NATIVE_READERS = [("numpy.fromfile", "site-packages data"), ("cv2.imread", "site-packages data"),
+                  ("cv2.VideoCapture", "a real clip")]
+
+
+def native_reader_codec(reader: str, secret: Path) -> str:
+    return codec("native_readers").replace("READER_NAME", reader).replace("SECRET_PATH", str(secret))
+
+
+@pytest.mark.parametrize(("reader", "target"), NATIVE_READERS, ids=[r for r, _ in NATIVE_READERS])
+def test_numpy_and_opencv_readers_find_nothing_in_the_view(reader: str, target: str, full_view: str, planes) -> None:
+    with native_read_target(target) as secret:
+        failure = round_trip(native_reader_codec(reader, secret), planes, TORCH)
+    assert failure.stage == "decode"
+    assert "FileNotFoundError" in failure.reason and "read: " not in failure.reason, failure.reason
+
+
+@pytest.mark.parametrize(("reader", "target"), NATIVE_READERS, ids=[r for r, _ in NATIVE_READERS])
+def test_numpy_and_opencv_readers_do_read_without_the_view(reader: str, target: str, planes,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control: the same codecs read the file when the whole filesystem is in view (the audit hook alone)."""
+    monkeypatch.setattr(sandbox, "_isolation", lambda: iso.Isolation(False, False, False))
+    with native_read_target(target) as secret:
+        failure = round_trip(native_reader_codec(reader, secret), planes, TORCH)
+    assert failure.stage == "decode" and "RuntimeError: read: " in failure.reason, failure.reason
+
+
 @pytest.fixture(scope="module")
 def noisy_static() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     clip = builtin_clip("noisy_static", frames=2)
