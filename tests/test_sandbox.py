@@ -10,6 +10,7 @@ tests/test_sandbox_unprivileged.py runs the key ones again as an unprivileged us
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -506,3 +507,19 @@ def test_symlinks_on_the_way_to_a_library_are_recreated(tmp_path: Path) -> None:
     real = view_module._follow(f"{tmp_path}/lib/libz.so.1", links)
     assert real == f"{tmp_path}/usr/lib/libz.so.1.2"
     assert links == {f"{tmp_path}/lib": "usr/lib", f"{tmp_path}/usr/lib/libz.so.1": "libz.so.1.2"}
+
+
+def test_a_covered_site_packages_keeps_only_the_allowed_packages(full_view: str, noisy_static, planes,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a conda image, where site-packages lies inside the stdlib: bound whole, covered, the allowed bound again."""
+    real = codec_view()
+    site = real.site_dirs[0]
+    packages = tuple(p for p in real.read_only if p.startswith(site + "/"))
+    covered = dataclasses.replace(real, read_only=(*[p for p in real.read_only if p not in packages], site),
+                                  hidden=(site,), in_hidden=packages)
+    monkeypatch.setattr(iso, "codec_view", lambda: covered)
+    source = codec("torch_codec")
+    decoded = run_decode(source, run_encode(source, *planes, 25.0, 0.5, TORCH).bitstream, TORCH)
+    np.testing.assert_array_equal(decoded.y, planes[0])
+    failure = round_trip(codec("rebuild_corpus"), noisy_static, TORCH)
+    assert f"No such file or directory: '{CHELSEA}'" in failure.reason, failure.reason
