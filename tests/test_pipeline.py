@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+from clip_helpers import TEST_SECRET, crop_clip
 
 from aiv.codec.contract import CodecSource
 from aiv.pipeline import Lab, evaluate, mark_failed, record, seed, validate
@@ -15,8 +16,6 @@ from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.store.records import code_key, new_experiment, now_iso
 from aiv.video.corpus import builtin_clip
-
-from clip_helpers import crop_clip
 
 POLICY_BREAKER = "import os\ndef encode(y, u, v, fps, quality):\n    return b''\ndef decode(b):\n    return None\n"
 CRASHER = ("def encode(y, u, v, fps, quality):\n    raise ValueError('boom in encode')\n"
@@ -45,7 +44,7 @@ class ScriptedProposer:
 
 
 def tiny_loader(spec: str, frames: int):
-    return crop_clip(builtin_clip(spec, frames=frames), 64, 48, frames, name=spec)
+    return crop_clip(builtin_clip(spec, frames=frames, secret=TEST_SECRET), 64, 48, frames, name=spec)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from aiv.errors import AivError, ClipError, UsageError
 from aiv.store.ports import check_artifact_key
-from aiv.video.readers import SUPPORTED_SUFFIXES, read_clip
+from aiv.video.readers import expand_clip_paths, read_clip
 
 
 def clip_files(paths: list[str | Path]) -> list[Path]:
@@ -23,17 +23,7 @@ def clip_files(paths: list[str | Path]) -> list[Path]:
 
     ClipError for a missing path, an empty folder or an unreadable clip; UsageError for two files of one name.
     """
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-            if not found:
-                raise ClipError(f"{path}: folder has no supported clip files ({', '.join(SUPPORTED_SUFFIXES)})")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ClipError(f"{path}: no such file or folder")
+    files = [file for path in paths for file in expand_clip_paths(Path(path))]
     names = [f.name for f in files]
     twins = sorted({name for name in names if names.count(name) > 1})
     if twins:
