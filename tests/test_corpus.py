@@ -7,8 +7,15 @@ import pytest
 
 from aiv.errors import ClipError
 from aiv.video.clip import Clip
-from aiv.video.corpus import (CORPUS_NAMES, TRAIN_NAMES, VALIDATION_NAMES, builtin_clip, builtin_corpus, new_secret,
-                              rgb_to_yuv420)
+from aiv.video.corpus import (
+    CORPUS_NAMES,
+    TRAIN_NAMES,
+    VALIDATION_NAMES,
+    builtin_clip,
+    builtin_corpus,
+    new_secret,
+    rgb_to_yuv420,
+)
 
 FRAMES = 16
 SECRET, OTHER_SECRET = b"one store's secret, 32 bytes...", b"another store's secret, 32 byte"
