@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import time
@@ -307,3 +308,17 @@ def test_the_catalogue_is_consistent() -> None:
     for seq in testsets.SEQUENCES.values():
         assert seq.url.endswith(".y4m") and seq.width % 2 == 0 and seq.height % 2 == 0 and seq.licence
         assert seq.sha256 is None or len(seq.sha256) == 64
+
+
+def test_evaluate_clips_take_built_in_and_set_names(cache, tmp_path):
+    from aiv.commands.common import load_clip_arguments
+    from aiv.video.corpus_secret import file_secret
+
+    write_clips(tmp_path / "mine", tmp_path, ["a", "b"])
+    add_local("mine", tmp_path / "mine", cache)
+    args = argparse.Namespace(clips=["val_pan_zoom", "mine"], frames=2, size=None, fps=None)
+    clips = load_clip_arguments(args)
+    assert [clip.name for clip in clips] == ["val_pan_zoom", "a", "b"]  # the set: train (a), then validation (b)
+    assert clips[0].sha256 == builtin_clip("val_pan_zoom", 2, secret=file_secret(cache)).sha256
+    with pytest.raises(UsageError, match="no clip set named 'nope'"):
+        load_clip_arguments(argparse.Namespace(clips=["nope"], frames=2, size=None, fps=None))
