@@ -322,3 +322,14 @@ def test_evaluate_clips_take_built_in_and_set_names(cache, tmp_path):
     assert clips[0].sha256 == builtin_clip("val_pan_zoom", 2, secret=file_secret(cache)).sha256
     with pytest.raises(UsageError, match="no clip set named 'nope'"):
         load_clip_arguments(argparse.Namespace(clips=["nope"], frames=2, size=None, fps=None))
+
+
+def test_a_444_y4m_is_converted_to_420(server, cache, monkeypatch):
+    rng = np.random.default_rng(5)
+    planes = rng.integers(16, 236, (2, 3, 48, 64), dtype=np.uint8)  # two 4:4:4 frames
+    body = b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C444\n" + b"".join(b"FRAME\n" + frame.tobytes() for frame in planes)
+    register(monkeypatch, server, "tiny_444", body)
+    fetch(["tiny_444"], cache, show_progress=False, report=lambda line: None)
+    converted = read_y4m(ready_path(cache, "tiny_444"))
+    assert (converted.frames, converted.u.shape) == (2, (2, 24, 32))
+    assert np.array_equal(converted.y, planes[:, 0])  # luma kept exactly; chroma subsampled
