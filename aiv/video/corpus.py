@@ -128,10 +128,6 @@ def _sepia_camera() -> np.ndarray:
     return np.clip(_tinted(data.camera(), np.array([1.0, 0.88, 0.72])), 0, 255)
 
 
-def _blue_moon() -> np.ndarray:
-    return np.clip(_tinted(data.moon(), np.array([0.8, 0.88, 1.0])) * 1.3, 0, 255)
-
-
 def _bright_hubble() -> np.ndarray:
     """The deep field lifted out of the black so its noise is not all clipped away."""
     return np.clip(data.hubble_deep_field().astype(np.float32) * 2.2 + 30, 0, 255)
@@ -151,7 +147,7 @@ _VALIDATION = _Photos(
     floors=(data.gravel, data.grass),
     portraits=(_sepia_camera,),
     scenes=(data.immunohistochemistry, _retina_centre),
-    stills=(_blue_moon, _retina_centre),
+    stills=(data.immunohistochemistry, _sepia_camera),
 )
 
 
