@@ -20,6 +20,7 @@ from aiv.video.corpus import builtin_clip
 from aiv.video.fetch import FetchError, part_path
 from aiv.video.library import (
     add_local,
+    campaign_clips,
     entries,
     expand_specs,
     fetch,
@@ -333,3 +334,18 @@ def test_a_444_y4m_is_converted_to_420(server, cache, monkeypatch):
     converted = read_y4m(ready_path(cache, "tiny_444"))
     assert (converted.frames, converted.u.shape) == (2, (2, 24, 32))
     assert np.array_equal(converted.y, planes[:, 0])  # luma kept exactly; chroma subsampled
+
+
+def test_campaign_clips_from_a_corpus_and_a_validation_corpus(cache, tmp_path):
+    write_clips(tmp_path / "one", tmp_path, ["a", "b", "c", "d"])
+    write_clips(tmp_path / "two", tmp_path, ["e", "f"])
+    add_local("one", tmp_path / "one", cache)
+    defaults = (("pan_zoom",), ("val_pan_zoom",))
+    assert campaign_clips(*defaults, cache_dir=cache) == defaults
+    train, validation = campaign_clips(*defaults, corpus="one", cache_dir=cache)
+    assert [Path(f).stem for f in train] == ["a", "b", "c"] and [Path(f).stem for f in validation] == ["d"]
+    train, validation = campaign_clips(*defaults, corpus="one", validation_corpus=str(tmp_path / "two"),
+                                       cache_dir=cache)
+    assert len(train) == 3 and [Path(f).stem for f in validation] == ["e", "f"]  # all of it: train, then validation
+    with pytest.raises(UsageError, match="in both the train and the validation clips"):
+        campaign_clips(*defaults, corpus="one", validation_corpus="one", cache_dir=cache)

@@ -311,3 +311,21 @@ def expand_specs(specs: list[str], cache_dir: Path) -> list[str]:
             clip_set = resolve_set(spec, cache_dir)
             expanded += [*clip_set.train, *clip_set.validation]
     return expanded
+
+
+def campaign_clips(train: tuple[str, ...], validation: tuple[str, ...], corpus: str | None = None,
+                   validation_corpus: str | None = None, cache_dir: Path | None = None) -> tuple[tuple[str, ...],
+                                                                                              tuple[str, ...]]:
+    """A campaign's (train, validation) clip specs: `corpus`'s split replaces both, and every clip of
+    `validation_corpus` replaces the validation clips. UsageError when a clip would be in both."""
+    if corpus is not None:
+        clip_set = resolve_set(corpus, cache_dir)
+        train, validation = clip_set.train, clip_set.validation
+    if validation_corpus is not None:
+        held_out = resolve_set(validation_corpus, cache_dir)
+        validation = held_out.train + held_out.validation
+    shared = sorted(set(train) & set(validation))
+    if shared:
+        raise UsageError(f"{', '.join(shared)}: in both the train and the validation clips; a validation clip "
+                         f"must be one the search never trains on")
+    return tuple(train), tuple(validation)
