@@ -237,6 +237,18 @@ def test_a_download_of_the_wrong_size_is_refused(server, cache, tmp_path, monkey
     register(monkeypatch, server, "tiny_a", y4m_bytes(tmp_path), size=(352, 288))
     with pytest.raises(FetchError, match="the download is 64x48, the catalogue says 352x288"):
         fetch(["tiny_a"], cache, show_progress=False)
+    assert not ready_path(cache, "tiny_a").exists()  # nothing a set could name
+
+
+def test_a_present_file_that_was_changed_on_disk_is_refused(server, cache, tmp_path, monkeypatch):
+    register(monkeypatch, server, "tiny_a", y4m_bytes(tmp_path))
+    fetch(["tiny_a"], cache, show_progress=False, report=lambda line: None)
+    with open(cache / "clips" / "source" / "tiny_a.y4m", "r+b") as source:  # the ready y4m is the same file
+        source.seek(-1, 2)
+        source.write(b"\x00")
+    with pytest.raises(FetchError, match="pinned at its first download"):
+        fetch(["tiny_a"], cache, show_progress=False)
+    assert not ready_path(cache, "tiny_a").exists()
 
 
 def test_unknown_names_are_usage_errors(cache, capsys):

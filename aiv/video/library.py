@@ -86,6 +86,7 @@ def fetch_sequence(seq: Sequence, cache_dir: Path, timeout_s: float = 60.0, show
         _convert(source, ready)
     clip = read_y4m(ready, frames=1)
     if (clip.width, clip.height) != (seq.width, seq.height):
+        ready.unlink()
         raise FetchError(f"{seq.name}: the download is {clip.width}x{clip.height}, the catalogue says "
                          f"{seq.width}x{seq.height}; not using it")
     return ready
@@ -102,7 +103,9 @@ def _check_pin(seq: Sequence, source: Path, cache_dir: Path) -> None:
         return
     if digest != pinned:
         source.unlink()
-        where = "the catalogue's published hash" if seq.sha256 else f"the hash pinned at its first download ({pins_file})"
+        ready_path(cache_dir, seq.name).unlink(missing_ok=True)
+        where = ("the catalogue's published hash" if seq.sha256
+                 else f"the hash pinned at its first download ({pins_file})")
         raise FetchError(f"{seq.name}: the download from {seq.url} has sha256 {digest}, not {pinned} ({where}); "
                          f"refusing it and removing the file. If the source really changed, delete its pin to "
                          f"accept the new file")
