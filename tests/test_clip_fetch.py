@@ -131,7 +131,8 @@ def test_fetch_downloads_pins_and_lists_a_sequence(server, cache, tmp_path, monk
     assert ready.read_bytes() == body and read_y4m(ready).frames == 3
     pins = json.loads((cache / "clips" / "pins.json").read_text())
     assert pins["tiny_a"]["sha256"] == sha256_file(ready) and pins["tiny_a"]["bytes"] == len(body)
-    assert "tiny_a: ready" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"tiny_a: downloading {server.base}tiny_a.y4m\n" in out and "tiny_a: ready" in out
     assert main(["clips", "list", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["tiny-set"]["present"] and rows["tiny_a"]["bytes"] == len(body)  # a hard link counts once

@@ -70,15 +70,19 @@ def fetch(names: list[str], cache_dir: Path, timeout_s: float = 60.0, show_progr
     """
     paths = []
     for seq in sequences_named(names):
-        paths.append(fetch_sequence(seq, cache_dir, timeout_s, show_progress))
+        paths.append(fetch_sequence(seq, cache_dir, timeout_s, show_progress, report))
         report(f"{seq.name}: ready, {paths[-1]}")
     return paths
 
 
-def fetch_sequence(seq: Sequence, cache_dir: Path, timeout_s: float = 60.0, show_progress: bool = True) -> Path:
+def fetch_sequence(seq: Sequence, cache_dir: Path, timeout_s: float = 60.0, show_progress: bool = True,
+                   report=print) -> Path:
     """Download `seq` unless present, check its hash against its pin (pinning a first download), convert it."""
     source = clips_dir(cache_dir) / "source" / seq.url.rsplit("/", 1)[-1]
     if not source.exists():
+        partial = part_path(source)
+        resume = f", resuming after {partial.stat().st_size} bytes" if partial.exists() else ""
+        report(f"{seq.name}: downloading {seq.url}{resume}")
         download(seq.url, source, timeout_s, show_progress)
     _check_pin(seq, source, cache_dir)
     ready = ready_path(cache_dir, seq.name)
