@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Protocol
 
 from aiv.errors import AivError
+from aiv.names import CORPUS_SECRET_STATE
 from aiv.video.corpus import SECRET_BYTES, new_secret
 
-STATE_KEY = "corpus_secret"  # the store's state document holding {"hex": ...}
+STATE_KEY = CORPUS_SECRET_STATE  # the store's state document holding {"hex": ...}
 FILE_NAME = "corpus-secret"
 
 
