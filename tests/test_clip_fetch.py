@@ -354,11 +354,29 @@ def test_campaign_clips_from_a_corpus_and_a_validation_corpus(cache, tmp_path):
     write_clips(tmp_path / "two", tmp_path, ["e", "f"])
     add_local("one", tmp_path / "one", cache)
     defaults = (("pan_zoom",), ("val_pan_zoom",))
-    assert campaign_clips(*defaults, cache_dir=cache) == defaults
-    train, validation = campaign_clips(*defaults, corpus="one", cache_dir=cache)
-    assert [Path(f).stem for f in train] == ["a", "b", "c"] and [Path(f).stem for f in validation] == ["d"]
-    train, validation = campaign_clips(*defaults, corpus="one", validation_corpus=str(tmp_path / "two"),
-                                       cache_dir=cache)
-    assert len(train) == 3 and [Path(f).stem for f in validation] == ["e", "f"]  # all of it: train, then validation
+
+    def stems(clips: list[str] | None = None, validation_clips: list[str] | None = None, corpus: str | None = None,
+              validation_corpus: str | None = None) -> tuple[list[str], list[str]]:
+        train, validation = campaign_clips(clips, validation_clips, corpus, validation_corpus, defaults, cache)
+        return [Path(f).stem for f in train], [Path(f).stem for f in validation]
+
+    assert stems() == (["pan_zoom"], ["val_pan_zoom"])
+    assert stems(corpus="one") == (["a", "b", "c"], ["d"])
+    assert stems(corpus="one", validation_corpus=str(tmp_path / "two")) == (["a", "b", "c"], ["e", "f"])
+    assert stems(corpus="one", validation_clips=["val_light_cut"]) == (["a", "b", "c"], ["val_light_cut"])
+    assert stems(clips=["one"], validation_clips=[]) == (["a", "b", "c", "d"], [])  # --clips takes set names too
     with pytest.raises(UsageError, match="in both the train and the validation clips"):
-        campaign_clips(*defaults, corpus="one", validation_corpus="one", cache_dir=cache)
+        stems(corpus="one", validation_corpus="one")
+    with pytest.raises(UsageError, match="--clips and --corpus both name the train clips"):
+        stems(clips=["pan_zoom"], corpus="one")
+    with pytest.raises(UsageError, match="--validation-clips and --validation-corpus"):
+        stems(validation_clips=["x.y4m"], validation_corpus="one")
+
+
+def test_run_refuses_an_unknown_corpus_before_touching_the_store(cache, tmp_path, capsys):
+    store = tmp_path / "lab"
+    assert main(["run", "--corpus", "nope", "--store", str(store), "--proposer", "offline"]) == 2
+    assert main(["run", "--corpus", "derf-cif", "--clips", "pan_zoom", "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "no clip set named 'nope'" in err and "--clips and --corpus both name the train clips" in err
+    assert not store.exists()

@@ -320,17 +320,28 @@ def expand_specs(specs: list[str], cache_dir: Path) -> list[str]:
     return expanded
 
 
-def campaign_clips(train: tuple[str, ...], validation: tuple[str, ...], corpus: str | None = None,
-                   validation_corpus: str | None = None, cache_dir: Path | None = None) -> tuple[tuple[str, ...],
-                                                                                              tuple[str, ...]]:
-    """A campaign's (train, validation) clip specs: `corpus`'s split replaces both, and every clip of
-    `validation_corpus` replaces the validation clips. UsageError when a clip would be in both."""
-    if corpus is not None:
-        clip_set = resolve_set(corpus, cache_dir)
-        train, validation = clip_set.train, clip_set.validation
-    if validation_corpus is not None:
+def campaign_clips(clips: list[str] | None, validation_clips: list[str] | None, corpus: str | None,
+                   validation_corpus: str | None, defaults: tuple[tuple[str, ...], tuple[str, ...]],
+                   cache_dir: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A campaign's (train, validation) clip specs from `aiv run`'s options.
+
+    Train: `clips` (set names expanded), else `corpus`'s train split, else the defaults. Validation:
+    `validation_clips`, else every clip of `validation_corpus`, else `corpus`'s validation split, else
+    the defaults. UsageError for two options naming the same clips, or a clip in both lists.
+    """
+    if clips and corpus:
+        raise UsageError("--clips and --corpus both name the train clips; give one of them")
+    if validation_clips is not None and validation_corpus:
+        raise UsageError("--validation-clips and --validation-corpus both name the validation clips; give one")
+    clip_set = resolve_set(corpus, cache_dir) if corpus else None
+    train = expand_specs(clips, cache_dir) if clips else list(clip_set.train if clip_set else defaults[0])
+    if validation_clips is not None:
+        validation = expand_specs(validation_clips, cache_dir)
+    elif validation_corpus:
         held_out = resolve_set(validation_corpus, cache_dir)
-        validation = held_out.train + held_out.validation
+        validation = [*held_out.train, *held_out.validation]
+    else:
+        validation = list(clip_set.validation if clip_set else defaults[1])
     shared = sorted(set(train) & set(validation))
     if shared:
         raise UsageError(f"{', '.join(shared)}: in both the train and the validation clips; a validation clip "
