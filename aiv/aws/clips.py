@@ -2,8 +2,9 @@
 
 A campaign names its clips in its settings (AIV_SETTINGS "train_clips", "validation_clips"):
 a built-in corpus name, or the name of a clip uploaded here, e.g. "foreman_cif.y4m" for the object
-`clips/foreman_cif.y4m`, or "derf-cif/foreman_cif.y4m" for a clip of a set uploaded with --corpus. Raw .yuv files must say their size and rate in their name
-(foreman_352x288_30.yuv), since nothing else travels with them.
+`clips/foreman_cif.y4m`, or "derf-cif/foreman_cif.y4m" for a clip of a set uploaded with --corpus.
+Raw .yuv files must say their size and rate in their name (foreman_352x288_30.yuv), since nothing
+else travels with them.
 """
 
 from __future__ import annotations
