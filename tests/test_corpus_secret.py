@@ -37,3 +37,20 @@ def test_a_damaged_secret_is_an_error_not_a_new_secret(tmp_path, content, messag
     store.put_state(STATE_KEY, {"hex": content})
     with pytest.raises(AivError, match=message):
         store_secret(store)
+
+
+def test_a_lab_renders_its_built_in_clips_from_its_store_secret(tmp_path) -> None:
+    from aiv.local import open_local_lab
+    from aiv.settings import SMOKE_FRAMES, SMOKE_SIZE, CampaignSettings
+    from aiv.video.corpus import builtin_clip
+
+    settings = CampaignSettings(frames=2, train_clips=("pan_zoom",), validation_clips=("val_pan_zoom",))
+    lab = open_local_lab(tmp_path / "one", settings)
+    secret = store_secret(lab.experiments)
+    assert lab.corpus_secret == secret
+    assert lab.train_clips[0].sha256 == builtin_clip("pan_zoom", 2, secret=secret).sha256
+    assert lab.smoke_clip.sha256 == builtin_clip("moving_object", SMOKE_FRAMES, secret=secret).crop(*SMOKE_SIZE).sha256
+    again = open_local_lab(tmp_path / "one", settings)
+    other = open_local_lab(tmp_path / "two", settings)
+    assert again.validation_clips[0].sha256 == lab.validation_clips[0].sha256  # reruns on one store compare
+    assert other.validation_clips[0].sha256 != lab.validation_clips[0].sha256
