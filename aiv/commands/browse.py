@@ -35,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 description="The best succeeded experiments by headline BD-rate vs x264 "
                                             "(PSNR-Y), with their validation score to show whether gains generalise.")
     board.add_argument("--split", choices=("train", "validation"), default="train", help="rank by this split")
-    board.add_argument("--limit", type=int, default=20)
+    board.add_argument("--limit", type=int, default=20, help="experiments shown (default %(default)s)")
     add_store_argument(board)
     add_json_argument(board)
     board.set_defaults(handler=cmd_leaderboard)

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from aiv.commands.common import (EXIT_OK, add_json_argument, add_store_argument, default_cache_dir, parse_qualities,
-                                 print_json)
+from aiv.commands.common import (EXIT_OK, add_anchor_arguments, add_json_argument, add_store_argument,
+                                 default_cache_dir, parse_qualities, print_json)
 from aiv.settings import CampaignSettings
 
 DEFAULTS = CampaignSettings()
@@ -22,14 +22,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--iterations", type=int, default=10, metavar="N", help="candidates to propose (default 10)")
     parser.add_argument("--proposer", choices=("claude", "offline"),
                         help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
-    parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
+    parser.add_argument("--parallel", type=int, default=1, metavar="K",
+                        help="candidates in flight at once (default %(default)s)")
     parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")
     parser.add_argument("--clips", nargs="+", metavar="CLIP", default=list(DEFAULTS.train_clips),
                         help="train clips: built-in corpus names or clip files (default: %(default)s)")
     parser.add_argument("--validation-clips", nargs="*", metavar="CLIP", default=list(DEFAULTS.validation_clips),
                         help="validation clips, scored apart so the leaderboard shows whether gains generalise")
-    parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N", help="frames of each clip")
-    parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...")
+    parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N",
+                        help="frames of each clip (default %(default)s)")
+    parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...",
+                        help="quality points in [0, 1], increasing, at which every candidate is measured "
+                             f"(default {','.join(f'{q:g}' for q in DEFAULTS.qualities)})")
+    add_anchor_arguments(parser)
     parser.add_argument("--vmaf", action="store_true", help="also measure VMAF (slower)")
     parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout_s, metavar="S",
                         help="seconds per encode or decode")
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     proposer = args.proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
     settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
                                 validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout,
-                                seed=args.seed)
+                                anchor_crfs=tuple(args.anchor_crfs), anchor_preset=args.anchor_preset, seed=args.seed)
     limits = {key: value for key, value in (("max_tokens", args.max_tokens), ("timeout_s", args.request_timeout),
                                             ("max_retries", args.max_retries)) if value is not None}
     make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from aiv.errors import UsageError
+from aiv.settings import ANCHOR_PRESETS, DEFAULT_ANCHOR_CRFS, DEFAULT_ANCHOR_PRESET
 from aiv.video.clip import Clip
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CODEC_FAILED = 0, 1, 2, 3
@@ -31,6 +32,24 @@ def parse_qualities(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"takes numbers separated by commas, got {text!r}") from exc
+
+
+def parse_crfs(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"takes whole numbers separated by commas, got {text!r}") from exc
+
+
+def add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the x264/x265 anchors' CRF points and speed preset."""
+    crfs = ",".join(str(crf) for crf in DEFAULT_ANCHOR_CRFS)
+    parser.add_argument("--anchor-crfs", type=parse_crfs, default=DEFAULT_ANCHOR_CRFS, metavar="CRF,CRF,...",
+                        help=f"CRF points of the x264/x265 anchors, increasing (default {crfs}); lower CRFs suit "
+                             "short clips whose quality range barely overlaps the defaults'")
+    parser.add_argument("--anchor-preset", choices=ANCHOR_PRESETS, default=DEFAULT_ANCHOR_PRESET, metavar="PRESET",
+                        help=f"x264/x265 speed preset of the anchors (default {DEFAULT_ANCHOR_PRESET}; "
+                             f"one of {', '.join(ANCHOR_PRESETS)})")
 
 
 def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
