@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiv.commands import admin, browse, campaign, clips, evaluate, serve
+from aiv.commands import admin, browse, campaign, clips, compare, evaluate, serve
 from aiv.commands.common import EXIT_ERROR, EXIT_USAGE
 from aiv.errors import AivError, ClipError, UsageError
 
-COMMAND_MODULES = (evaluate, campaign, browse, serve, clips, admin)
+COMMAND_MODULES = (evaluate, compare, campaign, browse, serve, clips, admin)
 
 
 def build_parser() -> argparse.ArgumentParser:

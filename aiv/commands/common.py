@@ -9,9 +9,12 @@ from pathlib import Path
 
 from aiv.errors import UsageError
 from aiv.settings import ANCHOR_PRESETS, DEFAULT_ANCHOR_CRFS, DEFAULT_ANCHOR_PRESET
+from aiv.store.ports import ExperimentStore
 from aiv.video.clip import Clip
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CODEC_FAILED = 0, 1, 2, 3
+ID_SCAN_PAGE = 200  # experiments per page when an id prefix is looked up
+MAX_ID_MATCHES = 5  # ids named when a prefix is ambiguous
 
 
 def default_cache_dir() -> Path:
@@ -84,3 +87,22 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
 
 def print_json(value) -> None:
     print(json.dumps(value, indent=1, default=str))
+
+
+def resolve_experiment_id(experiments: ExperimentStore, text: str) -> str:
+    """The id of the one experiment whose id is `text` or starts with it; UsageError naming the candidates."""
+    if experiments.get_experiment(text) is not None:
+        return text
+    matches, cursor = [], None
+    while True:
+        page = experiments.list_experiments(limit=ID_SCAN_PAGE, cursor=cursor)
+        matches += [e["id"] for e in page.items if e["id"].startswith(text)]
+        cursor = page.cursor
+        if cursor is None or len(matches) > MAX_ID_MATCHES:
+            break
+    if not matches:
+        raise UsageError(f"no experiment {text} (no id starts with it either)")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:MAX_ID_MATCHES]) + (", ..." if len(matches) > MAX_ID_MATCHES else "")
+        raise UsageError(f"{text} is the start of several experiment ids: {shown}; give more of the id")
+    return matches[0]
