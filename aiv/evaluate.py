@@ -136,9 +136,10 @@ def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: 
     for quality in settings.qualities:
         try:
             progress.step(f"{clip.name} q={quality:.2f} encode")
-            encoded = run_encode(codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits)
+            encoded = run_encode(codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits,
+                                 codec_file=codec.file_name)
             progress.step(f"{clip.name} q={quality:.2f} decode")
-            decoded = run_decode(codec.source, encoded.bitstream, settings.limits)
+            decoded = run_decode(codec.source, encoded.bitstream, settings.limits, codec_file=codec.file_name)
             planes = (decoded.y, decoded.u, decoded.v)
             check_decoded((clip.y, clip.u, clip.v), planes)
             _check_monotone(clip_record["points"], quality, len(encoded.bitstream))
