@@ -53,7 +53,7 @@ def compare(entries: list[Entry]) -> dict:
             "clips": [{"name": c["name"], "sha256": c["sha256"], "frames": c["frames"]}
                       for c in reference.record["clips"]],
             "entries": [_describe(entry) for entry in entries],
-            "against_reference": [_against(reference, entry) for entry in entries[1:]]}
+            "against_reference": [bd_rates_against(reference, entry) for entry in entries[1:]]}
 
 
 def _describe(entry: Entry) -> dict:
@@ -68,7 +68,7 @@ def _measured(points: list[dict], metric: str) -> bool:
     return bool(points) and all(p.get(metric) is not None for p in points)
 
 
-def _against(reference: Entry, entry: Entry) -> dict:
+def bd_rates_against(reference: Entry, entry: Entry) -> dict:
     """BD-rate of `entry` against `reference` on each reference clip, and the mean over the clips."""
     by_hash = {c["sha256"]: c for c in entry.record["clips"]}
     by_name = {c["name"]: c for c in entry.record["clips"]}

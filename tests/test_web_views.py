@@ -32,7 +32,8 @@ from aiv.web.server import RangeNotSatisfiable, make_server, parse_range
 from web_seed import GPU_PRICE, RUN_SPEND_USD, HOSTILE, SEEDS, seed_normal, synthetic_clip
 
 PAGES = ("/", "/experiments", "/experiments?sort=score", "/experiments?sort=score&split=validation",
-         "/experiments?status=failed", "/leaderboard", "/leaderboard?split=validation", "/costs", "/activity")
+         "/experiments?status=failed", "/leaderboard", "/leaderboard?split=validation", "/lineage", "/costs",
+         "/activity")
 
 
 @pytest.fixture(scope="module")

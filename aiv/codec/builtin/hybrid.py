@@ -23,8 +23,6 @@ with lzma, zlib or bz2. Every choice sits in PARAMS below; what the decoder need
 Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v).
 """
 
-from __future__ import annotations
-
 import bz2
 import lzma
 import struct
