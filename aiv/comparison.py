@@ -157,3 +157,15 @@ def comparison_csv(comparison: dict) -> str:
 
 def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
+
+
+def against_parent(parent_id: str, parent_outcome: dict, outcome: dict) -> dict | None:
+    """{"parent", "train"?, "validation"?}: the BD-rate of an experiment's evaluations against its parent's on
+    the same splits (each as `bd_rates_against` gives it), for the splits both finished; None if neither did."""
+    splits = {}
+    for split in ("train", "validation"):
+        mine, theirs = outcome.get(split), parent_outcome.get(split)
+        if mine and theirs and mine.get("status") == "ok" and theirs.get("status") == "ok":
+            splits[split] = bd_rates_against(Entry(parent_id, f"experiment {parent_id}", theirs),
+                                             Entry("this", "this experiment", mine))
+    return {"parent": parent_id, **splits} if splits else None

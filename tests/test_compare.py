@@ -155,3 +155,17 @@ def test_a_failed_or_foreign_record_is_refused(tmp_path, capsys):
     assert code == 2 and "not JSON" in err
     code, _, err = run(["compare", ok, ok, "--plot", tmp_path / "rd.jpg"], capsys)
     assert code == 2 and "--plot writes a PNG" in err
+
+
+def test_against_parent_covers_the_splits_both_finished():
+    from aiv.comparison import against_parent
+
+    parent = {"train": result(1.2), "validation": result(1.2, seed=5)}
+    child = {"train": result(0.9, seed=2), "validation": None}
+    vs = against_parent("exp-parent", parent, child)
+    assert vs["parent"] == "exp-parent" and set(vs) == {"parent", "train"}
+    assert vs["train"]["mean"]["psnr_y"] == pytest.approx(
+        compare([Entry("p", "p", parent["train"]), Entry("c", "c", child["train"])])["against_reference"][0]
+        ["mean"]["psnr_y"])
+    failed = dict(result(0.9), status="failed")
+    assert against_parent("exp-parent", parent, {"train": failed}) is None
