@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from aiv import __version__
-from aiv.commands import admin, browse, campaign, clips, compare, evaluate, serve
+from aiv.commands import admin, browse, campaign, clips, compare, evaluate, importing, serve
 from aiv.commands.common import EXIT_ERROR, EXIT_USAGE
 from aiv.errors import AivError, ClipError, UsageError
 
-COMMAND_MODULES = (evaluate, compare, campaign, browse, serve, clips, admin)
+COMMAND_MODULES = (evaluate, compare, campaign, importing, browse, serve, clips, admin)
 
 
 def build_parser() -> argparse.ArgumentParser:

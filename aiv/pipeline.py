@@ -29,7 +29,8 @@ from typing import Callable
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.codec.contract import CodecSource, builtin_source
 from aiv.codec.policy import PolicyViolation, check_policy
-from aiv.results import best_point, preview_quality_index
+from aiv.importing import IMPORT_PREFIX, imported_seed
+from aiv.results import best_point, failure_text, preview_quality_index
 from aiv.search.archive import build_context, select_parent
 from aiv.search.proposer import ProposalError, Proposer, Rejection, Usage
 from aiv.settings import (CASCADE_FRAMES, MAX_PROPOSAL_ATTEMPTS, RD_DUPLICATE_KBPS_REL, RD_DUPLICATE_PSNR_DB,
@@ -93,11 +94,16 @@ class Lab:
 def seed(event: dict, lab: Lab) -> dict:
     """{"run_id", "name"} -> {"experiment_id", "created"}: the built-in codec as an experiment, once per store.
 
+    A name IMPORT_PREFIX + id is a researcher's codec imported before (aiv.importing): "created"
+    is then whether it still waits for its evaluation.
+
     A seed is created again only when every earlier one ended failed or rejected (say an
     infrastructure error), so a transient failure does not leave the archive without seeds. The
     id is derived from the code and the attempt number, so two runs seeding one empty store at
     once create it once.
     """
+    if event["name"].startswith(IMPORT_PREFIX):
+        return imported_seed(event, lab)
     source = builtin_source(event["name"])
     existing = lab.experiments.find_by_code(source.sha256)
     standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
@@ -149,10 +155,12 @@ def propose(event: dict, lab: Lab) -> dict:
     except ProposalError as rejection:
         proposal, error = None, rejection
     if experiment is None:
-        experiment = new_experiment(event["run_id"], event["proposer"], [parent["id"]], "", None)
+        parents = (proposal.parents if proposal is not None and proposal.parents else None) or [parent["id"]]
+        experiment = new_experiment(event["run_id"], event["proposer"], parents, "", None)
         experiments.create_experiment(experiment)
+        shown = "" if parents == [parent["id"]] else f"; it was shown {parent['id']}"
         experiments.add_event(experiment["id"], "propose",
-                              f"improving {parent['id']} ({mode}) with the {event['proposer']} proposer")
+                              f"improving {', '.join(parents)} ({mode}) with the {event['proposer']} proposer{shown}")
     out = {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": event["proposer"],
            "seed": event["seed"], "attempt": attempt}
     if error is not None:
@@ -283,7 +291,7 @@ def evaluate(event: dict, lab: Lab) -> dict:
 
     experiment = lab.experiments.update_experiment(event["experiment_id"], {"status": "evaluating", "stage": "evaluate"},
                                                    expect_status=("validating",))
-    codec = CodecSource(experiment["id"], lab.artifacts.get(experiment["code_key"]).decode(), experiment["code_key"])
+    codec = CodecSource(experiment["id"], lab.artifacts.get(experiment["code_key"]).decode(), "archive")  # <id>.py
     key = f"results/{experiment['id']}.json"
     result = {"experiment_id": experiment["id"], "status": "failed", "failure": None,
               "cascade": None, "train": None, "validation": None}
@@ -311,9 +319,21 @@ def evaluate(event: dict, lab: Lab) -> dict:
                                                                 f"{_fmt(record['summary']['bd_rate_x264_psnr_y'])}")
     else:
         result["status"] = "ok"
+        result["vs_parent"] = _against_parent(lab, experiment, result)
     _add_compute(lab.experiments, experiment["id"], result["cascade"], result["train"], result["validation"])
     lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
     return event | {"status": result["status"], "result_key": key}
+
+
+def _against_parent(lab: Lab, experiment: dict, result: dict) -> dict | None:
+    """The BD-rate of this evaluation against the first parent's, on the splits both finished (None without a
+    parent, or when the parent's evaluation is not in the store)."""
+    from aiv.comparison import against_parent
+
+    parent = lab.experiments.get_experiment(experiment["parents"][0]) if experiment["parents"] else None
+    if parent is None or not parent.get("result_key"):
+        return None
+    return against_parent(parent["id"], json.loads(lab.artifacts.get(parent["result_key"])), result)
 
 
 class PreviewMaker:
@@ -380,7 +400,7 @@ def record(event: dict, lab: Lab) -> dict:
         return {"experiment_id": current["id"], "status": current["status"], "score": current["score"],
                 "recorded": False, "rejected": False}
     message = (f"succeeded: {_fmt(updated['score'])} (validation {_fmt(updated['score_validation'])})"
-               if updated["status"] == "succeeded" else f"failed: {result['failure']}")
+               if updated["status"] == "succeeded" else f"failed: {failure_text(result['failure'])}")
     lab.experiments.add_event(updated["id"], "record", message)
     if updated["score"] is not None:
         note_best(lab.experiments, updated)

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
+from aiv.importing import import_codec
 from aiv.pipeline import Lab, evaluate, mark_failed, propose, record, seed, seed_names, validate
-from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from aiv.settings import MAX_PROPOSAL_ATTEMPTS, CampaignSettings
 from aiv.store.ports import ExperimentStore
 from aiv.store.records import ACTIVE_STATUSES, now_iso
 
@@ -42,6 +43,7 @@ class RunOptions:
     seed: int = 0
     seeds: tuple[str, ...] = seed_names()  # built-in codecs evaluated first, once per store
     reruns: tuple[str, ...] = ()  # experiments whose code is measured again, as new experiments
+    imports: tuple[tuple[str, str], ...] = ()  # (name, module path) of researchers' codecs, evaluated as seeds
 
 
 @dataclass
@@ -105,9 +107,31 @@ def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int,
         return _close_failed(lab, experiment_id, error, seconds)
 
 
+def stored_settings(experiments: ExperimentStore) -> CampaignSettings | None:
+    """The campaign settings of the store's last run (its benchmark), or None for a store without a run."""
+    last = (experiments.get_state(CAMPAIGN) or {}).get("last_run")
+    state = experiments.get_state(f"run:{last}") if last else None
+    return CampaignSettings.from_record(state["settings"]) if state and state.get("settings") else None
+
+
 def evaluate_seed(lab: Lab, run_id: str, name: str) -> CandidateOutcome | None:
     """Validate, evaluate and record a built-in codec the first time it enters this store."""
-    out = seed({"run_id": run_id, "name": name}, lab)
+    return evaluate_entered(lab, seed({"run_id": run_id, "name": name}, lab))
+
+
+def evaluate_import(lab: Lab, run_id: str, name: str, path: str) -> CandidateOutcome | None:
+    """Import the codec module at `path` as `name` and validate, evaluate and record it like a seed;
+    None when the store already holds that module."""
+    from aiv.codec.contract import load_codec
+
+    codec = load_codec(path)
+    return evaluate_entered(lab, import_codec({"run_id": run_id, "name": name, "source": codec.source,
+                                               "origin": codec.file_name}, lab))
+
+
+def evaluate_entered(lab: Lab, out: dict) -> CandidateOutcome | None:
+    """Validate, evaluate and record an experiment that has just entered the archive (a seed or an import);
+    None when it was already there (`out["created"]` false)."""
     if not out["created"]:
         return None
     seconds: dict = {}
@@ -219,6 +243,7 @@ class CampaignRun:
             self.report(f"closed {len(closed)} experiment(s) left running by an earlier run: {', '.join(closed)}")
         try:
             self._run_pool(list(self.options.seeds), self._seed_task)
+            self._run_pool(list(self.options.imports), self._import_task)
             self._run_pool(list(self.options.reruns), self._rerun_task)
             self._run_pool(list(range(self.options.iterations)), self._candidate_task)
         except KeyboardInterrupt:
@@ -241,6 +266,12 @@ class CampaignRun:
         outcome = evaluate_seed(self.lab, self.run_id, name)
         if outcome:
             self._finish(f"seed {name}", outcome)
+        return True
+
+    def _import_task(self, entry: tuple[str, str]) -> bool:
+        outcome = evaluate_import(self.lab, self.run_id, *entry)
+        if outcome:
+            self._finish(f"import {entry[0]}", outcome)
         return True
 
     def _rerun_task(self, experiment_id: str) -> bool:

@@ -5,7 +5,7 @@ Plain constants and checks only: Lambda handlers import this without numpy, PyAV
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from aiv.errors import UsageError
 
@@ -60,3 +60,10 @@ class CampaignSettings:
     def as_record(self) -> dict:
         """The settings as stored with each experiment."""
         return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict) -> CampaignSettings:
+        """The settings `as_record` stored (JSON lists back to tuples); a field the record lacks (an older
+        record) takes its default."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in known})
