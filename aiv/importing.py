@@ -9,6 +9,7 @@ IMPORT_PREFIX + the experiment id (see `imported_seed`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from aiv.codec.policy import check_policy
@@ -41,19 +42,17 @@ def import_codec(event: dict, lab) -> dict:
     already holds the same module in an experiment that did not fail, that experiment is the answer
     ("created" false); otherwise a new experiment "exp-import-<name>-<sha>-<n>" in status proposed.
     """
-    from aiv.codec.contract import CodecSource
-
     name, source = event["name"], event["source"]
     check_import(name, source)
-    codec = CodecSource(name, source, event["origin"])
-    existing = lab.experiments.find_by_code(codec.sha256)
+    sha256 = hashlib.sha256(source.encode()).hexdigest()  # as CodecSource.sha256, without loading numpy here
+    existing = lab.experiments.find_by_code(sha256)
     standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
     if standing:
         return {"run_id": event["run_id"], "experiment_id": standing[0]["id"], "created": False}
-    lab.artifacts.put(code_key(codec.sha256), source.encode(), "text/x-python")
-    experiment_id = f"exp-import-{name}-{codec.sha256[:12]}-{len(existing) + 1}"
+    lab.artifacts.put(code_key(sha256), source.encode(), "text/x-python")
+    experiment_id = f"exp-import-{name}-{sha256[:12]}-{len(existing) + 1}"
     record = new_experiment(event["run_id"], IMPORT_PROPOSER, [], f"imported codec '{name}' ({event['origin']})",
-                            codec.sha256, experiment_id=experiment_id)
+                            sha256, experiment_id=experiment_id)
     created = lab.experiments.create_experiment(record)
     if created:
         lab.experiments.add_event(record["id"], "import", f"codec {name} imported from {event['origin']}; it is "
