@@ -25,7 +25,8 @@ from aiv.store.records import ACTIVE_STATUSES, now_iso
 
 HEARTBEAT_S = 20.0
 STALE_AFTER_S = 180.0  # a run whose heartbeat is older than this is dead
-CAMPAIGN = "campaign"  # state document: {"last_run", "last_run_at", "recent_runs": [run ids, newest first]}
+CAMPAIGN = "campaign"  # state document: {"last_run", "last_run_at", "recent_runs": [run ids, newest first],
+#                      "runs": [every run id, newest first]}
 # each run's own state document "run:<id>" holds its status, heartbeat and exact model spend:
 # {"run_id", "pid", "host", "started_at", "heartbeat_at", "status", "options", "settings",
 #  "spend": {"llm_usd", "input_tokens", "output_tokens"}}
@@ -215,14 +216,14 @@ class CampaignRun:
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
-    def _register(self, status: str) -> None:
+    def _register(self, status: str, reason: str | None = None) -> None:
         state = self.lab.experiments.get_state(f"run:{self.run_id}") or {
             "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso(),
             "options": asdict(self.options), "settings": self.lab.settings.as_record()}
         with self._lock:
             spend = dict(self._spend)
         self.lab.experiments.put_state(f"run:{self.run_id}", state | {"status": status, "heartbeat_at": now_iso(),
-                                                                      "spend": spend})
+                                                                      "spend": spend, "reason": reason})
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -233,8 +234,9 @@ class CampaignRun:
         self._register("running")
         campaign = self.lab.experiments.get_state(CAMPAIGN) or {"recent_runs": []}
         recent = [self.run_id] + [r for r in campaign.get("recent_runs", []) if r != self.run_id]
+        every = [self.run_id] + [r for r in campaign.get("runs", campaign.get("recent_runs", [])) if r != self.run_id]
         self.lab.experiments.put_state(CAMPAIGN, campaign | {"last_run": self.run_id, "last_run_at": now_iso(),
-                                                             "recent_runs": recent[:RECENT_RUNS]})
+                                                             "recent_runs": recent[:RECENT_RUNS], "runs": every})
         self.lab.experiments.add_event(None, "run", f"{self.run_id} started: {self.options.iterations} iterations, "
                                                     f"proposer {self.options.proposer}, {self.options.parallel} at once")
         threading.Thread(target=self._heartbeat, daemon=True).start()
@@ -252,10 +254,10 @@ class CampaignRun:
             self._register("interrupted")
             self.lab.experiments.add_event(None, "run", f"{self.run_id} interrupted; closed {len(closed)} experiment(s)")
             raise
-        except BaseException:
+        except BaseException as error:
             self._stop.set()
             self._close_own("the run crashed before this experiment finished")
-            self._register("crashed")
+            self._register("crashed", f"{type(error).__name__}: {error}")
             raise
         self._stop.set()
         self._register("finished")

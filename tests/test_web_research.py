@@ -144,3 +144,33 @@ def test_the_diff_has_no_blank_lines_between_its_lines(store):
     text = page(store, f"/experiments/{store.ids['claude1']}")
     diff = re.search(r'<pre class="diff"[^>]*>(.*?)</pre>', text, re.S).group(1)
     assert "\n" not in diff and diff.count("<span class=") > 3
+
+
+def test_model_spend_covers_every_run_not_only_the_recent_ones(tmp_path):
+    seeded = seed_normal(tmp_path / "many", previews=False)
+    try:
+        campaign = seeded.experiments.get_state("campaign")
+        older = [f"run-old-{i}" for i in range(25)]
+        for run_id in older:
+            seeded.experiments.put_state(f"run:{run_id}", {"run_id": run_id, "status": "finished", "spend": {
+                "llm_usd": 1.0, "input_tokens": 10, "output_tokens": 1}})
+        seeded.experiments.put_state("campaign", campaign | {"runs": campaign["recent_runs"] + older})
+        spend = views.spend_view(seeded.experiments)
+        assert spend["runs"] == len(campaign["recent_runs"]) + 25
+        assert spend["llm_usd"] == pytest.approx(RUN_SPEND_USD * len(campaign["recent_runs"]) + 25.0)
+    finally:
+        seeded.close()
+
+
+def test_a_crashed_run_and_a_silently_ended_run_say_why(tmp_path):
+    seeded = seed_normal(tmp_path / "crashed", previews=False)
+    try:
+        seeded.experiments.put_state("run:run-seed-1", dict(seeded.experiments.get_state("run:run-seed-1"),
+                                                            status="crashed", reason="OSError: disk full"))
+        seeded.experiments.put_state("run:run-seed-2", dict(seeded.experiments.get_state("run:run-seed-2"),
+                                                            heartbeat_at="2020-01-01T00:00:00+00:00"))
+        text = page(seeded, "/activity")
+        assert '<span class="reason">OSError: disk full</span>' in text
+        assert "its heartbeat stopped: the process was killed" in text
+    finally:
+        seeded.close()

@@ -60,10 +60,20 @@ def run_states(experiments: ExperimentStore, campaign: dict, now: datetime) -> l
     runs = []
     for run_id in campaign.get("recent_runs", []):
         state = experiments.get_state(f"run:{run_id}") or {}
-        runs.append({"run_id": run_id, "status": state.get("status", "unknown"), "alive": run_is_alive(state),
+        alive, age = run_is_alive(state), _age_s(state.get("heartbeat_at"), now)
+        runs.append({"run_id": run_id, "status": state.get("status", "unknown"), "alive": alive,
                      "host": state.get("host"), "pid": state.get("pid"), "started_at": state.get("started_at"),
-                     "heartbeat_age_s": _age_s(state.get("heartbeat_at"), now), "options": state.get("options") or {}})
+                     "heartbeat_age_s": age, "options": state.get("options") or {},
+                     "reason": state.get("reason") or _silent_end(state, alive)})
     return runs
+
+
+def _silent_end(state: dict, alive: bool) -> str | None:
+    """Why a run that says "running" is not alive: its process ended without closing it."""
+    if state.get("status") != "running" or alive:
+        return None
+    return ("its heartbeat stopped: the process was killed or its machine stopped before it closed the run "
+            "(the next run closes the experiments it left open)")
 
 
 def schedule_view(experiments: ExperimentStore) -> dict | None:
@@ -87,9 +97,11 @@ def cloud_costs(experiments: ExperimentStore) -> dict | None:
 
 
 def spend_view(experiments: ExperimentStore) -> dict | None:
-    """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over the recent runs'
-    own state documents (each run writes its exact total), or None when no run recorded any."""
-    runs = (experiments.get_state(CAMPAIGN) or {}).get("recent_runs", [])
+    """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over every run's own state
+    document (each run writes its exact total; a store older than the "runs" list has its recent runs
+    only), or None when no run recorded any. One read by key per run."""
+    campaign = experiments.get_state(CAMPAIGN) or {}
+    runs = campaign.get("runs", campaign.get("recent_runs", []))
     spends = [state["spend"] for state in (experiments.get_state(f"run:{run}") for run in runs)
               if state and state.get("spend")]
     if not spends:
