@@ -25,6 +25,7 @@ from moto import mock_aws
 
 from aiv.aws import control, environment
 from aiv.codec.contract import builtin_source
+from aiv.importing import IMPORT_PREFIX, import_codec
 from aiv.pipeline import seed_names
 from aiv.search.proposer import Proposal, Usage
 from aiv.settings import MAX_PROPOSAL_ATTEMPTS
@@ -158,6 +159,27 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
     archived = lab.experiments.best_experiments(limit=1)[0]["id"]
     assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
     assert set(control.rerun_input(lab.experiments, archived)) <= read
+
+
+def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api_starts(world, seeded, definition,
+                                                                                        functions, tiny_codec_source):
+    lab, _ = world
+    name = f"import-{uuid.uuid4().hex[:8]}"
+    entered = import_codec({"run_id": name, "name": "tiny", "source": tiny_codec_source, "origin": "a test"}, lab)
+    execution_input = {"seeds": [*seed_names(), IMPORT_PREFIX + entered["experiment_id"]], "candidates": 1,
+                       "proposer": "offline", "seed": 21}
+    assert set(execution_input) <= {key.removesuffix(".$") for key in
+                                    definition["States"][definition["StartAt"]]["Parameters"]["defaults"]}
+    execution, _ = run(definition, functions, execution_input)
+    entered_states = states_entered(execution)
+    assert entered_states.count("SeedArchived") == len(seed_names())  # the built-ins were evaluated before
+    assert entered_states.count("EvaluateSeed") == 1 and entered_states.count("SeedRecorded") == 1
+    experiment = lab.experiments.get_experiment(entered["experiment_id"])
+    assert (experiment["status"], experiment["proposer"], experiment["parents"]) == ("succeeded", "import", [])
+    result = json.loads(lab.artifacts.get(experiment["result_key"]))
+    assert [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
+    again, _ = run(definition, functions, execution_input)  # a later execution finds it archived
+    assert states_entered(again).count("SeedArchived") == len(seed_names()) + 1
 
 
 def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definition, functions):
