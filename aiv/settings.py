@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from aiv.errors import UsageError
 
 DEFAULT_QUALITIES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
-MAX_PROPOSAL_ATTEMPTS = 3  # a rejected proposal goes back to propose with the reason at most this often
-SMOKE_SIZE = (96, 64)  # width, height of the tiny clip validation runs every candidate on
+SMOKE_SIZE = (96, 64)  # width, height of the tiny clip the evaluate step first runs every candidate on
 SMOKE_FRAMES = 6
 CASCADE_FRAMES = 8  # the evaluation's first, cheap stage: this many frames of the first train clip
 RD_DUPLICATE_KBPS_REL = 0.002  # two smoke RD signatures closer than this (relative rate) ...
@@ -52,7 +51,6 @@ class CampaignSettings:
     anchors: tuple[str, ...] = ("x264", "x265")
     anchor_crfs: tuple[int, ...] = DEFAULT_ANCHOR_CRFS
     anchor_preset: str = DEFAULT_ANCHOR_PRESET
-    seed: int = 0
 
     def __post_init__(self) -> None:
         check_anchor_options(self.anchor_crfs, self.anchor_preset)

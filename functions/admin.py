@@ -8,7 +8,7 @@
                                             -> 202 {"experiment_id", "created", "execution_arn", "started_at", "input"}
 
 An import passes the static policy (400 with the violation otherwise), enters the archive as a seed
-(aiv/importing.py) and starts an execution whose seeds include it, so it is evaluated like a
+(aiv/pipeline/importing.py) and starts an execution whose seeds include it, so it is evaluated like a
 built-in seed before that run's candidates; the same module twice is one experiment.
 
 A bad request is 400 and an unknown experiment 404, each {"message": ...}. Every action is
@@ -26,13 +26,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from aiv.aws import control
-from aiv.aws.environment import (SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN, experiment_store, lab_from_env,
-                                 require_env)
+from aiv.aws.environment import experiment_store, lab_from_env, require_env
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.codec.policy import PolicyViolation
-from aiv.importing import IMPORT_PREFIX, import_codec
+from aiv.pipeline.importing import IMPORT_PREFIX, import_codec
 from aiv.aws.observability import count, logger, metrics, tracer
 from aiv.errors import UsageError
+from aiv.names import SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN
 
 app = APIGatewayRestResolver()
 

@@ -11,12 +11,14 @@ import pytest
 from aiv.cli import main
 from aiv.codec.policy import PolicyViolation
 from aiv.errors import UsageError
-from aiv.importing import IMPORT_PREFIX, check_import, import_codec
+from aiv.pipeline.importing import IMPORT_PREFIX, check_import, import_codec
 from aiv.local import open_local_lab
-from aiv.pipeline import seed
+from aiv.pipeline.seeding import seed
 from aiv.search.archive import select_parent
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
+from aiv.store.records import now_iso
+from aiv.store.runs import RunState, write_run
 
 BENCHMARK = CampaignSettings(qualities=(0.2, 0.5, 0.8), frames=4, train_clips=("moving_object",),
                              validation_clips=(), anchors=("x264",), anchor_crfs=(30, 36, 42, 48))
@@ -30,8 +32,8 @@ def store(tmp_path):
     path = tmp_path / "lab"
     experiments, _ = open_local_store(path)
     experiments.put_state("campaign", {"last_run": "run-earlier", "recent_runs": ["run-earlier"]})
-    experiments.put_state("run:run-earlier", {"run_id": "run-earlier", "status": "finished",
-                                              "settings": BENCHMARK.as_record()})
+    write_run(experiments, RunState(run_id="run-earlier", pid=1, host="elsewhere", started_at=now_iso(),
+                                    heartbeat_at=now_iso(), status="finished", settings=BENCHMARK.as_record()))
     experiments.close()
     return path
 

@@ -9,6 +9,8 @@ import re
 import pytest
 
 from aiv.comparison import Entry, bd_rates_against
+from aiv.store.records import now_iso
+from aiv.store.runs import RunSpend, RunState, write_run
 from aiv.web import charts, views
 from aiv.web.app import Dashboard, Request
 from web_seed import RUN_SPEND_USD, seed_normal
@@ -152,8 +154,9 @@ def test_model_spend_covers_every_run_not_only_the_recent_ones(tmp_path):
         campaign = seeded.experiments.get_state("campaign")
         older = [f"run-old-{i}" for i in range(25)]
         for run_id in older:
-            seeded.experiments.put_state(f"run:{run_id}", {"run_id": run_id, "status": "finished", "spend": {
-                "llm_usd": 1.0, "input_tokens": 10, "output_tokens": 1}})
+            write_run(seeded.experiments, RunState(run_id=run_id, pid=1, host="elsewhere", started_at=now_iso(),
+                                                   heartbeat_at=now_iso(), status="finished",
+                                                   spend=RunSpend(llm_usd=1.0, input_tokens=10, output_tokens=1)))
         seeded.experiments.put_state("campaign", campaign | {"runs": campaign["recent_runs"] + older})
         spend = views.spend_view(seeded.experiments)
         assert spend["runs"] == len(campaign["recent_runs"]) + 25

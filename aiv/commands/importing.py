@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from aiv.codec.policy import PolicyViolation
     from aiv.commands.campaign import report_line
     from aiv.errors import UsageError
-    from aiv.importing import check_import
+    from aiv.pipeline.importing import check_import
     from aiv.local import open_local_lab, store_path
     from aiv.runner import CampaignRun, RunOptions, stored_settings
 

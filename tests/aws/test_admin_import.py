@@ -12,7 +12,7 @@ from test_admin_client import admin_api  # noqa: F401 (the fixture)
 
 from aiv.cli import main
 from aiv.codec.builtin import BUILTIN_CODECS
-from aiv.importing import IMPORT_PREFIX
+from aiv.pipeline.importing import IMPORT_PREFIX
 
 MODULE = ("import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    return y.tobytes()\n\n"
           "def decode(bitstream):\n    raise NotImplementedError\n")

@@ -14,7 +14,10 @@ import re
 
 from aiv.codec.policy import check_policy
 from aiv.errors import UsageError
-from aiv.store.records import code_key, new_experiment
+from aiv.names import code_key
+from aiv.pipeline.events import ImportEvent, SeedEvent, Seeded
+from aiv.pipeline.lab import Lab
+from aiv.store.records import new_experiment
 
 IMPORT_PREFIX = "import:"  # a seed name that stands for an imported experiment
 IMPORT_PROPOSER = "import"
@@ -35,7 +38,7 @@ def check_import(name: str, source: str) -> None:
     check_policy(source)
 
 
-def import_codec(event: dict, lab) -> dict:
+def import_codec(event: ImportEvent, lab: Lab) -> Seeded:
     """{"run_id", "name", "source", "origin"} -> {"run_id", "experiment_id", "created"}.
 
     Raises UsageError or PolicyViolation (check_import) before anything is stored. When the store
@@ -60,7 +63,7 @@ def import_codec(event: dict, lab) -> dict:
     return {"run_id": event["run_id"], "experiment_id": record["id"], "created": created}
 
 
-def imported_seed(event: dict, lab) -> dict:
+def imported_seed(event: SeedEvent, lab: Lab) -> Seeded:
     """The seed step for a name IMPORT_PREFIX + id: {"run_id", "experiment_id", "created"}, "created" true
     when that imported experiment still waits for its evaluation (status proposed)."""
     experiment_id = event["name"][len(IMPORT_PREFIX):]
