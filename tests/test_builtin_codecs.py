@@ -319,7 +319,7 @@ def _foreman(frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.clips
 @pytest.mark.skipif(not (CLIPS / "foreman_cif.264").exists(), reason="shared clips are absent")
 def test_hybrid_beats_intra_on_foreman():
-    y, u, v = _foreman(10)
+    y, u, v = _foreman(6)
     results = {}
     for name in BUILTIN_CODECS:
         bits = CODECS[name].encode(y, u, v, 30.0, 0.5)

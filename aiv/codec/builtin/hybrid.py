@@ -58,7 +58,7 @@ PARAMS = {
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
     "intra_rounding": 0.34,  # dead-zone rounding offset for intra blocks, 0..0.5
     "inter_rounding": 0.17,  # dead-zone rounding offset for inter blocks, 0..0.5
-    "rdoq": True,  # rate-distortion decision between each level and the next smaller one
+    "rdoq": False,  # rate-distortion decision between each level and the next smaller one
     "lambda_scale": 0.12,  # Lagrange multiplier / step^2 for every rate-distortion decision, > 0
     "coef_bit_cost": 5.0,  # estimated bits of a nonzero level besides its magnitude, > 0
     "intra_blocks": True,  # allow intra macroblocks in P and B frames
@@ -442,8 +442,9 @@ def _luma_pred(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray,
     """Luma prediction at frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
     s = cfg.subpel
     shift = s.bit_length() - 1
-    py = (ys + cfg.pad) * s + mvy
-    px = (xs + cfg.pad) * s + mvx
+    dtype = np.int32 if phases.size < 1 << 31 else np.int64  # int32 coordinates where they fit: half the traffic
+    py = ((ys + cfg.pad) * s + mvy).astype(dtype, copy=False)
+    px = ((xs + cfg.pad) * s + mvx).astype(dtype, copy=False)
     _, _, hr, wr = phases.shape
     index = (((py & (s - 1)) * s + (px & (s - 1))) * hr + (py >> shift)) * wr + (px >> shift)
     return phases.reshape(-1)[index]
@@ -495,6 +496,7 @@ def _spread(a: np.ndarray, size: int) -> np.ndarray:
 def _mb_grids(cfg: _Config, mv: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per-pixel luma and chroma vector maps from macroblock vectors [rows, cols, 2]."""
     b = cfg.block
+    mv = mv.astype(np.int32)
     luma = _spread(mv, b)
     chroma = _spread(mv, b // 2)
     return luma[..., 0], luma[..., 1], chroma[..., 0], chroma[..., 1]
@@ -517,6 +519,7 @@ def _obmc_ramp(size: int, edge_weight: int) -> np.ndarray:
 def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Motion-compensated luma and chroma; with OBMC, blended with the predictions of the nearer
     horizontal and vertical neighbours' vectors (blocks not `usable` lend their own vector)."""
+    mv = mv.astype(np.int32)
     own = _plain_predict(ref, cfg, mv)
     if cfg.obmc == 0:
         return own
@@ -544,7 +547,7 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
 def _plain_at(ref: _Reference, cfg: _Config, plane: int, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
     """Prediction of a whole luma (plane 0) or chroma (plane 1, both components) plane from per-pixel vectors."""
     h, w = mvy.shape
-    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+    ys, xs = np.arange(h, dtype=np.int32)[:, None], np.arange(w, dtype=np.int32)[None, :]
     if plane == 0:
         return _luma_pred(ref.phases, cfg, ys, xs, mvy, mvx)
     return _chroma_pred(ref.chroma, cfg, ys, xs, mvy, mvx)
@@ -730,25 +733,31 @@ def _neighbours(plane: np.ndarray, r0: int, c0: int, n: int) -> tuple[np.ndarray
     return np.full(2 * n, 128, np.int64), np.full(n, 128, np.int64), 128
 
 
-def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: int, n: int) -> np.ndarray:
-    """Every intra mode's prediction of an n x n block, int64 [6, n, n]:
-    DC, vertical, horizontal, planar, diagonal down-left, diagonal down-right."""
+def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: int, n: int, modes: tuple[int, ...]) -> np.ndarray:
+    """The predictions of an n x n block in the given intra modes, int64 [len(modes), n, n]. Modes:
+    0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal down-left, 5 diagonal down-right."""
     shift = n.bit_length() - 1
     t = top[:n]
     x = np.arange(n)
-    out = np.empty((_N_INTRA_MODES, n, n), np.int64)
-    out[0] = (t.sum() + left.sum() + n) >> (shift + 1)
-    out[1] = t[None, :]
-    out[2] = left[:, None]
-    right, below = top[n], left[n - 1]
-    out[3] = ((n - 1 - x)[None, :] * left[:, None] + (x + 1)[None, :] * right
-              + (n - 1 - x)[:, None] * t[None, :] + (x + 1)[:, None] * below + n) >> (shift + 1)
-    ext = np.concatenate([top, top[-1:]])
-    s = x[:, None] + x[None, :]
-    out[4] = (ext[s] + 2 * ext[s + 1] + ext[s + 2] + 2) >> 2
-    edge = np.concatenate([left[-1:], left[::-1], [corner], top[: n + 1]])
-    d = n + 1 + x[None, :] - x[:, None]
-    out[5] = (edge[d - 1] + 2 * edge[d] + edge[d + 1] + 2) >> 2
+    out = np.empty((len(modes), n, n), np.int64)
+    for i, mode in enumerate(modes):
+        if mode == 0:
+            out[i] = (t.sum() + left.sum() + n) >> (shift + 1)
+        elif mode == 1:
+            out[i] = t[None, :]
+        elif mode == 2:
+            out[i] = left[:, None]
+        elif mode == 3:
+            out[i] = ((n - 1 - x)[None, :] * left[:, None] + (x + 1)[None, :] * top[n]
+                      + (n - 1 - x)[:, None] * t[None, :] + (x + 1)[:, None] * left[n - 1] + n) >> (shift + 1)
+        elif mode == 4:
+            ext = np.concatenate([top, top[-1:]])
+            s = x[:, None] + x[None, :]
+            out[i] = (ext[s] + 2 * ext[s + 1] + ext[s + 2] + 2) >> 2
+        else:
+            edge = np.concatenate([left[-1:], left[::-1], [corner], top[: n + 1]])
+            d = n + 1 + x[None, :] - x[:, None]
+            out[i] = (edge[d - 1] + 2 * edge[d] + edge[d + 1] + 2) >> 2
     return out
 
 
@@ -760,22 +769,24 @@ def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
 
 def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: _Frame, cfg: _Config, qy: int, qc: int, chooser=None) -> None:
     """Predict and reconstruct the intra macroblocks of `frame` in raster order, in place on the int32
-    planes (the inter ones already reconstructed); `chooser(m, preds_y, preds_c)` (encoder only)
-    first sets the macroblock's mode and levels."""
-    _rows, cols = cfg.grid
+    planes (the inter ones already reconstructed); `chooser(m, top, left, corner)` (encoder only)
+    first sets the macroblock's mode and luma levels from its luma neighbours, and returns the
+    chroma levels' chooser. Chroma uses the luma mode."""
+    _, cols = cfg.grid
     b, h = cfg.block, cfg.block // 2
     kc2 = frame.chroma.shape[1] // 2
     for r, c in zip(*np.nonzero(frame.modes == _INTRA)):
         m = r * cols + c
-        preds_y = _intra_predictions(*_neighbours(y, r * b, c * b, b), b)
-        preds_c = [_intra_predictions(*_neighbours(uv[i], r * h, c * h, h), h) for i in (0, 1)]
-        if chooser is not None:
-            chooser(m, preds_y, preds_c)
-        mode = frame.imodes[r, c]
-        y[r * b : (r + 1) * b, c * b : (c + 1) * b] = _add_residual(preds_y[mode], frame.luma[m : m + 1], cfg, qy, b)
+        neighbours = _neighbours(y, r * b, c * b, b)
+        code_chroma = chooser(m, *neighbours) if chooser is not None else None
+        mode = (int(frame.imodes[r, c]),)
+        y[r * b : (r + 1) * b, c * b : (c + 1) * b] = _add_residual(_intra_predictions(*neighbours, b, mode)[0], frame.luma[m : m + 1], cfg, qy, b)
         for i in (0, 1):
+            pred = _intra_predictions(*_neighbours(uv[i], r * h, c * h, h), h, mode)[0]
+            if code_chroma is not None:
+                code_chroma(i, pred)
             levels = frame.chroma[m : m + 1, i * kc2 : (i + 1) * kc2]
-            uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h] = _add_residual(preds_c[i][mode], levels, cfg, qc, h)
+            uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h] = _add_residual(pred, levels, cfg, qc, h)
 
 
 def _most_probable(imodes, modes, r: int, c: int) -> int:
@@ -935,7 +946,7 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     mv = _integer_search(cur.astype(np.uint8), ref.padded, cfg, lam)
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
-    ys, xs = np.arange(hp)[:, None], np.arange(wp)[None, :]
+    ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
 
     def cost_of(cand: np.ndarray) -> np.ndarray:
         ly, lx, _, _ = _mb_grids(cfg, cand)
@@ -1004,28 +1015,34 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
 
 
 def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict):
-    """The encoder's per-macroblock intra decision for `_intra_pass`: each allowed mode's prediction is
-    transformed and quantised, and the cheapest by distortion + lam * bits sets the mode and levels."""
+    """The encoder's per-macroblock intra decision for `_intra_pass`: each allowed mode's luma
+    prediction is transformed and quantised, and the cheapest by distortion + lam * bits sets the
+    mode and luma levels; the chroma levels follow from that mode's chroma prediction."""
     _rows, cols = cfg.grid
     b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
     allowed = list(_INTRA_MODE_SETS[p["intra_modes"]])
     steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
 
-    def choose(m: int, preds_y: np.ndarray, preds_c: list[np.ndarray]) -> None:
+    kc2 = frame.chroma.shape[1] // 2
+
+    def choose(m: int, top: np.ndarray, left: np.ndarray, corner: int):
         r, c = divmod(m, cols)
-        src_y = cur_y[r * b : (r + 1) * b, c * b : (c + 1) * b]
-        src_c = cur_uv[:, r * h : (r + 1) * h, c * h : (c + 1) * h]
-        cy = _forward(_stack_tblocks(src_y[None] - preds_y[allowed], ts), ts)
-        cc = np.concatenate([_forward(_stack_tblocks(src_c[i][None] - preds_c[i][allowed], ts), ts) for i in (0, 1)], 1)
-        ly, dy, by = _code_blocks(cy, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
-        lc, dc, bc = _code_blocks(cc, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
+        preds = _intra_predictions(top, left, corner, b, allowed)
+        coef = _forward(_stack_tblocks(cur_y[r * b : (r + 1) * b, c * b : (c + 1) * b][None] - preds, ts), ts)
+        levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
         mpm = _most_probable(frame.imodes, frame.modes, r, c)
         mode_bits = np.array([1.0 if mode == mpm else 4.0 for mode in allowed])
-        j = dy.sum(-1) + dc.sum(-1) + coding.lam * (by.sum(-1) + bc.sum(-1) + mode_bits)
-        best = int(np.argmin(j))
+        best = int(np.argmin(dist.sum(-1) + coding.lam * (bits.sum(-1) + mode_bits)))
         frame.imodes[r, c] = allowed[best]
-        frame.luma[m] = ly[best]
-        frame.chroma[m] = lc[best]
+        frame.luma[m] = levels[best]
+
+        def code_chroma(i: int, pred: np.ndarray) -> None:
+            src = cur_uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h]
+            coef = _forward(_stack_tblocks((src - pred)[None], ts), ts)
+            levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
+            frame.chroma[m, i * kc2 : (i + 1) * kc2] = levels[0]
+
+        return code_chroma
 
     return choose
 
@@ -1081,8 +1098,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         frame.modes[use_intra] = _INTRA
         frame.dirs[use_intra] = frame.refidx[use_intra] = 0
         frame.mv0[use_intra] = frame.mv1[use_intra] = 0
-    pred_y, pred_uv = _inter_predict(frame, l0, l1, cfg)
-    luma, chroma, _, _ = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
+    luma, chroma, _, _ = _code_mb(cur_y, cur_uv, best_y, best_uv, cfg, coding, p["inter_rounding"])
     inter = (frame.modes != _INTRA).reshape(-1, 1, 1)
     frame.luma[:] = luma * inter
     frame.chroma[:] = chroma * inter
