@@ -169,15 +169,19 @@ class OfflineProposer:
                         parents=[base.experiment_id], proposer=self.name, model=None, usage=Usage())
 
 
-def _mutation(values: dict[str, object], rng: random.Random) -> tuple[dict[str, object], str]:
+def _mutation(values: dict[str, object], rng: random.Random, attempts: int = 8) -> tuple[dict[str, object], str]:
+    """One to three genes mutated; drawn again (a few times) when the draw changed nothing."""
     keys = sorted(k for k in values if k in GENES)
-    chosen = rng.sample(keys, k=min(len(keys), rng.choice((1, 1, 2, 3))))
-    changes = {}
-    for key in chosen:
-        new = GENES[key].mutate(values[key], rng)
-        if new != values[key]:
-            changes[key] = new
-    _keep_transform_fitting(values, changes)
+    changes: dict[str, object] = {}
+    for _ in range(attempts):
+        chosen = rng.sample(keys, k=min(len(keys), rng.choice((1, 1, 2, 3))))
+        for key in chosen:
+            new = GENES[key].mutate(values[key], rng)
+            if new != values[key]:
+                changes[key] = new
+        _keep_transform_fitting(values, changes)
+        if changes:
+            break
     return changes, "; ".join(GENES[key].why for key in changes)
 
 

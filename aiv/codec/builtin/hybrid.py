@@ -1098,7 +1098,8 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         frame.modes[use_intra] = _INTRA
         frame.dirs[use_intra] = frame.refidx[use_intra] = 0
         frame.mv0[use_intra] = frame.mv1[use_intra] = 0
-    luma, chroma, _, _ = _code_mb(cur_y, cur_uv, best_y, best_uv, cfg, coding, p["inter_rounding"])
+    pred_y, pred_uv = _inter_predict(frame, l0, l1, cfg)  # the blend at edges between directions differs from best_y
+    luma, chroma, _, _ = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
     inter = (frame.modes != _INTRA).reshape(-1, 1, 1)
     frame.luma[:] = luma * inter
     frame.chroma[:] = chroma * inter
