@@ -54,7 +54,7 @@ PARAMS = {
     "q_max": 120.0,  # quantisation step at quality 0, >= q_min
     "chroma_q_scale": 1.0,  # chroma step / luma step, > 0
     "key_q_scale": 0.7,  # key-frame step / P-frame step, > 0
-    "b_q_scale": 1.15,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
+    "b_q_scale": 1.3,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
     "intra_rounding": 0.34,  # dead-zone rounding offset for intra blocks, 0..0.5
     "inter_rounding": 0.17,  # dead-zone rounding offset for inter blocks, 0..0.5
