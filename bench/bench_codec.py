@@ -28,6 +28,7 @@ import numpy as np
 from bench_evaluate import one_evaluation
 
 from aiv.video.corpus import builtin_corpus
+from aiv.video.readers import read_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 FOREMAN = ROOT.parent / "shared" / "clips" / "foreman_cif.264"
@@ -46,20 +47,8 @@ def load_module(path: Path, name: str) -> ModuleType:
 def cif_frames(frames: int) -> tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(description, (y, u, v)) of `frames` CIF frames: foreman when the shared clips are there."""
     if FOREMAN.exists():
-        import av
-
-        ys, us, vs = [], [], []
-        with av.open(str(FOREMAN), format="h264") as container:
-            for frame in container.decode(video=0):
-                planes = frame.to_ndarray(format="yuv420p")
-                h, w = frame.height, frame.width
-                ys.append(planes[:h])
-                chroma = planes[h:].reshape(2, h // 2, w // 2)
-                us.append(chroma[0])
-                vs.append(chroma[1])
-                if len(ys) == frames:
-                    break
-        return f"foreman_cif, {len(ys)} frames", (np.stack(ys), np.stack(us), np.stack(vs))
+        clip = read_clip(FOREMAN, frames=frames)
+        return f"foreman_cif, {clip.y.shape[0]} frames", (clip.y, clip.u, clip.v)
     clip = builtin_corpus(frames=frames)[0]
     h, w = CIF
 

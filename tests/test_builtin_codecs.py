@@ -10,6 +10,7 @@ import pytest
 
 from aiv.codec.builtin import BUILTIN_CODECS, hybrid, intra
 from aiv.search.offline import GENES
+from aiv.video.readers import read_clip
 
 CODECS = {"intra": intra, "hybrid": hybrid}
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
@@ -301,19 +302,8 @@ def test_truncated_range_coded_payload_raises_even_with_a_consistent_length(movi
 
 
 def _foreman(frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    av = pytest.importorskip("av")
-    ys, us, vs = [], [], []
-    with av.open(str(CLIPS / "foreman_cif.264"), format="h264") as container:
-        for frame in container.decode(video=0):
-            planes = frame.to_ndarray(format="yuv420p")
-            h, w = frame.height, frame.width
-            ys.append(planes[:h])
-            chroma = planes[h:].reshape(2, h // 2, w // 2)
-            us.append(chroma[0])
-            vs.append(chroma[1])
-            if len(ys) == frames:
-                break
-    return np.stack(ys), np.stack(us), np.stack(vs)
+    clip = read_clip(CLIPS / "foreman_cif.264", frames=frames)
+    return clip.y, clip.u, clip.v
 
 
 @pytest.mark.clips
