@@ -12,9 +12,9 @@ Macroblocks: the encoder runs an exhaustive integer motion search per reference 
 OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
 refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
 then picks by rate-distortion cost between inter (each reference or direction), intra and skip.
-Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted from their
-reconstructed neighbours (DC, vertical, horizontal, planar and two diagonals, the mode chosen by
-rate-distortion cost). Prediction may be overlapped (OBMC). Residuals are transformed with an
+Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
+by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
+diagonals, each block's mode chosen by rate-distortion cost; chroma follows the first block's). Prediction may be overlapped (OBMC). Residuals are transformed with an
 orthonormal DCT and quantised with a dead zone (optionally followed by a rate-distortion level
 decision per coefficient, RDOQ) and a step that falls exponentially with `quality`; transform
 blocks whose coefficients are not worth their bits are zeroed. Reconstruction is integer-exact
@@ -52,7 +52,7 @@ PARAMS = {
     "refs": 2,  # reference frames of a P frame (its latest anchors), 1..4
     "q_min": 5.0,  # quantisation step at quality 1 (orthonormal DCT units), > 0
     "q_max": 120.0,  # quantisation step at quality 0, >= q_min
-    "chroma_q_scale": 1.0,  # chroma step / luma step, > 0
+    "chroma_q_scale": 1.5,  # chroma step / luma step, > 0
     "key_q_scale": 0.7,  # key-frame step / P-frame step, > 0
     "b_q_scale": 1.3,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
@@ -713,13 +713,14 @@ def _cut_score(prev: np.ndarray, cur: np.ndarray, block: int = 8, reach: int = 4
 # intra prediction (shared by encoder and decoder)
 
 
-def _neighbours(plane: np.ndarray, r0: int, c0: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Reconstructed neighbours of the n x n block at (r0, c0): top row with top-right (2n, the last
-    available sample repeated past the plane), left column (n) and corner; a missing side is
-    replaced by the other's nearest sample, both by 128."""
+def _neighbours(plane: np.ndarray, r0: int, c0: int, n: int, top_right: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
+    """Reconstructed neighbours of the n x n block at (r0, c0): top row with top-right (2n; the last
+    available sample repeated past the plane, or past the top row when `top_right` is not yet
+    decoded), left column (n) and corner; a missing side is replaced by the other's nearest
+    sample, both by 128."""
     w = plane.shape[1]
     if r0 > 0:
-        top = plane[r0 - 1, c0 : min(w, c0 + 2 * n)].astype(np.int64)
+        top = plane[r0 - 1, c0 : min(w, c0 + (2 * n if top_right else n))].astype(np.int64)
         if top.size < 2 * n:
             top = np.concatenate([top, np.full(2 * n - top.size, top[-1])])
     if c0 > 0:
@@ -769,18 +770,25 @@ def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
 
 def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: _Frame, cfg: _Config, qy: int, qc: int, chooser=None) -> None:
     """Predict and reconstruct the intra macroblocks of `frame` in raster order, in place on the int32
-    planes (the inter ones already reconstructed); `chooser(m, top, left, corner)` (encoder only)
-    first sets the macroblock's mode and luma levels from its luma neighbours, and returns the
-    chroma levels' chooser. Chroma uses the luma mode."""
+    planes (the inter ones already reconstructed). Luma: each transform block in raster order
+    within its macroblock, with its own mode; chroma: the mode of the macroblock's first luma block.
+    `chooser(m, j, top, left, corner)` (encoder only) first sets luma block j's mode and levels;
+    `chooser(m, None, ...)` returns the chroma levels' chooser."""
     _, cols = cfg.grid
-    b, h = cfg.block, cfg.block // 2
+    b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
+    k = b // ts
     kc2 = frame.chroma.shape[1] // 2
     for r, c in zip(*np.nonzero(frame.modes == _INTRA)):
         m = r * cols + c
-        neighbours = _neighbours(y, r * b, c * b, b)
-        code_chroma = chooser(m, *neighbours) if chooser is not None else None
-        mode = (int(frame.imodes[r, c]),)
-        y[r * b : (r + 1) * b, c * b : (c + 1) * b] = _add_residual(_intra_predictions(*neighbours, b, mode)[0], frame.luma[m : m + 1], cfg, qy, b)
+        for j in range(k * k):
+            ty, tx = r * k + j // k, c * k + j % k
+            neighbours = _neighbours(y, ty * ts, tx * ts, ts, top_right=j < k or j % k < k - 1)
+            if chooser is not None:
+                chooser(m, j, *neighbours)
+            pred = _intra_predictions(*neighbours, ts, (int(frame.imodes[ty, tx]),))[0]
+            y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts] = _add_residual(pred, frame.luma[m : m + 1, j : j + 1], cfg, qy, ts)
+        mode = (int(frame.imodes[r * k, c * k]),)
+        code_chroma = chooser(m, None) if chooser is not None else None
         for i in (0, 1):
             pred = _intra_predictions(*_neighbours(uv[i], r * h, c * h, h), h, mode)[0]
             if code_chroma is not None:
@@ -789,10 +797,11 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: _Frame, cfg: _Config, qy: 
             uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h] = _add_residual(pred, levels, cfg, qc, h)
 
 
-def _most_probable(imodes, modes, r: int, c: int) -> int:
-    """The intra mode predicted from the left and top macroblocks (DC where they are not intra)."""
-    left = imodes[r][c - 1] if c > 0 and modes[r][c - 1] == _INTRA else 0
-    top = imodes[r - 1][c] if r > 0 and modes[r - 1][c] == _INTRA else 0
+def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
+    """The intra mode of a luma transform block predicted from the blocks left of and above it
+    (DC where they lie in a macroblock that is not intra)."""
+    left = imodes[ty][tx - 1] if tx > 0 and modes[ty // k][(tx - 1) // k] == _INTRA else 0
+    top = imodes[ty - 1][tx] if ty > 0 and modes[(ty - 1) // k][tx // k] == _INTRA else 0
     return int(min(left, top))
 
 
@@ -807,7 +816,7 @@ class _Frame:
     kind: int  # _I, _P or _B
     depth: int  # B level (0 for I and P)
     modes: np.ndarray  # [rows, cols] of _SKIP / _INTER / _INTRA
-    imodes: np.ndarray  # [rows, cols] intra prediction mode (intra macroblocks)
+    imodes: np.ndarray  # [rows*k, cols*k] intra prediction mode per luma transform block (intra macroblocks)
     dirs: np.ndarray  # [rows, cols] lists used: 1 past (L0), 2 future (L1), 3 both; 0 for intra
     refidx: np.ndarray  # [rows, cols] index into L0 (P frames)
     mv0: np.ndarray  # [rows, cols, 2] int64 L0 vectors in 1/subpel pel, zero where L0 is unused
@@ -820,7 +829,8 @@ def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
     rows, cols = cfg.grid
     k2, kc2, n = (cfg.block // cfg.tsize) ** 2, 2 * (cfg.block // 2 // cfg.tsize) ** 2, cfg.tsize**2
     grid = np.zeros((rows, cols), np.int64)
-    return _Frame(kind, depth, grid + (_INTRA if kind == _I else _INTER), grid.copy(), grid + (0 if kind == _I else 1),
+    k = cfg.block // cfg.tsize
+    return _Frame(kind, depth, grid + (_INTRA if kind == _I else _INTER), np.zeros((rows * k, cols * k), np.int64), grid + (0 if kind == _I else 1),
                   grid.copy(), np.zeros((rows, cols, 2), np.int64), np.zeros((rows, cols, 2), np.int64),
                   np.zeros((rows * cols, k2, n), np.int64), np.zeros((rows * cols, kc2, n), np.int64))
 
@@ -1015,9 +1025,10 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
 
 
 def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict):
-    """The encoder's per-macroblock intra decision for `_intra_pass`: each allowed mode's luma
-    prediction is transformed and quantised, and the cheapest by distortion + lam * bits sets the
-    mode and luma levels; the chroma levels follow from that mode's chroma prediction."""
+    """The encoder's intra decisions for `_intra_pass`: for each luma transform block, each allowed
+    mode's prediction is transformed and quantised, and the cheapest by distortion + lam * bits
+    sets the block's mode and levels; the chroma levels follow from the macroblock's chroma
+    prediction."""
     _rows, cols = cfg.grid
     b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
     allowed = list(_INTRA_MODE_SETS[p["intra_modes"]])
@@ -1025,24 +1036,28 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
 
     kc2 = frame.chroma.shape[1] // 2
 
-    def choose(m: int, top: np.ndarray, left: np.ndarray, corner: int):
+    k = b // ts
+
+    def choose(m: int, j: int | None, top: np.ndarray | None = None, left: np.ndarray | None = None, corner: int = 0):
         r, c = divmod(m, cols)
-        preds = _intra_predictions(top, left, corner, b, allowed)
-        coef = _forward(_stack_tblocks(cur_y[r * b : (r + 1) * b, c * b : (c + 1) * b][None] - preds, ts), ts)
+        if j is None:
+            return lambda i, pred: code_chroma(m, r, c, i, pred)
+        ty, tx = r * k + j // k, c * k + j % k
+        preds = _intra_predictions(top, left, corner, ts, allowed)
+        coef = _forward(cur_y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts][None] - preds, ts)
         levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
-        mpm = _most_probable(frame.imodes, frame.modes, r, c)
+        mpm = _most_probable(frame.imodes, frame.modes, ty, tx, k)
         mode_bits = np.array([1.0 if mode == mpm else 4.0 for mode in allowed])
-        best = int(np.argmin(dist.sum(-1) + coding.lam * (bits.sum(-1) + mode_bits)))
-        frame.imodes[r, c] = allowed[best]
-        frame.luma[m] = levels[best]
+        best = int(np.argmin(dist + coding.lam * (bits + mode_bits)))
+        frame.imodes[ty, tx] = allowed[best]
+        frame.luma[m, j] = levels[best]
+        return None
 
-        def code_chroma(i: int, pred: np.ndarray) -> None:
-            src = cur_uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h]
-            coef = _forward(_stack_tblocks((src - pred)[None], ts), ts)
-            levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
-            frame.chroma[m, i * kc2 : (i + 1) * kc2] = levels[0]
-
-        return code_chroma
+    def code_chroma(m: int, r: int, c: int, i: int, pred: np.ndarray) -> None:
+        src = cur_uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h]
+        coef = _forward(_stack_tblocks((src - pred)[None], ts), ts)
+        levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
+        frame.chroma[m, i * kc2 : (i + 1) * kc2] = levels[0]
 
     return choose
 
@@ -1399,15 +1414,17 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             modes[r][c] = mode
             if mode == _INTRA:
                 dirs[r][c] = refidx[r][c] = 0
-                mpm = _most_probable(imodes, modes, r, c)
-                if coder.bit(ctx.imode, imodes[r][c] == mpm):
-                    imodes[r][c] = mpm
-                else:
-                    wanted = imodes[r][c] - (imodes[r][c] > mpm)
+                for j in range(k * k):
+                    ty, tx = r * k + j // k, c * k + j % k
+                    mpm = _most_probable(imodes, modes, ty, tx, k)
+                    if coder.bit(ctx.imode, imodes[ty][tx] == mpm):
+                        imodes[ty][tx] = mpm
+                        continue
+                    wanted = imodes[ty][tx] - (imodes[ty][tx] > mpm)
                     rest = 0
                     while rest < _N_INTRA_MODES - 2 and coder.bit(ctx.imode + 1 + min(rest, 3), wanted > rest):
                         rest += 1
-                    imodes[r][c] = rest + (rest >= mpm)
+                    imodes[ty][tx] = rest + (rest >= mpm)
             else:
                 if mode == _SKIP:
                     d, ref = (3 if bi_frame else 1), 0
