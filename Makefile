@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Each sets up everything it needs on a
-# fresh machine (a .venv with the pinned packages; Debian's chromium for the browser tests),
+# fresh machine (a .venv with the pinned packages; Debian's chromium and bubblewrap for the tests),
 # then runs.
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 STORE ?= lab
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup browser run serve test bench clean
+.PHONY: setup browser run serve lint test bench clean
 
 setup: $(STAMP)
 
@@ -20,11 +20,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Debian's chromium for the browser tests (never a browser download of Playwright's own).
+# Debian's chromium for the browser tests (never a browser download of Playwright's own), and
+# bubblewrap, the codec sandbox's filesystem view for a lab that is not root.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "chromium is missing and this is not root: the browser tests will be skipped"; fi; }
+	@{ command -v chromium && command -v bwrap; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium bubblewrap; \
+	  else echo "chromium or bwrap is missing and this is not root: the browser tests or the bwrap sandbox tests will be skipped"; fi; }
 
 # A short offline campaign on the built-in corpus: seeds, then candidates from the offline proposer.
 run: setup
@@ -33,7 +34,12 @@ run: setup
 serve: setup
 	$(AIV) serve --store $(STORE)
 
-test: setup browser
+# ruff (the rules and line length in pyproject.toml) on the tree, mypy on the typed packages.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup browser lint
 	$(PY) -m pytest -q
 
 bench: setup
@@ -42,6 +48,7 @@ bench: setup
 	$(PY) bench/bench_store.py
 	$(PY) bench/bench_dashboard.py
 	$(PY) bench/bench_campaign.py
+	$(PY) bench/bench_sandbox.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache test-artifacts

@@ -8,6 +8,7 @@ import sys
 
 from aiv.commands.common import (EXIT_OK, add_json_argument, add_store_argument, default_cache_dir, parse_qualities,
                                  print_json)
+from aiv.names import PROPOSERS
 from aiv.settings import CampaignSettings
 
 DEFAULTS = CampaignSettings()
@@ -16,18 +17,25 @@ DEFAULTS = CampaignSettings()
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run", help="run a search campaign: propose, validate, evaluate, record",
-        description="Propose candidate codecs, validate them (policy, smoke run, duplicates), evaluate them on the "
+        description="Propose candidate codecs, validate them (policy, identical code), evaluate them (a smoke run, "
+                    "behavioural duplicates, then the "
                     "train and validation clips against x264/x265, and record everything in the store. "
                     "Ctrl-C stops cleanly; the next run closes anything an interrupted run left open.")
     parser.add_argument("--iterations", type=int, default=10, metavar="N", help="candidates to propose (default 10)")
-    parser.add_argument("--proposer", choices=("claude", "offline"),
+    parser.add_argument("--proposer", choices=PROPOSERS,
                         help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
     parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
     parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")
-    parser.add_argument("--clips", nargs="+", metavar="CLIP", default=list(DEFAULTS.train_clips),
-                        help="train clips: built-in corpus names or clip files (default: %(default)s)")
-    parser.add_argument("--validation-clips", nargs="*", metavar="CLIP", default=list(DEFAULTS.validation_clips),
-                        help="validation clips, scored apart so the leaderboard shows whether gains generalise")
+    parser.add_argument("--clips", nargs="+", metavar="CLIP",
+                        help="train clips: built-in clip names, clip files or set names "
+                             f"(default: {' '.join(DEFAULTS.train_clips)})")
+    parser.add_argument("--validation-clips", nargs="*", metavar="CLIP",
+                        help="validation clips, scored apart so the leaderboard shows whether gains generalise "
+                             f"(default: {' '.join(DEFAULTS.validation_clips)})")
+    parser.add_argument("--corpus", metavar="NAME",
+                        help="train on a clip set (aiv clips list; a folder or .json manifest too) and validate on "
+                             "its validation split")
+    parser.add_argument("--validation-corpus", metavar="NAME", help="validate on every clip of this set instead")
     parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N", help="frames of each clip")
     parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...")
     parser.add_argument("--vmaf", action="store_true", help="also measure VMAF (slower)")
@@ -42,6 +50,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of parent selection and offline mutations")
     parser.add_argument("--rerun", nargs="+", default=[], metavar="ID",
                         help="measure these experiments' code again, as new experiments (before any new candidates)")
+    parser.add_argument("--allow-weak-sandbox", action="store_true",
+                        help="run even where the codec sandbox is weaker than its full filesystem view "
+                             "(no root jail and no bwrap: codecs can read the lab's files through native code)")
     add_store_argument(parser)
     add_json_argument(parser)
     parser.set_defaults(handler=run)
@@ -53,17 +64,25 @@ def report_line(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiv.commands.browse import leaderboard_rows, print_leaderboard
+    from aiv.codec.sandbox import weak_sandbox_reason
+    from aiv.commands.browse import print_leaderboard
     from aiv.errors import UsageError
     from aiv.local import open_local_lab, proposer_factory, store_path
+    from aiv.read_model import leaderboard_rows
     from aiv.runner import CampaignRun, RunOptions
+    from aiv.video.library import campaign_clips
 
     if args.iterations < 0 or args.parallel < 1:
         raise UsageError("--iterations must be >= 0 and --parallel >= 1")
+    weakness = weak_sandbox_reason()
+    if weakness and not args.allow_weak_sandbox:
+        raise UsageError(f"refusing to run a campaign: {weakness}. Install bubblewrap (apt-get install bubblewrap) "
+                         "or run as root; --allow-weak-sandbox runs it anyway")
     proposer = args.proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
-    settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
-                                validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout,
-                                seed=args.seed)
+    train, validation = campaign_clips(args.clips, args.validation_clips, args.corpus, args.validation_corpus,
+                                       (DEFAULTS.train_clips, DEFAULTS.validation_clips), default_cache_dir())
+    settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=train,
+                                validation_clips=validation, vmaf=args.vmaf, timeout_s=args.timeout)
     limits = {key: value for key, value in (("max_tokens", args.max_tokens), ("timeout_s", args.request_timeout),
                                             ("max_retries", args.max_retries)) if value is not None}
     make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)
@@ -71,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     path = store_path(args.store)
     lab = open_local_lab(path, settings, make_proposer, cache_dir=default_cache_dir())
     options = RunOptions(iterations=args.iterations, proposer=proposer, parallel=args.parallel,
-                         budget_usd=args.budget_usd, seed=args.seed, reruns=tuple(args.rerun))
+                         budget_usd=args.budget_usd, random_seed=args.seed, reruns=tuple(args.rerun))
     campaign = CampaignRun(lab, options, report=report_line)
     report_line(f"{campaign.run_id}: {options.iterations} candidate(s) from the {proposer} proposer, store {path}")
     outcomes = campaign.execute()
