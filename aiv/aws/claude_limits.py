@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from aiv.search.retry_wait import lower_retry_after
+
 PROPOSE_LAMBDA_TIMEOUT_S = 900  # Lambda's maximum
 PROPOSE_MARGIN_S = 90  # the step's own work around the Claude call
 CLAUDE_MAX_RETRIES = 1  # SDK retries per proposal; the state machine's own retry loop comes on top
@@ -40,16 +42,7 @@ def cap_retry_after(response: Any) -> None:
     `retry-after-ms` (milliseconds) and `retry-after` (seconds) above the cap are set to it; a
     `retry-after` that is not a number (an HTTP date) is replaced by the cap.
     """
-    headers = response.headers
-    for name, unit in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        if name not in headers:
-            continue
-        try:
-            wait_s = float(headers[name]) / unit
-        except ValueError:
-            wait_s = math.inf
-        if wait_s > CLAUDE_RETRY_WAIT_CAP_S:
-            headers[name] = f"{CLAUDE_RETRY_WAIT_CAP_S * unit:g}"
+    lower_retry_after(response, CLAUDE_RETRY_WAIT_CAP_S)
 
 
 def client_options() -> dict[str, Any]:
