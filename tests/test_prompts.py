@@ -112,7 +112,7 @@ def test_the_lineage_shows_each_ancestors_hypothesis_and_change_per_clip():
     message = build_user_message(sample_context())
     assert ("- exp-parent-1 (+41.37%, was +45.00%): Coarser steps at low quality. Per clip: pan_zoom +41.37% "
             "(-4.13).") in message
-    assert "- exp-seed (+45.00%): built-in reference codec 'lzq' Per clip: pan_zoom +45.50%." in message
+    assert "- exp-seed (+45.00%): built-in reference codec 'lzq'. Per clip: pan_zoom +45.50%." in message
 
 
 def test_user_message_ends_with_the_reply_format():

@@ -222,9 +222,8 @@ def _lineage_section(steps: tuple[LineageStep, ...], budget: PromptBudget) -> st
             else _percent(step.score)
         clips = ", ".join(f"{name} {_percent(value)}{_delta(value, step.parent_clip_scores.get(name))}"
                           for name, value in step.clip_scores.items())
-        lines.append(f"- {step.experiment_id} ({change}): "
-                     f"{truncate(step.hypothesis, budget.hypothesis_chars) or '(no hypothesis)'}"
-                     + (f" Per clip: {clips}." if clips else ""))
+        hypothesis = truncate(step.hypothesis, budget.hypothesis_chars).rstrip(" .") or "(no hypothesis)"
+        lines.append(f"- {step.experiment_id} ({change}): {hypothesis}." + (f" Per clip: {clips}." if clips else ""))
     return "\n".join(lines)
 
 
