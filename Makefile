@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 STORE ?= lab
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup browser run serve test bench clean
+.PHONY: setup browser run serve lint test bench clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,12 @@ run: setup
 serve: setup
 	$(AIV) serve --store $(STORE)
 
-test: setup browser
+# ruff (the rules and line length in pyproject.toml) on the tree, mypy on the typed packages.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: setup browser lint
 	$(PY) -m pytest -q
 
 bench: setup

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except AivError as error:
         print(f"aiv {args.command}: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as error:  # the machine refused: a full disk, a missing permission, a vanished file
+        print(f"aiv {args.command}: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"aiv {args.command}: interrupted", file=sys.stderr)
         return 130

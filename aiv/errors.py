@@ -14,7 +14,7 @@ class ClipError(AivError):
 class CodecFailure(AivError):
     """A candidate codec failed at one stage of its evaluation.
 
-    `stage` is one of: load, encode, decode, check; `reason` says what happened in words a
+    `stage` is one of: encode, decode, check; `reason` says what happened in words a
     researcher (or a model) can act on.
     """
 

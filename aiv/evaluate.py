@@ -8,7 +8,6 @@ failure ends the evaluation with its stage and reason; points measured before it
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +25,7 @@ from aiv.metrics.rate import kbps
 from aiv.progress import Progress
 from aiv.provenance import lab_commit, tool_versions
 from aiv.settings import DEFAULT_QUALITIES
-from aiv.video.clip import Clip
+from aiv.video.clip import Clip, safe_clip_name
 from aiv.video.y4m import write_y4m
 
 BD_METRICS: tuple[str, ...] = ("psnr_y", "vmaf")
@@ -172,17 +171,13 @@ def _check_monotone(points: list[dict], quality: float, num_bytes: int) -> None:
 
 def _write_artifacts(out_dir: Path, clip: Clip, quality: float, bitstream: bytes, planes) -> dict:
     """Keep the exact bitstream and the decoded frames (.y4m); return their paths relative to out_dir."""
-    folder = Path("artifacts") / _safe_name(clip.name)
+    folder = Path("artifacts") / safe_clip_name(clip.name)
     (out_dir / folder).mkdir(parents=True, exist_ok=True)
     stem = f"q{quality:.2f}"
     bitstream_path, recon_path = folder / f"{stem}.bin", folder / f"{stem}.y4m"
     (out_dir / bitstream_path).write_bytes(bitstream)
     write_y4m(out_dir / recon_path, Clip(clip.name, *planes, fps=clip.fps))
     return {"bitstream": str(bitstream_path), "recon": str(recon_path)}
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "clip"
 
 
 def _clip_bd_rates(clip_record: dict, settings: EvalSettings) -> dict:

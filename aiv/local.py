@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from aiv.pipeline import Lab
+from aiv.pipeline.lab import Lab
+from aiv.search.factory import offline_proposer, proposers_by_name
 from aiv.search.proposer import Proposer
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
@@ -26,22 +27,13 @@ def proposer_factory(model: str | None = None, bedrock: bool = False,
     `claude_limits` holds ClaudeProposer keyword arguments (max_tokens, timeout_s, max_retries);
     the ones left out keep the proposer's defaults.
     """
-    made: dict[str, Proposer] = {}
+    def claude() -> Proposer:
+        from aiv.search.claude import ClaudeProposer
 
-    def make(name: str) -> Proposer:
-        if name not in made:
-            if name == "offline":
-                from aiv.search.offline import OfflineProposer
-                made[name] = OfflineProposer()
-            elif name == "claude":
-                from aiv.search.claude import ClaudeProposer
-                options = dict(claude_limits or {}) | ({"model": model} if model else {})
-                made[name] = ClaudeProposer(bedrock=bedrock, **options)
-            else:
-                raise ValueError(f"unknown proposer {name!r}: use 'offline' or 'claude'")
-        return made[name]
+        options = dict(claude_limits or {}) | ({"model": model} if model else {})
+        return ClaudeProposer(bedrock=bedrock, **options)
 
-    return make
+    return proposers_by_name({"offline": offline_proposer, "claude": claude})
 
 
 def open_local_lab(path: Path, settings: CampaignSettings | None = None,

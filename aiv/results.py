@@ -16,7 +16,7 @@ def preview_quality_index(qualities: Sequence[float]) -> int:
     return len(qualities) // 2
 
 
-def best_point(evaluation: dict | None) -> dict | None:
+def mean_preview_point(evaluation: dict | None) -> dict | None:
     """The operating point an experiment is listed with: its preview quality point, mean over the clips.
 
     {"quality", "kbps", "psnr_y", "ssim_y", "vmaf" (None unless every clip has it), "encode_fps",

@@ -15,20 +15,23 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from aiv.pipeline import Lab, evaluate, mark_failed, propose, record, seed, seed_names, validate
-from aiv.settings import MAX_PROPOSAL_ATTEMPTS
-from aiv.store.ports import ExperimentStore
+from aiv.candidate_loop import REJECT, closing_reason, next_after_rejection
+from aiv.cascade import evaluate
+from aiv.codec.builtin import BUILTIN_CODECS
+from aiv.liveness import HEARTBEAT_S, run_is_alive
+from aiv.names import CAMPAIGN_STATE
+from aiv.pipeline.lab import Lab
+from aiv.pipeline.proposing import propose
+from aiv.pipeline.recording import mark_failed, record
+from aiv.pipeline.seeding import seed
+from aiv.pipeline.validation import validate
+from aiv.store.ports import ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, now_iso
+from aiv.store.runs import RunSpend, RunState, read_run, write_run
 
-HEARTBEAT_S = 20.0
-STALE_AFTER_S = 180.0  # a run whose heartbeat is older than this is dead
-CAMPAIGN = "campaign"  # state document: {"last_run", "last_run_at", "recent_runs": [run ids, newest first]}
-# each run's own state document "run:<id>" holds its status, heartbeat and exact model spend:
-# {"run_id", "pid", "host", "started_at", "heartbeat_at", "status", "options", "settings",
-#  "spend": {"llm_usd", "input_tokens", "output_tokens"}}
-RECENT_RUNS = 20
+RECENT_RUNS = 20  # run ids kept in the campaign state document
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,8 @@ class RunOptions:
     proposer: str = "offline"
     parallel: int = 1
     budget_usd: float | None = None
-    seed: int = 0
-    seeds: tuple[str, ...] = seed_names()  # built-in codecs evaluated first, once per store
+    random_seed: int = 0  # the base of every candidate's random seed (parent selection, offline mutations)
+    seeds: tuple[str, ...] = BUILTIN_CODECS  # built-in codecs evaluated first, once per store
     reruns: tuple[str, ...] = ()  # experiments whose code is measured again, as new experiments
 
 
@@ -63,7 +66,7 @@ class _Timer:
     def __init__(self, seconds: dict):
         self.seconds = seconds
 
-    def __call__(self, name: str, step: Callable[[dict, Lab], dict], event: dict, lab: Lab) -> dict:
+    def __call__(self, name: str, step: Callable[[Any, Lab], Any], event: Any, lab: Lab) -> dict:
         started = time.perf_counter()
         try:
             return step(event, lab)
@@ -71,14 +74,14 @@ class _Timer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int,
+def run_candidate(lab: Lab, run_id: str, proposer: str, random_seed: int,
                   rerun_of: str | None = None) -> CandidateOutcome:
     """propose -> validate -> evaluate -> record, a rejection going back to propose with its reason
-    (at most MAX_PROPOSAL_ATTEMPTS proposals); any failure -> mark_failed. With `rerun_of`, the
-    candidate is that experiment's code, measured again."""
+    as aiv/candidate_loop.py rules; any failure -> mark_failed. With `rerun_of`, the candidate is
+    that experiment's code, measured again."""
     seconds: dict = {}
     timed = _Timer(seconds)
-    event: dict = {"run_id": run_id, "proposer": proposer, "seed": candidate_seed, "rerun_of": rerun_of}
+    event: dict = {"run_id": run_id, "proposer": proposer, "random_seed": random_seed, "rerun_of": rerun_of}
     experiment_id = None
     attempt = 0
     try:
@@ -92,10 +95,9 @@ def run_candidate(lab: Lab, run_id: str, proposer: str, candidate_seed: int,
                     out = _evaluate_and_record(lab, out, timed)
                     if not out["rejected"]:
                         return _outcome(lab, experiment_id, seconds)
-            if attempt == MAX_PROPOSAL_ATTEMPTS:
-                reason = f"rejected {attempt} times; last at {out['stage']}: {out['reason']}"
+            if next_after_rejection(out, attempt) == REJECT:
                 timed("record", mark_failed, {"experiment_id": experiment_id, "stage": out["stage"],
-                                              "reason": reason, "status": "rejected"}, lab)
+                                              "reason": closing_reason(out, attempt), "status": "rejected"}, lab)
                 return _outcome(lab, experiment_id, seconds)
             event = event | {"experiment_id": experiment_id,
                              "feedback": {"stage": out["stage"], "reason": out["reason"]}}
@@ -129,13 +131,13 @@ def _evaluate_and_record(lab: Lab, event: dict, timed: _Timer) -> dict:
 
 
 def _outcome(lab: Lab, experiment_id: str, seconds: dict) -> CandidateOutcome:
-    experiment = lab.experiments.get_experiment(experiment_id)
+    experiment = require_experiment(lab.experiments, experiment_id)
     reason = (experiment.get("failure") or {}).get("reason")
     return CandidateOutcome(experiment_id, experiment["status"], experiment["score"], reason, seconds)
 
 
 def _close_failed(lab: Lab, experiment_id: str, error: Exception, seconds: dict) -> CandidateOutcome:
-    stage = lab.experiments.get_experiment(experiment_id)["stage"]
+    stage = require_experiment(lab.experiments, experiment_id)["stage"]
     reason = f"{type(error).__name__}: {error}"
     mark_failed({"experiment_id": experiment_id, "stage": stage, "reason": reason}, lab)
     return CandidateOutcome(experiment_id, "failed", reason=reason, seconds=seconds)
@@ -158,26 +160,11 @@ def close_orphans(lab: Lab, current_run: str) -> list[str]:
     closed = []
     for experiment in list(active_experiments(lab.experiments)):
         owner = experiment["run_id"]
-        if owner != current_run and not run_is_alive(lab.experiments.get_state(f"run:{owner}")):
+        if owner != current_run and not run_is_alive(read_run(lab.experiments, owner)):
             mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"],
                          "reason": f"interrupted: run {owner} ended before this experiment finished"}, lab)
             closed.append(experiment["id"])
     return closed
-
-
-def run_is_alive(state: dict | None) -> bool:
-    """Whether a run's registration says it is still working."""
-    if not state or state.get("status") != "running":
-        return False
-    if state.get("host") == socket.gethostname():
-        try:
-            os.kill(state["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-    age = time.time() - datetime.fromisoformat(state["heartbeat_at"]).timestamp()
-    return age < STALE_AFTER_S
 
 
 class CampaignRun:
@@ -187,18 +174,19 @@ class CampaignRun:
         self.lab, self.options, self.report = lab, options, report
         self.run_id = new_run_id()
         self.outcomes: list[CandidateOutcome] = []
-        self._spend = {"llm_usd": 0.0, "input_tokens": 0, "output_tokens": 0}
+        self._spend = RunSpend()
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
     def _register(self, status: str) -> None:
-        state = self.lab.experiments.get_state(f"run:{self.run_id}") or {
-            "run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso(),
-            "options": asdict(self.options), "settings": self.lab.settings.as_record()}
+        """Write this run's registration (aiv/store/runs.py) with `status`, a fresh heartbeat and the spend so far."""
+        now = now_iso()
+        run = read_run(self.lab.experiments, self.run_id) or RunState(
+            run_id=self.run_id, pid=os.getpid(), host=socket.gethostname(), started_at=now, heartbeat_at=now,
+            status=status, options=asdict(self.options), settings=self.lab.settings.as_record())
         with self._lock:
-            spend = dict(self._spend)
-        self.lab.experiments.put_state(f"run:{self.run_id}", state | {"status": status, "heartbeat_at": now_iso(),
-                                                                      "spend": spend})
+            spend = self._spend
+        write_run(self.lab.experiments, run.with_heartbeat(status, now, spend))
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -207,9 +195,9 @@ class CampaignRun:
     def execute(self) -> list[CandidateOutcome]:
         """Run the campaign to the end, or until Ctrl-C; the store is consistent either way."""
         self._register("running")
-        campaign = self.lab.experiments.get_state(CAMPAIGN) or {"recent_runs": []}
+        campaign = self.lab.experiments.get_state(CAMPAIGN_STATE) or {"recent_runs": []}
         recent = [self.run_id] + [r for r in campaign.get("recent_runs", []) if r != self.run_id]
-        self.lab.experiments.put_state(CAMPAIGN, campaign | {"last_run": self.run_id, "last_run_at": now_iso(),
+        self.lab.experiments.put_state(CAMPAIGN_STATE, campaign | {"last_run": self.run_id, "last_run_at": now_iso(),
                                                              "recent_runs": recent[:RECENT_RUNS]})
         self.lab.experiments.add_event(None, "run", f"{self.run_id} started: {self.options.iterations} iterations, "
                                                     f"proposer {self.options.proposer}, {self.options.parallel} at once")
@@ -251,11 +239,11 @@ class CampaignRun:
         if self._over_budget():
             self.report(f"budget of ${self.options.budget_usd:.2f} reached; no new candidates")
             return False
-        outcome = run_candidate(self.lab, self.run_id, self.options.proposer, self.options.seed * 1_000_003 + index)
+        outcome = run_candidate(self.lab, self.run_id, self.options.proposer, self.options.random_seed * 1_000_003 + index)
         self._finish(f"{index + 1}/{self.options.iterations}", outcome)
         return True
 
-    def _run_pool(self, items: list, task: Callable[[object], bool]) -> None:
+    def _run_pool(self, items: list, task: Callable[[Any], bool]) -> None:
         """Run `task` on every item with K daemon worker threads; a task returning False stops its worker.
 
         Daemon threads let Ctrl-C end the process at once; an error in a task stops the pool and is
@@ -291,17 +279,14 @@ class CampaignRun:
 
     def _over_budget(self) -> bool:
         with self._lock:
-            return self.options.budget_usd is not None and self._spend["llm_usd"] >= self.options.budget_usd
+            return self.options.budget_usd is not None and self._spend.llm_usd >= self.options.budget_usd
 
     def _finish(self, label: str, outcome: CandidateOutcome) -> None:
         experiment = self.lab.experiments.get_experiment(outcome.experiment_id) if outcome.experiment_id else None
         with self._lock:
             self.outcomes.append(outcome)
             if experiment:
-                cost = experiment["cost"]
-                self._spend = {"llm_usd": round(self._spend["llm_usd"] + cost["llm_usd"], 6),
-                               "input_tokens": self._spend["input_tokens"] + cost["input_tokens"],
-                               "output_tokens": self._spend["output_tokens"] + cost["output_tokens"]}
+                self._spend = self._spend.plus(experiment["cost"])
         score = f"{outcome.score:+.2f}%" if outcome.score is not None else "-"
         took = sum(outcome.seconds.values())
         detail = f" ({outcome.reason[:160]})" if outcome.reason and outcome.status != "succeeded" else ""

@@ -9,8 +9,7 @@ from dataclasses import asdict, dataclass
 
 
 DEFAULT_QUALITIES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
-MAX_PROPOSAL_ATTEMPTS = 3  # a rejected proposal goes back to propose with the reason at most this often
-SMOKE_SIZE = (96, 64)  # width, height of the tiny clip validation runs every candidate on
+SMOKE_SIZE = (96, 64)  # width, height of the tiny clip the evaluate step first runs every candidate on
 SMOKE_FRAMES = 6
 CASCADE_FRAMES = 8  # the evaluation's first, cheap stage: this many frames of the first train clip
 RD_DUPLICATE_KBPS_REL = 0.002  # two smoke RD signatures closer than this (relative rate) ...
@@ -30,7 +29,6 @@ class CampaignSettings:
     timeout_s: float = 300.0
     memory_mb: int = 4096
     anchors: tuple[str, ...] = ("x264", "x265")
-    seed: int = 0
 
     def as_record(self) -> dict:
         """The settings as stored with each experiment."""

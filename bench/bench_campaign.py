@@ -36,9 +36,9 @@ def main() -> None:
     parser.add_argument("--store", help="store folder (default: a temporary one)")
     args = parser.parse_args()
     store = Path(args.store or tempfile.mkdtemp(prefix="aiv-bench-campaign-"))
-    lab = open_local_lab(store, CampaignSettings(frames=args.frames, seed=args.seed), cache_dir=store / "anchors")
+    lab = open_local_lab(store, CampaignSettings(frames=args.frames), cache_dir=store / "anchors")
     run = CampaignRun(lab, RunOptions(iterations=args.iterations, proposer="offline", parallel=args.parallel,
-                                      seed=args.seed), report=lambda line: print(line, file=sys.stderr, flush=True))
+                                      random_seed=args.seed), report=lambda line: print(line, file=sys.stderr, flush=True))
     outcomes = run.execute()
     experiments = {o.experiment_id: lab.experiments.get_experiment(o.experiment_id) for o in outcomes}
     seed = lab.experiments.find_by_code(builtin_source("hybrid").sha256)[0]

@@ -20,9 +20,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from aiv.aws import control
-from aiv.aws.environment import SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN, experiment_store, require_env
+from aiv.aws.environment import experiment_store, require_env
 from aiv.aws.observability import count, logger, metrics, tracer
 from aiv.errors import UsageError
+from aiv.names import SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN
 
 app = APIGatewayRestResolver()
 

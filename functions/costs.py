@@ -12,8 +12,9 @@ from typing import Any
 import boto3
 
 from aiv.aws.costs import refresh_costs
-from aiv.aws.environment import PROJECT, experiment_store, require_env
+from aiv.aws.environment import experiment_store, require_env
 from aiv.aws.observability import logger, tracer
+from aiv.names import PROJECT
 
 CE_REGION = "us-east-1"
 

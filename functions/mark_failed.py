@@ -1,4 +1,4 @@
-"""Lambda: close a candidate that cannot go on (aiv.pipeline.mark_failed), from a Catch or after 3 rejections.
+"""Lambda: close a candidate that cannot go on (aiv.pipeline.recording.mark_failed), from a Catch or after 3 rejections.
 
 Input: {"experiment_id"?, "stage", "reason", "status"?: "failed"|"rejected"}. A Catch passes the
 error's Cause as the reason; the Cause JSON of a Lambda or Batch failure is turned into one line
@@ -13,7 +13,8 @@ import json
 
 from aiv.aws.observability import count
 from aiv.aws.step_handler import StepPayload, step_handler
-from aiv.pipeline import Lab, mark_failed
+from aiv.pipeline.lab import Lab
+from aiv.pipeline.recording import mark_failed
 
 
 def readable_cause(cause: str) -> str:

@@ -1,10 +1,10 @@
-"""Lambda: the propose step (aiv.pipeline.propose). Payload and output: see aiv/aws/step_handler.py."""
+"""Lambda: the propose step (aiv.pipeline.proposing.propose). Payload and output: see aiv/aws/step_handler.py."""
 
 from __future__ import annotations
 
 from aiv.aws.observability import count
 from aiv.aws.step_handler import on_input, step_handler
-from aiv.pipeline import propose
+from aiv.pipeline.proposing import propose
 
 
 def note(output: dict) -> None:

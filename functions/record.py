@@ -1,4 +1,4 @@
-"""Lambda: the record step (aiv.pipeline.record), after the Batch evaluation wrote results/<id>.json.
+"""Lambda: the record step (aiv.pipeline.recording.record), after the Batch evaluation wrote results/<id>.json.
 
 Payload and output: see aiv/aws/step_handler.py.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiv.aws.observability import count
 from aiv.aws.step_handler import on_input, step_handler
-from aiv.pipeline import record
+from aiv.pipeline.recording import record
 
 
 def note(output: dict) -> None:

@@ -1,4 +1,4 @@
-"""Lambda: enter one built-in codec into the archive (aiv.pipeline.seed), the first state of a seed item.
+"""Lambda: enter one built-in codec into the archive (aiv.pipeline.seeding.seed), the first state of a seed item.
 
 Input: {"run_id", "name"}. Output: {"run_id", "experiment_id", "created"}; "created" is False when
 the store already holds that codec (an earlier execution seeded it), and the state machine then
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiv.aws.observability import count
 from aiv.aws.step_handler import on_input, step_handler
-from aiv.pipeline import seed
+from aiv.pipeline.seeding import seed
 
 
 def note(output: dict) -> None:

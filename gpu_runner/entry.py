@@ -4,7 +4,7 @@
 
 Builds the Lab (AWS: the table and bucket from the environment; or the local store at PATH),
 fetches the campaign's clips that are not built-in from the bucket's clips/ prefix into a
-temporary folder, and runs aiv.pipeline.evaluate, which writes results/<id>.json. Progress goes to
+temporary folder, and runs aiv.cascade.evaluate, which writes results/<id>.json. Progress goes to
 the experiment's events. The candidate runs in the sandbox: this process keeps the job role's
 credentials, its children get none. When the sandbox reports weakened protections (no mount jail,
 no network namespace: a container that is not privileged, see stacks/compute.py), the job says so
@@ -41,11 +41,12 @@ from aiv.aws.prices import GpuPrice, price_from_env, with_job_seconds
 from aiv.codec.sandbox import isolation_report
 from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
 from aiv.errors import UsageError
-from aiv.pipeline import Lab, evaluate, load_campaign_clip
+from aiv.names import result_key
+from aiv.cascade import evaluate
+from aiv.pipeline.lab import Lab, load_campaign_clip
 from aiv.store.ports import ExperimentStore
 from aiv.video.clip import Clip
 
-RESULT_KEY = "results/{}.json"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,7 +74,8 @@ def with_bucket_clips(lab: Lab, work: Path) -> Lab:
     import boto3
 
     from aiv.aws.clips import fetch_clips
-    from aiv.aws.environment import BUCKET, clips_prefix, require_env
+    from aiv.aws.environment import clips_prefix, require_env
+    from aiv.names import BUCKET
 
     bucket, prefix = require_env(BUCKET), clips_prefix()
     local = fetch_clips(boto3.client("s3"), bucket, [*lab.settings.train_clips, *lab.settings.validation_clips],
@@ -106,7 +108,7 @@ def earlier_result(lab: Lab, experiment_id: str) -> dict | None:
     if experiment["status"] != "evaluating":
         raise UsageError(f"experiment {experiment_id} is {experiment['status']}; only a validated experiment "
                          f"(status 'validating') can be evaluated")
-    key = RESULT_KEY.format(experiment_id)
+    key = result_key(experiment_id)
     if lab.artifacts.exists(key):
         experiments.add_event(experiment_id, "evaluate", f"{job_label()}: an earlier attempt already wrote {key}")
         return {"experiment_id": experiment_id, "status": json.loads(lab.artifacts.get(key))["status"],
@@ -127,7 +129,7 @@ def note_isolation(lab: Lab, experiment_id: str) -> None:
 
 
 def run(lab: Lab, experiment_id: str) -> dict:
-    """Evaluate `experiment_id` (status 'validating'), with progress events around aiv.pipeline.evaluate."""
+    """Evaluate `experiment_id` (status 'validating'), with progress events around aiv.cascade.evaluate."""
     started = time.monotonic()
     note_isolation(lab, experiment_id)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation started")

@@ -30,7 +30,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from aiv.aws.environment import METRICS_NAMESPACE
+from aiv.names import METRICS_NAMESPACE
 from stacks import acknowledge
 from stacks.settings import LOG_RETENTION
 

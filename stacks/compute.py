@@ -41,7 +41,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from aiv.aws.environment import BUCKET, CLIPS_PREFIX, PROJECT, SETTINGS, TABLE
+from aiv.names import BUCKET, CLIPS_PREFIX, PROJECT, SETTINGS, TABLE
 from aiv.aws.prices import job_price, price_environment
 from stacks import acknowledge
 from stacks.bundling import gpu_runner_image, log_group

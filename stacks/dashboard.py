@@ -21,7 +21,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from aiv.aws.environment import SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN
+from aiv.names import SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN
 from stacks import acknowledge
 from stacks.bundling import LabFunction, LambdaCode, log_group
 from stacks.pipeline import PipelineStack

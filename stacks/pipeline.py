@@ -4,7 +4,8 @@ Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n,
 each absent key takes its default (settings; the seed is random per execution). Then
 
     Defaults -> Configure (States.JsonMerge) -> Items (States.ArrayRange(1, K, 1), and the seed names)
-      -> Seeds (Map over aiv.pipeline.seed_names(), fixed at synth) -> Candidates (Map; item i gets seed + i)
+      -> Seeds (Map over aiv.codec.builtin.BUILTIN_CODECS, fixed at synth) -> Candidates (Map; item i gets
+         random_seed = seed + i)
 
 both Maps with MaxConcurrency from settings. Each seed item puts one built-in codec in the archive
 and, the first time only, evaluates it as a candidate is evaluated (aiv/runner.py's evaluate_seed):
@@ -18,8 +19,11 @@ proposal fails with EmptyArchive, recorded as a campaign event. Each candidate i
 
     Propose -> Proposed? -> Validate -> Valid? -> Evaluate (Batch .sync) -> Record -> Rejected? -> Recorded
        ^          | no          | no                                          | yes
-       +----------+-------------+----------- Retry (attempt + 1, with feedback) <- AttemptsLeft? (attempt < 3)
+       +----------+-------------+----------- Retry (attempt + 1, with feedback) <- AttemptsLeft? (retry and attempt < 3)
                                                                                | no: MarkRejected (status rejected)
+
+where AttemptsLeft? is aiv/candidate_loop.py's next_after_rejection as a Choice: every rejection
+carries "retry" (false for a rerun, which is proposed once) and the item counts its attempts.
 
 with a Catch of States.ALL on every task to MarkFailed (MarkSeedFailed in a seed item) with
 {"experiment_id", "stage", "reason": the error's Cause}; when the failure came before any
@@ -28,14 +32,11 @@ gets {"execution", "step", "attempt", "item", "input"} (aiv/aws/step_handler.py)
 step's output, which lands in the item state at `$.last`. "No experiment yet" and "not a rerun"
 are the empty string (NONE) and "no feedback" is {}: CDK cannot write a JSON null.
 
-`state_machine_definition(template)` turns the synthesized template back into the ASL as a dict,
-for tests that execute it (see its docstring).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_iam as iam
@@ -44,23 +45,22 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from aiv.aws.claude_limits import PROPOSE_LAMBDA_TIMEOUT_S
-from aiv.pipeline import seed_names
-from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS, RETRY_FIELD
+from aiv.codec.builtin import BUILTIN_CODECS
+from aiv.names import RESULT_KEY_FORMAT
 from stacks import acknowledge
 from stacks.bundling import LabFunction, LambdaCode, log_group
 from stacks.compute import ENTRY_COMMAND, ComputeStack
 from stacks.settings import Settings
 from stacks.storage import StorageRefs, StorageStack, lab_environment
 
-RESULT_KEY_FORMAT = "results/{}.json"  # where aiv.pipeline.evaluate writes an experiment's result
 SEED_RANGE = (1, 1_000_000_000)  # a random base seed per execution; item i gets base + i
-ITEM_FIELDS = ("item", "run_id", "proposer", "seed", "rerun_of")  # what every step of one item carries
-PROPOSE_FIELDS = ("run_id", "proposer", "seed", "rerun_of", "experiment_id", "feedback")  # aiv.pipeline.propose
+ITEM_FIELDS = ("item", "run_id", "proposer", "random_seed", "rerun_of")  # what every step of one item carries
+PROPOSE_FIELDS = ("run_id", "proposer", "random_seed", "rerun_of", "experiment_id",
+                  "feedback")  # aiv.pipeline.events.ProposeEvent
 REJECTION = {"experiment_id.$": "$.last.experiment_id", "stage.$": "$.last.stage", "reason.$": "$.last.reason",
              "status": "rejected"}  # mark_failed's input after a rejection that ends the item
 NONE = ""  # "no experiment yet" / "not a rerun": CDK cannot write a JSON null into a state's parameters
-PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-                     "AWS::URLSuffix": "amazonaws.com"}
 _TASK_RETRYABLE = ["Lambda.TooManyRequestsException"]  # throttling, on top of LambdaInvoke's service errors
 
 
@@ -117,7 +117,7 @@ class PipelineStack(Stack):
             self, "Candidates", items_path="$.items", max_concurrency=settings.map_concurrency,
             item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
                            "proposer.$": "$.run.proposer", "rerun_of.$": "$.run.rerun_of",
-                           "seed.$": "States.MathAdd($.run.seed, $$.Map.Item.Value)",
+                           "random_seed.$": "States.MathAdd($.run.seed, $$.Map.Item.Value)",
                            "experiment_id": NONE, "feedback": {}})
         candidates.item_processor(self._candidate_item(compute))
         defaults = sfn.Pass(self, "Defaults", parameters={
@@ -125,7 +125,7 @@ class PipelineStack(Stack):
                                          "rerun_of": NONE, "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
                                                                       f"{SEED_RANGE[1]})"}})
         configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
-        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run", "seeds": list(seed_names()),
+        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run", "seeds": list(BUILTIN_CODECS),
                                                     "items.$": "States.ArrayRange(1, $.run.candidates, 1)"})
         logs_group = log_group(self, "StateMachineLogs", settings.log_retention_days)
         machine = sfn.StateMachine(
@@ -185,7 +185,8 @@ class PipelineStack(Stack):
             "feedback": {"stage.$": "$.last.stage", "reason.$": "$.last.reason"}})
         retry.next(propose)
         rejected = (sfn.Choice(self, "AttemptsLeft?")
-                    .when(sfn.Condition.number_less_than("$.attempt", MAX_PROPOSAL_ATTEMPTS), retry)
+                    .when(sfn.Condition.and_(sfn.Condition.boolean_equals(f"$.last.{RETRY_FIELD}", True),
+                                             sfn.Condition.number_less_than("$.attempt", MAX_PROPOSAL_ATTEMPTS)), retry)
                     .otherwise(mark_rejected))
         recorded = sfn.Pass(self, "Recorded", output_path="$.last")
         propose.next(sfn.Choice(self, "Proposed?").when(sfn.Condition.boolean_equals("$.last.proposed", True),
@@ -270,41 +271,3 @@ def _nag_text(stack: Stack, text: str) -> str:
         if Token.is_unresolved(token):
             text = text.replace(token, f"<{name}>")
     return text
-
-
-def state_machine_definition(template: Mapping[str, Any], substitutions: Mapping[str, str] | None = None) -> dict:
-    """The ASL definition (a dict) of the one state machine in a synthesized template, ready to execute.
-
-    The template's DefinitionString is an Fn::Join of JSON text and references; each reference
-    becomes a string: `Ref` and `Fn::GetAtt` to a resource become its logical id (a Lambda task's
-    "Resource" is its function's logical id, e.g. "ProposeFunction1A2B3C4D"; the template's
-    AWS::Lambda::Function of that id names the handler), `Fn::ImportValue` becomes the export name
-    (the Batch job queue and job definition, exported by the compute stack), and pseudo parameters
-    become PSEUDO_PARAMETERS' values. `substitutions` maps any of those ids, export names or
-    pseudo parameters to the string to use instead (e.g. a function's ARN in moto).
-    """
-    machines = [resource for resource in template.get("Resources", {}).values()
-                if resource.get("Type") == "AWS::StepFunctions::StateMachine"]
-    if len(machines) != 1:
-        raise ValueError(f"the template holds {len(machines)} state machines, not exactly one")
-    definition = machines[0]["Properties"]["DefinitionString"]
-    if isinstance(definition, str):
-        return json.loads(definition)
-    if not (isinstance(definition, dict) and list(definition) == ["Fn::Join"] and definition["Fn::Join"][0] == ""):
-        raise ValueError(f"DefinitionString is neither a string nor an Fn::Join with '' as separator: {definition!r}")
-    names = {**PSEUDO_PARAMETERS, **(substitutions or {})}
-    return json.loads("".join(part if isinstance(part, str) else _reference(part, names)
-                              for part in definition["Fn::Join"][1]))
-
-
-def _reference(part: Mapping[str, Any], names: Mapping[str, str]) -> str:
-    """The string standing for one intrinsic of a DefinitionString."""
-    if "Ref" in part:
-        key = part["Ref"]
-    elif "Fn::GetAtt" in part:
-        key = part["Fn::GetAtt"][0]
-    elif "Fn::ImportValue" in part and isinstance(part["Fn::ImportValue"], str):
-        key = part["Fn::ImportValue"]
-    else:
-        raise ValueError(f"DefinitionString holds an intrinsic this reader does not resolve: {part!r}")
-    return names.get(key, key)

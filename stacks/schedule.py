@@ -18,7 +18,7 @@ from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
 from aiv.aws.costs import METRIC, PROJECT_TAG
-from aiv.aws.environment import PROJECT, TABLE
+from aiv.names import PROJECT, TABLE
 from stacks import acknowledge
 from stacks.bundling import LabFunction, LambdaCode
 from stacks.pipeline import PipelineStack

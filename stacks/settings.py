@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from aiv.names import PROPOSERS
 from aiv.settings import CampaignSettings
 
 
@@ -66,7 +67,6 @@ JOB_VCPUS = 4  # what one evaluation reserves: all of a g4dn.xlarge's vCPUs ...
 JOB_MEMORY_MIB = 14 * 1024  # ... and 14 of its 16 GiB (the ECS agent and the OS keep the rest)
 JOB_GPUS = 1
 BUNDLING_MODES = ("full", "copy-only")
-PROPOSERS = ("claude", "offline")
 # The retention periods CloudWatch Logs accepts, in days, with the name aws_logs.RetentionDays gives each.
 LOG_RETENTION: dict[int, str] = {
     1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH", 60: "TWO_MONTHS",

@@ -18,8 +18,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from aiv.aws.environment import (API_KEY_SECRET, BUCKET, CLIPS_PREFIX, DEFAULT_CLIPS_PREFIX, IDEMPOTENCY_TABLE, MODEL,
-                                 PROJECT, SETTINGS, TABLE, USE_BEDROCK)
+from aiv.names import (API_KEY_SECRET, BUCKET, CLIPS_PREFIX, DEFAULT_CLIPS_PREFIX, IDEMPOTENCY_TABLE, MODEL,
+                       PROJECT, SETTINGS, TABLE, USE_BEDROCK)
 from aiv.store import table_design
 from stacks import acknowledge
 from stacks.settings import Settings

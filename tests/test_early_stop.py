@@ -1,7 +1,9 @@
 """The cascade's early stop against the parent: only on the same frames and qualities, only above the threshold."""
 
 import pytest
+from test_pipeline import ScriptedProposer, anchor_cache, make_lab, seeded  # noqa: F401 (fixtures)
 
+from aiv.runner import run_candidate
 from aiv.search.early_stop import early_stop
 
 
@@ -31,3 +33,21 @@ def test_a_better_equal_or_slightly_worse_candidate_goes_on(scale):
 ])
 def test_records_that_cannot_be_compared_stop_nothing(parent):
     assert early_stop(cascade(3.0), parent, "exp-parent", threshold=10.0) is None
+
+
+def test_a_clearly_worse_candidate_is_stopped_after_the_cascade_stage(seeded, tiny_codec_source):
+    # the same frames at twice the rate: the padding is read past, never decoded
+    wasteful = (tiny_codec_source.replace("+ bytes([step]) + payload\n", "+ bytes([step]) + payload + bytes(len(payload))\n")
+                .replace("zlib.decompress(bitstream", "zlib.decompressobj().decompress(bitstream"))
+    assert wasteful.count("decompressobj") == 1 and "bytes(len(payload))" in wasteful
+    lab = seeded(ScriptedProposer([wasteful]))
+    outcome = run_candidate(lab, "run-1", "scripted", 1)
+    experiment = lab.experiments.get_experiment(outcome.experiment_id)
+    assert experiment["status"] == "rejected" and [a["stage"] for a in experiment["attempts"]] == ["cascade"] * 3
+    first = experiment["attempts"][0]
+    parent = experiment["parents"][0]
+    assert first["reason"].startswith("stopped early: +") and f"against the parent {parent}" in first["reason"]
+    bd_rate = float(first["reason"].split()[2].rstrip("%"))
+    assert 60 < bd_rate < 110  # twice the bits for the same quality, less the fixed header
+    points = len(lab.settings.qualities) * (len(lab.settings.train_clips) + len(lab.settings.validation_clips))
+    assert first["saved_points"] == points

@@ -8,12 +8,18 @@ import threading
 import pytest
 
 from aiv.codec.contract import CodecSource
-from aiv.pipeline import Lab, evaluate, mark_failed, record, seed, validate
+from aiv.cascade import evaluate
+from aiv.pipeline.lab import Lab
+from aiv.pipeline.recording import mark_failed, record
+from aiv.pipeline.seeding import seed
+from aiv.pipeline.validation import validate
 from aiv.runner import CampaignRun, RunOptions, close_orphans, run_candidate
 from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
-from aiv.store.records import code_key, new_experiment, now_iso
+from aiv.names import code_key
+from aiv.store.records import new_experiment, now_iso
+from aiv.store.runs import RunState, write_run
 from aiv.video.corpus import builtin_clip
 
 from clip_helpers import crop_clip
@@ -177,10 +183,9 @@ def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     live = new_experiment("run-live", "scripted", [], "h", None)
     for experiment in (dead, live):
         lab.experiments.create_experiment(experiment)
-    lab.experiments.put_state("run:run-dead", {"status": "running", "pid": 2 ** 22 + 12345, "host": os.uname().nodename,
-                                               "heartbeat_at": now_iso()})
-    lab.experiments.put_state("run:run-live", {"status": "running", "pid": os.getpid(), "host": os.uname().nodename,
-                                               "heartbeat_at": now_iso()})
+    for run_id, pid in (("run-dead", 2 ** 22 + 12345), ("run-live", os.getpid())):
+        write_run(lab.experiments, RunState(run_id=run_id, pid=pid, host=os.uname().nodename, started_at=now_iso(),
+                                            heartbeat_at=now_iso(), status="running"))
     assert close_orphans(lab, "run-current") == [dead["id"]]
     closed = lab.experiments.get_experiment(dead["id"])
     assert closed["status"] == "failed" and "interrupted: run run-dead ended" in closed["failure"]["reason"]
@@ -228,6 +233,19 @@ def test_a_rerun_measures_the_same_code_again_as_a_new_experiment(seeded):
         assert rerun["status"] == "succeeded" and rerun["proposer"] == "rerun"
         assert rerun["parents"] == [original["id"]] and rerun["code_sha256"] == original["code_sha256"]
         assert rerun["score"] == pytest.approx(original["score"])  # the codec and the clips are deterministic
+
+
+def test_a_rejected_rerun_is_proposed_once(seeded):
+    lab = seeded(ScriptedProposer([CRASHER]))
+    source = CodecSource("crasher", CRASHER, "test")
+    lab.artifacts.put(code_key(source.sha256), CRASHER.encode())
+    crashed = new_experiment("run-old", "scripted", [], "crashes in encode", source.sha256)
+    lab.experiments.create_experiment(crashed)
+    outcome = run_candidate(lab, "run-2", "rerun", 0, rerun_of=crashed["id"])
+    rerun = lab.experiments.get_experiment(outcome.experiment_id)
+    assert rerun["status"] == "rejected" and [a["stage"] for a in rerun["attempts"]] == ["smoke"]
+    assert rerun["failure"]["reason"].startswith("rejected 1 time; last at smoke: encode failed")
+    assert [e["kind"] for e in lab.experiments.events(rerun["id"])].count("propose") == 1
 
 
 def test_a_rerun_of_an_unknown_experiment_fails_loudly(seeded):

@@ -183,7 +183,7 @@ def test_infinite_loop_times_out(planes) -> None:
 
 def test_memory_hog_hits_the_memory_limit(planes) -> None:
     failure = round_trip(codec("memory_hog"), planes)
-    assert failure.reason.startswith("out of memory in encode (address-space limit 4096 MB)"), failure.reason
+    assert failure.reason.startswith("out of memory in encode (the memory limit is 4096 MB of "), failure.reason
 
 
 def test_huge_file_hits_the_file_size_limit(planes) -> None:
@@ -300,15 +300,3 @@ def test_plane_files_are_checked_before_they_are_loaded(tmp_path: Path) -> None:
             sandbox._read_plane(tmp_path / f"{name}.npy", 1 << 20, None)
     assert sandbox._read_plane(tmp_path / "v.npy", 1 << 20, None).shape == (1, 2, 2)
 
-
-def test_work_directories_are_removed_however_deep(tmp_path: Path) -> None:
-    top = tmp_path / "work"
-    top.mkdir()
-    fd = os.open(top, os.O_RDONLY)
-    for _ in range(1100):  # deeper than a recursive delete can go
-        os.mkdir("d", dir_fd=fd)
-        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
-        os.close(parent)
-    os.close(fd)
-    sandbox._remove_tree(top)
-    assert not top.exists()

@@ -25,17 +25,18 @@ from aiv.aws.prices import GpuPrice, job_price, with_job_seconds
 from aiv.codec.sandbox import isolation_report
 from aiv.evaluate import EvalSettings, summarise
 from aiv.metrics.bdrate import bd_rate
-from aiv.pipeline import note_best
+from aiv.pipeline.recording import note_best
 from aiv.provenance import lab_commit, tool_versions
-from aiv.runner import CAMPAIGN
+from aiv.names import CAMPAIGN_STATE
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.store.local_artifacts import LocalArtifactStore
-from aiv.store.records import code_key, new_experiment
+from aiv.names import code_key
+from aiv.store.records import new_experiment
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.video.clip import Clip
-from aiv.results import best_point, preview_quality_index
-from aiv.web.previews import make_preview_mp4, preview_entry
+from aiv.results import mean_preview_point, preview_quality_index
+from aiv.video.previews import make_preview_mp4, preview_entry
 
 # The GPU job's price on the AWS app's default settings (Spot, g4dn.xlarge or g4dn.2xlarge, us-east-1).
 GPU_PRICE = job_price("us-east-1", ("g4dn.xlarge", "g4dn.2xlarge"), spot=True)
@@ -255,7 +256,7 @@ class Builder:
                                                validation_clips=VALIDATION).as_record(),
                   "cost": record["cost"] | {"compute_s": round(record["cost"]["compute_s"] + compute, 3)}}
         if ok and with_point:
-            fields["best_point"] = best_point(train)
+            fields["best_point"] = mean_preview_point(train)
         updated = experiments.update_experiment(record["id"], fields)
         if ok:
             experiments.add_event(record["id"], "evaluate", f"train measured: headline {updated['score']:+.2f}%")
@@ -300,7 +301,7 @@ def _register_run(store: SeededStore, run_id: str, status: str, started: datetim
 
 
 def _campaign(store: SeededStore, runs: list[str], at: datetime) -> None:
-    store.experiments.put_state(CAMPAIGN, {"last_run": runs[0], "last_run_at": at.isoformat(timespec="microseconds"),
+    store.experiments.put_state(CAMPAIGN_STATE, {"last_run": runs[0], "last_run_at": at.isoformat(timespec="microseconds"),
                                            "recent_runs": runs})
 
 

@@ -12,7 +12,7 @@ and, with PROPOSE_MARGIN_S for the rest of the step (reading the archive, writin
 start's imports), fits in PROPOSE_LAMBDA_TIMEOUT_S, which the pipeline stack gives the Lambda. The
 request timeout is derived from the others, so changing one number keeps the sum inside the Lambda.
 Few SDK retries are enough: a proposal that still fails is rejected with the reason, and the state
-machine proposes that candidate again (up to aiv.settings.MAX_PROPOSAL_ATTEMPTS times).
+machine proposes that candidate again (up to aiv.candidate_loop.MAX_PROPOSAL_ATTEMPTS times).
 """
 
 from __future__ import annotations

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from aiv.errors import UsageError
+from aiv.names import PROPOSERS, SCHEDULE_STATE
 from aiv.store.ports import ExperimentStore
 from aiv.store.records import now_iso
 
-SCHEDULE_STATE = "schedule"
-PROPOSERS = ("claude", "offline")
 MAX_CANDIDATES = 100
 RERUN_PROPOSER = "rerun"
 _RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")

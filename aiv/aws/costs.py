@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from aiv.names import COSTS_STATE
 from aiv.store.ports import ExperimentStore
 from aiv.store.records import now_iso
 
-COSTS_STATE = "costs"
 CURRENCY = "USD"
 CATEGORY_TAG = "CostCategory"
 PROJECT_TAG = "Project"

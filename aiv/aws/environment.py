@@ -17,24 +17,14 @@ import os
 from typing import Callable
 
 from aiv.errors import ConfigError
-from aiv.pipeline import Lab
+from aiv.names import API_KEY_SECRET, BUCKET, CLIPS_PREFIX, DEFAULT_CLIPS_PREFIX, MODEL, SETTINGS, TABLE, USE_BEDROCK
+# the rest of the environment's names, which tests/aws reads as `environment.<NAME>`; their home is aiv/names.py
+from aiv.names import IDEMPOTENCY_TABLE, PROJECT, SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN  # noqa: F401
+from aiv.pipeline.lab import Lab
+from aiv.search.factory import offline_proposer, proposers_by_name
 from aiv.search.proposer import Proposer
 from aiv.settings import CampaignSettings
 
-TABLE = "AIV_TABLE"
-IDEMPOTENCY_TABLE = "AIV_IDEMPOTENCY_TABLE"
-BUCKET = "AIV_BUCKET"
-CLIPS_PREFIX = "AIV_CLIPS_PREFIX"
-API_KEY_SECRET = "AIV_API_KEY_SECRET"
-USE_BEDROCK = "AIV_USE_BEDROCK"
-MODEL = "AIV_MODEL"
-SETTINGS = "AIV_SETTINGS"
-SCHEDULE_NAME = "AIV_SCHEDULE_NAME"
-SCHEDULE_GROUP = "AIV_SCHEDULE_GROUP"
-STATE_MACHINE_ARN = "AIV_STATE_MACHINE_ARN"
-PROJECT = "AIV_PROJECT"  # the value of the `Project` cost-allocation tag
-METRICS_NAMESPACE = "AiV1"
-DEFAULT_CLIPS_PREFIX = "clips/"
 API_KEY_PREFIX = "sk-ant-"
 
 
@@ -125,23 +115,7 @@ def claude_proposer() -> Proposer:
 
 def proposer_factory() -> Callable[[str], Proposer]:
     """Proposers by name ("offline", "claude"), each made on first use (imported lazily), once."""
-    makers: dict[str, Callable[[], Proposer]] = {"offline": _offline_proposer, "claude": claude_proposer}
-    made: dict[str, Proposer] = {}
-
-    def make(name: str) -> Proposer:
-        if name not in makers:
-            raise ConfigError(f"unknown proposer {name!r}; the AWS pipeline knows {sorted(makers)}")
-        if name not in made:
-            made[name] = makers[name]()
-        return made[name]
-
-    return make
-
-
-def _offline_proposer() -> Proposer:
-    from aiv.search.offline import OfflineProposer
-
-    return OfflineProposer()
+    return proposers_by_name({"offline": offline_proposer, "claude": claude_proposer})
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from aiv.aws.environment import METRICS_NAMESPACE
+from aiv.names import METRICS_NAMESPACE
 
 logger = Logger()
 tracer = Tracer()

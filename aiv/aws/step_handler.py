@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
 
-from aiv.aws.environment import IDEMPOTENCY_TABLE, lab_from_env, require_env
+from aiv.aws.environment import lab_from_env, require_env
 from aiv.aws.observability import logger, metrics, tracer
-from aiv.pipeline import Lab
+from aiv.names import IDEMPOTENCY_TABLE
+from aiv.pipeline.lab import Lab
 from aiv.store.table_design import IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
 
 IDEMPOTENCY_KEY_PATH = "[execution, step, attempt, item]"
@@ -56,7 +57,7 @@ Step = Callable[[StepPayload, Lab], dict]
 
 
 def on_input(step: Callable[[dict, Lab], dict]) -> Step:
-    """A pipeline step (aiv.pipeline: event dict in, event dict out) as a Step over the payload's input."""
+    """A pipeline step (aiv/pipeline/: event dict in, event dict out) as a Step over the payload's input."""
     return lambda payload, lab: step(payload.input, lab)
 
 

@@ -12,6 +12,9 @@ Enforced by the kernel (when the lab runs as root, as on Batch):
   * a fresh unprivileged uid/gid per child, no supplementary groups: the parent's memory and
     /proc/<ppid>/{mem,environ} are out of reach, and afterwards every process of that uid is
     killed (kill(-1) as that uid, then a /proc sweep), so nothing a codec starts outlives its call;
+  * where cgroup v2 delegates its memory controller (cgroup.py), a per-run cgroup: memory.max
+    caps the resident memory of the whole run (RLIMIT_AS is then not set, since CUDA reserves
+    huge address ranges) and pids.max its processes;
   * a private mount namespace with a new read-only root, entered by chroot: /usr, /etc, /lib*,
     the Python installation and its site-packages, /sys, a few /dev nodes (plus /dev/nvidia*),
     a new /proc with hidepid (other users' processes invisible) and the working directory
@@ -23,6 +26,9 @@ Always:
     with a per-run uid, RLIMIT_NPROC; a wall-clock timeout that SIGKILLs the process group;
     the working directory's total size is polled and capped at `Limits.file_mb`;
   * a new session, stdin from /dev/null, no inherited file descriptors but the status pipe;
+  * PR_SET_PDEATHSIG(SIGKILL), set after the uid change (which clears it): the child dies with
+    its supervisor. What a killed supervisor leaves otherwise (its uid's other processes, its
+    cgroup, its folder) the next run removes (sandbox_registry.py);
   * an explicit environment (PATH, HOME and TMPDIR = the working directory, C.UTF-8,
     PYTHONHASHSEED=0, thread counts, CUDA_VISIBLE_DEVICES): no credentials are inherited;
   * `python -S -s -P -B`: no site hooks, no user site, no script directory on sys.path;
@@ -38,8 +44,8 @@ Best effort only:
     uid and the mount namespace (a non-root lab), the hook is the only file and network barrier,
     and an adversarial codec that corrupts memory could get past it;
   * without a per-run uid, only the process group is killed afterwards;
-  * memory is capped per process (RLIMIT_AS), not per run; CUDA reserves large address ranges,
-    so a GPU codec may need a larger `memory_mb`.
+  * without a per-run cgroup, memory is capped per process (RLIMIT_AS), not per run; CUDA
+    reserves large address ranges, so a GPU codec may need a larger `memory_mb` there.
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x08000000, 0x10000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
-PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 2, 38
 
 
 class SandboxError(AivError):
@@ -132,17 +138,22 @@ def strongest(probe: Callable[[Isolation], None]) -> Isolation:
 # Entering the sandbox (runs in the forked child, before exec)
 
 
-def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *, memory_mb: int, cpu_s: int,
-                  file_mb: int, nproc: int | None) -> Callable[[], None]:
+def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *, memory_mb: int | None, cpu_s: int,
+                  file_mb: int, nproc: int | None, cgroup: Path | None = None) -> Callable[[], None]:
     """The preexec function that gives the child `iso` (namespaces, jail), its rlimits and `uid`.
 
+    The child first joins `cgroup` (a per-run cgroup, when there is one) and finally arranges to be
+    killed when its supervisor dies. `memory_mb` None: no RLIMIT_AS (the cgroup limits memory).
     A failure is written as a JSON reason to `status_w` before it propagates.
     """
     layout = _jail_layout() if iso.jail else None
     libc = _libc()
+    supervisor = os.getpid()
 
     def enter() -> None:
         try:
+            if cgroup is not None:
+                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
             if iso.namespaces or iso.jail:
                 flags = CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if iso.jail else 0)
                 _check(libc.unshare(flags if os.geteuid() == 0 else flags | CLONE_NEWUSER), "unshare")
@@ -154,6 +165,7 @@ def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *,
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
+            _die_with_supervisor(libc, supervisor)
         except BaseException as exc:
             os.write(status_w, (json.dumps({"reason": f"sandbox setup: {type(exc).__name__}: {exc}"}) + "\n").encode())
             raise
@@ -161,10 +173,27 @@ def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *,
     return enter
 
 
-def _set_limits(memory_mb: int, cpu_s: int, file_mb: int, nproc: int | None) -> None:
-    """Lower this process's resource limits (never above a hard limit it already has)."""
-    wanted = {resource.RLIMIT_AS: memory_mb << 20, resource.RLIMIT_CPU: cpu_s, resource.RLIMIT_FSIZE: file_mb << 20,
+def _die_with_supervisor(libc: ctypes.CDLL, supervisor: int) -> None:
+    """SIGKILL this process when the thread that started it exits; fail if that already happened.
+
+    Set last: the kernel clears the parent-death signal when the effective uid or gid changes.
+    It fires when the supervising *thread* ends, so that thread must wait for the child (it does).
+    """
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    armed = ctypes.c_int(0)
+    _check(libc.prctl(PR_GET_PDEATHSIG, ctypes.addressof(armed), 0, 0, 0), "prctl(PR_GET_PDEATHSIG)")
+    if armed.value != signal.SIGKILL:
+        raise OSError(f"the parent-death signal did not hold (it reads {armed.value})")
+    if os.getppid() != supervisor:
+        raise OSError(f"the supervisor (pid {supervisor}) exited before the codec started")
+
+
+def _set_limits(memory_mb: int | None, cpu_s: int, file_mb: int, nproc: int | None) -> None:
+    """Lower this process's resource limits (never above a hard limit it already has); RLIMIT_AS unless memory_mb is None."""
+    wanted = {resource.RLIMIT_CPU: cpu_s, resource.RLIMIT_FSIZE: file_mb << 20,
               resource.RLIMIT_NOFILE: OPEN_FILES, resource.RLIMIT_CORE: 0}
+    if memory_mb is not None:
+        wanted[resource.RLIMIT_AS] = memory_mb << 20
     if nproc is not None:
         wanted[resource.RLIMIT_NPROC] = nproc
     for which, value in wanted.items():

@@ -6,9 +6,12 @@ stage may see (encode: codec.py and y/u/v.npy; decode: codec.py and bitstream.bi
 afterwards, and reads the outputs itself (regular files only, no symlinks, bounded size).
 
 This module supervises the child: its wall-clock timeout, the size of its working directory, its
-environment, and killing all it started. What contains it at the level of the operating system
-(per-run uid, mount jail, namespaces, rlimits), which of those protections this machine allows and
-which are best effort only is in isolation.py; `isolation_report()` says which are active here.
+environment, its memory limit (a per-run cgroup where there is one, cgroup.py, else RLIMIT_AS), and
+killing all it started. The child dies with its supervisor (PR_SET_PDEATHSIG); what a killed
+supervisor leaves behind, the next sandbox call removes (sandbox_registry.py). What contains it at
+the level of the operating system (per-run uid, mount jail, namespaces, rlimits), which of those
+protections this machine allows and which are best effort only is in isolation.py;
+`isolation_report()` says which are active here.
 
 Codec time is measured here, not reported by the child: the clock starts when the child writes
 its ready byte (interpreter up, numpy imported, inputs loaded) and stops when it exits, so the
@@ -22,14 +25,13 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from aiv.codec import sandbox_child as child
+from aiv.codec import sandbox_registry as registry
+from aiv.codec.cgroup import create_run_cgroup, delegated_parent, oom_killed, remove_cgroup
 from aiv.codec.isolation import (OPEN_FILES, PYTHON_FLAGS, READ_FILES, UID_RANGE, Isolation, SandboxError, claim_uid,
                                  enter_sandbox, install_prefixes, interpreter, kill_uid, release_uid, site_dirs,
                                  strongest)
@@ -54,7 +58,7 @@ class Limits:
     """Resource limits for one encode or decode."""
 
     timeout_s: float = 600.0  # wall clock per encode or decode
-    memory_mb: int = 4096  # address space (RLIMIT_AS) of the codec process
+    memory_mb: int = 4096  # resident memory of the run (per-run cgroup), else address space per process (RLIMIT_AS)
     file_mb: int = 2048  # largest file it may write (RLIMIT_FSIZE), and its working directory's total
     cpu_s: float | None = None  # RLIMIT_CPU; None = timeout x cores + 10 s
 
@@ -82,6 +86,7 @@ class _Outcome:
     seconds: float = 0.0
     timed_out: bool = False
     over_quota: bool = False
+    memory_killed: bool = False  # the kernel killed it for going over the cgroup's memory.max
     status: bytes = b""
     output: bytes = b""
 
@@ -157,9 +162,13 @@ def isolation_report() -> dict:
         "audit_hook": True,
         "no_new_privs": True,
         "non_dumpable": True,
-        "rlimits": ["RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", f"RLIMIT_NOFILE={OPEN_FILES}", "RLIMIT_CORE=0"]
+        "memory_limit": _memory_limit_text(),
+        "rlimits": ([] if _cgroup_parent() else ["RLIMIT_AS"])
+                   + ["RLIMIT_CPU", "RLIMIT_FSIZE", f"RLIMIT_NOFILE={OPEN_FILES}", "RLIMIT_CORE=0"]
                    + ([f"RLIMIT_NPROC={_process_limit()}"] if iso.uid_drop else []),
-        "kill_after_run": "every process of the per-run uid" if iso.uid_drop else "the process group only",
+        "kill_after_run": ("every process of the per-run uid" if iso.uid_drop else "the process group only")
+                          + (" and of the per-run cgroup" if _cgroup_parent() else ""),
+        "dies_with_supervisor": "PR_SET_PDEATHSIG=SIGKILL; leftovers of dead runs removed by the next run",
         "python": interpreter(),
         "kernel": os.uname().release,
         "weakened": list(iso.notes),
@@ -172,17 +181,20 @@ def isolation_report() -> dict:
 
 def _raise_unless_ok(stage: str, outcome: _Outcome, limits: Limits) -> None:
     """Raise CodecFailure(stage, reason) unless the child exited 0 of its own accord."""
-    reason = _failure_reason(outcome, limits)
+    reason = _failure_reason(stage, outcome, limits)
     if reason is not None:
         raise CodecFailure(stage, reason)
 
 
-def _failure_reason(outcome: _Outcome, limits: Limits) -> str | None:
+def _failure_reason(stage: str, outcome: _Outcome, limits: Limits) -> str | None:
     rc = outcome.returncode
     if outcome.timed_out:
         return f"timeout: no result after {limits.timeout_s:g} s of wall-clock time; the process was killed"
     if outcome.over_quota:
         return f"wrote more than {limits.file_mb} MB into its working directory; the process was killed"
+    if outcome.memory_killed:
+        return (f"out of memory in {stage} (the memory limit is {limits.memory_mb} MB of resident memory for the "
+                f"run, cgroup memory.max): the kernel killed the process")
     if rc == 0:
         return None
     if rc == child.REFUSED:
@@ -256,30 +268,21 @@ def _read_plane(path: Path, limit: int, uid: int | None) -> np.ndarray:
 
 @contextmanager
 def _workdir() -> Iterator[Path]:
-    """A fresh, empty working directory (and its jail mount point beside it), removed afterwards."""
-    base = Path(tempfile.mkdtemp(prefix="aiv-sandbox-"))
+    """A fresh, empty working directory (and its jail mount point beside it), removed afterwards.
+
+    First removes what dead runs left in the same temporary folder.
+    """
+    registry.remove_dead(Path(tempfile.gettempdir()))
+    base = Path(tempfile.mkdtemp(prefix=registry.FOLDER_PREFIX))
     try:
         os.chmod(base, 0o711)
+        registry.record(base)
         (base / "root").mkdir(mode=0o700)
         work = base / "work"
         work.mkdir(mode=0o700)
         yield work
     finally:
-        _remove_tree(base)
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete a working directory however the codec left it: locked folders, or nested past recursion."""
-    def unlock_and_retry(func: Callable, failed: str, _exc: object) -> None:
-        for folder in (os.path.dirname(failed), failed):
-            if stat.S_ISDIR(os.lstat(folder).st_mode):
-                os.chmod(folder, 0o700)
-        func(failed)
-
-    try:
-        shutil.rmtree(path, onerror=unlock_and_retry)
-    except (RecursionError, OSError):
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=True, capture_output=True)
+        registry.remove_tree(base)
 
 
 def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: Isolation | None = None
@@ -287,15 +290,24 @@ def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: I
     """Run the child for `stage` in `work` to its end and kill all it started; the uid it ran as."""
     iso = isolation or _isolation()
     uid = claim_uid() if iso.uid_drop else None
+    cgroup = None
     try:
+        parent = _cgroup_parent()
+        cgroup = create_run_cgroup(parent, limits.memory_mb, _process_limit()) if parent else None
+        registry.record(work.parent, uid, cgroup)
         if uid is not None:
             for entry in [work, *work.iterdir()]:
                 os.chown(entry, uid, uid)
-        outcome = _start_and_supervise(stage, work, limits, extra, iso, uid)
+        outcome = _start_and_supervise(stage, work, limits, extra, iso, uid, cgroup)
+        outcome.memory_killed = cgroup is not None and oom_killed(cgroup)
     finally:
+        if cgroup is not None:
+            remove_cgroup(cgroup)
         release_uid(uid)
     if not outcome.ready:
-        if outcome.timed_out:
+        if outcome.memory_killed:
+            detail = f"out of memory (the memory limit is {limits.memory_mb} MB of resident memory, cgroup memory.max)"
+        elif outcome.timed_out:
             detail = f"not ready after {SETUP_TIMEOUT_S:g} s"
         else:
             detail = outcome.reason() or outcome.tail() or f"exit status {outcome.returncode}"
@@ -303,19 +315,22 @@ def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: I
     return uid, outcome
 
 
-def _start_and_supervise(stage: str, work: Path, limits: Limits, extra: dict, iso: Isolation, uid: int | None
-                         ) -> _Outcome:
+def _start_and_supervise(stage: str, work: Path, limits: Limits, extra: dict, iso: Isolation, uid: int | None,
+                         cgroup: Path | None) -> _Outcome:
     status_r, status_w = os.pipe()  # the child's ready byte and failure reason
+    memory_limit = (f"{limits.memory_mb} MB of resident memory for the run, cgroup memory.max" if cgroup
+                    else f"{limits.memory_mb} MB of address space per process, RLIMIT_AS")
     cfg = {"stage": stage, "workdir": str(work), "status_fd": status_w, "site_dirs": list(site_dirs()),
            "read_prefixes": list(install_prefixes()), "read_files": list(READ_FILES),
-           "memory_mb": limits.memory_mb, "file_mb": limits.file_mb, **extra}
+           "memory_limit": memory_limit, "file_mb": limits.file_mb, **extra}
     try:
         proc = subprocess.Popen(
             [interpreter(), *PYTHON_FLAGS, "-c", _child_source(), json.dumps(cfg)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(work),
             cwd=work, close_fds=True, pass_fds=(status_w,), start_new_session=True, umask=0o077,
-            preexec_fn=enter_sandbox(iso, uid, work, status_w, memory_mb=limits.memory_mb, cpu_s=_cpu_limit(limits),
-                                     file_mb=limits.file_mb, nproc=_process_limit() if uid is not None else None))
+            preexec_fn=enter_sandbox(iso, uid, work, status_w, memory_mb=None if cgroup else limits.memory_mb,
+                                     cpu_s=_cpu_limit(limits), file_mb=limits.file_mb,
+                                     nproc=_process_limit() if uid is not None else None, cgroup=cgroup))
     except (OSError, subprocess.SubprocessError) as exc:
         os.close(status_w)
         detail = _Outcome(status=_drain(status_r)).reason()
@@ -446,6 +461,18 @@ def _probe(candidate: Isolation) -> None:
     """Run a trivial child under `candidate`; SandboxError if it does not start."""
     with _workdir() as work:
         _run_child("probe", work, Limits(timeout_s=SETUP_TIMEOUT_S), {}, isolation=candidate)
+
+
+def _cgroup_parent() -> Path | None:
+    """Where per-run cgroups go on this machine, or None: memory is then limited by RLIMIT_AS."""
+    return delegated_parent()[0]
+
+
+def _memory_limit_text() -> str:
+    parent, why = delegated_parent()
+    if parent:
+        return f"cgroup v2 memory.max: resident memory of the whole run (no RLIMIT_AS), and pids.max ({why})"
+    return f"RLIMIT_AS: address space of each process (no per-run cgroup: {why})"
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ holds only the Python installation and its working directory. The parent (aiv/co
 passes its source with `python -S -s -P -B -c` and one JSON argument:
 
     {"stage": "encode" | "decode" | "probe", "workdir": ..., "status_fd": N,
-     "site_dirs": [...], "read_prefixes": [...], "read_files": [...], "memory_mb": N, "file_mb": N,
+     "site_dirs": [...], "read_prefixes": [...], "read_files": [...], "memory_limit": "...", "file_mb": N,
      "fps": ..., "quality": ...}
 
 Order of work, which the parent's clock depends on:
@@ -312,7 +312,7 @@ def _traceback_text(exc: BaseException, workdir: str) -> str:
 def _failure_text(exc: BaseException, where: str, cfg: dict) -> str:
     tb = _traceback_text(exc, cfg["workdir"])
     if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
-        return f"out of memory {where} (address-space limit {cfg['memory_mb']} MB):\n{tb}"
+        return f"out of memory {where} (the memory limit is {cfg['memory_limit']}):\n{tb}"
     if isinstance(exc, SystemExit):
         return f"the codec called sys.exit({exc.code!r}) {where}"
     return f"exception {where}:\n{tb}"

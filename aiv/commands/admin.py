@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aiv.commands.common import EXIT_OK, add_json_argument, print_json
+from aiv.names import PROPOSERS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     resume = actions.add_parser("resume", help="enable the schedule (the next run one period from now)")
     start = actions.add_parser("start-run", help="start an execution of the state machine")
     start.add_argument("--candidates", type=int, metavar="K", help="candidates in this run (default: the stack's)")
-    start.add_argument("--proposer", choices=("claude", "offline"), help="who writes them (default: the stack's)")
+    start.add_argument("--proposer", choices=PROPOSERS, help="who writes them (default: the stack's)")
     rerun = actions.add_parser("rerun", help="re-evaluate an experiment's code as a new experiment")
     rerun.add_argument("id", help="experiment id")
     for action, handler in ((pause, _pause), (resume, _resume), (start, _start_run), (rerun, _rerun)):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 from pathlib import Path
 
 from aiv.commands.common import EXIT_OK, add_json_argument, add_store_argument, print_json
 from aiv.errors import UsageError
+from aiv.read_model import experiment_view, leaderboard_rows
 from aiv.store.ports import ArtifactStore, ExperimentStore
 from aiv.store.records import STATUSES
 
@@ -79,23 +79,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str) -> dict:
-    """An experiment with its result, code and the unified diff against its first parent."""
-    experiment = experiments.get_experiment(experiment_id)
-    if experiment is None:
-        raise UsageError(f"no experiment {experiment_id}")
-    code = artifacts.get(experiment["code_key"]).decode() if experiment.get("code_key") else None
-    result = json.loads(artifacts.get(experiment["result_key"])) if experiment.get("result_key") else None
-    diff = None
-    parent = experiments.get_experiment(experiment["parents"][0]) if experiment["parents"] else None
-    if code is not None and parent and parent.get("code_key"):
-        parent_code = artifacts.get(parent["code_key"]).decode()
-        diff = "".join(difflib.unified_diff(parent_code.splitlines(keepends=True), code.splitlines(keepends=True),
-                                            fromfile=f"{parent['id']}.py", tofile=f"{experiment['id']}.py"))
-    return {"experiment": experiment, "result": result, "code": code, "diff": diff,
-            "events": experiments.events(experiment_id)}
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from aiv.report import format_record
 
@@ -130,19 +113,6 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("\n== code ==")
         print(view["code"])
     return EXIT_OK
-
-
-def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int) -> list[dict]:
-    """The leaderboard as rows: rank, id, scores on both splits, the generalisation gap, x265 score."""
-    rows = []
-    for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split), start=1):
-        train, validation = e["score"], e["score_validation"]
-        x265 = ((e.get("summary") or {}).get("train") or {}).get("bd_rate_x265_psnr_y")
-        rows.append({"rank": rank, "id": e["id"], "proposer": e["proposer"], "model": e.get("model"),
-                     "score": train, "score_validation": validation,
-                     "gap": None if train is None or validation is None else validation - train,
-                     "bd_rate_x265_psnr_y": x265, "parents": e["parents"], "hypothesis": e["hypothesis"]})
-    return rows
 
 
 def print_leaderboard(rows: list[dict]) -> None:

@@ -8,6 +8,7 @@ import sys
 
 from aiv.commands.common import (EXIT_OK, add_json_argument, add_store_argument, default_cache_dir, parse_qualities,
                                  print_json)
+from aiv.names import PROPOSERS
 from aiv.settings import CampaignSettings
 
 DEFAULTS = CampaignSettings()
@@ -16,11 +17,12 @@ DEFAULTS = CampaignSettings()
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run", help="run a search campaign: propose, validate, evaluate, record",
-        description="Propose candidate codecs, validate them (policy, smoke run, duplicates), evaluate them on the "
+        description="Propose candidate codecs, validate them (policy, identical code), evaluate them (a smoke run, "
+                    "behavioural duplicates, then the "
                     "train and validation clips against x264/x265, and record everything in the store. "
                     "Ctrl-C stops cleanly; the next run closes anything an interrupted run left open.")
     parser.add_argument("--iterations", type=int, default=10, metavar="N", help="candidates to propose (default 10)")
-    parser.add_argument("--proposer", choices=("claude", "offline"),
+    parser.add_argument("--proposer", choices=PROPOSERS,
                         help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
     parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
     parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")
@@ -53,17 +55,17 @@ def report_line(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiv.commands.browse import leaderboard_rows, print_leaderboard
+    from aiv.commands.browse import print_leaderboard
     from aiv.errors import UsageError
     from aiv.local import open_local_lab, proposer_factory, store_path
+    from aiv.read_model import leaderboard_rows
     from aiv.runner import CampaignRun, RunOptions
 
     if args.iterations < 0 or args.parallel < 1:
         raise UsageError("--iterations must be >= 0 and --parallel >= 1")
     proposer = args.proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
     settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
-                                validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout,
-                                seed=args.seed)
+                                validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout)
     limits = {key: value for key, value in (("max_tokens", args.max_tokens), ("timeout_s", args.request_timeout),
                                             ("max_retries", args.max_retries)) if value is not None}
     make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     path = store_path(args.store)
     lab = open_local_lab(path, settings, make_proposer, cache_dir=default_cache_dir())
     options = RunOptions(iterations=args.iterations, proposer=proposer, parallel=args.parallel,
-                         budget_usd=args.budget_usd, seed=args.seed, reruns=tuple(args.rerun))
+                         budget_usd=args.budget_usd, random_seed=args.seed, reruns=tuple(args.rerun))
     campaign = CampaignRun(lab, options, report=report_line)
     report_line(f"{campaign.run_id}: {options.iterations} candidate(s) from the {proposer} proposer, store {path}")
     outcomes = campaign.execute()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from aiv.errors import UsageError
 from aiv.video.clip import Clip
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CODEC_FAILED = 0, 1, 2, 3
+BUILTIN_FRAMES_MAX = 1000  # the built-in clips are rendered in memory: 120 frames peaked at 520 MB here
 
 
 def default_cache_dir() -> Path:
@@ -24,6 +26,28 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--size takes WIDTHxHEIGHT, got {text!r}") from exc
     return width, height
+
+
+def positive_float(text: str) -> float:
+    """An option value that must be a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"takes a number above 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An option value that must be a whole number above 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"takes a whole number above 0, got {text!r}")
+    return value
 
 
 def parse_qualities(text: str) -> tuple[float, ...]:
@@ -40,7 +64,7 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the built-in corpus")
     parser.add_argument("--frames", type=int, metavar="N", help="use the first N frames of every clip")
     parser.add_argument("--size", type=parse_size, metavar="WxH", help="frame size of raw .yuv clips")
-    parser.add_argument("--fps", type=float, help="frame rate, overriding what the clip says")
+    parser.add_argument("--fps", type=positive_float, help="frame rate, overriding what the clip says")
 
 
 def load_clip_arguments(args: argparse.Namespace) -> list[Clip]:
@@ -52,6 +76,9 @@ def load_clip_arguments(args: argparse.Namespace) -> list[Clip]:
         raise UsageError("--frames must be at least 1")
     if args.clips:
         return load_clips(args.clips, frames=args.frames, size=args.size, fps=args.fps)
+    if args.frames is not None and args.frames > BUILTIN_FRAMES_MAX:
+        raise UsageError(f"--frames: the built-in clips are rendered in memory, at most {BUILTIN_FRAMES_MAX} frames; "
+                         f"pass --clips for longer ones")
     return builtin_corpus() if args.frames is None else builtin_corpus(frames=args.frames)
 
 

@@ -8,9 +8,11 @@ from datetime import datetime
 from pathlib import Path
 
 from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_ERROR, EXIT_OK, add_clip_arguments, add_json_argument,
-                                 default_cache_dir, load_clip_arguments, parse_qualities, print_json)
+                                 default_cache_dir, load_clip_arguments, parse_qualities, positive_float, positive_int,
+                                 print_json)
+from aiv.errors import UsageError
 
-CODEC_STAGES = ("load", "encode", "decode", "check")
+CODEC_STAGES = ("encode", "decode", "check")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,10 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_clip_arguments(parser)
     parser.add_argument("--qualities", type=parse_qualities, default=(0.2, 0.4, 0.6, 0.8), metavar="Q,Q,...",
                         help="quality points in [0, 1], increasing (default 0.2,0.4,0.6,0.8)")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+    parser.add_argument("--timeout", type=positive_float, default=600.0, metavar="S",
                         help="wall-clock seconds allowed per encode and per decode (default 600)")
-    parser.add_argument("--memory-mb", type=int, default=4096, metavar="M",
-                        help="address-space limit of each codec process in MiB (default 4096)")
+    parser.add_argument("--memory-mb", type=positive_int, default=4096, metavar="M",
+                        help="memory limit in MiB: resident memory of each encode/decode where a per-run cgroup "
+                             "is available, else address space of each codec process (default 4096)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default out/<codec>-<time>)")
     parser.add_argument("--keep-artifacts", action="store_true",
                         help="keep each point's bitstream and decoded frames (.y4m) under DIR/artifacts")
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
                             limits=Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
     clips = load_clip_arguments(args)
     out_dir = Path(args.out) if args.out else Path("out") / f"{codec.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    try:  # before measuring, so no measurement is lost for want of a place to write it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the output folder {out_dir}: {error.strerror}") from None
     record = evaluate(codec, clips, settings, out_dir=out_dir, show_progress=not args.quiet)
     path = write_result(record, out_dir)
     if args.json:

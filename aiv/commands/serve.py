@@ -28,8 +28,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiv.web.server import make_server
 
     path = store_path(args.store)
-    if not path.exists():
-        raise UsageError(f"no store at {path}; run `aiv run` first or pass --store")
+    if not (path / "lab.sqlite").is_file():
+        raise UsageError(f"no store at {path} (no {path / 'lab.sqlite'}); run `aiv run` first or pass --store")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be in 0..65535, got {args.port}")
     experiments, artifacts = open_local_store(path)

@@ -19,7 +19,7 @@ from aiv.codec.policy import MAX_SOURCE_BYTES
 from aiv.search.proposer import ArchiveEntry, CampaignLimits, LineageStep, PastAttempt, ProposalContext, Rejection
 from aiv.settings import SMOKE_FRAMES, SMOKE_SIZE, CampaignSettings
 from aiv.store.ports import ArtifactStore, ExperimentStore
-from aiv.store.records import code_key
+from aiv.names import code_key
 from aiv.video.descriptions import content_of
 
 EXPLOIT_SHARE = 0.6  # share of proposals (after the warm-up) that improve one of the best programs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 
 from aiv.store.records import STATUSES
 
@@ -21,7 +22,7 @@ def encode_cursor(position: str | float, experiment_id: str) -> str:
     return base64.urlsafe_b64encode(dumps_strict([position, experiment_id]).encode()).decode()
 
 
-def decode_cursor(cursor: str, position_types: tuple[type, ...] = (str,)) -> tuple[str | float, str]:
+def decode_cursor(cursor: str, position_types: tuple[type, ...] = (str,)) -> tuple[Any, str]:
     try:
         position, experiment_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, TypeError, AttributeError) as exc:

@@ -277,6 +277,8 @@ class DynamoExperimentStore:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
             item = self._get("SCHEMA", "SCHEMA")
+            if item is None:
+                raise RuntimeError("the table's SCHEMA item was neither written nor readable")
         return int(item["version"]["N"])
 
     def create_experiment(self, experiment: dict) -> bool:
@@ -376,8 +378,8 @@ class DynamoExperimentStore:
 
     def add_event(self, experiment_id: str | None, kind: str, message: str, data: dict | None = None) -> dict:
         """Append an event; returns it with its `seq` and `at`."""
-        event = {"experiment_id": experiment_id, "at": now_iso(), "kind": kind, "message": message,
-                 "data": dict(data or {})}
+        event: dict[str, object] = {"experiment_id": experiment_id, "at": now_iso(), "kind": kind,
+                                    "message": message, "data": dict(data or {})}
         dumps_strict(event)  # refuse what JSON cannot hold before taking a sequence number
         counter = self._call("update_item", Key={PARTITION_KEY: _s("COUNTER"), SORT_KEY: _s("EVENT_SEQ")},
                              UpdateExpression="ADD #n :one", ExpressionAttributeNames={"#n": "n"},

@@ -1,8 +1,8 @@
 """The storage ports: what the lab needs from a store, independent of SQLite or DynamoDB.
 
-Records are plain JSON-serialisable dicts (see aiv/store/records.py for their fields). Every
-adapter passes the same contract suite (tests/store_contract.py). Access is by key or by an
-indexed query; nothing here scans a whole table.
+Records are plain JSON-serialisable dicts (see aiv/store/records.py for their fields; a run's
+registration is typed, aiv/store/runs.py). Every adapter passes the same contract suite
+(tests/store_contract.py). Access is by key or by an indexed query; nothing here scans a whole table.
 """
 
 from __future__ import annotations
@@ -73,10 +73,18 @@ class ExperimentStore(Protocol):
         """The newest events of every experiment and the campaign, newest first."""
 
     def get_state(self, key: str) -> dict | None:
-        """A small campaign-state document (e.g. "schedule", "costs:2026-11"), or None."""
+        """A small campaign-state document (its keys are in aiv/names.py: "schedule", "costs", "run:<id>"...), or None."""
 
     def put_state(self, key: str, value: dict) -> None:
         """Replace a campaign-state document."""
+
+
+def require_experiment(experiments: ExperimentStore, experiment_id: str) -> dict:
+    """The experiment `experiment_id`; KeyError naming it when the store has none."""
+    experiment = experiments.get_experiment(experiment_id)
+    if experiment is None:
+        raise KeyError(f"no experiment {experiment_id} in this store")
+    return experiment
 
 
 def check_artifact_key(key: str) -> str:

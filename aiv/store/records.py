@@ -14,7 +14,8 @@ Fields (every one JSON-serialisable):
     hypothesis      the proposer's short hypothesis text
     code_sha256     sha256 of the module source (None until a proposal produced code)
     code_key        the artifact key of the source, `code/<sha256>.py` (None likewise)
-    attempts        list of {"attempt", "stage", "reason"} of validation rejections before this code
+    attempts        list of {"attempt", "stage", "reason", "code_sha256"}: each rejected attempt of this
+                    candidate (at propose, the policy, the smoke run or a duplicate check), in order
     failure         None, or {"stage", "reason", "clip", "quality"}
     score           headline BD-rate vs x264 on PSNR-Y over the train clips (lower is better), or None
     score_validation   the same over the validation clips, or None
@@ -22,7 +23,7 @@ Fields (every one JSON-serialisable):
     result_key      artifact key of the full evaluation record (JSON), or None
     rd_signature    list of [kbps, psnr_y] of the smoke evaluation, for duplicate detection
     clip_scores     {clip name: BD-rate vs x264 on PSNR-Y or None} over the train clips
-    best_point      the operating point listed for it (aiv.results.best_point of the train evaluation)
+    best_point      the operating point listed for it: aiv.results.mean_preview_point of the train evaluation
     cost            {"input_tokens", "output_tokens", "llm_usd", "compute_s" (the codec's own seconds)}; on
                     AWS the GPU job adds "batch_s" (its measured wall seconds), "gpu_usd" and
                     "gpu_price_basis" (aiv/aws/prices.py; None where no price applies, as locally)
@@ -34,6 +35,8 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
+
+from aiv.names import code_key
 
 STATUSES = ("proposed", "validating", "evaluating", "succeeded", "failed", "rejected")
 ACTIVE_STATUSES = ("proposed", "validating", "evaluating")
@@ -48,11 +51,6 @@ def now_iso() -> str:
 def new_experiment_id() -> str:
     """A unique id that sorts by creation time."""
     return f"exp-{time.time_ns() // 1000:016x}-{os.urandom(3).hex()}"
-
-
-def code_key(code_sha256: str) -> str:
-    """The artifact key of a module's source."""
-    return f"code/{code_sha256}.py"
 
 
 def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: str, code_sha256: str | None,

@@ -198,7 +198,8 @@ class SqliteExperimentStore:
     def list_experiments(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         """Experiments newest first (created_at, then id), optionally one status; paged by `cursor`."""
         check_limit(limit)
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if status is not None:
             check_status(status)
             where.append("status = ?")
@@ -230,7 +231,8 @@ class SqliteExperimentStore:
         """Succeeded experiments with a score on `split`, lowest first (ties: id), paged by `cursor`."""
         check_limit(limit)
         column = split_field(split)
-        where, params = [f"status = 'succeeded' AND {column} IS NOT NULL"], []
+        where = [f"status = 'succeeded' AND {column} IS NOT NULL"]
+        params: list[object] = []
         if cursor is not None:
             where.append(f"({column}, id) > (?, ?)")
             params.extend(decode_cursor(cursor, (int, float)))
@@ -267,8 +269,8 @@ class SqliteExperimentStore:
 
     def add_event(self, experiment_id: str | None, kind: str, message: str, data: dict | None = None) -> dict:
         """Append an event; returns it with its `seq` and `at`."""
-        event = {"experiment_id": experiment_id, "at": now_iso(), "kind": kind, "message": message,
-                 "data": dict(data or {})}
+        event: dict[str, object] = {"experiment_id": experiment_id, "at": now_iso(), "kind": kind,
+                                    "message": message, "data": dict(data or {})}
         with _immediate(self._connection()) as conn:
             event["seq"] = conn.execute(
                 "INSERT INTO events (experiment_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",

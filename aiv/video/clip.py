@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def safe_clip_name(name: str) -> str:
+    """A clip name as one path or key segment: runs of other characters become "_", no leading or
+    trailing dots (so never "." or ".."), "clip" when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "clip"
 
 
 @dataclass(frozen=True)

@@ -157,10 +157,7 @@ _ID = r"(?P<experiment_id>[A-Za-z0-9][A-Za-z0-9_.-]*)"
 class Dashboard:
     """The dashboard over an experiment store and an artifact store (artifact links from `artifacts.url`)."""
 
-    def __init__(self, experiments: ExperimentStore, artifacts: ArtifactStore, read_only: bool = True):
-        if not read_only:
-            raise ValueError("this dashboard has no write actions; admin actions belong to the authenticated "
-                             "admin API, not to the public pages")
+    def __init__(self, experiments: ExperimentStore, artifacts: ArtifactStore):
         self.experiments, self.artifacts = experiments, artifacts
         self.env = make_environment()
         self.routes: list[tuple[re.Pattern, Callable[..., Response]]] = [

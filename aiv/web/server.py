@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -23,6 +24,7 @@ ARTIFACT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".py": "text
                   ".txt": "text/plain; charset=utf-8", ".y4m": "application/octet-stream"}
 ARTIFACT_CACHE = "max-age=300"
 CHUNK = 1 << 16
+POSITION_DIGITS = 18  # every byte position up to 10**18 - 1 (an exabyte) is read as a number
 
 
 class RangeNotSatisfiable(Exception):
@@ -37,25 +39,38 @@ def artifact_type(key: str) -> str:
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive byte span one `bytes=` range selects in a file of `size` bytes.
 
-    None means "send the whole file" (no header, or one this server does not honour, such as
-    several ranges, which RFC 9110 allows it to ignore). RangeNotSatisfiable when it selects nothing.
+    None means "send the whole file": no header, or one this server does not honour (another
+    unit, or several ranges, which RFC 9110 allows it to ignore). RangeNotSatisfiable when the
+    header is malformed or selects nothing.
     """
     if not header:
         return None
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
-    if not match or match.groups() == ("", ""):
+    unit, equals, ranges = header.partition("=")
+    if equals and unit.strip().lower() != "bytes" and re.fullmatch(r"\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*", unit):
         return None
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
+    if equals and "," in ranges:
+        return None
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header, flags=re.ASCII)
+    if not match or match.groups() == ("", ""):
+        raise RangeNotSatisfiable(header)
+    first, last = (_position(digits) for digits in match.groups())
+    if first is None:  # the last N bytes
+        if last == 0 or size == 0:
             raise RangeNotSatisfiable(header)
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+        return max(0, size - last), size - 1
+    start = first
+    end = min(last, size - 1) if last is not None else size - 1
     if start >= size or end < start:
         raise RangeNotSatisfiable(header)
     return start, end
+
+
+def _position(digits: str) -> int | None:
+    """A byte position of a Range header; positions past any file (however many digits) become sys.maxsize."""
+    if not digits:
+        return None
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= POSITION_DIGITS else sys.maxsize
 
 
 class DashboardHandler(BaseHTTPRequestHandler):
@@ -65,6 +80,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     artifacts: ArtifactStore
     server_version = "aiv-dashboard"
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so even a request line without a version gets a status line back
 
     def do_GET(self) -> None:
         self._serve()
@@ -135,14 +151,25 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
                 remaining -= len(chunk)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
 
+class DashboardServer(ThreadingHTTPServer):
+    """The threading server; a request that fails is logged in one line (a dropped client) or with its trace."""
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("%s: connection lost: %s", client_address[0], error)
+        else:
+            log.exception("request from %s failed", client_address[0])
+
+
 def make_server(dashboard: Dashboard, artifacts: ArtifactStore, host: str = "127.0.0.1",
-                port: int = 8080) -> ThreadingHTTPServer:
+                port: int = 8080) -> DashboardServer:
     """A threading HTTP server for `dashboard` bound to host:port (port 0: a free one); call serve_forever()."""
     handler = type("BoundDashboardHandler", (DashboardHandler,), {"dashboard": dashboard, "artifacts": artifacts})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = DashboardServer((host, port), handler)
     server.daemon_threads = True
     return server

@@ -11,14 +11,15 @@ import json
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
-from aiv.commands.browse import experiment_view, leaderboard_rows
 from aiv.errors import UsageError
-from aiv.pipeline import BEST_HISTORY
-from aiv.runner import CAMPAIGN, STALE_AFTER_S, run_is_alive
+from aiv.liveness import STALE_AFTER_S, run_is_alive
+from aiv.names import BEST_HISTORY_STATE, CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE
+from aiv.read_model import experiment_view, leaderboard_rows
+from aiv.results import mean_preview_point
 from aiv.store.ports import ArtifactStore, ExperimentStore
 from aiv.store.records import ACTIVE_STATUSES, STATUSES
+from aiv.store.runs import read_run
 from aiv.web import charts
-from aiv.results import best_point
 
 PAGE_SIZE = 50  # experiments per page of the table
 LEADERBOARD_SIZE = 50
@@ -33,7 +34,6 @@ LOG_TAIL = 40  # events shown as a failed experiment's log tail
 SPLITS = ("train", "validation")
 SORTS = ("time", "score")
 STAGES = ("propose", "validate", "evaluate", "record")
-SCHEDULE, COSTS = "schedule", "costs"  # state documents written on AWS
 
 
 class NotFound(Exception):
@@ -56,16 +56,20 @@ def run_states(experiments: ExperimentStore, campaign: dict, now: datetime) -> l
     """The campaign's recent runs, newest first, each with its registration and whether it is alive."""
     runs = []
     for run_id in campaign.get("recent_runs", []):
-        state = experiments.get_state(f"run:{run_id}") or {}
-        runs.append({"run_id": run_id, "status": state.get("status", "unknown"), "alive": run_is_alive(state),
-                     "host": state.get("host"), "pid": state.get("pid"), "started_at": state.get("started_at"),
-                     "heartbeat_age_s": _age_s(state.get("heartbeat_at"), now), "options": state.get("options") or {}})
+        run = read_run(experiments, run_id)
+        if run is None:
+            runs.append({"run_id": run_id, "status": "unknown", "alive": False, "host": None, "pid": None,
+                         "started_at": None, "heartbeat_age_s": None, "options": {}})
+            continue
+        runs.append({"run_id": run_id, "status": run.status, "alive": run_is_alive(run), "host": run.host,
+                     "pid": run.pid, "started_at": run.started_at, "heartbeat_age_s": _age_s(run.heartbeat_at, now),
+                     "options": run.options})
     return runs
 
 
 def schedule_view(experiments: ExperimentStore) -> dict | None:
     """The EventBridge schedule {"enabled", "expression", "next_run_at"} (written on AWS only), or None."""
-    schedule = experiments.get_state(SCHEDULE)
+    schedule = experiments.get_state(SCHEDULE_STATE)
     if schedule is None:
         return None
     return {"enabled": bool(schedule.get("enabled")), "expression": schedule.get("expression"),
@@ -74,7 +78,7 @@ def schedule_view(experiments: ExperimentStore) -> dict | None:
 
 def cloud_costs(experiments: ExperimentStore) -> dict | None:
     """The daily Cost Explorer summary (written on AWS only) with its total, or None when not collected."""
-    costs = experiments.get_state(COSTS)
+    costs = experiments.get_state(COSTS_STATE)
     if costs is None:
         return None
     by_category = costs.get("by_category") or {}
@@ -85,14 +89,12 @@ def cloud_costs(experiments: ExperimentStore) -> dict | None:
 def spend_view(experiments: ExperimentStore) -> dict | None:
     """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over the recent runs'
     own state documents (each run writes its exact total), or None when no run recorded any."""
-    runs = (experiments.get_state(CAMPAIGN) or {}).get("recent_runs", [])
-    spends = [state["spend"] for state in (experiments.get_state(f"run:{run}") for run in runs)
-              if state and state.get("spend")]
+    runs = (experiments.get_state(CAMPAIGN_STATE) or {}).get("recent_runs", [])
+    spends = [run.spend for run in (read_run(experiments, run_id) for run_id in runs) if run is not None]
     if not spends:
         return None
-    return {"llm_usd": round(sum(s["llm_usd"] for s in spends), 6),
-            "input_tokens": sum(s["input_tokens"] for s in spends),
-            "output_tokens": sum(s["output_tokens"] for s in spends), "runs": len(spends)}
+    return {"llm_usd": round(sum(s.llm_usd for s in spends), 6), "input_tokens": sum(s.input_tokens for s in spends),
+            "output_tokens": sum(s.output_tokens for s in spends), "runs": len(spends)}
 
 
 def summary_value(experiment: dict, split: str, key: str) -> dict:
@@ -138,13 +140,13 @@ def _load_result(artifacts: ArtifactStore, experiment: dict) -> dict | None:
 def overview(experiments: ExperimentStore) -> dict:
     """Campaign status, counts, the best headline numbers, best score over time, spend."""
     now = datetime.now(timezone.utc)
-    campaign = experiments.get_state(CAMPAIGN) or {}
+    campaign = experiments.get_state(CAMPAIGN_STATE) or {}
     runs = run_states(experiments, campaign, now)
     last_run = {"id": campaign.get("last_run"), "at": campaign.get("last_run_at")}
     schedule = schedule_view(experiments)
     best = experiments.best_experiments(limit=1, split="train")
     best_validation = experiments.best_experiments(limit=1, split="validation")
-    history = (experiments.get_state(BEST_HISTORY) or {}).get("points", [])
+    history = (experiments.get_state(BEST_HISTORY_STATE) or {}).get("points", [])
     headline = None
     if best:
         headline = [{"split": split, **{anchor: summary_value(best[0], split, f"bd_rate_{anchor}_psnr_y")
@@ -297,7 +299,7 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
         if match and match["points"]:
             curves.append((f"#{rank} {experiment['id']}", match["points"]))
             anchors = anchors or match.get("anchors", {})
-        point = experiment.get("best_point") or best_point(evaluation)
+        point = experiment.get("best_point") or mean_preview_point(evaluation)
         score = experiment["score"] if split == "train" else experiment["score_validation"]
         if point and point["encode_fps"]:
             speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
@@ -331,7 +333,7 @@ def costs(experiments: ExperimentStore) -> dict:
                       "usd_per_point": usd / gain if gain and gain > 0 else None})
     cloud = cloud_costs(experiments)
     spend = spend_view(experiments)
-    history = (experiments.get_state(BEST_HISTORY) or {}).get("points", [])
+    history = (experiments.get_state(BEST_HISTORY_STATE) or {}).get("points", [])
     campaign_gain = history[0]["score"] - history[-1]["score"] if len(history) > 1 else None
     total = cloud["total"] if cloud else (spend or {}).get("llm_usd")
     return {"cloud": cloud, "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
@@ -358,7 +360,7 @@ def activity(experiments: ExperimentStore) -> dict:
         rows.append({"id": e["id"], "status": e["status"], "stage": stage, "run_id": e.get("run_id"), "step": step,
                      "steps": len(STAGES), "updated_age_s": _age_s(e["updated_at"], now),
                      "attempts": len(e.get("attempts") or []), "latest": latest[0] if latest else None})
-    campaign = experiments.get_state(CAMPAIGN) or {}
+    campaign = experiments.get_state(CAMPAIGN_STATE) or {}
     return {"runs": run_states(experiments, campaign, now), "active": rows,
             "events": experiments.recent_events(RECENT_EVENTS),
             "stale_after_s": STALE_AFTER_S}

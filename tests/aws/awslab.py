@@ -113,7 +113,8 @@ def write_tiny_clips(folder: Path) -> dict[str, Path]:
 def add_candidate(experiments, artifacts, code: str, status: str = "proposed") -> str:
     """An experiment whose module is `code`, in `status` (proposed, validating or evaluating); its id."""
     from aiv.codec.contract import CodecSource
-    from aiv.store.records import code_key, new_experiment
+    from aiv.names import code_key
+    from aiv.store.records import new_experiment
 
     sha = CodecSource("candidate", code, "test").sha256
     artifacts.put(code_key(sha), code.encode(), "text/x-python")

@@ -9,7 +9,7 @@ from awslab import BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, appl
 from moto import mock_aws
 
 from aiv.aws import environment
-from aiv.pipeline import seed
+from aiv.pipeline.seeding import seed
 from aiv.store.table_design import create_tables
 
 

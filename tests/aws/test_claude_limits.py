@@ -88,7 +88,7 @@ def test_an_overloaded_api_is_retried_once_after_the_capped_wait_then_rejected(a
     for _ in range(CLAUDE_MAX_RETRIES + 1):
         fake_anthropic.error(529, "overloaded_error", "Overloaded", headers={"retry-after-ms": "3000"})
     caplog.set_level(logging.INFO, logger="anthropic")
-    out = handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "claude", "seed": 1}),
+    out = handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "claude", "random_seed": 1}),
                                             lambda_context)
     assert len(fake_anthropic.requests) == CLAUDE_MAX_RETRIES + 1
     assert (out["proposed"], out["stage"]) == (False, "propose")

@@ -92,7 +92,7 @@ def test_the_claude_proposer_calls_the_api_with_the_key_from_the_secret(archived
                                                                            "# tuned\n# --- end parameters ---")
     fake_anthropic.reply(f"<hypothesis>A comment changes nothing.</hypothesis>\n\n```python\n{code}```\n",
                          input_tokens=1000, output_tokens=200)
-    out = handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "claude", "seed": 1}),
+    out = handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "claude", "random_seed": 1}),
                                             lambda_context)
     assert out["proposed"] is True
     [request] = fake_anthropic.requests

@@ -1,6 +1,6 @@
 """The state machine the CDK app synthesizes, executed end to end on moto S3 and DynamoDB.
 
-The definition comes from the synthesized pipeline template (stacks.pipeline.state_machine_definition)
+The definition comes from the synthesized pipeline template (tests/state_machine_template.py)
 and runs in tests/aws/asl.py: each Lambda task calls the handler its template resource names
 (functions/<module>.handler, in process), and the Batch task runs gpu_runner.entry's main with the
 command the state machine sends, as the container would; a non-zero exit is a FAILED job. moto's own
@@ -24,10 +24,12 @@ from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, app
 from moto import mock_aws
 
 from aiv.aws import control, environment
-from aiv.codec.contract import builtin_source
-from aiv.pipeline import seed_names
+from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS
+from aiv.codec.builtin import BUILTIN_CODECS
+from aiv.codec.contract import CodecSource, builtin_source
+from aiv.names import code_key
 from aiv.search.proposer import Proposal, Usage
-from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from aiv.store.records import new_experiment
 from aiv.store.table_design import create_tables, experiments_table_request
 from gpu_runner.entry import main as run_batch_job
 
@@ -48,7 +50,7 @@ def synthesized(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def definition(synthesized) -> dict:
-    from stacks.pipeline import state_machine_definition
+    from state_machine_template import state_machine_definition
 
     return state_machine_definition(synthesized["Pipeline"])
 
@@ -128,7 +130,7 @@ def test_the_stacks_give_the_runtime_the_variables_it_reads(synthesized, functio
 
 def seed_experiments(lab) -> dict[str, list[dict]]:
     """{built-in name: the experiments holding its code}."""
-    return {name: lab.experiments.find_by_code(builtin_source(name).sha256) for name in seed_names()}
+    return {name: lab.experiments.find_by_code(builtin_source(name).sha256) for name in BUILTIN_CODECS}
 
 
 def test_an_empty_table_gets_its_seeds_evaluated_then_a_candidate_succeeds(world, seeded):
@@ -136,7 +138,7 @@ def test_an_empty_table_gets_its_seeds_evaluated_then_a_candidate_succeeds(world
     execution, output = seeded
     entered = states_entered(execution)
     for state in ("Seed", "ValidateSeed", "EvaluateSeed", "RecordSeed", "SeedRecorded"):
-        assert entered.count(state) == len(seed_names()), state
+        assert entered.count(state) == len(BUILTIN_CODECS), state
     assert max(i for i, state in enumerate(entered) if state == "SeedRecorded") < entered.index("Propose")
     seeds = seed_experiments(lab)
     for name, [experiment] in seeds.items():
@@ -165,7 +167,7 @@ def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definitio
     archived = seed_experiments(lab)
     execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 11})
     entered = states_entered(execution)
-    assert entered.count("SeedArchived") == len(seed_names())  # seed answered created False: not evaluated again
+    assert entered.count("SeedArchived") == len(BUILTIN_CODECS)  # seed answered created False: not evaluated again
     assert not {"ValidateSeed", "EvaluateSeed", "RecordSeed"} & set(entered)
     assert seed_experiments(lab) == archived
     [outcome] = output
@@ -215,6 +217,20 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded,
     assert "MarkRejected" in states_entered(execution)
 
 
+def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, functions):
+    lab, _ = world
+    source = CodecSource("crasher", CRASHING, "test")
+    lab.artifacts.put(code_key(source.sha256), CRASHING.encode(), "text/x-python")
+    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256)
+    lab.experiments.create_experiment(crashed)
+    execution, output = run(definition, functions, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
+    [outcome] = output
+    rerun = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert (outcome["status"], rerun["status"], rerun["proposer"]) == ("rejected", "rejected", "rerun")
+    assert [a["stage"] for a in rerun["attempts"]] == ["smoke"] and "boom in encode" in rerun["failure"]["reason"]
+    assert states_entered(execution).count("Propose") == 1 and "Retry" not in states_entered(execution)
+
+
 def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, definition, functions):
     lab, _ = world
     s3 = boto3.client("s3")
@@ -256,7 +272,7 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
     for name, [experiment] in seeds.items():  # recorded through MarkSeedFailed, with the job's failure
         assert (experiment["status"], experiment["failure"]["stage"]) == ("failed", "evaluate"), name
         assert experiment["failure"]["reason"].startswith("Batch job evaluate-")
-    assert states_entered(execution).count("MarkSeedFailed") == len(seed_names())
+    assert states_entered(execution).count("MarkSeedFailed") == len(BUILTIN_CODECS)
     assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
     assert [e.state for e in execution.history if e.kind == "caught"][-1] == "Propose"
     [event] = [e for e in events if e["experiment_id"] is None and e["kind"] == "failed"]

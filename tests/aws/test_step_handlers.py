@@ -14,7 +14,7 @@ def proposed_experiment(lab, code: str) -> str:
 
 def test_propose_creates_an_experiment_with_its_code_in_the_bucket(archived_parent, lab, lambda_context, capsys):
     propose = handler_module("propose")
-    out = propose.handler(step_event("Propose", {"run_id": "run-1", "proposer": "offline", "seed": 7}),
+    out = propose.handler(step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7}),
                           lambda_context)
     assert out["proposed"] is True and out["attempt"] == 1
     experiment = lab.experiments.get_experiment(out["experiment_id"])
@@ -26,19 +26,19 @@ def test_propose_creates_an_experiment_with_its_code_in_the_bucket(archived_pare
 
 def test_a_repeated_invocation_of_one_state_runs_the_step_once(archived_parent, lab, lambda_context, capsys):
     propose = handler_module("propose")
-    event = step_event("Propose", {"run_id": "run-1", "proposer": "offline", "seed": 7})
+    event = step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7})
     first, second = propose.handler(event, lambda_context), propose.handler(event, lambda_context)
     assert first == second
     assert lab.experiments.count_by_status().get("proposed") == 1
     assert metric_names(capsys.readouterr().out) == ["ProposalsCreated"]  # the replay counts nothing
-    third = propose.handler(step_event("Propose", {"run_id": "run-1", "proposer": "offline", "seed": 7}, attempt=2),
+    third = propose.handler(step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7}, attempt=2),
                             lambda_context)
     assert third["experiment_id"] != first["experiment_id"]  # another attempt is another invocation
 
 
 def test_a_malformed_payload_is_refused_naming_what_is_missing(aws, lambda_context):
     propose = handler_module("propose")
-    event = step_event("Propose", {"run_id": "run-1", "proposer": "offline", "seed": 7})
+    event = step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7})
     del event["attempt"]
     with pytest.raises(ValueError, match=r"lacks \['attempt'\]"):
         propose.handler(event, lambda_context)
@@ -50,7 +50,7 @@ def test_an_unknown_proposer_fails_the_step_with_its_name(archived_parent, lambd
     from aiv.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown proposer 'gpt'"):
-        handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "gpt", "seed": 1}),
+        handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "gpt", "random_seed": 1}),
                                           lambda_context)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stacks.bundling import GPU_IMAGE_FILES, BundlingError, stage_lambda_code
@@ -13,7 +15,8 @@ def test_copy_only_stages_the_handlers_beside_the_lab_package(tmp_path):
     staged = stage_lambda_code(tmp_path / "code", "copy-only")
     handlers = sorted(path.name for path in (ROOT / "functions").glob("*.py"))
     assert handlers and all((staged / name).is_file() for name in handlers)
-    assert (staged / "aiv" / "pipeline.py").read_bytes() == (ROOT / "aiv" / "pipeline.py").read_bytes()
+    step = Path("aiv", "pipeline", "proposing.py")
+    assert (staged / step).read_bytes() == (ROOT / step).read_bytes()
     assert (staged / "aiv" / "store" / "table_design.py").is_file()
     assert not list(staged.rglob("__pycache__")) and not list(staged.rglob("*.pyc"))
     assert not (staged / "numpy").exists()  # copy-only installs nothing

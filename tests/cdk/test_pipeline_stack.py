@@ -6,11 +6,13 @@ import json
 
 import pytest
 
+from state_machine_template import PSEUDO_PARAMETERS, state_machine_definition
+
 from aiv.aws.claude_limits import PROPOSE_LAMBDA_TIMEOUT_S
-from aiv.pipeline import seed_names
-from aiv.settings import MAX_PROPOSAL_ATTEMPTS
+from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS, RETRY_FIELD
+from aiv.codec.builtin import BUILTIN_CODECS
 from stacks.compute import ENTRY_COMMAND
-from stacks.pipeline import NONE, PSEUDO_PARAMETERS, state_machine_definition
+from stacks.pipeline import NONE
 
 from .cdk_app import ROOT
 from .cfn_json import actions, as_list, statements
@@ -95,7 +97,7 @@ def test_every_task_catches_everything_and_ends_in_mark_failed(definition, item)
 
 def test_the_seeds_are_evaluated_once_before_the_candidates(synth, definition, seed_states, item_states):
     states = definition["States"]
-    assert states["Items"]["Parameters"]["seeds"] == list(seed_names())
+    assert states["Items"]["Parameters"]["seeds"] == list(BUILTIN_CODECS)
     assert (states["Items"]["Next"], states["Seeds"]["Next"]) == ("Seeds", "Candidates")
     seeds = states["Seeds"]
     assert seeds["ItemsPath"] == "$.seeds" and seeds["MaxConcurrency"] == synth.settings.map_concurrency
@@ -129,7 +131,9 @@ def test_rejections_loop_back_to_propose_until_the_attempts_run_out(item_states)
     rejected = item_states["Rejected?"]["Choices"][0]
     assert rejected == {"Variable": "$.last.rejected", "BooleanEquals": True, "Next": "AttemptsLeft?"}
     left = item_states["AttemptsLeft?"]
-    assert left["Choices"] == [{"Variable": "$.attempt", "NumericLessThan": MAX_PROPOSAL_ATTEMPTS, "Next": "Retry"}]
+    assert left["Choices"] == [{"And": [{"Variable": f"$.last.{RETRY_FIELD}", "BooleanEquals": True},
+                                        {"Variable": "$.attempt", "NumericLessThan": MAX_PROPOSAL_ATTEMPTS}],
+                                "Next": "Retry"}]
     assert left["Default"] == "MarkRejected"
     retry = item_states["Retry"]
     assert retry["Next"] == "Propose"

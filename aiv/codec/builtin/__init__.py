@@ -2,7 +2,7 @@
 
 `intra` codes every frame on its own (8x8 DCT, JPEG-like quantisation, lzma): the baseline.
 `hybrid` is a motion-compensated block codec (quarter-pel motion, DCT residual, intra and skip
-blocks, loop filter, lzma over separated streams): the seed the codec search starts from.
+blocks, loop filter, a context-adaptive range coder by default): the seed the codec search starts from.
 """
 
 BUILTIN_CODECS = ("intra", "hybrid")

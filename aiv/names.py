@@ -1,0 +1,50 @@
+"""The names everything agrees on, in one import-free module: environment variables, state
+documents and artifact keys.
+
+The CDK stacks, the Lambdas, the GPU job, the runner and the stores all read these; the module
+imports nothing, so importing it loads nothing else.
+"""
+
+# --- environment variables (set by the stacks, read by aiv/aws/environment.py) ---------------------
+TABLE = "AIV_TABLE"
+IDEMPOTENCY_TABLE = "AIV_IDEMPOTENCY_TABLE"
+BUCKET = "AIV_BUCKET"
+CLIPS_PREFIX = "AIV_CLIPS_PREFIX"
+API_KEY_SECRET = "AIV_API_KEY_SECRET"
+USE_BEDROCK = "AIV_USE_BEDROCK"
+MODEL = "AIV_MODEL"
+SETTINGS = "AIV_SETTINGS"
+SCHEDULE_NAME = "AIV_SCHEDULE_NAME"
+SCHEDULE_GROUP = "AIV_SCHEDULE_GROUP"
+STATE_MACHINE_ARN = "AIV_STATE_MACHINE_ARN"
+PROJECT = "AIV_PROJECT"  # the value of the `Project` cost-allocation tag
+METRICS_NAMESPACE = "AiV1"
+DEFAULT_CLIPS_PREFIX = "clips/"
+
+# --- proposers a campaign can be asked for (besides "builtin" seeds and "rerun" experiments) -----
+PROPOSERS = ("claude", "offline")
+
+# --- state documents (ExperimentStore.get_state / put_state) ---------------------------------------
+SCHEDULE_STATE = "schedule"  # {"enabled", "expression", "next_run_at", "updated_at"}, written on AWS
+COSTS_STATE = "costs"  # month-to-date AWS costs by category, written on AWS
+CAMPAIGN_STATE = "campaign"  # {"last_run", "last_run_at", "recent_runs": [run ids, newest first]}
+BEST_HISTORY_STATE = "best_history"  # {"points": [{"at", "experiment_id", "score", "score_validation"}]}
+
+
+def run_state_key(run_id: str) -> str:
+    """The state document of one run: its status, heartbeat and exact model spend."""
+    return f"run:{run_id}"
+
+
+# --- artifact keys ---------------------------------------------------------------------------------
+RESULT_KEY_FORMAT = "results/{}.json"  # an experiment's evaluation outcome, by experiment id
+
+
+def result_key(experiment_id: str) -> str:
+    """The artifact key of an experiment's evaluation outcome (written by the evaluate step)."""
+    return RESULT_KEY_FORMAT.format(experiment_id)
+
+
+def code_key(code_sha256: str) -> str:
+    """The artifact key of a module's source."""
+    return f"code/{code_sha256}.py"

@@ -1,0 +1,63 @@
+"""The `Lab`: what every pipeline step works with (stores, campaign settings, proposers, clips)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiv.search.proposer import Proposer
+from aiv.settings import SMOKE_FRAMES, SMOKE_SIZE, CampaignSettings
+from aiv.store.ports import ArtifactStore, ExperimentStore
+
+if TYPE_CHECKING:
+    from aiv.evaluate import EvalSettings
+    from aiv.video.clip import Clip
+
+
+def load_campaign_clip(spec: str, frames: int) -> Clip:
+    """A campaign clip: a built-in corpus name, or a clip file path."""
+    from aiv.video.corpus import CORPUS_NAMES, builtin_clip
+    from aiv.video.readers import read_clip
+
+    if spec in CORPUS_NAMES:
+        return builtin_clip(spec, frames=frames)
+    return read_clip(spec, frames=frames)
+
+
+@dataclass
+class Lab:
+    """What the steps work with: the stores, the campaign settings and a proposer factory."""
+
+    experiments: ExperimentStore
+    artifacts: ArtifactStore
+    settings: CampaignSettings
+    make_proposer: Callable[[str], Proposer]
+    cache_dir: Path | None = None
+    clip_loader: Callable[[str, int], Clip] = load_campaign_clip
+
+    @cached_property
+    def train_clips(self) -> list[Clip]:
+        return [self.clip_loader(spec, self.settings.frames) for spec in self.settings.train_clips]
+
+    @cached_property
+    def validation_clips(self) -> list[Clip]:
+        return [self.clip_loader(spec, self.settings.frames) for spec in self.settings.validation_clips]
+
+    @cached_property
+    def smoke_clip(self) -> Clip:
+        from aiv.video.corpus import builtin_clip
+
+        return builtin_clip("moving_object", frames=SMOKE_FRAMES).crop(*SMOKE_SIZE, name="smoke")
+
+    def eval_settings(self, anchors: tuple[str, ...] | None = None, vmaf: bool | None = None) -> EvalSettings:
+        """The evaluator's settings for this campaign."""
+        from aiv.codec.sandbox import Limits
+        from aiv.evaluate import EvalSettings
+
+        s = self.settings
+        return EvalSettings(qualities=s.qualities, limits=Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb),
+                            vmaf=s.vmaf if vmaf is None else vmaf, anchors=s.anchors if anchors is None else anchors,
+                            cache_dir=self.cache_dir)

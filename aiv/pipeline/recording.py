@@ -1,0 +1,102 @@
+"""The record and mark_failed steps, a rejection's bookkeeping, and the best-score history."""
+
+from __future__ import annotations
+
+import json
+
+from aiv.candidate_loop import rejection
+from aiv.names import BEST_HISTORY_STATE
+from aiv.pipeline.events import MarkFailedEvent, RecordEvent
+from aiv.pipeline.lab import Lab
+from aiv.results import mean_preview_point
+from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
+from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES
+
+
+def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str) -> None:
+    """Note a rejected attempt on the experiment and set it back to "proposed"."""
+    experiment = require_experiment(lab.experiments, experiment_id)
+    attempts = experiment["attempts"] + [{"attempt": attempt, "stage": stage, "reason": reason,
+                                          "code_sha256": experiment["code_sha256"]}]
+    lab.experiments.update_experiment(experiment_id, {"attempts": attempts, "status": "proposed", "stage": stage})
+    lab.experiments.add_event(experiment_id, "rejected", f"attempt {attempt} rejected at {stage}: {reason[:500]}")
+
+
+def format_score(value: float | None) -> str:
+    """A headline score as the events word it."""
+    return "not comparable" if value is None else f"{value:+.2f}% BD-rate vs x264"
+
+
+def record(event: RecordEvent, lab: Lab) -> dict:
+    """Store the evaluation's outcome in the experiment. Idempotent: a final experiment is left as it is.
+
+    In: evaluate's output. Out: {"experiment_id", "status", "score", "recorded", "rejected"}; for a
+    smoke rejection instead evaluate's output plus {"rejected": True} and a rejection's fields, and
+    the experiment goes back to "proposed" for the next attempt.
+    """
+    result = json.loads(lab.artifacts.get(event["result_key"]))
+    if result["status"] == "rejected":
+        experiment = require_experiment(lab.experiments, event["experiment_id"])
+        if experiment["status"] == "evaluating":
+            reject(lab, experiment["id"], event.get("attempt", len(experiment["attempts"]) + 1), result["stage"],
+                   result["reason"])
+        return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment["proposer"])}
+    ok = result["status"] == "ok"
+    train, validation = result.get("train") or {}, result.get("validation") or {}
+    fields = {"status": "succeeded" if ok else "failed", "stage": "record",
+              "result_key": event["result_key"], "failure": result["failure"],
+              "summary": {"train": train.get("summary"), "validation": validation.get("summary")},
+              "score": (train.get("summary") or {}).get("bd_rate_x264_psnr_y") if ok else None,
+              "score_validation": (validation.get("summary") or {}).get("bd_rate_x264_psnr_y") if ok else None,
+              "clip_scores": {c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value")
+                              for c in train.get("clips", [])},
+              "best_point": mean_preview_point(train) if ok else None,
+              "settings": lab.settings.as_record()}
+    try:
+        updated = lab.experiments.update_experiment(event["experiment_id"], fields, expect_status=ACTIVE_STATUSES)
+    except ConflictError:
+        current = require_experiment(lab.experiments, event["experiment_id"])
+        return {"experiment_id": current["id"], "status": current["status"], "score": current["score"],
+                "recorded": False, "rejected": False}
+    message = (f"succeeded: {format_score(updated['score'])} (validation {format_score(updated['score_validation'])})"
+               if updated["status"] == "succeeded" else f"failed: {result['failure']}")
+    lab.experiments.add_event(updated["id"], "record", message)
+    if updated["score"] is not None:
+        note_best(lab.experiments, updated)
+    return {"experiment_id": updated["id"], "status": updated["status"], "score": updated["score"], "recorded": True,
+            "rejected": False}
+
+
+def note_best(experiments: ExperimentStore, experiment: dict) -> None:
+    """Append to the best-history state document when `experiment` beats the best score so far.
+
+    The history ({"points": [{"at", "experiment_id", "score", "score_validation"}]}) is what the
+    dashboard charts as the best score over time, without reading every experiment.
+    """
+    history = experiments.get_state(BEST_HISTORY_STATE) or {"points": []}
+    points = history["points"]
+    if points and points[-1]["score"] <= experiment["score"]:
+        return
+    points.append({"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
+                   "score_validation": experiment["score_validation"]})
+    experiments.put_state(BEST_HISTORY_STATE, {"points": points})
+
+
+def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
+    """Close an experiment that cannot go on, as "failed" (the default) or "rejected".
+
+    Idempotent: an experiment already final keeps its status.
+    """
+    status = event.get("status", "failed")
+    if status not in FINAL_STATUSES or status == "succeeded":
+        raise ValueError(f"mark_failed sets failed or rejected, not {status!r}")
+    failure = {"stage": event["stage"], "reason": event["reason"], "clip": None, "quality": None}
+    try:
+        updated = lab.experiments.update_experiment(event["experiment_id"], {"status": status, "failure": failure,
+                                                                             "stage": event["stage"]},
+                                                    expect_status=ACTIVE_STATUSES)
+    except ConflictError:
+        current = require_experiment(lab.experiments, event["experiment_id"])
+        return {"experiment_id": current["id"], "status": current["status"], "recorded": False}
+    lab.experiments.add_event(updated["id"], status, f"{event['stage']}: {event['reason'][:500]}")
+    return {"experiment_id": updated["id"], "status": status, "recorded": True}

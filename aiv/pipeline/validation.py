@@ -1,0 +1,36 @@
+"""The validate step: the static gate (the policy, and code identical to an archived experiment's).
+
+Light enough for a Lambda: no numpy, PyAV or sandbox.
+"""
+
+from __future__ import annotations
+
+from aiv.candidate_loop import rejection
+from aiv.codec.policy import PolicyViolation, check_policy
+from aiv.pipeline.events import Proposed
+from aiv.pipeline.lab import Lab
+from aiv.pipeline.recording import reject
+
+
+def validate(event: Proposed, lab: Lab) -> dict:
+    """In: propose's output. Out: the same plus {"valid"} and, when invalid, a rejection's fields."""
+    experiment = lab.experiments.update_experiment(event["experiment_id"], {"status": "validating", "stage": "validate"},
+                                                   expect_status=("proposed",))
+    problem = _static_problem(experiment, lab)
+    if problem is None:
+        lab.experiments.add_event(experiment["id"], "validate", "passed the policy and duplicate-code checks")
+        return dict(event) | {"valid": True}
+    stage, reason = problem
+    reject(lab, experiment["id"], event.get("attempt", len(experiment["attempts"]) + 1), stage, reason)
+    return dict(event) | {"valid": False, **rejection(stage, reason, experiment["proposer"])}
+
+
+def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
+    try:
+        check_policy(lab.artifacts.get(experiment["code_key"]).decode())
+    except PolicyViolation as violation:
+        return "policy", str(violation)
+    twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"]) if e["id"] != experiment["id"]]
+    if twins and experiment["proposer"] != "rerun":
+        return "duplicate", f"the module is identical to the code of {twins[0]['id']} (status {twins[0]['status']})"
+    return None

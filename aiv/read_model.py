@@ -1,0 +1,40 @@
+"""The read model both the CLI (aiv/commands/browse.py) and the dashboard (aiv/web/views.py) show:
+one experiment with its result, code and diff, and the leaderboard's rows."""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+from aiv.errors import UsageError
+from aiv.store.ports import ArtifactStore, ExperimentStore
+
+
+def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str) -> dict:
+    """An experiment with its result, code, events and the unified diff against its first parent."""
+    experiment = experiments.get_experiment(experiment_id)
+    if experiment is None:
+        raise UsageError(f"no experiment {experiment_id}")
+    code = artifacts.get(experiment["code_key"]).decode() if experiment.get("code_key") else None
+    result = json.loads(artifacts.get(experiment["result_key"])) if experiment.get("result_key") else None
+    diff = None
+    parent = experiments.get_experiment(experiment["parents"][0]) if experiment["parents"] else None
+    if code is not None and parent and parent.get("code_key"):
+        parent_code = artifacts.get(parent["code_key"]).decode()
+        diff = "".join(difflib.unified_diff(parent_code.splitlines(keepends=True), code.splitlines(keepends=True),
+                                            fromfile=f"{parent['id']}.py", tofile=f"{experiment['id']}.py"))
+    return {"experiment": experiment, "result": result, "code": code, "diff": diff,
+            "events": experiments.events(experiment_id)}
+
+
+def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int) -> list[dict]:
+    """The leaderboard as rows: rank, id, scores on both splits, the generalisation gap, x265 score."""
+    rows = []
+    for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split), start=1):
+        train, validation = e["score"], e["score_validation"]
+        x265 = ((e.get("summary") or {}).get("train") or {}).get("bd_rate_x265_psnr_y")
+        rows.append({"rank": rank, "id": e["id"], "proposer": e["proposer"], "model": e.get("model"),
+                     "score": train, "score_validation": validation,
+                     "gap": None if train is None or validation is None else validation - train,
+                     "bd_rate_x265_psnr_y": x265, "parents": e["parents"], "hypothesis": e["hypothesis"]})
+    return rows
