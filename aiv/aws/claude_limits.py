@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aiv.search.retry_wait import lower_retry_after
-
 PROPOSE_LAMBDA_TIMEOUT_S = 900  # Lambda's maximum
 PROPOSE_MARGIN_S = 90  # the step's own work around the Claude call
 CLAUDE_MAX_RETRIES = 1  # SDK retries per proposal; the state machine's own retry loop comes on top
@@ -40,8 +38,11 @@ def cap_retry_after(response: Any) -> None:
     """An httpx response hook: lower the response's retry-after headers to CLAUDE_RETRY_WAIT_CAP_S.
 
     `retry-after-ms` (milliseconds) and `retry-after` (seconds) above the cap are set to it; a
-    `retry-after` that is not a number (an HTTP date) is replaced by the cap.
+    `retry-after` that is not a number (an HTTP date) is replaced by the cap. (Imported here: the
+    stacks read this module's numbers without loading aiv.search.)
     """
+    from aiv.search.retry_wait import lower_retry_after
+
     lower_retry_after(response, CLAUDE_RETRY_WAIT_CAP_S)
 
 
