@@ -14,7 +14,8 @@ from aiv.search.archive import (EXPLORE_WITHIN, WARMUP_PROPOSALS, EmptyArchive, 
                                 most_different, recent_rejections, select_parent)
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
-from aiv.store.records import code_key, new_experiment
+from aiv.names import code_key, reply_key
+from aiv.store.records import new_experiment
 from aiv.video.corpus import CORPUS_NAMES
 from aiv.video.descriptions import CORPUS_CONTENT, content_of
 
@@ -125,10 +126,9 @@ def test_recorded_attempts_become_the_conversation_with_replies_and_modules(stor
     module = "def encode(y, u, v, fps, quality):\n    return b''\n"
     sha = "ab" * 32
     artifacts.put(code_key(sha), module.encode(), "text/x-python")
-    artifacts.put("replies/cand/1.txt", b"<hypothesis>Try.</hypothesis> ...", "text/plain")
+    artifacts.put(reply_key("cand", 2), b"<hypothesis>Try.</hypothesis> ...", "text/plain")
     attempts = [{"attempt": 1, "stage": "propose", "reason": "no code", "code_sha256": None},
-                {"attempt": 2, "stage": "smoke", "reason": "decode failed", "code_sha256": sha,
-                 "reply_key": "replies/cand/1.txt", "hypothesis": "Try."}]
+                {"attempt": 2, "stage": "smoke", "reason": "decode failed", "code_sha256": sha, "hypothesis": "Try."}]
     candidate = add(stores, "cand", None, status="proposed", parents=("parent",), attempts=attempts)
     context = build_context(experiments, artifacts, experiments.get_experiment("parent"), seed=1, experiment=candidate,
                             settings=CampaignSettings(timeout_s=120.0, memory_mb=2048))

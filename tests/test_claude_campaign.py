@@ -9,7 +9,7 @@ from fake_anthropic import fake_anthropic  # noqa: F401 (the fixture)
 from test_pipeline import anchor_cache, tiny_loader  # noqa: F401 (a fixture)
 
 from aiv.codec.contract import builtin_source
-from aiv.pipeline import Lab
+from aiv.pipeline.lab import Lab
 from aiv.runner import CampaignRun, RunOptions
 from aiv.search.claude import ClaudeProposer
 from aiv.settings import CampaignSettings

@@ -34,11 +34,13 @@ def test_code_that_does_not_parse_has_no_normalised_form():
     assert normalised_sha256("def broken(:\n") is None
 
 
-def record(*hashes):
-    return {"clips": [{"points": [{"bitstream_sha256": h} for h in hashes]}]}
+def record(*hashes, clip="frames-1"):
+    return {"clips": [{"sha256": clip, "points": [{"quality": q / 10, "bitstream_sha256": h}
+                                                  for q, h in enumerate(hashes)]}]}
 
 
 def test_bitstream_fingerprints_follow_every_point_in_order():
     assert bitstreams_sha256(record("a", "b")) == bitstreams_sha256(record("a", "b"))
     assert bitstreams_sha256(record("a", "b")) != bitstreams_sha256(record("b", "a"))
+    assert bitstreams_sha256(record("a", "b")) != bitstreams_sha256(record("a", "b", clip="frames-2"))
     assert bitstreams_sha256(record("a", None)) is None and bitstreams_sha256({"clips": []}) is None

@@ -28,9 +28,10 @@ def normalised_sha256(source: str) -> str | None:
 
 
 def bitstreams_sha256(record: dict) -> str | None:
-    """sha256 over the bitstream hashes of every point of an evaluation record (clip by clip, in order);
-    None unless every point has one."""
-    hashes = [point.get("bitstream_sha256") for clip in record.get("clips", []) for point in clip.get("points", [])]
-    if not hashes or any(h is None for h in hashes):
+    """sha256 over every point of an evaluation record (clip by clip, in order): the clip's frames, the
+    quality and the bitstream's hash; None unless every point has a bitstream hash."""
+    lines = [(clip.get("sha256"), point.get("quality"), point.get("bitstream_sha256"))
+             for clip in record.get("clips", []) for point in clip.get("points", [])]
+    if not lines or any(line[2] is None for line in lines):
         return None
-    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+    return hashlib.sha256("\n".join(f"{sha}:{quality}:{bits}" for sha, quality, bits in lines).encode()).hexdigest()

@@ -19,7 +19,7 @@ from aiv.codec.policy import MAX_SOURCE_BYTES
 from aiv.search.proposer import ArchiveEntry, CampaignLimits, LineageStep, PastAttempt, ProposalContext, Rejection
 from aiv.settings import SMOKE_FRAMES, SMOKE_SIZE, CampaignSettings
 from aiv.store.ports import ArtifactStore, ExperimentStore
-from aiv.names import code_key
+from aiv.names import code_key, reply_key
 from aiv.video.descriptions import content_of
 
 EXPLOIT_SHARE = 0.6  # share of proposals (after the warm-up) that improve one of the best programs
@@ -151,11 +151,12 @@ def campaign_limits(settings: CampaignSettings) -> CampaignLimits:
 
 
 def past_attempts(experiment: dict, artifacts: ArtifactStore) -> tuple[PastAttempt, ...]:
-    """The recorded rejected attempts of `experiment`, oldest first, with each one's reply and module
-    when they were recorded ("reply_key", "code_sha256")."""
+    """The recorded rejected attempts of `experiment`, oldest first, with each one's reply (the artifact
+    at aiv.names.reply_key) and module ("code_sha256") when they were recorded."""
     attempts = []
     for attempt in experiment.get("attempts") or []:
-        reply = artifacts.get(attempt["reply_key"]).decode() if attempt.get("reply_key") else None
+        key = reply_key(experiment["id"], attempt["attempt"])
+        reply = artifacts.get(key).decode() if artifacts.exists(key) else None
         code = artifacts.get(code_key(attempt["code_sha256"])).decode() if attempt.get("code_sha256") else None
         attempts.append(PastAttempt(Rejection(experiment["id"], attempt["stage"], attempt["reason"],
                                               attempt.get("hypothesis", "")), reply, code))
