@@ -21,8 +21,10 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     """Ask a proposer for a candidate module.
 
     In: ProposeEvent; "experiment_id" and "feedback" are set when a previous attempt of this
-    candidate was rejected. With "rerun_of" the candidate is that experiment's code, unchanged
-    (see propose_rerun). Out: Proposed, with a rejection's fields when "proposed" is false.
+    candidate was rejected, and the proposer is then shown every recorded attempt with the reply
+    that made it (stored here, at aiv.names.reply_key). With "rerun_of" the candidate is that
+    experiment's code, unchanged (see propose_rerun). Out: Proposed, with a rejection's fields when
+    "proposed" is false.
     """
     if event.get("rerun_of"):
         return propose_rerun(event, lab)
