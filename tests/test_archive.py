@@ -16,7 +16,7 @@ from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.names import code_key, reply_key
 from aiv.store.records import new_experiment
-from aiv.video.corpus import CORPUS_NAMES
+from aiv.video.corpus import CORPUS_NAMES, KINDS
 from aiv.video.descriptions import CORPUS_CONTENT, content_of
 
 
@@ -149,6 +149,7 @@ def test_the_parent_clips_carry_what_each_clip_is(stores):
 
 
 def test_every_built_in_clip_is_described_and_files_are_not():
-    assert set(CORPUS_CONTENT) == set(CORPUS_NAMES)
-    assert content_of("builtin:noisy_static") == CORPUS_CONTENT["noisy_static"]
+    assert set(CORPUS_CONTENT) == set(KINDS)
+    assert all(content_of(f"builtin:{name}") for name in CORPUS_NAMES)
+    assert content_of("builtin:val_noisy_static") == content_of("builtin:noisy_static") == CORPUS_CONTENT["noisy_static"]
     assert content_of("/clips/foreman_cif.y4m") is None
