@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiv.codec.contract import builtin_source
 from aiv.names import code_key
 from aiv.pipeline.events import SeedEvent, Seeded
+from aiv.pipeline.importing import IMPORT_PREFIX, imported_seed
 from aiv.pipeline.lab import Lab
 from aiv.store.records import new_experiment
 
@@ -16,7 +17,12 @@ def seed(event: SeedEvent, lab: Lab) -> Seeded:
     infrastructure error), so a transient failure does not leave the archive without seeds. The
     id is derived from the code and the attempt number, so two runs seeding one empty store at
     once create it once.
+
+    A name IMPORT_PREFIX + id is a researcher's codec imported before (aiv/pipeline/importing.py):
+    "created" is then whether it still waits for its evaluation.
     """
+    if event["name"].startswith(IMPORT_PREFIX):
+        return imported_seed(event, lab)
     source = builtin_source(event["name"])
     existing = lab.experiments.find_by_code(source.sha256)
     standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
