@@ -13,11 +13,14 @@ from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES
 
 
-def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str) -> None:
-    """Note a rejected attempt on the experiment and set it back to "proposed"."""
+def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True,
+           **extra: object) -> None:
+    """Note a rejected attempt on the experiment (its module and hypothesis, unless the attempt made no
+    module; `extra` fields such as "saved_points") and set it back to "proposed"."""
     experiment = require_experiment(lab.experiments, experiment_id)
     attempts = experiment["attempts"] + [{"attempt": attempt, "stage": stage, "reason": reason,
-                                          "code_sha256": experiment["code_sha256"]}]
+                                          "code_sha256": experiment["code_sha256"] if made_module else None,
+                                          "hypothesis": experiment["hypothesis"] if made_module else "", **extra}]
     lab.experiments.update_experiment(experiment_id, {"attempts": attempts, "status": "proposed", "stage": stage})
     lab.experiments.add_event(experiment_id, "rejected", f"attempt {attempt} rejected at {stage}: {reason[:500]}")
 
@@ -38,8 +41,9 @@ def record(event: RecordEvent, lab: Lab) -> dict:
     if result["status"] == "rejected":
         experiment = require_experiment(lab.experiments, event["experiment_id"])
         if experiment["status"] == "evaluating":
+            saved = {"saved_points": result["saved_points"]} if "saved_points" in result else {}
             reject(lab, experiment["id"], event.get("attempt", len(experiment["attempts"]) + 1), result["stage"],
-                   result["reason"])
+                   result["reason"], **saved)
         return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment["proposer"])}
     ok = result["status"] == "ok"
     train, validation = result.get("train") or {}, result.get("validation") or {}
