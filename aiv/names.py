@@ -28,7 +28,13 @@ PROPOSERS = ("claude", "offline")
 SCHEDULE_STATE = "schedule"  # {"enabled", "expression", "next_run_at", "updated_at"}, written on AWS
 COSTS_STATE = "costs"  # month-to-date AWS costs by category, written on AWS
 CAMPAIGN_STATE = "campaign"  # {"last_run", "last_run_at", "recent_runs": [run ids, newest first]}
-BEST_HISTORY_STATE = "best_history"  # {"points": [{"at", "experiment_id", "score", "score_validation"}]}
+BEST_HISTORY_STATE = "best_history"  # {"points": [{"at", "experiment_id", "score", "score_validation"}]}, per benchmark
+BENCHMARKS_STATE = "benchmarks"  # {"current": id, "known": {id: {"definition", "first_at", "last_at"}}} (aiv/benchmark.py)
+
+
+def best_history_key(benchmark: str) -> str:
+    """The state document of one benchmark's best-so-far history (the old unkeyed one is the unknown benchmark's)."""
+    return BEST_HISTORY_STATE if benchmark == "unknown" else f"{BEST_HISTORY_STATE}:{benchmark}"
 
 
 def run_state_key(run_id: str) -> str:
