@@ -20,6 +20,7 @@ from aiv.store.records import UNKNOWN_BENCHMARK as UNKNOWN
 from aiv.store.records import now_iso
 
 ID_PREFIX = "bm-"
+PENDING = "pending"  # an experiment created where the benchmark is not known yet: its evaluation records it
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def evaluate(event: dict, lab: Lab) -> dict:
     codec = CodecSource(experiment["id"], lab.artifacts.get(experiment["code_key"]).decode(), experiment["code_key"])
     key = result_key(experiment["id"])
     result: dict = {"experiment_id": experiment["id"], "status": "failed", "failure": None,
+                    "benchmark": {"id": lab.benchmark.id, "definition": lab.benchmark.definition},
                     "cascade": None, "train": None, "validation": None}
     problem = run_smoke(experiment, codec, lab)
     if problem is not None:
@@ -77,7 +78,7 @@ def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str]
     lab.experiments.update_experiment(experiment["id"], {"rd_signature": signature})
     if experiment["proposer"] == "rerun":
         return None
-    for other in lab.experiments.best_experiments(limit=DUPLICATE_SCAN, split="train"):
+    for other in lab.experiments.best_experiments(limit=DUPLICATE_SCAN, split="train", benchmark=lab.benchmark.id):
         if other["id"] != experiment["id"] and same_behaviour(signature, other.get("rd_signature")):
             return "duplicate", (f"the module behaves like {other['id']}: its rate and PSNR-Y on the smoke clip "
                                  f"are within noise at every quality point; change what it does, not only how")

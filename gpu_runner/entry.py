@@ -62,7 +62,7 @@ def open_lab(store: Path | None) -> Lab:
     from aiv.aws.environment import lab_from_env, settings_from_env
 
     if store is None:
-        return dataclasses.replace(lab_from_env(), cache_dir=default_cache_dir())
+        return dataclasses.replace(lab_from_env(), cache_dir=default_cache_dir(), benchmark_from_store=False)
     from aiv.local import open_local_lab
 
     return open_local_lab(store, settings_from_env(), cache_dir=default_cache_dir())

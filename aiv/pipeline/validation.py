@@ -10,6 +10,7 @@ from aiv.codec.policy import PolicyViolation, check_policy
 from aiv.pipeline.events import Proposed
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import reject
+from aiv.store.records import benchmark_of
 
 
 def validate(event: Proposed, lab: Lab) -> dict:
@@ -30,7 +31,10 @@ def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
         check_policy(lab.artifacts.get(experiment["code_key"]).decode())
     except PolicyViolation as violation:
         return "policy", str(violation)
-    twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"]) if e["id"] != experiment["id"]]
+    twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"])
+             if e["id"] != experiment["id"] and benchmark_of(e) == benchmark_of(experiment)]
+    if experiment["proposer"] == "builtin":  # a seed evaluated again after its failed or interrupted attempts
+        twins = [e for e in twins if e["status"] not in ("failed", "rejected")]
     if twins and experiment["proposer"] != "rerun":
         return "duplicate", f"the module is identical to the code of {twins[0]['id']} (status {twins[0]['status']})"
     return None

@@ -34,18 +34,20 @@ class Selection:
     mode: str
 
 
-def select_parent(experiments: ExperimentStore, rng: random.Random) -> Selection:
-    """Choose the experiment the next proposal improves."""
-    best = experiments.best_experiments(limit=TOP_K, split="train")
+def select_parent(experiments: ExperimentStore, rng: random.Random, benchmark: str) -> Selection:
+    """Choose the experiment the next proposal improves, among the experiments of `benchmark` only."""
+    best = experiments.best_experiments(limit=TOP_K, split="train", benchmark=benchmark)
     if not best:
-        raise EmptyArchive("no experiment has succeeded yet; evaluate the built-in seeds first")
+        raise EmptyArchive(f"no experiment has succeeded on benchmark {benchmark} yet; "
+                           f"evaluate the built-in seeds on it first")
     draw = rng.random()
     if draw < EXPLOIT_SHARE or len(best) == 1:
         weights = [1.0 / (rank + 1) for rank in range(len(best))]
         return Selection(rng.choices(best, weights=weights)[0], "exploit")
     if draw < EXPLOIT_SHARE + EXPLORE_SHARE:
         return Selection(most_different(best[0], best[1:]), "explore")
-    seeds = [e for e in experiments.best_experiments(limit=TOP_K * 4, split="train") if e["proposer"] == "builtin"]
+    seeds = [e for e in experiments.best_experiments(limit=TOP_K * 4, split="train", benchmark=benchmark)
+             if e["proposer"] == "builtin"]
     return Selection(rng.choice(seeds or best), "seed")
 
 
@@ -100,9 +102,9 @@ def recent_rejections(experiments: ExperimentStore, limit: int = REJECTIONS) -> 
 
 
 def build_context(experiments: ExperimentStore, artifacts: ArtifactStore, parent: dict, seed: int,
-                  retry_feedback: Rejection | None = None) -> ProposalContext:
-    """Everything a proposer is shown to improve `parent`."""
-    best = experiments.best_experiments(limit=TOP_K, split="train")
+                  retry_feedback: Rejection | None = None, *, benchmark: str) -> ProposalContext:
+    """Everything a proposer is shown to improve `parent`: the other programs are of `benchmark` only."""
+    best = experiments.best_experiments(limit=TOP_K, split="train", benchmark=benchmark)
     others = [e for e in best if e["id"] != parent["id"]]
     shown = others[:1]
     if len(others) > 1:

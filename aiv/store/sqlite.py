@@ -8,8 +8,9 @@ killed; a power cut may lose the last commits but never corrupts the file.
 
 The full record is stored as JSON; the columns that queries filter or sort on (created_at,
 status, score, score_validation, code_sha256, run_id, benchmark) are copied out of it and indexed, so
-no page view reads the whole table. Rankings are per benchmark: (benchmark, status, score, id). The schema is versioned with PRAGMA user_version and upgraded
-by the ordered MIGRATIONS; a file written by a newer version of the lab is refused.
+no page view reads the whole table. Rankings are per benchmark: (benchmark, status, score, id). The
+schema is versioned with PRAGMA user_version and upgraded by the ordered MIGRATIONS; a file written
+by a newer version of the lab is refused.
 """
 
 from __future__ import annotations

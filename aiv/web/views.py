@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 
 from aiv.errors import UsageError
 from aiv.liveness import STALE_AFTER_S, run_is_alive
-from aiv.names import BEST_HISTORY_STATE, CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE
+from aiv.benchmark import choose_benchmark, current_benchmark, known_benchmarks
+from aiv.names import CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE, best_history_key
 from aiv.read_model import experiment_view, leaderboard_rows
 from aiv.results import mean_preview_point
 from aiv.store.ports import ArtifactStore, ExperimentStore
-from aiv.store.records import ACTIVE_STATUSES, STATUSES
+from aiv.store.records import ACTIVE_STATUSES, STATUSES, benchmark_of
 from aiv.store.runs import read_run
 from aiv.web import charts
 
@@ -135,18 +136,29 @@ def _load_result(artifacts: ArtifactStore, experiment: dict) -> dict | None:
         return None
 
 
+def benchmark_choice(experiments: ExperimentStore, requested: str | None) -> dict:
+    """Which benchmark a page shows (`?benchmark=ID`, else the store's current one) and the others to choose from."""
+    try:
+        chosen = choose_benchmark(experiments, requested)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    known = known_benchmarks(experiments)
+    return {"id": chosen, "current": known["current"], "known": sorted(known["known"])}
+
+
 # --- pages ---------------------------------------------------------------------------------------
 
-def overview(experiments: ExperimentStore) -> dict:
+def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     """Campaign status, counts, the best headline numbers, best score over time, spend."""
     now = datetime.now(timezone.utc)
     campaign = experiments.get_state(CAMPAIGN_STATE) or {}
     runs = run_states(experiments, campaign, now)
     last_run = {"id": campaign.get("last_run"), "at": campaign.get("last_run_at")}
     schedule = schedule_view(experiments)
-    best = experiments.best_experiments(limit=1, split="train")
-    best_validation = experiments.best_experiments(limit=1, split="validation")
-    history = (experiments.get_state(BEST_HISTORY_STATE) or {}).get("points", [])
+    shown = benchmark_choice(experiments, benchmark)
+    best = experiments.best_experiments(limit=1, split="train", benchmark=shown["id"])
+    best_validation = experiments.best_experiments(limit=1, split="validation", benchmark=shown["id"])
+    history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     headline = None
     if best:
         headline = [{"split": split, **{anchor: summary_value(best[0], split, f"bd_rate_{anchor}_psnr_y")
@@ -159,7 +171,7 @@ def overview(experiments: ExperimentStore) -> dict:
         status = "paused"
     else:
         status = "idle"
-    return {"status": status, "running": running, "last_run": last_run, "schedule": schedule,
+    return {"benchmark": shown, "status": status, "running": running, "last_run": last_run, "schedule": schedule,
             "counts": experiments.count_by_status(), "best": best[0] if best else None,
             "best_validation": best_validation[0] if best_validation else None, "headline": headline,
             "history": history, "chart": charts.best_score(history) if history else None,
@@ -167,8 +179,9 @@ def overview(experiments: ExperimentStore) -> dict:
 
 
 def experiment_list(experiments: ExperimentStore, status: str | None, sort: str, split: str,
-                    cursor: str | None) -> dict:
-    """A page of the experiments table: newest first (any status) or ranked by score (succeeded only)."""
+                    cursor: str | None, benchmark: str | None = None) -> dict:
+    """A page of the experiments table: newest first (any status, every benchmark) or ranked by score
+    (succeeded only, within one benchmark)."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     if sort not in SORTS:
@@ -177,16 +190,18 @@ def experiment_list(experiments: ExperimentStore, status: str | None, sort: str,
         raise BadRequest(f"unknown split {split!r}; use train or validation")
     if sort == "score" and status not in (None, "succeeded"):
         raise BadRequest("only succeeded experiments have a score: sort=score takes no other status")
+    shown = benchmark_choice(experiments, benchmark) if sort == "score" else None
     try:
-        if sort == "score":
-            page = experiments.ranked_experiments(split=split, limit=PAGE_SIZE, cursor=cursor)
+        if shown is not None:
+            page = experiments.ranked_experiments(split=split, limit=PAGE_SIZE, cursor=cursor, benchmark=shown["id"])
         else:
             page = experiments.list_experiments(status=status, limit=PAGE_SIZE, cursor=cursor)
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    params = {k: v for k, v in (("status", status), ("sort", sort), ("split", split if sort == "score" else None))
-              if v}
-    return {"rows": [experiment_row(e) for e in page.items], "status": status, "sort": sort, "split": split,
+    params = {k: v for k, v in (("status", status), ("sort", sort), ("split", split if sort == "score" else None),
+                                ("benchmark", shown["id"] if shown and benchmark else None)) if v}
+    return {"benchmark": shown, "rows": [experiment_row(e) for e in page.items], "status": status, "sort": sort,
+            "split": split,
             "counts": experiments.count_by_status(), "statuses": STATUSES, "first_page": cursor is not None,
             "query": urlencode(params),
             "next_query": urlencode(params | {"cursor": page.cursor}) if page.cursor else None}
@@ -245,7 +260,8 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
                        "clips": [_clip_view(split, i, clip, artifacts) for i, clip in enumerate(evaluation["clips"])]})
     parents = [{"id": pid, "record": experiments.get_experiment(pid)} for pid in experiment.get("parents") or []]
     children = experiments.children(experiment_id)
-    return {"experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
+    shown = {"id": benchmark_of(experiment), "current": current_benchmark(experiments), "known": []}
+    return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
             "diff": diff_lines(view["diff"]), "events": view["events"][-LOG_TAIL:], "splits": splits,
             "parents": parents, "children": children[:CHILDREN_SHOWN],
             "children_count": len(children), "missing_artifact": missing,
@@ -281,12 +297,14 @@ def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, expe
         raise NotFound(f"the store does not hold {key}") from None
 
 
-def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None) -> dict:
-    """The best experiments on a split, and Pareto charts over the best PARETO_RESULTS of them."""
+def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None,
+                benchmark: str | None = None) -> dict:
+    """The best experiments of one benchmark on a split, and Pareto charts over the best PARETO_RESULTS of them."""
     if split not in SPLITS:
         raise BadRequest(f"unknown split {split!r}; use train or validation")
-    rows = leaderboard_rows(experiments, split, LEADERBOARD_SIZE)
-    top = experiments.best_experiments(limit=PARETO_RESULTS, split=split)
+    shown = benchmark_choice(experiments, benchmark)
+    rows = leaderboard_rows(experiments, split, LEADERBOARD_SIZE, shown["id"])
+    top = experiments.best_experiments(limit=PARETO_RESULTS, split=split, benchmark=shown["id"])
     results = [(e, _load_result(artifacts, e)) for e in top]
     loaded = [(e, r[split]) for e, r in results if r and r.get(split)]
     clip_names = list(dict.fromkeys(c["name"] for _, evaluation in loaded for c in evaluation["clips"]))
@@ -303,15 +321,17 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
         score = experiment["score"] if split == "train" else experiment["score_validation"]
         if point and point["encode_fps"]:
             speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
-    return {"rows": rows, "split": split, "clip": chosen, "clips": clip_names,
+    return {"benchmark": shown, "rows": rows, "split": split, "clip": chosen, "clips": clip_names,
             "missing_results": [e["id"] for e, r in results if not (r and r.get(split))],
             "pareto_count": len(loaded),
             "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves else None,
             "speed_chart": charts.pareto_speed_chart(speed) if speed else None}
 
 
-def costs(experiments: ExperimentStore) -> dict:
-    """Cloud spend by CostCategory (AWS), model and compute cost per experiment and proposer, cost per point gained."""
+def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
+    """Cloud spend by CostCategory (AWS), model and compute cost per experiment and proposer, cost per point gained
+    (gains within one benchmark)."""
+    shown = benchmark_choice(experiments, benchmark)
     window = experiments.list_experiments(limit=COST_WINDOW).items
     by_proposer: dict[str, dict] = {}
     for e in window:
@@ -324,7 +344,7 @@ def costs(experiments: ExperimentStore) -> dict:
         for field in ("input_tokens", "output_tokens", "llm_usd", "compute_s"):
             entry[field] += cost.get(field, 0)
     gains = []
-    for e in experiments.best_experiments(limit=GAIN_ROWS, split="train"):
+    for e in experiments.best_experiments(limit=GAIN_ROWS, split="train", benchmark=shown["id"]):
         parent = experiments.get_experiment(e["parents"][0]) if e.get("parents") else None
         gain = parent["score"] - e["score"] if parent and parent.get("score") is not None else None
         usd = (e.get("cost") or {}).get("llm_usd", 0.0)
@@ -333,10 +353,10 @@ def costs(experiments: ExperimentStore) -> dict:
                       "usd_per_point": usd / gain if gain and gain > 0 else None})
     cloud = cloud_costs(experiments)
     spend = spend_view(experiments)
-    history = (experiments.get_state(BEST_HISTORY_STATE) or {}).get("points", [])
+    history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     campaign_gain = history[0]["score"] - history[-1]["score"] if len(history) > 1 else None
     total = cloud["total"] if cloud else (spend or {}).get("llm_usd")
-    return {"cloud": cloud, "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
+    return {"benchmark": shown, "cloud": cloud, "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
             "spend": spend, "window": len(window), "rows": [experiment_row(e) for e in window[:COST_ROWS]],
             "by_proposer": sorted(by_proposer.values(), key=lambda p: -p["llm_usd"]), "gains": gains,
             "campaign_gain": campaign_gain, "campaign_usd": total,
