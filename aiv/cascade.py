@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from aiv.codec.contract import CodecSource
+from aiv.evaluate import HARNESS_STAGE
 from aiv.evaluate import evaluate as evaluate_codec
 from aiv.names import result_key
 from aiv.pipeline.costs import add_compute
@@ -37,6 +38,11 @@ def evaluate(event: dict, lab: Lab) -> dict:
                     "benchmark": {"id": lab.benchmark.id, "definition": lab.benchmark.definition},
                     "cascade": None, "train": None, "validation": None}
     problem = run_smoke(experiment, codec, lab)
+    if problem is not None and problem[0] == HARNESS_STAGE:  # the lab's fault: the candidate fails, unrejected
+        result["failure"] = {"stage": HARNESS_STAGE, "clip": None, "quality": None, "reason": problem[1],
+                             "evaluation": "smoke"}
+        lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
+        return event | {"status": "failed", "result_key": key}
     if problem is not None:
         result = {"experiment_id": experiment["id"], "status": "rejected", "stage": problem[0], "reason": problem[1]}
         lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
@@ -72,6 +78,8 @@ def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str]
     add_compute(lab.experiments, experiment["id"], smoke)
     if smoke["status"] != "ok":
         failure = smoke["failure"]
+        if failure["stage"] == HARNESS_STAGE:
+            return HARNESS_STAGE, f"the smoke run's measurement failed: {failure['reason']}"
         return "smoke", (f"{failure['stage']} failed on the {lab.smoke_clip.width}x{lab.smoke_clip.height} smoke "
                          f"clip at quality {failure['quality']}: {failure['reason']}")
     signature = [[p["kbps"], p["psnr_y"]] for p in smoke["clips"][0]["points"]]

@@ -39,7 +39,17 @@ SEED_POLL_S = 2.0  # how often a run waiting for another run's seed looks again
 
 
 class SeedsFailed(UsageError):
-    """No seed succeeded on the run's benchmark, so there is nothing to propose from (`aiv run` exits 2)."""
+    """No seed succeeded on the run's benchmark, so there is nothing to propose from (`aiv run` exits 2).
+
+    `reasons` holds each seed's latest failure ("name: stage: reason")."""
+
+    def __init__(self, message: str, reasons: list[str]):
+        super().__init__(message)
+        self.reasons = reasons
+
+    def timed_out(self) -> bool:
+        """Whether a seed failed on the sandbox's wall-clock timeout."""
+        return any("timeout:" in reason for reason in self.reasons)
 
 
 @dataclass(frozen=True)
@@ -253,7 +263,10 @@ class CampaignRun:
             self._run_pool(list(self.options.seeds), self._seed_task)
             if self.options.iterations and not self.lab.experiments.best_experiments(
                     limit=1, benchmark=self.lab.benchmark_id):
-                raise SeedsFailed(self._empty_archive_message())
+                reasons = seed_failures(self.lab, self.options.seeds)
+                raise SeedsFailed(f"no seed succeeded on benchmark {self.lab.benchmark_id}, so there is nothing to "
+                                  f"improve ({'; '.join(reasons) or 'no seeds were asked for'}); failed seeds are "
+                                  f"evaluated again by the next run", reasons)
             self._run_pool(list(self.options.reruns), self._rerun_task)
             self._run_pool(list(range(self.options.iterations)), self._candidate_task)
         except SeedsFailed:
@@ -285,11 +298,6 @@ class CampaignRun:
             self.report(f"benchmark {self.lab.benchmark_id} (these clips, frames, qualities and anchors) is new to "
                         f"this store, whose latest was {before}: the seeds are evaluated on it first, and its scores "
                         f"are ranked apart (aiv leaderboard --benchmark ID)")
-
-    def _empty_archive_message(self) -> str:
-        reasons = "; ".join(seed_failures(self.lab, self.options.seeds)) or "no seeds were asked for"
-        return (f"no seed succeeded on benchmark {self.lab.benchmark_id}, so there is nothing to improve "
-                f"({reasons}); failed seeds are evaluated again by the next run")
 
     def _seed_task(self, name: str) -> bool:
         outcome = evaluate_seed(self.lab, self.run_id, name, self.report)

@@ -121,9 +121,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def print_leaderboard(rows: list[dict]) -> None:
     """The leaderboard as a table."""
-    print(f"{'#':>3} {'id':<30} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
+    print(f"{'#':>3} {'id':<36} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
     for r in rows:
-        print(f"{r['rank']:>3} {r['id']:<30} {r['proposer']:<9} {_score(r['score']):>9} "
+        print(f"{r['rank']:>3} {r['id']:<36} {r['proposer']:<9} {_score(r['score']):>9} "
               f"{_score(r['score_validation']):>9} {_score(r['gap']):>8} {_score(r['bd_rate_x265_psnr_y']):>9}  "
               f"{(r['hypothesis'] or '')[:60]}")
     if not rows:

@@ -56,11 +56,12 @@ def report_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def recovery_command(path: Path, settings: CampaignSettings) -> str:
-    """The `aiv run` that evaluates the seeds again on the same benchmark (same clips, frames, qualities)."""
+def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float) -> str:
+    """The `aiv run` that evaluates the seeds again on the same benchmark (same clips, frames, qualities), with
+    `timeout_s` seconds per encode or decode."""
     words = ["aiv", "run", "--store", str(path), "--clips", *settings.train_clips,
              "--validation-clips", *settings.validation_clips, "--frames", str(settings.frames),
-             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{settings.timeout_s:g}"]
+             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}"]
     return shlex.join(words)
 
 
@@ -89,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcomes = campaign.execute()
     except SeedsFailed as error:
-        raise SeedsFailed(f"{error}. Fix the cause (a seed that timed out needs a larger --timeout) and recover "
-                          f"with: {recovery_command(path, settings)}") from None
+        timeout = max(DEFAULTS.timeout_s, settings.timeout_s * 10) if error.timed_out() else settings.timeout_s
+        raise SeedsFailed(f"{error}. Recover (the same benchmark{', a larger --timeout' if error.timed_out() else ''})"
+                          f" with: {recovery_command(path, settings, timeout)}", error.reasons) from None
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

@@ -32,7 +32,8 @@ def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
     except PolicyViolation as violation:
         return "policy", str(violation)
     twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"])
-             if e["id"] != experiment["id"] and benchmark_of(e) == benchmark_of(experiment)]
+             if e["id"] != experiment["id"] and benchmark_of(e) == benchmark_of(experiment)
+             and (e.get("failure") or {}).get("stage") != "harness"]  # the harness failed there, not the code
     if experiment["proposer"] == "builtin":  # a seed evaluated again after its failed or interrupted attempts
         twins = [e for e in twins if e["status"] not in ("failed", "rejected")]
     if twins and experiment["proposer"] != "rerun":

@@ -92,8 +92,10 @@ def compact_clip(clip: dict) -> dict:
 
 
 def recent_rejections(experiments: ExperimentStore, limit: int = REJECTIONS) -> list[Rejection]:
-    """The newest failed and rejected experiments with their exact failure text."""
-    failed = experiments.list_experiments(status="failed", limit=limit).items
+    """The newest failed and rejected experiments with their exact failure text; a failure of the harness (a
+    metric or an anchor, stage "harness") is the lab's, not the code's, and is not among them."""
+    failed = [e for e in experiments.list_experiments(status="failed", limit=limit).items
+              if (e.get("failure") or {}).get("stage") != "harness"]
     rejected = experiments.list_experiments(status="rejected", limit=limit).items
     newest = sorted(failed + rejected, key=lambda e: e["updated_at"], reverse=True)[:limit]
     return [Rejection(experiment_id=e["id"], stage=(e.get("failure") or {}).get("stage", e.get("stage", "")),
