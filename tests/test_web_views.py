@@ -169,7 +169,7 @@ def test_overview_of_a_running_campaign(seeded):
     for split in ("train", "validation"):
         for key in ("bd_rate_x264_psnr_y", "bd_rate_x265_psnr_y"):
             assert f"{summary[split][key]:+.2f}%" in text
-    history = store.experiments.get_state("best_history")["points"]
+    history = store.experiments.get_state("best_history:bm-web-seed")["points"]
     chart = figures(text)["chart-best"]
     assert chart["data"][0]["y"] == [p["score"] for p in history]
     assert chart["data"][0]["x"] == [p["at"] for p in history]
@@ -232,7 +232,7 @@ def test_sort_by_score_is_ranked_and_paginated(seeded):
     first = page(store, "/experiments?sort=score&split=validation")
     ranked = [store.experiments.get_experiment(i)["score_validation"] for i in row_ids(first)]
     assert ranked == sorted(ranked) and len(ranked) == views.PAGE_SIZE
-    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation")[0]["id"]
+    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation", benchmark="bm-web-seed")[0]["id"]
     second = page(store, next_link(first))
     following = [store.experiments.get_experiment(i)["score_validation"] for i in row_ids(second)]
     assert following[0] >= ranked[-1] and "first page" in second
@@ -359,7 +359,7 @@ def test_downloads(seeded):
 def test_leaderboard_and_pareto_charts(seeded):
     store = seeded["normal"]
     text = page(store, "/leaderboard")
-    best = store.experiments.best_experiments(limit=50)
+    best = store.experiments.best_experiments(limit=50, benchmark="bm-web-seed")
     assert re.findall(r'<td class="num">\d+</td><td><a class="exp" href="/experiments/([^"]+)"', text) == \
            [e["id"] for e in best]
     by_id = figures(text)
@@ -385,7 +385,7 @@ def test_huge_leaderboard_reads_only_the_best_results(seeded):
 def test_costs_local_and_aws(seeded):
     local = page(seeded["normal"], "/costs")
     assert "Not collected (local store)" in local
-    history = seeded["normal"].experiments.get_state("best_history")["points"]
+    history = seeded["normal"].experiments.get_state("best_history:bm-web-seed")["points"]
     assert f"improved by {history[0]['score'] - history[-1]['score']:,.2f} points" in local
     runs = seeded["normal"].experiments.get_state("campaign")["recent_runs"]
     gain = history[0]["score"] - history[-1]["score"]

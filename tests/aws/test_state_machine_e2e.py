@@ -23,6 +23,7 @@ from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, app
                     write_tiny_clips)
 from moto import mock_aws
 
+from aiv.benchmark import current_benchmark
 from aiv.aws import control, environment
 from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS
 from aiv.codec.builtin import BUILTIN_CODECS
@@ -157,7 +158,7 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
     lab, _ = world
     defaults = definition["States"][definition["StartAt"]]["Parameters"]["defaults"]
     read = {key.removesuffix(".$") for key in defaults}
-    archived = lab.experiments.best_experiments(limit=1)[0]["id"]
+    archived = lab.experiments.best_experiments(limit=1, benchmark=current_benchmark(lab.experiments))[0]["id"]
     assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
     assert set(control.rerun_input(lab.experiments, archived)) <= read
 
@@ -221,7 +222,8 @@ def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, functions)
     lab, _ = world
     source = CodecSource("crasher", CRASHING, "test")
     lab.artifacts.put(code_key(source.sha256), CRASHING.encode(), "text/x-python")
-    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256)
+    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256,
+                             benchmark=current_benchmark(lab.experiments))
     lab.experiments.create_experiment(crashed)
     execution, output = run(definition, functions, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
     [outcome] = output
