@@ -25,13 +25,14 @@ from aiv.cascade import evaluate
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.liveness import HEARTBEAT_S, run_is_alive
 from aiv.names import CAMPAIGN_STATE
+from aiv.pipeline.events import Seeded
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.proposing import propose
 from aiv.pipeline.recording import mark_failed, record
 from aiv.pipeline.seeding import seed
 from aiv.pipeline.validation import validate
 from aiv.store.ports import ExperimentStore, require_experiment
-from aiv.store.records import ACTIVE_STATUSES, benchmark_of, now_iso
+from aiv.store.records import ACTIVE_STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
 from aiv.store.runs import RunSpend, RunState, read_run, write_run
 
 RECENT_RUNS = 20  # run ids kept in the campaign state document
@@ -147,7 +148,7 @@ def evaluate_seed(lab: Lab, run_id: str, name: str,
         time.sleep(SEED_POLL_S)
 
 
-def _evaluate_new_seed(lab: Lab, out: dict) -> CandidateOutcome:
+def _evaluate_new_seed(lab: Lab, out: Seeded) -> CandidateOutcome:
     seconds: dict = {}
     timed = _Timer(seconds)
     try:
@@ -293,8 +294,9 @@ class CampaignRun:
 
     def _enter_benchmark(self) -> None:
         """Make this run's benchmark the store's current one, saying so when it is new to the store."""
-        before = current_benchmark(self.lab.experiments)
-        if use_benchmark(self.lab.experiments, self.lab.benchmark) and before is not None:
+        before = current_benchmark(self.lab.experiments) or UNKNOWN_BENCHMARK
+        had_experiments = any(self.lab.experiments.count_by_status().values())
+        if use_benchmark(self.lab.experiments, self.lab.benchmark) and had_experiments:
             self.report(f"benchmark {self.lab.benchmark_id} (these clips, frames, qualities and anchors) is new to "
                         f"this store, whose latest was {before}: the seeds are evaluated on it first, and its scores "
                         f"are ranked apart (aiv leaderboard --benchmark ID)")

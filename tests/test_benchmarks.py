@@ -87,3 +87,21 @@ def test_a_campaign_on_two_benchmarks_never_mixes_them(tmp_path, anchor_cache, t
     assert not any(e["id"] in out for e in boards[lab_b.benchmark_id])
     assert main(["leaderboard", "--store", str(store), "--benchmark", "bm-nope"]) == 2
     assert "no benchmark 'bm-nope'" in capsys.readouterr().err
+
+
+def test_records_older_than_benchmarks_are_the_unknown_benchmark_and_never_parents_of_a_new_one(tmp_path):
+    import random
+
+    from aiv.search.archive import EmptyArchive, select_parent
+    from aiv.store.records import new_experiment
+
+    experiments, _ = open_local_store(tmp_path / "lab")
+    old = new_experiment("run-old", "offline", [], "before benchmarks", "a" * 64, benchmark="unknown")
+    del old["benchmark"]
+    old.update(status="succeeded", score=-10.0)
+    experiments.create_experiment(old)
+    assert choose_benchmark(experiments, None) == "unknown"
+    assert [r["id"] for r in leaderboard_rows(experiments, "train", 10, "unknown")] == [old["id"]]
+    assert select_parent(experiments, random.Random(0), "unknown").parent["id"] == old["id"]
+    with pytest.raises(EmptyArchive, match="bm-new"):
+        select_parent(experiments, random.Random(0), "bm-new")
