@@ -580,6 +580,17 @@ def test_pages_make_a_bounded_number_of_indexed_queries(seeded, url):
             assert kwargs.get("limit", 50) <= 200
 
 
+def test_each_page_says_its_benchmark_and_another_can_be_chosen(seeded):
+    store = seeded["normal"]
+    for url in ("/", "/leaderboard", "/costs", "/experiments?sort=score", f"/experiments/{store.ids['best']}"):
+        assert "Scores of benchmark <code>bm-web-seed</code>" in page(store, url), url
+    assert "Every benchmark" in page(store, "/experiments")
+    refused = get(store, "/leaderboard?benchmark=bm-nope")
+    assert refused.status == 400 and "no benchmark" in refused.body.decode()
+    other = page(store, "/leaderboard?benchmark=unknown")  # a benchmark the store holds no scores of
+    assert "Scores of benchmark <code>unknown</code>" in other and store.ids["best"] not in other
+
+
 # --- the local server: pages over HTTP and artifacts with Range ---------------------------------
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,7 @@ class Builder:
 
     def __init__(self, store: SeededStore, start: datetime, run_id: str, seed: int = 0, previews: bool = True):
         self.store, self.clock, self.run_id = store, start, run_id
+        use_benchmark(store.experiments, BENCHMARK)  # the store's current benchmark, as a run makes it
         self.rng = random.Random(seed)
         self.previews = previews
         self.train = [synthetic_clip(name) for name in TRAIN]
@@ -312,7 +313,6 @@ def _campaign(store: SeededStore, runs: list[str], at: datetime) -> None:
 
 def _open(path: Path) -> SeededStore:
     experiments, artifacts = open_local_store(path)
-    use_benchmark(experiments, BENCHMARK)
     return SeededStore(Path(path), experiments, artifacts)
 
 
