@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`. Each sets up everything it needs on a
-# fresh machine (a .venv with the pinned packages; Debian's chromium for the browser tests),
+# fresh machine (a .venv with the pinned packages; Debian's chromium and bubblewrap for the tests),
 # then runs.
 PYTHON ?= python3
 VENV := .venv
@@ -20,11 +20,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Debian's chromium for the browser tests (never a browser download of Playwright's own).
+# Debian's chromium for the browser tests (never a browser download of Playwright's own), and
+# bubblewrap, the codec sandbox's filesystem view for a lab that is not root.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "chromium is missing and this is not root: the browser tests will be skipped"; fi; }
+	@{ command -v chromium && command -v bwrap; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium bubblewrap; \
+	  else echo "chromium or bwrap is missing and this is not root: the browser tests or the bwrap sandbox tests will be skipped"; fi; }
 
 # A short offline campaign on the built-in corpus: seeds, then candidates from the offline proposer.
 run: setup
@@ -47,6 +48,7 @@ bench: setup
 	$(PY) bench/bench_store.py
 	$(PY) bench/bench_dashboard.py
 	$(PY) bench/bench_campaign.py
+	$(PY) bench/bench_sandbox.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache test-artifacts

@@ -65,3 +65,18 @@ def test_syntax_errors_name_the_line():
 def test_every_problem_is_listed_at_once():
     message = violation("import os\nimport sys\n")
     assert "'os'" in message and "'sys'" in message and "encode" in message
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("import torch\nx = torch.from_file('/etc/passwd', size=4)", "'.from_file'"),
+    ("import torch\nx = torch.UntypedStorage.from_file('/etc/passwd')", "'.from_file'"),
+    ("import torch\nx = torch.load('/x.pt')", "'.load'"),
+    ("import numpy as np\nx = np.fromfile('/etc/passwd')", "'.fromfile'"),
+    ("import numpy as np\nx = np.memmap('/etc/passwd')", "'.memmap'"),
+    ("import cv2\nx = cv2.VideoCapture('/clip.mp4')", "'.VideoCapture'"),
+    ("import cv2\nx = cv2.imreadanimation('/x.webp')", "'.imreadanimation'"),
+    ("import cv2\nx = cv2.dnn.readNetFromONNX('/x.onnx')", "'.readNetFromONNX'"),
+    ("import torch\nx = torch.__file__", "'.__file__'"),
+])
+def test_native_file_readers_are_named(line, expected):
+    assert expected in violation(line + "\ndef encode(y, u, v, fps, quality): pass\ndef decode(b): pass\n")

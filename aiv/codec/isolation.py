@@ -2,25 +2,32 @@
 
 This module probes which kernel protections work on this machine (`strongest`), puts the forked
 child into them before it execs (`enter_sandbox`), hands out per-run uids and kills every process
-of one afterwards (`claim_uid`, `kill_uid`), and lays out the jail's read-only root. The parent
-(sandbox.py) supervises the child; the audit hook lives in sandbox_child.py.
+of one afterwards (`claim_uid`, `kill_uid`), builds the root jail from the codec view (view.py)
+or puts bwrap in front of the child's command (`launcher`). The parent (sandbox.py) supervises
+the child; the audit hook lives in sandbox_child.py.
 
-Protections, strongest first. `sandbox.isolation_report()` says which are active on this machine;
-the first run probes them in that order and records why any stronger level was unavailable.
+Protections, strongest first. `sandbox.isolation_report()` says which are active on this machine
+("isolation": "root jail", "bwrap" or "audit hook only"); the first run probes them in that order
+and records why any stronger level was unavailable.
 
-Enforced by the kernel (when the lab runs as root, as on Batch):
+Enforced by the kernel, as root (as on Batch) -- the root jail:
   * a fresh unprivileged uid/gid per child, no supplementary groups: the parent's memory and
     /proc/<ppid>/{mem,environ} are out of reach, and afterwards every process of that uid is
     killed (kill(-1) as that uid, then a /proc sweep), so nothing a codec starts outlives its call;
   * where cgroup v2 delegates its memory controller (cgroup.py), a per-run cgroup: memory.max
     caps the resident memory of the whole run (RLIMIT_AS is then not set, since CUDA reserves
     huge address ranges) and pids.max its processes;
-  * a private mount namespace with a new read-only root, entered by chroot: /usr, /etc, /lib*,
-    the Python installation and its site-packages, /sys, a few /dev nodes (plus /dev/nvidia*),
-    a new /proc with hidepid (other users' processes invisible) and the working directory
-    (read-write, noexec); nothing else -- not /tmp, /dev/shm, /work, the clips or /root;
+  * a private mount namespace with a new read-only root, entered by chroot, holding only the codec
+    view (view.py: the interpreter, the stdlib, numpy/torch/cv2 and what they require, the shared
+    libraries they load, /etc/ld.so.cache), /sys, a few /dev nodes (plus /dev/nvidia*), a new /proc
+    with hidepid (other users' processes invisible) and the working directory (read-write,
+    noexec); nothing else -- no other package, not /tmp, /dev/shm, /work, the clips, caches or /root;
   * private network and IPC namespaces: no interface but a down loopback, no shared SysV IPC;
   * PR_SET_NO_NEW_PRIVS, and nosuid/nodev on every mount.
+Enforced by the kernel, not root -- bwrap (Debian's bubblewrap, unprivileged user namespaces):
+  * the same view (view.bwrap_arguments), new user, mount, pid, network, IPC, UTS and cgroup
+    namespaces, no capabilities, a new session, and death with the parent; the child runs as the
+    lab's uid, and everything it starts dies with its pid namespace.
 Always:
   * resource limits: RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE=0 and,
     with a per-run uid, RLIMIT_NPROC; a wall-clock timeout that SIGKILLs the process group;
@@ -40,10 +47,11 @@ Always:
 Best effort only:
   * the audit hook guards the Python level. Native code is outside its reach: OpenCV and torch
     read files in C++ (cv2.imread, torch.from_file), and numpy's __array_interface__, as_strided
-    or hand-built bytecode (code.replace) can read and write arbitrary process memory. Without the
-    uid and the mount namespace (a non-root lab), the hook is the only file and network barrier,
-    and an adversarial codec that corrupts memory could get past it;
-  * without a per-run uid, only the process group is killed afterwards;
+    or hand-built bytecode (code.replace) can read and write arbitrary process memory. With the
+    root jail or bwrap such reads find only the view; without either ("audit hook only", the weak
+    fallback that `aiv run` refuses unless told otherwise) the hook is the only file and network
+    barrier, and a codec that reads natively or corrupts memory gets past it;
+  * without a per-run uid, only the process group (under bwrap: the pid namespace) is killed afterwards;
   * without a per-run cgroup, memory is capped per process (RLIMIT_AS), not per run; CUDA
     reserves large address ranges, so a GPU codec may need a larger `memory_mb` there.
 """
@@ -56,18 +64,25 @@ import logging
 import os
 import resource
 import secrets
+import shutil
 import signal
-import site
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.util import find_spec
 from pathlib import Path
 
+from aiv.codec.view import (
+    View,
+    ViewError,
+    bwrap_arguments,
+    codec_view,
+    outermost,
+    package_paths,
+    stdlib_dirs,
+)
 from aiv.errors import AivError
 
 log = logging.getLogger(__name__)
@@ -77,7 +92,6 @@ UID_RANGE = (1_600_000_000, 1_700_000_000)  # per-run uids; no account on any sa
 PYTHON_FLAGS = ("-S", "-s", "-P", "-B")
 READ_FILES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/proc/self/maps",
               "/proc/self/status", "/proc/cpuinfo", "/proc/meminfo")
-_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 # Linux constants (sched.h, mount.h, prctl.h).
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x08000000, 0x10000000, 0x40000000
@@ -86,20 +100,41 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 2, 38
 
 
+ROOT_JAIL, BWRAP, AUDIT_HOOK_ONLY = "root jail", "bwrap", "audit hook only"
+BWRAP_BINARY = "bwrap"
+
+
 class SandboxError(AivError):
     """The sandbox itself could not run a child (setup failed, a protection broke): not the codec's fault."""
 
 
 @dataclass(frozen=True)
 class Isolation:
-    """Which kernel-level protections a child gets; `notes` says why stronger ones were not available."""
+    """Which kernel-level protections a child gets; `notes` says why stronger ones were not available.
+
+    `jail` is the root jail (mount namespace + chroot, entered here), `bwrap` the same view built by
+    bubblewrap in an unprivileged user namespace; either gives the full filesystem view (view.py).
+    """
 
     uid_drop: bool
     jail: bool
     namespaces: bool
     notes: tuple[str, ...] = ()
+    bwrap: bool = False
+
+    @property
+    def kind(self) -> str:
+        """"root jail", "bwrap", or "audit hook only" (the weak fallback: the whole filesystem is in view)."""
+        return ROOT_JAIL if self.jail else BWRAP if self.bwrap else AUDIT_HOOK_ONLY
+
+    @property
+    def full_view(self) -> bool:
+        """Whether the child sees only what a codec may use (view.py), not the lab's whole filesystem."""
+        return self.jail or self.bwrap
 
     def describe(self) -> str:
+        if self.bwrap:
+            return "bwrap (user+mount+pid+net+ipc namespaces)"
         parts = [("per-run uid" if self.uid_drop else "same uid"), ("mount jail" if self.jail else "no jail"),
                  ("net+ipc namespaces" if self.namespaces else "shared network")]
         return ", ".join(parts)
@@ -114,11 +149,12 @@ def strongest(probe: Callable[[Isolation], None]) -> Isolation:
 
     `probe` runs a trivial child under the isolation it is given and raises SandboxError if it cannot.
     """
+    with_bwrap = Isolation(False, False, True, bwrap=True)
     if os.geteuid() == 0:
-        candidates = [Isolation(True, True, True), Isolation(True, False, True), Isolation(True, False, False),
-                      Isolation(False, False, True), Isolation(False, False, False)]
+        candidates = [Isolation(True, True, True), with_bwrap, Isolation(True, False, True),
+                      Isolation(True, False, False), Isolation(False, False, True), Isolation(False, False, False)]
     else:
-        candidates = [Isolation(False, False, True), Isolation(False, False, False)]
+        candidates = [with_bwrap, Isolation(False, False, True), Isolation(False, False, False)]
     notes: list[str] = []
     for candidate in candidates:
         try:
@@ -127,10 +163,12 @@ def strongest(probe: Callable[[Isolation], None]) -> Isolation:
             notes.append(f"{candidate.describe()}: unavailable ({exc})")
             continue
         if os.geteuid() != 0:
-            notes.append("the lab is not root: no per-run uid and no mount jail")
+            notes.append("the lab is not root: no per-run uid" + (
+                " (bwrap's user and pid namespaces separate the child instead)" if candidate.bwrap
+                else " and no filesystem view of its own"))
         if notes:
             log.warning("codec sandbox weakened to %s: %s", candidate.describe(), "; ".join(notes))
-        return Isolation(candidate.uid_drop, candidate.jail, candidate.namespaces, tuple(notes))
+        return Isolation(candidate.uid_drop, candidate.jail, candidate.namespaces, tuple(notes), candidate.bwrap)
     raise SandboxError("no sandbox configuration works on this machine: " + "; ".join(notes))
 
 
@@ -146,7 +184,7 @@ def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *,
     killed when its supervisor dies. `memory_mb` None: no RLIMIT_AS (the cgroup limits memory).
     A failure is written as a JSON reason to `status_w` before it propagates.
     """
-    layout = _jail_layout() if iso.jail else None
+    view = _view() if iso.jail else None
     libc = _libc()
     supervisor = os.getpid()
 
@@ -154,11 +192,11 @@ def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *,
         try:
             if cgroup is not None:
                 (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-            if iso.namespaces or iso.jail:
+            if (iso.namespaces or iso.jail) and not iso.bwrap:  # bwrap makes its namespaces itself
                 flags = CLONE_NEWNET | CLONE_NEWIPC | (CLONE_NEWNS if iso.jail else 0)
                 _check(libc.unshare(flags if os.geteuid() == 0 else flags | CLONE_NEWUSER), "unshare")
-            if layout is not None:
-                _build_jail(libc, layout, str(work))
+            if view is not None:
+                _build_jail(libc, view, str(work))
             _set_limits(memory_mb, cpu_s, file_mb, nproc)
             _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
             if uid is not None:
@@ -203,8 +241,25 @@ def _set_limits(memory_mb: int | None, cpu_s: int, file_mb: int, nproc: int | No
         resource.setrlimit(which, (value, hard_value))
 
 
-def _build_jail(libc: ctypes.CDLL, layout: dict, work: str) -> None:
-    """Make a private read-only root holding only what the interpreter needs, and chroot into it."""
+def launcher(iso: Isolation, work: Path) -> list[str]:
+    """What the child's command line starts with: bwrap and its options under `iso.bwrap`, else nothing."""
+    if not iso.bwrap:
+        return []
+    binary = shutil.which(BWRAP_BINARY)
+    if binary is None:
+        raise SandboxError("bubblewrap (bwrap) is not installed (Debian: apt-get install bubblewrap)")
+    return [binary, *bwrap_arguments(_view(), str(work)), "--"]
+
+
+def exit_status(iso: Isolation, returncode: int) -> int:
+    """The child's exit status as subprocess reports it: bwrap passes a child's death by signal N as 128 + N."""
+    if iso.bwrap and returncode > 128:
+        return -(returncode - 128)
+    return returncode
+
+
+def _build_jail(libc: ctypes.CDLL, view: View, work: str) -> None:
+    """Make a private read-only root holding only the codec view (view.py) and `work`, and chroot into it."""
     root = str(Path(work).parent / "root")
 
     def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -221,23 +276,31 @@ def _build_jail(libc: ctypes.CDLL, layout: dict, work: str) -> None:
         mount(source, target, None, MS_BIND | MS_REC)
         mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
 
+    read_only = MS_RDONLY | MS_NOSUID | MS_NODEV
     umask = os.umask(0o022)  # the skeleton's directories must be traversable by the child's uid
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    for source in layout["read_only"]:
-        bind(source, MS_RDONLY | MS_NOSUID | MS_NODEV)
-    for link, target in layout["symlinks"]:
+    for source in view.read_only:
+        bind(source, read_only)
+    for folder in view.hidden:  # an empty folder over what the view leaves out inside a bound one
+        mount("tmpfs", root + folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    for source in view.in_hidden:
+        bind(source, read_only)
+    for folder in view.hidden:
+        mount(None, root + folder, None, MS_REMOUNT | read_only)
+    for link, target in view.symlinks:
+        os.makedirs(os.path.dirname(root + link), exist_ok=True)
         os.symlink(target, root + link)
     os.makedirs(root + "/dev")
     mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
-    for device in layout["devices"]:
+    for device in view.devices:
         bind(device, MS_NOSUID | MS_NOEXEC)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
     mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     os.makedirs(root + "/proc")
-    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, layout["proc_options"])
+    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, _proc_options())
     bind("/sys", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     bind(work, MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -331,54 +394,26 @@ def interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
-@lru_cache(maxsize=1)
 def site_dirs() -> tuple[str, ...]:
-    """The site-packages directories the child needs: the lab's, plus wherever numpy, torch and cv2 live."""
-    dirs = [os.path.realpath(d) for d in site.getsitepackages() if os.path.isdir(d)]
-    for name in ("numpy", "torch", "cv2"):
-        spec = find_spec(name)
-        if spec is not None and spec.origin:
-            where = os.path.dirname(os.path.dirname(os.path.realpath(spec.origin)))
-            if where not in dirs:
-                dirs.append(where)
-    return tuple(dirs)
+    """The site-packages directories that hold numpy, torch, cv2 and what they require (the child's sys.path)."""
+    return tuple(sorted({os.path.dirname(p) for p in package_paths()}))
 
 
 @lru_cache(maxsize=1)
 def install_prefixes() -> tuple[str, ...]:
     """Directories the child may import from and load native libraries from: the stdlib and site dirs."""
-    paths = sysconfig.get_paths()
-    stdlib = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib")}
-    return _outermost([*stdlib, *site_dirs()])
+    return outermost([*stdlib_dirs(), *site_dirs()])
 
 
-@lru_cache(maxsize=1)
-def _jail_layout() -> dict:
-    """What the jail holds: read-only binds, the root's symlinks, device nodes and the /proc options."""
-    system = ["/usr", "/etc"]
-    symlinks = []
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            symlinks.append((top, os.readlink(top)))
-        elif os.path.isdir(top):
-            system.append(top)
-    python = [os.path.realpath(sys.base_prefix), os.path.dirname(interpreter()), *site_dirs()]
-    devices = [d for d in _DEVICES if os.path.exists(d)]
-    devices += sorted(str(p) for p in Path("/dev").glob("nvidia*"))
+def _view() -> View:
+    """The codec view (view.py), or SandboxError saying why it cannot be built here."""
+    try:
+        return codec_view()
+    except ViewError as exc:
+        raise SandboxError(f"the codec's filesystem view cannot be built: {exc}") from exc
+
+
+def _proc_options() -> str | None:
+    """Since Linux 5.8 every proc mount has its own options; before, hidepid would change the host's /proc."""
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
-    return {
-        "read_only": _outermost(system + python),
-        "symlinks": symlinks,
-        "devices": devices,
-        # Since Linux 5.8 every proc mount has its own options; before, hidepid would change the host's /proc.
-        "proc_options": "hidepid=invisible" if release >= (5, 8) else None,
-    }
-
-
-def _outermost(paths: list[str]) -> tuple[str, ...]:
-    """The paths that are not inside another one of them, shortest first."""
-    kept: list[str] = []
-    for path in sorted(set(paths), key=len):
-        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
-            kept.append(path)
-    return tuple(kept)
+    return "hidepid=invisible" if release >= (5, 8) else None

@@ -43,8 +43,9 @@ from aiv.codec import sandbox_child as child
 from aiv.codec import sandbox_registry as registry
 from aiv.codec.cgroup import create_run_cgroup, delegated_parent, oom_killed, remove_cgroup
 from aiv.codec.isolation import (OPEN_FILES, PYTHON_FLAGS, READ_FILES, UID_RANGE, Isolation, SandboxError, claim_uid,
-                                 enter_sandbox, install_prefixes, interpreter, kill_uid, release_uid, site_dirs,
-                                 strongest)
+                                 enter_sandbox, exit_status, install_prefixes, interpreter, kill_uid, launcher,
+                                 release_uid, site_dirs, strongest)
+from aiv.codec.view import package_paths
 from aiv.errors import ClipError, CodecFailure
 
 SETUP_TIMEOUT_S = 60.0  # interpreter start, numpy import and input loading, before the codec runs
@@ -153,10 +154,12 @@ def isolation_report() -> dict:
     """Which protections are active on this machine, for the result record (probes on first use)."""
     iso = _isolation()
     return {
+        "isolation": iso.kind,
+        "full_view": iso.full_view,
         "child_uid": (f"fresh per process, from [{UID_RANGE[0]}, {UID_RANGE[1]})" if iso.uid_drop
                       else f"same as the lab ({os.getuid()})"),
         "uid_drop": iso.uid_drop,
-        "filesystem_jail": iso.jail,
+        "filesystem_jail": iso.full_view,
         "network_namespace": iso.namespaces,
         "ipc_namespace": iso.namespaces,
         "audit_hook": True,
@@ -166,13 +169,24 @@ def isolation_report() -> dict:
         "rlimits": ([] if _cgroup_parent() else ["RLIMIT_AS"])
                    + ["RLIMIT_CPU", "RLIMIT_FSIZE", f"RLIMIT_NOFILE={OPEN_FILES}", "RLIMIT_CORE=0"]
                    + ([f"RLIMIT_NPROC={_process_limit()}"] if iso.uid_drop else []),
-        "kill_after_run": ("every process of the per-run uid" if iso.uid_drop else "the process group only")
+        "kill_after_run": ("every process of the per-run uid" if iso.uid_drop
+                           else "every process of its pid namespace" if iso.bwrap else "the process group only")
                           + (" and of the per-run cgroup" if _cgroup_parent() else ""),
         "dies_with_supervisor": "PR_SET_PDEATHSIG=SIGKILL; leftovers of dead runs removed by the next run",
         "python": interpreter(),
         "kernel": os.uname().release,
+        "view_packages": sorted(Path(p).name for p in package_paths()) if iso.full_view else None,
         "weakened": list(iso.notes),
     }
+
+
+def weak_sandbox_reason() -> str | None:
+    """Why the sandbox on this machine is weaker than the full filesystem view, or None when it is not."""
+    iso = _isolation()
+    if iso.full_view:
+        return None
+    return (f"the codec sandbox runs as '{iso.kind}' ({iso.describe()}): codecs can read, through native code, "
+            f"every file the lab can read" + (f"; {'; '.join(iso.notes)}" if iso.notes else ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,6 +331,7 @@ def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: I
 
 def _start_and_supervise(stage: str, work: Path, limits: Limits, extra: dict, iso: Isolation, uid: int | None,
                          cgroup: Path | None) -> _Outcome:
+    prefix = launcher(iso, work)  # bwrap and its options, or nothing
     status_r, status_w = os.pipe()  # the child's ready byte and failure reason
     memory_limit = (f"{limits.memory_mb} MB of resident memory for the run, cgroup memory.max" if cgroup
                     else f"{limits.memory_mb} MB of address space per process, RLIMIT_AS")
@@ -325,7 +340,7 @@ def _start_and_supervise(stage: str, work: Path, limits: Limits, extra: dict, is
            "memory_limit": memory_limit, "file_mb": limits.file_mb, **extra}
     try:
         proc = subprocess.Popen(
-            [interpreter(), *PYTHON_FLAGS, "-c", _child_source(), json.dumps(cfg)],
+            [*prefix, interpreter(), *PYTHON_FLAGS, "-c", _child_source(), json.dumps(cfg)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(work),
             cwd=work, close_fds=True, pass_fds=(status_w,), start_new_session=True, umask=0o077,
             preexec_fn=enter_sandbox(iso, uid, work, status_w, memory_mb=None if cgroup else limits.memory_mb,
@@ -342,7 +357,7 @@ def _start_and_supervise(stage: str, work: Path, limits: Limits, extra: dict, is
             outcome = _supervise(proc, status_r, work, limits)
         finally:
             _kill_all(proc, uid)
-        outcome.returncode = proc.returncode
+        outcome.returncode = exit_status(iso, proc.returncode)
         outcome.status += _drain(status_r)
         outcome.output = (outcome.output + _drain(proc.stdout.fileno()))[-TAIL_BYTES:]
     finally:

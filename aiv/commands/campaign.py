@@ -46,6 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of parent selection and offline mutations")
     parser.add_argument("--rerun", nargs="+", default=[], metavar="ID",
                         help="measure these experiments' code again, as new experiments (before any new candidates)")
+    parser.add_argument("--allow-weak-sandbox", action="store_true",
+                        help="run even where the codec sandbox is weaker than its full filesystem view "
+                             "(no root jail and no bwrap: codecs can read the lab's files through native code)")
     add_store_argument(parser)
     add_json_argument(parser)
     parser.set_defaults(handler=run)
@@ -56,16 +59,17 @@ def report_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float) -> str:
+def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float, allow_weak_sandbox: bool) -> str:
     """The `aiv run` that evaluates the seeds again on the same benchmark (same clips, frames, qualities), with
     `timeout_s` seconds per encode or decode."""
     words = ["aiv", "run", "--store", str(path), "--clips", *settings.train_clips,
              "--validation-clips", *settings.validation_clips, "--frames", str(settings.frames),
-             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}"]
+             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}", *(["--allow-weak-sandbox"] if allow_weak_sandbox else [])]
     return shlex.join(words)
 
 
 def run(args: argparse.Namespace) -> int:
+    from aiv.codec.sandbox import weak_sandbox_reason
     from aiv.commands.browse import print_leaderboard
     from aiv.errors import UsageError
     from aiv.local import open_local_lab, proposer_factory, store_path
@@ -74,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.iterations < 0 or args.parallel < 1:
         raise UsageError("--iterations must be >= 0 and --parallel >= 1")
+    weakness = weak_sandbox_reason()
+    if weakness and not args.allow_weak_sandbox:
+        raise UsageError(f"refusing to run a campaign: {weakness}. Install bubblewrap (apt-get install bubblewrap) "
+                         "or run as root; --allow-weak-sandbox runs it anyway")
     proposer = args.proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
     settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
                                 validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout)
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     except SeedsFailed as error:
         timeout = max(DEFAULTS.timeout_s, settings.timeout_s * 10) if error.timed_out() else settings.timeout_s
         raise SeedsFailed(f"{error}. Recover (the same benchmark{', a larger --timeout' if error.timed_out() else ''})"
-                          f" with: {recovery_command(path, settings, timeout)}", error.reasons) from None
+                          f" with: {recovery_command(path, settings, timeout, args.allow_weak_sandbox)}", error.reasons) from None
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1

@@ -48,11 +48,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from aiv.codec.contract import load_codec
     from aiv.codec.policy import PolicyViolation, check_policy
-    from aiv.codec.sandbox import Limits
+    from aiv.codec.sandbox import Limits, weak_sandbox_reason
     from aiv.evaluate import EvalSettings, check_measurable, evaluate, refused_record, write_result
     from aiv.report import format_record
 
     codec = load_codec(args.codec)
+    weakness = weak_sandbox_reason()
+    if weakness:  # result.json's "isolation" records it too
+        print(f"aiv evaluate: warning: {weakness}", file=sys.stderr)
     settings = EvalSettings(qualities=args.qualities, vmaf=not args.no_vmaf, keep_artifacts=args.keep_artifacts,
                             device=args.device, cache_dir=None if args.no_cache else default_cache_dir(),
                             limits=Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
