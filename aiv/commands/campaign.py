@@ -64,7 +64,8 @@ def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float, a
     `timeout_s` seconds per encode or decode."""
     words = ["aiv", "run", "--store", str(path), "--clips", *settings.train_clips,
              "--validation-clips", *settings.validation_clips, "--frames", str(settings.frames),
-             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}", *(["--allow-weak-sandbox"] if allow_weak_sandbox else [])]
+             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}",
+             *(["--allow-weak-sandbox"] if allow_weak_sandbox else [])]
     return shlex.join(words)
 
 
