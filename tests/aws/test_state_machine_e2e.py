@@ -278,7 +278,7 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
     assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
     assert [e.state for e in execution.history if e.kind == "caught"][-1] == "Propose"
     [event] = [e for e in events if e["experiment_id"] is None and e["kind"] == "failed"]
-    assert "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded yet" in \
+    assert "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded on benchmark pending yet" in \
         event["message"]
     assert event["data"]["reason"].startswith("EmptyArchive: ")
     for text in (json.dumps(output), json.dumps(event)):
