@@ -22,9 +22,10 @@ class CampaignSettings:
 
     qualities: tuple[float, ...] = DEFAULT_QUALITIES
     frames: int = 30  # frames of each corpus clip
-    # each clip is a built-in corpus name or a clip file path
-    train_clips: tuple[str, ...] = ("pan_zoom", "moving_object", "light_cut")
-    validation_clips: tuple[str, ...] = ("noisy_static",)
+    # each clip is a built-in corpus name or a clip file path; the built-in validation clips are the
+    # train clips' kinds of content again, from other photographs (aiv/video/corpus.py)
+    train_clips: tuple[str, ...] = ("pan_zoom", "moving_object", "light_cut", "noisy_static")
+    validation_clips: tuple[str, ...] = ("val_pan_zoom", "val_moving_object", "val_light_cut", "val_noisy_static")
     vmaf: bool = False
     timeout_s: float = 300.0
     memory_mb: int = 4096

@@ -85,8 +85,9 @@ def with_bucket_clips(lab: Lab, work: Path) -> Lab:
 
     def load(spec: str, frames: int) -> Clip:
         if spec not in local:
-            return load_campaign_clip(spec, frames)
-        return dataclasses.replace(load_campaign_clip(str(local[spec]), frames), source=f"s3://{bucket}/{prefix}{spec}")
+            return load_campaign_clip(spec, frames, lab.corpus_secret)
+        clip = load_campaign_clip(str(local[spec]), frames, lab.corpus_secret)
+        return dataclasses.replace(clip, source=f"s3://{bucket}/{prefix}{spec}")
 
     return dataclasses.replace(lab, clip_loader=load)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from clip_helpers import TEST_SECRET, crop_clip
 
 from aiv.video.clip import Clip
 from aiv.video.corpus import builtin_clip
-from clip_helpers import crop_clip
 
 SHARED_CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "codec-contract.md"
@@ -17,14 +17,14 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "codec-contract.md"
 @pytest.fixture(scope="session")
 def small_clip() -> Clip:
     """4 frames of 64x48 moving content from the built-in corpus."""
-    return crop_clip(builtin_clip("moving_object", frames=4), 64, 48, 4, name="small")
+    return crop_clip(builtin_clip("moving_object", frames=4, secret=TEST_SECRET), 64, 48, 4, name="small")
 
 
 @pytest.fixture(scope="session")
 def tiny_codec_source() -> str:
     """The example codec of docs/codec-contract.md."""
     import re
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     return next(block for block in blocks if "def encode" in block and "import" in block)
 
 

@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+from clip_helpers import TEST_SECRET, crop_clip
 
 from aiv.codec.contract import CodecSource
 from aiv.cascade import evaluate
@@ -21,8 +22,6 @@ from aiv.names import best_history_key, code_key
 from aiv.store.records import new_experiment, now_iso
 from aiv.store.runs import RunState, write_run
 from aiv.video.corpus import builtin_clip
-
-from clip_helpers import crop_clip
 
 POLICY_BREAKER = "import os\ndef encode(y, u, v, fps, quality):\n    return b''\ndef decode(b):\n    return None\n"
 CRASHER = ("def encode(y, u, v, fps, quality):\n    raise ValueError('boom in encode')\n"
@@ -51,7 +50,7 @@ class ScriptedProposer:
 
 
 def tiny_loader(spec: str, frames: int):
-    return crop_clip(builtin_clip(spec, frames=frames), 64, 48, frames, name=spec)
+    return crop_clip(builtin_clip(spec, frames=frames, secret=TEST_SECRET), 64, 48, frames, name=spec)
 
 
 @pytest.fixture(scope="session")

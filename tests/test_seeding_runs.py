@@ -22,7 +22,7 @@ from aiv.store.sqlite import SqliteExperimentStore
 from aiv.video.corpus import builtin_clip
 from aiv.video.y4m import write_y4m
 
-from clip_helpers import crop_clip
+from clip_helpers import TEST_SECRET, crop_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 240
@@ -33,7 +33,7 @@ def clips(tmp_path):
     paths = []
     for name in ("moving_object", "pan_zoom"):
         path = tmp_path / f"{name}.y4m"
-        write_y4m(path, crop_clip(builtin_clip(name, frames=4), 64, 48, 4, name=name))
+        write_y4m(path, crop_clip(builtin_clip(name, frames=4, secret=TEST_SECRET), 64, 48, 4, name=name))
         paths.append(str(path))
     return paths
 

@@ -2,8 +2,9 @@
 
 A campaign names its clips in its settings (AIV_SETTINGS "train_clips", "validation_clips"):
 a built-in corpus name, or the name of a clip uploaded here, e.g. "foreman_cif.y4m" for the object
-`clips/foreman_cif.y4m`. Raw .yuv files must say their size and rate in their name
-(foreman_352x288_30.yuv), since nothing else travels with them.
+`clips/foreman_cif.y4m`, or "derf-cif/foreman_cif.y4m" for a clip of a set uploaded with --corpus.
+Raw .yuv files must say their size and rate in their name (foreman_352x288_30.yuv), since nothing
+else travels with them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from aiv.errors import AivError, ClipError, UsageError
 from aiv.store.ports import check_artifact_key
-from aiv.video.readers import SUPPORTED_SUFFIXES, read_clip
+from aiv.video.library import ClipSet
+from aiv.video.readers import expand_clip_paths, read_clip
 
 
 def clip_files(paths: list[str | Path]) -> list[Path]:
@@ -23,17 +25,7 @@ def clip_files(paths: list[str | Path]) -> list[Path]:
 
     ClipError for a missing path, an empty folder or an unreadable clip; UsageError for two files of one name.
     """
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-            if not found:
-                raise ClipError(f"{path}: folder has no supported clip files ({', '.join(SUPPORTED_SUFFIXES)})")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ClipError(f"{path}: no such file or folder")
+    files = [file for path in paths for file in expand_clip_paths(Path(path))]
     names = [f.name for f in files]
     twins = sorted({name for name in names if names.count(name) > 1})
     if twins:
@@ -54,6 +46,17 @@ def upload_clips(s3, bucket: str, paths: list[str | Path], prefix: str = "clips/
             raise AivError(f"uploading {file} to s3://{bucket}/{key} failed: {exc}") from exc
         keys.append(key)
     return keys
+
+
+def upload_set(s3, bucket: str, clip_set: ClipSet, prefix: str = "clips/") -> tuple[list[str], dict]:
+    """Upload a set's files to s3://`bucket`/`prefix`<set name>/<file name>.
+
+    Returns the object keys and the campaign settings that name them ({"train_clips", "validation_clips"}).
+    """
+    root = prefix.strip("/")
+    keys = upload_clips(s3, bucket, [*clip_set.train, *clip_set.validation], f"{root}/{clip_set.name}")
+    names = [key.removeprefix(f"{root}/") for key in keys]
+    return keys, {"train_clips": names[:len(clip_set.train)], "validation_clips": names[len(clip_set.train):]}
 
 
 def fetch_clips(s3, bucket: str, specs: list[str], dest: Path, prefix: str = "clips/") -> dict[str, Path]:

@@ -28,10 +28,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
     parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
     parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")
-    parser.add_argument("--clips", nargs="+", metavar="CLIP", default=list(DEFAULTS.train_clips),
-                        help="train clips: built-in corpus names or clip files (default: %(default)s)")
-    parser.add_argument("--validation-clips", nargs="*", metavar="CLIP", default=list(DEFAULTS.validation_clips),
-                        help="validation clips, scored apart so the leaderboard shows whether gains generalise")
+    parser.add_argument("--clips", nargs="+", metavar="CLIP",
+                        help="train clips: built-in clip names, clip files or set names "
+                             f"(default: {' '.join(DEFAULTS.train_clips)})")
+    parser.add_argument("--validation-clips", nargs="*", metavar="CLIP",
+                        help="validation clips, scored apart so the leaderboard shows whether gains generalise "
+                             f"(default: {' '.join(DEFAULTS.validation_clips)})")
+    parser.add_argument("--corpus", metavar="NAME",
+                        help="train on a clip set (aiv clips list; a folder or .json manifest too) and validate on "
+                             "its validation split")
+    parser.add_argument("--validation-corpus", metavar="NAME", help="validate on every clip of this set instead")
     parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N", help="frames of each clip")
     parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...")
     parser.add_argument("--vmaf", action="store_true", help="also measure VMAF (slower)")
@@ -76,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from aiv.local import open_local_lab, proposer_factory, store_path
     from aiv.read_model import leaderboard_rows
     from aiv.runner import CampaignRun, RunOptions, SeedsFailed
+    from aiv.video.library import campaign_clips
 
     if args.iterations < 0 or args.parallel < 1:
         raise UsageError("--iterations must be >= 0 and --parallel >= 1")
@@ -84,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"refusing to run a campaign: {weakness}. Install bubblewrap (apt-get install bubblewrap) "
                          "or run as root; --allow-weak-sandbox runs it anyway")
     proposer = args.proposer or ("claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline")
-    settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=tuple(args.clips),
-                                validation_clips=tuple(args.validation_clips), vmaf=args.vmaf, timeout_s=args.timeout)
+    train, validation = campaign_clips(args.clips, args.validation_clips, args.corpus, args.validation_corpus,
+                                       (DEFAULTS.train_clips, DEFAULTS.validation_clips), default_cache_dir())
+    settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=train,
+                                validation_clips=validation, vmaf=args.vmaf, timeout_s=args.timeout)
     limits = {key: value for key, value in (("max_tokens", args.max_tokens), ("timeout_s", args.request_timeout),
                                             ("max_retries", args.max_retries)) if value is not None}
     make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)

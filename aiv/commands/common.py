@@ -59,27 +59,36 @@ def parse_qualities(text: str) -> tuple[float, ...]:
 
 def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose clips."""
-    parser.add_argument("--clips", nargs="+", metavar="PATH",
-                        help="clip files or folders (.y4m .yuv .mp4 .mkv .webm .avi .264 .265 ...); "
-                             "default: the built-in corpus")
+    parser.add_argument("--clips", nargs="+", metavar="CLIP",
+                        help="clip files or folders (.y4m .yuv .mp4 .mkv .webm .avi .264 .265 ...), built-in clip "
+                             "names (pan_zoom, val_pan_zoom, ...) or clip set names (aiv clips list); "
+                             "default: the built-in train clips")
     parser.add_argument("--frames", type=int, metavar="N", help="use the first N frames of every clip")
     parser.add_argument("--size", type=parse_size, metavar="WxH", help="frame size of raw .yuv clips")
     parser.add_argument("--fps", type=positive_float, help="frame rate, overriding what the clip says")
 
 
 def load_clip_arguments(args: argparse.Namespace) -> list[Clip]:
-    """The clips the options name: files, folders, or the built-in corpus."""
-    from aiv.video.corpus import builtin_corpus
+    """The clips the options name: files, folders, built-in clips or clip sets; default the built-in train clips.
+
+    Built-in clips are rendered from the cache's corpus secret (aiv/video/corpus_secret.py).
+    """
+    from aiv.video.corpus import CORPUS_NAMES, TRAIN_NAMES, builtin_clip
+    from aiv.video.corpus_secret import file_secret
+    from aiv.video.library import expand_specs
     from aiv.video.readers import load_clips
 
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be at least 1")
-    if args.clips:
-        return load_clips(args.clips, frames=args.frames, size=args.size, fps=args.fps)
-    if args.frames is not None and args.frames > BUILTIN_FRAMES_MAX:
+    specs = expand_specs(args.clips, default_cache_dir()) if args.clips else list(TRAIN_NAMES)
+    names = [spec for spec in specs if spec in CORPUS_NAMES]
+    paths = [spec for spec in specs if spec not in CORPUS_NAMES]
+    if names and args.frames is not None and args.frames > BUILTIN_FRAMES_MAX:
         raise UsageError(f"--frames: the built-in clips are rendered in memory, at most {BUILTIN_FRAMES_MAX} frames; "
-                         f"pass --clips for longer ones")
-    return builtin_corpus() if args.frames is None else builtin_corpus(frames=args.frames)
+                         f"pass clip files for longer ones")
+    secret = file_secret(default_cache_dir()) if names else b""
+    builtin = [builtin_clip(name, args.frames or 30, secret=secret) for name in names]
+    return builtin + (load_clips(paths, frames=args.frames, size=args.size, fps=args.fps) if paths else [])
 
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:

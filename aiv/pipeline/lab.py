@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from aiv.video.clip import Clip
 
 
-def load_campaign_clip(spec: str, frames: int) -> Clip:
-    """A campaign clip: a built-in corpus name, or a clip file path."""
+def load_campaign_clip(spec: str, frames: int, secret: bytes) -> Clip:
+    """A campaign clip: a built-in corpus name (rendered from the corpus `secret`), or a clip file path."""
     from aiv.video.corpus import CORPUS_NAMES, builtin_clip
     from aiv.video.readers import read_clip
 
     if spec in CORPUS_NAMES:
-        return builtin_clip(spec, frames=frames)
+        return builtin_clip(spec, frames=frames, secret=secret)
     return read_clip(spec, frames=frames)
 
 
@@ -37,7 +37,7 @@ class Lab:
     settings: CampaignSettings
     make_proposer: Callable[[str], Proposer]
     cache_dir: Path | None = None
-    clip_loader: Callable[[str, int], Clip] = load_campaign_clip
+    clip_loader: Callable[[str, int], Clip] | None = None  # (spec, frames) -> Clip; default load_campaign_clip
     # Where clips cannot be loaded (a Lambda), the benchmark is the store's current one, not computed here.
     benchmark_from_store: bool = False
 
@@ -56,18 +56,32 @@ class Lab:
         return self.benchmark.id
 
     @cached_property
+    def corpus_secret(self) -> bytes:
+        """The store's built-in corpus secret (created on first use), so one store always sees the same clips."""
+        from aiv.video.corpus_secret import store_secret
+
+        return store_secret(self.experiments)
+
+    def load_clip(self, spec: str) -> Clip:
+        """The campaign clip `spec`, `settings.frames` long."""
+        if self.clip_loader is not None:
+            return self.clip_loader(spec, self.settings.frames)
+        return load_campaign_clip(spec, self.settings.frames, self.corpus_secret)
+
+    @cached_property
     def train_clips(self) -> list[Clip]:
-        return [self.clip_loader(spec, self.settings.frames) for spec in self.settings.train_clips]
+        return [self.load_clip(spec) for spec in self.settings.train_clips]
 
     @cached_property
     def validation_clips(self) -> list[Clip]:
-        return [self.clip_loader(spec, self.settings.frames) for spec in self.settings.validation_clips]
+        return [self.load_clip(spec) for spec in self.settings.validation_clips]
 
     @cached_property
     def smoke_clip(self) -> Clip:
         from aiv.video.corpus import builtin_clip
 
-        return builtin_clip("moving_object", frames=SMOKE_FRAMES).crop(*SMOKE_SIZE, name="smoke")
+        clip = builtin_clip("moving_object", frames=SMOKE_FRAMES, secret=self.corpus_secret)
+        return clip.crop(*SMOKE_SIZE, name="smoke")
 
     def eval_settings(self, anchors: tuple[str, ...] | None = None, vmaf: bool | None = None) -> EvalSettings:
         """The evaluator's settings for this campaign."""

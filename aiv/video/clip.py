@@ -63,7 +63,7 @@ class Clip:
             digest.update(np.ascontiguousarray(plane).tobytes())
         return digest.hexdigest()
 
-    def crop(self, width: int, height: int, name: str | None = None) -> "Clip":
+    def crop(self, width: int, height: int, name: str | None = None) -> Clip:
         """The top-left `width` x `height` window of every frame (even sizes), optionally renamed."""
         if width % 2 or height % 2 or not 0 < width <= self.width or not 0 < height <= self.height:
             raise ValueError(f"clip {self.name}: cannot crop {self.width}x{self.height} to {width}x{height}")
@@ -71,7 +71,7 @@ class Clip:
                     self.v[:, :height // 2, :width // 2].copy(), self.fps, self.source,
                     self.notes + (f"top-left {width}x{height} of {self.width}x{self.height}",))
 
-    def head(self, frames: int) -> "Clip":
+    def head(self, frames: int) -> Clip:
         """The first `frames` frames (all of them when the clip is shorter)."""
         if frames >= self.frames:
             return self

@@ -66,7 +66,7 @@ def load_clips(specs: list[str | Path], frames: int | None = None, size: tuple[i
         raise ClipError("no clip files or folders given")
     clips: list[Clip] = []
     taken: set[str] = set()
-    for path in (file for spec in specs for file in _expand(Path(spec))):
+    for path in (file for spec in specs for file in expand_clip_paths(Path(spec))):
         clip = read_clip(path, frames, size, fps)
         name = _unique(clip.name, taken)
         clips.append(clip if name == clip.name else dataclasses.replace(clip, name=name))
@@ -127,7 +127,11 @@ def _size_of(token: str) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else _NAMED_SIZES.get(token.lower())
 
 
-def _expand(path: Path) -> list[Path]:
+def expand_clip_paths(path: Path) -> list[Path]:
+    """`path` itself, or the supported clip files directly inside the folder `path` (sorted by name).
+
+    ClipError for a missing path or a folder without clip files.
+    """
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
         if not files:
@@ -187,8 +191,8 @@ def _stream_rate(stream: av.video.stream.VideoStream, raw_format: str | None, fp
     guess = stream.guessed_rate or stream.average_rate
     if not guess:
         raise ClipError(f"{path}: the file stores no frame rate and ffmpeg cannot guess one; pass --fps")
-    return float(guess), (f"frame rate not stored in the file; assumed {float(guess):g} (ffmpeg's guess), "
-                          f"pass --fps to override",)
+    return float(guess), ((f"frame rate not stored in the file; assumed {float(guess):g} (ffmpeg's guess), "
+                          f"pass --fps to override"),)
 
 
 def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, frames: int | None,
@@ -200,8 +204,8 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
     try:
         for frame in container.decode(stream):
             if frame.is_corrupt:
-                notes += (f"stopped at frame {len(planes)}: the decoder flagged it corrupt (truncated or damaged "
-                          f"stream); kept {len(planes)} frames",)
+                notes += ((f"stopped at frame {len(planes)}: the decoder flagged it corrupt (truncated or damaged "
+                          f"stream); kept {len(planes)} frames"),)
                 break
             if planes and (frame.height, frame.width) != planes[0][0].shape:
                 raise ClipError(f"{path}: frame size changes mid-stream at frame {len(planes)}")
@@ -217,8 +221,8 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
         raise ClipError(f"{path}: no decodable video frames" + (f" ({notes[-1]})" if notes else ""))
     wanted = stream.frames if frames is None else min(frames, stream.frames)  # stream.frames: 0 when unknown
     if len(planes) < wanted and not notes:  # a silent short read, not one explained above
-        notes = (f"the file declares {stream.frames} frames but only {len(planes)} could be decoded "
-                 f"(truncated file?); kept those",)
+        notes = ((f"the file declares {stream.frames} frames but only {len(planes)} could be decoded "
+                 f"(truncated file?); kept those"),)
     converted = sorted(formats - {"yuv420p"})
     if converted:
         notes = (f"converted {', '.join(converted)} to 8-bit yuv420p",) + notes

@@ -64,8 +64,7 @@ def write_y4m(path: str | Path, clip: Clip) -> None:
         out.write(header.encode("ascii"))
         for t in range(clip.frames):
             out.write(b"FRAME\n")
-            for plane in (clip.y, clip.u, clip.v):
-                out.write(np.ascontiguousarray(plane[t]).tobytes())
+            out.writelines(np.ascontiguousarray(plane[t]).tobytes() for plane in (clip.y, clip.u, clip.v))
 
 
 def read_y4m(path: str | Path, frames: int | None = None, name: str | None = None) -> Clip:

@@ -96,13 +96,15 @@ def rest_event(method: str, path: str, body: str | None = None, headers: dict | 
 
 def write_tiny_clips(folder: Path) -> dict[str, Path]:
     """The TINY_CLIPS as y4m files in `folder`: the top-left 64x48 of 8 frames of each built-in clip."""
+    from clip_helpers import TEST_SECRET
+
     from aiv.video.clip import Clip
     from aiv.video.corpus import builtin_clip
     from aiv.video.y4m import write_y4m
 
     paths = {}
     for name, source in TINY_CLIPS.items():
-        clip = builtin_clip(source, frames=8)
+        clip = builtin_clip(source, frames=8, secret=TEST_SECRET)
         tiny = Clip(Path(name).stem, clip.y[:, :48, :64].copy(), clip.u[:, :24, :32].copy(),
                     clip.v[:, :24, :32].copy(), clip.fps, f"builtin:{source} cropped")
         paths[name] = folder / name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import boto3
@@ -66,3 +67,25 @@ def test_fetch_skips_built_in_clips_and_downloads_the_rest(clips_in_bucket, tmp_
     local = fetch_clips(boto3.client("s3"), BUCKET, ["pan_zoom", "tiny_pan.y4m", "tiny_pan.y4m"], tmp_path)
     assert local == {"tiny_pan.y4m": tmp_path / "tiny_pan.y4m"}
     assert local["tiny_pan.y4m"].read_bytes() == clips_in_bucket["tiny_pan.y4m"].read_bytes()
+
+
+def test_upload_corpus_puts_a_set_under_its_name_with_its_split(aws, tiny_clip_files, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AIV_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "tiny-set"
+    folder.mkdir()
+    for name in tiny_clip_files:
+        shutil.copy(tiny_clip_files[name], folder)
+    assert main(["clips", "add-local", "tiny", str(folder)]) == 0
+    assert main(["clips", "upload", "--corpus", "tiny", "--bucket", BUCKET, "--json"]) == 0
+    reply = json.loads(capsys.readouterr().out.split("\n", 3)[-1])  # after add-local's three lines
+    assert keys() == ["clips/tiny/tiny_noise.y4m", "clips/tiny/tiny_pan.y4m"]
+    assert reply["settings"] == {"train_clips": ["tiny/tiny_noise.y4m"], "validation_clips": ["tiny/tiny_pan.y4m"]}
+    local = fetch_clips(boto3.client("s3"), BUCKET, reply["settings"]["train_clips"], tmp_path / "job")
+    assert local["tiny/tiny_noise.y4m"].read_bytes() == tiny_clip_files["tiny_noise.y4m"].read_bytes()
+
+
+def test_upload_takes_paths_or_a_corpus(aws, tiny_clip_files, capsys):
+    assert main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), "--corpus", "x", "--bucket", BUCKET]) == 2
+    assert main(["clips", "upload", "--bucket", BUCKET]) == 2
+    assert capsys.readouterr().err.count("give clip files or folders, or --corpus NAME") == 2
+    assert keys() == []
