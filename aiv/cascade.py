@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from aiv.codec.contract import CodecSource
+from aiv.comparison import against_parent
 from aiv.evaluate import HARNESS_STAGE
 from aiv.evaluate import evaluate as evaluate_codec
 from aiv.names import result_key
@@ -32,7 +33,8 @@ def evaluate(event: dict, lab: Lab) -> dict:
     """
     experiment = lab.experiments.update_experiment(event["experiment_id"], {"status": "evaluating", "stage": "evaluate"},
                                                    expect_status=("validating",))
-    codec = CodecSource(experiment["id"], lab.artifacts.get(experiment["code_key"]).decode(), experiment["code_key"])
+    # origin "archive": tracebacks name the module <id>.py, the name `aiv export` gives it
+    codec = CodecSource(experiment["id"], lab.artifacts.get(experiment["code_key"]).decode(), "archive")
     key = result_key(experiment["id"])
     result: dict = {"experiment_id": experiment["id"], "status": "failed", "failure": None,
                     "benchmark": {"id": lab.benchmark.id, "definition": lab.benchmark.definition},
@@ -66,9 +68,19 @@ def evaluate(event: dict, lab: Lab) -> dict:
                                                                 f"{format_score(record['summary']['bd_rate_x264_psnr_y'])}")
     else:
         result["status"] = "ok"
+        result["vs_parent"] = _against_parent(lab, experiment, result)
     add_compute(lab.experiments, experiment["id"], result["cascade"], result["train"], result["validation"])
     lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
     return event | {"status": result["status"], "result_key": key}
+
+
+def _against_parent(lab: Lab, experiment: dict, result: dict) -> dict | None:
+    """The BD-rate of this evaluation against the first parent's, on the splits both finished (None without a
+    parent, or when the parent's evaluation is not in the store)."""
+    parent = lab.experiments.get_experiment(experiment["parents"][0]) if experiment["parents"] else None
+    if parent is None or not parent.get("result_key"):
+        return None
+    return against_parent(parent["id"], json.loads(lab.artifacts.get(parent["result_key"])), result)
 
 
 def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str] | None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiv.commands import admin, browse, campaign, clips, evaluate, serve
+from aiv import __version__
+from aiv.commands import admin, browse, campaign, clips, compare, evaluate, importing, serve
 from aiv.commands.common import EXIT_ERROR, EXIT_USAGE
 from aiv.errors import AivError, ClipError, UsageError
 
-COMMAND_MODULES = (evaluate, campaign, browse, serve, clips, admin)
+COMMAND_MODULES = (evaluate, compare, campaign, importing, browse, serve, clips, admin)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `aiv` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="aiv", description="AiV1: discover video codecs and measure them honestly.")
+    parser.add_argument("--version", action="version", version=f"aiv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands)

@@ -18,14 +18,14 @@ import numpy as np
 from aiv.codec.contract import CodecSource, check_decoded
 from aiv.codec.sandbox import Limits, isolation_report, run_decode, run_encode
 from aiv.errors import ClipError, CodecFailure, MetricError, UsageError
-from aiv.metrics.anchors import ANCHORS, anchor_points
+from aiv.metrics.anchors import ANCHORS, AnchorSettings, anchor_points, anchor_settings
 from aiv.metrics.bdrate import bd_rate
 from aiv.metrics.measure import measure_quality
 from aiv.metrics.quality import SSIM_RADIUS
 from aiv.metrics.rate import kbps
 from aiv.progress import Progress
 from aiv.provenance import lab_commit, tool_versions
-from aiv.settings import DEFAULT_QUALITIES
+from aiv.settings import DEFAULT_ANCHOR_CRFS, DEFAULT_ANCHOR_PRESET, DEFAULT_QUALITIES, check_anchor_options
 from aiv.video.clip import Clip, safe_clip_name
 from aiv.video.y4m import write_y4m
 
@@ -43,24 +43,32 @@ class EvalSettings:
     limits: Limits = field(default_factory=Limits)
     vmaf: bool = True
     anchors: tuple[str, ...] = ("x264", "x265")
+    anchor_crfs: tuple[int, ...] = DEFAULT_ANCHOR_CRFS
+    anchor_preset: str = DEFAULT_ANCHOR_PRESET
     keep_artifacts: bool = False
     device: str = "cpu"
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        shown = ",".join(f"{q:g}" for q in self.qualities) or "none"
         if not self.qualities or any(not 0.0 <= q <= 1.0 for q in self.qualities):
-            raise UsageError(f"qualities must be in [0, 1], got {self.qualities}")
+            raise UsageError(f"qualities must be in [0, 1], got {shown}")
         if list(self.qualities) != sorted(set(self.qualities)):
-            raise UsageError(f"qualities must be distinct and increasing, got {self.qualities}")
-        unknown = set(self.anchors) - set(ANCHORS)
+            raise UsageError(f"qualities must be distinct and increasing, got {shown}")
+        unknown = [name for name in self.anchors if name not in ANCHORS]
         if unknown:
-            raise UsageError(f"unknown anchors {sorted(unknown)}; known: {sorted(ANCHORS)}")
+            raise UsageError(f"unknown anchors {', '.join(unknown)}; known: {', '.join(ANCHORS)}")
+        check_anchor_options(self.anchor_crfs, self.anchor_preset)
+
+    def anchor(self, name: str) -> AnchorSettings:
+        """The settings of anchor `name` at this evaluation's CRF points and preset."""
+        return anchor_settings(name, self.anchor_crfs, self.anchor_preset)
 
     def as_record(self) -> dict:
         """The settings as stored in result.json."""
         record = asdict(self)
         record["cache_dir"] = None
-        record["anchor_settings"] = {name: asdict(ANCHORS[name]) for name in self.anchors}
+        record["anchor_settings"] = {name: asdict(self.anchor(name)) for name in self.anchors}
         return record
 
 
@@ -88,7 +96,7 @@ def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_
                 progress.step(f"{clip.name} anchor {name}")
                 try:
                     clip_record["anchors"][name] = anchor_points(
-                        clip, name, lambda planes, c=clip: _quality_fields(c, planes, settings),
+                        clip, settings.anchor(name), lambda planes, c=clip: _quality_fields(c, planes, settings),
                         _metrics_key(settings), settings.cache_dir)
                 except MetricError:
                     raise
@@ -152,9 +160,10 @@ def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: 
     for quality in settings.qualities:
         try:
             progress.step(f"{clip.name} q={quality:.2f} encode")
-            encoded = run_encode(codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits)
+            encoded = run_encode(codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits,
+                                 codec_file=codec.file_name)
             progress.step(f"{clip.name} q={quality:.2f} decode")
-            decoded = run_decode(codec.source, encoded.bitstream, settings.limits)
+            decoded = run_decode(codec.source, encoded.bitstream, settings.limits, codec_file=codec.file_name)
             planes = (decoded.y, decoded.u, decoded.v)
             check_decoded((clip.y, clip.u, clip.v), planes)
             _check_monotone(clip_record["points"], quality, len(encoded.bitstream))
@@ -215,7 +224,8 @@ def _clip_bd_rates(clip_record: dict, settings: EvalSettings) -> dict:
         rates[name] = {}
         for metric in BD_METRICS:
             if metric == "vmaf" and not settings.vmaf:
-                rates[name][metric] = {"value": None, "reason": "VMAF was not measured (--no-vmaf)"}
+                rates[name][metric] = {"value": None, "reason": "VMAF was not measured (--no-vmaf)",
+                                         "caveat": None}
                 continue
             result = bd_rate([(p["kbps"], p[metric]) for p in anchor],
                              [(p["kbps"], p[metric]) for p in clip_record["points"]])
@@ -224,11 +234,14 @@ def _clip_bd_rates(clip_record: dict, settings: EvalSettings) -> dict:
 
 
 def summarise(clip_records: list[dict]) -> dict:
-    """The headline: mean BD-rate over clips, null with the reason when any clip is not comparable."""
-    summary: dict = {"not_comparable": {}}
+    """The headline: mean BD-rate over clips, null with the reason when any clip is not comparable.
+
+    "caveats" holds, per headline key, the clips whose BD-rate rests on fewer points than the CTC use.
+    """
+    summary: dict = {"not_comparable": {}, "caveats": {}}
     for anchor, metric in SUMMARY_KEYS:
         key = f"bd_rate_{anchor}_{metric}"
-        values, reasons = [], []
+        values, reasons, caveats = [], [], []
         for clip in clip_records:
             result = clip["bd_rate"].get(anchor, {}).get(metric)
             if result is None:
@@ -237,9 +250,13 @@ def summarise(clip_records: list[dict]) -> dict:
                 reasons.append(f"{clip['name']}: {result['reason']}")
             else:
                 values.append(result["value"])
+                if result.get("caveat"):
+                    caveats.append(f"{clip['name']}: {result['caveat']}")
         summary[key] = float(np.mean(values)) if values and not reasons else None
         if reasons:
             summary["not_comparable"][key] = "; ".join(reasons)
+        elif caveats:
+            summary["caveats"][key] = "; ".join(caveats)
     return summary
 
 

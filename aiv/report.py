@@ -12,7 +12,7 @@ def _bd(result: dict | None) -> str:
         return "-"
     if result["value"] is None:
         return "n/c"
-    return f"{result['value']:+.1f}%"
+    return f"{result['value']:+.1f}%" + ("*" if result.get("caveat") else "")
 
 
 def format_record(record: dict) -> str:
@@ -36,6 +36,8 @@ def format_record(record: dict) -> str:
             reasons = [f"{metric}: {r['reason']}" for metric, r in rates.items() if r["value"] is None]
             line = f"  BD-rate vs {name}: PSNR-Y {_bd(rates.get('psnr_y'))}  VMAF {_bd(rates.get('vmaf'))}"
             lines.append(line + (f"  (n/c = not comparable; {'; '.join(reasons)})" if reasons else ""))
+            caveats = sorted({r["caveat"] for r in rates.values() if r.get("caveat")})
+            lines.extend(f"    * {caveat}" for caveat in caveats)
     lines.append("")
     if record["status"] == "failed":
         f = record["failure"]
@@ -48,5 +50,6 @@ def format_record(record: dict) -> str:
         for key in ("bd_rate_x264_psnr_y", "bd_rate_x265_psnr_y", "bd_rate_x264_vmaf"):
             value = s.get(key)
             shown = f"{value:+.1f}%" if value is not None else f"not comparable ({s['not_comparable'].get(key)})"
-            lines.append(f"  {key:<22} {shown}")
+            caveat = (s.get("caveats") or {}).get(key)
+            lines.append(f"  {key:<22} {shown}" + (f"  (* {caveat})" if caveat else ""))
     return "\n".join(lines)

@@ -41,3 +41,12 @@ def mean_preview_point(evaluation: dict | None) -> dict | None:
 def _mean(values) -> float:
     values = list(values)
     return sum(values) / len(values)
+
+
+def failure_text(failure: dict) -> str:
+    """A failure record in words: "decode failed on clip foreman at quality 0.60 (train evaluation): <reason>"."""
+    where = [f"on clip {failure['clip']}" if failure.get("clip") else "",
+             f"at quality {failure['quality']:.2f}" if failure.get("quality") is not None else "",
+             f"({failure['evaluation']} evaluation)" if failure.get("evaluation") else ""]
+    return " ".join([f"{failure.get('stage') or 'an unknown stage'} failed", *filter(None, where)]) + \
+        f": {failure.get('reason') or 'no reason was recorded'}"

@@ -26,16 +26,18 @@ from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.liveness import HEARTBEAT_S, run_is_alive
 from aiv.names import CAMPAIGN_STATE
 from aiv.pipeline.events import Seeded
+from aiv.pipeline.importing import import_codec
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.proposing import propose
 from aiv.pipeline.recording import mark_failed, record
 from aiv.pipeline.seeding import seed
 from aiv.pipeline.validation import validate
+from aiv.settings import CampaignSettings
 from aiv.store.ports import ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
 from aiv.store.runs import RunSpend, RunState, read_run, write_run
 
-RECENT_RUNS = 20  # run ids kept in the campaign state document
+RECENT_RUNS = 20  # run ids kept in the campaign state document ("runs" keeps every one, for the spend)
 SEED_POLL_S = 2.0  # how often a run waiting for another run's seed looks again
 
 
@@ -64,6 +66,7 @@ class RunOptions:
     random_seed: int = 0  # the base of every candidate's random seed (parent selection, offline mutations)
     seeds: tuple[str, ...] = BUILTIN_CODECS  # built-in codecs evaluated first, once per store
     reruns: tuple[str, ...] = ()  # experiments whose code is measured again, as new experiments
+    imports: tuple[tuple[str, str], ...] = ()  # (name, module path) of researchers' codecs, evaluated as seeds
 
 
 @dataclass
@@ -126,6 +129,13 @@ def run_candidate(lab: Lab, run_id: str, proposer: str, random_seed: int,
         return _close_failed(lab, experiment_id, error, seconds)
 
 
+def stored_settings(experiments: ExperimentStore) -> CampaignSettings | None:
+    """The campaign settings of the store's last run (its benchmark), or None for a store without a run."""
+    last = (experiments.get_state(CAMPAIGN_STATE) or {}).get("last_run")
+    run = read_run(experiments, last) if last else None
+    return CampaignSettings.from_record(run.settings) if run and run.settings else None
+
+
 def evaluate_seed(lab: Lab, run_id: str, name: str,
                   report: Callable[[str], None] = print) -> CandidateOutcome | None:
     """Validate, evaluate and record a built-in codec the first time it enters this store's benchmark;
@@ -135,7 +145,7 @@ def evaluate_seed(lab: Lab, run_id: str, name: str,
     while True:
         out = seed({"run_id": run_id, "name": name}, lab)
         if out["created"]:
-            return _evaluate_new_seed(lab, out)
+            return evaluate_entered(lab, out)
         standing = require_experiment(lab.experiments, out["experiment_id"])
         if standing["status"] not in ACTIVE_STATUSES or standing["run_id"] == run_id:
             return None
@@ -148,7 +158,21 @@ def evaluate_seed(lab: Lab, run_id: str, name: str,
         time.sleep(SEED_POLL_S)
 
 
-def _evaluate_new_seed(lab: Lab, out: Seeded) -> CandidateOutcome:
+def evaluate_import(lab: Lab, run_id: str, name: str, path: str) -> CandidateOutcome | None:
+    """Import the codec module at `path` as `name` and validate, evaluate and record it like a seed;
+    None when the store already holds that module."""
+    from aiv.codec.contract import load_codec
+
+    codec = load_codec(path)
+    return evaluate_entered(lab, import_codec({"run_id": run_id, "name": name, "source": codec.source,
+                                               "origin": codec.file_name}, lab))
+
+
+def evaluate_entered(lab: Lab, out: Seeded) -> CandidateOutcome | None:
+    """Validate, evaluate and record an experiment that has just entered the archive (a seed or an import);
+    None when it was already there (`out["created"]` false)."""
+    if not out["created"]:
+        return None
     seconds: dict = {}
     timed = _Timer(seconds)
     try:
@@ -232,15 +256,16 @@ class CampaignRun:
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
-    def _register(self, status: str) -> None:
-        """Write this run's registration (aiv/store/runs.py) with `status`, a fresh heartbeat and the spend so far."""
+    def _register(self, status: str, reason: str | None = None) -> None:
+        """Write this run's registration (aiv/store/runs.py) with `status`, a fresh heartbeat, the spend so far
+        and, for a crash, its reason."""
         now = now_iso()
         run = read_run(self.lab.experiments, self.run_id) or RunState(
             run_id=self.run_id, pid=os.getpid(), host=socket.gethostname(), started_at=now, heartbeat_at=now,
             status=status, options=asdict(self.options), settings=self.lab.settings.as_record())
         with self._lock:
             spend = self._spend
-        write_run(self.lab.experiments, run.with_heartbeat(status, now, spend))
+        write_run(self.lab.experiments, run.with_heartbeat(status, now, spend, reason))
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -251,8 +276,9 @@ class CampaignRun:
         self._register("running")
         campaign = self.lab.experiments.get_state(CAMPAIGN_STATE) or {"recent_runs": []}
         recent = [self.run_id] + [r for r in campaign.get("recent_runs", []) if r != self.run_id]
+        every = [self.run_id] + [r for r in campaign.get("runs", campaign.get("recent_runs", [])) if r != self.run_id]
         self.lab.experiments.put_state(CAMPAIGN_STATE, campaign | {"last_run": self.run_id, "last_run_at": now_iso(),
-                                                             "recent_runs": recent[:RECENT_RUNS]})
+                                                                   "recent_runs": recent[:RECENT_RUNS], "runs": every})
         self.lab.experiments.add_event(None, "run", f"{self.run_id} started: {self.options.iterations} iterations, "
                                                     f"proposer {self.options.proposer}, {self.options.parallel} at once")
         threading.Thread(target=self._heartbeat, daemon=True).start()
@@ -262,6 +288,7 @@ class CampaignRun:
         try:
             self._enter_benchmark()
             self._run_pool(list(self.options.seeds), self._seed_task)
+            self._run_pool(list(self.options.imports), self._import_task)
             if self.options.iterations and not self.lab.experiments.best_experiments(
                     limit=1, benchmark=self.lab.benchmark_id):
                 reasons = seed_failures(self.lab, self.options.seeds)
@@ -282,10 +309,10 @@ class CampaignRun:
             self._register("interrupted")
             self.lab.experiments.add_event(None, "run", f"{self.run_id} interrupted; closed {len(closed)} experiment(s)")
             raise
-        except BaseException:
+        except BaseException as error:
             self._stop.set()
             self._close_own("the run crashed before this experiment finished")
-            self._register("crashed")
+            self._register("crashed", f"{type(error).__name__}: {error}")
             raise
         self._stop.set()
         self._register("finished")
@@ -305,6 +332,12 @@ class CampaignRun:
         outcome = evaluate_seed(self.lab, self.run_id, name, self.report)
         if outcome:
             self._finish(f"seed {name}", outcome)
+        return True
+
+    def _import_task(self, entry: tuple[str, str]) -> bool:
+        outcome = evaluate_import(self.lab, self.run_id, *entry)
+        if outcome:
+            self._finish(f"import {entry[0]}", outcome)
         return True
 
     def _rerun_task(self, experiment_id: str) -> bool:

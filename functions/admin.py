@@ -4,6 +4,12 @@
     POST /admin/resume                      -> 200 {"enabled": true, ...}
     POST /admin/runs {"candidates"?, "proposer"?}   -> 202 {"execution_arn", "started_at", "input"}
     POST /admin/experiments/<id>/rerun      -> 202 {"execution_arn", "started_at", "input"}
+    POST /admin/imports {"name", "source", "candidates"?, "proposer"?}
+                                            -> 202 {"experiment_id", "created", "execution_arn", "started_at", "input"}
+
+An import passes the static policy (400 with the violation otherwise), enters the archive as a seed
+(aiv/pipeline/importing.py) and starts an execution whose seeds include it, so it is evaluated like a
+built-in seed before that run's candidates; the same module twice is one experiment.
 
 A bad request is 400 and an unknown experiment 404, each {"message": ...}. Every action is
 recorded as a campaign event with the caller's IAM ARN. Logic: aiv/aws/control.py.
@@ -20,7 +26,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from aiv.aws import control
-from aiv.aws.environment import experiment_store, require_env
+from aiv.aws.environment import experiment_store, lab_from_env, require_env
+from aiv.codec.builtin import BUILTIN_CODECS
+from aiv.codec.policy import PolicyViolation
+from aiv.pipeline.importing import IMPORT_PREFIX, import_codec
 from aiv.aws.observability import count, logger, metrics, tracer
 from aiv.errors import UsageError
 from aiv.names import SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN
@@ -60,11 +69,13 @@ def _set_schedule(enabled: bool) -> dict:
     return document
 
 
-def _start(execution_input: dict, label: str) -> Response:
-    started = control.start_execution(client("stepfunctions"), require_env(STATE_MACHINE_ARN), execution_input, label)
-    control.audit(experiment_store(), label, _caller(), started)
+def _start(execution_input: dict, label: str, name: str | None = None, extra: dict | None = None) -> Response:
+    started = control.start_execution(client("stepfunctions"), require_env(STATE_MACHINE_ARN), execution_input, label,
+                                      name)
+    control.audit(experiment_store(), label, _caller(), {**(extra or {}), **started})
     count("AdminActions")
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=json.dumps(started))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({**(extra or {}), **started}))
 
 
 @app.post("/admin/pause")
@@ -85,6 +96,20 @@ def start_run() -> Response:
 @app.post("/admin/experiments/<experiment_id>/rerun")
 def rerun(experiment_id: str) -> Response:
     return _start(control.rerun_input(experiment_store(), experiment_id), "rerun")
+
+
+@app.post("/admin/imports")
+def import_module() -> Response:
+    name, source, run = control.import_request(_body())
+    run_id = control.execution_name("import")
+    try:
+        entered = import_codec({"run_id": run_id, "name": name, "source": source,
+                                "origin": f"the admin API, by {_caller() or 'an unknown caller'}"}, lab_from_env())
+    except PolicyViolation as violation:
+        raise UsageError(f"the static policy refuses the module: {violation}") from None
+    seeds = [*BUILTIN_CODECS, IMPORT_PREFIX + entered["experiment_id"]]
+    return _start(run | {"seeds": seeds}, "import", run_id,
+                  {"experiment_id": entered["experiment_id"], "created": entered["created"]})
 
 
 @app.exception_handler(UsageError)

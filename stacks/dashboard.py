@@ -55,9 +55,10 @@ class DashboardStack(Stack):
                                               SCHEDULE_GROUP: schedule.group.schedule_group_name,
                                               STATE_MACHINE_ARN: pipeline.state_machine.state_machine_arn},
                                  retention_days=settings.log_retention_days, timeout=Duration.seconds(29),
-                                 description="AiV1 admin API: pause/resume the schedule, start runs, reruns")
+                                 description="AiV1 admin API: pause/resume the schedule, start runs, reruns, imports")
         store.table.grant_read_write_data(self.admin.role)
-        acknowledge(self.admin, store.findings("The admin API", indexes=True))
+        store.grant_objects(self.admin.role, write=True)  # an import stores the module as code/<sha>.py
+        acknowledge(self.admin, store.findings("The admin API", objects=True, indexes=True))
         pipeline.state_machine.grant_start_execution(self.admin.role)
         self.admin.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["scheduler:GetSchedule", "scheduler:UpdateSchedule"], resources=[schedule.runs.schedule_arn]))

@@ -1,11 +1,11 @@
 """The pipeline stack: the step Lambdas and the state machine that runs K candidates per execution.
 
-Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id};
+Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id, "seeds"?: names};
 each absent key takes its default (settings; the seed is random per execution). Then
 
     Defaults -> Configure (States.JsonMerge) -> Items (States.ArrayRange(1, K, 1), and the seed names)
-      -> Seeds (Map over aiv.codec.builtin.BUILTIN_CODECS, fixed at synth) -> Candidates (Map; item i gets
-         random_seed = seed + i)
+      -> Seeds (Map over "seeds": aiv.codec.builtin.BUILTIN_CODECS by default; an admin import adds
+         "import:<id>") -> Candidates (Map; item i gets random_seed = seed + i)
 
 both Maps with MaxConcurrency from settings. Each seed item puts one built-in codec in the archive
 and, the first time only, evaluates it as a candidate is evaluated (aiv/runner.py's evaluate_seed):
@@ -122,10 +122,10 @@ class PipelineStack(Stack):
         candidates.item_processor(self._candidate_item(compute))
         defaults = sfn.Pass(self, "Defaults", parameters={
             "input.$": "$", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
-                                         "rerun_of": NONE, "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
-                                                                      f"{SEED_RANGE[1]})"}})
+                                         "rerun_of": NONE, "seeds": list(BUILTIN_CODECS),
+                                         "seed.$": f"States.MathRandom({SEED_RANGE[0]}, {SEED_RANGE[1]})"}})
         configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
-        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run", "seeds": list(BUILTIN_CODECS),
+        items = sfn.Pass(self, "Items", parameters={"run.$": "$.run", "seeds.$": "$.run.seeds",
                                                     "items.$": "States.ArrayRange(1, $.run.candidates, 1)"})
         logs_group = log_group(self, "StateMachineLogs", settings.log_retention_days)
         machine = sfn.StateMachine(

@@ -159,7 +159,8 @@ def test_malformed_points_are_a_value_error():
 
 
 def test_result_object():
-    assert bd_rate(X264, X264).as_dict() == {"value": pytest.approx(0.0, abs=1e-12), "reason": None}
+    assert bd_rate(X264, X264).as_dict() == {"value": pytest.approx(0.0, abs=1e-12), "reason": None,
+                                             "caveat": None}
     assert bd_rate(X264, []).as_dict()["value"] is None
     for value, reason in ((None, None), (1.0, "both")):
         with pytest.raises(ValueError):
@@ -181,3 +182,15 @@ def test_spreadsheet_oracle_agrees_on_random_monotone_curves():
             assert "do not overlap" in result.reason
             continue
         assert result.value == pytest.approx(spreadsheet_bd_rate(anchor, test), rel=1e-9, abs=1e-9)
+
+
+def test_fewer_than_four_points_carry_a_caveat():
+    two = [X264[0], X264[-1]]
+    result = bd_rate(X264, two)
+    assert result.value is not None
+    assert result.caveat == "from 2 test and 4 anchor points; the common test conditions use 4 or more on each curve"
+    assert bd_rate(two, X264).caveat.startswith("from 4 test and 2 anchor points")
+    assert bd_rate(X264, X264).caveat is None
+    assert bd_rate(X264, []).caveat is None  # not comparable: a reason, no caveat
+    with pytest.raises(ValueError, match="caveat"):
+        BdRate(None, "no overlap", "few points")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import aiv
 from aiv.cli import build_parser, main
 from aiv.video.y4m import write_y4m
 
@@ -14,6 +15,16 @@ def encode(y, u, v, fps, quality):
     raise RuntimeError("encoder exploded")
 def decode(bitstream):
     raise RuntimeError("unreachable")
+"""
+
+FLOAT_PLANES = """
+import numpy as np, struct
+def encode(y, u, v, fps, quality):
+    return struct.pack("<3I", *y.shape)
+def decode(bitstream):
+    t, h, w = struct.unpack("<3I", bitstream)
+    return (np.zeros((t, h, w), np.float32), np.zeros((t, h // 2, w // 2), np.uint8),
+            np.zeros((t, h // 2, w // 2), np.uint8))
 """
 
 
@@ -48,6 +59,7 @@ def test_a_failing_codec_exits_3_with_the_reason(small_y4m, tmp_path, capsys):
                        capsys)
     assert code == 3
     assert "FAILED at encode" in out and "encoder exploded" in out
+    assert 'File "broken.py", line 3, in encode' in out  # the researcher's file, not the sandbox's copy
     result = json.loads((tmp_path / "o" / "result.json").read_text())
     assert result["status"] == "failed" and "encoder exploded" in result["failure"]["reason"]
 
@@ -58,6 +70,7 @@ def test_a_failing_codec_exits_3_with_the_reason(small_y4m, tmp_path, capsys):
     (["evaluate", "intra", "--clips", "/nonexistent/clip.y4m"], "/nonexistent/clip.y4m"),
     (["evaluate", "intra", "--frames", "0"], "--frames must be at least 1"),
     (["evaluate", "intra", "--qualities", "0.5,0.2"], "increasing"),
+    (["evaluate", "intra", "--qualities", "2"], "qualities must be in [0, 1], got 2\n"),
 ])
 def test_bad_usage_exits_2_with_a_message_on_stderr(argv, message, capsys, tmp_path):
     code, out, err = run(argv + ["--out", str(tmp_path / "o")], capsys)
@@ -68,7 +81,24 @@ def test_corrupt_clip_exits_2(tmp_path, capsys):
     clip = tmp_path / "bad.mp4"
     clip.write_bytes(b"\x00garbage" * 100)
     code, _, err = run(["evaluate", "intra", "--clips", clip, "--out", tmp_path / "o"], capsys)
-    assert code == 2 and "bad.mp4" in err
+    assert code == 2 and "bad.mp4: cannot open as video: Invalid data found when processing input\n" in err
+    assert "Errno" not in err
+
+
+def test_a_wrong_dtype_is_a_check_failure_like_a_wrong_shape(small_y4m, tmp_path, capsys):
+    codec = tmp_path / "floats.py"
+    codec.write_text(FLOAT_PLANES)
+    code, _, _ = run(["evaluate", codec, "--clips", small_y4m, "--no-vmaf", "--out", tmp_path / "o", "--quiet"],
+                     capsys)
+    failure = json.loads((tmp_path / "o" / "result.json").read_text())["failure"]
+    assert code == 3 and failure["stage"] == "check"
+    assert failure["reason"] == "decode returned plane y as float32; expected uint8"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"aiv {aiv.__version__}"
 
 
 def test_every_command_has_help(capsys):

@@ -52,7 +52,8 @@ def test_points_are_measured_by_the_harness(small_clip, tiny_codec_source, tmp_p
     assert [p["bytes"] for p in clip["points"]] == sorted(p["bytes"] for p in clip["points"])
     assert clip["points"][-1]["psnr_y"] > clip["points"][0]["psnr_y"]
     assert [p["crf"] for p in clip["anchors"]["x264"]] == [22, 27, 32, 37]
-    assert clip["bd_rate"]["x264"]["vmaf"] == {"value": None, "reason": "VMAF was not measured (--no-vmaf)"}
+    assert clip["bd_rate"]["x264"]["vmaf"] == {"value": None, "reason": "VMAF was not measured (--no-vmaf)",
+                                                  "caveat": None}
     assert record["codec_sha256"] == codec(tiny_codec_source).sha256
     assert record["summary"]["bd_rate_x264_vmaf"] is None
     assert "bd_rate_x264_vmaf" in record["summary"]["not_comparable"]

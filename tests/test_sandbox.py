@@ -266,9 +266,9 @@ def test_oversized_bitstream_is_refused(planes) -> None:
 
 @pytest.mark.parametrize(("name", "stage", "expected"), [
     ("encode_returns_str", "encode", "encode returned str; the contract requires bytes"),
-    ("decode_float", "decode", "decode returned plane y as float32; expected uint8"),
-    ("decode_2d", "decode", "decode returned plane y with 2 dimensions (16, 16); expected 3"),
-    ("decode_two_planes", "decode", "decode returned a tuple of length 2"),
+    ("decode_float", "check", "decode returned plane y as float32; expected uint8"),
+    ("decode_2d", "check", "decode returned plane y with 2 dimensions (16, 16); expected 3"),
+    ("decode_two_planes", "check", "decode returned a tuple of length 2"),
 ])
 def test_wrong_return_types_are_named(name: str, stage: str, expected: str, planes) -> None:
     failure = round_trip(codec(name), planes)
@@ -289,6 +289,17 @@ def test_import_error_reports_the_codec_traceback_only(planes) -> None:
     assert 'File "codec.py", line 5, in <module>' in failure.reason
     assert failure.reason.endswith("IndexError: index 7 is out of bounds for axis 0 with size 4")
     assert "<string>" not in failure.reason and "importlib" not in failure.reason
+
+
+def test_tracebacks_and_refusals_name_the_researchers_file(planes) -> None:
+    with pytest.raises(CodecFailure) as failure:
+        run_encode(codec("raises_at_import"), *planes, 25.0, 0.5, HOSTILE, codec_file="my_codec.py")
+    assert failure.value.reason.startswith("exception while importing my_codec.py:\n")
+    assert 'File "my_codec.py", line 5, in <module>' in failure.value.reason and "codec.py" not in \
+        failure.value.reason.replace("my_codec.py", "")
+    with pytest.raises(CodecFailure) as failure:
+        run_encode(codec("read_passwd"), *planes, 25.0, 0.5, HOSTILE, codec_file="my_codec.py")
+    assert "(at my_codec.py line " in failure.value.reason
 
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"

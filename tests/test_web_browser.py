@@ -89,7 +89,8 @@ def open_page(tab, url: str, name: str) -> None:
 
 PAGES = [("overview", "/", "Overview", 1), ("experiments", "/experiments", "Experiments", 0),
          ("ranked", "/experiments?sort=score", "Experiments", 0), ("leaderboard", "/leaderboard", "Leaderboard", 2),
-         ("costs", "/costs", "Costs", 1), ("activity", "/activity", "Activity", 0)]
+         ("lineage", "/lineage", "Lineage", 0), ("costs", "/costs", "Costs", 1),
+         ("activity", "/activity", "Activity", 0)]
 
 
 def wait_until(tab, expression: str, timeout_s: float = 30.0) -> None:
@@ -116,7 +117,7 @@ def test_experiment_page_charts(server, tab):
     open_page(tab, f"{base}/experiments/{ids['best']}", "experiment")
     assert tab.locator("#hypothesis blockquote").inner_text().startswith("Add overlapped block motion compensation")
     traces = tab.evaluate("document.getElementById('chart-train-0-rd').data.map(t => t.name)")
-    assert traces == ["candidate", "x264", "x265"]
+    assert traces == ["candidate", f"parent {ids['claude1']}", "x264", "x265"]
     assert tab.evaluate("document.getElementById('chart-train-0-rd').layout.xaxis.type") == "log"
     assert tab.locator("#chart-train-0-frames .scatterlayer .trace").count() == 4  # one per quality point
 
@@ -160,3 +161,58 @@ def test_not_found_page(server, tab):
     base, _ = server
     response = tab.goto(f"{base}/experiments/exp-none")
     assert response.status == 404 and "no experiment exp-none" in tab.locator(".message").inner_text()
+
+
+def test_the_experiments_list_fits_the_columns_scanned_first(server, browser):
+    """At 1280 px the columns up to PSNR-Y show without scrolling; at 1920 px the whole table fits."""
+    base, _ = server
+    for width, last_visible in ((1280, "PSNR-Y"), (1920, None)):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.goto(f"{base}/experiments", wait_until="load")
+        scroll = page.evaluate("(() => { const s = document.querySelector('.table-scroll'); "
+                               "return [s.scrollWidth, s.clientWidth]; })()")
+        if last_visible is None:
+            assert scroll[0] <= scroll[1], f"the table is {scroll[0] - scroll[1]}px wider than the page at {width}px"
+        else:
+            right = page.evaluate("Array.from(document.querySelectorAll('table.experiments thead th'))"
+                                  f".find(th => th.textContent.startsWith('{last_visible}'))"
+                                  ".getBoundingClientRect().right")
+            assert right <= width, f"{last_visible} ends at {right}px, beyond the {width}px window"
+        page.screenshot(path=str(SCREENSHOTS / f"experiments-{width}.png"), full_page=True)
+        context.close()
+
+
+def test_overview_chart_is_scaled_from_the_best_seed(server, tab):
+    base, ids = server
+    open_page(tab, base + "/", "overview-progress")
+    layout = tab.evaluate("(() => { const l = document.getElementById('chart-best').layout; "
+                          "return [l.yaxis.range, l.annotations.map(a => a.text)]; })()")
+    low, high = layout[0]
+    assert low < high and any(text.startswith("above the scale: ") and ids["intra"] in text for text in layout[1])
+    assert tab.evaluate("document.getElementById('chart-best').data[1].mode") == "markers"
+    assert "over the best seed" in tab.locator("#history-h + p").inner_text()
+
+
+def test_lineage_tree_and_ancestry(server, tab):
+    base, ids = server
+    open_page(tab, base + "/lineage", "lineage-tree")
+    tree = tab.locator("ul.tree")
+    assert tree.locator(f"a[href='/experiments/{ids['best']}']").count() == 1
+    nested = tab.evaluate(f"document.querySelector(\"ul.tree a[href='/experiments/{ids['best']}']\")"
+                          ".closest('li').parentElement.closest('li').querySelector('a').getAttribute('href')")
+    assert nested == f"/experiments/{ids['claude1']}"  # drawn under its parent
+    open_page(tab, f"{base}/experiments/{ids['best']}#lineage", "experiment-lineage")
+    ancestry = tab.locator("ol.ancestry li").all_inner_texts()
+    assert ancestry[0].startswith(ids["claude1"]) and ancestry[-1].startswith(ids["hybrid"])
+
+
+def test_diff_lines_sit_one_per_line(server, tab):
+    base, ids = server
+    open_page(tab, f"{base}/experiments/{ids['claude1']}#code", "experiment-diff")
+    spans, lines = tab.evaluate("(() => { const pre = document.querySelector('pre.diff'); "
+                                "return [pre.querySelectorAll('span').length, pre.innerText.split('\\n').length]; })()")
+    assert spans > 3 and lines == spans  # no blank line between two diff lines
+    heights = tab.evaluate("Array.from(document.querySelectorAll('pre.diff span')).slice(0, 6)"
+                           ".map(s => Math.round(s.getBoundingClientRect().height))")
+    assert max(heights) < 1.5 * min(heights), heights  # each line one line high (a hunk line adds its border)

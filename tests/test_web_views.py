@@ -32,7 +32,8 @@ from aiv.web.server import RangeNotSatisfiable, make_server, parse_range
 from web_seed import GPU_PRICE, RUN_SPEND_USD, HOSTILE, SEEDS, seed_normal, synthetic_clip
 
 PAGES = ("/", "/experiments", "/experiments?sort=score", "/experiments?sort=score&split=validation",
-         "/experiments?status=failed", "/leaderboard", "/leaderboard?split=validation", "/costs", "/activity")
+         "/experiments?status=failed", "/leaderboard", "/leaderboard?split=validation", "/lineage", "/costs",
+         "/activity")
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,7 @@ def test_overview_of_a_running_campaign(seeded):
     assert chart["data"][0]["x"] == [p["at"] for p in history]
     assert "no schedule (local)" in text and "not collected (local store)" in text
     runs = store.experiments.get_state("campaign")["recent_runs"]
-    assert f"${RUN_SPEND_USD * len(runs):,.2f}" in text and f"over the last {len(runs)} run(s)" in text
+    assert f"${RUN_SPEND_USD * len(runs):,.2f}" in text and f"over {len(runs)} run(s)" in text
     for status in STATUSES:
         assert f'href="/experiments?status={status}"' in text
 
@@ -246,7 +247,7 @@ def test_status_filter_and_row_contents(seeded):
     assert "no point in this record" in listing  # the built-in seeds predate best_point
     best = store.experiments.get_experiment(store.ids["best"])
     assert f"{best['best_point']['kbps']:,.1f}" in listing and f"{best['best_point']['ssim_y']:,.4f}" in listing
-    assert "claude / claude-sonnet-4-5" in listing and '<span title="rejected 3 times' in listing
+    assert "claude / claude-sonnet-4-5" in listing and '<small title="rejected 3 times' in listing
 
 
 @pytest.mark.parametrize("url, needle", [
@@ -272,7 +273,8 @@ def test_succeeded_experiment_page(seeded):
     clips = result["train"]["clips"] + result["validation"]["clips"]
     assert len(charts_by_id) == 3 * len(clips)  # PSNR-Y and VMAF rate-distortion, per-frame PSNR
     rd = charts_by_id["chart-train-0-rd"]
-    assert [t["name"] for t in rd["data"]] == ["candidate", "x264", "x265"]
+    # the parent's curve on the same frames is drawn with the anchors
+    assert [t["name"] for t in rd["data"]] == ["candidate", f"parent {experiment['parents'][0]}", "x264", "x265"]
     assert rd["data"][0]["x"] == [p["kbps"] for p in clips[0]["points"]] and rd["layout"]["xaxis"]["type"] == "log"
     frames = charts_by_id["chart-train-0-frames"]
     assert [t["y"] for t in frames["data"]] == [p["psnr_y_frames"] for p in clips[0]["points"]]
@@ -301,7 +303,8 @@ def test_failed_experiment_page(seeded):
     assert "decode exited with status 0 after 1.2 s" in text  # the log tail
     assert "No preview stored for this clip." in text
     rd = figures(text)["chart-train-1-rd"]
-    assert len(rd["data"]) == 1 and len(rd["data"][0]["x"]) == 2  # the two points measured before the failure
+    assert len(rd["data"][0]["x"]) == 2  # the two points measured before the failure
+    assert [t["name"] for t in rd["data"]] == ["candidate", f"parent {store.ids['claude1']}"]  # no anchors yet
 
 
 def test_rejected_and_proposed_experiment_pages(seeded):
@@ -386,9 +389,10 @@ def test_costs_local_and_aws(seeded):
     local = page(seeded["normal"], "/costs")
     assert "Not collected (local store)" in local
     history = seeded["normal"].experiments.get_state("best_history:bm-web-seed")["points"]
-    assert f"improved by {history[0]['score'] - history[-1]['score']:,.2f} points" in local
+    seed = seeded["normal"].experiments.get_experiment(seeded["normal"].ids["hybrid"])  # the better seed
+    gain = seed["score"] - history[-1]["score"]
+    assert f"improved the best train score by {gain:,.2f} points of BD-rate over the best seed" in local
     runs = seeded["normal"].experiments.get_state("campaign")["recent_runs"]
-    gain = history[0]["score"] - history[-1]["score"]
     assert f"of model spend that is <strong>${RUN_SPEND_USD * len(runs) / gain:.4f} per point" in local
     claude = [e for e in seeded["normal"].experiments.list_experiments(limit=200).items if e["proposer"] == "claude"]
     spent = sum(e["cost"]["llm_usd"] for e in claude)

@@ -67,6 +67,13 @@ class AdminClient:
         """Start an execution that re-evaluates the experiment's code; {"execution_arn", "started_at", "input"}."""
         return self.post(f"/admin/experiments/{experiment_id}/rerun")
 
+    def import_codec(self, name: str, source: str, candidates: int | None = None, proposer: str | None = None) -> dict:
+        """Enter a researcher's codec module into the archive and start an execution that evaluates it as a
+        seed; {"experiment_id", "created", "execution_arn", "started_at", "input"}."""
+        body = {key: value for key, value in (("name", name), ("source", source), ("candidates", candidates),
+                                              ("proposer", proposer)) if value is not None}
+        return self.post("/admin/imports", body)
+
     def signed_request(self, path: str, body: dict | None = None) -> AWSRequest:
         """The POST request to `path`, signed with SigV4 for this region."""
         credentials = self.session.get_credentials()

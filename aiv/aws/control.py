@@ -109,9 +109,28 @@ def rerun_input(experiments: ExperimentStore, experiment_id: str) -> dict:
     return {"candidates": 1, "proposer": RERUN_PROPOSER, "rerun_of": experiment_id}
 
 
-def start_execution(sfn, state_machine_arn: str, execution_input: dict, label: str) -> dict:
-    """Start the state machine with `execution_input`; {"execution_arn", "started_at", "input"}."""
-    name = f"{label}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+def import_request(request: dict) -> tuple[str, str, dict]:
+    """(name, source, run fields) of an admin import request {"name", "source", "candidates"?, "proposer"?};
+    UsageError naming what is missing or wrong."""
+    unknown = sorted(set(request) - {"name", "source", "candidates", "proposer"})
+    if unknown:
+        raise UsageError(f"unknown fields {unknown}; an import takes 'name', 'source', 'candidates' and 'proposer'")
+    missing = [key for key in ("name", "source") if key not in request]
+    if missing:
+        raise UsageError(f"an import needs {' and '.join(repr(key) for key in missing)}")
+    run = run_input({key: request[key] for key in ("candidates", "proposer") if key in request})
+    return request["name"], request["source"], run
+
+
+def execution_name(label: str) -> str:
+    """A fresh, unique name for an execution started by an admin action (also its run id)."""
+    return f"{label}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+
+
+def start_execution(sfn, state_machine_arn: str, execution_input: dict, label: str, name: str | None = None) -> dict:
+    """Start the state machine with `execution_input` (named `name`, else a fresh name from `label`);
+    {"execution_arn", "started_at", "input"}."""
+    name = name or execution_name(label)
     response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input))
     return {"execution_arn": response["executionArn"], "started_at": response["startDate"].isoformat(),
             "input": execution_input}

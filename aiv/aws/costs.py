@@ -1,4 +1,9 @@
-"""Month-to-date AWS costs by CostCategory, read from Cost Explorer into the "costs" state document.
+"""The campaign's AWS costs by CostCategory, read from Cost Explorer into the "costs" state document.
+
+The period starts on the first of the month costs were first collected (the stored document's
+"start", kept from one refresh to the next) and ends today, so the totals cover the whole
+campaign, not only this month; Cost Explorer answers for the last 13 months at most, and an older
+start is moved up to that limit (the document's "start" then says so).
 
 Every AiV1 resource carries the tags `Project` and `CostCategory` (Orchestrator, Inference,
 Storage, Dashboard); once both are activated as cost-allocation tags in Billing, Cost Explorer
@@ -29,9 +34,18 @@ def month_to_date(today: date) -> tuple[str, str]:
     return today.replace(day=1).isoformat(), (today + timedelta(days=1)).isoformat()
 
 
-def cost_request(project: str, today: date) -> dict:
-    """The GetCostAndUsage request: daily unblended cost of the project, grouped by the CostCategory tag."""
+def campaign_period(today: date, collected_since: str | None) -> tuple[str, str]:
+    """[start, end) from the first of the month costs were first collected (`collected_since`, a stored
+    document's "start") through today, starting no earlier than Cost Explorer's 13-month limit."""
     start, end = month_to_date(today)
+    if collected_since:
+        earliest = date(today.year - 1, today.month, 1).isoformat()  # 12 months back: inside the limit
+        start = max(min(collected_since[:7] + "-01", start), earliest)
+    return start, end
+
+
+def cost_request(project: str, start: str, end: str) -> dict:
+    """The GetCostAndUsage request: daily unblended cost of the project, grouped by the CostCategory tag."""
     return {"TimePeriod": {"Start": start, "End": end}, "Granularity": "DAILY", "Metrics": [METRIC],
             "GroupBy": [{"Type": "TAG", "Key": CATEGORY_TAG}],
             "Filter": {"Tags": {"Key": PROJECT_TAG, "Values": [project], "MatchOptions": ["EQUALS"]}}}
@@ -66,8 +80,9 @@ def costs_document(results_by_time: list[dict], start: str, end: str, updated_at
 
 
 def refresh_costs(ce, experiments: ExperimentStore, project: str, today: date) -> dict:
-    """Read this month's costs of `project` from Cost Explorer (client `ce`) and store the "costs" document."""
-    request = cost_request(project, today)
+    """Read the campaign's costs of `project` from Cost Explorer (client `ce`) and store the "costs" document."""
+    previous = experiments.get_state(COSTS_STATE) or {}
+    request = cost_request(project, *campaign_period(today, previous.get("start")))
     results: list[dict] = []
     while True:
         response = ce.get_cost_and_usage(**request)

@@ -31,6 +31,11 @@ class CodecSource:
     def sha256(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()
 
+    @property
+    def file_name(self) -> str:
+        """The module's file name as the researcher knows it: the file given, else `<name>.py`."""
+        return Path(self.origin).name if self.origin.endswith(".py") else f"{self.name}.py"
+
 
 def builtin_source(name: str) -> CodecSource:
     """The source of a built-in reference codec by name."""

@@ -112,11 +112,11 @@ class _Outcome:
 
 
 def run_encode(codec_source: str, y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: float,
-               limits: Limits = Limits()) -> EncodeOutput:
+               limits: Limits = Limits(), codec_file: str = child.CODEC_NAME) -> EncodeOutput:
     """Run the codec's `encode` on the planes in a fresh sandboxed process; the bitstream it returned.
 
     Raises CodecFailure(stage="encode") with a reason a model can act on, SandboxError when the
-    sandbox itself failed.
+    sandbox itself failed. Tracebacks name the module `codec_file` (the researcher's file name).
     """
     for name, plane in zip("yuv", (y, u, v)):
         if not isinstance(plane, np.ndarray) or plane.dtype != np.uint8 or plane.ndim != 3:
@@ -126,25 +126,30 @@ def run_encode(codec_source: str, y: np.ndarray, u: np.ndarray, v: np.ndarray, f
         (work / child.CODEC_NAME).write_text(codec_source)
         for name, plane in zip("yuv", (y, u, v)):
             np.save(work / f"{name}.npy", np.ascontiguousarray(plane), allow_pickle=False)
-        uid, outcome = _run_child("encode", work, limits, {"fps": float(fps), "quality": float(quality)})
+        uid, outcome = _run_child("encode", work, limits, {"fps": float(fps), "quality": float(quality),
+                                                           "codec_file": codec_file})
         _raise_unless_ok("encode", outcome, limits)
         bound = min(OUTPUT_FACTOR * raw_bytes, limits.file_mb << 20)
         bitstream = _read_output("encode", work / "bitstream.bin", bound, uid)
     return EncodeOutput(bitstream=bytes(bitstream), seconds=outcome.seconds)
 
 
-def run_decode(codec_source: str, bitstream: bytes, limits: Limits = Limits()) -> DecodeOutput:
+def run_decode(codec_source: str, bitstream: bytes, limits: Limits = Limits(),
+               codec_file: str = child.CODEC_NAME) -> DecodeOutput:
     """Run the codec's `decode` on the bitstream in a fresh sandboxed process; the planes it returned.
 
-    Checks only that decode produced three uint8 arrays of three dimensions; comparing their
-    shapes with the source is the evaluator's job. Raises CodecFailure(stage="decode") or SandboxError.
+    Checks only that decode produced three uint8 arrays of three dimensions, else CodecFailure(stage="check"),
+    like every breach of the output contract; comparing their shapes with the source is the
+    evaluator's job. Raises CodecFailure(stage="decode") when decode itself failed, or SandboxError.
     """
     if not isinstance(bitstream, (bytes, bytearray)):
         raise TypeError(f"bitstream must be bytes, got {type(bitstream).__name__}")
     with _workdir() as work:
         (work / child.CODEC_NAME).write_text(codec_source)
         (work / "bitstream.bin").write_bytes(bitstream)
-        uid, outcome = _run_child("decode", work, limits, {})
+        uid, outcome = _run_child("decode", work, limits, {"codec_file": codec_file})
+        if outcome.returncode == child.BROKE_CONTRACT and not (outcome.timed_out or outcome.over_quota):
+            raise CodecFailure("check", outcome.reason() or "decode's output breaks the contract (details lost)")
         _raise_unless_ok("decode", outcome, limits)
         y, u, v = (_read_plane(work / f"{name}.npy", limits.file_mb << 20, uid) for name in "yuv")
     return DecodeOutput(y=y, u=u, v=v, seconds=outcome.seconds)

@@ -28,6 +28,7 @@ import sys
 
 FAILED = 87
 REFUSED = 86
+BROKE_CONTRACT = 88  # decode returned something other than three uint8 [T, H, W] arrays
 CODEC_NAME = "codec.py"
 
 # Audit events that are harmless (or that the interpreter needs) and pass without a check.
@@ -82,7 +83,7 @@ def _install_guard(cfg: dict) -> None:
     lstat, readlink, getcwd, write, exit_now = os.lstat, os.readlink, os.getcwd, os.write, os._exit
     fsdecode, fspath, getframe, why = os.fsdecode, os.fspath, sys._getframe, _why
     json_string = json.encoder.encode_basestring_ascii  # C code: a patched json or builtins cannot break it
-    refused_code, codec_name = REFUSED, CODEC_NAME
+    refused_code, codec_name = REFUSED, str(cfg.get("codec_file", CODEC_NAME))
     isinstance_, type_, len_, repr_, str_, int_, none = isinstance, type, len, repr, str, int, type(None)
     os_error, type_error = OSError, TypeError
     shown_types = (str, bytes, int, float, bool, none)
@@ -290,8 +291,9 @@ def _report(status_fd: int, reason: str) -> None:
         pass
 
 
-def _traceback_text(exc: BaseException, workdir: str) -> str:
-    """The exception's traceback without the sandbox's own frames, paths shown relative to workdir."""
+def _traceback_text(exc: BaseException, workdir: str, codec_file: str) -> str:
+    """The exception's traceback without the sandbox's own frames, paths shown relative to workdir and
+    the module shown as `codec_file`, the name the researcher knows it by."""
     import traceback
 
     te = traceback.TracebackException.from_exception(exc)
@@ -299,18 +301,23 @@ def _traceback_text(exc: BaseException, workdir: str) -> str:
     while link is not None:
         frames = [f for f in link.stack if f.filename not in ("<string>",) and not f.filename.startswith("<frozen")]
         for f in frames:
-            f.filename = f.filename.replace(workdir + "/", "")
+            f.filename = _shown_path(f.filename, workdir, codec_file)
         link.stack = traceback.StackSummary.from_list(frames)
         if getattr(link, "filename", None):
-            link.filename = link.filename.replace(workdir + "/", "")
+            link.filename = _shown_path(link.filename, workdir, codec_file)
         link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
     lines = "".join(te.format()).rstrip().splitlines()
     text = "\n".join(lines[-30:])
     return text if len(text) <= 4000 else "..." + text[-3997:]
 
 
+def _shown_path(path: str, workdir: str, codec_file: str) -> str:
+    relative = path.replace(workdir + "/", "")
+    return codec_file if relative == CODEC_NAME else relative
+
+
 def _failure_text(exc: BaseException, where: str, cfg: dict) -> str:
-    tb = _traceback_text(exc, cfg["workdir"])
+    tb = _traceback_text(exc, cfg["workdir"], cfg.get("codec_file", CODEC_NAME))
     if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
         return f"out of memory {where} (the memory limit is {cfg['memory_limit']}):\n{tb}"
     if isinstance(exc, SystemExit):
@@ -381,7 +388,7 @@ def main() -> int:
     if stage == "probe":
         return 0
 
-    where = "while importing codec.py"
+    where = f"while importing {cfg.get('codec_file', CODEC_NAME)}"
     try:
         codec = _load_codec(workdir)
         where = f"in {stage}"
@@ -396,7 +403,7 @@ def main() -> int:
     problem = _check_bytes(result) if stage == "encode" else _check_planes(result)
     if problem:
         _report(status_fd, problem)
-        return FAILED
+        return FAILED if stage == "encode" else BROKE_CONTRACT
     try:
         if stage == "encode":
             _write_new(f"{workdir}/bitstream.bin", lambda f: f.write(result))

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from aiv.commands.common import EXIT_OK, add_json_argument, add_store_argument, print_json
+from aiv.commands.common import EXIT_OK, add_json_argument, add_store_argument, print_json, resolve_experiment_id
 from aiv.errors import UsageError
 from aiv.benchmark import choose_benchmark, known_benchmarks
 from aiv.read_model import experiment_view, leaderboard_rows
@@ -24,10 +24,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_json_argument(listing)
     listing.set_defaults(handler=cmd_list)
 
-    show = commands.add_parser("show", help="one experiment: results, code, diff against its parent",
-                               description="Show one experiment: its record, per-clip results, code and the "
-                                           "diff against its parent.")
-    show.add_argument("id", help="experiment id")
+    show = commands.add_parser("show", help="one experiment: results, events, code, diff against its parent",
+                               description="Show one experiment: its record, per-clip results, events, code and "
+                                           "the diff against its parent.")
+    show.add_argument("id", help="experiment id (a unique prefix is enough)")
     add_store_argument(show)
     add_json_argument(show)
     show.set_defaults(handler=cmd_show)
@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 description="The best succeeded experiments by headline BD-rate vs x264 "
                                             "(PSNR-Y), with their validation score to show whether gains generalise.")
     board.add_argument("--split", choices=("train", "validation"), default="train", help="rank by this split")
-    board.add_argument("--limit", type=int, default=20)
+    board.add_argument("--limit", type=int, default=20, help="experiments shown (default %(default)s)")
     board.add_argument("--benchmark", metavar="ID",
                        help="rank within this benchmark (default: the store's current one; `unknown`: records older "
                             "than benchmarks); scores of different benchmarks are never ranked together")
@@ -45,9 +45,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     board.set_defaults(handler=cmd_leaderboard)
 
     export = commands.add_parser("export", help="write an experiment's codec module and results to a folder",
-                                 description="Write the codec module (encoder and decoder), its evaluation "
-                                             "record and its experiment record to a folder.")
-    export.add_argument("id", help="experiment id")
+                                 description="Write the codec module (encoder and decoder) as <id>.py, its "
+                                             "evaluation record as result.json (the schema `aiv evaluate` writes; "
+                                             "validation.json for the validation clips) and its experiment record "
+                                             "as experiment.json to a folder.")
+    export.add_argument("id", help="experiment id (a unique prefix is enough)")
     export.add_argument("--out", metavar="DIR", help="destination folder (default export/<id>)")
     add_store_argument(export)
     add_json_argument(export)
@@ -87,7 +89,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from aiv.report import format_record
 
     experiments, artifacts = _open(args)
-    view = experiment_view(experiments, artifacts, args.id)
+    view = experiment_view(experiments, artifacts, resolve_experiment_id(experiments, args.id))
     if args.json:
         print_json(view)
         return EXIT_OK
@@ -110,6 +112,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         if view["result"] and view["result"].get(split):
             print(f"\n== {split} ==")
             print(format_record(view["result"][split]))
+    print("\n== events ==")
+    for event in view["events"]:
+        print(f"{event['at'][:19].replace('T', ' ')}  {event['kind']:<9} {event['message']}")
+    if not view["events"]:
+        print("(none)")
     if view["diff"]:
         print("\n== diff against the parent ==")
         print(view["diff"])
@@ -149,14 +156,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     experiments, artifacts = _open(args)
-    view = experiment_view(experiments, artifacts, args.id)
+    experiment_id = resolve_experiment_id(experiments, args.id)
+    view = experiment_view(experiments, artifacts, experiment_id)
     if view["code"] is None:
-        raise UsageError(f"experiment {args.id} has no code (its proposal failed)")
-    out = Path(args.out or Path("export") / args.id)
+        raise UsageError(f"experiment {experiment_id} has no code (its proposal failed)")
+    out = Path(args.out or Path("export") / experiment_id)
     out.mkdir(parents=True, exist_ok=True)
-    files = {f"{args.id}.py": view["code"], "experiment.json": json.dumps(view["experiment"], indent=1)}
-    if view["result"] is not None:
-        files["result.json"] = json.dumps(view["result"], indent=1)
+    files = {f"{experiment_id}.py": view["code"], "experiment.json": json.dumps(view["experiment"], indent=1)}
+    outcome = view["result"] or {}
+    evaluation = outcome.get("train") or outcome.get("cascade")  # as far as the evaluation got
+    if evaluation is not None:
+        files["result.json"] = json.dumps(evaluation, indent=1)
+    if outcome.get("validation") is not None:
+        files["validation.json"] = json.dumps(outcome["validation"], indent=1)
     for name, text in files.items():
         (out / name).write_text(text)
     if args.json:

@@ -8,8 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from aiv.commands.common import (EXIT_OK, add_json_argument, add_store_argument, default_cache_dir, parse_qualities,
-                                 print_json)
+from aiv.commands.common import (EXIT_OK, add_anchor_arguments, add_json_argument, add_store_argument,
+                                 default_cache_dir, parse_qualities, print_json)
 from aiv.names import PROPOSERS
 from aiv.settings import CampaignSettings
 
@@ -26,7 +26,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--iterations", type=int, default=10, metavar="N", help="candidates to propose (default 10)")
     parser.add_argument("--proposer", choices=PROPOSERS,
                         help="who writes candidates (default: claude when ANTHROPIC_API_KEY is set, else offline)")
-    parser.add_argument("--parallel", type=int, default=1, metavar="K", help="candidates in flight at once")
+    parser.add_argument("--parallel", type=int, default=1, metavar="K",
+                        help="candidates in flight at once (default %(default)s)")
     parser.add_argument("--budget-usd", type=float, metavar="X", help="stop proposing once model spend reaches X")
     parser.add_argument("--clips", nargs="+", metavar="CLIP",
                         help="train clips: built-in clip names, clip files or set names "
@@ -38,8 +39,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="train on a clip set (aiv clips list; a folder or .json manifest too) and validate on "
                              "its validation split")
     parser.add_argument("--validation-corpus", metavar="NAME", help="validate on every clip of this set instead")
-    parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N", help="frames of each clip")
-    parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...")
+    parser.add_argument("--frames", type=int, default=DEFAULTS.frames, metavar="N",
+                        help="frames of each clip (default %(default)s)")
+    parser.add_argument("--qualities", type=parse_qualities, default=DEFAULTS.qualities, metavar="Q,Q,...",
+                        help="quality points in [0, 1], increasing, at which every candidate is measured "
+                             f"(default {','.join(f'{q:g}' for q in DEFAULTS.qualities)})")
+    add_anchor_arguments(parser)
     parser.add_argument("--vmaf", action="store_true", help="also measure VMAF (slower)")
     parser.add_argument("--timeout", type=float, default=DEFAULTS.timeout_s, metavar="S",
                         help="seconds per encode or decode")
@@ -94,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     train, validation = campaign_clips(args.clips, args.validation_clips, args.corpus, args.validation_corpus,
                                        (DEFAULTS.train_clips, DEFAULTS.validation_clips), default_cache_dir())
     settings = CampaignSettings(qualities=tuple(args.qualities), frames=args.frames, train_clips=train,
-                                validation_clips=validation, vmaf=args.vmaf, timeout_s=args.timeout)
+                                validation_clips=validation, vmaf=args.vmaf, timeout_s=args.timeout,
+                                anchor_crfs=tuple(args.anchor_crfs), anchor_preset=args.anchor_preset)
     limits = {key: value for key, value in (("max_tokens", args.max_tokens), ("timeout_s", args.request_timeout),
                                             ("max_retries", args.max_retries)) if value is not None}
     make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)

@@ -9,9 +9,13 @@ import os
 from pathlib import Path
 
 from aiv.errors import UsageError
+from aiv.settings import ANCHOR_PRESETS, DEFAULT_ANCHOR_CRFS, DEFAULT_ANCHOR_PRESET
+from aiv.store.ports import ExperimentStore
 from aiv.video.clip import Clip
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CODEC_FAILED = 0, 1, 2, 3
+ID_SCAN_PAGE = 200  # experiments per page when an id prefix is looked up
+MAX_ID_MATCHES = 5  # ids named when a prefix is ambiguous
 BUILTIN_FRAMES_MAX = 1000  # the built-in clips are rendered in memory: 120 frames peaked at 520 MB here
 
 
@@ -55,6 +59,24 @@ def parse_qualities(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"takes numbers separated by commas, got {text!r}") from exc
+
+
+def parse_crfs(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"takes whole numbers separated by commas, got {text!r}") from exc
+
+
+def add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the x264/x265 anchors' CRF points and speed preset."""
+    crfs = ",".join(str(crf) for crf in DEFAULT_ANCHOR_CRFS)
+    parser.add_argument("--anchor-crfs", type=parse_crfs, default=DEFAULT_ANCHOR_CRFS, metavar="CRF,CRF,...",
+                        help=f"CRF points of the x264/x265 anchors, increasing (default {crfs}); lower CRFs suit "
+                             "short clips whose quality range barely overlaps the defaults'")
+    parser.add_argument("--anchor-preset", choices=ANCHOR_PRESETS, default=DEFAULT_ANCHOR_PRESET, metavar="PRESET",
+                        help=f"x264/x265 speed preset of the anchors (default {DEFAULT_ANCHOR_PRESET}; "
+                             f"one of {', '.join(ANCHOR_PRESETS)})")
 
 
 def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,3 +123,22 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
 
 def print_json(value) -> None:
     print(json.dumps(value, indent=1, default=str))
+
+
+def resolve_experiment_id(experiments: ExperimentStore, text: str) -> str:
+    """The id of the one experiment whose id is `text` or starts with it; UsageError naming the candidates."""
+    if experiments.get_experiment(text) is not None:
+        return text
+    matches, cursor = [], None
+    while True:
+        page = experiments.list_experiments(limit=ID_SCAN_PAGE, cursor=cursor)
+        matches += [e["id"] for e in page.items if e["id"].startswith(text)]
+        cursor = page.cursor
+        if cursor is None or len(matches) > MAX_ID_MATCHES:
+            break
+    if not matches:
+        raise UsageError(f"no experiment {text} (no id starts with it either)")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:MAX_ID_MATCHES]) + (", ..." if len(matches) > MAX_ID_MATCHES else "")
+        raise UsageError(f"{text} is the start of several experiment ids: {shown}; give more of the id")
+    return matches[0]

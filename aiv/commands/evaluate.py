@@ -7,9 +7,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_ERROR, EXIT_OK, add_clip_arguments, add_json_argument,
-                                 default_cache_dir, load_clip_arguments, parse_qualities, positive_float, positive_int,
-                                 print_json)
+from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_ERROR, EXIT_OK, add_anchor_arguments, add_clip_arguments,
+                                 add_json_argument, default_cache_dir, load_clip_arguments, parse_qualities,
+                                 positive_float, positive_int, print_json)
 from aiv.errors import UsageError
 
 CODEC_STAGES = ("policy", "encode", "decode", "check")
@@ -26,6 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_clip_arguments(parser)
     parser.add_argument("--qualities", type=parse_qualities, default=(0.2, 0.4, 0.6, 0.8), metavar="Q,Q,...",
                         help="quality points in [0, 1], increasing (default 0.2,0.4,0.6,0.8)")
+    add_anchor_arguments(parser)
     parser.add_argument("--timeout", type=positive_float, default=600.0, metavar="S",
                         help="wall-clock seconds allowed per encode and per decode (default 600)")
     parser.add_argument("--memory-mb", type=positive_int, default=4096, metavar="M",
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     weakness = weak_sandbox_reason()
     if weakness:  # result.json's "isolation" records it too
         print(f"aiv evaluate: warning: {weakness}", file=sys.stderr)
-    settings = EvalSettings(qualities=args.qualities, vmaf=not args.no_vmaf, keep_artifacts=args.keep_artifacts,
+    settings = EvalSettings(qualities=args.qualities, anchor_crfs=args.anchor_crfs, anchor_preset=args.anchor_preset,
+                            vmaf=not args.no_vmaf, keep_artifacts=args.keep_artifacts,
                             device=args.device, cache_dir=None if args.no_cache else default_cache_dir(),
                             limits=Limits(timeout_s=args.timeout, memory_mb=args.memory_mb))
     clips = load_clip_arguments(args)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import av
 import numpy as np
 
-from aiv.errors import MetricError
+from aiv.errors import MetricError, UsageError
 from aiv.metrics.rate import kbps
+from aiv.settings import DEFAULT_ANCHOR_CRFS, DEFAULT_ANCHOR_PRESET, check_anchor_options
 from aiv.video.clip import Clip
 from aiv.video.pyav_writer import encode_clip
 
-ANCHOR_CRFS: tuple[int, ...] = (22, 27, 32, 37)
 CACHE_VERSION = 1
 
 
@@ -32,9 +32,9 @@ class AnchorSettings:
     name: str  # "x264" or "x265"
     codec: str  # PyAV/ffmpeg encoder name
     stream_format: str  # elementary stream muxer, so bytes carry no container overhead
-    preset: str = "medium"
+    preset: str = DEFAULT_ANCHOR_PRESET
     tune: str = "psnr"
-    crfs: tuple[int, ...] = ANCHOR_CRFS
+    crfs: tuple[int, ...] = DEFAULT_ANCHOR_CRFS
 
     def options(self, crf: int) -> dict[str, str]:
         """Encoder options for one CRF point."""
@@ -53,6 +53,15 @@ ANCHORS: dict[str, AnchorSettings] = {
     "x264": AnchorSettings("x264", "libx264", "h264"),
     "x265": AnchorSettings("x265", "libx265", "hevc"),
 }
+
+
+def anchor_settings(name: str, crfs: tuple[int, ...] = DEFAULT_ANCHOR_CRFS,
+                    preset: str = DEFAULT_ANCHOR_PRESET) -> AnchorSettings:
+    """The settings of anchor `name` ("x264" or "x265") at the given CRF points and speed preset."""
+    if name not in ANCHORS:
+        raise UsageError(f"unknown anchor {name!r}; known: {', '.join(ANCHORS)}")
+    check_anchor_options(crfs, preset)
+    return replace(ANCHORS[name], crfs=tuple(crfs), preset=preset)
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 Measure = Callable[[Planes], dict]
@@ -94,14 +103,13 @@ def measure_anchor(clip: Clip, settings: AnchorSettings, measure: Measure) -> li
     return points
 
 
-def anchor_points(clip: Clip, name: str, measure: Measure, metrics_key: str,
+def anchor_points(clip: Clip, settings: AnchorSettings, measure: Measure, metrics_key: str,
                   cache_dir: Path | None) -> list[dict]:
-    """The measured points of anchor `name` on `clip`, from the cache when the same settings were measured.
+    """The measured points of the anchor `settings` on `clip`, from the cache when the same settings were measured.
 
     `metrics_key` names the metric set `measure` computes (e.g. with or without VMAF), so a cached
     entry is reused only when it holds the same measurements.
     """
-    settings = ANCHORS[name]
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"{clip.sha256}-{settings.key()}-{metrics_key}.json"

@@ -13,6 +13,9 @@ When the curves cannot be compared honestly the result carries no number, only t
 - quality that does not strictly rise with rate (the points are named),
 - quality ranges that overlap by less than `min_overlap` of the smaller of the two ranges
   (DEFAULT_MIN_OVERLAP = 25 %), or not at all.
+
+A number from fewer than CTC_POINTS points on either curve is given with a caveat: with two or
+three points the interpolation is close to a straight line and the number says less.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 MIN_POINTS = 2
+CTC_POINTS = 4  # points per curve in the common test conditions
 DEFAULT_MIN_OVERLAP = 0.25
 
 Point = tuple[float, float]  # (kbps, quality)
@@ -31,18 +35,22 @@ Point = tuple[float, float]  # (kbps, quality)
 
 @dataclass(frozen=True)
 class BdRate:
-    """A BD-rate in percent, or None with the reason the curves are not comparable."""
+    """A BD-rate in percent, or None with the reason the curves are not comparable; a caveat when
+    the number rests on fewer points than the common test conditions use."""
 
     value: float | None
     reason: str | None
+    caveat: str | None = None
 
     def __post_init__(self) -> None:
         if (self.value is None) == (self.reason is None):
             raise ValueError("BdRate needs exactly one of value and reason")
+        if self.caveat is not None and self.value is None:
+            raise ValueError("a BdRate caveat qualifies a value")
 
     def as_dict(self) -> dict:
-        """{"value": percent or None, "reason": None or why not comparable}."""
-        return {"value": self.value, "reason": self.reason}
+        """{"value": percent or None, "reason": None or why not comparable, "caveat": None or what to mind}."""
+        return {"value": self.value, "reason": self.reason, "caveat": self.caveat}
 
 
 class _NotComparable(Exception):
@@ -62,7 +70,14 @@ def bd_rate(anchor: Sequence[Point], test: Sequence[Point], min_overlap: float =
     anchor_area = PchipInterpolator(anchor_q, anchor_log_rate).integrate(low, high)
     test_area = PchipInterpolator(test_q, test_log_rate).integrate(low, high)
     mean_log_ratio = (test_area - anchor_area) / (high - low)
-    return BdRate(float((10.0 ** mean_log_ratio - 1.0) * 100.0), None)
+    return BdRate(float((10.0 ** mean_log_ratio - 1.0) * 100.0), None, _few_points_caveat(len(anchor), len(test)))
+
+
+def _few_points_caveat(anchor_points: int, test_points: int) -> str | None:
+    if min(anchor_points, test_points) >= CTC_POINTS:
+        return None
+    return (f"from {test_points} test and {anchor_points} anchor points; the common test conditions use "
+            f"{CTC_POINTS} or more on each curve")
 
 
 def _curve(name: str, points: Sequence[Point]) -> tuple[np.ndarray, np.ndarray]:

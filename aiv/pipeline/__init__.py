@@ -10,6 +10,7 @@ runner (aiv/runner.py) calls them in the state machine's order; on AWS each is a
 is safe to retry: a repeated record or mark_failed changes nothing.
 
     seeding      seed: a built-in codec enters the archive
+    importing    a researcher's own codec enters the archive as a seed (`aiv import`, the admin import)
     proposing    propose (and a rerun of archived code)
     validation   validate: the static gate (policy, identical code), light enough for a Lambda
     recording    record, mark_failed, the rejection bookkeeping and the best-score history

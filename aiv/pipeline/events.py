@@ -48,6 +48,13 @@ class SeedEvent(TypedDict):
     name: str
 
 
+class ImportEvent(TypedDict):
+    run_id: str
+    name: str  # its name in the archive (part of the experiment id)
+    source: str  # the module's text
+    origin: str  # where it came from, in words (a file name, "the admin API, by <caller>")
+
+
 class Seeded(TypedDict):
     run_id: str
     experiment_id: str

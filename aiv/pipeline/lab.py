@@ -91,4 +91,4 @@ class Lab:
         s = self.settings
         return EvalSettings(qualities=s.qualities, limits=Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb),
                             vmaf=s.vmaf if vmaf is None else vmaf, anchors=s.anchors if anchors is None else anchors,
-                            cache_dir=self.cache_dir)
+                            anchor_crfs=s.anchor_crfs, anchor_preset=s.anchor_preset, cache_dir=self.cache_dir)

@@ -48,11 +48,13 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     except ProposalError as failure:
         outcome = failure
     if experiment is None:
-        experiment = new_experiment(event["run_id"], event["proposer"], [parent["id"]], "", None,
-                                    benchmark=lab.benchmark_id)
+        named = outcome.parents if isinstance(outcome, Proposal) and outcome.parents else None
+        parents = named or [parent["id"]]
+        experiment = new_experiment(event["run_id"], event["proposer"], parents, "", None, benchmark=lab.benchmark_id)
         experiments.create_experiment(experiment)
+        shown = "" if parents == [parent["id"]] else f"; it was shown {parent['id']}"
         experiments.add_event(experiment["id"], "propose",
-                              f"improving {parent['id']} ({mode}) with the {event['proposer']} proposer")
+                              f"improving {', '.join(parents)} ({mode}) with the {event['proposer']} proposer{shown}")
     out: Proposed = {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": event["proposer"],
                      "random_seed": event["random_seed"], "attempt": attempt, "proposed": True}
     if isinstance(outcome, ProposalError):

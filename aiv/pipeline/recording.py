@@ -9,7 +9,7 @@ from aiv.benchmark import Benchmark, current_benchmark, use_benchmark
 from aiv.names import best_history_key
 from aiv.pipeline.events import MarkFailedEvent, RecordEvent
 from aiv.pipeline.lab import Lab
-from aiv.results import mean_preview_point
+from aiv.results import failure_text, mean_preview_point
 from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, benchmark_of
 
@@ -63,7 +63,7 @@ def record(event: RecordEvent, lab: Lab) -> dict:
         return {"experiment_id": current["id"], "status": current["status"], "score": current["score"],
                 "recorded": False, "rejected": False}
     message = (f"succeeded: {format_score(updated['score'])} (validation {format_score(updated['score_validation'])})"
-               if updated["status"] == "succeeded" else f"failed: {result['failure']}")
+               if updated["status"] == "succeeded" else f"failed: {failure_text(result['failure'])}")
     lab.experiments.add_event(updated["id"], "record", message)
     if updated["score"] is not None:
         note_best(lab.experiments, updated)

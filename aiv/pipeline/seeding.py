@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiv.codec.contract import builtin_source
 from aiv.names import code_key
 from aiv.pipeline.events import SeedEvent, Seeded
+from aiv.pipeline.importing import IMPORT_PREFIX, imported_seed
 from aiv.pipeline.lab import Lab
 from aiv.store.records import benchmark_of, new_experiment
 
@@ -17,7 +18,12 @@ def seed(event: SeedEvent, lab: Lab) -> Seeded:
     run, a timeout, an infrastructure error), so a transient failure does not leave the archive
     without seeds. The id is derived from the benchmark, the code and the attempt number, so two
     runs seeding one empty store at once create it once.
+
+    A name IMPORT_PREFIX + id is a researcher's codec imported before (aiv/pipeline/importing.py):
+    "created" is then whether it still waits for its evaluation.
     """
+    if event["name"].startswith(IMPORT_PREFIX):
+        return imported_seed(event, lab)
     source = builtin_source(event["name"])
     benchmark = lab.benchmark_id
     existing = [e for e in lab.experiments.find_by_code(source.sha256) if benchmark_of(e) == benchmark]

@@ -11,19 +11,26 @@ A program is mutable when it has the block the built-in `hybrid` codec declares:
     # --- end parameters ---
 
 A proposal changes one to three parameters (block size, search range, sub-pel precision,
-key-frame interval, the quantiser curve, rounding, rate-distortion weights, the entropy coder,
-the loop filter), or crosses values over from another archived program, and emits the complete
-module with only that block rewritten, so everything downstream treats it like any proposal.
+key frames and scene cuts, B frames and references, the quantiser curve, rounding and RDOQ,
+rate-distortion weights, intra modes, the range coder, the loop filter), or crosses values over
+from another archived program, and emits the complete module with only that block rewritten, so
+everything downstream treats it like any proposal.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from aiv.search.proposer import ArchiveEntry, Proposal, ProposalContext, ProposalError, Usage
+from aiv.search.proposer import (
+    ArchiveEntry,
+    Proposal,
+    ProposalContext,
+    ProposalError,
+    Usage,
+)
 
 BLOCK_START = "# --- parameters: the offline proposer rewrites this block ---"
 BLOCK_END = "# --- end parameters ---"
@@ -33,51 +40,62 @@ LINE = re.compile(r'^(?P<lead>\s*"(?P<key>\w+)":\s*)(?P<value>.+?)(?P<tail>,\s*(
 
 @dataclass(frozen=True)
 class Gene:
-    """How one parameter may change, and why one would change it (for the hypothesis)."""
+    """How one parameter may change, and why one would change it (for the hypothesis).
+
+    `extremes` are the values a mutation can reach at its limits: every option of a choice, the
+    bounds of a number (what the tests round-trip).
+    """
 
     mutate: Callable[[object, random.Random], object]
     why: str
+    extremes: tuple
 
 
-def _choice(options: tuple) -> Callable[[object, random.Random], object]:
-    return lambda current, rng: rng.choice([o for o in options if o != current] or list(options))
+def _choice(options: tuple, why: str) -> Gene:
+    return Gene(lambda current, rng: rng.choice([o for o in options if o != current] or list(options)), why, options)
 
 
-def _scale(low: float, high: float, spread: float = 0.35) -> Callable[[object, random.Random], object]:
+def _scale(low: float, high: float, why: str, spread: float = 0.35) -> Gene:
     def mutate(current: object, rng: random.Random) -> float:
         value = float(current) * (1.0 + rng.uniform(-spread, spread))
         return round(min(high, max(low, value)), 4)
-    return mutate
+    return Gene(mutate, why, (low, high))
 
 
-def _step(low: float, high: float, width: float) -> Callable[[object, random.Random], object]:
-    return lambda current, rng: round(min(high, max(low, float(current) + rng.uniform(-width, width))), 4)
+def _step(low: float, high: float, width: float, why: str) -> Gene:
+    return Gene(lambda current, rng: round(min(high, max(low, float(current) + rng.uniform(-width, width))), 4),
+                why, (low, high))
 
 
 GENES: dict[str, Gene] = {
-    "block_size": Gene(_choice((8, 16, 32)), "a different macroblock size trades motion detail against side information"),
-    "transform_size": Gene(_choice((4, 8, 16)), "a different transform size trades energy compaction against ringing"),
-    "search_range": Gene(_choice((4, 8, 12, 16, 24, 32, 48)), "the motion search range decides which motion is found"),
-    "subpel": Gene(_choice((1, 2, 4)), "finer motion vectors predict better but cost more bits"),
-    "interp": Gene(_choice(("sixtap", "bilinear")), "the sub-pel filter shapes the prediction's sharpness"),
-    "key_interval": Gene(_choice((8, 15, 30, 60, 120, 250)), "key frames reset drift but cost many bits"),
-    "q_min": Gene(_scale(0.5, 12.0), "the step at high quality moves the top of the RD curve"),
-    "q_max": Gene(_scale(20.0, 250.0), "the step at low quality moves the bottom of the RD curve"),
-    "chroma_q_scale": Gene(_scale(0.4, 2.5), "chroma needs fewer bits than luma for the same PSNR-Y"),
-    "key_q_scale": Gene(_scale(0.3, 1.5), "better key frames are better references for every P frame after them"),
-    "freq_weight": Gene(_step(0.0, 3.0, 0.6), "coarser high frequencies spend bits where PSNR gains most"),
-    "intra_rounding": Gene(_step(0.0, 0.5, 0.08), "the dead zone of intra blocks decides how many small levels survive"),
-    "inter_rounding": Gene(_step(0.0, 0.5, 0.08), "the dead zone of inter blocks decides how many small levels survive"),
-    "lambda_scale": Gene(_scale(0.01, 2.0, 0.5), "the Lagrange multiplier balances rate against distortion in every decision"),
-    "coef_bit_cost": Gene(_scale(0.5, 16.0), "the estimated cost of a level decides when a block is zeroed"),
-    "intra_blocks": Gene(_choice((True, False)), "intra blocks in P frames help at occlusions and cuts"),
-    "loop_filter": Gene(_choice((True, False)), "deblocking in the loop improves the reference"),
-    "lf_alpha": Gene(_scale(0.1, 7.0), "the deblocking edge threshold decides which edges are smoothed"),
-    "lf_beta": Gene(_scale(0.02, 7.0), "the deblocking flatness threshold protects texture"),
-    "lf_tc": Gene(_scale(0.01, 7.0), "the deblocking strength limits how far an edge is corrected"),
-    "entropy": Gene(_choice(("arith", "lzma", "zlib", "bz2")), "the entropy coder decides how close the bits get to the symbols' information"),
-    "arith_shift": Gene(_choice((3, 4, 5, 6, 7)), "the range coder's adaptation speed trades tracking against noise"),
-    "lzma_lc": Gene(_choice((0, 1, 2, 3, 4)), "lzma's literal context bits decide what its model conditions on"),
+    "block_size": _choice((8, 16, 32), "a different macroblock size trades motion detail against side information"),
+    "transform_size": _choice((4, 8, 16), "a different transform size trades energy compaction against ringing"),
+    "search_range": _choice((4, 8, 12, 16, 24, 32, 48), "the motion search range decides which motion is found"),
+    "subpel": _choice((1, 2, 4), "finer motion vectors predict better but cost more bits"),
+    "interp": _choice(("sixtap", "bilinear"), "the sub-pel filter shapes the prediction's sharpness"),
+    "obmc": _choice((0, 2, 4, 6, 8), "overlapped prediction softens block edges but blurs true motion edges"),
+    "key_interval": _choice((8, 15, 30, 60, 120, 250), "key frames reset drift but cost many bits"),
+    "scenecut": _step(0.0, 2.0, 0.3, "the scene-cut threshold decides when a new key frame beats prediction"),
+    "bframes": _choice((0, 1, 3, 7), "B frames predicted from both sides are cheap, but anchors move further apart"),
+    "refs": _choice((1, 2, 3, 4), "more reference frames find better matches at the cost of a reference index"),
+    "q_min": _scale(0.5, 12.0, "the step at high quality moves the top of the RD curve"),
+    "q_max": _scale(20.0, 250.0, "the step at low quality moves the bottom of the RD curve"),
+    "chroma_q_scale": _scale(0.4, 2.5, "chroma needs fewer bits than luma for the same PSNR-Y"),
+    "key_q_scale": _scale(0.3, 1.5, "better key frames are better references for every P frame after them"),
+    "b_q_scale": _scale(0.8, 1.6, "B frames are referenced less, so coarser steps cost little quality"),
+    "freq_weight": _step(0.0, 3.0, 0.6, "coarser high frequencies spend bits where PSNR gains most"),
+    "intra_rounding": _step(0.0, 0.5, 0.08, "the dead zone of intra blocks decides how many small levels survive"),
+    "inter_rounding": _step(0.0, 0.5, 0.08, "the dead zone of inter blocks decides how many small levels survive"),
+    "rdoq": _choice((True, False), "rate-distortion decisions per level drop the levels not worth their bits"),
+    "lambda_scale": _scale(0.01, 2.0, "the Lagrange multiplier balances rate against distortion in every decision", 0.5),
+    "coef_bit_cost": _scale(0.5, 16.0, "the estimated cost of a level decides when a block is zeroed"),
+    "intra_blocks": _choice((True, False), "intra blocks in P and B frames help at occlusions and cuts"),
+    "intra_modes": _choice((1, 3, 4, 6), "more intra prediction directions predict edges better but cost a mode"),
+    "loop_filter": _choice((True, False), "deblocking in the loop improves the reference"),
+    "lf_alpha": _scale(0.1, 7.0, "the deblocking edge threshold decides which edges are smoothed"),
+    "lf_beta": _scale(0.02, 7.0, "the deblocking flatness threshold protects texture"),
+    "lf_tc": _scale(0.01, 7.0, "the deblocking strength limits how far an edge is corrected"),
+    "arith_shift": _choice((3, 4, 5, 6, 7), "the range coder's adaptation speed trades tracking against noise"),
 }
 
 
@@ -151,15 +169,19 @@ class OfflineProposer:
                         parents=[base.experiment_id], proposer=self.name, model=None, usage=Usage())
 
 
-def _mutation(values: dict[str, object], rng: random.Random) -> tuple[dict[str, object], str]:
+def _mutation(values: dict[str, object], rng: random.Random, attempts: int = 8) -> tuple[dict[str, object], str]:
+    """One to three genes mutated; drawn again (a few times) when the draw changed nothing."""
     keys = sorted(k for k in values if k in GENES)
-    chosen = rng.sample(keys, k=min(len(keys), rng.choice((1, 1, 2, 3))))
-    changes = {}
-    for key in chosen:
-        new = GENES[key].mutate(values[key], rng)
-        if new != values[key]:
-            changes[key] = new
-    _keep_transform_fitting(values, changes)
+    changes: dict[str, object] = {}
+    for _ in range(attempts):
+        chosen = rng.sample(keys, k=min(len(keys), rng.choice((1, 1, 2, 3))))
+        for key in chosen:
+            new = GENES[key].mutate(values[key], rng)
+            if new != values[key]:
+                changes[key] = new
+        _keep_transform_fitting(values, changes)
+        if changes:
+            break
     return changes, "; ".join(GENES[key].why for key in changes)
 
 

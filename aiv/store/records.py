@@ -9,7 +9,8 @@ Fields (every one JSON-serialisable):
     status          one of STATUSES
     stage           the step it is in now, or the step it failed at
     parents         list of parent experiment ids (empty for a built-in seed)
-    proposer        "builtin", "offline", "claude", or "rerun" (the same code as its parent, measured again)
+    proposer        "builtin", "import" (a researcher's own module, `aiv import`), "offline", "claude", or
+                    "rerun" (the same code as its parent, measured again)
     model           the model name (claude) or None
     hypothesis      the proposer's short hypothesis text
     code_sha256     sha256 of the module source (None until a proposal produced code)
@@ -43,6 +44,7 @@ from aiv.names import code_key
 STATUSES = ("proposed", "validating", "evaluating", "succeeded", "failed", "rejected")
 ACTIVE_STATUSES = ("proposed", "validating", "evaluating")
 FINAL_STATUSES = ("succeeded", "failed", "rejected")
+SEED_PROPOSERS = ("builtin", "import")  # where a campaign starts from: no parent, code not proposed by the search
 UNKNOWN_BENCHMARK = "unknown"
 
 

@@ -41,10 +41,11 @@ class RunState:
     options: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     spend: RunSpend = RunSpend()
+    reason: str | None = None  # why a crashed run ended, in words
 
-    def with_heartbeat(self, status: str, at: str, spend: RunSpend) -> RunState:
-        """The same registration with a new status, heartbeat time and spend."""
-        return replace(self, status=status, heartbeat_at=at, spend=spend)
+    def with_heartbeat(self, status: str, at: str, spend: RunSpend, reason: str | None = None) -> RunState:
+        """The same registration with a new status, heartbeat time, spend and (for a crash) reason."""
+        return replace(self, status=status, heartbeat_at=at, spend=spend, reason=reason)
 
 
 def read_run(experiments: ExperimentStore, run_id: str) -> RunState | None:

@@ -156,12 +156,17 @@ def _rate_note(fps: float, stored: float, where: str) -> tuple[str, ...]:
     return () if fps == stored else (f"frame rate {fps:g} given; {where} says {stored:g}",)
 
 
+def _ffmpeg_reason(exc: Exception) -> str:
+    """FFmpeg's words for an error, without PyAV's "[Errno 1094995529]" and the repeated path."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _read_av(path: Path, frames: int | None, fps: float | None) -> Clip:
     raw_format = _RAW_STREAMS.get(path.suffix.lower())
     try:
         container = av.open(str(path), format=raw_format)
     except (av.error.FFmpegError, OSError) as exc:
-        raise ClipError(f"{path}: cannot open as video: {exc}") from exc
+        raise ClipError(f"{path}: cannot open as video: {_ffmpeg_reason(exc)}") from exc
     with container:
         if not container.streams.video:
             raise ClipError(f"{path}: has no video stream")
@@ -215,8 +220,8 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
                 break
     except av.error.FFmpegError as exc:
         if not planes:
-            raise ClipError(f"{path}: cannot decode: {exc}") from exc
-        notes += (f"decoding failed after {len(planes)} frames ({exc}); kept those frames",)
+            raise ClipError(f"{path}: cannot decode: {_ffmpeg_reason(exc)}") from exc
+        notes += (f"decoding failed after {len(planes)} frames ({_ffmpeg_reason(exc)}); kept those frames",)
     if not planes:
         raise ClipError(f"{path}: no decodable video frames" + (f" ({notes[-1]})" if notes else ""))
     wanted = stream.frames if frames is None else min(frames, stream.frames)  # stream.frames: 0 when unknown

@@ -168,6 +168,7 @@ class Dashboard:
                 (rf"/experiments/{_ID}/codec\.py", self._codec),
                 (rf"/experiments/{_ID}/result\.json", self._result),
                 (r"/leaderboard", self._leaderboard),
+                (r"/lineage", self._lineage),
                 (r"/costs", self._costs),
                 (r"/activity", self._activity),
                 (r"/static/(?P<name>[A-Za-z0-9_.-]+)", self._static),
@@ -252,6 +253,9 @@ class Dashboard:
         view = views.leaderboard(self.experiments, self.artifacts, self._query(request, "split", "train"),
                                  self._query(request, "clip"), self._query(request, "benchmark"))
         return self._render("leaderboard.html", "leaderboard", view)
+
+    def _lineage(self, request: Request) -> Response:
+        return self._render("lineage.html", "lineage", views.lineage(self.experiments, self._query(request, "benchmark")))
 
     def _costs(self, request: Request) -> Response:
         return self._render("costs.html", "costs", views.costs(self.experiments, self._query(request, "benchmark")))

@@ -80,24 +80,55 @@ def pareto_front(points: Sequence[tuple[float, float]], minimise_x: bool,
     return front
 
 
-def best_score(points: list[dict]) -> dict:
-    """Each new best train score over time (the "best_history" state), with its validation score."""
+def best_score(points: list[dict], seed_score: float | None = None) -> dict:
+    """Each new best train score over time (the "best_history" state), with its validation score.
+
+    The y axis is scaled to the search's progress from the best seed (`seed_score`): a worse seed
+    (the intra codec, hundreds of percent above) sits off the scale and is named in a note, so it
+    does not flatten the rest. Validation scores are markers at the times they were measured: they
+    belong to single experiments, and a line between two of them would suggest values never measured.
+    """
     at = [p["at"] for p in points]
     hover = [p["experiment_id"] for p in points]
-    data = [_line("train (best so far)", at, [p["score"] for p in points], PALETTE[0], "circle", "solid", hover,
-                  shape="hv")]
+    scores = [p["score"] for p in points]
+    data = [_line("train (best so far)", at, scores, PALETTE[0], "circle", "solid", hover, shape="hv")]
     validation = [p.get("score_validation") for p in points]
     if any(v is not None for v in validation):
-        data.append(_line("validation of that experiment", at, validation, PALETTE[1], "square-open", "dash", hover))
-    return {"data": data, "layout": _layout(None, {"title": {"text": "time (UTC)"}, "type": "date"},
-                                            {"title": {"text": SCORE_AXIS}})}
+        data.append(_line("validation of that experiment", at, validation, PALETTE[1], "square-open", "solid", hover,
+                          mode="markers"))
+    yaxis: dict = {"title": {"text": SCORE_AXIS}}
+    extra: dict = {}
+    if seed_score is not None:
+        shown = [v for v in scores + validation if v is not None and v <= seed_score]
+        low, high = min(shown, default=seed_score), seed_score
+        pad = max((high - low) * 0.08, 1.0)
+        yaxis["range"] = [low - pad, high + pad]
+        extra["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": seed_score, "y1": seed_score,
+                            "line": {"color": "#555555", "dash": "dot", "width": 1}}]
+        notes = [{"xref": "paper", "x": 0, "xanchor": "left", "y": seed_score, "yanchor": "bottom", "showarrow": False,
+                  "text": text(f"best seed {seed_score:+.1f}%"), "font": {"size": 11, "color": "#555555"}}]
+        off_scale = [p for p in points if p["score"] > high + pad]
+        if off_scale:
+            listed = ", ".join(f"{p['experiment_id']} {p['score']:+.0f}%" for p in off_scale[:3])
+            notes.append({"xref": "paper", "yref": "paper", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom",
+                          "showarrow": False, "text": text(f"above the scale: {listed}"),
+                          "font": {"size": 11, "color": "#555555"}})
+        extra["annotations"] = notes
+    return {"data": data, "layout": _layout(None, {"title": {"text": "time (UTC)"}, "type": "date"}, yaxis, **extra)}
 
 
-def rd_chart(clip: dict, metric: str, candidate: str = "candidate") -> dict:
-    """Rate-distortion of one clip of an evaluation record: the candidate against the x264/x265 anchors."""
+def rd_chart(clip: dict, metric: str, candidate: str = "candidate", parent: tuple[str, list[dict]] | None = None
+             ) -> dict:
+    """Rate-distortion of one clip of an evaluation record: the candidate against the x264/x265 anchors and,
+    when given, its parent's points on the same frames (`parent` = (label, points))."""
     points = [p for p in clip["points"] if p.get(metric) is not None]
     data = [_line(candidate, [p["kbps"] for p in points], [p[metric] for p in points], PALETTE[0], "circle", "solid",
                   [f"quality {p['quality']:g}" for p in points], width=3)]
+    if parent is not None:
+        label, parent_points = parent
+        shown = [p for p in parent_points if p.get(metric) is not None]
+        data.append(_line(label, [p["kbps"] for p in shown], [p[metric] for p in shown], PALETTE[1], "triangle-up",
+                          "longdash", [f"{label} quality {p['quality']:g}" for p in shown]))
     for name, anchor in sorted(clip.get("anchors", {}).items()):
         shown = [p for p in anchor if p.get(metric) is not None]
         color, symbol, dash = ANCHOR_STYLES.get(name, ("#777777", "x", "dashdot"))

@@ -18,8 +18,8 @@ from aiv.names import CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE, best_history_
 from aiv.read_model import experiment_view, leaderboard_rows
 from aiv.results import mean_preview_point
 from aiv.store.ports import ArtifactStore, ExperimentStore
-from aiv.store.records import ACTIVE_STATUSES, STATUSES, benchmark_of
-from aiv.store.runs import read_run
+from aiv.store.records import ACTIVE_STATUSES, SEED_PROPOSERS, STATUSES, benchmark_of
+from aiv.store.runs import RunState, read_run
 from aiv.web import charts
 
 PAGE_SIZE = 50  # experiments per page of the table
@@ -32,6 +32,9 @@ COST_ROWS = 50
 GAIN_ROWS = 20  # leaderboard experiments whose BD-rate gain over their parent is priced
 CHILDREN_SHOWN = 100
 LOG_TAIL = 40  # events shown as a failed experiment's log tail
+LIVE_REFRESH_S = 20  # overview and activity reload themselves this often while a run is live
+LINEAGE_BEST = 40  # the best experiments whose ancestry the lineage tree shows
+LINEAGE_DEPTH = 60  # ancestors followed from one experiment at most (a guard against a cycle in bad data)
 SPLITS = ("train", "validation")
 SORTS = ("time", "score")
 STAGES = ("propose", "validate", "evaluate", "record")
@@ -60,12 +63,22 @@ def run_states(experiments: ExperimentStore, campaign: dict, now: datetime) -> l
         run = read_run(experiments, run_id)
         if run is None:
             runs.append({"run_id": run_id, "status": "unknown", "alive": False, "host": None, "pid": None,
-                         "started_at": None, "heartbeat_age_s": None, "options": {}})
+                         "started_at": None, "heartbeat_age_s": None, "options": {},
+                         "reason": "the store holds no registration of this run"})
             continue
-        runs.append({"run_id": run_id, "status": run.status, "alive": run_is_alive(run), "host": run.host,
+        alive = run_is_alive(run)
+        runs.append({"run_id": run_id, "status": run.status, "alive": alive, "host": run.host,
                      "pid": run.pid, "started_at": run.started_at, "heartbeat_age_s": _age_s(run.heartbeat_at, now),
-                     "options": run.options})
+                     "options": run.options, "reason": run.reason or _silent_end(run, alive)})
     return runs
+
+
+def _silent_end(run: RunState, alive: bool) -> str | None:
+    """Why a run that says "running" is not alive: its process ended without closing it."""
+    if run.status != "running" or alive:
+        return None
+    return ("its heartbeat stopped: the process was killed or its machine stopped before it closed the run "
+            "(the next run closes the experiments it left open)")
 
 
 def schedule_view(experiments: ExperimentStore) -> dict | None:
@@ -84,13 +97,16 @@ def cloud_costs(experiments: ExperimentStore) -> dict | None:
         return None
     by_category = costs.get("by_category") or {}
     return {"updated_at": costs.get("updated_at"), "currency": costs.get("currency", "USD"),
-            "by_category": by_category, "daily": costs.get("daily") or [], "total": sum(by_category.values())}
+            "start": costs.get("start"), "by_category": by_category, "daily": costs.get("daily") or [],
+            "total": sum(by_category.values())}
 
 
 def spend_view(experiments: ExperimentStore) -> dict | None:
-    """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over the recent runs'
-    own state documents (each run writes its exact total), or None when no run recorded any."""
-    runs = (experiments.get_state(CAMPAIGN_STATE) or {}).get("recent_runs", [])
+    """Model spend {"llm_usd", "input_tokens", "output_tokens", "runs"} summed over every run's own state
+    document (each run writes its exact total; a store older than the "runs" list has its recent runs
+    only), or None when no run recorded any. One read by key per run."""
+    campaign = experiments.get_state(CAMPAIGN_STATE) or {}
+    runs = campaign.get("runs", campaign.get("recent_runs", []))
     spends = [run.spend for run in (read_run(experiments, run_id) for run_id in runs) if run is not None]
     if not spends:
         return None
@@ -98,16 +114,40 @@ def spend_view(experiments: ExperimentStore) -> dict | None:
             "output_tokens": sum(s.output_tokens for s in spends), "runs": len(spends)}
 
 
-def summary_value(experiment: dict, split: str, key: str) -> dict:
-    """{"value", "reason"}: one headline number of an experiment's summary, or None and why it is not comparable.
+def best_seed(experiments: ExperimentStore, history: list[dict]) -> dict | None:
+    """{"id", "score"} of the best seed (a built-in or imported codec) among the best-score history's points.
 
-    Both are None when the experiment has no summary of `split` (it failed or is still running).
+    Seeds are measured before the search proposes anything, so the best of them is a new best when
+    recorded; reading the history's experiments keeps this to a few reads by key.
+    """
+    seeds = []
+    for point in history:
+        experiment = experiments.get_experiment(point["experiment_id"])
+        if experiment is not None and experiment.get("proposer") in SEED_PROPOSERS:
+            seeds.append({"id": experiment["id"], "score": point["score"]})
+    return min(seeds, key=lambda seed: seed["score"]) if seeds else None
+
+
+def search_progress(history: list[dict], seed: dict | None) -> float | None:
+    """Points of BD-rate the search gained over the best seed (positive: better), or None before any gain."""
+    if seed is None or not history:
+        return None
+    gain = seed["score"] - history[-1]["score"]
+    return gain if gain > 0 else None
+
+
+def summary_value(experiment: dict, split: str, key: str) -> dict:
+    """{"value", "reason", "caveat"}: one headline number of an experiment's summary, or None and why it is
+    not comparable; the caveat names clips whose BD-rate rests on fewer points than the CTC use.
+
+    All are None when the experiment has no summary of `split` (it failed or is still running).
     """
     summary = (experiment.get("summary") or {}).get(split)
     if not summary:
-        return {"value": None, "reason": None}
+        return {"value": None, "reason": None, "caveat": None}
     value = summary.get(key)
-    return {"value": value, "reason": None if value is not None else summary.get("not_comparable", {}).get(key)}
+    return {"value": value, "reason": None if value is not None else summary.get("not_comparable", {}).get(key),
+            "caveat": (summary.get("caveats") or {}).get(key) if value is not None else None}
 
 
 def experiment_row(experiment: dict) -> dict:
@@ -159,6 +199,7 @@ def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict
     best = experiments.best_experiments(limit=1, split="train", benchmark=shown["id"])
     best_validation = experiments.best_experiments(limit=1, split="validation", benchmark=shown["id"])
     history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
+    seed = best_seed(experiments, history)
     headline = None
     if best:
         headline = [{"split": split, **{anchor: summary_value(best[0], split, f"bd_rate_{anchor}_psnr_y")
@@ -174,8 +215,10 @@ def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict
     return {"benchmark": shown, "status": status, "running": running, "last_run": last_run, "schedule": schedule,
             "counts": experiments.count_by_status(), "best": best[0] if best else None,
             "best_validation": best_validation[0] if best_validation else None, "headline": headline,
-            "history": history, "chart": charts.best_score(history) if history else None,
-            "costs": cloud_costs(experiments), "spend": spend_view(experiments)}
+            "history": history, "seed": seed, "progress": search_progress(history, seed),
+            "chart": charts.best_score(history, seed["score"] if seed else None) if history else None,
+            "costs": cloud_costs(experiments), "spend": spend_view(experiments),
+            "refresh_s": LIVE_REFRESH_S if running else None}
 
 
 def experiment_list(experiments: ExperimentStore, status: str | None, sort: str, split: str,
@@ -221,19 +264,25 @@ def diff_lines(diff: str | None) -> list[tuple[str, str]]:
     return lines
 
 
-def _clip_view(split: str, index: int, clip: dict, artifacts: ArtifactStore) -> dict:
+def _clip_view(split: str, index: int, clip: dict, artifacts: ArtifactStore, parent: tuple[str, dict] | None,
+               vs_parent: dict | None) -> dict:
+    """One clip of an evaluation: its charts (with the parent's curve on the same frames), preview and the
+    BD-rate against the parent measured at evaluation."""
     slug, name, figures = f"{split}-{index}", clip["name"], []
+    curve = (f"parent {parent[0]}", parent[1]["points"]) if parent and parent[1].get("points") else None
+    against = " and the parent" if curve else ""
     if clip["points"]:
-        figures.append({"id": f"chart-{slug}-rd", "figure": charts.rd_chart(clip, "psnr_y"),
-                        "label": f"PSNR-Y against bitrate on {name}: this codec, x264 and x265"})
+        figures.append({"id": f"chart-{slug}-rd", "figure": charts.rd_chart(clip, "psnr_y", parent=curve),
+                        "label": f"PSNR-Y against bitrate on {name}: this codec, x264, x265{against}"})
         if any(p.get("vmaf") is not None for p in clip["points"]):
-            figures.append({"id": f"chart-{slug}-vmaf", "figure": charts.rd_chart(clip, "vmaf"),
-                            "label": f"VMAF against bitrate on {name}: this codec, x264 and x265"})
+            figures.append({"id": f"chart-{slug}-vmaf", "figure": charts.rd_chart(clip, "vmaf", parent=curve),
+                            "label": f"VMAF against bitrate on {name}: this codec, x264, x265{against}"})
         if any(p.get("psnr_y_frames") for p in clip["points"]):
             figures.append({"id": f"chart-{slug}-frames", "figure": charts.frame_psnr_chart(clip),
                             "label": f"PSNR-Y of each frame of {name} at each quality point"})
     preview = clip.get("preview")
     return {"slug": slug, "clip": clip, "figures": figures,
+            "vs_parent": vs_parent["clips"].get(name) if vs_parent else None,
             "preview": preview and {"quality": preview["quality"], "recon_url": artifacts.url(preview["recon_key"]),
                                     "source_url": artifacts.url(preview["source_key"])}}
 
@@ -251,20 +300,29 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
         view = {"experiment": experiment, "result": _load_result(artifacts, experiment), "code": None, "diff": None,
                 "events": experiments.events(experiment_id)}
     experiment, result = view["experiment"], view["result"] or {}
+    parents = [{"id": pid, "record": experiments.get_experiment(pid)} for pid in experiment.get("parents") or []]
+    parent = parents[0]["record"] if parents and parents[0]["record"] else None
+    parent_result = (_load_result(artifacts, parent) or {}) if parent else {}
+    vs_parent = result.get("vs_parent") or {}
     splits = []
     for split in ("cascade", "train", "validation"):  # the cascade only when the evaluation stopped there
         evaluation = result.get(split)
         if evaluation is None or (split == "cascade" and result.get("train")):
             continue
+        parent_clips = {c["sha256"]: c for c in (parent_result.get(split) or {}).get("clips", [])}
+        clips = [_clip_view(split, i, clip, artifacts,
+                            (parent["id"], parent_clips[clip["sha256"]]) if clip["sha256"] in parent_clips else None,
+                            vs_parent.get(split)) for i, clip in enumerate(evaluation["clips"])]
         splits.append({"name": split, "status": evaluation.get("status"), "failure": evaluation.get("failure"),
-                       "clips": [_clip_view(split, i, clip, artifacts) for i, clip in enumerate(evaluation["clips"])]})
-    parents = [{"id": pid, "record": experiments.get_experiment(pid)} for pid in experiment.get("parents") or []]
+                       "clips": clips, "vs_parent": vs_parent.get(split)})
     children = experiments.children(experiment_id)
     shown = {"id": benchmark_of(experiment), "current": current_benchmark(experiments), "known": []}
     return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
             "diff": diff_lines(view["diff"]), "events": view["events"][-LOG_TAIL:], "splits": splits,
             "parents": parents, "children": children[:CHILDREN_SHOWN],
             "children_count": len(children), "missing_artifact": missing,
+            "vs_parent": vs_parent, "parent_measured": bool(parent_result.get("train")),
+            "ancestors": _ancestors(experiments, experiment),
             "provenance": _provenance(experiment, result)}
 
 
@@ -354,15 +412,19 @@ def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     cloud = cloud_costs(experiments)
     spend = spend_view(experiments)
     history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
-    campaign_gain = history[0]["score"] - history[-1]["score"] if len(history) > 1 else None
-    total = cloud["total"] if cloud else (spend or {}).get("llm_usd")
-    return {"benchmark": shown, "cloud": cloud, "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
+    seed = best_seed(experiments, history)
+    campaign_gain = search_progress(history, seed)
+    parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud and cloud["total"]),
+                                             ("model spend", spend and spend["llm_usd"])) if usd is not None]
+    total = sum(usd for _, usd in parts) if parts else None
+    return {"benchmark": shown, "cloud": cloud,
+            "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
             "spend": spend, "window": len(window), "rows": [experiment_row(e) for e in window[:COST_ROWS]],
             "by_proposer": sorted(by_proposer.values(), key=lambda p: -p["llm_usd"]), "gains": gains,
+            "seed": seed, "best": history[-1] if history else None,
             "campaign_gain": campaign_gain, "campaign_usd": total,
-            "campaign_usd_source": "cloud spend (Cost Explorer)" if cloud else ("model spend" if spend else None),
-            "usd_per_point": total / campaign_gain if total is not None and campaign_gain and campaign_gain > 0
-            else None}
+            "campaign_usd_source": " + ".join(label for label, _ in parts) or None,
+            "usd_per_point": total / campaign_gain if total is not None and campaign_gain else None}
 
 
 def activity(experiments: ExperimentStore) -> dict:
@@ -381,6 +443,65 @@ def activity(experiments: ExperimentStore) -> dict:
                      "steps": len(STAGES), "updated_age_s": _age_s(e["updated_at"], now),
                      "attempts": len(e.get("attempts") or []), "latest": latest[0] if latest else None})
     campaign = experiments.get_state(CAMPAIGN_STATE) or {}
-    return {"runs": run_states(experiments, campaign, now), "active": rows,
-            "events": experiments.recent_events(RECENT_EVENTS),
-            "stale_after_s": STALE_AFTER_S}
+    runs = run_states(experiments, campaign, now)
+    return {"runs": runs, "active": rows, "events": experiments.recent_events(RECENT_EVENTS),
+            "stale_after_s": STALE_AFTER_S,
+            "refresh_s": LIVE_REFRESH_S if any(run["alive"] for run in runs) else None}
+
+
+def _ancestry(experiments: ExperimentStore, experiment: dict, known: dict[str, dict | None]) -> list[str]:
+    """The ids from `experiment` up its first parents to a root, reading each record once (memo `known`)."""
+    chain, current = [experiment["id"]], experiment
+    known[experiment["id"]] = experiment
+    while current.get("parents") and len(chain) < LINEAGE_DEPTH:
+        parent_id = current["parents"][0]
+        if parent_id not in known:
+            known[parent_id] = experiments.get_experiment(parent_id)
+        if known[parent_id] is None or parent_id in chain:
+            break
+        chain.append(parent_id)
+        current = known[parent_id]
+    return chain
+
+
+def _ancestors(experiments: ExperimentStore, experiment: dict) -> list[dict]:
+    """The experiment's first parent, its first parent, and so on to a root: {"id", "status", "score", "proposer"}."""
+    known: dict[str, dict | None] = {}
+    chain = _ancestry(experiments, experiment, known)[1:]
+    return [{key: known[i].get(key) for key in ("id", "status", "score", "proposer")} for i in chain]
+
+
+def _node(record: dict, rank: int | None) -> dict:
+    return {"id": record["id"], "status": record["status"], "score": record.get("score"),
+            "proposer": record.get("proposer"), "model": record.get("model"), "rank": rank,
+            "hypothesis": record.get("hypothesis") or "", "other_parents": (record.get("parents") or [])[1:],
+            "children": []}
+
+
+def lineage(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
+    """The archive's family tree over the best LINEAGE_BEST experiments and all their ancestors (first parents).
+
+    Roots are seeds (or experiments whose parent is not in the store); children are ordered best first.
+    Reads the best list and each ancestor once by key.
+    """
+    shown = benchmark_choice(experiments, benchmark)
+    best = experiments.best_experiments(limit=LINEAGE_BEST, split="train", benchmark=shown["id"])
+    known: dict[str, dict | None] = {}
+    edges: dict[str, str | None] = {}
+    for experiment in best:
+        chain = _ancestry(experiments, experiment, known)
+        for child, parent in zip(chain, chain[1:] + [None]):
+            edges.setdefault(child, parent)
+    ranks = {e["id"]: rank for rank, e in enumerate(best, start=1)}
+    nodes = {node_id: _node(known[node_id], ranks.get(node_id)) for node_id in edges}
+    roots = []
+    for node_id, parent in edges.items():
+        (nodes[parent]["children"] if parent in nodes else roots).append(nodes[node_id])
+    for node in nodes.values():
+        node["children"].sort(key=_tree_order)
+    return {"benchmark": shown, "roots": sorted(roots, key=_tree_order), "shown": len(nodes), "best": len(best),
+            "limit": LINEAGE_BEST}
+
+
+def _tree_order(node: dict) -> tuple:
+    return (node["score"] is None, node["score"] if node["score"] is not None else 0.0, node["id"])

@@ -9,7 +9,7 @@ import pytest
 import requests
 from awslab import PROJECT, handler_module
 
-from aiv.aws.costs import COSTS_STATE, category_of, costs_document, month_to_date
+from aiv.aws.costs import COSTS_STATE, campaign_period, category_of, costs_document, month_to_date
 
 
 def day(start: str, end: str, groups: dict[str, str], unit: str = "USD") -> dict:
@@ -53,6 +53,23 @@ def test_the_costs_lambda_stores_month_to_date_costs_by_category(seeded_cost_exp
     assert request["Granularity"] == "DAILY" and request["Metrics"] == ["UnblendedCost"]
     assert request["GroupBy"] == [{"Type": "TAG", "Key": "CostCategory"}]
     assert request["Filter"] == {"Tags": {"Key": "Project", "Values": [PROJECT], "MatchOptions": ["EQUALS"]}}
+
+
+def test_the_period_runs_from_the_month_costs_were_first_collected(seeded_cost_explorer, lab, lambda_context):
+    lab.experiments.put_state(COSTS_STATE, {"start": "2026-01-01", "by_category": {}})
+    handler_module("costs").handler({"source": "aws.scheduler"}, lambda_context)
+    [request] = seeded_cost_explorer
+    today = datetime.now(timezone.utc).date()
+    assert request["TimePeriod"] == dict(zip(("Start", "End"), campaign_period(today, "2026-01-01")))
+    assert lab.experiments.get_state(COSTS_STATE)["start"] == request["TimePeriod"]["Start"]
+
+
+def test_campaign_period_keeps_its_start_within_cost_explorers_13_months():
+    assert campaign_period(date(2026, 11, 21), None) == ("2026-11-01", "2026-11-22")
+    assert campaign_period(date(2026, 11, 21), "2026-09-01") == ("2026-09-01", "2026-11-22")
+    assert campaign_period(date(2026, 11, 21), "2026-09-17") == ("2026-09-01", "2026-11-22")
+    assert campaign_period(date(2026, 11, 21), "2024-02-01") == ("2025-11-01", "2026-11-22")
+    assert campaign_period(date(2026, 1, 5), "2023-01-01") == ("2025-01-01", "2026-01-06")
 
 
 def test_month_to_date_includes_today_and_works_on_the_first():

@@ -29,6 +29,7 @@ from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.codec.contract import CodecSource, builtin_source
 from aiv.names import code_key
+from aiv.pipeline.importing import IMPORT_PREFIX, import_codec
 from aiv.search.proposer import Proposal, Usage
 from aiv.store.records import new_experiment
 from aiv.store.table_design import create_tables, experiments_table_request
@@ -161,6 +162,27 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
     archived = lab.experiments.best_experiments(limit=1, benchmark=current_benchmark(lab.experiments))[0]["id"]
     assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
     assert set(control.rerun_input(lab.experiments, archived)) <= read
+
+
+def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api_starts(world, seeded, definition,
+                                                                                        functions, tiny_codec_source):
+    lab, _ = world
+    name = f"import-{uuid.uuid4().hex[:8]}"
+    entered = import_codec({"run_id": name, "name": "tiny", "source": tiny_codec_source, "origin": "a test"}, lab)
+    execution_input = {"seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + entered["experiment_id"]], "candidates": 1,
+                       "proposer": "offline", "seed": 21}
+    assert set(execution_input) <= {key.removesuffix(".$") for key in
+                                    definition["States"][definition["StartAt"]]["Parameters"]["defaults"]}
+    execution, _ = run(definition, functions, execution_input)
+    entered_states = states_entered(execution)
+    assert entered_states.count("SeedArchived") == len(BUILTIN_CODECS)  # the built-ins were evaluated before
+    assert entered_states.count("EvaluateSeed") == 1 and entered_states.count("SeedRecorded") == 1
+    experiment = lab.experiments.get_experiment(entered["experiment_id"])
+    assert (experiment["status"], experiment["proposer"], experiment["parents"]) == ("succeeded", "import", [])
+    result = json.loads(lab.artifacts.get(experiment["result_key"]))
+    assert [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
+    again, _ = run(definition, functions, execution_input)  # a later execution finds it archived
+    assert states_entered(again).count("SeedArchived") == len(BUILTIN_CODECS) + 1
 
 
 def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definition, functions):

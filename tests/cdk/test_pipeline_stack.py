@@ -97,7 +97,8 @@ def test_every_task_catches_everything_and_ends_in_mark_failed(definition, item)
 
 def test_the_seeds_are_evaluated_once_before_the_candidates(synth, definition, seed_states, item_states):
     states = definition["States"]
-    assert states["Items"]["Parameters"]["seeds"] == list(BUILTIN_CODECS)
+    assert states["Defaults"]["Parameters"]["defaults"]["seeds"] == list(BUILTIN_CODECS)  # an import adds its own
+    assert states["Items"]["Parameters"]["seeds.$"] == "$.run.seeds"
     assert (states["Items"]["Next"], states["Seeds"]["Next"]) == ("Seeds", "Candidates")
     seeds = states["Seeds"]
     assert seeds["ItemsPath"] == "$.seeds" and seeds["MaxConcurrency"] == synth.settings.map_concurrency

@@ -1,34 +1,36 @@
 """Hybrid reference codec: motion-compensated prediction plus a DCT residual, the search's seed.
 
-Frames are padded to whole macroblocks. The first frame and every `key_interval`-th frame are key
-frames (every macroblock intra); the others are P frames predicted from the previous decoded
-frame. For each macroblock the encoder runs an exhaustive integer motion search (SSD from
-OpenCV's template matcher, plus a rate term for the motion vector's distance from its median
-predictor), refines it to half and quarter pel on an H.264-style six-tap (or bilinear)
-interpolated reference, then picks by rate-distortion cost between inter (motion vector delta
-plus residual), intra (flat prediction plus DCT) and skip (predicted motion vector, no
-residual). Prediction may be overlapped (OBMC: each block blended with its neighbours' vectors
-near its edges). Residuals are transformed with an orthonormal DCT, quantised with a dead zone
-and a step that falls exponentially with `quality`, and transform blocks whose coefficients are
-not worth their bits are zeroed. Reconstruction is integer-exact (integer inverse transform,
-interpolation, OBMC and deblocking filter), so the encoder's reference equals the decoder's
-output bit for bit.
+Group of pictures: frame 0, every `key_interval`-th frame after the last key frame and every
+detected scene cut (a coarse motion-compensated difference large against the frame's own texture)
+are key frames. Between key frames, anchors every `bframes + 1` frames are P frames predicted from
+the `refs` latest anchors (a reference index per macroblock); the frames between two anchors are
+B frames coded hierarchically (the middle one first, from the nearest decoded frames on either
+side, then each half), each macroblock predicted from the past, the future or both (averaged),
+with a direct mode (both predicted vectors, no residual). B frames use coarser steps per level.
 
-Entropy coding is either a context-adaptive binary range coder (CABAC-like: significance map
-with last flags, level bins with context from the block's levels so far, neighbour-conditioned
-mode, vector and coded-block flags) or, as an alternative, streams split by kind (modes,
-vector deltas, coded-block flags, coefficients grouped by frequency position) each compressed
-with lzma, zlib or bz2. Every choice sits in PARAMS below; what the decoder needs is in the header.
+Macroblocks: the encoder runs an exhaustive integer motion search per reference (SSD from
+OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
+refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
+then picks by rate-distortion cost between inter (each reference or direction), intra and skip.
+Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
+by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
+diagonals, each block's mode chosen by rate-distortion cost; chroma follows the first block's). Prediction may be overlapped (OBMC). Residuals are transformed with an
+orthonormal DCT and quantised with a dead zone (optionally followed by a rate-distortion level
+decision per coefficient, RDOQ) and a step that falls exponentially with `quality`; transform
+blocks whose coefficients are not worth their bits are zeroed. Reconstruction is integer-exact
+(integer inverse transform, intra prediction, interpolation, OBMC and deblocking filter), so the
+encoder's reference equals the decoder's output bit for bit.
+
+Entropy coding is a context-adaptive binary range coder (CABAC-like: significance map with last
+flags, level bins with context from the block's levels so far, neighbour-conditioned mode,
+reference, direction, intra-mode, vector and coded-block flags). Every choice sits in PARAMS
+below; what the decoder needs is in the header.
 
 Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v).
 """
 
-from __future__ import annotations
-
-import bz2
-import lzma
+import itertools
 import struct
-import zlib
 from dataclasses import astuple, dataclass
 
 import cv2
@@ -42,43 +44,47 @@ PARAMS = {
     "subpel": 4,  # motion vector precision: 1 (integer), 2 (half) or 4 (quarter pel)
     "interp": "sixtap",  # luma sub-pel interpolation: "sixtap" (H.264 filter) or "bilinear"
     "obmc": 4,  # overlapped motion compensation: a neighbour's weight (in 1/16) at a block edge, 0 (off)..8
-    "key_interval": 60,  # a key frame every this many frames, >= 1
-    "q_min": 3.5,  # quantisation step at quality 1 (orthonormal DCT units), > 0
+    "key_interval": 250,  # at most this many frames from one key frame to the next, >= 1
+    "scenecut": 0.8,  # a frame whose coarse motion-compensated difference exceeds this share of its texture is a key frame, 0 (off)..4
+    "bframes": 3,  # B frames between two anchors (coded hierarchically), 0..15
+    "refs": 2,  # reference frames of a P frame (its latest anchors), 1..4
+    "q_min": 5.0,  # quantisation step at quality 1 (orthonormal DCT units), > 0
     "q_max": 120.0,  # quantisation step at quality 0, >= q_min
-    "chroma_q_scale": 1.0,  # chroma step / luma step, > 0
+    "chroma_q_scale": 1.5,  # chroma step / luma step, > 0
     "key_q_scale": 0.7,  # key-frame step / P-frame step, > 0
+    "b_q_scale": 1.3,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
     "intra_rounding": 0.34,  # dead-zone rounding offset for intra blocks, 0..0.5
     "inter_rounding": 0.17,  # dead-zone rounding offset for inter blocks, 0..0.5
+    "rdoq": False,  # rate-distortion decision between each level and the next smaller one
     "lambda_scale": 0.12,  # Lagrange multiplier / step^2 for every rate-distortion decision, > 0
     "coef_bit_cost": 5.0,  # estimated bits of a nonzero level besides its magnitude, > 0
-    "intra_blocks": True,  # allow intra macroblocks in P frames
+    "intra_blocks": True,  # allow intra macroblocks in P and B frames
+    "intra_modes": 6,  # intra prediction modes tried: 1 (DC), 3 (+ vertical, horizontal), 4 (+ planar), 6 (+ two diagonals)
     "loop_filter": True,  # deblocking filter on transform block edges, in the prediction loop
     "lf_alpha": 2.0,  # edge threshold |p0 - q0| < lf_alpha * step, 0..7
     "lf_beta": 0.5,  # flatness threshold |p1 - p0| < lf_beta * step, 0..7
     "lf_tc": 0.25,  # largest correction per filtered edge / step (doubled on intra edges), 0..7
-    "entropy": "arith",  # "arith" (context-adaptive binary range coder) or a stream compressor: "lzma", "zlib", "bz2"
     "arith_shift": 5,  # adaptation speed of the range coder's probabilities (smaller = faster), 3..7
-    "lzma_lc": 1,  # lzma literal context bits, 0..4 (used when entropy is "lzma")
 }
 # --- end parameters ---
 
 MAGIC = b"AIVH"
-VERSION = 1
-_HEADER = struct.Struct("<4sBIHHBBBBBBHHHHHBBBBBBBB")
+VERSION = 2
+_HEADER = struct.Struct("<4sBIHHBBBBBBBBHHHHHBBBBBBI")
 _LEN = struct.Struct("<I")
-_ENTROPY = ("arith", "lzma", "zlib", "bz2")
 _INTERP = ("sixtap", "bilinear")
-_N_STREAMS = 9  # modes, mvd y, mvd x, luma cbf, chroma cbf, intra luma, intra chroma, inter luma, inter chroma
 _SKIP, _INTER, _INTRA = 0, 1, 2
+_I, _P, _B = 0, 1, 2  # frame types
+_INTRA_MODE_SETS = {1: (0,), 3: (0, 1, 2), 4: (0, 1, 2, 3), 6: (0, 1, 2, 3, 4, 5)}  # DC, V, H, planar, down-left, down-right
+_N_INTRA_MODES = 6
 _DCT_BITS = 12  # precision of the integer inverse DCT matrix
 _SIXTAP = (1, -5, 20, 20, -5, 1)
-_LZMA_MAX_DICT = 1 << 26
 
 
 @dataclass(frozen=True)
 class _Config:
-    """Everything the decoder needs, exactly as written in the header."""
+    """Everything the decoder needs, exactly as written in the header (the key frames follow it)."""
 
     frames: int
     height: int
@@ -89,19 +95,20 @@ class _Config:
     subpel: int
     interp: int
     obmc: int
-    key_interval: int
+    refs: int
+    bframes: int
     q16_key_y: int
     q16_key_c: int
     q16_p_y: int
     q16_p_c: int
+    b_scale64: int
     weight64: int
     loop_filter: int
     lf_alpha32: int
     lf_beta32: int
     lf_tc32: int
-    entropy: int
     arith_shift: int
-    lzma_lc: int
+    keys: int  # how many key frames (their indices follow the header)
 
     @property
     def pad(self) -> int:
@@ -140,9 +147,10 @@ def _integer(params: dict, key: str, lo: int, hi: int) -> int:
 
 
 _PARAM_KEYS = (
-    "block_size", "transform_size", "search_range", "subpel", "interp", "obmc", "key_interval", "q_min", "q_max",
-    "chroma_q_scale", "key_q_scale", "freq_weight", "intra_rounding", "inter_rounding", "lambda_scale",
-    "coef_bit_cost", "intra_blocks", "loop_filter", "lf_alpha", "lf_beta", "lf_tc", "entropy", "arith_shift", "lzma_lc",
+    "block_size", "transform_size", "search_range", "subpel", "interp", "obmc", "key_interval", "scenecut", "bframes",
+    "refs", "q_min", "q_max", "chroma_q_scale", "key_q_scale", "b_q_scale", "freq_weight", "intra_rounding",
+    "inter_rounding", "rdoq", "lambda_scale", "coef_bit_cost", "intra_blocks", "intra_modes", "loop_filter", "lf_alpha",
+    "lf_beta", "lf_tc", "arith_shift",
 )  # fmt: skip
 
 
@@ -158,12 +166,14 @@ def _validated(params: dict) -> dict:
         "subpel": _choice(params, "subpel", (1, 2, 4)),
         "interp": _choice(params, "interp", _INTERP),
         "obmc": _integer(params, "obmc", 0, 8),
-        "key_interval": _integer(params, "key_interval", 1, 65535),
+        "key_interval": _integer(params, "key_interval", 1, 1 << 31),
+        "bframes": _integer(params, "bframes", 0, 15),
+        "refs": _integer(params, "refs", 1, 4),
+        "rdoq": _choice(params, "rdoq", (True, False)),
         "intra_blocks": _choice(params, "intra_blocks", (True, False)),
+        "intra_modes": _choice(params, "intra_modes", tuple(_INTRA_MODE_SETS)),
         "loop_filter": _choice(params, "loop_filter", (True, False)),
-        "entropy": _choice(params, "entropy", _ENTROPY),
         "arith_shift": _integer(params, "arith_shift", 3, 7),
-        "lzma_lc": _integer(params, "lzma_lc", 0, 4),
     }
     if p["block_size"] % (2 * p["transform_size"]):
         raise ValueError(
@@ -171,10 +181,12 @@ def _validated(params: dict) -> dict:
             f"({2 * p['transform_size']}) so chroma blocks hold whole transforms"
         )
     for key, lo, hi in (
+        ("scenecut", 0.0, 4.0),
         ("q_min", 0.25, 400.0),
         ("q_max", 0.25, 400.0),
         ("chroma_q_scale", 0.1, 8.0),
         ("key_q_scale", 0.1, 8.0),
+        ("b_q_scale", 0.5, 2.0),
         ("freq_weight", 0.0, 3.0),
         ("intra_rounding", 0.0, 0.5),
         ("inter_rounding", 0.0, 0.5),
@@ -190,11 +202,11 @@ def _validated(params: dict) -> dict:
     return p
 
 
-def _config(p: dict, shape: tuple[int, int, int], quality: float) -> _Config:
+def _config(p: dict, shape: tuple[int, int, int], quality: float, keys: int) -> _Config:
     step = p["q_max"] * (p["q_min"] / p["q_max"]) ** quality
 
     def q16(x: float) -> int:
-        return min(65535, max(1, int(round(x * 16))))
+        return min(65535, max(1, round(x * 16)))
 
     return _Config(
         frames=shape[0],
@@ -206,27 +218,29 @@ def _config(p: dict, shape: tuple[int, int, int], quality: float) -> _Config:
         subpel=p["subpel"],
         interp=_INTERP.index(p["interp"]),
         obmc=p["obmc"],
-        key_interval=p["key_interval"],
+        refs=p["refs"],
+        bframes=p["bframes"],
         q16_key_y=q16(step * p["key_q_scale"]),
         q16_key_c=q16(step * p["key_q_scale"] * p["chroma_q_scale"]),
         q16_p_y=q16(step),
         q16_p_c=q16(step * p["chroma_q_scale"]),
-        weight64=int(round(p["freq_weight"] * 64)),
+        b_scale64=round(p["b_q_scale"] * 64),
+        weight64=round(p["freq_weight"] * 64),
         loop_filter=int(p["loop_filter"]),
-        lf_alpha32=int(round(p["lf_alpha"] * 32)),
-        lf_beta32=int(round(p["lf_beta"] * 32)),
-        lf_tc32=int(round(p["lf_tc"] * 32)),
-        entropy=_ENTROPY.index(p["entropy"]),
+        lf_alpha32=round(p["lf_alpha"] * 32),
+        lf_beta32=round(p["lf_beta"] * 32),
+        lf_tc32=round(p["lf_tc"] * 32),
         arith_shift=p["arith_shift"],
-        lzma_lc=p["lzma_lc"],
+        keys=keys,
     )
 
 
-def _pack_header(cfg: _Config) -> bytes:
-    return _HEADER.pack(MAGIC, VERSION, *astuple(cfg))
+def _pack_header(cfg: _Config, keys: list[int]) -> bytes:
+    return _HEADER.pack(MAGIC, VERSION, *astuple(cfg)) + struct.pack(f"<{len(keys)}I", *keys)
 
 
-def _unpack_header(data: bytes) -> _Config:
+def _unpack_header(data: bytes) -> tuple[_Config, list[int]]:
+    """The header's settings and the key frames' indices; ValueError when they are not a valid stream's."""
     if len(data) < _HEADER.size:
         raise ValueError(f"hybrid: bitstream of {len(data)} bytes is shorter than its header")
     magic, version, *fields = _HEADER.unpack_from(data, 0)
@@ -246,17 +260,24 @@ def _unpack_header(data: bytes) -> _Config:
         and cfg.subpel in (1, 2, 4)
         and cfg.interp < len(_INTERP)
         and cfg.obmc <= 8
-        and cfg.key_interval >= 1
+        and 1 <= cfg.refs <= 4
+        and cfg.bframes <= 15
         and min(cfg.q16_key_y, cfg.q16_key_c, cfg.q16_p_y, cfg.q16_p_c) >= 1
+        and 32 <= cfg.b_scale64 <= 128
         and cfg.weight64 <= 192
         and cfg.loop_filter in (0, 1)
-        and cfg.entropy < len(_ENTROPY)
         and 3 <= cfg.arith_shift <= 7
-        and cfg.lzma_lc <= 4
+        and 1 <= cfg.keys <= cfg.frames
     )
     if not ok:
         raise ValueError(f"hybrid: header holds invalid values {cfg}")
-    return cfg
+    end = _HEADER.size + 4 * cfg.keys
+    if len(data) < end:
+        raise ValueError("hybrid: bitstream is truncated inside its key-frame list")
+    keys = list(struct.unpack_from(f"<{cfg.keys}I", data, _HEADER.size))
+    if keys[0] != 0 or any(b <= a for a, b in itertools.pairwise(keys)) or keys[-1] >= cfg.frames:
+        raise ValueError(f"hybrid: key-frame list {keys[:8]}... is not increasing from frame 0 within the clip")
+    return cfg, keys
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,12 +334,29 @@ def _bit_estimate(levels: np.ndarray, per_nonzero: float) -> np.ndarray:
     return np.where(mag > 0, per_nonzero + 2.0 * np.log2(np.maximum(mag, 1)), 0.0).sum(-1)
 
 
-def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float):
-    """Quantise [..., n] coefficients, zeroing blocks not worth their bits.
+def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, per_nonzero: float) -> np.ndarray:
+    """Each nonzero level or the next smaller magnitude, whichever costs less distortion + lam * bits."""
+    mag = np.abs(levels)
+    smaller = np.maximum(mag - 1, 0)
+    target = np.abs(coef) / steps
+    step2 = steps * steps
+
+    def cost(m: np.ndarray) -> np.ndarray:
+        bits = np.where(m > 0, per_nonzero + 2.0 * np.log2(np.maximum(m, 1)), 0.0)
+        return (target - m) ** 2 * step2 + lam * bits
+
+    better = (mag > 0) & (cost(smaller) < cost(mag))
+    return np.where(better, np.sign(levels) * smaller, levels)
+
+
+def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
+    """Quantise [..., n] coefficients (RDOQ optional), zeroing blocks not worth their bits.
 
     Returns (levels, distortion per block, estimated bits per block).
     """
     levels = _quantise(coef, steps, rounding)
+    if rdoq:
+        levels = _rdoq(coef, steps, levels, lam, per_nonzero)
     kept = ((coef - levels * steps) ** 2).sum(-1)
     dropped = (coef**2).sum(-1)
     bits = _bit_estimate(levels, per_nonzero) + 1.0
@@ -382,7 +420,7 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
         for fx in range(4):
             r0, c0 = fy // 2, fx // 2
 
-            def at(dr: int, dc: int) -> np.ndarray:
+            def at(dr: int, dc: int, r0: int = r0, c0: int = c0) -> np.ndarray:
                 return half[r0 + dr : r0 + dr + 2 * h : 2, c0 + dc : c0 + dc + 2 * w : 2]
 
             if fy % 2 == 0 and fx % 2 == 0:
@@ -402,8 +440,9 @@ def _luma_pred(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray,
     """Luma prediction at frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
     s = cfg.subpel
     shift = s.bit_length() - 1
-    py = (ys + cfg.pad) * s + mvy
-    px = (xs + cfg.pad) * s + mvx
+    dtype = np.int32 if phases.size < 1 << 31 else np.int64  # int32 coordinates where they fit: half the traffic
+    py = ((ys + cfg.pad) * s + mvy).astype(dtype, copy=False)
+    px = ((xs + cfg.pad) * s + mvx).astype(dtype, copy=False)
     _, _, hr, wr = phases.shape
     index = (((py & (s - 1)) * s + (px & (s - 1))) * hr + (py >> shift)) * wr + (px >> shift)
     return phases.reshape(-1)[index]
@@ -415,31 +454,34 @@ def _chroma_pred(ref: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, 
     A luma vector in 1/subpel pel is the same number in 1/(2*subpel) chroma pel.
     """
     d = 2 * cfg.subpel
+    shift = d.bit_length() - 1
     padc = cfg.pad // 2
     py = (ys + padc) * d + mvy
     px = (xs + padc) * d + mvx
-    iy, fy = py // d, py % d
-    ix, fx = px // d, px % d
-    a = ref[:, iy, ix]
-    b = ref[:, iy, ix + 1]
-    c = ref[:, iy + 1, ix]
-    e = ref[:, iy + 1, ix + 1]
+    fy, fx = py & (d - 1), px & (d - 1)
+    wc = ref.shape[2]
+    corner = (py >> shift) * wc + (px >> shift)
+    flat = ref.reshape(2, -1)
+    a, b, c, e = (np.take(flat, corner + offset, axis=1) for offset in (0, 1, wc, wc + 1))
     acc = (d - fx) * (d - fy) * a + fx * (d - fy) * b + (d - fx) * fy * c + fx * fy * e
-    return (acc + d * d // 2) // (d * d)
+    return (acc + d * d // 2) >> (2 * shift)
 
 
 @dataclass
 class _Reference:
     """A decoded frame ready to predict from."""
 
+    padded: np.ndarray  # uint8 luma padded by the search margin, for the integer search
     phases: np.ndarray  # luma sub-pel phases of the padded frame
     chroma: np.ndarray  # int32 [2, Hc + 2*pad/2, Wc + 2*pad/2]
 
 
 def _reference(y: np.ndarray, uv: np.ndarray, cfg: _Config) -> _Reference:
     padc = cfg.pad // 2
+    padded = np.pad(y, cfg.pad, mode="edge")
     return _Reference(
-        phases=_luma_phases(np.pad(y, cfg.pad, mode="edge"), cfg.subpel, cfg.interp),
+        padded=padded,
+        phases=_luma_phases(padded, cfg.subpel, cfg.interp),
         chroma=np.pad(uv, ((0, 0), (padc, padc), (padc, padc)), mode="edge").astype(np.int32),
     )
 
@@ -452,6 +494,7 @@ def _spread(a: np.ndarray, size: int) -> np.ndarray:
 def _mb_grids(cfg: _Config, mv: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per-pixel luma and chroma vector maps from macroblock vectors [rows, cols, 2]."""
     b = cfg.block
+    mv = mv.astype(np.int32)
     luma = _spread(mv, b)
     chroma = _spread(mv, b // 2)
     return luma[..., 0], luma[..., 1], chroma[..., 0], chroma[..., 1]
@@ -474,6 +517,7 @@ def _obmc_ramp(size: int, edge_weight: int) -> np.ndarray:
 def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Motion-compensated luma and chroma; with OBMC, blended with the predictions of the nearer
     horizontal and vertical neighbours' vectors (blocks not `usable` lend their own vector)."""
+    mv = mv.astype(np.int32)
     own = _plain_predict(ref, cfg, mv)
     if cfg.obmc == 0:
         return own
@@ -501,7 +545,7 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
 def _plain_at(ref: _Reference, cfg: _Config, plane: int, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
     """Prediction of a whole luma (plane 0) or chroma (plane 1, both components) plane from per-pixel vectors."""
     h, w = mvy.shape
-    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+    ys, xs = np.arange(h, dtype=np.int32)[:, None], np.arange(w, dtype=np.int32)[None, :]
     if plane == 0:
         return _luma_pred(ref.phases, cfg, ys, xs, mvy, mvx)
     return _chroma_pred(ref.chroma, cfg, ys, xs, mvy, mvx)
@@ -565,6 +609,201 @@ def _deblock(plane: np.ndarray, cfg: _Config, q16: int, intra: np.ndarray, coded
 
 
 # ----------------------------------------------------------------------------------------------
+# group of pictures: key frames, coding order, references
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """One frame's place in the coding order: display index, type, B level and its references' display indices."""
+
+    display: int
+    kind: int
+    depth: int
+    l0: tuple[int, ...]
+    l1: tuple[int, ...]
+
+
+def _plan(frames: int, keys: list[int], bframes: int, refs: int) -> list[_Coded]:
+    """The coding order of a clip, shared by encoder and decoder.
+
+    Each key frame, then anchors every bframes + 1 frames (P, predicted from the `refs` latest
+    anchors since the key frame, nearest first); after each anchor the B frames between it and the
+    previous anchor, by bisection: the middle one (from the nearest decoded frames on either
+    side), then each half one level deeper.
+    """
+    order: list[_Coded] = []
+    bounds = [*keys, frames]
+    for start, end in itertools.pairwise(bounds):
+        order.append(_Coded(start, _I, 0, (), ()))
+        anchors, decoded = [start], [start]
+        last = start
+        while last < end - 1:
+            anchor = min(last + bframes + 1, end - 1)
+            order.append(_Coded(anchor, _P, 0, tuple(anchors[::-1][:refs]), ()))
+            anchors.append(anchor)
+            decoded.append(anchor)
+            _bisect(last, anchor, 1, decoded, order)
+            last = anchor
+    return order
+
+
+def _bisect(a: int, b: int, depth: int, decoded: list[int], order: list[_Coded]) -> None:
+    if b - a < 2:
+        return
+    m = (a + b) // 2
+    past = max(d for d in decoded if d < m)
+    future = min(d for d in decoded if d > m)
+    order.append(_Coded(m, _B, depth, (past,), (future,)))
+    decoded.append(m)
+    _bisect(a, m, depth + 1, decoded, order)
+    _bisect(m, b, depth + 1, decoded, order)
+
+
+def _last_use(plan: list[_Coded]) -> dict[int, int]:
+    """For each referenced frame (display index), the position in the coding order of its last use."""
+    last = {}
+    for i, coded in enumerate(plan):
+        for d in coded.l0 + coded.l1:
+            last[d] = i
+    return last
+
+
+def _frame_q(cfg: _Config, kind: int, depth: int) -> tuple[int, int]:
+    """Luma and chroma steps (1/16) of a frame: key, P, or B at `depth` (each level b_scale coarser)."""
+    if kind == _I:
+        return cfg.q16_key_y, cfg.q16_key_c
+    qy, qc = cfg.q16_p_y, cfg.q16_p_c
+    for _ in range(depth):
+        qy = min(65535, max(1, (qy * cfg.b_scale64 + 32) >> 6))
+        qc = min(65535, max(1, (qc * cfg.b_scale64 + 32) >> 6))
+    return qy, qc
+
+
+def _key_frames(y: np.ndarray, key_interval: int, scenecut: float) -> list[int]:
+    """Frame 0, each frame `key_interval` after the previous key frame, and scene cuts (encoder only)."""
+    t, h, w = y.shape
+    small = [cv2.resize(f, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA).astype(np.float32) for f in y]
+    keys = [0]
+    for i in range(1, t):
+        if i - keys[-1] >= key_interval or (scenecut > 0 and _cut_score(small[i - 1], small[i]) > scenecut):
+            keys.append(i)
+    return keys
+
+
+def _cut_score(prev: np.ndarray, cur: np.ndarray, block: int = 8, reach: int = 4) -> float:
+    """Sum over 8x8 blocks of the best-shift absolute difference from `prev`, over `cur`'s own texture."""
+    hb, wb = (cur.shape[0] // block) * block, (cur.shape[1] // block) * block
+    if hb == 0 or wb == 0:
+        return 0.0
+    cur = cur[:hb, :wb]
+    padded = np.pad(prev, reach, mode="edge")
+    best = None
+    for dy in range(2 * reach + 1):
+        for dx in range(2 * reach + 1):
+            sad = _block_sum(np.abs(cur - padded[dy : dy + hb, dx : dx + wb]), block)
+            best = sad if best is None else np.minimum(best, sad)
+    blocks = cur.reshape(hb // block, block, wb // block, block)
+    texture = np.abs(blocks - blocks.mean((1, 3), keepdims=True)).sum()
+    return float(best.sum() / max(texture, 1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# intra prediction (shared by encoder and decoder)
+
+
+def _neighbours(plane: np.ndarray, r0: int, c0: int, n: int, top_right: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
+    """Reconstructed neighbours of the n x n block at (r0, c0): top row with top-right (2n; the last
+    available sample repeated past the plane, or past the top row when `top_right` is not yet
+    decoded), left column (n) and corner; a missing side is replaced by the other's nearest
+    sample, both by 128."""
+    w = plane.shape[1]
+    if r0 > 0:
+        top = plane[r0 - 1, c0 : min(w, c0 + (2 * n if top_right else n))].astype(np.int64)
+        if top.size < 2 * n:
+            top = np.concatenate([top, np.full(2 * n - top.size, top[-1])])
+    if c0 > 0:
+        left = plane[r0 : r0 + n, c0 - 1].astype(np.int64)
+    if r0 > 0 and c0 > 0:
+        return top, left, int(plane[r0 - 1, c0 - 1])
+    if r0 > 0:
+        return top, np.full(n, top[0]), int(top[0])
+    if c0 > 0:
+        return np.full(2 * n, left[0]), left, int(left[0])
+    return np.full(2 * n, 128, np.int64), np.full(n, 128, np.int64), 128
+
+
+def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: int, n: int, modes: tuple[int, ...]) -> np.ndarray:
+    """The predictions of an n x n block in the given intra modes, int64 [len(modes), n, n]. Modes:
+    0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal down-left, 5 diagonal down-right."""
+    shift = n.bit_length() - 1
+    t = top[:n]
+    x = np.arange(n)
+    out = np.empty((len(modes), n, n), np.int64)
+    for i, mode in enumerate(modes):
+        if mode == 0:
+            out[i] = (t.sum() + left.sum() + n) >> (shift + 1)
+        elif mode == 1:
+            out[i] = t[None, :]
+        elif mode == 2:
+            out[i] = left[:, None]
+        elif mode == 3:
+            out[i] = ((n - 1 - x)[None, :] * left[:, None] + (x + 1)[None, :] * top[n]
+                      + (n - 1 - x)[:, None] * t[None, :] + (x + 1)[:, None] * left[n - 1] + n) >> (shift + 1)
+        elif mode == 4:
+            ext = np.concatenate([top, top[-1:]])
+            s = x[:, None] + x[None, :]
+            out[i] = (ext[s] + 2 * ext[s + 1] + ext[s + 2] + 2) >> 2
+        else:
+            edge = np.concatenate([left[-1:], left[::-1], [corner], top[: n + 1]])
+            d = n + 1 + x[None, :] - x[:, None]
+            out[i] = (edge[d - 1] + 2 * edge[d] + edge[d + 1] + 2) >> 2
+    return out
+
+
+def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
+    """[M, n, n] blocks -> [M, (n/ts)^2, ts, ts] transform blocks in raster order."""
+    m, n, _ = blocks.shape
+    return _to_tblocks(blocks.reshape(m * n, n), n, ts)
+
+
+def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser=None) -> None:
+    """Predict and reconstruct the intra macroblocks of `frame` in raster order, in place on the int32
+    planes (the inter ones already reconstructed). Luma: each transform block in raster order
+    within its macroblock, with its own mode; chroma: the mode of the macroblock's first luma block.
+    `chooser(m, j, top, left, corner)` (encoder only) first sets luma block j's mode and levels;
+    `chooser(m, None, ...)` returns the chroma levels' chooser."""
+    _, cols = cfg.grid
+    b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
+    k = b // ts
+    kc2 = frame.chroma.shape[1] // 2
+    for r, c in zip(*np.nonzero(frame.modes == _INTRA)):
+        m = r * cols + c
+        for j in range(k * k):
+            ty, tx = r * k + j // k, c * k + j % k
+            neighbours = _neighbours(y, ty * ts, tx * ts, ts, top_right=j < k or j % k < k - 1)
+            if chooser is not None:
+                chooser(m, j, *neighbours)
+            pred = _intra_predictions(*neighbours, ts, (int(frame.imodes[ty, tx]),))[0]
+            y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts] = _add_residual(pred, frame.luma[m : m + 1, j : j + 1], cfg, qy, ts)
+        mode = (int(frame.imodes[r * k, c * k]),)
+        code_chroma = chooser(m, None) if chooser is not None else None
+        for i in (0, 1):
+            pred = _intra_predictions(*_neighbours(uv[i], r * h, c * h, h), h, mode)[0]
+            if code_chroma is not None:
+                code_chroma(i, pred)
+            levels = frame.chroma[m : m + 1, i * kc2 : (i + 1) * kc2]
+            uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h] = _add_residual(pred, levels, cfg, qc, h)
+
+
+def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
+    """The intra mode of a luma transform block predicted from the blocks left of and above it
+    (DC where they lie in a macroblock that is not intra)."""
+    left = imodes[ty][tx - 1] if tx > 0 and modes[ty // k][(tx - 1) // k] == _INTRA else 0
+    top = imodes[ty - 1][tx] if ty > 0 and modes[(ty - 1) // k][tx // k] == _INTRA else 0
+    return int(min(left, top))
+
+
+# ----------------------------------------------------------------------------------------------
 # frame reconstruction (shared by encoder and decoder, so both hold the same reference)
 
 
@@ -572,11 +811,26 @@ def _deblock(plane: np.ndarray, cfg: _Config, q16: int, intra: np.ndarray, coded
 class _Frame:
     """The decoded symbols of one frame."""
 
-    key: bool
+    kind: int  # _I, _P or _B
+    depth: int  # B level (0 for I and P)
     modes: np.ndarray  # [rows, cols] of _SKIP / _INTER / _INTRA
-    mvs: np.ndarray  # [rows, cols, 2] int64, 1/subpel pel, zero for intra
+    imodes: np.ndarray  # [rows*k, cols*k] intra prediction mode per luma transform block (intra macroblocks)
+    dirs: np.ndarray  # [rows, cols] lists used: 1 past (L0), 2 future (L1), 3 both; 0 for intra
+    refidx: np.ndarray  # [rows, cols] index into L0 (P frames)
+    mv0: np.ndarray  # [rows, cols, 2] int64 L0 vectors in 1/subpel pel, zero where L0 is unused
+    mv1: np.ndarray  # [rows, cols, 2] int64 L1 vectors
     luma: np.ndarray  # [nMB, k*k, ts*ts] int64 levels, natural order
     chroma: np.ndarray  # [nMB, 2*kc*kc, ts*ts] int64 levels (U blocks then V blocks)
+
+
+def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
+    rows, cols = cfg.grid
+    k2, kc2, n = (cfg.block // cfg.tsize) ** 2, 2 * (cfg.block // 2 // cfg.tsize) ** 2, cfg.tsize**2
+    grid = np.zeros((rows, cols), np.int64)
+    k = cfg.block // cfg.tsize
+    return _Frame(kind, depth, grid + (_INTRA if kind == _I else _INTER), np.zeros((rows * k, cols * k), np.int64), grid + (0 if kind == _I else 1),
+                  grid.copy(), np.zeros((rows, cols, 2), np.int64), np.zeros((rows, cols, 2), np.int64),
+                  np.zeros((rows * cols, k2, n), np.int64), np.zeros((rows * cols, kc2, n), np.int64))
 
 
 def _per_tblock(values: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
@@ -596,31 +850,63 @@ def _add_residual(pred: np.ndarray, levels: np.ndarray, cfg: _Config, q16: int, 
     return np.clip(_from_tblocks(blocks, rows, cols, mb, ts), 0, 255).astype(np.int32)
 
 
-def _reconstruct(frame: _Frame, ref: _Reference | None, cfg: _Config) -> tuple[np.ndarray, np.ndarray]:
+def _inter_predict(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg: _Config) -> tuple[np.ndarray, np.ndarray]:
+    """Motion-compensated luma [Hp, Wp] and chroma [2, Hp/2, Wp/2] of the frame's inter macroblocks
+    (zero elsewhere): per reference (P) or per direction, averaged where both are used (B)."""
+    rows, cols = cfg.grid
+    b = cfg.block
+    luma = np.zeros((rows * b, cols * b), np.int32)
+    chroma = np.zeros((2, rows * b // 2, cols * b // 2), np.int32)
+    inter = frame.modes != _INTRA
+    parts = []
+    if frame.kind == _P:
+        for i, ref in enumerate(l0):
+            parts.append((inter & (frame.refidx == i), ref, frame.mv0))
+    else:
+        parts.append((inter & (frame.dirs & 1 > 0), l0[0], frame.mv0))
+        parts.append((inter & (frame.dirs & 2 > 0), l1[0], frame.mv1))
+    for used, ref, mv in parts:
+        if used.any():
+            py, pc = _predict(ref, cfg, mv, used)
+            luma += np.where(_spread(used, b), py, 0)
+            chroma += np.where(_spread(used, b // 2)[None], pc, 0)
+    if frame.kind == _B:
+        both = frame.dirs == 3
+        luma = np.where(_spread(both, b), (luma + 1) >> 1, luma)
+        chroma = np.where(_spread(both, b // 2)[None], (chroma + 1) >> 1, chroma)
+    return luma, chroma
+
+
+def _motion_signature(frame: _Frame, subpel: int) -> np.ndarray:
+    """Per-macroblock [rows, cols, 6]: both vectors, direction and reference, scaled so any change in
+    the last two counts as motion for the loop filter."""
+    return np.concatenate([frame.mv0, frame.mv1, frame.dirs[..., None] * subpel, frame.refidx[..., None] * subpel], -1)
+
+
+def _reconstruct(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg: _Config, chooser=None) -> tuple[np.ndarray, np.ndarray]:
     """Decoded (padded) luma [Hp, Wp] and chroma [2, Hp/2, Wp/2] as uint8."""
     rows, cols = cfg.grid
     b, ts = cfg.block, cfg.tsize
     intra = frame.modes == _INTRA
-    if ref is None:
-        luma_pred = np.full((rows * b, cols * b), 128, np.int32)
-        chroma_pred = np.full((2, rows * b // 2, cols * b // 2), 128, np.int32)
+    qy, qc = _frame_q(cfg, frame.kind, frame.depth)
+    if frame.kind == _I:
+        y = np.zeros((rows * b, cols * b), np.int32)
+        uv = np.zeros((2, rows * b // 2, cols * b // 2), np.int32)
     else:
-        luma_pred, chroma_pred = _predict(ref, cfg, frame.mvs, ~intra)
-        luma_pred[_spread(intra, b)] = 128
-        chroma_pred[:, _spread(intra, b // 2)] = 128
-    qy, qc = (cfg.q16_key_y, cfg.q16_key_c) if frame.key else (cfg.q16_p_y, cfg.q16_p_c)
-    y = _add_residual(luma_pred, frame.luma, cfg, qy, b)
-    kc2 = frame.chroma.shape[1] // 2
-    uv = np.stack([_add_residual(chroma_pred[i], frame.chroma[:, i * kc2 : (i + 1) * kc2], cfg, qc, b // 2) for i in range(2)])
+        luma_pred, chroma_pred = _inter_predict(frame, l0, l1, cfg)
+        inter_only = (~intra).reshape(-1, 1, 1)
+        y = _add_residual(luma_pred, frame.luma * inter_only, cfg, qy, b)
+        kc2 = frame.chroma.shape[1] // 2
+        chroma = frame.chroma * inter_only
+        uv = np.stack([_add_residual(chroma_pred[i], chroma[:, i * kc2 : (i + 1) * kc2], cfg, qc, b // 2) for i in range(2)])
+    _intra_pass(y, uv, frame, cfg, qy, qc, chooser)
     if cfg.loop_filter:
         k, kc = b // ts, b // 2 // ts
         mb_id = np.arange(rows * cols).reshape(rows, cols)
-        for plane, q16, kk, coded in (
-            (y, qy, k, np.any(frame.luma != 0, -1)),
-            (uv[0], qc, kc, np.any(frame.chroma != 0, -1).reshape(-1, 2, kc * kc).any(1)),
-            (uv[1], qc, kc, np.any(frame.chroma != 0, -1).reshape(-1, 2, kc * kc).any(1)),
-        ):
-            _deblock(plane, cfg, q16, _spread(intra, kk), _per_tblock(coded, rows, cols, kk), _spread(frame.mvs, kk), _spread(mb_id, kk))
+        motion = _motion_signature(frame, cfg.subpel)
+        coded_c = np.any(frame.chroma != 0, -1).reshape(-1, 2, kc * kc).any(1)
+        for plane, q16, kk, coded in ((y, qy, k, np.any(frame.luma != 0, -1)), (uv[0], qc, kc, coded_c), (uv[1], qc, kc, coded_c)):
+            _deblock(plane, cfg, q16, _spread(intra, kk), _per_tblock(coded, rows, cols, kk), _spread(motion, kk), _spread(mb_id, kk))
     return y.astype(np.uint8), uv.astype(np.uint8)
 
 
@@ -662,30 +948,33 @@ def _block_sum(err: np.ndarray, b: int) -> np.ndarray:
     return err.reshape(*err.shape[:-2], h // b, b, w // b, b).sum((-3, -1))
 
 
-def _refine(cur: np.ndarray, ref: _Reference, cfg: _Config, mv: np.ndarray, lam: float) -> np.ndarray:
-    """Half- then quarter-pel refinement of every block's vector at once."""
+def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Best vector per macroblock against one reference and its cost (SSD + lam * vector bits):
+    integer full search, then half- and quarter-pel refinement of every block at once."""
+    mv = _integer_search(cur.astype(np.uint8), ref.padded, cfg, lam)
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
-    ys, xs = np.arange(hp)[:, None], np.arange(wp)[None, :]
-    b = cfg.block
+    ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
+
+    def cost_of(cand: np.ndarray) -> np.ndarray:
+        ly, lx, _, _ = _mb_grids(cfg, cand)
+        err = (_luma_pred(ref.phases, cfg, ys, xs, ly, lx) - cur) ** 2
+        return _block_sum(err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
+
+    best_cost = cost_of(mv)
     step = cfg.subpel // 2
     while step >= 1:
-        best_cost, best = None, mv
+        centre = mv
         for dy in (-step, 0, step):
             for dx in (-step, 0, step):
-                cand = mv + np.array([dy, dx])
-                ly, lx, _, _ = _mb_grids(cfg, cand)
-                err = (_luma_pred(ref.phases, cfg, ys, xs, ly, lx) - cur) ** 2
-                cost = _block_sum(err, b) + lam * _mv_bits(cand - pred_mv).sum(-1)
-                if best_cost is None:
-                    best_cost, best = cost, cand
-                else:
+                if dy or dx:
+                    cand = centre + np.array([dy, dx])
+                    cost = cost_of(cand)
                     better = cost < best_cost
                     best_cost = np.where(better, cost, best_cost)
-                    best = np.where(better[..., None], cand, best)
-        mv = best
+                    mv = np.where(better[..., None], cand, mv)
         step //= 2
-    return mv
+    return mv, best_cost
 
 
 def _transform_mb(residual_y: np.ndarray, residual_uv: np.ndarray, cfg: _Config) -> tuple[np.ndarray, np.ndarray]:
@@ -697,246 +986,180 @@ def _transform_mb(residual_y: np.ndarray, residual_uv: np.ndarray, cfg: _Config)
     return cy, np.concatenate([cu, cv], axis=1)
 
 
-def _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, qy: int, qc: int, rounding: float, lam: float, cost: float):
+@dataclass(frozen=True)
+class _Coding:
+    """How one frame's residuals are quantised and weighed."""
+
+    qy: int
+    qc: int
+    lam: float
+    bit_cost: float
+    rdoq: bool
+
+
+def _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float):
     """Transform and quantise every macroblock; returns (luma levels, chroma levels, D per MB, bits per MB)."""
     cy, cc = _transform_mb(cur_y - pred_y, cur_uv - pred_uv, cfg)
-    ly, dy, by = _code_blocks(cy, _steps(cfg, qy), rounding, lam, cost)
-    lc, dc, bc = _code_blocks(cc, _steps(cfg, qc), rounding, lam, cost)
+    ly, dy, by = _code_blocks(cy, _steps(cfg, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
+    lc, dc, bc = _code_blocks(cc, _steps(cfg, coding.qc), rounding, coding.lam, coding.bit_cost, coding.rdoq)
     return ly, lc, dy.sum(-1) + dc.sum(-1), by.sum(-1) + bc.sum(-1)
 
 
-def _decide_frame(cur_y, cur_uv, ref: _Reference | None, ref_y_padded, cfg: _Config, p: dict) -> _Frame:
-    """Choose modes, vectors and levels for one frame."""
+def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarray:
+    """A cheap intra prediction of every n x n block of `plane` from the pixels of `around` next to
+    it (the frame's inter prediction, a stand-in for its reconstruction): the best (by SSD) of DC,
+    vertical and horizontal. For the intra/inter decision only."""
+    h, w = plane.shape
+    rows, cols = h // n, w // n
+    top = np.vstack([np.full((1, w), 128.0), around[n - 1 : -1 : n]])
+    left = np.hstack([np.full((h, 1), 128.0), around[:, n - 1 : -1 : n]])
+    vertical = np.repeat(top, n, 0)
+    horizontal = np.repeat(left, n, 1)
+    dc = _spread((top.reshape(rows, cols, n).sum(-1) + left.reshape(rows, n, cols).sum(1)) / (2 * n), n)
+    candidates = np.stack([dc, vertical, horizontal])
+    sse = _block_sum((candidates - plane) ** 2, n)
+    pick = _spread(np.argmin(sse, 0), n)
+    return np.take_along_axis(candidates, pick[None], 0)[0]
+
+
+def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict):
+    """The encoder's intra decisions for `_intra_pass`: for each luma transform block, each allowed
+    mode's prediction is transformed and quantised, and the cheapest by distortion + lam * bits
+    sets the block's mode and levels; the chroma levels follow from the macroblock's chroma
+    prediction."""
+    _rows, cols = cfg.grid
+    b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
+    allowed = list(_INTRA_MODE_SETS[p["intra_modes"]])
+    steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
+
+    kc2 = frame.chroma.shape[1] // 2
+
+    k = b // ts
+
+    def choose(m: int, j: int | None, top: np.ndarray | None = None, left: np.ndarray | None = None, corner: int = 0):
+        r, c = divmod(m, cols)
+        if j is None:
+            return lambda i, pred: code_chroma(m, r, c, i, pred)
+        ty, tx = r * k + j // k, c * k + j % k
+        preds = _intra_predictions(top, left, corner, ts, allowed)
+        coef = _forward(cur_y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts][None] - preds, ts)
+        levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
+        mpm = _most_probable(frame.imodes, frame.modes, ty, tx, k)
+        mode_bits = np.array([1.0 if mode == mpm else 4.0 for mode in allowed])
+        best = int(np.argmin(dist + coding.lam * (bits + mode_bits)))
+        frame.imodes[ty, tx] = allowed[best]
+        frame.luma[m, j] = levels[best]
+        return None
+
+    def code_chroma(m: int, r: int, c: int, i: int, pred: np.ndarray) -> None:
+        src = cur_uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h]
+        coef = _forward(_stack_tblocks((src - pred)[None], ts), ts)
+        levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
+        frame.chroma[m, i * kc2 : (i + 1) * kc2] = levels[0]
+
+    return choose
+
+
+def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list[_Reference], cfg: _Config, p: dict):
+    """Choose modes, vectors and levels for one frame; returns the frame and the intra chooser that
+    `_reconstruct` calls for its intra macroblocks."""
     rows, cols = cfg.grid
     b = cfg.block
-    key = ref is None
-    qy, qc = (cfg.q16_key_y, cfg.q16_key_c) if key else (cfg.q16_p_y, cfg.q16_p_c)
-    lam = p["lambda_scale"] * (qy / 16.0) ** 2
-    cost = p["coef_bit_cost"]
-    cur_y = cur_y.astype(np.float64)
-    cur_uv = cur_uv.astype(np.float64)
-    intra = _code_mb(cur_y, cur_uv, 128.0, 128.0, cfg, qy, qc, p["intra_rounding"], lam, cost)
-    if key:
-        modes = np.full((rows, cols), _INTRA)
-        return _Frame(True, modes, np.zeros((rows, cols, 2), np.int64), intra[0], intra[1])
+    qy, qc = _frame_q(cfg, entry.kind, entry.depth)
+    coding = _Coding(qy, qc, p["lambda_scale"] * (qy / 16.0) ** 2, p["coef_bit_cost"], p["rdoq"])
+    lam = coding.lam
+    cur_y = cur_y8.astype(np.float64)
+    cur_uv = cur_uv8.astype(np.float64)
+    frame = _empty_frame(cfg, entry.kind, entry.depth)
+    chooser = _intra_chooser(cur_y, cur_uv, frame, cfg, coding, p)
+    if entry.kind == _I:
+        return frame, chooser
 
-    mv = _integer_search(cur_y.astype(np.uint8), ref_y_padded, cfg, lam)
-    if cfg.subpel > 1:
-        mv = _refine(cur_y, ref, cfg, mv, lam)
-    pred_y, pred_uv = _predict(ref, cfg, mv, np.ones((rows, cols), bool))
-    inter = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, qy, qc, p["inter_rounding"], lam, cost)
-    j_inter = inter[2] + lam * (inter[3] + 2.0)
-    j_intra = intra[2] + lam * (intra[3] + 3.0)
-    use_intra = (j_intra < j_inter).reshape(rows, cols) if p["intra_blocks"] else np.zeros((rows, cols), bool)
+    # candidates per macroblock: (dirs, refidx, mv0, mv1, side bits, prediction)
+    everywhere = np.ones((rows, cols), bool)
+    candidates = []
+    if entry.kind == _P:
+        for i, ref in enumerate(l0):
+            mv, _ = _motion(cur_y, ref, cfg, lam)
+            side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
+            candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere)))
+    else:
+        mv0, _ = _motion(cur_y, l0[0], cfg, lam)
+        mv1, _ = _motion(cur_y, l1[0], cfg, lam)
+        bits0 = _mv_bits(mv0 - _predictors(mv0, everywhere)).sum(-1)
+        bits1 = _mv_bits(mv1 - _predictors(mv1, everywhere)).sum(-1)
+        zero = np.zeros_like(mv0)
+        past, future = _predict(l0[0], cfg, mv0, everywhere), _predict(l1[0], cfg, mv1, everywhere)
+        both = tuple((a + b + 1) >> 1 for a, b in zip(past, future))
+        candidates = [(1, 0, mv0, zero, bits0 + 2, past), (2, 0, zero, mv1, bits1 + 2, future),
+                      (3, 0, mv0, mv1, bits0 + bits1 + 1, both)]
+    best_j = best_y = best_uv = None
+    for dirs, ref, mv0, mv1, side, (pred_y, pred_uv) in candidates:
+        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
+        j = (dist + lam * (bits + 1.0)).reshape(rows, cols) + lam * side
+        better = everywhere if best_j is None else j < best_j
+        best_j = j if best_j is None else np.where(better, j, best_j)
+        best_y = pred_y if best_y is None else np.where(_spread(better, b), pred_y, best_y)
+        best_uv = pred_uv if best_uv is None else np.where(_spread(better, b // 2)[None], pred_uv, best_uv)
+        frame.dirs[better], frame.refidx[better] = dirs, ref
+        frame.mv0[better], frame.mv1[better] = mv0[better], mv1[better]
+    if p["intra_blocks"]:
+        pred_y = _open_loop_intra(cur_y, best_y, b)
+        pred_uv = np.stack([_open_loop_intra(cur_uv[i], best_uv[i], b // 2) for i in (0, 1)])
+        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["intra_rounding"])
+        use_intra = (dist + lam * (bits + 5.0)).reshape(rows, cols) < best_j
+        frame.modes[use_intra] = _INTRA
+        frame.dirs[use_intra] = frame.refidx[use_intra] = 0
+        frame.mv0[use_intra] = frame.mv1[use_intra] = 0
+    pred_y, pred_uv = _inter_predict(frame, l0, l1, cfg)  # the blend at edges between directions differs from best_y
+    luma, chroma, _, _ = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
+    inter = (frame.modes != _INTRA).reshape(-1, 1, 1)
+    frame.luma[:] = luma * inter
+    frame.chroma[:] = chroma * inter
+    _decide_skips(frame, cur_y, cur_uv, l0, l1, cfg, lam, best_j)
+    return frame, chooser
 
-    luma = np.where(use_intra.reshape(-1, 1, 1), intra[0], inter[0])
-    chroma = np.where(use_intra.reshape(-1, 1, 1), intra[1], inter[1])
-    coded = (np.any(luma != 0, (1, 2)) | np.any(chroma != 0, (1, 2))).reshape(rows, cols)
-    j_inter = j_inter.reshape(rows, cols)
-    modes = np.where(use_intra, _INTRA, _INTER)
-    mv = np.where(use_intra[..., None], 0, mv)
-    final = [[(0, 0)] * cols for _ in range(rows)]
+
+def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
+    """In raster order (the vector predictors depend on the final field), turn inter macroblocks into
+    skips (P: first reference, predicted vector; B: both directions, predicted vectors; no residual)
+    where that costs no more."""
+    rows, cols = cfg.grid
+    b, h = cfg.block, cfg.block // 2
+    bi = frame.kind == _B
+    coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
+    fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     for r in range(rows):
         for c in range(cols):
-            if modes[r, c] == _INTRA:
+            if frame.modes[r, c] == _INTRA:
                 continue
-            pmv = _median_predictor(final, rows, cols, r, c)
-            here = (int(mv[r, c, 0]), int(mv[r, c, 1]))
-            skip = here == pmv and not coded[r, c]
+            pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
+            mine = [(int(frame.mv0[r, c, 0]), int(frame.mv0[r, c, 1])), (int(frame.mv1[r, c, 0]), int(frame.mv1[r, c, 1]))]
+            skip_dirs = 3 if bi else 1
+            same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and all(
+                mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
+            skip = same and not coded[r, c]
             if not skip:
                 ys, xs = np.arange(r * b, r * b + b)[:, None], np.arange(c * b, c * b + b)[None, :]
-                cys, cxs = np.arange(r * b // 2, (r + 1) * b // 2)[:, None], np.arange(c * b // 2, (c + 1) * b // 2)[None, :]
-                d_skip = ((_luma_pred(ref.phases, cfg, ys, xs, pmv[0], pmv[1]) - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
-                d_skip += ((_chroma_pred(ref.chroma, cfg, cys, cxs, pmv[0], pmv[1]) - cur_uv[:, cys, cxs]) ** 2).sum()
+                cys, cxs = np.arange(r * h, (r + 1) * h)[:, None], np.arange(c * h, (c + 1) * h)[None, :]
+                refs = [l0[0], l1[0]] if bi else [l0[0]]
+                py = [_luma_pred(ref.phases, cfg, ys, xs, *pmv[x]) for x, ref in enumerate(refs)]
+                pc = [_chroma_pred(ref.chroma, cfg, cys, cxs, *pmv[x]) for x, ref in enumerate(refs)]
+                if bi:
+                    py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
+                d_skip = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
+                d_skip += ((pc[0] - cur_uv[:, cys, cxs]) ** 2).sum()
                 skip = d_skip + lam <= j_inter[r, c]
             if skip:
-                modes[r, c] = _SKIP
-                mv[r, c] = pmv
-                luma[r * cols + c] = 0
-                chroma[r * cols + c] = 0
-            final[r][c] = (int(mv[r, c, 0]), int(mv[r, c, 1]))
-    return _Frame(False, modes, mv, luma, chroma)
-
-
-# ----------------------------------------------------------------------------------------------
-# entropy coding
-
-
-def _pack(values: np.ndarray) -> bytes:
-    """Signed integers -> [escape count][int32 escapes][one byte per value, 255 = escape]."""
-    v = values.astype(np.int64).ravel()
-    z = (v << 1) ^ (v >> 63)
-    big = z >= 255
-    out = np.where(big, 255, z).astype(np.uint8)
-    escapes = v[big].astype("<i4")
-    return _LEN.pack(int(big.sum())) + escapes.tobytes() + out.tobytes()
-
-
-def _unpack(data: bytes) -> np.ndarray:
-    if len(data) < _LEN.size:
-        raise ValueError("hybrid: a stream is shorter than its escape count")
-    (n,) = _LEN.unpack_from(data, 0)
-    if _LEN.size + 4 * n > len(data):
-        raise ValueError("hybrid: a stream's escapes run past its end")
-    escapes = np.frombuffer(data, "<i4", n, _LEN.size).astype(np.int64)
-    raw = np.frombuffer(data, np.uint8, offset=_LEN.size + 4 * n).astype(np.int64)
-    values = (raw >> 1) ^ -(raw & 1)
-    big = raw == 255
-    if int(big.sum()) != n:
-        raise ValueError(f"hybrid: a stream announces {n} escapes but holds {int(big.sum())}")
-    values[big] = escapes
-    return values
-
-
-def _compress(data: bytes, cfg: _Config) -> bytes:
-    name = _ENTROPY[cfg.entropy]
-    if name == "lzma":
-        return lzma.compress(data, format=lzma.FORMAT_RAW, filters=_lzma_filters(cfg, len(data)))
-    if name == "zlib":
-        return zlib.compress(data, 9)
-    return bz2.compress(data, 9)
-
-
-def _decompress(data: bytes, cfg: _Config) -> bytes:
-    name = _ENTROPY[cfg.entropy]
-    try:
-        if name == "lzma":
-            return lzma.decompress(data, format=lzma.FORMAT_RAW, filters=_lzma_filters(cfg, _LZMA_MAX_DICT))
-        if name == "zlib":
-            return zlib.decompress(data)
-        return bz2.decompress(data)
-    except (lzma.LZMAError, zlib.error, OSError, EOFError) as exc:
-        raise ValueError(f"hybrid: corrupt {name} stream ({exc})") from exc
-
-
-def _lzma_filters(cfg: _Config, size: int) -> list[dict]:
-    """Raw LZMA2 settings; the dictionary just covers `size` bytes (a decoder may use a larger one)."""
-    dict_size = min(_LZMA_MAX_DICT, max(1 << 16, 1 << max(0, size - 1).bit_length()))
-    return [{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": dict_size, "lc": cfg.lzma_lc, "lp": 0, "pb": 0}]
-
-
-def _coef_layout(levels: np.ndarray, zigzag: np.ndarray) -> np.ndarray:
-    """[N, n] natural-order levels -> position-major zigzag [n, N]."""
-    return levels[:, zigzag].T
-
-
-def _serialise(frames: list[_Frame], cfg: _Config) -> list[bytes]:
-    """Symbols of all frames -> the raw (uncompressed) streams."""
-    zz = _zigzag(cfg.tsize)
-    modes, mvd, cbf_y, cbf_c = [], [], [], []
-    groups: list[list[np.ndarray]] = [[], [], [], []]  # intra luma, intra chroma, inter luma, inter chroma
-    for f in frames:
-        rows, cols = f.modes.shape
-        flat_modes = f.modes.reshape(-1)
-        if not f.key:
-            modes.append(flat_modes)
-            avail = f.modes != _INTRA
-            mvd.append((f.mvs - _predictors(f.mvs, avail)).reshape(-1, 2)[flat_modes == _INTER])
-        coded_mb = flat_modes != _SKIP
-        fy = np.any(f.luma != 0, -1)
-        fc = np.any(f.chroma != 0, -1)
-        cbf_y.append(fy[coded_mb].reshape(-1))
-        cbf_c.append(fc[coded_mb].reshape(-1))
-        intra = (flat_modes == _INTRA)[:, None]
-        groups[0].append(f.luma[fy & intra])
-        groups[1].append(f.chroma[fc & intra])
-        groups[2].append(f.luma[fy & ~intra])
-        groups[3].append(f.chroma[fc & ~intra])
-    n = cfg.tsize**2
-    coef = [np.concatenate(g) if g else np.zeros((0, n), np.int64) for g in groups]
-    for g in (0, 1):  # intra DC as differences along the coding order
-        coef[g][1:, 0] -= coef[g][:-1, 0].copy()
-    cat = lambda parts, shape: np.concatenate(parts) if parts else np.zeros(shape, np.int64)  # noqa: E731
-    mvd_all = cat(mvd, (0, 2))
-    return [
-        _pack(cat(modes, (0,))),
-        _pack(mvd_all[:, 0]),
-        _pack(mvd_all[:, 1]),
-        _pack(cat(cbf_y, (0,))),
-        _pack(cat(cbf_c, (0,))),
-        *(_pack(_coef_layout(c, zz)) for c in coef),
-    ]
-
-
-class _Cursor:
-    """Sequential reader over a decoded symbol array; running short is a corrupt stream."""
-
-    def __init__(self, values: np.ndarray, name: str):
-        self.values, self.name, self.pos = values, name, 0
-
-    def take(self, n: int) -> np.ndarray:
-        if self.pos + n > self.values.size:
-            raise ValueError(f"hybrid: the {self.name} stream ends early")
-        out = self.values[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def finish(self) -> None:
-        if self.pos != self.values.shape[0]:
-            raise ValueError(f"hybrid: the {self.name} stream has {self.values.shape[0] - self.pos} symbols left over")
-
-
-def _parse_frames(streams: list[np.ndarray], cfg: _Config) -> list[_Frame]:
-    """Raw decoded streams -> the symbols of every frame."""
-    rows, cols = cfg.grid
-    nmb = rows * cols
-    k2 = (cfg.block // cfg.tsize) ** 2
-    kc2 = 2 * (cfg.block // 2 // cfg.tsize) ** 2
-    n = cfg.tsize**2
-    unzz = np.argsort(_zigzag(cfg.tsize))
-    coef = []
-    for g, values in enumerate(streams[5:]):
-        if values.size % n:
-            raise ValueError(f"hybrid: coefficient group {g} holds {values.size} levels, not a multiple of {n}")
-        c = values.reshape(n, -1).T[:, unzz].copy()
-        if g < 2:
-            c[:, 0] = np.cumsum(c[:, 0])
-        coef.append(_Cursor(c, f"coefficient group {g}"))
-    modes_s, mvy_s, mvx_s = (_Cursor(streams[i], name) for i, name in enumerate(("mode", "vector y", "vector x")))
-    cbf_y_s, cbf_c_s = _Cursor(streams[3], "luma flag"), _Cursor(streams[4], "chroma flag")
-    bound = cfg.search * cfg.subpel + cfg.subpel
-    frames = []
-    for t in range(cfg.frames):
-        key = t % cfg.key_interval == 0
-        modes = np.full(nmb, _INTRA, np.int64) if key else modes_s.take(nmb)
-        if np.any((modes < 0) | (modes > 2)):
-            raise ValueError(f"hybrid: frame {t} holds an unknown block mode")
-        mvs = np.zeros((rows, cols, 2), np.int64)
-        if not key:
-            n_inter = int((modes == _INTER).sum())
-            d = np.stack([mvy_s.take(n_inter), mvx_s.take(n_inter)], 1).tolist()
-            grid = modes.reshape(rows, cols)
-            field = [[(0, 0)] * cols for _ in range(rows)]
-            i = 0
-            for r in range(rows):
-                for c in range(cols):
-                    if grid[r, c] == _INTRA:
-                        continue
-                    py, px = _median_predictor(field, rows, cols, r, c)
-                    if grid[r, c] == _INTER:
-                        py, px = py + d[i][0], px + d[i][1]
-                        i += 1
-                    if abs(py) > bound or abs(px) > bound:
-                        raise ValueError(f"hybrid: frame {t} holds a motion vector outside the search range")
-                    field[r][c] = (py, px)
-            mvs = np.array(field, np.int64).reshape(rows, cols, 2)
-        coded = modes != _SKIP
-        fy = np.zeros((nmb, k2), bool)
-        fc = np.zeros((nmb, kc2), bool)
-        fy[coded] = cbf_y_s.take(int(coded.sum()) * k2).reshape(-1, k2) != 0
-        fc[coded] = cbf_c_s.take(int(coded.sum()) * kc2).reshape(-1, kc2) != 0
-        intra = (modes == _INTRA)[:, None]
-        luma = np.zeros((nmb, k2, n), np.int64)
-        chroma = np.zeros((nmb, kc2, n), np.int64)
-        for target, flags, g_intra, g_inter in ((luma, fy, 0, 2), (chroma, fc, 1, 3)):
-            target[flags & intra] = coef[g_intra].take(int((flags & intra).sum()))
-            target[flags & ~intra] = coef[g_inter].take(int((flags & ~intra).sum()))
-            if np.any(~np.any(target[flags] != 0, -1)):
-                raise ValueError(f"hybrid: frame {t} flags a coded block whose levels are all zero")
-        frames.append(_Frame(key, modes.reshape(rows, cols), mvs, luma, chroma))
-    for cursor in (modes_s, mvy_s, mvx_s, cbf_y_s, cbf_c_s, *coef):
-        cursor.finish()
-    return frames
+                frame.modes[r, c] = _SKIP
+                frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
+                frame.mv0[r, c] = pmv[0] if skip_dirs & 1 else (0, 0)
+                frame.mv1[r, c] = pmv[1] if skip_dirs & 2 else (0, 0)
+                frame.luma[r * cols + c] = 0
+                frame.chroma[r * cols + c] = 0
+            for x, mv in enumerate((frame.mv0, frame.mv1)):
+                if frame.dirs[r, c] >> x & 1:
+                    fields[x][r][c] = (int(mv[r, c, 0]), int(mv[r, c, 1]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1073,7 +1296,7 @@ def _unary(coder, ctxs: list[int], value: int | None, cap: int, k: int) -> int:
     v = value or 0
     m = 0
     last = len(ctxs) - 1
-    while m < cap and coder.bit(ctxs[m if m < last else last], v > m):
+    while m < cap and coder.bit(ctxs[min(last, m)], v > m):
         m += 1
     if m == cap:
         m += _eg_bypass(coder, k, v - cap)
@@ -1094,11 +1317,13 @@ class _Contexts:
     """Offsets of every context group in the coder's probability table."""
 
     n: int
-    skip: int
-    intra: int
+    skip: int  # 3 neighbour counts
+    intra: int  # 3 neighbour counts
+    imode: int  # most-probable-mode flag, then 4 contexts of the remaining mode's unary code
+    ref: int  # 3 contexts of the reference index's unary code
+    dirs: int  # 3 neighbour counts of "both directions", then 1 for "future"
     mvd: tuple[int, int]  # per component: 3 zero-flag contexts, then 6 magnitude contexts
     cbf: tuple[int, int]  # luma, chroma: 3 neighbour counts x (inter, intra)
-    dc: tuple[int, int]  # luma, chroma: zero flag then 8 magnitude contexts
     sig: tuple[int, ...]  # per category (luma intra, luma inter, chroma intra, chroma inter)
     last: tuple[int, ...]
     level: tuple[int, ...]  # 5 greater-than-one contexts, then 5 magnitude contexts
@@ -1112,21 +1337,22 @@ def _contexts(tsize: int) -> _Contexts:
     npos = max(pos) + 1
     offsets = []
     total = 0
-    for size in (3, 3, 9, 9, 6, 6, 9, 9, *([3 * npos] * 4), *([npos] * 4), *([10] * 4)):
+    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4)):
         offsets.append(total)
         total += size
     o = offsets
-    return _Contexts(total, o[0], o[1], (o[2], o[3]), (o[4], o[5]), (o[6], o[7]), tuple(o[8:12]), tuple(o[12:16]), tuple(o[16:20]), pos)
+    return _Contexts(total, o[0], o[1], o[2], o[3], o[4], (o[5], o[6]), (o[7], o[8]), tuple(o[9:13]), tuple(o[13:17]),
+                     tuple(o[17:21]), pos)
 
 
-def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int], start: int) -> None:
+def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
     """Levels of one coded block in zigzag order (filled in place when decoding): significance map, then levels."""
     n = len(levels)
     enc = coder.encoding
-    last = max(i for i in range(start, n) if levels[i]) if enc else -1
+    last = max(i for i in range(n) if levels[i]) if enc else -1
     sig, lst, pos = ctx.sig[cat], ctx.last[cat], ctx.pos
     where = []
-    i = start
+    i = 0
     while i < n - 1:
         if coder.bit(sig + 3 * pos[i] + min(len(where), 2), enc and levels[i] != 0):
             where.append(i)
@@ -1152,112 +1378,111 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int], start: int) ->
             levels[i] = -a if sign else a
 
 
-def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame) -> _Frame:
+def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) -> _Frame:
     """Code one frame's symbols in decoding order; when decoding, `frame` is a zero shell to fill."""
     enc = coder.encoding
     rows, cols = cfg.grid
     b, ts = cfg.block, cfg.tsize
     k, kc = b // ts, b // 2 // ts
     zz = _zigzag(ts)
-    modes = frame.modes.tolist()
-    mvs = frame.mvs.tolist()
+    modes, imodes, dirs, refidx = frame.modes.tolist(), frame.imodes.tolist(), frame.dirs.tolist(), frame.refidx.tolist()
+    mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
     luma = frame.luma[:, :, zz].tolist()
     chroma = frame.chroma[:, :, zz].tolist()
-    field = [[(0, 0)] * cols for _ in range(rows)]
-    mvd_field = [[(0, 0)] * cols for _ in range(rows)]
+    fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
-    last_dc = [0, 0, 0]
     s = cfg.subpel
     near, far = max(1, 3 * s // 4), 8 * s
     bound = cfg.search * s + s
+    bi_frame = frame.kind == _B
     for r in range(rows):
         for c in range(cols):
             m = r * cols + c
-            if frame.key:
+            left = (modes[r][c - 1], dirs[r][c - 1]) if c > 0 else (-1, 0)
+            top = (modes[r - 1][c], dirs[r - 1][c]) if r > 0 else (-1, 0)
+            if frame.kind == _I:
+                mode = _INTRA
+            elif coder.bit(ctx.skip + (left[0] == _SKIP) + (top[0] == _SKIP), modes[r][c] == _SKIP):
+                mode = _SKIP
+            elif coder.bit(ctx.intra + (left[0] == _INTRA) + (top[0] == _INTRA), modes[r][c] == _INTRA):
                 mode = _INTRA
             else:
-                left = modes[r][c - 1] if c > 0 else -1
-                top = modes[r - 1][c] if r > 0 else -1
-                if coder.bit(ctx.skip + (left == _SKIP) + (top == _SKIP), modes[r][c] == _SKIP):
-                    mode = _SKIP
-                elif coder.bit(ctx.intra + (left == _INTRA) + (top == _INTRA), modes[r][c] == _INTRA):
-                    mode = _INTRA
-                else:
-                    mode = _INTER
+                mode = _INTER
             modes[r][c] = mode
-            if mode != _INTRA:
-                pred = _median_predictor(field, rows, cols, r, c)
-                mv = pred
-                if mode == _INTER:
-                    d = []
-                    for comp in (0, 1):
-                        a = (abs(mvd_field[r][c - 1][comp]) if c > 0 else 0) + (abs(mvd_field[r - 1][c][comp]) if r > 0 else 0)
-                        base = ctx.mvd[comp]
-                        inc = 0 if a < near else (1 if a <= far else 2)
-                        mags = [base + 3 + j for j in range(6)]
-                        d.append(_signed(coder, base + inc, mags, mvs[r][c][comp] - pred[comp], 8, 3))
-                    mv = (pred[0] + d[0], pred[1] + d[1])
-                    mvd_field[r][c] = (d[0], d[1])
-                if abs(mv[0]) > bound or abs(mv[1]) > bound:
-                    raise ValueError("hybrid: a motion vector lies outside the search range (corrupt stream)")
-                field[r][c] = mv
-                mvs[r][c] = list(mv)
+            if mode == _INTRA:
+                dirs[r][c] = refidx[r][c] = 0
+                for j in range(k * k):
+                    ty, tx = r * k + j // k, c * k + j % k
+                    mpm = _most_probable(imodes, modes, ty, tx, k)
+                    if coder.bit(ctx.imode, imodes[ty][tx] == mpm):
+                        imodes[ty][tx] = mpm
+                        continue
+                    wanted = imodes[ty][tx] - (imodes[ty][tx] > mpm)
+                    rest = 0
+                    while rest < _N_INTRA_MODES - 2 and coder.bit(ctx.imode + 1 + min(rest, 3), wanted > rest):
+                        rest += 1
+                    imodes[ty][tx] = rest + (rest >= mpm)
+            else:
+                if mode == _SKIP:
+                    d, ref = (3 if bi_frame else 1), 0
+                elif bi_frame:
+                    both = (left[1] == 3) + (top[1] == 3)
+                    d = 3 if coder.bit(ctx.dirs + both, dirs[r][c] == 3) else 1 + coder.bit(ctx.dirs + 3, dirs[r][c] == 2)
+                    ref = 0
+                else:
+                    d = 1
+                    ref = 0
+                    while ref < nrefs - 1 and coder.bit(ctx.ref + min(ref, 2), refidx[r][c] > ref):
+                        ref += 1
+                dirs[r][c], refidx[r][c] = d, ref
+                for x in (0, 1):
+                    if not d >> x & 1:
+                        mvs[x][r][c] = [0, 0]
+                        continue
+                    mv = _median_predictor(fields[x], rows, cols, r, c)
+                    if mode == _INTER:
+                        delta = []
+                        for comp in (0, 1):
+                            near_mag = (abs(mvd_fields[x][r][c - 1][comp]) if c > 0 else 0) + (abs(mvd_fields[x][r - 1][c][comp]) if r > 0 else 0)
+                            base = ctx.mvd[comp]
+                            inc = 0 if near_mag < near else (1 if near_mag <= far else 2)
+                            delta.append(_signed(coder, base + inc, [base + 3 + j for j in range(6)], mvs[x][r][c][comp] - mv[comp], 8, 3))
+                        mv = (mv[0] + delta[0], mv[1] + delta[1])
+                        mvd_fields[x][r][c] = (delta[0], delta[1])
+                    if abs(mv[0]) > bound or abs(mv[1]) > bound:
+                        raise ValueError("hybrid: a motion vector lies outside the search range (corrupt stream)")
+                    fields[x][r][c] = mv
+                    mvs[x][r][c] = list(mv)
             if mode == _SKIP:
                 continue
             intra = mode == _INTRA
-            start = 1 if intra else 0
             for plane, blocks, kk, offset in ((0, luma[m], k, 0), (1, chroma[m], kc, 0), (2, chroma[m], kc, kc * kc)):
                 grid = cbf[plane]
                 is_chroma = plane > 0
                 for j in range(kk * kk):
                     lv = blocks[offset + j]
-                    if intra:
-                        dc = _signed(coder, ctx.dc[is_chroma], [ctx.dc[is_chroma] + 1 + i for i in range(8)], lv[0] - last_dc[plane], 14, 0)
-                        lv[0] = last_dc[plane] = last_dc[plane] + dc
                     ty, tx = r * kk + j // kk, c * kk + j % kk
                     nb = (grid[ty][tx - 1] if tx > 0 else 0) + (grid[ty - 1][tx] if ty > 0 else 0)
-                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and any(lv[start:]))
+                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and any(lv))
                     grid[ty][tx] = flag
                     if flag:
-                        _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv, start)
+                        _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv)
     if enc:
         return frame
     unzz = np.argsort(zz)
     return _Frame(
-        frame.key,
+        frame.kind,
+        frame.depth,
         np.array(modes, np.int64),
-        np.array(mvs, np.int64).reshape(rows, cols, 2),
+        np.array(imodes, np.int64),
+        np.array(dirs, np.int64),
+        np.array(refidx, np.int64),
+        np.array(mvs[0], np.int64).reshape(rows, cols, 2),
+        np.array(mvs[1], np.int64).reshape(rows, cols, 2),
         np.array(luma, np.int64)[:, :, unzz],
         np.array(chroma, np.int64)[:, :, unzz],
     )
-
-
-def _ac_encode(frames: list[_Frame], cfg: _Config) -> bytes:
-    ctx = _contexts(cfg.tsize)
-    coder = _RangeEncoder(ctx.n, cfg.arith_shift)
-    for f in frames:
-        _ac_frame(coder, ctx, cfg, f)
-    return coder.finish()
-
-
-def _ac_decode(data: bytes, cfg: _Config) -> list[_Frame]:
-    ctx = _contexts(cfg.tsize)
-    coder = _RangeDecoder(data, ctx.n, cfg.arith_shift)
-    rows, cols = cfg.grid
-    nmb = rows * cols
-    k2, kc2, n = (cfg.block // cfg.tsize) ** 2, 2 * (cfg.block // 2 // cfg.tsize) ** 2, cfg.tsize**2
-    frames = []
-    for t in range(cfg.frames):
-        shell = _Frame(
-            t % cfg.key_interval == 0,
-            np.zeros((rows, cols), np.int64),
-            np.zeros((rows, cols, 2), np.int64),
-            np.zeros((nmb, k2, n), np.int64),
-            np.zeros((nmb, kc2, n), np.int64),
-        )
-        frames.append(_ac_frame(coder, ctx, cfg, shell))
-    coder.finish()
-    return frames
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1274,6 +1499,14 @@ def _check_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         raise ValueError(f"hybrid: clip {y.shape} is too large for the header")
 
 
+def _store(dpb: dict, position: int, entry: _Coded, last: dict[int, int], rec_y: np.ndarray, rec_uv: np.ndarray, cfg: _Config) -> None:
+    """Keep a decoded frame while a later frame refers to it; drop the frames no later one needs."""
+    if last.get(entry.display, -1) > position:
+        dpb[entry.display] = _reference(rec_y, rec_uv, cfg)
+    for display in [d for d in dpb if last[d] <= position]:
+        del dpb[display]
+
+
 def encode(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: float) -> bytes:
     """Code a 4:2:0 clip; `quality` in [0, 1], higher = more bits and better fidelity."""
     _check_planes(y, u, v)
@@ -1282,53 +1515,51 @@ def encode(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: flo
     if not 0.0 <= float(quality) <= 1.0:
         raise ValueError(f"hybrid: quality {quality!r} is outside [0, 1]")
     p = _validated(PARAMS)
-    cfg = _config(p, y.shape, float(quality))
+    keys = _key_frames(y, p["key_interval"], p["scenecut"])
+    cfg = _config(p, y.shape, float(quality), len(keys))
     rows, cols = cfg.grid
     hp, wp = rows * cfg.block, cols * cfg.block
     t, h, w = y.shape
     ys = np.pad(y, ((0, 0), (0, hp - h), (0, wp - w)), mode="edge")
     uvs = np.pad(np.stack([u, v], 1), ((0, 0), (0, 0), (0, (hp - h) // 2), (0, (wp - w) // 2)), mode="edge")
-    frames, ref, ref_y_padded = [], None, None
-    for i in range(t):
-        key = i % cfg.key_interval == 0
-        frame = _decide_frame(ys[i], uvs[i], None if key else ref, ref_y_padded, cfg, p)
-        frames.append(frame)
-        rec_y, rec_uv = _reconstruct(frame, None if key else ref, cfg)
-        ref = _reference(rec_y, rec_uv, cfg)
-        ref_y_padded = np.pad(rec_y, cfg.pad, mode="edge")
-    if _ENTROPY[cfg.entropy] == "arith":
-        streams = [_ac_encode(frames, cfg)]
-    else:
-        streams = [_compress(s, cfg) for s in _serialise(frames, cfg)]
-    return _pack_header(cfg) + b"".join(_LEN.pack(len(s)) for s in streams) + b"".join(streams)
+    plan = _plan(t, keys, cfg.bframes, cfg.refs)
+    last = _last_use(plan)
+    ctx = _contexts(cfg.tsize)
+    coder = _RangeEncoder(ctx.n, cfg.arith_shift)
+    dpb: dict[int, _Reference] = {}
+    for position, entry in enumerate(plan):
+        l0, l1 = [dpb[d] for d in entry.l0], [dpb[d] for d in entry.l1]
+        frame, chooser = _decide_frame(ys[entry.display], uvs[entry.display], entry, l0, l1, cfg, p)
+        rec_y, rec_uv = _reconstruct(frame, l0, l1, cfg, chooser)
+        _ac_frame(coder, ctx, cfg, frame, len(l0))
+        _store(dpb, position, entry, last, rec_y, rec_uv, cfg)
+    payload = coder.finish()
+    return _pack_header(cfg, keys) + _LEN.pack(len(payload)) + payload
 
 
 def decode(bitstream: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rebuild (y, u, v) uint8 planes of the input's exact shapes from the bytes alone."""
-    cfg = _unpack_header(bitstream)
-    arith = _ENTROPY[cfg.entropy] == "arith"
-    count = 1 if arith else _N_STREAMS
-    pos = _HEADER.size + count * _LEN.size
+    cfg, keys = _unpack_header(bitstream)
+    pos = _HEADER.size + 4 * cfg.keys + _LEN.size
     if len(bitstream) < pos:
-        raise ValueError("hybrid: bitstream is truncated inside its stream table")
-    lengths = [_LEN.unpack_from(bitstream, _HEADER.size + i * _LEN.size)[0] for i in range(count)]
-    if pos + sum(lengths) != len(bitstream):
-        raise ValueError(f"hybrid: bitstream holds {len(bitstream)} bytes, its table announces {pos + sum(lengths)}")
-    if arith:
-        frames = _ac_decode(bitstream[pos:], cfg)
-    else:
-        streams = []
-        for n in lengths:
-            streams.append(_unpack(_decompress(bitstream[pos : pos + n], cfg)))
-            pos += n
-        frames = _parse_frames(streams, cfg)
+        raise ValueError("hybrid: bitstream is truncated before its payload")
+    (length,) = _LEN.unpack_from(bitstream, pos - _LEN.size)
+    if pos + length != len(bitstream):
+        raise ValueError(f"hybrid: bitstream holds {len(bitstream)} bytes, its header announces {pos + length}")
+    ctx = _contexts(cfg.tsize)
+    coder = _RangeDecoder(bitstream[pos:], ctx.n, cfg.arith_shift)
     t, h, w = cfg.frames, cfg.height, cfg.width
     out_y = np.empty((t, h, w), np.uint8)
     out_uv = np.empty((t, 2, h // 2, w // 2), np.uint8)
-    ref = None
-    for i, frame in enumerate(frames):
-        rec_y, rec_uv = _reconstruct(frame, None if frame.key else ref, cfg)
-        out_y[i] = rec_y[:h, :w]
-        out_uv[i] = rec_uv[:, : h // 2, : w // 2]
-        ref = _reference(rec_y, rec_uv, cfg)
+    plan = _plan(t, keys, cfg.bframes, cfg.refs)
+    last = _last_use(plan)
+    dpb: dict[int, _Reference] = {}
+    for position, entry in enumerate(plan):
+        l0, l1 = [dpb[d] for d in entry.l0], [dpb[d] for d in entry.l1]
+        frame = _ac_frame(coder, ctx, cfg, _empty_frame(cfg, entry.kind, entry.depth), len(l0))
+        rec_y, rec_uv = _reconstruct(frame, l0, l1, cfg)
+        out_y[entry.display] = rec_y[:h, :w]
+        out_uv[entry.display] = rec_uv[:, : h // 2, : w // 2]
+        _store(dpb, position, entry, last, rec_y, rec_uv, cfg)
+    coder.finish()
     return out_y, out_uv[:, 0].copy(), out_uv[:, 1].copy()

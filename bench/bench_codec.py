@@ -1,0 +1,115 @@
+"""Speed of the `hybrid` seed against another version of it (default: the one on `main`), in one run.
+
+    python bench/bench_codec.py [--old-ref main] [--frames 30] [--repeat 3] [--corpus-frames 30] [--no-corpus]
+
+Prints, for each version: encode and decode frames/s at CIF (the first frames of
+../shared/clips/foreman_cif.264 when it is there, else the built-in corpus's first clip scaled to
+352x288) at quality 0.5, in process, median of `--repeat`; then the full sandboxed evaluation of
+the built-in corpus (4 quality points, no VMAF) in seconds, median of `--repeat`, with its
+headline BD-rate. The old version is read with `git show REF:aiv/codec/builtin/hybrid.py` at run
+time. This machine has no GPU unless `torch.cuda.is_available()` says so; the codec's decisions
+run on the CPU either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+from bench_evaluate import one_evaluation
+
+from aiv.video.corpus import builtin_corpus
+from aiv.video.readers import read_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+FOREMAN = ROOT.parent / "shared" / "clips" / "foreman_cif.264"
+CIF = (288, 352)
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """A codec module from a file, importable under `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def cif_frames(frames: int) -> tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(description, (y, u, v)) of `frames` CIF frames: foreman when the shared clips are there."""
+    if FOREMAN.exists():
+        clip = read_clip(FOREMAN, frames=frames)
+        return f"foreman_cif, {clip.y.shape[0]} frames", (clip.y, clip.u, clip.v)
+    clip = builtin_corpus(frames=frames)[0]
+    h, w = CIF
+
+    def scaled(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        return np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in plane])
+
+    return f"built-in {clip.name} scaled to 352x288, {frames} frames", (
+        scaled(clip.y, (h, w)), scaled(clip.u, (h // 2, w // 2)), scaled(clip.v, (h // 2, w // 2)))
+
+
+def codec_speed(module: ModuleType, planes: tuple[np.ndarray, ...], repeat: int) -> tuple[float, float, int]:
+    """Median encode and decode frames/s at quality 0.5, and the bitstream's bytes."""
+    frames = planes[0].shape[0]
+    encode_s, decode_s = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        bits = module.encode(*planes, 30.0, 0.5)
+        encode_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        module.decode(bits)
+        decode_s.append(time.perf_counter() - started)
+    return frames / statistics.median(encode_s), frames / statistics.median(decode_s), len(bits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old-ref", default="main", help="git revision of the version to compare with")
+    parser.add_argument("--frames", type=int, default=30, help="CIF frames for the frames/s figures")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--corpus-frames", type=int, default=30, help="frames per clip of the corpus evaluation")
+    parser.add_argument("--no-corpus", action="store_true", help="skip the full corpus evaluation")
+    args = parser.parse_args()
+    try:
+        old_source = subprocess.run(["git", "show", f"{args.old_ref}:aiv/codec/builtin/hybrid.py"], cwd=ROOT,
+                                    capture_output=True, text=True, check=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"cannot read hybrid.py at {args.old_ref}: {exc.stderr.strip()}") from exc
+    import torch
+
+    print(f"CUDA available: {torch.cuda.is_available()} (hybrid's decisions and reconstruction run on the CPU)")
+    with tempfile.TemporaryDirectory() as folder:
+        old_path = Path(folder) / "hybrid_old.py"
+        old_path.write_text(old_source)
+        versions = {f"hybrid@{args.old_ref}": old_path, "hybrid (this tree)": ROOT / "aiv" / "codec" / "builtin" / "hybrid.py"}
+        what, planes = cif_frames(args.frames)
+        print(f"CIF speed on {what}, quality 0.5, median of {args.repeat}")
+        print(f"{'version':<22}{'encode fps':>12}{'decode fps':>12}{'bytes':>10}")
+        for index, (label, path) in enumerate(versions.items()):
+            enc, dec, size = codec_speed(load_module(path, f"bench_hybrid_{index}"), planes, args.repeat)
+            print(f"{label:<22}{enc:>12.2f}{dec:>12.2f}{size:>10}")
+        if args.no_corpus:
+            return
+        print(f"full sandboxed evaluation of the built-in corpus, {args.corpus_frames} frames per clip, "
+              f"VMAF off, median of {args.repeat}")
+        print(f"{'version':<22}{'total s':>10}{'codec s':>10}{'BD-rate vs x264':>17}")
+        for label, path in versions.items():
+            runs = [one_evaluation(str(path), args.corpus_frames, vmaf=False) for _ in range(args.repeat)]
+            total = statistics.median(r["total"] for r in runs)
+            codec = statistics.median(r["codec"] for r in runs)
+            print(f"{label:<22}{total:>10.1f}{codec:>10.1f}{runs[0]['headline']:>+16.1f}%")
+
+
+if __name__ == "__main__":
+    main()
