@@ -71,11 +71,12 @@ def report_line(line: str) -> None:
 
 
 def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float, allow_weak_sandbox: bool) -> str:
-    """The `aiv run` that evaluates the seeds again on the same benchmark (same clips, frames, qualities), with
+    """The `aiv run` that evaluates the seeds again on the same benchmark (same clips, frames, qualities, anchors), with
     `timeout_s` seconds per encode or decode."""
     words = ["aiv", "run", "--store", str(path), "--clips", *settings.train_clips,
              "--validation-clips", *settings.validation_clips, "--frames", str(settings.frames),
              "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}",
+             "--anchor-crfs", ",".join(str(crf) for crf in settings.anchor_crfs), "--anchor-preset", settings.anchor_preset,
              *(["--allow-weak-sandbox"] if allow_weak_sandbox else [])]
     return shlex.join(words)
 
