@@ -1,9 +1,13 @@
 """The evaluate step: a smoke run on a tiny clip, then the cascade over the campaign's clips.
 
-It runs where codecs can run (a local process, or the Batch GPU job). A crash on the smoke clip
-or a behavioural duplicate of an archived program is a rejection, not a failure; then a few
-frames of the first train clip, every train clip, and the validation clips are measured in turn,
-stopping at the first failure. The outcome is the artifact `results/<id>.json`.
+It runs where codecs can run (a local process, or the Batch GPU job). A crash on the smoke clip is
+a rejection, not a failure; then a few frames of the first train clip (the cascade stage), every
+train clip, and the validation clips are measured in turn, stopping at the first failure. After
+the cascade stage two rejections spend no more evaluations on a candidate: bitstreams identical
+to an archived program's there (a duplicate, aiv/pipeline/duplicates.py), and a BD-rate against
+its parent on those frames above EARLY_STOP_BD_RATE (stopped early, aiv/search/early_stop.py;
+the record keeps how many encode/decode points that saved). The outcome is the artifact
+`results/<id>.json`.
 """
 
 from __future__ import annotations
@@ -11,17 +15,18 @@ from __future__ import annotations
 import json
 
 from aiv.codec.contract import CodecSource
+from aiv.codec.fingerprint import bitstreams_sha256
 from aiv.comparison import against_parent
 from aiv.evaluate import HARNESS_STAGE
 from aiv.evaluate import evaluate as evaluate_codec
-from aiv.names import result_key
+from aiv.names import cascade_bitstreams_key, result_key
 from aiv.pipeline.costs import add_compute
+from aiv.pipeline.duplicates import EXEMPT_PROPOSERS, earlier_owner
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import format_score
-from aiv.settings import CASCADE_FRAMES, RD_DUPLICATE_KBPS_REL, RD_DUPLICATE_PSNR_DB
+from aiv.search.early_stop import early_stop
+from aiv.settings import CASCADE_FRAMES, EARLY_STOP_BD_RATE
 from aiv.video.previews import PreviewMaker
-
-DUPLICATE_SCAN = 50  # how many of the best experiments a new RD signature is compared with
 
 
 def evaluate(event: dict, lab: Lab) -> dict:
@@ -29,7 +34,8 @@ def evaluate(event: dict, lab: Lab) -> dict:
 
     In: {"experiment_id", ...}. Out: the same plus {"status": "ok"|"failed"|"rejected", "result_key"};
     the record is the artifact `results/<id>.json` with "cascade", "train" and "validation"
-    evaluation records, or, for a rejection, {"status": "rejected", "stage", "reason"}.
+    evaluation records, or, for a rejection, {"status": "rejected", "stage", "reason"} (and, after
+    the cascade stage, its "cascade" record and "saved_points", the encode/decode points not run).
     """
     experiment = lab.experiments.update_experiment(event["experiment_id"], {"status": "evaluating", "stage": "evaluate"},
                                                    expect_status=("validating",))
@@ -66,12 +72,41 @@ def evaluate(event: dict, lab: Lab) -> dict:
             break
         lab.experiments.add_event(experiment["id"], "evaluate", f"{name} measured: headline "
                                                                 f"{format_score(record['summary']['bd_rate_x264_psnr_y'])}")
+        stopped = after_cascade(experiment, record, lab) if name == "cascade" else None
+        if stopped is not None:
+            add_compute(lab.experiments, experiment["id"], record)
+            saved = len(settings.qualities) * (len(lab.settings.train_clips) + len(lab.settings.validation_clips))
+            lab.experiments.add_event(experiment["id"], "evaluate", f"{stopped[1][:300]}; {saved} encode/decode "
+                                                                    "points not run")
+            result = {"experiment_id": experiment["id"], "status": "rejected", "stage": stopped[0],
+                      "reason": stopped[1], "cascade": record, "saved_points": saved}
+            lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
+            return event | {"status": "rejected", "result_key": key}
     else:
         result["status"] = "ok"
         result["vs_parent"] = _against_parent(lab, experiment, result)
     add_compute(lab.experiments, experiment["id"], result["cascade"], result["train"], result["validation"])
     lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
     return event | {"status": result["status"], "result_key": key}
+
+
+def after_cascade(experiment: dict, cascade: dict, lab: Lab) -> tuple[str, str] | None:
+    """(stage, reason) when the cascade stage shows the candidate is a duplicate or clearly worse than
+    its parent, else None."""
+    fingerprint = bitstreams_sha256(cascade)
+    owner = earlier_owner(lab.artifacts, cascade_bitstreams_key(fingerprint), experiment) if fingerprint else None
+    if owner is not None:
+        return "duplicate", (f"its bitstreams on the cascade stage are identical to those of {owner}: the change "
+                             "does not change what the codec writes")
+    if experiment["proposer"] in EXEMPT_PROPOSERS or not experiment.get("parents"):
+        return None
+    parent_id = experiment["parents"][0]
+    parent = lab.experiments.get_experiment(parent_id)
+    if parent is None or not parent.get("result_key") or not lab.artifacts.exists(parent["result_key"]):
+        return None
+    parent_cascade = json.loads(lab.artifacts.get(parent["result_key"])).get("cascade")
+    stop = early_stop(cascade, parent_cascade, parent_id, EARLY_STOP_BD_RATE)
+    return ("cascade", stop.reason) if stop is not None else None
 
 
 def _against_parent(lab: Lab, experiment: dict, result: dict) -> dict | None:
@@ -84,8 +119,8 @@ def _against_parent(lab: Lab, experiment: dict, result: dict) -> dict | None:
 
 
 def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str] | None:
-    """Run the codec on a tiny clip in the sandbox, add its seconds to the experiment's cost and store
-    its RD signature on it; (stage, reason) when it crashed or behaves like an archived program, else None."""
+    """Run the codec on a tiny clip in the sandbox and add its seconds to the experiment's cost;
+    (stage, reason) when it crashed there, else None."""
     smoke = evaluate_codec(codec, [lab.smoke_clip], lab.eval_settings(anchors=(), vmaf=False), show_progress=False)
     add_compute(lab.experiments, experiment["id"], smoke)
     if smoke["status"] != "ok":
@@ -94,20 +129,4 @@ def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str]
             return HARNESS_STAGE, f"the smoke run's measurement failed: {failure['reason']}"
         return "smoke", (f"{failure['stage']} failed on the {lab.smoke_clip.width}x{lab.smoke_clip.height} smoke "
                          f"clip at quality {failure['quality']}: {failure['reason']}")
-    signature = [[p["kbps"], p["psnr_y"]] for p in smoke["clips"][0]["points"]]
-    lab.experiments.update_experiment(experiment["id"], {"rd_signature": signature})
-    if experiment["proposer"] == "rerun":
-        return None
-    for other in lab.experiments.best_experiments(limit=DUPLICATE_SCAN, split="train", benchmark=lab.benchmark.id):
-        if other["id"] != experiment["id"] and same_behaviour(signature, other.get("rd_signature")):
-            return "duplicate", (f"the module behaves like {other['id']}: its rate and PSNR-Y on the smoke clip "
-                                 f"are within noise at every quality point; change what it does, not only how")
     return None
-
-
-def same_behaviour(signature: list, other: list | None) -> bool:
-    """Whether two smoke RD signatures are equal within noise at every point."""
-    if not other or len(other) != len(signature):
-        return False
-    return all(abs(a[0] - b[0]) <= RD_DUPLICATE_KBPS_REL * max(a[0], b[0]) and abs(a[1] - b[1]) <= RD_DUPLICATE_PSNR_DB
-               for a, b in zip(signature, other))

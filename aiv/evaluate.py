@@ -7,6 +7,7 @@ failure ends the evaluation with its stage and reason; points measured before it
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -172,7 +173,8 @@ def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: 
             raise
         progress.step(f"{clip.name} q={quality:.2f} metrics")
         point = {"quality": quality, "bytes": len(encoded.bitstream),
-                 "kbps": kbps(len(encoded.bitstream), clip.fps, clip.frames)}
+                 "kbps": kbps(len(encoded.bitstream), clip.fps, clip.frames),
+                 "bitstream_sha256": hashlib.sha256(encoded.bitstream).hexdigest()}
         try:  # the decoded planes passed the contract's checks: a metric that fails now is the harness's
             point.update(_quality_fields(clip, planes, settings, per_frame=True))
         except ValueError as error:

@@ -56,3 +56,18 @@ def result_key(experiment_id: str) -> str:
 def code_key(code_sha256: str) -> str:
     """The artifact key of a module's source."""
     return f"code/{code_sha256}.py"
+
+
+def reply_key(experiment_id: str, attempt: int) -> str:
+    """The artifact key of the model's reply text for one attempt of an experiment (for its repair turn)."""
+    return f"replies/{experiment_id}/{attempt}.txt"
+
+
+def normalised_code_key(normalised_sha256: str) -> str:
+    """The artifact naming the experiment that first had this normalised code (aiv/codec/fingerprint.py)."""
+    return f"fingerprints/code/{normalised_sha256}"
+
+
+def cascade_bitstreams_key(bitstreams_sha256: str) -> str:
+    """The artifact naming the experiment that first wrote these bitstreams on the cascade stage."""
+    return f"fingerprints/cascade/{bitstreams_sha256}"

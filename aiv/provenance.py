@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import av
@@ -34,4 +35,12 @@ def lab_commit() -> dict:
 def tool_versions() -> dict:
     """Versions of the software whose behaviour decides the numbers."""
     return {"aiv": aiv.__version__, "python": platform.python_version(), "numpy": np.__version__,
-            "pyav": av.__version__, "ffmpeg": av.library_versions.get("libavcodec")}
+            "torch": _installed("torch"), "pyav": av.__version__, "ffmpeg": av.library_versions.get("libavcodec")}
+
+
+def _installed(distribution: str) -> str | None:
+    """The installed version of a distribution (its local tag too, e.g. "2.13.0+cpu"), None when absent."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None

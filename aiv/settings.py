@@ -13,8 +13,8 @@ DEFAULT_QUALITIES: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 SMOKE_SIZE = (96, 64)  # width, height of the tiny clip the evaluate step first runs every candidate on
 SMOKE_FRAMES = 6
 CASCADE_FRAMES = 8  # the evaluation's first, cheap stage: this many frames of the first train clip
-RD_DUPLICATE_KBPS_REL = 0.002  # two smoke RD signatures closer than this (relative rate) ...
-RD_DUPLICATE_PSNR_DB = 0.01  # ... and this (dB at every point) are the same codec in behaviour
+EARLY_STOP_BD_RATE = 10.0  # a candidate this many percent BD-rate (PSNR-Y) worse than its parent on the
+# cascade stage's frames is stopped there, before the full evaluation
 DEFAULT_ANCHOR_CRFS: tuple[int, ...] = (22, 27, 32, 37)  # x264/x265 CRF points of the anchors
 DEFAULT_ANCHOR_PRESET = "medium"
 # the speed presets x264 and x265 both know, fastest first

@@ -4,7 +4,9 @@
 
 Prints, per finished candidate in completion order: its status and train score, the best train
 and validation scores so far, and its seconds in propose, validate, evaluate and record; then the
-improvement over the `hybrid` seed and the median seconds per step. Everything is measured.
+rejected attempts (early stops at the cascade stage and duplicates among them) with the
+encode/decode points the early stops did not run, the improvement over the `hybrid` seed and the
+median seconds per step. Everything is measured.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def main() -> None:
                                   best_validation if best_validation is not None else seed["score_validation"])
         print(f"{number:>3} {outcome.status:<10}{_pct(experiment['score']):>10}{_pct(best_train):>12}"
               f"{_pct(best_validation):>12}" + "".join(f"{outcome.seconds.get(step, 0.0):>10.1f}" for step in STEPS))
+    attempts = [a for o in candidates for a in experiments[o.experiment_id]["attempts"]]
+    stops = [a for a in attempts if "saved_points" in a]
+    full = len(lab.settings.qualities) * (len(lab.settings.train_clips) + len(lab.settings.validation_clips))
+    print(f"{len(attempts)} rejected attempts: {len(stops)} stopped early at the cascade stage, "
+          f"{sum(a['stage'] == 'duplicate' for a in attempts)} duplicates; the early stops left "
+          f"{sum(a['saved_points'] for a in stops)} encode/decode points unrun ({full} in a full evaluation)")
     succeeded = sum(o.status == "succeeded" for o in candidates)
     print(f"{succeeded} of {len(candidates)} candidates succeeded; best train {_pct(best_train)} vs seed "
           f"{_pct(seed['score'])}; best validation {_pct(best_validation)} vs seed {_pct(seed['score_validation'])}")

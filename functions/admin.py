@@ -48,7 +48,8 @@ def _caller() -> str | None:
 
 
 def _body() -> dict:
-    text = app.current_event.body
+    # The API declares "*/*" binary (stacks/dashboard.py), so API Gateway passes request bodies base64-encoded.
+    text = app.current_event.decoded_body
     if not text:
         return {}
     try:

@@ -1,8 +1,9 @@
 """Lambda: close a candidate that cannot go on (aiv.pipeline.recording.mark_failed), from a Catch or after 3 rejections.
 
-Input: {"experiment_id"?, "stage", "reason", "status"?: "failed"|"rejected"}. A Catch passes the
-error's Cause as the reason; the Cause JSON of a Lambda or Batch failure is turned into one line
-(the error type and message; never the stack trace). Without an experiment id ("" or absent: a
+Input: {"experiment_id"?, "stage", "reason" | "error", "status"?: "failed"|"rejected"}. A rejection
+passes its reason; a Catch passes the caught error {"Error", "Cause"?}, whose Cause becomes the
+reason (the error's name when it has none): the Cause JSON of a Lambda or Batch failure is turned
+into one line (the error type and message; never the stack trace). Without an experiment id ("" or absent: a
 proposal or a seed failed before its experiment existed) the failure becomes a campaign-level
 event and the output is {"experiment_id": None, "status": "failed", "recorded": True}.
 """
@@ -37,9 +38,19 @@ def readable_cause(cause: str) -> str:
     return cause
 
 
+def caught_reason(error: dict) -> str:
+    """The reason of a caught error {"Error", "Cause"?}: its readable Cause, else its name."""
+    name = error.get("Error") or "an unnamed error"
+    cause = readable_cause(error["Cause"]) if isinstance(error.get("Cause"), str) else ""
+    return cause or f"{name} (the error carried no cause)"
+
+
 def close(payload: StepPayload, lab: Lab) -> dict:
     """mark_failed with a readable reason, or a campaign-level event when there is no experiment."""
-    event = dict(payload.input, reason=readable_cause(payload.input["reason"]) or "no cause was given")
+    step_input = dict(payload.input)
+    error = step_input.pop("error", None)
+    reason = caught_reason(error) if isinstance(error, dict) else readable_cause(step_input["reason"])
+    event = dict(step_input, reason=reason or "no cause was given")
     if event.get("experiment_id"):
         return mark_failed(event, lab)
     lab.experiments.add_event(None, "failed", f"item {payload.item} of {payload.execution} failed at "

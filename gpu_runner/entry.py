@@ -49,6 +49,8 @@ from aiv.pipeline.lab import Lab, load_campaign_clip
 from aiv.store.ports import ExperimentStore
 from aiv.video.clip import Clip
 
+IMDS_ADDRESS = ("169.254.169.254", 80)  # the instance metadata service: the instance role, not the job's
+IMDS_PROBE_TIMEOUT_S = 2.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -131,10 +133,35 @@ def note_isolation(lab: Lab, experiment_id: str) -> None:
         lab.experiments.add_event(experiment_id, "evaluate", message[:1000])
 
 
+def instance_metadata_reachable(address: tuple[str, int] | None = None,
+                                timeout_s: float = IMDS_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to `address` (default IMDS_ADDRESS, the metadata service) opens from here.
+
+    On Batch the launch template's firewall rule (stacks/imds_block.sh) drops it, so the connection times out.
+    """
+    try:
+        with socket.create_connection(address or IMDS_ADDRESS, timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def note_instance_metadata(lab: Lab, experiment_id: str) -> None:
+    """On Batch (AWS_BATCH_JOB_ID set), say loudly when this job can reach the instance metadata service,
+    i.e. the instance's own role: the rule that should block it is missing."""
+    if "AWS_BATCH_JOB_ID" not in os.environ or not instance_metadata_reachable():
+        return
+    message = (f"{job_label()}: the instance metadata service ({IMDS_ADDRESS[0]}) is REACHABLE from the job: "
+               f"the launch template's firewall rule (stacks/imds_block.sh) is not in place")
+    print(f"gpu_runner: WARNING: {message}", file=sys.stderr)
+    lab.experiments.add_event(experiment_id, "evaluate", message)
+
+
 def run(lab: Lab, experiment_id: str) -> dict:
     """Evaluate `experiment_id` (status 'validating'), with progress events around aiv.cascade.evaluate."""
     started = time.monotonic()
     note_isolation(lab, experiment_id)
+    note_instance_metadata(lab, experiment_id)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation started")
     output = evaluate({"experiment_id": experiment_id}, lab)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation finished: {output['status']} "

@@ -15,10 +15,17 @@ list price of the dearest configured instance type in the stack's region, an upp
 type without a list price in that table fails the synth.
 
 Credentials: the job's role (read/write to the table and bucket, nothing else) is served to the
-container by the ECS agent; the runner keeps it out of the candidate's sandbox. The instance's own
-role (the ECS agent's) must not be reachable from a container: the launch template requires
-IMDSv2 with a PUT response hop limit of 1, so the token reply to a container in Batch's bridge
-network (one hop further than the host) is dropped, and without a token IMDS answers nothing.
+container by the ECS agent at 169.254.170.2; the runner keeps it out of the candidate's sandbox. The
+instance's own role (the ECS agent's) must not be reachable from the job: Batch runs ECS-EC2 jobs in
+**host** networking, so the container shares the host's network and IMDSv2's hop limit does not stop
+it. The launch template's user data (IMDS_BLOCK_SCRIPT) therefore drops, before the ECS agent starts,
+every packet to 169.254.169.254 sent from a process in the cgroup the agent puts task containers in
+(ecstasks.slice, cgroup v2); the agent itself runs outside it and keeps IMDS. IMDS answers IPv4 only
+(no IPv6 endpoint) and requires tokens.
+
+The job definition has a fixed name (JOB_DEFINITION_NAME): the state machine submits by that name,
+so Batch takes its latest active revision and no stack imports the revision's ARN (which changes
+with every image, i.e. every commit, and CloudFormation cannot change an export that is imported).
 
 The container runs privileged and as root, for the sandbox (aiv/codec/sandbox.py): its per-run
 uids need a root parent (setuid, setgid), and its mount jail and network and IPC namespaces need
@@ -34,6 +41,8 @@ fresh uid with no capabilities and no_new_privs, in the jail and its own network
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
@@ -48,9 +57,10 @@ from stacks.bundling import gpu_runner_image, log_group
 from stacks.settings import JOB_GPUS, JOB_MEMORY_MIB, JOB_VCPUS, Settings
 from stacks.storage import StorageRefs, StorageStack
 
+IMDS_BLOCK_SCRIPT = Path(__file__).with_name("imds_block.sh")  # the launch template's user data
 ENTRY_COMMAND = ("python", "-m", "gpu_runner.entry", "--experiment-id")  # + the experiment id
 EXPERIMENT_PARAMETER = "experiment_id"  # the job definition's Ref:: parameter, for a manual submit-job
-ROOT_VOLUME_GIB = 60  # the CUDA PyTorch image unpacked (~20 GiB), the clips and the work files
+ROOT_VOLUME_GIB = 60  # the image unpacked (torch and its CUDA libraries: several GiB), the clips and the work files
 RETRY_ATTEMPTS = 3  # a job whose Spot instance was reclaimed runs again, at most this often in all
 RUNNABLE_CANCEL_REASONS = (batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
                            batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
@@ -58,7 +68,8 @@ RUNNABLE_CANCEL_REASONS = (batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INS
 
 
 class ComputeStack(Stack):
-    """Exposes `vpc`, `compute_environment`, `job_queue`, `job_definition`, `job_role`."""
+    """Exposes `vpc`, `compute_environment`, `job_queue`, `job_definition` (and its fixed
+    `job_definition_name`), `job_role`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, storage: StorageStack,
                  **kwargs) -> None:
@@ -80,6 +91,7 @@ class ComputeStack(Stack):
         store.table.grant_read_write_data(self.job_role)
         store.grant_objects(self.job_role, write=True)
         acknowledge(self.job_role, store.findings("The GPU job", objects=True, indexes=True))
+        self.job_definition_name = job_definition_name(settings)
         self.job_definition = self._job_definition(settings, store)
 
     def _vpc(self, settings: Settings) -> ec2.Vpc:
@@ -100,7 +112,7 @@ class ComputeStack(Stack):
             description="AiV1 GPU instances: no inbound rules; outbound to ECR, Batch, S3, DynamoDB, Logs")
         launch_template = ec2.LaunchTemplate(
             self, "GpuLaunchTemplate", require_imdsv2=True, http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
-            http_put_response_hop_limit=1,
+            http_put_response_hop_limit=1, http_protocol_ipv6=False, user_data=imds_block_user_data(),
             block_devices=[ec2.BlockDevice(device_name="/dev/xvda", volume=ec2.BlockDeviceVolume.ebs(
                 ROOT_VOLUME_GIB, encrypted=True, delete_on_termination=True,
                 volume_type=ec2.EbsDeviceVolumeType.GP3))])
@@ -131,13 +143,25 @@ class ComputeStack(Stack):
             logging=ecs.LogDriver.aws_logs(stream_prefix="gpu-runner", log_group=job_logs),
             environment={TABLE: storage.table_name, BUCKET: storage.bucket_name,
                          CLIPS_PREFIX: storage.clips_prefix, SETTINGS: settings.campaign_json,
-                         PROJECT: settings.project,
+                         PROJECT: settings.project, "AWS_DEFAULT_REGION": settings.region,
                          **price_environment(job_price(settings.region, settings.instance_types, settings.spot))})
         acknowledge(container, {"AwsSolutions-IAM5[Resource::*]": (
             "The execution role's ecr:GetAuthorizationToken has no resource-level permissions; pulling the "
             "image itself is granted on the asset repository only.")})
         return batch.EcsJobDefinition(
-            self, "GpuJob", container=container, propagate_tags=True,
+            self, "GpuJob", job_definition_name=self.job_definition_name, container=container, propagate_tags=True,
             timeout=Duration.minutes(settings.evaluation_timeout_minutes), retry_attempts=RETRY_ATTEMPTS,
             retry_strategies=[batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
                               batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*"))])
+
+
+def job_definition_name(settings: Settings) -> str:
+    """The GPU job definition's fixed name; the state machine submits by it (its latest active revision)."""
+    return f"{settings.project}-gpu-runner"
+
+
+def imds_block_user_data() -> ec2.MultipartUserData:
+    """The launch template's user data: IMDS_BLOCK_SCRIPT as a shell part (Batch needs MIME multipart user data)."""
+    user_data = ec2.MultipartUserData()
+    user_data.add_part(ec2.MultipartBody.from_user_data(ec2.UserData.custom(IMDS_BLOCK_SCRIPT.read_text())))
+    return user_data

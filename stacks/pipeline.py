@@ -3,11 +3,15 @@
 Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id, "seeds"?: names};
 each absent key takes its default (settings; the seed is random per execution). Then
 
-    Defaults -> Configure (States.JsonMerge) -> Items (States.ArrayRange(1, K, 1), and the seed names)
-      -> Seeds (Map over "seeds": aiv.codec.builtin.BUILTIN_CODECS by default; an admin import adds
-         "import:<id>") -> Candidates (Map; item i gets random_seed = seed + i)
+    Scheduled? -> Defaults -> Configure (States.JsonMerge) -> CandidatesInRange? -> Items (States.ArrayRange(1, K, 1),
+      and the seed names) -> Seeds (Map over "seeds": aiv.codec.builtin.BUILTIN_CODECS by default; an admin import
+      adds "import:<id>") -> Candidates (Map; item i gets random_seed = seed + i)
 
-both Maps with MaxConcurrency from settings. Each seed item puts one built-in codec in the archive
+both Maps with MaxConcurrency from settings. A run the schedule starts ({"scheduled": true}) first lists
+this state machine's RUNNING executions and ends in AnotherRunInProgress, starting nothing, when one
+besides itself is running: runs may last up to execution_timeout_hours, longer than the schedule's
+period. K outside 1..settings.MAX_CANDIDATES (what fits Step Functions' history quota of an inline Map)
+ends the execution in CandidatesOutOfRange, before anything runs. Each seed item puts one built-in codec in the archive
 and, the first time only, evaluates it as a candidate is evaluated (aiv/runner.py's evaluate_seed):
 
     Seed -> SeedCreated? -> ValidateSeed -> SeedValid? -> EvaluateSeed (Batch .sync) -> RecordSeed -> SeedRejected?
@@ -26,19 +30,21 @@ where AttemptsLeft? is aiv/candidate_loop.py's next_after_rejection as a Choice:
 carries "retry" (false for a rerun, which is proposed once) and the item counts its attempts.
 
 with a Catch of States.ALL on every task to MarkFailed (MarkSeedFailed in a seed item) with
-{"experiment_id", "stage", "reason": the error's Cause}; when the failure came before any
-experiment existed, the id is NONE and mark_failed records a campaign-level event. Every Lambda
+{"experiment_id", "stage", "error": the caught {"Error", "Cause"?}} (mark_failed reads the Cause,
+or the Error's name when an error has none); when the failure came before any experiment existed,
+the id is NONE and mark_failed records a campaign-level event. MarkFailed itself has a Catch too:
+when even recording fails, the item ends in Unrecorded ({"status": "failed", "recorded": false,
+"error", "close_error": the two errors' names}) instead of failing the Map and, with it, every sibling's GPU job. Every Lambda
 gets {"execution", "step", "attempt", "item", "input"} (aiv/aws/step_handler.py) and returns the
 step's output, which lands in the item state at `$.last`. "No experiment yet" and "not a rerun"
 are the empty string (NONE) and "no feedback" is {}: CDK cannot write a JSON null.
-
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, Token
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -51,7 +57,7 @@ from aiv.names import RESULT_KEY_FORMAT
 from stacks import acknowledge
 from stacks.bundling import LabFunction, LambdaCode, log_group
 from stacks.compute import ENTRY_COMMAND, ComputeStack
-from stacks.settings import Settings
+from stacks.settings import MAX_CANDIDATES, Settings
 from stacks.storage import StorageRefs, StorageStack, lab_environment
 
 SEED_RANGE = (1, 1_000_000_000)  # a random base seed per execution; item i gets base + i
@@ -62,6 +68,7 @@ REJECTION = {"experiment_id.$": "$.last.experiment_id", "stage.$": "$.last.stage
              "status": "rejected"}  # mark_failed's input after a rejection that ends the item
 NONE = ""  # "no experiment yet" / "not a rerun": CDK cannot write a JSON null into a state's parameters
 _TASK_RETRYABLE = ["Lambda.TooManyRequestsException"]  # throttling, on top of LambdaInvoke's service errors
+SCHEDULED_FLAG = "scheduled"  # the schedule's execution input {"scheduled": true}: runs that must not overlap
 
 
 class PipelineStack(Stack):
@@ -121,32 +128,62 @@ class PipelineStack(Stack):
                            "experiment_id": NONE, "feedback": {}})
         candidates.item_processor(self._candidate_item(compute))
         defaults = sfn.Pass(self, "Defaults", parameters={
-            "input.$": "$", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
-                                         "rerun_of": NONE, "seeds": list(BUILTIN_CODECS),
-                                         "seed.$": f"States.MathRandom({SEED_RANGE[0]}, {SEED_RANGE[1]})"}})
+            "input.$": "$$.Execution.Input", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
+                                                          "rerun_of": NONE, "seeds": list(BUILTIN_CODECS),
+                                                          "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
+                                                                    f"{SEED_RANGE[1]})"}})
         configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
         items = sfn.Pass(self, "Items", parameters={"run.$": "$.run", "seeds.$": "$.run.seeds",
                                                     "items.$": "States.ArrayRange(1, $.run.candidates, 1)"})
+        in_range = sfn.Choice(self, "CandidatesInRange?").when(sfn.Condition.or_(
+            sfn.Condition.not_(sfn.Condition.is_numeric("$.run.candidates")),
+            sfn.Condition.number_less_than("$.run.candidates", 1),
+            sfn.Condition.number_greater_than("$.run.candidates", MAX_CANDIDATES)), sfn.Fail(
+                self, "CandidatesOutOfRange", error="CandidatesOutOfRange",
+                cause=f"candidates must be a whole number from 1 to {MAX_CANDIDATES}: an inline Map of more "
+                      f"would pass Step Functions' 25,000 history events (stacks/settings.py)")).otherwise(items)
+        items.next(seeds).next(candidates)
         logs_group = log_group(self, "StateMachineLogs", settings.log_retention_days)
         machine = sfn.StateMachine(
-            self, "StateMachine", definition_body=sfn.DefinitionBody.from_chainable(
-                defaults.next(configure).next(items).next(seeds).next(candidates)),
+            self, "StateMachine", state_machine_name=settings.stack_name("Pipeline"),
+            definition_body=sfn.DefinitionBody.from_chainable(
+                self._overlap_guard(settings, defaults.next(configure).next(in_range))),
             timeout=Duration.hours(settings.execution_timeout_hours), tracing_enabled=True,
             logs=sfn.LogOptions(destination=logs_group, level=sfn.LogLevel.ALL, include_execution_data=True))
         # Batch .sync: Step Functions follows the job with DescribeJobs and, when the execution stops
         # (aborted, timed out, or the Map fails), terminates it so no GPU keeps running.
-        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
-        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
-        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
-        self._acknowledge_role(machine)
+        self._grant_jobs(machine, compute)
+        self._acknowledge_role(machine, compute)
         return machine
+
+    def _overlap_guard(self, settings: Settings, run: sfn.IChainable) -> sfn.IChainable:
+        """Scheduled? -> ListRunning -> Overlapping? -> AnotherRunInProgress (Succeed), else `run`.
+
+        Only a scheduled execution is held back; one started from the console or the admin API runs anyway.
+        """
+        running = tasks.CallAwsService(
+            self, "ListRunning", service="sfn", action="listExecutions",
+            parameters={"StateMachineArn": sfn.JsonPath.string_at("$$.StateMachine.Id"), "StatusFilter": "RUNNING",
+                        "MaxResults": 2},
+            iam_resources=[self.format_arn(service="states", resource="stateMachine",
+                                           resource_name=settings.stack_name("Pipeline"),
+                                           arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+            iam_action="states:ListExecutions",
+            result_selector={"count.$": "States.ArrayLength($.Executions)"}, result_path="$.running")
+        running.next(sfn.Choice(self, "Overlapping?").when(
+            sfn.Condition.number_greater_than("$.running.count", 1),
+            sfn.Succeed(self, "AnotherRunInProgress", comment="a scheduled run while another execution runs: "
+                                                              "nothing started")).otherwise(run))
+        return sfn.Choice(self, "Scheduled?").when(sfn.Condition.and_(
+            sfn.Condition.is_present(f"$.{SCHEDULED_FLAG}"),
+            sfn.Condition.boolean_equals(f"$.{SCHEDULED_FLAG}", True)), running).otherwise(run)
 
     def _seed_item(self, compute: ComputeStack) -> sfn.IChainable:
         """One built-in codec: Seed -> SeedCreated? -> ValidateSeed -> SeedValid? -> EvaluateSeed -> RecordSeed ->
         SeedRejected? -> SeedRecorded; a codec already in the store ends in SeedArchived, a rejection in
         MarkSeedRejected (status rejected), any task's error in MarkSeedFailed. No retry: a built-in codec
         that fails stays failed, with its reason, and the candidates go on."""
-        mark_failed = self._close("MarkSeedFailed", "$.failure")
+        mark_failed = self._close_failure("MarkSeedFailed")
         seed = self._invoke("Seed", "seed", {"run_id.$": "$.run_id", "name.$": "$.name"})
         validate = self._invoke("ValidateSeed", "validate", "$.last")
         evaluate = self._evaluate("EvaluateSeed", compute)
@@ -169,7 +206,7 @@ class PipelineStack(Stack):
 
     def _candidate_item(self, compute: ComputeStack) -> sfn.IChainable:
         """One candidate: the loop of the module docstring."""
-        mark_failed = self._close("MarkFailed", "$.failure")
+        mark_failed = self._close_failure("MarkFailed")
         propose = self._invoke("Propose", "propose", {f"{field}.$": f"$.{field}" for field in PROPOSE_FIELDS})
         validate = self._invoke("Validate", "validate", "$.last")
         evaluate = self._evaluate("Evaluate", compute)
@@ -198,7 +235,7 @@ class PipelineStack(Stack):
                                                        rejected).otherwise(recorded))
         return propose
 
-    def _catch(self, task: sfn.TaskStateBase, stage: str, experiment_path: str | None,
+    def _catch(self, task: sfn.TaskStateBase | sfn.CustomState, stage: str, experiment_path: str | None,
                mark_failed: tasks.LambdaInvoke) -> None:
         """Any error of `task` -> {"experiment_id", "stage", "reason": the error's Cause} at $.failure -> mark_failed.
 
@@ -207,23 +244,63 @@ class PipelineStack(Stack):
         """
         experiment = {"experiment_id.$": experiment_path} if experiment_path else {"experiment_id": NONE}
         failed = sfn.Pass(self, f"{task.node.id}Failed", result_path="$.failure",
-                          parameters={**experiment, "stage": stage, "reason.$": "$.error.Cause"})
+                          parameters={**experiment, "stage": stage, "error.$": "$.error"})  # Cause may be absent
         task.add_catch(failed.next(mark_failed), errors=["States.ALL"], result_path="$.error")
 
     def _close(self, state: str, step_input: str | dict) -> tasks.LambdaInvoke:
         """A mark_failed task whose output (what mark_failed returns) is the item's output."""
         return self._invoke(state, "mark_failed", step_input, result_path="$.outcome", output_path="$.outcome")
 
-    def _evaluate(self, state: str, compute: ComputeStack) -> tasks.BatchSubmitJob:
-        """The GPU job evaluating the experiment at $.last.experiment_id; waits for it (.sync)."""
-        return tasks.BatchSubmitJob(
-            self, state, job_queue_arn=compute.job_queue.job_queue_arn,
-            job_definition_arn=compute.job_definition.job_definition_arn,
-            job_name=sfn.JsonPath.format("evaluate-{}", sfn.JsonPath.string_at("$.last.experiment_id")),
-            container_overrides=tasks.BatchContainerOverrides(command=sfn.JsonPath.list_at(sfn.JsonPath.array(
-                *ENTRY_COMMAND, sfn.JsonPath.string_at("$.last.experiment_id")))),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB, result_path="$.batch",
-            result_selector={"job_id.$": "$.JobId", "status.$": "$.Status"})
+    def _close_failure(self, state: str) -> tasks.LambdaInvoke:
+        """The mark_failed task after a Catch (input $.failure), itself caught: if recording fails, the item ends
+        in `<state>Unrecorded` with the error, and the Map and its sibling items go on."""
+        close = self._close(state, "$.failure")
+        # The errors' names only: an item's output is one of up to MAX_CANDIDATES in the Map's output (256 KiB
+        # in all); their Causes are in the execution's history.
+        close.add_catch(sfn.Pass(self, f"{state}Unrecorded", comment="mark_failed failed: the failure is in the "
+                                                                     "execution's output and history only",
+                                 parameters={"experiment_id.$": "$.failure.experiment_id", "status": "failed",
+                                             "recorded": False, "stage.$": "$.failure.stage",
+                                             "error.$": "$.failure.error.Error",
+                                             "close_error.$": "$.close_error.Error"}),
+                        errors=["States.ALL"], result_path="$.close_error")
+        return close
+
+    def _evaluate(self, state: str, compute: ComputeStack) -> sfn.CustomState:
+        """The GPU job evaluating the experiment at $.last.experiment_id; waits for it (.sync).
+
+        By the job definition's name (an ARN without revision): Batch takes the latest active revision,
+        and no export changes with the image (stacks/compute.py). A CustomState rather than CDK's
+        BatchSubmitJob, whose grant is fixed to every job definition (job-definition/*); the state
+        machine's role gets `_grant_jobs` instead.
+        """
+        command = ", ".join([*(f"'{part}'" for part in ENTRY_COMMAND), "$.last.experiment_id"])
+        return sfn.CustomState(self, state, state_json={
+            "Type": "Task", "Resource": f"arn:{self.partition}:states:::batch:submitJob.sync",
+            "Parameters": {"JobDefinition": self._job_definition_arn(compute, ""),
+                           "JobName.$": "States.Format('evaluate-{}', $.last.experiment_id)",
+                           "JobQueue": compute.job_queue.job_queue_arn,
+                           "ContainerOverrides": {"Command.$": f"States.Array({command})"}},
+            "ResultSelector": {"job_id.$": "$.JobId", "status.$": "$.Status"}, "ResultPath": "$.batch"})
+
+    def _job_definition_arn(self, compute: ComputeStack, suffix: str) -> str:
+        """The GPU job definition's ARN by name, with no revision (+ `suffix`, e.g. "*" for a grant)."""
+        return self.format_arn(service="batch", resource="job-definition",
+                               resource_name=f"{compute.job_definition_name}{suffix}")
+
+    def _grant_jobs(self, machine: sfn.StateMachine, compute: ComputeStack) -> None:
+        """What a Batch .sync task needs: submit this job definition (any revision) to this queue, the managed
+        EventBridge rule Step Functions follows jobs with; DescribeJobs and TerminateJob (so that a stopped
+        execution stops its GPU jobs)."""
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:SubmitJob"], resources=[
+            self._job_definition_arn(compute, "*"), compute.job_queue.job_queue_arn]))
+        machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[self.format_arn(service="events", resource="rule",
+                                       resource_name="StepFunctionsGetEventsForBatchJobsRule")]))
+        jobs = f"arn:{self.partition}:batch:{self.region}:{self.account}:job/*"
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:TerminateJob"], resources=[jobs]))
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
 
     def _record(self, state: str) -> tasks.LambdaInvoke:
         """The record step on the result the GPU job wrote for $.last.experiment_id."""
@@ -243,7 +320,7 @@ class PipelineStack(Stack):
         task.add_retry(errors=_TASK_RETRYABLE, interval=Duration.seconds(5), max_attempts=6, backoff_rate=2)
         return task
 
-    def _acknowledge_role(self, machine: sfn.StateMachine) -> None:
+    def _acknowledge_role(self, machine: sfn.StateMachine, compute: ComputeStack) -> None:
         batch_arn = f"arn:{self.partition}:batch:{self.region}:{self.account}"
         acknowledge(machine, {
             "AwsSolutions-IAM5[Resource::*]":
@@ -252,9 +329,9 @@ class PipelineStack(Stack):
             f"AwsSolutions-IAM5[Resource::{_nag_text(self, batch_arn)}:job/*]":
                 "Terminating the evaluation jobs this state machine started when its execution stops; job ARNs "
                 "exist only at run time.",
-            f"AwsSolutions-IAM5[Resource::{_nag_text(self, batch_arn)}:job-definition/*]":
-                "CDK's Batch SubmitJob grant: a submission names a job definition revision, known only after "
-                "deploy.",
+            f"AwsSolutions-IAM5[Resource::{_nag_text(self, self._job_definition_arn(compute, '*'))}]":
+                "Submitting the GPU job definition by its name: Batch runs its latest revision, whose number "
+                "each deploy raises; the * covers the revisions of that one name.",
             **{f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(step.function.node.default_child)}.Arn>:*]":
                f"Invoking the {name} function's versions and aliases (ARN:*), that function only."
                for name, step in self.functions.items()},

@@ -1,6 +1,7 @@
 """The schedule stack: the run schedule, the daily cost reader, and the budget alarm.
 
-The run schedule (EventBridge Scheduler) starts the state machine at `schedule_rate` and is
+The run schedule (EventBridge Scheduler) starts the state machine at `schedule_rate` with
+{"scheduled": true}, so that a run still going holds the next one back (stacks/pipeline.py), and is
 DISABLED unless `schedule_enabled` is true: a fresh deploy starts nothing by itself. The admin
 API pauses and resumes it (UpdateSchedule re-sends the target, so the admin role may pass the
 schedule's role). The cost reader runs once a day: every Cost Explorer request costs $0.01.
@@ -10,7 +11,7 @@ helps no one); it watches the project's cost through its `Project` tag.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
@@ -21,7 +22,7 @@ from aiv.aws.costs import METRIC, PROJECT_TAG
 from aiv.names import PROJECT, TABLE
 from stacks import acknowledge
 from stacks.bundling import LabFunction, LambdaCode
-from stacks.pipeline import PipelineStack
+from stacks.pipeline import SCHEDULED_FLAG, PipelineStack
 from stacks.settings import Settings
 from stacks.storage import StorageStack
 
@@ -37,7 +38,9 @@ class ScheduleStack(Stack):
                  pipeline: PipelineStack, code: LambdaCode, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         store = storage.refs(self)
-        self.group = scheduler.ScheduleGroup(self, "Group")
+        # Deleted with the stack: a retained group keeps its generated name, and the next deploy after a
+        # teardown would fail creating it again.
+        self.group = scheduler.ScheduleGroup(self, "Group", removal_policy=RemovalPolicy.DESTROY)
         self.run_role = iam.Role(self, "RunsRole", assumed_by=iam.ServicePrincipal(
             "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}),
             description="AiV1 run schedule: may start the pipeline's state machine")
@@ -46,7 +49,8 @@ class ScheduleStack(Stack):
             enabled=settings.schedule_enabled, schedule_group=self.group,
             description="AiV1: start a run of the pipeline (pause/resume with `aiv admin`)",
             target=targets.StepFunctionsStartExecution(
-                pipeline.state_machine, input=scheduler.ScheduleTargetInput.from_object({}), role=self.run_role,
+                pipeline.state_machine, input=scheduler.ScheduleTargetInput.from_object({SCHEDULED_FLAG: True}),
+                role=self.run_role,
                 retry_attempts=START_RETRIES, max_event_age=START_MAX_AGE))
         CfnOutput(self, "RunScheduleName", value=self.runs.schedule_name,
                   description=f"The run schedule ({settings.schedule_rate}) in group RunScheduleGroup")

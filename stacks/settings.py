@@ -12,7 +12,8 @@ reads the context.
 | instance_types             | g4dn.xlarge,g4dn.2xlarge      | Batch instance types (GPU_INSTANCES lists the known) |
 | spot                       | true                          | Spot (price-capacity-optimized) or On-Demand         |
 | max_vcpus                  | 8                             | Batch max vCPUs (8 = two g4dn.xlarge at once)        |
-| candidates                 | 4                             | candidates per execution (the Map's items)           |
+| candidates                 | 4                             | candidates per execution (the Map's items; at most   |
+|                            |                               | MAX_CANDIDATES = 200, Step Functions' history quota)  |
 | map_concurrency            | 2                             | candidates in flight at once (Map MaxConcurrency)    |
 | proposer                   | claude                        | the default proposer ("claude" or "offline")         |
 | model                      | (the lab's DEFAULT_MODEL)     | AIV_MODEL; unset = aiv.search.claude.DEFAULT_MODEL   |
@@ -27,6 +28,8 @@ reads the context.
 | execution_timeout_hours    | 24                            | the state machine's overall TimeoutSeconds           |
 | log_retention_days         | 30                            | CloudWatch Logs retention of every log group         |
 | bundling                   | full                          | Lambda code: "full" (pip install) or "copy-only"     |
+| existing_experiments_table | (none)                        | reattach a retained experiments table by its name    |
+| existing_artifacts_bucket  | (none)                        | reattach a retained artifacts bucket by its name     |
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ GPU_INSTANCES: dict[str, GpuInstance] = {
 JOB_VCPUS = 4  # what one evaluation reserves: all of a g4dn.xlarge's vCPUs ...
 JOB_MEMORY_MIB = 14 * 1024  # ... and 14 of its 16 GiB (the ECS agent and the OS keep the rest)
 JOB_GPUS = 1
+# Step Functions keeps at most 25,000 events in one execution's history, and an inline Map's items are in it.
+# The longest path of a candidate item (rejected after evaluation three times, then neither the rejection nor the
+# failure recorded) makes 107 history events (tests/aws/test_state_machine_e2e.py counts them as Step Functions
+# does), and each Lambda throttling retry adds 3: 120 per candidate, and 1,000 for the seeds and the states
+# around the Maps, keep an execution under the quota.
+HISTORY_EVENT_QUOTA = 25_000
+CANDIDATE_EVENTS_BUDGET = 120
+RUN_EVENTS_BUDGET = 1_000
+MAX_CANDIDATES = (HISTORY_EVENT_QUOTA - RUN_EVENTS_BUDGET) // CANDIDATE_EVENTS_BUDGET  # 200
 BUNDLING_MODES = ("full", "copy-only")
 # The retention periods CloudWatch Logs accepts, in days, with the name aws_logs.RetentionDays gives each.
 LOG_RETENTION: dict[int, str] = {
@@ -77,6 +89,8 @@ LOG_RETENTION: dict[int, str] = {
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,30}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # DynamoDB's rule for table names
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's rule for bucket names
 
 
 def _text(key: str, value: Any) -> str:
@@ -161,6 +175,8 @@ SETTINGS: dict[str, Setting] = {
     "execution_timeout_hours": Setting(24, _int),
     "log_retention_days": Setting(30, _int),
     "bundling": Setting("full", _text),
+    "existing_experiments_table": Setting(None, _optional(_text)),
+    "existing_artifacts_bucket": Setting(None, _optional(_text)),
 }
 
 
@@ -188,6 +204,8 @@ class Settings:
     execution_timeout_hours: int
     log_retention_days: int
     bundling: str
+    existing_experiments_table: str | None
+    existing_artifacts_bucket: str | None
 
     def __post_init__(self) -> None:
         self._check()
@@ -220,8 +238,9 @@ class Settings:
         if self.max_vcpus < JOB_VCPUS:
             raise SettingsError(f"context 'max_vcpus' must be at least {JOB_VCPUS} (one evaluation job), "
                                 f"got {self.max_vcpus}")
-        if not 1 <= self.candidates <= 1000:
-            raise SettingsError(f"context 'candidates' must be from 1 to 1000, got {self.candidates}")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise SettingsError(f"context 'candidates' must be from 1 to {MAX_CANDIDATES} (what fits one "
+                                f"execution's history), got {self.candidates}")
         if self.map_concurrency < 1:
             raise SettingsError(f"context 'map_concurrency' must be at least 1, got {self.map_concurrency}")
         if self.proposer not in PROPOSERS:
@@ -252,6 +271,10 @@ class Settings:
                                 f"got {self.log_retention_days}")
         if self.bundling not in BUNDLING_MODES:
             raise SettingsError(f"context 'bundling' must be one of {list(BUNDLING_MODES)}, got {self.bundling!r}")
+        for key, name, rule in (("existing_experiments_table", self.existing_experiments_table, _TABLE_NAME),
+                                ("existing_artifacts_bucket", self.existing_artifacts_bucket, _BUCKET_NAME)):
+            if name is not None and not rule.match(name):
+                raise SettingsError(f"context '{key}' is not a valid name: {name!r}")
 
     def stack_name(self, part: str) -> str:
         """The CloudFormation name of one stack, e.g. AiV1-Storage."""

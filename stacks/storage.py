@@ -4,6 +4,10 @@ The tables' keys and indexes come from aiv/store/table_design.py, the same const
 adapter writes by, so the code and the infrastructure cannot disagree. Data outlives the stack:
 the experiments table and the buckets are retained on `cdk destroy` (docs/deploy.md says how
 to delete them for good); the idempotency table holds only short-lived records and is not.
+A new deploy after a teardown creates new ones beside them; the settings `existing_experiments_table`
+and `existing_artifacts_bucket` reattach retained ones instead, by name: the stack then creates
+neither (nor the access-logs bucket, which the retained artifacts bucket still logs to) and exports
+the existing ones under the same names, so every other stack uses them as before.
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ def _attribute(name: str) -> dynamodb.Attribute:
 
 
 class StorageStack(Stack):
-    """Tables, bucket and secret, exported under fixed names; other stacks use them through `refs`."""
+    """Tables, bucket and secret (the table and bucket made here or reattached by name), exported under fixed
+    names; other stacks use them through `refs`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.table = self._experiments_table()
+        self.table = (self._experiments_table() if settings.existing_experiments_table is None else
+                      dynamodb.Table.from_table_name(self, "ExistingExperiments", settings.existing_experiments_table))
         self.idempotency_table = self._idempotency_table()
-        self.bucket = self._artifacts_bucket()
+        self.bucket = (self._artifacts_bucket() if settings.existing_artifacts_bucket is None else
+                       s3.Bucket.from_bucket_name(self, "ExistingArtifacts", settings.existing_artifacts_bucket))
         self.api_key = None if settings.use_bedrock else self._api_key_secret()
         self.exports = {key: self._export(key, value) for key, value in (
             ("ExperimentsTableArn", self.table.table_arn), ("ExperimentsTable", self.table.table_name),

@@ -1,8 +1,9 @@
 """A local fake of the Anthropic Messages API: a real HTTP server on 127.0.0.1 with scripted replies.
 
-Queue what POST /v1/messages should answer (a message, an error status with its headers, or a
-reply held back long enough to time the client out); the server records every request it gets, so
-tests can check the prompt and headers the SDK sent. The `fake_anthropic` fixture points the SDK at
+Queue what POST /v1/messages should answer (a message, an error status with its headers, a raw
+body such as truncated JSON, or a reply held back long enough to time the client out); a message
+asked for with "stream": true goes out as the API's server-sent events. The server records every
+request it gets, so tests can check the prompt and headers the SDK sent. The `fake_anthropic` fixture points the SDK at
 it through ANTHROPIC_BASE_URL and sets a test ANTHROPIC_API_KEY.
 """
 
@@ -22,12 +23,14 @@ FAST_RETRY = {"retry-after-ms": "1"}  # the SDK honours it, so retries in tests 
 
 @dataclass(frozen=True)
 class Scripted:
-    """One scripted answer: `status`, `headers` and a JSON `body`, sent after `delay_s` seconds."""
+    """One scripted answer: `status`, `headers` and a JSON `body` (or `raw` bytes as they are), sent
+    after `delay_s` seconds."""
 
     status: int = 200
     body: dict | None = None
     headers: dict = field(default_factory=dict)
     delay_s: float = 0.0
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,16 @@ class FakeAnthropic:
 
     def error(self, status: int, error_type: str, message: str, headers: dict | None = None) -> None:
         """Queue an API error in the Messages API's error shape (retry-after-ms: 1 unless headers say)."""
-        self.queue.append(Scripted(status, _error_body(error_type, message),
+        self.queue.append(Scripted(status, error_body(error_type, message),
                                    {**FAST_RETRY, "request-id": f"req_fake_{status}", **(headers or {})}))
+
+    def raw(self, payload: bytes, status: int = 200) -> None:
+        """Queue a response whose body is `payload` exactly (say, JSON cut off halfway)."""
+        self.queue.append(Scripted(status, raw=payload))
 
     def hang(self, delay_s: float) -> None:
         """Queue an answer held back `delay_s` seconds (longer than the client's timeout)."""
-        self.queue.append(Scripted(500, _error_body("api_error", "too late"), delay_s=delay_s))
+        self.queue.append(Scripted(500, error_body("api_error", "too late"), delay_s=delay_s))
 
     def close(self) -> None:
         self._closing.set()
@@ -89,13 +96,13 @@ class FakeAnthropic:
         with self._lock:
             self.requests.append(recorded)
             if recorded.path.split("?")[0] != "/v1/messages":
-                return Scripted(404, _error_body("not_found_error", f"no route {recorded.path}"))
+                return Scripted(404, error_body("not_found_error", f"no route {recorded.path}"))
             bearer = recorded.headers.get("authorization", "").removeprefix("Bearer ")
             if TEST_API_KEY not in (recorded.headers.get("x-api-key"), bearer):
-                return Scripted(401, _error_body("authentication_error", "invalid x-api-key"))
+                return Scripted(401, error_body("authentication_error", "invalid x-api-key"))
             if self.queue:
                 return self.queue.popleft()
-        return Scripted(500, _error_body("api_error", "fake: no scripted response left"), {"x-should-retry": "false"})
+        return Scripted(500, error_body("api_error", "fake: no scripted response left"), {"x-should-retry": "false"})
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -107,14 +114,17 @@ class FakeAnthropic:
                                     json.loads(raw) if raw else {})
                 answer = fake._answer(recorded)
                 body = answer.body
-                if body is not None and body.get("type") == "message" and "model" not in body:
+                is_message = body is not None and body.get("type") == "message"
+                if is_message and "model" not in body:
                     body = {**body, "model": recorded.body.get("model")}  # a reply names the model asked for
                 if answer.delay_s and fake._closing.wait(answer.delay_s):
                     return
-                payload = json.dumps(body).encode()
+                streamed = is_message and recorded.body.get("stream") is True
+                payload = answer.raw if answer.raw is not None else \
+                    server_sent_events(body) if streamed else json.dumps(body).encode()
                 try:
                     self.send_response(answer.status)
-                    self.send_header("content-type", "application/json")
+                    self.send_header("content-type", "text/event-stream" if streamed else "application/json")
                     self.send_header("content-length", str(len(payload)))
                     for name, value in answer.headers.items():
                         self.send_header(name, value)
@@ -129,7 +139,33 @@ class FakeAnthropic:
         return Handler
 
 
-def _error_body(error_type: str, message: str) -> dict:
+def server_sent_events(message: dict) -> bytes:
+    """`message` as the Messages API streams it: message_start, each block's start, delta and stop,
+    message_delta with the stop reason and output tokens, message_stop."""
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
+    events = [("message_start", {"type": "message_start", "message": start})]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            empty, deltas = {"type": "text", "text": ""}, [{"type": "text_delta", "text": block["text"]}]
+        elif block["type"] == "thinking":
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                      {"type": "signature_delta", "signature": block.get("signature", "")}]
+        else:
+            empty, deltas = block, []
+        events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}))
+        events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                   for delta in deltas]
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(("message_delta", {"type": "message_delta",
+                                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                                     "usage": {"output_tokens": usage["output_tokens"]}}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+
+def error_body(error_type: str, message: str) -> dict:
     """An error in the Messages API's shape."""
     return {"type": "error", "error": {"type": error_type, "message": message}}
 

@@ -10,12 +10,11 @@ import json
 import os
 import sys
 
-from hostile_codecs import codec, embedded_codec
+from hostile_codecs import codec, embedded_codec, replayed_noisy_static
 
 from aiv.codec.policy import MAX_SOURCE_BYTES
 from aiv.codec.sandbox import Limits, isolation_report, run_decode, run_encode
 from aiv.errors import CodecFailure
-from aiv.video.corpus import builtin_clip
 
 LIMITS = Limits(timeout_s=120)
 
@@ -35,9 +34,9 @@ def main(secrets: list[str]) -> None:
     report = isolation_report()
     checks = {"euid": os.geteuid(), "isolation": report}
     if report["full_view"]:
-        clip = builtin_clip("noisy_static", frames=2)
-        noisy_static = (clip.y, clip.u, clip.v)
-        small = (clip.y[:, :16, :16], clip.u[:, :8, :8], clip.v[:, :8, :8])
+        noisy_static = replayed_noisy_static(2)
+        y, u, v = noisy_static
+        small = (y[:, :16, :16], u[:, :8, :8], v[:, :8, :8])
         checks["rebuild_corpus"] = outcome(codec("rebuild_corpus"), noisy_static)
         checks["read_passwd"] = outcome(codec("read_passwd"), small)
         for path in secrets:

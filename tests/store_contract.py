@@ -375,6 +375,17 @@ class ExperimentStoreContract:
         assert experiment_store.recent_events() == added[::-1]
         assert experiment_store.recent_events(limit=2) == added[:2:-1]
 
+    def test_state_swap_replaces_only_what_the_writer_read(self, experiment_store):
+        assert experiment_store.swap_state("best_history", None, {"points": [1]}) is True
+        assert experiment_store.swap_state("best_history", None, {"points": [2]}) is False  # it exists now
+        read = experiment_store.get_state("best_history")
+        assert experiment_store.swap_state("best_history", read, {"points": [1, 3]}) is True
+        assert experiment_store.swap_state("best_history", read, {"points": [1, 4]}) is False  # a stale read
+        assert experiment_store.get_state("best_history") == {"points": [1, 3]}
+        experiment_store.put_state("costs", {"note": "<b>€</b>", "x": 1.5})
+        assert experiment_store.swap_state("costs", experiment_store.get_state("costs"), {"x": 2}) is True
+        assert experiment_store.get_state("costs") == {"x": 2}
+
     def test_state_put_get_replace(self, experiment_store):
         assert experiment_store.get_state("schedule") is None
         experiment_store.put_state("schedule", {"paused": False, "every": "1h", "runs": [1, 2]})

@@ -2,14 +2,15 @@
 
 import anthropic
 import pytest
-from fake_anthropic import TEST_API_KEY, fake_anthropic  # noqa: F401 (the fixture)
+from fake_anthropic import TEST_API_KEY, Scripted, error_body, fake_anthropic  # noqa: F401 (the fixture)
 from test_prompts import PARENT_CODE, SMOKE_FAILURE, sample_context
 
 from aiv.errors import ConfigError
-from aiv.search.claude import DEFAULT_MODEL, ClaudeProposer
+from aiv.search.claude import (DEFAULT_MODEL, MAX_MAX_TOKENS, PROSE_TOKENS, REWRITE_SLACK,
+                               STREAM_ABOVE_TOKENS, THINKING_TOKENS, ClaudeProposer, reply_budget)
 from aiv.search.pricing import Price, price_for
 from aiv.search.prompts import CODEC_CONTRACT
-from aiv.search.proposer import ProposalError, Rejection, Usage
+from aiv.search.proposer import PastAttempt, ProposalError, Rejection, Usage
 
 MODULE = '''\
 import zlib
@@ -40,7 +41,8 @@ def proposer(**options) -> ClaudeProposer:
 
 
 def sent_prompt(fake, number: int = 0) -> str:
-    return fake.requests[number].body["messages"][0]["content"]
+    """The text of the first user turn of request `number`."""
+    return "\n\n".join(block["text"] for block in fake.requests[number].body["messages"][0]["content"])
 
 
 def test_a_full_module_reply_becomes_a_proposal(fake_anthropic):
@@ -51,6 +53,7 @@ def test_a_full_module_reply_becomes_a_proposal(fake_anthropic):
     assert proposal.parents == ["exp-parent-1"]
     assert (proposal.proposer, proposal.model) == ("claude", DEFAULT_MODEL)
     assert proposal.usage == Usage(input_tokens=5000, output_tokens=1500, usd=(5000 * 2.0 + 1500 * 10.0) / 1e6)
+    assert proposal.reply == module_reply().strip()
 
 
 def test_the_request_carries_model_limits_key_contract_and_prompt(fake_anthropic):
@@ -61,21 +64,53 @@ def test_the_request_carries_model_limits_key_contract_and_prompt(fake_anthropic
     assert request.headers["authorization"] == f"Bearer {TEST_API_KEY}"  # how SDK 2.x sends an API key
     assert request.headers["anthropic-version"]
     assert (request.body["model"], request.body["max_tokens"]) == ("claude-opus-5-5", 12345)
-    assert CODEC_CONTRACT in request.body["system"]
+    assert request.body["thinking"] == {"type": "adaptive"} and "stream" not in request.body
+    [system] = request.body["system"]
+    assert CODEC_CONTRACT in system["text"] and system["cache_control"] == {"type": "ephemeral"}
     prompt = sent_prompt(fake_anthropic)
     assert PARENT_CODE.rstrip("\n") in prompt
-    assert "| 0.25 | 812.4 | 31.07 | 0.8712 | n/a | 1.23 | 0.45 |" in prompt  # an RD point of the parent
+    assert "| 0.25 | 812.4 | 31.07 | 32.50 | 0.8712 | 1.23 | 0.45 | yes | yes |" in prompt  # an RD point of the parent
     assert "| 22 | 1944.2 | 40.11 |" in prompt  # an x264 anchor point
     assert SMOKE_FAILURE in prompt
 
 
-def test_retry_feedback_reaches_the_model_first(fake_anthropic):
-    fake_anthropic.reply(module_reply())
-    feedback = Rejection(None, "policy", "import of 'os' is not allowed (line 3)", "Use os.urandom.")
-    proposer().propose(sample_context(retry=feedback))
-    prompt = sent_prompt(fake_anthropic)
-    assert prompt.startswith("# YOUR PREVIOUS ATTEMPT WAS REJECTED")
-    assert "import of 'os' is not allowed (line 3)" in prompt
+def test_the_reply_budget_fits_thinking_and_a_full_rewrite_of_the_module():
+    assert reply_budget("x" * 400) == THINKING_TOKENS + 125 + PROSE_TOKENS
+    assert reply_budget("x" * 58_000) == THINKING_TOKENS + round(14_500 * REWRITE_SLACK) + PROSE_TOKENS
+    assert reply_budget("x" * 10_000_000) == MAX_MAX_TOKENS
+
+
+def test_a_long_parent_gets_a_long_budget_and_a_streamed_reply(fake_anthropic):
+    long_parent = PARENT_CODE + "".join(f"TABLE_{i} = {i}\n" for i in range(8000))
+    fake_anthropic.reply(content=[{"type": "thinking", "thinking": "Plan the change.", "signature": "sig"},
+                                  {"type": "text", "text": module_reply()}], input_tokens=40_000, output_tokens=9_000)
+    proposal = proposer().propose(sample_context(parent_code=long_parent))
+    body = fake_anthropic.requests[0].body
+    assert body["stream"] is True and body["max_tokens"] == reply_budget(long_parent) > STREAM_ABOVE_TOKENS
+    assert proposal.code == MODULE and proposal.usage.output_tokens == 9_000
+    assert "answer with SEARCH/REPLACE edits unless you rewrite most of it" in sent_prompt(fake_anthropic)
+
+
+def test_a_rejected_attempt_goes_back_as_a_conversation_and_its_repair_edits_its_own_module(fake_anthropic):
+    first_reply = module_reply(MODULE, "Lossless zlib.")
+    attempt = PastAttempt(Rejection("exp-1", "smoke", 'File "codec.py", line 11, in decode\nNotImplementedError'),
+                          first_reply, MODULE)
+    fake_anthropic.reply(edits_reply('    raise NotImplementedError("a test module")\n',
+                                     "    return bitstream, bitstream, bitstream\n"))
+    proposal = proposer().propose(sample_context(attempts=(attempt,)))
+    messages = fake_anthropic.requests[0].body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"][0]["text"] == first_reply
+    assert "rejected at the smoke stage" in messages[2]["content"][0]["text"]
+    assert proposal.code == MODULE.replace('    raise NotImplementedError("a test module")\n',
+                                           "    return bitstream, bitstream, bitstream\n")
+
+
+def test_a_repair_whose_edits_miss_its_own_module_says_so(fake_anthropic):
+    attempt = PastAttempt(Rejection("exp-1", "smoke", "boom"), module_reply(), MODULE)
+    fake_anthropic.reply(edits_reply("    step = 99\n", "    step = 1\n"))
+    with pytest.raises(ProposalError, match="the SEARCH/REPLACE edits do not apply to your previous module"):
+        proposer().propose(sample_context(attempts=(attempt,)))
 
 
 def test_an_edits_reply_is_applied_to_the_parent(fake_anthropic):
@@ -85,6 +120,31 @@ def test_an_edits_reply_is_applied_to_the_parent(fake_anthropic):
     proposal = proposer().propose(sample_context())
     assert proposal.code == PARENT_CODE.replace(search, replace)
     assert proposal.hypothesis == "Finer steps."
+
+
+def test_a_module_beside_prose_that_mentions_the_edit_markers_is_kept(fake_anthropic):
+    prose = ("<hypothesis>A rewrite.</hypothesis>\nI did not use\n<<<<<<< SEARCH\nblocks, since everything changes; "
+             "no `<<<<<<< SEARCH` edits here.\n\n```python\n" + MODULE + "```\n")
+    fake_anthropic.reply(prose)
+    assert proposer().propose(sample_context()).code == MODULE
+
+
+def test_a_module_and_edits_together_are_ambiguous(fake_anthropic):
+    search = "    step = max(1, round(40 * (1 - quality)))\n"
+    fake_anthropic.reply(edits_reply(search, search.replace("40", "24")) + "```python\n" + MODULE + "```\n")
+    assert failure(fake_anthropic).reason.startswith("the reply has both a ```python module and SEARCH/REPLACE edits")
+
+
+def test_an_edit_that_changes_nothing_is_a_failure_saying_so(fake_anthropic):
+    search = "    step = max(1, round(40 * (1 - quality)))\n"
+    fake_anthropic.reply(edits_reply(search, search))
+    assert "SEARCH and REPLACE are identical, so it changes nothing" in failure(fake_anthropic).reason
+
+
+def test_a_failure_keeps_the_reply_for_the_repair_turn(fake_anthropic):
+    text = "<hypothesis>An idea.</hypothesis>\nI would change the quantiser."
+    fake_anthropic.reply(text)
+    assert failure(fake_anthropic).reply == text
 
 
 def test_thinking_blocks_are_skipped(fake_anthropic):
@@ -136,7 +196,40 @@ def test_a_reply_without_text_is_a_failure_naming_its_blocks(fake_anthropic, con
 
 def test_a_reply_cut_off_at_max_tokens_is_a_failure(fake_anthropic):
     fake_anthropic.reply(module_reply()[:120], stop_reason="max_tokens")
-    assert failure(fake_anthropic, max_tokens=2000).reason.startswith("the reply was cut off at max_tokens=2000")
+    assert failure(fake_anthropic, max_tokens=2000).reason.startswith(
+        "the reply was cut off at max_tokens=2000 before it finished")
+
+
+def test_a_reply_cut_off_while_thinking_says_cut_off(fake_anthropic):
+    fake_anthropic.reply(content=[{"type": "thinking", "thinking": "Hmm " * 50, "signature": "sig"}],
+                         stop_reason="max_tokens")
+    assert failure(fake_anthropic, max_tokens=2000).reason.startswith(
+        "the reply was cut off at max_tokens=2000 while thinking, before any text")
+
+
+@pytest.mark.parametrize("payload", [b'{"id": "msg_1", "type": "message", "content": [{"type": "te', b"not json at all"])
+def test_a_200_whose_body_cannot_be_read_is_a_failure_naming_it(fake_anthropic, payload):
+    fake_anthropic.raw(payload)
+    assert failure(fake_anthropic).reason.startswith("the Messages API's reply could not be read (")
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"type": "message", "content": "oops", "stop_reason": "end_turn",
+      "usage": {"input_tokens": 1, "output_tokens": 1}}, "its content is str, not a list of blocks"),
+    ({"type": "message", "content": [], "stop_reason": "end_turn"}, "no readable usage"),
+])
+def test_a_malformed_reply_is_a_failure_naming_the_fault(fake_anthropic, body, words):
+    fake_anthropic.queue.append(Scripted(200, {"id": "msg_bad", "role": "assistant", **body}))
+    reason = failure(fake_anthropic).reason
+    assert reason.startswith("the Messages API's reply is malformed") and words in reason, reason
+
+
+def test_a_retry_after_of_a_day_is_capped_by_the_request_timeout(fake_anthropic):
+    for _ in range(2):
+        fake_anthropic.queue.append(Scripted(429, error_body("rate_limit_error", "slow down"), {"retry-after": "86400"}))
+    error = failure(fake_anthropic, timeout_s=0.2, max_retries=1)
+    assert error.reason.startswith("the Messages API failed after 2 attempt(s): HTTP 429 rate_limit_error: slow down")
+    assert error.reason.endswith("it asked to wait 86400 s before a retry, and waits are capped at 0.2 s")
 
 
 def test_a_refusal_is_a_failure(fake_anthropic):
@@ -199,6 +292,7 @@ def test_usage_prices_cache_reads_and_writes(fake_anthropic):
         "cache_creation": {"ephemeral_5m_input_tokens": 1500, "ephemeral_1h_input_tokens": 500}})
     usage = proposer().propose(sample_context()).usage
     assert (usage.input_tokens, usage.output_tokens) == (4200, 800)
+    assert (usage.cache_read_tokens, usage.cache_write_tokens) == (1000, 2000)
     assert usage.usd == pytest.approx((1200 * 2.0 + 800 * 10.0 + 1500 * 2.5 + 500 * 4.0 + 1000 * 0.2) / 1e6)
 
 

@@ -90,3 +90,8 @@ def test_a_whitespace_only_difference_is_pointed_out():
 def test_an_empty_search_is_an_error():
     with pytest.raises(EditError, match="block 1: the SEARCH section is empty"):
         apply_edits(SOURCE, [Edit("", "import math\n")])
+
+
+def test_an_edit_that_changes_nothing_is_an_error():
+    with pytest.raises(EditError, match=r"block 1 \(SEARCH starting '    return 8'\): SEARCH and REPLACE are identical"):
+        apply_edits(SOURCE, [Edit("    return 8\n", "    return 8\n")])

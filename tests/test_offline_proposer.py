@@ -57,6 +57,16 @@ def test_crossover_copies_values_from_another_program():
         assert [values[k] for k in keys] != [parent[k] for k in keys]
 
 
+def test_crossover_never_rebuilds_the_donor():
+    one_apart = rewrite(HYBRID, {"q_max": 149.1844})  # a parent one mutation away from its donor
+    for seed in range(40):
+        assert "crossing over" not in OfflineProposer().propose(context(seed, parent=one_apart, others=(HYBRID,))).hypothesis
+    two_apart = rewrite(HYBRID, {"q_max": 149.1844, "search_range": 48})
+    crossed = [p for p in (OfflineProposer().propose(context(seed, parent=two_apart, others=(HYBRID,)))
+                           for seed in range(40)) if "crossing over" in p.hypothesis]
+    assert crossed and all(p.code not in (HYBRID, two_apart) for p in crossed)
+
+
 def test_block_and_transform_sizes_stay_compatible():
     for seed in range(60):
         values = {k: parse_value(v) for k, v in params_block(OfflineProposer().propose(context(seed)).code)[2].items()}

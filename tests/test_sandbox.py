@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile_codecs import codec, embedded_codec
+from hostile_codecs import codec, embedded_codec, replayed_noisy_static
+from clip_helpers import TEST_SECRET
 
 import aiv
 from aiv.codec import isolation as iso
@@ -385,8 +386,7 @@ def test_numpy_and_opencv_readers_do_read_without_the_view(reader: str, target: 
 
 @pytest.fixture(scope="module")
 def noisy_static() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    clip = builtin_clip("noisy_static", frames=2)
-    return clip.y, clip.u, clip.v
+    return replayed_noisy_static(2)
 
 
 def test_rebuilding_a_corpus_clip_from_package_files_works_without_the_view(noisy_static,
@@ -399,6 +399,13 @@ def test_rebuilding_a_corpus_clip_from_package_files_works_without_the_view(nois
     assert len(encoded.bitstream) == 2
     for got, want in zip((decoded.y, decoded.u, decoded.v), noisy_static):
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_secret_rendered_corpus_is_not_what_the_replay_gives(noisy_static) -> None:
+    """The second barrier: the built-in corpus is drawn from a per-store secret, so a replay of fixed seeds misses it."""
+    clip = builtin_clip("noisy_static", frames=2, secret=TEST_SECRET)
+    assert clip.y.shape == noisy_static[0].shape
+    assert float(np.abs(clip.y.astype(np.int16) - noisy_static[0]).mean()) > 5.0
 
 
 def test_rebuilding_a_corpus_clip_finds_no_package_files_in_the_view(noisy_static, full_view: str) -> None:

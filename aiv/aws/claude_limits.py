@@ -38,18 +38,12 @@ def cap_retry_after(response: Any) -> None:
     """An httpx response hook: lower the response's retry-after headers to CLAUDE_RETRY_WAIT_CAP_S.
 
     `retry-after-ms` (milliseconds) and `retry-after` (seconds) above the cap are set to it; a
-    `retry-after` that is not a number (an HTTP date) is replaced by the cap.
+    `retry-after` that is not a number (an HTTP date) is replaced by the cap. (Imported here: the
+    stacks read this module's numbers without loading aiv.search.)
     """
-    headers = response.headers
-    for name, unit in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        if name not in headers:
-            continue
-        try:
-            wait_s = float(headers[name]) / unit
-        except ValueError:
-            wait_s = math.inf
-        if wait_s > CLAUDE_RETRY_WAIT_CAP_S:
-            headers[name] = f"{CLAUDE_RETRY_WAIT_CAP_S * unit:g}"
+    from aiv.search.retry_wait import lower_retry_after
+
+    lower_retry_after(response, CLAUDE_RETRY_WAIT_CAP_S)
 
 
 def client_options() -> dict[str, Any]:

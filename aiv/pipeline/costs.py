@@ -10,6 +10,8 @@ def add_usage(experiments: ExperimentStore, experiment_id: str, usage: Usage) ->
     """Add one proposal's tokens and dollars to the experiment's cost."""
     cost = dict(require_experiment(experiments, experiment_id)["cost"])
     cost["input_tokens"] += usage.input_tokens
+    cost["cache_read_tokens"] = cost.get("cache_read_tokens", 0) + usage.cache_read_tokens
+    cost["cache_write_tokens"] = cost.get("cache_write_tokens", 0) + usage.cache_write_tokens
     cost["output_tokens"] += usage.output_tokens
     cost["llm_usd"] = round(cost["llm_usd"] + (usage.usd or 0.0), 6)
     experiments.update_experiment(experiment_id, {"cost": cost})

@@ -6,13 +6,13 @@ import random
 
 from aiv.candidate_loop import rejection
 from aiv.codec.contract import CodecSource
-from aiv.names import code_key
+from aiv.names import code_key, reply_key
 from aiv.pipeline.costs import add_usage
 from aiv.pipeline.events import ProposeEvent, Proposed
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import reject
 from aiv.search.archive import build_context, select_parent
-from aiv.search.proposer import Proposal, ProposalError, Rejection
+from aiv.search.proposer import Proposal, ProposalError
 from aiv.store.ports import require_experiment
 from aiv.store.records import benchmark_of, new_experiment
 
@@ -21,8 +21,10 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     """Ask a proposer for a candidate module.
 
     In: ProposeEvent; "experiment_id" and "feedback" are set when a previous attempt of this
-    candidate was rejected. With "rerun_of" the candidate is that experiment's code, unchanged
-    (see propose_rerun). Out: Proposed, with a rejection's fields when "proposed" is false.
+    candidate was rejected, and the proposer is then shown every recorded attempt with the reply
+    that made it (stored here, at aiv.names.reply_key). With "rerun_of" the candidate is that
+    experiment's code, unchanged (see propose_rerun). Out: Proposed, with a rejection's fields when
+    "proposed" is false.
     """
     if event.get("rerun_of"):
         return propose_rerun(event, lab)
@@ -36,10 +38,9 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
         selection = select_parent(experiments, random.Random(event["random_seed"]), lab.benchmark_id)
         parent, mode = selection.parent, selection.mode
     attempt = len(experiment["attempts"]) + 1 if experiment else 1
-    feedback = event.get("feedback")
-    retry = Rejection(experiment["id"], feedback["stage"], feedback["reason"]) if experiment and feedback else None
-    context = build_context(experiments, lab.artifacts, parent, event["random_seed"] * 100 + attempt, retry,
-                            benchmark=benchmark_of(parent))
+    # a retried candidate's recorded attempts (each with the model's reply) become the conversation
+    context = build_context(experiments, lab.artifacts, parent, event["random_seed"] * 100 + attempt,
+                            experiment=experiment, settings=lab.settings, benchmark=benchmark_of(parent))
     # The proposer runs before a new experiment exists: if it crashes (not a ProposalError), no
     # experiment is left open that the failure handler could not name.
     outcome: Proposal | ProposalError
@@ -57,9 +58,11 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
                               f"improving {', '.join(parents)} ({mode}) with the {event['proposer']} proposer{shown}")
     out: Proposed = {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": event["proposer"],
                      "random_seed": event["random_seed"], "attempt": attempt, "proposed": True}
+    if outcome.reply:
+        lab.artifacts.put(reply_key(experiment["id"], attempt), outcome.reply.encode(), "text/plain")
     if isinstance(outcome, ProposalError):
         add_usage(experiments, experiment["id"], outcome.usage)
-        reject(lab, experiment["id"], attempt, "propose", outcome.reason)
+        reject(lab, experiment["id"], attempt, "propose", outcome.reason, made_module=False)
         return out | {"proposed": False, **rejection("propose", outcome.reason, event["proposer"])}
     proposal = outcome
     source = CodecSource(experiment["id"], proposal.code, "proposal")

@@ -14,11 +14,14 @@ from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, benchmark_of
 
 
-def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str) -> None:
-    """Note a rejected attempt on the experiment and set it back to "proposed"."""
+def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True,
+           **extra: object) -> None:
+    """Note a rejected attempt on the experiment (its module and hypothesis, unless the attempt made no
+    module; `extra` fields such as "saved_points") and set it back to "proposed"."""
     experiment = require_experiment(lab.experiments, experiment_id)
     attempts = experiment["attempts"] + [{"attempt": attempt, "stage": stage, "reason": reason,
-                                          "code_sha256": experiment["code_sha256"]}]
+                                          "code_sha256": experiment["code_sha256"] if made_module else None,
+                                          "hypothesis": experiment["hypothesis"] if made_module else "", **extra}]
     lab.experiments.update_experiment(experiment_id, {"attempts": attempts, "status": "proposed", "stage": stage})
     lab.experiments.add_event(experiment_id, "rejected", f"attempt {attempt} rejected at {stage}: {reason[:500]}")
 
@@ -39,8 +42,9 @@ def record(event: RecordEvent, lab: Lab) -> dict:
     if result["status"] == "rejected":
         experiment = require_experiment(lab.experiments, event["experiment_id"])
         if experiment["status"] == "evaluating":
+            saved = {"saved_points": result["saved_points"]} if "saved_points" in result else {}
             reject(lab, experiment["id"], event.get("attempt", len(experiment["attempts"]) + 1), result["stage"],
-                   result["reason"])
+                   result["reason"], **saved)
         return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment["proposer"])}
     ok = result["status"] == "ok"
     train, validation = result.get("train") or {}, result.get("validation") or {}
@@ -77,20 +81,30 @@ def note_benchmark(experiments: ExperimentStore, benchmark: Benchmark) -> None:
         use_benchmark(experiments, benchmark)
 
 
+BEST_HISTORY_SWAPS = 20  # records finishing at once each retry their swap; this many lost swaps is no race
+
+
 def note_best(experiments: ExperimentStore, experiment: dict) -> None:
     """Append to its benchmark's best-history state document when `experiment` beats that benchmark's best so far.
 
     The history ({"points": [{"at", "experiment_id", "score", "score_validation"}]}) is what the
-    dashboard charts as the best score over time, without reading every experiment.
+    dashboard charts as the best score over time, without reading every experiment. Records of
+    parallel candidates may finish together: the append is a compare-and-swap (swap_state), read
+    again and decided again whenever another record changed the history first, so no point is lost.
+    ConflictError after BEST_HISTORY_SWAPS lost swaps.
     """
     key = best_history_key(benchmark_of(experiment))
-    history = experiments.get_state(key) or {"points": []}
-    points = history["points"]
-    if points and points[-1]["score"] <= experiment["score"]:
-        return
-    points.append({"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
-                   "score_validation": experiment["score_validation"]})
-    experiments.put_state(key, {"points": points})
+    for _ in range(BEST_HISTORY_SWAPS):
+        history = experiments.get_state(key)
+        points = [] if history is None else history["points"]
+        if points and points[-1]["score"] <= experiment["score"]:
+            return
+        point = {"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
+                 "score_validation": experiment["score_validation"]}
+        if experiments.swap_state(key, history, {"points": [*points, point]}):
+            return
+    raise ConflictError(f"the best-score history changed under {BEST_HISTORY_SWAPS} attempts to add "
+                        f"{experiment['id']}")
 
 
 def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:

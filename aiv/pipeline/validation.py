@@ -1,4 +1,5 @@
-"""The validate step: the static gate (the policy, and code identical to an archived experiment's).
+"""The validate step: the static gate (the policy, and code identical to an archived experiment's, as
+it is or once comments, docstrings and formatting are ignored; aiv/pipeline/duplicates.py).
 
 Light enough for a Lambda: no numpy, PyAV or sandbox.
 """
@@ -6,7 +7,10 @@ Light enough for a Lambda: no numpy, PyAV or sandbox.
 from __future__ import annotations
 
 from aiv.candidate_loop import rejection
+from aiv.codec.fingerprint import normalised_sha256
 from aiv.codec.policy import PolicyViolation, check_policy
+from aiv.names import normalised_code_key
+from aiv.pipeline.duplicates import earlier_owner
 from aiv.pipeline.events import Proposed
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import reject
@@ -27,8 +31,9 @@ def validate(event: Proposed, lab: Lab) -> dict:
 
 
 def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
+    source = lab.artifacts.get(experiment["code_key"]).decode()
     try:
-        check_policy(lab.artifacts.get(experiment["code_key"]).decode())
+        check_policy(source)
     except PolicyViolation as violation:
         return "policy", str(violation)
     twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"])
@@ -38,4 +43,9 @@ def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
         twins = [e for e in twins if e["status"] not in ("failed", "rejected")]
     if twins and experiment["proposer"] != "rerun":
         return "duplicate", f"the module is identical to the code of {twins[0]['id']} (status {twins[0]['status']})"
+    normalised = normalised_sha256(source)
+    owner = earlier_owner(lab.artifacts, normalised_code_key(normalised), experiment) if normalised else None
+    if owner is not None:
+        return "duplicate", (f"the module is the same code as {owner}'s once comments, docstrings and formatting are "
+                             "ignored; change what it does")
     return None

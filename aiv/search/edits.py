@@ -83,12 +83,20 @@ def apply_edits(source: str, blocks: list[Edit]) -> str:
         if not edit.search.strip():
             raise EditError(f"block {number}: the SEARCH section is empty; copy the existing lines the "
                             "change goes at (or after) into it")
+        if edit.search == edit.replace:
+            raise EditError(f"block {number} (SEARCH starting {edit.first_line!r}): SEARCH and REPLACE are "
+                            "identical, so it changes nothing; put the changed lines in REPLACE")
         starts = _line_matches(text, edit.search)
         if len(starts) != 1:
             raise EditError(_mismatch_reason(number, edit, text, starts))
         at = starts[0]
         text = text[:at] + edit.replace + text[at + len(edit.search):]
     return text if ends_with_newline else text.removesuffix("\n")
+
+
+def has_marker_line(text: str) -> bool:
+    """Whether `text` has a line that is a SEARCH/REPLACE marker (so it holds edits, not a module)."""
+    return any(line.strip() in (SEARCH_MARK, REPLACE_MARK) for line in text.splitlines())
 
 
 def _with_newline(line: str) -> str:

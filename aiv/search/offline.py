@@ -157,7 +157,7 @@ class OfflineProposer:
             raise ProposalError("no program in the context has a PARAMS block to mutate")
         rng = random.Random(context.seed)
         values = {key: parse_value(text) for key, text in params_block(base.code)[2].items()}
-        donors = [e for e in context.others if e is not base and params_block(e.code)]
+        donors = [e for e in context.others if e is not base and len(_differing(values, e)) > 1]
         if donors and rng.random() < CROSSOVER_SHARE:
             changes, why = _crossover(values, rng.choice(donors), rng)
         else:
@@ -185,11 +185,18 @@ def _mutation(values: dict[str, object], rng: random.Random, attempts: int = 8) 
     return changes, "; ".join(GENES[key].why for key in changes)
 
 
+def _differing(values: dict[str, object], donor: ArchiveEntry) -> dict[str, object]:
+    """The donor's PARAMS values that differ from `values` (empty if it has no PARAMS block)."""
+    block = params_block(donor.code)
+    theirs = {key: parse_value(text) for key, text in block[2].items()} if block else {}
+    return {key: theirs[key] for key in sorted(values) if key in theirs and theirs[key] != values[key]}
+
+
 def _crossover(values: dict[str, object], donor: ArchiveEntry, rng: random.Random) -> tuple[dict[str, object], str]:
-    theirs = {key: parse_value(text) for key, text in params_block(donor.code)[2].items()}
-    differing = sorted(k for k in values if k in theirs and theirs[k] != values[k])
-    chosen = rng.sample(differing, k=min(len(differing), rng.choice((1, 2, 3))))
-    changes = {key: theirs[key] for key in chosen}
+    """Some, never all, of the donor's differing values: taking all of them would rebuild the donor."""
+    differing = _differing(values, donor)
+    chosen = rng.sample(sorted(differing), k=min(len(differing) - 1, rng.choice((1, 2, 3))))
+    changes = {key: differing[key] for key in chosen}
     _keep_transform_fitting(values, changes)
     return changes, f"crossing over from {donor.experiment_id}, whose score is {donor.score}"
 

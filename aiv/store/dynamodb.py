@@ -439,3 +439,20 @@ class DynamoExperimentStore:
         """Replace a campaign-state document."""
         item = {PARTITION_KEY: _s(f"STATE#{key}"), SORT_KEY: _s("STATE"), "value": _s(dumps_strict(value))}
         self._call("put_item", Item=_check_size(item, f"campaign state {key!r}"))
+
+    def swap_state(self, key: str, expected: dict | None, value: dict) -> bool:
+        """Replace a campaign-state document if it still is `expected`: a put conditional on the stored text."""
+        item = {PARTITION_KEY: _s(f"STATE#{key}"), SORT_KEY: _s("STATE"), "value": _s(dumps_strict(value))}
+        if expected is None:
+            condition = {"ConditionExpression": "attribute_not_exists(#pk)",
+                         "ExpressionAttributeNames": {"#pk": PARTITION_KEY}}
+        else:  # the text get_state parsed: dumps_strict gives it back exactly
+            condition = {"ConditionExpression": "#value = :expected", "ExpressionAttributeNames": {"#value": "value"},
+                         "ExpressionAttributeValues": {":expected": _s(dumps_strict(expected))}}
+        try:
+            self._call("put_item", Item=_check_size(item, f"campaign state {key!r}"), **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

@@ -79,6 +79,10 @@ class ExperimentStore(Protocol):
     def put_state(self, key: str, value: dict) -> None:
         """Replace a campaign-state document."""
 
+    def swap_state(self, key: str, expected: dict | None, value: dict) -> bool:
+        """Replace a campaign-state document only if it still is `expected` (None: absent); False, and no change,
+        when another writer changed it first. For read-modify-write: read, change, swap, read again on False."""
+
 
 def require_experiment(experiments: ExperimentStore, experiment_id: str) -> dict:
     """The experiment `experiment_id`; KeyError naming it when the store has none."""

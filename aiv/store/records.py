@@ -15,17 +15,20 @@ Fields (every one JSON-serialisable):
     hypothesis      the proposer's short hypothesis text
     code_sha256     sha256 of the module source (None until a proposal produced code)
     code_key        the artifact key of the source, `code/<sha256>.py` (None likewise)
-    attempts        list of {"attempt", "stage", "reason", "code_sha256"}: each rejected attempt of this
-                    candidate (at propose, the policy, the smoke run or a duplicate check), in order
+    attempts        list of {"attempt", "stage", "reason", "code_sha256", "hypothesis"}: each rejected attempt
+                    of this candidate (at propose, the policy, the smoke run, a duplicate check or an early
+                    stop at the cascade stage, which adds "saved_points"), in order; code_sha256 and
+                    hypothesis are None and "" when the attempt made no module. The model's reply of
+                    attempt N, when there was one, is the artifact aiv.names.reply_key(id, N)
     failure         None, or {"stage", "reason", "clip", "quality"}
     score           headline BD-rate vs x264 on PSNR-Y over the train clips (lower is better), or None
     score_validation   the same over the validation clips, or None
     summary         {"train": summary, "validation": summary} as computed by aiv.evaluate.summarise
     result_key      artifact key of the full evaluation record (JSON), or None
-    rd_signature    list of [kbps, psnr_y] of the smoke evaluation, for duplicate detection
     clip_scores     {clip name: BD-rate vs x264 on PSNR-Y or None} over the train clips
     best_point      the operating point listed for it: aiv.results.mean_preview_point of the train evaluation
-    cost            {"input_tokens", "output_tokens", "llm_usd", "compute_s" (the codec's own seconds)}; on
+    cost            {"input_tokens" (prompt-cache reads and writes included), "cache_read_tokens",
+                    "cache_write_tokens", "output_tokens", "llm_usd", "compute_s" (the codec's own seconds)}; on
                     AWS the GPU job adds "batch_s" (its measured wall seconds), "gpu_usd" and
                     "gpu_price_basis" (aiv/aws/prices.py; None where no price applies, as locally)
     settings        the evaluation settings used
@@ -73,7 +76,8 @@ def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: s
         "model": model, "hypothesis": hypothesis, "code_sha256": code_sha256,
         "code_key": code_key(code_sha256) if code_sha256 else None,
         "attempts": [], "failure": None, "score": None, "score_validation": None, "summary": None,
-        "result_key": None, "rd_signature": None, "clip_scores": None, "best_point": None,
-        "cost": {"input_tokens": 0, "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0}, "settings": None,
+        "result_key": None, "clip_scores": None, "best_point": None,
+        "cost": {"input_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 0,
+                 "llm_usd": 0.0, "compute_s": 0.0}, "settings": None,
         "benchmark": benchmark,
     }

@@ -114,6 +114,11 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+def _write_state(conn: sqlite3.Connection, key: str, value: dict) -> None:
+    conn.execute("INSERT INTO state (key, value) VALUES (?, ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, dumps_strict(value)))
+
+
 class SqliteExperimentStore:
     """ExperimentStore on one SQLite file at `path` (created, with its folder, when absent)."""
 
@@ -318,5 +323,13 @@ class SqliteExperimentStore:
     def put_state(self, key: str, value: dict) -> None:
         """Replace a campaign-state document."""
         with _immediate(self._connection()) as conn:
-            conn.execute("INSERT INTO state (key, value) VALUES (?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, dumps_strict(value)))
+            _write_state(conn, key, value)
+
+    def swap_state(self, key: str, expected: dict | None, value: dict) -> bool:
+        """Replace a campaign-state document if it still is `expected`: read and write under the write lock."""
+        with _immediate(self._connection()) as conn:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+            if (None if row is None else json.loads(row[0])) != expected:
+                return False
+            _write_state(conn, key, value)
+        return True

@@ -4,19 +4,27 @@ state machine in tests without AWS or Docker.
 It supports what the AiV1 pipeline definition uses and refuses the rest with UnsupportedAsl, so a
 definition that grows a new feature fails loudly here instead of being half-run:
 
-- states: Pass, Task, Choice, Map (ItemProcessor or Iterator, run item after item), Succeed, Fail;
+- states: Pass, Task, Choice, Map (ItemProcessor or Iterator, INLINE), Succeed, Fail;
 - InputPath, Parameters / ItemSelector, ResultSelector, ResultPath, OutputPath, with "key.$" values
   that are reference paths ($..., $$... for the context object) or intrinsic functions;
 - intrinsics: States.ArrayRange, States.Array, States.Format, States.MathAdd, States.MathRandom,
   States.JsonMerge (shallow), States.JsonToString, States.StringToJson, States.ArrayLength;
-- Choice rules: And, Or, Not, IsPresent, IsNull, BooleanEquals, StringEquals, Numeric{Equals,LessThan,
-  LessThanEquals,GreaterThan,GreaterThanEquals} and their ...Path forms;
+- Choice rules: And, Or, Not, IsPresent, IsNull, IsNumeric, IsString, IsBoolean, BooleanEquals, StringEquals,
+  Numeric{Equals,LessThan,LessThanEquals,GreaterThan,GreaterThanEquals} and their ...Path forms;
 - Retry (ErrorEquals, MaxAttempts; never sleeps) and Catch (ErrorEquals, ResultPath, Next).
+
+As Step Functions does, it runs a Map's items concurrently, at most MaxConcurrency at once (0 or
+absent: all), and a Map whose item fails fails at once (items not started never start); a Task's
+TimeoutSeconds is a States.Timeout when `invoke` takes longer (the call itself is left running,
+as a Lambda would be); the execution's TimeoutSeconds ends it with States.Timeout, which no Catch
+sees; and a state's input after Parameters, a task's result or a state's output over 256 KiB
+(UTF-8 JSON) is States.DataLimitExceeded, which States.ALL does not catch. Retry's timing fields
+are ignored: no test waits.
 
 Tasks are executed by `invoke(resource, parameters)`, supplied by the caller; an exception it raises
 becomes a States error (StatesError as is, anything else named by its type with a Lambda-style
-Cause). TimeoutSeconds is accepted but not enforced, and Retry's timing fields are ignored: no test waits.
-A state field or state type outside this list is refused.
+Cause). `history` records what happened; history_event_count() counts it as Step Functions' own
+history would (for its 25,000-event quota). A state field or state type outside this list is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +33,11 @@ import copy
 import json
 import random
 import re
+import threading
+import time
 import traceback
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -45,6 +57,10 @@ _FIELDS = {
     "Fail": {"Type", "Comment", "Error", "Cause"},
 }
 _RETRY_FIELDS = {"ErrorEquals", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxDelaySeconds", "JitterStrategy"}
+PAYLOAD_LIMIT_BYTES = 256 * 1024  # Step Functions' quota on a state's input and output, and on a task's result
+_TYPES = {"IsNumeric": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "IsString": lambda v: isinstance(v, str), "IsBoolean": lambda v: isinstance(v, bool)}
+_UNCATCHABLE_BY_ALL = ("States.Runtime", "States.DataLimitExceeded")
 _NUMERIC = {"Equals": lambda a, b: a == b, "LessThan": lambda a, b: a < b, "LessThanEquals": lambda a, b: a <= b,
             "GreaterThan": lambda a, b: a > b, "GreaterThanEquals": lambda a, b: a >= b}
 
@@ -59,6 +75,10 @@ class StatesError(Exception):
     def __init__(self, error: str, cause: str = ""):
         super().__init__(f"{error}: {cause}")
         self.error, self.cause = error, cause
+
+
+class ExecutionTimedOut(StatesError):
+    """The execution ran past its TimeoutSeconds: it ends, whatever Catch a state has."""
 
 
 # --- paths ---------------------------------------------------------------------------------------
@@ -212,6 +232,8 @@ def matches(rule: dict, data: Any, context: dict) -> bool:
     operator = next(k for k in rule if k not in ("Variable", "Next"))
     if operator == "IsPresent":
         return has_path(variable, data) == rule[operator]
+    if operator in _TYPES:
+        return has_path(variable, data) and _TYPES[operator](get_path(variable, data, context)) == rule[operator]
     value = get_path(variable, data, context)
     expected = rule[operator]
     if operator.endswith("Path"):
@@ -232,21 +254,47 @@ def matches(rule: dict, data: Any, context: dict) -> bool:
 
 @dataclass
 class Event:
-    """One step of the history: a state entered or exited, a retry, a caught error."""
+    """One step of the history: a state entered or exited, a task attempt, a Map or one of its iterations,
+    a retry, a caught error; `item` is the path of Map items it happened in, e.g. (("Candidates", 0),)."""
 
     kind: str
     state: str
     detail: Any = None
+    item: tuple = ()
+
+
+# Step Functions' own history events per event here: a state entered/exited is one each; a task attempt is
+# TaskScheduled, TaskStarted and TaskSucceeded/TaskFailed (+ TaskSubmitted for a .sync job); a Map adds
+# MapStateStarted and MapStateSucceeded/Failed, each of its iterations MapIterationStarted and ...Succeeded/Failed.
+_HISTORY_EVENTS = {"entered": 1, "exited": 1, "task": 3, "map": 2, "iteration": 2}
+
+
+def history_event_count(history: list[Event], item: tuple = ()) -> int:
+    """How many events Step Functions' history holds for `history` (all of it, or within one Map item)."""
+    count = 0
+    for event in history:
+        if event.item[:len(item)] != item:
+            continue
+        count += _HISTORY_EVENTS.get(event.kind, 0)
+        if event.kind == "task" and str(event.detail).endswith(".sync"):
+            count += 1
+    return count + (2 if not item else 0)  # ExecutionStarted and ExecutionSucceeded/Failed
+
+
+def payload_size(value: Any) -> int:
+    """The size Step Functions counts for a payload: its JSON text in UTF-8."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 @dataclass
 class Execution:
-    """One execution of a definition; `history` records what happened, in order."""
+    """One execution of a definition; `history` records what happened, in order (items' events interleave)."""
 
     definition: dict
     invoke: Invoke
     name: str = "test-execution"
     history: list[Event] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         if self.definition.get("QueryLanguage", "JSONPath") != "JSONPath":
@@ -254,24 +302,38 @@ class Execution:
         extra = set(self.definition) - {"StartAt", "States", "TimeoutSeconds", "Comment", "QueryLanguage", "Version"}
         if extra:
             raise UnsupportedAsl(f"top-level fields {sorted(extra)} not implemented")
+        self.machine_arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:test"
         self.arn = f"arn:aws:states:eu-west-1:123456789012:execution:test:{self.name}"
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
 
     def run(self, execution_input: Any) -> Any:
-        """The execution's output; StatesError when it fails."""
+        """The execution's output; StatesError when it fails (ExecutionTimedOut past its TimeoutSeconds)."""
+        timeout = self.definition.get("TimeoutSeconds")
+        self._deadline = None if timeout is None else self.clock() + timeout
         context = {"Execution": {"Id": self.arn, "Name": self.name, "Input": execution_input,
                                  "StartTime": datetime.now(timezone.utc).isoformat()},
-                   "StateMachine": {"Id": "arn:aws:states:eu-west-1:123456789012:stateMachine:test", "Name": "test"}}
+                   "StateMachine": {"Id": self.machine_arn, "Name": "test"}}
+        _check_size("the execution's input", execution_input)
         return self._machine(self.definition, execution_input, context)
+
+    def _record(self, kind: str, state: str, context: dict, detail: Any = None) -> None:
+        with self._lock:
+            self.history.append(Event(kind, state, detail, context.get("_item", ())))
 
     def _machine(self, machine: dict, data: Any, context: dict) -> Any:
         name = machine["StartAt"]
         while True:
+            if self._deadline is not None and self.clock() > self._deadline:
+                raise ExecutionTimedOut("States.Timeout", f"the execution ran past its TimeoutSeconds "
+                                                          f"({self.definition['TimeoutSeconds']}) before {name}")
             state = machine["States"][name]
             context = dict(context, State={"Name": name, "EnteredTime": datetime.now(timezone.utc).isoformat(),
                                            "RetryCount": 0})
-            self.history.append(Event("entered", name, data))
+            self._record("entered", name, context, data)
             data, next_name = self._state(name, state, data, context)
-            self.history.append(Event("exited", name, data))
+            _check_size(f"the output of {name}", data)
+            self._record("exited", name, context, data)
             if next_name is None:
                 return data
             name = next_name
@@ -292,11 +354,13 @@ class Execution:
             return self._output(state, data, context), None
         try:
             result = self._with_retries(name, state, data, context)
+        except ExecutionTimedOut:
+            raise
         except StatesError as error:
             catcher = next((c for c in state.get("Catch", []) if _catches(c["ErrorEquals"], error.error)), None)
             if catcher is None:
                 raise
-            self.history.append(Event("caught", name, {"Error": error.error, "Cause": error.cause}))
+            self._record("caught", name, context, {"Error": error.error, "Cause": error.cause})
             failure = {"Error": error.error, "Cause": error.cause}
             return self._result_into(catcher.get("ResultPath", "$"), raw, failure), catcher["Next"]
         output = self._result_into(state.get("ResultPath", "$"), raw, result)
@@ -306,16 +370,18 @@ class Execution:
         retries: dict[int, int] = {}
         while True:
             try:
-                return self._work(state, data, context)
+                return self._work(name, state, data, context)
+            except ExecutionTimedOut:
+                raise
             except StatesError as error:
                 retriers = state.get("Retry", [])
                 index = next((i for i, r in enumerate(retriers) if _catches(r["ErrorEquals"], error.error)), None)
                 if index is None or retries.get(index, 0) >= state["Retry"][index].get("MaxAttempts", 3):
                     raise
                 retries[index] = retries.get(index, 0) + 1
-                self.history.append(Event("retry", name, {"Error": error.error, "attempt": retries[index]}))
+                self._record("retry", name, context, {"Error": error.error, "attempt": retries[index]})
 
-    def _work(self, state: dict, data: Any, context: dict) -> Any:
+    def _work(self, name: str, state: dict, data: Any, context: dict) -> Any:
         kind = state["Type"]
         if kind == "Pass":
             if "Result" in state:
@@ -323,30 +389,70 @@ class Execution:
             return fill_template(state["Parameters"], data, context) if "Parameters" in state else data
         if kind == "Task":
             parameters = fill_template(state["Parameters"], data, context) if "Parameters" in state else data
-            try:
-                result = self.invoke(state["Resource"], parameters)
-            except (StatesError, UnsupportedAsl):
-                raise
-            except Exception as error:
-                cause = {"errorMessage": str(error), "errorType": type(error).__name__,
-                         "stackTrace": traceback.format_exception(error)}
-                raise StatesError(type(error).__name__, json.dumps(cause)) from error
+            _check_size(f"the input of {name} after Parameters", parameters)
+            self._record("task", name, context, state["Resource"])
+            result = self._call(name, state, parameters)
+            _check_size(f"the result of {name}", result)
         else:
-            result = self._map(state, data, context)
+            result = self._map(name, state, data, context)
         return fill_template(state["ResultSelector"], result, context) if "ResultSelector" in state else result
 
-    def _map(self, state: dict, data: Any, context: dict) -> list:
+    def _call(self, name: str, state: dict, parameters: Any) -> Any:
+        """`invoke` on the task's resource; States.Timeout past its TimeoutSeconds (the call is left running)."""
+        timeout = state.get("TimeoutSeconds")
+        if timeout is None:
+            return self._invoke(state["Resource"], parameters)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"task-{name}")
+        try:
+            return pool.submit(self._invoke, state["Resource"], parameters).result(timeout=timeout)
+        except FutureTimeout:
+            raise StatesError("States.Timeout", f"{name} ran past its TimeoutSeconds ({timeout})") from None
+        finally:
+            pool.shutdown(wait=False)
+
+    def _invoke(self, resource: str, parameters: Any) -> Any:
+        try:
+            return self.invoke(resource, parameters)
+        except (StatesError, UnsupportedAsl):
+            raise
+        except Exception as error:
+            cause = {"errorMessage": str(error), "errorType": type(error).__name__,
+                     "stackTrace": traceback.format_exception(error)}
+            raise StatesError(type(error).__name__, json.dumps(cause)) from error
+
+    def _map(self, name: str, state: dict, data: Any, context: dict) -> list:
+        """Each item through the processor, at most MaxConcurrency at once; the first failure fails the Map."""
         items = get_path(state.get("ItemsPath", "$"), data, context)
         if not isinstance(items, list):
             raise StatesError("States.Runtime", f"ItemsPath of a Map must give an array, got {type(items).__name__}")
         processor = state.get("ItemProcessor") or state.get("Iterator")
         selector = state.get("ItemSelector", state.get("Parameters"))
-        outputs = []
-        for index, item in enumerate(items):
-            item_context = dict(context, Map={"Item": {"Index": index, "Value": item}})
+        self._record("map", name, context, len(items))
+        if not items:
+            return []
+        stop = threading.Event()
+
+        def run_item(index: int, item: Any) -> Any:
+            if stop.is_set():
+                raise _NotStarted()
+            item_context = dict(context, Map={"Item": {"Index": index, "Value": item}},
+                                _item=(*context.get("_item", ()), (name, index)))
+            self._record("iteration", name, item_context, index)
             item_input = fill_template(selector, data, item_context) if selector is not None else item
-            outputs.append(self._machine(processor, item_input, item_context))
-        return outputs
+            return self._machine(processor, item_input, item_context)
+
+        width = state.get("MaxConcurrency") or len(items)
+        with ThreadPoolExecutor(max_workers=min(width, len(items)), thread_name_prefix=f"map-{name}") as pool:
+            futures: list[Future] = [pool.submit(run_item, index, item) for index, item in enumerate(items)]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f in done and f.exception() is not None
+                      and not isinstance(f.exception(), _NotStarted)]
+            if failed:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise failed[0].exception()
+        return [future.result() for future in futures]
 
     @staticmethod
     def _result_into(result_path: str | None, raw: Any, result: Any) -> Any:
@@ -360,6 +466,16 @@ class Execution:
     @staticmethod
     def _next(state: dict) -> str | None:
         return None if state.get("End") else state["Next"]
+
+
+class _NotStarted(Exception):
+    """A Map item that was not started because a sibling had already failed."""
+
+
+def _check_size(what: str, value: Any) -> None:
+    size = payload_size(value)
+    if size > PAYLOAD_LIMIT_BYTES:
+        raise StatesError("States.DataLimitExceeded", f"{what} is {size} bytes, over the {PAYLOAD_LIMIT_BYTES}")
 
 
 def _check_fields(name: str, state: dict) -> None:
@@ -376,8 +492,12 @@ def _check_fields(name: str, state: dict) -> None:
 
 
 def _catches(names: list[str], error: str) -> bool:
-    """Whether ErrorEquals `names` matches `error`: States.Runtime never; States.ALL anything else;
-    States.TaskFailed anything but States.Timeout."""
+    """Whether ErrorEquals `names` matches `error`: States.Runtime never; States.DataLimitExceeded only by its
+    name; States.ALL anything else; States.TaskFailed anything but States.Timeout."""
     if error == "States.Runtime":
         return False
-    return error in names or "States.ALL" in names or ("States.TaskFailed" in names and error != "States.Timeout")
+    if error in names:
+        return True
+    if error in _UNCATCHABLE_BY_ALL:
+        return False
+    return "States.ALL" in names or ("States.TaskFailed" in names and error != "States.Timeout")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -38,6 +39,14 @@ def call(method: str, path: str, lambda_context, body: dict | str | None = None)
     text = json.dumps(body) if isinstance(body, dict) else body
     response = handler_module("admin").handler(rest_event(method, path, text), lambda_context)
     return response["statusCode"], json.loads(response["body"])
+
+
+def test_a_base64_body_is_decoded(deployed, lambda_context):
+    # the API declares every media type binary (stacks/dashboard.py), so API Gateway sends bodies base64-encoded
+    event = rest_event("POST", "/admin/runs", base64.b64encode(b'{"candidates": 3}').decode())
+    event["isBase64Encoded"] = True
+    response = handler_module("admin").handler(event, lambda_context)
+    assert response["statusCode"] == 202 and json.loads(response["body"])["input"] == {"candidates": 3}
 
 
 def test_resume_enables_the_schedule_from_one_period_on(deployed, lab, lambda_context):

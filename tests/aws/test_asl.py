@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
-from asl import Execution, StatesError, UnsupportedAsl, get_path, intrinsic, set_path
+from asl import (
+    PAYLOAD_LIMIT_BYTES,
+    Execution,
+    ExecutionTimedOut,
+    StatesError,
+    UnsupportedAsl,
+    get_path,
+    history_event_count,
+    intrinsic,
+    set_path,
+)
 
 
 def machine(*states: tuple[str, dict], **top) -> dict:
@@ -79,6 +90,103 @@ def test_a_map_runs_its_processor_per_item_with_the_item_context():
                                    "ResultPath": "$.out"}))
     assert Execution(definition, never).run({"items": [5, 7]})["out"] == [{"index": 0, "twice": 10},
                                                                           {"index": 1, "twice": 14}]
+
+
+def each(items_state: dict, task: dict | None = None, concurrency: int = 0) -> dict:
+    """A definition with one Map over $.items whose processor is one Task on "fn" with the item as input."""
+    processor = machine(("Work", {"Type": "Task", "Resource": "fn", **(task or {})}))
+    return machine(("Each", {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": concurrency,
+                             "ItemSelector": {"value.$": "$$.Map.Item.Value"}, "ItemProcessor": processor,
+                             **items_state}))
+
+
+def test_map_items_run_concurrently_but_never_more_than_max_concurrency():
+    together = threading.Barrier(2, timeout=10)  # broken (an error) unless two items are in flight at once
+    lock, running, peak = threading.Lock(), [0], [0]
+
+    def invoke(resource, parameters):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        if parameters["value"] < 2:
+            together.wait()
+        with lock:
+            running[0] -= 1
+        return parameters["value"] * 10
+
+    execution = Execution(each({}, concurrency=2), invoke)
+    assert execution.run({"items": [0, 1, 2, 3, 4]}) == [0, 10, 20, 30, 40]  # in item order
+    assert peak[0] == 2
+
+
+def test_a_failed_item_fails_the_map_and_items_not_started_never_start():
+    started = []
+
+    def invoke(resource, parameters):
+        started.append(parameters["value"])
+        if parameters["value"] == 0:
+            raise StatesError("Boom", "item 0")
+        return parameters["value"]
+
+    with pytest.raises(StatesError, match="Boom: item 0"):
+        Execution(each({}, concurrency=1), invoke).run({"items": [0, 1, 2]})
+    assert started == [0]
+
+
+def test_a_task_past_its_timeout_seconds_is_a_states_timeout_that_a_catch_sees():
+    release = threading.Event()
+
+    def invoke(resource, parameters):
+        release.wait(30)
+        return "late"
+
+    definition = machine(("Slow", {"Type": "Task", "Resource": "fn", "TimeoutSeconds": 1, "Next": "Done",
+                                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                              "Next": "Done"}]}),
+                         ("Done", {"Type": "Pass", "OutputPath": "$.error", "End": True}))
+    try:
+        error = Execution(definition, invoke).run({})
+    finally:
+        release.set()
+    assert error["Error"] == "States.Timeout" and "TimeoutSeconds (1)" in error["Cause"]
+
+
+def test_the_execution_timeout_ends_the_execution_past_any_catch():
+    now = [0.0]
+
+    def invoke(resource, parameters):
+        now[0] += 60  # each task takes a minute of the fake clock
+        return {}
+
+    task = {"Type": "Task", "Resource": "fn", "ResultPath": None,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]}
+    definition = machine(("One", dict(task)), ("Two", dict(task)), ("Three", dict(task)),
+                         ("Caught", {"Type": "Succeed"}), TimeoutSeconds=90)
+    definition["States"]["Three"]["End"] = True
+    with pytest.raises(ExecutionTimedOut, match="States.Timeout.*before Three"):
+        Execution(definition, invoke, clock=lambda: now[0]).run({})
+
+
+def test_a_payload_over_256_kib_is_data_limit_exceeded_and_states_all_does_not_catch_it():
+    big = "x" * PAYLOAD_LIMIT_BYTES
+    definition = machine(("Big", {"Type": "Task", "Resource": "fn", "Next": "Done",
+                                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]}),
+                         ("Done", {"Type": "Succeed"}))
+    with pytest.raises(StatesError, match="States.DataLimitExceeded: the result of Big is"):
+        Execution(definition, lambda resource, parameters: big).run({})
+    with pytest.raises(StatesError, match="States.DataLimitExceeded: the execution's input"):
+        Execution(definition, never).run({"text": big})
+    assert Execution(definition, lambda resource, parameters: big[:-20]).run({}) == big[:-20]
+
+
+def test_the_history_is_counted_as_step_functions_counts_its_events():
+    definition = each({"End": True}, task={"Resource": "arn:aws:states:::batch:submitJob.sync"})
+    execution = Execution(definition, lambda resource, parameters: 1)
+    execution.run({"items": [1, 2]})
+    # ExecutionStarted/Succeeded 2, MapStateEntered/Started/Succeeded/Exited 4, per item MapIterationStarted/
+    # Succeeded 2 and TaskStateEntered, TaskScheduled, TaskStarted, TaskSubmitted, TaskSucceeded, TaskStateExited 6
+    assert history_event_count(execution.history) == 2 + 4 + 2 * (2 + 6)
+    assert history_event_count(execution.history, (("Each", 1),)) == 2 + 6  # one item: its iteration and states
 
 
 def test_a_task_gets_its_parameters_and_its_result_is_selected():

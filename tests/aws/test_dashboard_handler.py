@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +43,14 @@ def test_the_overview_is_html_text(dashboard, lambda_context):
     assert header(response, "Content-Type").startswith("text/html")
     assert header(response, "Cache-Control") == "public, max-age=15"
     assert "<html" in response["body"] and experiment_id in response["body"]
+
+
+def test_a_gzip_viewer_gets_a_gzipped_base64_body_for_api_gateway_to_decode(dashboard, lambda_context):
+    module, _ = dashboard  # CloudFront asks the origin with Accept-Encoding: gzip
+    response = get(module, lambda_context, "/", headers={"Accept-Encoding": "gzip"})
+    assert response["statusCode"] == 200 and response["isBase64Encoded"] is True
+    assert header(response, "Content-Encoding") == "gzip"
+    assert "<html" in gzip.decompress(base64.b64decode(response["body"])).decode()
 
 
 def test_artifact_links_are_presigned_at_render_time(dashboard, lambda_context):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from aiv.aws.prices import GPU_PRICE, GPU_PRICE_BASIS
 from aiv.codec import sandbox
 from aiv.codec.isolation import Isolation, SandboxError, strongest
 from aiv.local import open_local_lab
+from gpu_runner import entry
 from gpu_runner.entry import main
 
 CRASHING = ("import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n"
@@ -90,6 +92,41 @@ def test_a_weakened_sandbox_is_reported_loudly_and_the_evaluation_still_runs(cli
         assert any(refused in note for note in isolation["weakened"])
     [warning] = [line for line in events(lab.experiments, experiment_id) if "the codec sandbox is WEAKENED" in line]
     assert refused in warning
+
+
+@pytest.fixture
+def listening() -> tuple[str, int]:
+    """A local TCP address that accepts connections, standing in for an instance metadata service that answers."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield server.getsockname()
+
+
+def closed_address() -> tuple[str, int]:
+    """A local TCP address nothing listens on (as dropped or refused as IMDS behind the firewall rule)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return server.getsockname()
+
+
+def test_the_instance_metadata_probe_tells_an_open_service_from_a_blocked_one(listening):
+    assert entry.instance_metadata_reachable(listening, timeout_s=1.0) is True
+    assert entry.instance_metadata_reachable(closed_address(), timeout_s=1.0) is False
+
+
+def test_a_batch_job_that_reaches_instance_metadata_says_so_loudly(aws, lab, tiny_codec_source, monkeypatch, listening,
+                                                                   capsys):
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "job-1")
+    monkeypatch.setattr(entry, "IMDS_ADDRESS", closed_address())
+    entry.note_instance_metadata(lab, experiment_id)
+    assert not any("metadata" in line for line in events(lab.experiments, experiment_id))
+    monkeypatch.setattr(entry, "IMDS_ADDRESS", listening)
+    entry.note_instance_metadata(lab, experiment_id)
+    [warning] = [line for line in events(lab.experiments, experiment_id) if "metadata" in line]
+    assert "REACHABLE from the job" in warning and "stacks/imds_block.sh" in warning
+    assert "gpu_runner: WARNING: job job-1 attempt 1" in capsys.readouterr().err
+    monkeypatch.delenv("AWS_BATCH_JOB_ID")  # not on Batch (a local run): nothing is probed
+    entry.note_instance_metadata(lab, experiment_id)
+    assert len([line for line in events(lab.experiments, experiment_id) if "metadata" in line]) == 1
 
 
 def test_a_codec_that_crashes_is_a_result_not_a_job_failure(clips_in_bucket, lab):

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 
 import boto3
 import pytest
-from asl import Execution, StatesError
+from botocore.exceptions import NoRegionError
+from asl import PAYLOAD_LIMIT_BYTES, Execution, StatesError, history_event_count, payload_size
 from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, apply_stack_env, handler_module,
                     write_tiny_clips)
+from batch import AttemptOutcome, BatchJobs
 from moto import mock_aws
 
 from aiv.benchmark import current_benchmark
@@ -34,8 +37,10 @@ from aiv.search.proposer import Proposal, Usage
 from aiv.store.records import new_experiment
 from aiv.store.table_design import create_tables, experiments_table_request
 from gpu_runner.entry import main as run_batch_job
+from stacks.settings import CANDIDATE_EVENTS_BUDGET, MAX_CANDIDATES, RUN_EVENTS_BUDGET
 
 BATCH_SYNC = "arn:aws:states:::batch:submitJob.sync"
+LIST_EXECUTIONS = "arn:aws:states:::aws-sdk:sfn:listExecutions"
 ENTRY = ["python", "-m", "gpu_runner.entry"]
 EMPTY_TABLE = f"{TABLE}-empty"
 CRASHING = ("import numpy as np\n\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n\n"
@@ -57,12 +62,22 @@ def definition(synthesized) -> dict:
     return state_machine_definition(synthesized["Pipeline"])
 
 
+@dataclass(frozen=True)
+class Routes:
+    """Where the definition's tasks go: {logical id: handler module} of the pipeline's Lambda functions, and the
+    GPU job definition's RetryStrategy (tests/aws/batch.py)."""
+
+    handlers: dict[str, str]
+    retry_strategy: dict
+
+
 @pytest.fixture(scope="module")
-def functions(synthesized) -> dict:
-    """{logical id: handler module} of the pipeline's Lambda functions."""
-    return {logical_id: resource["Properties"]["Handler"].removesuffix(".handler")
-            for logical_id, resource in synthesized["Pipeline"]["Resources"].items()
-            if resource["Type"] == "AWS::Lambda::Function"}
+def routes(synthesized) -> Routes:
+    handlers = {logical_id: resource["Properties"]["Handler"].removesuffix(".handler")
+                for logical_id, resource in synthesized["Pipeline"]["Resources"].items()
+                if resource["Type"] == "AWS::Lambda::Function"}
+    [job] = [r for r in synthesized["Compute"]["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
+    return Routes(handlers, job["Properties"]["RetryStrategy"])
 
 
 @pytest.fixture(scope="module")
@@ -81,48 +96,51 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def seeded(world, definition, functions) -> tuple:
+def seeded(world, definition, routes) -> tuple:
     """The first execution on the empty table: (execution, output). Every later test finds the seeds archived."""
-    return run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 5})
+    return run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 5})
 
 
-def run(definition: dict, functions: dict, execution_input: dict) -> tuple[Execution, object]:
-    """Execute the definition: Lambda tasks in process, the Batch task through gpu_runner.entry."""
+def run(definition: dict, routes: Routes, execution_input: dict, *, attempt=None, running: int = 1,
+        broken: tuple[str, ...] = ()) -> tuple[Execution, object]:
+    """Execute the definition: Lambda tasks in process (a handler module in `broken` raises instead), the Batch
+    task through tests/aws/batch.py, each attempt `attempt(parameters, number)` (default: gpu_runner.entry's main),
+    and ListExecutions answering `running` executions RUNNING (this one included)."""
 
     def invoke(resource: str, parameters: dict):
-        if resource in functions:
+        if resource in routes.handlers:
+            module = routes.handlers[resource]
+            if module in broken:
+                raise RuntimeError(f"{module} is broken for this test")
             event = json.loads(json.dumps(parameters))  # what crosses the wire is JSON
-            output = handler_module(functions[resource]).handler(event, LambdaContext(function_name=resource))
+            output = handler_module(module).handler(event, LambdaContext(function_name=resource))
             return json.loads(json.dumps(output))
         if resource == BATCH_SYNC:
-            return batch_job(parameters)
+            return BatchJobs(routes.retry_strategy, attempt or batch_attempt).submit(parameters)
+        if resource == LIST_EXECUTIONS:
+            assert parameters == {"StateMachineArn": execution.machine_arn, "StatusFilter": "RUNNING",
+                                  "MaxResults": 2}, parameters
+            return {"Executions": [{"executionArn": f"{execution.arn}-{i}"} for i in range(min(running, 2))]}
         raise AssertionError(f"the definition calls {resource}, which this test does not route")
 
     execution = Execution(definition, invoke, name=f"run-{uuid.uuid4().hex[:8]}")
     return execution, execution.run(execution_input)
 
 
-def batch_job(parameters: dict) -> dict:
-    """The job a .sync BatchSubmitJob waits for: its command run in process; FAILED when it exits non-zero."""
+def batch_attempt(parameters: dict, number: int) -> AttemptOutcome:
+    """One attempt of the GPU job: its command run in process, as the container would run it."""
     command = parameters["ContainerOverrides"]["Command"]
     assert command[:3] == ENTRY, command
-    code = run_batch_job(command[3:])
-    job = {"JobId": uuid.uuid4().hex, "JobName": parameters["JobName"], "JobQueue": parameters["JobQueue"],
-           "JobDefinition": parameters["JobDefinition"], "Status": "SUCCEEDED" if code == 0 else "FAILED",
-           "StatusReason": "Essential container in task exited",
-           "Container": {"Command": command, "ExitCode": code, "LogStreamName": "gpu-runner/default/test"}}
-    if code != 0:
-        raise StatesError("States.TaskFailed", json.dumps(job))
-    return job
+    return AttemptOutcome(exit_code=run_batch_job(command[3:]))
 
 
 def states_entered(execution: Execution) -> list[str]:
     return [event.state for event in execution.history if event.kind == "entered"]
 
 
-def test_the_stacks_give_the_runtime_the_variables_it_reads(synthesized, functions):
+def test_the_stacks_give_the_runtime_the_variables_it_reads(synthesized, routes):
     needed = {environment.TABLE, environment.IDEMPOTENCY_TABLE, environment.BUCKET, environment.SETTINGS}
-    for logical_id in functions:
+    for logical_id in routes.handlers:
         variables = synthesized["Pipeline"]["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert needed <= set(variables), (logical_id, needed - set(variables))
     [job] = [r for r in synthesized["Compute"]["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
@@ -157,7 +175,7 @@ def test_an_empty_table_gets_its_seeds_evaluated_then_a_candidate_succeeds(world
 
 def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(world, seeded, definition):
     lab, _ = world
-    defaults = definition["States"][definition["StartAt"]]["Parameters"]["defaults"]
+    defaults = definition["States"]["Defaults"]["Parameters"]["defaults"]
     read = {key.removesuffix(".$") for key in defaults}
     archived = lab.experiments.best_experiments(limit=1, benchmark=current_benchmark(lab.experiments))[0]["id"]
     assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
@@ -165,15 +183,15 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
 
 
 def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api_starts(world, seeded, definition,
-                                                                                        functions, tiny_codec_source):
+                                                                                        routes, tiny_codec_source):
     lab, _ = world
     name = f"import-{uuid.uuid4().hex[:8]}"
     entered = import_codec({"run_id": name, "name": "tiny", "source": tiny_codec_source, "origin": "a test"}, lab)
     execution_input = {"seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + entered["experiment_id"]], "candidates": 1,
                        "proposer": "offline", "seed": 21}
     assert set(execution_input) <= {key.removesuffix(".$") for key in
-                                    definition["States"][definition["StartAt"]]["Parameters"]["defaults"]}
-    execution, _ = run(definition, functions, execution_input)
+                                    definition["States"]["Defaults"]["Parameters"]["defaults"]}
+    execution, _ = run(definition, routes, execution_input)
     entered_states = states_entered(execution)
     assert entered_states.count("SeedArchived") == len(BUILTIN_CODECS)  # the built-ins were evaluated before
     assert entered_states.count("EvaluateSeed") == 1 and entered_states.count("SeedRecorded") == 1
@@ -181,14 +199,14 @@ def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api
     assert (experiment["status"], experiment["proposer"], experiment["parents"]) == ("succeeded", "import", [])
     result = json.loads(lab.artifacts.get(experiment["result_key"]))
     assert [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
-    again, _ = run(definition, functions, execution_input)  # a later execution finds it archived
+    again, _ = run(definition, routes, execution_input)  # a later execution finds it archived
     assert states_entered(again).count("SeedArchived") == len(BUILTIN_CODECS) + 1
 
 
-def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definition, functions):
+def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definition, routes):
     lab, _ = world
     archived = seed_experiments(lab)
-    execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 11})
+    execution, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 11})
     entered = states_entered(execution)
     assert entered.count("SeedArchived") == len(BUILTIN_CODECS)  # seed answered created False: not evaluated again
     assert not {"ValidateSeed", "EvaluateSeed", "RecordSeed"} & set(entered)
@@ -216,8 +234,9 @@ class CrashingProposer:
                         proposer=self.name, model=None, usage=Usage())
 
 
-def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded, definition, functions):
-    lab, patch = world
+def run_crashing(world, definition: dict, routes: Routes, seed: int, **options) -> tuple[Execution, object]:
+    """`run` of one candidate from the CrashingProposer (proposer "crash"), which the Lambdas can make then."""
+    _, patch = world
     offline_and_claude = environment.proposer_factory
 
     def with_crash():
@@ -227,10 +246,15 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded,
     patch.setattr(environment, "proposer_factory", with_crash)
     environment.forget()
     try:
-        execution, output = run(definition, functions, {"candidates": 1, "proposer": "crash", "seed": 3})
+        return run(definition, routes, {"candidates": 1, "proposer": "crash", "seed": seed}, **options)
     finally:
         patch.setattr(environment, "proposer_factory", offline_and_claude)
         environment.forget()
+
+
+def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded, definition, routes):
+    lab, _ = world
+    execution, output = run_crashing(world, definition, routes, 3)
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
     assert (outcome["status"], experiment["status"]) == ("rejected", "rejected")
@@ -240,14 +264,14 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded,
     assert "MarkRejected" in states_entered(execution)
 
 
-def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, functions):
+def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, routes):
     lab, _ = world
     source = CodecSource("crasher", CRASHING, "test")
     lab.artifacts.put(code_key(source.sha256), CRASHING.encode(), "text/x-python")
     crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256,
                              benchmark=current_benchmark(lab.experiments))
     lab.experiments.create_experiment(crashed)
-    execution, output = run(definition, functions, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
+    execution, output = run(definition, routes, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
     [outcome] = output
     rerun = lab.experiments.get_experiment(outcome["experiment_id"])
     assert (outcome["status"], rerun["status"], rerun["proposer"]) == ("rejected", "rejected", "rerun")
@@ -255,13 +279,13 @@ def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, functions)
     assert states_entered(execution).count("Propose") == 1 and "Retry" not in states_entered(execution)
 
 
-def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, definition, functions):
+def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, definition, routes):
     lab, _ = world
     s3 = boto3.client("s3")
     clip = s3.get_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m")["Body"].read()
     s3.delete_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m")  # the job cannot fetch a campaign clip
     try:
-        execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 29})
+        execution, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 29})
     finally:
         s3.put_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m", Body=clip)
     [outcome] = output
@@ -274,7 +298,7 @@ def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, defi
     assert any("the job failed: ClipError" in e["message"] for e in lab.experiments.events(experiment["id"]))
 
 
-def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(world, definition, functions):
+def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(world, definition, routes):
     """Another, empty table, and a bucket without the train clip: every seed's job fails, the candidates go on,
     find nothing to improve, and their failure is a campaign event with the reason, not a stack trace."""
     _, patch = world
@@ -286,7 +310,7 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
         with patch.context() as empty:
             empty.setenv(environment.TABLE, EMPTY_TABLE)
             environment.forget()
-            execution, output = run(definition, functions, {"candidates": 1, "proposer": "offline", "seed": 7})
+            execution, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 7})
             empty_lab = environment.lab_from_env()
             seeds = seed_experiments(empty_lab)
             events = empty_lab.experiments.recent_events(limit=20)
@@ -305,3 +329,107 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
     assert event["data"]["reason"].startswith("EmptyArchive: ")
     for text in (json.dumps(output), json.dumps(event)):
         assert "stackTrace" not in text and "Traceback" not in text and 'File "' not in text
+
+
+def test_a_spot_reclaim_retries_the_job_and_the_next_attempt_redoes_the_evaluation(world, seeded, definition, routes):
+    lab, _ = world
+
+    def reclaimed_once(parameters: dict, number: int) -> AttemptOutcome:
+        if number == 1:  # the instance went away mid-evaluation: the experiment is left evaluating, no result
+            experiment_id = parameters["ContainerOverrides"]["Command"][-1]
+            lab.experiments.update_experiment(experiment_id, {"status": "evaluating"}, expect_status=("validating",))
+            return AttemptOutcome(exit_code=None, status_reason="Host EC2 (instance i-0123) terminated.")
+        return batch_attempt(parameters, number)
+
+    execution, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 41},
+                            attempt=reclaimed_once)
+    [outcome] = output
+    assert outcome["status"] == "succeeded"
+    messages = [e["message"] for e in lab.experiments.events(outcome["experiment_id"])]
+    assert any("redoing an evaluation an earlier attempt left unfinished" in m for m in messages)
+    assert not [e for e in execution.history if e.kind == "caught"]
+
+
+def test_a_job_that_exits_non_zero_is_not_retried(routes):
+    attempts = []
+
+    def failing(parameters: dict, number: int) -> AttemptOutcome:
+        attempts.append(number)
+        return AttemptOutcome(exit_code=1)
+
+    with pytest.raises(StatesError, match="States.TaskFailed"):
+        BatchJobs(routes.retry_strategy, failing).submit({"JobName": "j", "JobQueue": "q", "JobDefinition": "d",
+                                                          "ContainerOverrides": {"Command": ENTRY}})
+    assert attempts == [1]  # EXIT on any other reason: an infrastructure error is not run three times
+
+
+def test_when_recording_a_failure_fails_the_item_ends_unrecorded_and_its_siblings_go_on(world, seeded, definition,
+                                                                                        routes):
+    execution, output = run(definition, routes, {"candidates": 2, "proposer": "offline", "seed": 13},
+                            broken=("propose", "mark_failed"))
+    assert output == [{"experiment_id": "", "status": "failed", "recorded": False, "stage": "propose",
+                       "error": "RuntimeError", "close_error": "RuntimeError"}] * 2  # both items ran to their end
+    assert states_entered(execution).count("MarkFailedUnrecorded") == 2
+
+
+def test_an_error_without_a_cause_is_recorded_with_its_name(world, seeded, definition, routes):
+    lab, _ = world
+
+    def no_cause(parameters: dict, number: int) -> AttemptOutcome:
+        raise StatesError("States.Timeout")  # a .sync task past a timeout carries no Cause
+
+    _, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 17}, attempt=no_cause)
+    [outcome] = output
+    experiment = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert (outcome["status"], experiment["status"]) == ("failed", "failed")
+    assert experiment["failure"] == {**experiment["failure"], "stage": "evaluate",
+                                     "reason": "States.Timeout (the error carried no cause)"}
+
+
+def test_a_scheduled_run_starts_nothing_while_another_runs(world, seeded, definition, routes):
+    execution, output = run(definition, routes, {"scheduled": True, "candidates": 1, "proposer": "offline"},
+                            running=2)
+    assert states_entered(execution) == ["Scheduled?", "ListRunning", "Overlapping?", "AnotherRunInProgress"]
+    assert output["running"] == {"count": 2}
+    alone, _ = run(definition, routes, {"scheduled": True, "candidates": 1, "proposer": "offline", "seed": 19},
+                   running=1)
+    assert "Recorded" in states_entered(alone)
+    console, _ = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 23}, running=2)
+    assert "ListRunning" not in states_entered(console) and "Recorded" in states_entered(console)
+
+
+@pytest.mark.parametrize("candidates", [0, MAX_CANDIDATES + 1, "3"])
+def test_k_outside_the_range_fails_the_execution_before_anything_runs(world, definition, routes, candidates):
+    with pytest.raises(StatesError, match=f"CandidatesOutOfRange: candidates must be a whole number from 1 to "
+                                          f"{MAX_CANDIDATES}"):
+        run(definition, routes, {"candidates": candidates, "proposer": "offline"})
+
+
+def test_the_worst_candidate_fits_the_history_and_payload_budgets(world, seeded, definition, routes):
+    """Rejected at every attempt, then neither the rejection nor the failure can be recorded: the longest path an
+    item takes. Its history events (as Step Functions counts them) fit CANDIDATE_EVENTS_BUDGET, and its output
+    fits 1/MAX_CANDIDATES of the Map's 256 KiB."""
+    execution, output = run_crashing(world, definition, routes, 31, broken=("mark_failed",))
+    assert states_entered(execution).count("Propose") == MAX_PROPOSAL_ATTEMPTS
+    assert "MarkRejectedFailed" in states_entered(execution) and "MarkFailedUnrecorded" in states_entered(execution)
+    events = history_event_count(execution.history, (("Candidates", 0),))
+    throttling = 3 * 2  # room for two Lambda throttling retries (3 events each)
+    assert events + throttling <= CANDIDATE_EVENTS_BUDGET, events
+    assert payload_size(output[0]) * MAX_CANDIDATES <= PAYLOAD_LIMIT_BYTES
+    total = history_event_count(execution.history)
+    assert total - events <= RUN_EVENTS_BUDGET, total  # the seeds (archived) and the states around the Maps
+
+
+def test_the_job_definition_alone_gives_the_runner_its_region(synthesized, monkeypatch):
+    """ECS agents need not set AWS_REGION in a container: the job definition's variables must be enough."""
+    [job] = [r for r in synthesized["Compute"]["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
+    variables = {v["Name"]: v["Value"] for v in job["Properties"]["ContainerProperties"]["Environment"]}
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")  # no profile region either
+    with pytest.raises(NoRegionError):
+        boto3.client("dynamodb")  # what the runner met before the job named its region
+    for name, value in variables.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    assert boto3.client("dynamodb").meta.region_name == "us-east-1"

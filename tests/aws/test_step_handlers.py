@@ -7,6 +7,9 @@ import json
 import pytest
 from awslab import add_candidate, handler_module, metric_names, step_event
 
+from aiv.names import BEST_HISTORY_STATE
+from aiv.pipeline.recording import note_best
+
 
 def proposed_experiment(lab, code: str) -> str:
     return add_candidate(lab.experiments, lab.artifacts, code)
@@ -157,3 +160,40 @@ def test_a_batch_job_cause_becomes_one_line():
     assert mark_failed.readable_cause(cause) == ("Batch job aiv-eval-exp-1 (job-1) FAILED: Essential container in "
                                                  "task exited; exit code 1; log stream aiv/default/abc")
     assert mark_failed.readable_cause("States.Timeout after 3600 s") == "States.Timeout after 3600 s"
+
+
+class InterleavedStore:
+    """The lab's store, where another record's note_best runs between this one's read of the best history and
+    its write: two records of parallel candidates finishing together, at the worst moment."""
+
+    def __init__(self, experiments, other: dict):
+        self.experiments, self.other, self.interleaved = experiments, other, False
+
+    def get_state(self, key: str):
+        state = self.experiments.get_state(key)
+        if not self.interleaved:
+            self.interleaved = True
+            note_best(self.experiments, self.other)
+        return state
+
+    def put_state(self, key: str, value) -> None:
+        self.experiments.put_state(key, value)
+
+    def swap_state(self, key: str, expected, value) -> bool:
+        return self.experiments.swap_state(key, expected, value)
+
+
+def scored(name: str, score: float) -> dict:
+    return {"id": name, "score": score, "score_validation": score + 1.0, "updated_at": f"2026-12-01T00:00:0{name[-1]}"}
+
+
+@pytest.mark.parametrize("late, early, kept", [
+    (scored("exp-1", -5.0), scored("exp-2", -3.0), ["exp-0", "exp-2", "exp-1"]),  # both beat the best: both kept
+    (scored("exp-1", -3.0), scored("exp-2", -5.0), ["exp-0", "exp-2"]),  # the early one is better: the late is not
+])
+def test_records_finishing_together_lose_no_best_score(lab, late, early, kept):
+    note_best(lab.experiments, scored("exp-0", 1.0))
+    note_best(InterleavedStore(lab.experiments, early), late)
+    points = lab.experiments.get_state(BEST_HISTORY_STATE)["points"]
+    assert [p["experiment_id"] for p in points] == kept
+    assert [p["score"] for p in points] == sorted((p["score"] for p in points), reverse=True)

@@ -35,7 +35,8 @@ def test_cli_strings_are_parsed():
     ("max_vcpus", "2", "at least 4"),
     ("max_vcpus", "eight", "whole number"),
     ("instance_types", "p3.2xlarge", "known GPU instance types"),
-    ("candidates", "0", "from 1 to 1000"),
+    ("candidates", "0", "from 1 to 200"),
+    ("candidates", "201", "from 1 to 200"),
     ("proposer", "gpt", "one of"),
     ("schedule_rate", "every 6 hours", "rate(N"),
     ("budget_email", "nobody", "not an email"),
@@ -45,6 +46,8 @@ def test_cli_strings_are_parsed():
     ("log_retention_days", "10", "must be one of"),
     ("bundling", "docker", "must be one of"),
     ("project", "1abc", "start with a letter"),
+    ("existing_experiments_table", "a b", "not a valid name"),
+    ("existing_artifacts_bucket", "Upper_Case", "not a valid name"),
 ])
 def test_bad_values_name_the_key(key, value, named):
     with pytest.raises(SettingsError, match=f"'{key}'") as error:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import email
 import json
+import subprocess
 
 import pytest
 from aws_cdk import aws_batch as batch
@@ -11,7 +14,7 @@ from aws_cdk.assertions import Match
 from aiv.aws.prices import GPU_PRICE, GPU_PRICE_BASIS, on_demand_price
 from aiv.errors import ConfigError
 from app import build_app
-from stacks.compute import ENTRY_COMMAND, EXPERIMENT_PARAMETER
+from stacks.compute import ENTRY_COMMAND, EXPERIMENT_PARAMETER, IMDS_BLOCK_SCRIPT
 from stacks.settings import GPU_INSTANCES, JOB_MEMORY_MIB
 
 from .cdk_app import cdk_json_context
@@ -36,11 +39,49 @@ def test_gpu_instances_accept_no_inbound_traffic(synth):
     assert synth.resources("Compute", "AWS::EC2::SecurityGroupIngress") == {}
 
 
+def _resolved(value) -> str:
+    """A template string value as CloudFormation makes it, for Fn::Join and Fn::Base64 of literal text."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Base64" in value:
+        return base64.b64encode(_resolved(value["Fn::Base64"]).encode()).decode()
+    separator, parts = value["Fn::Join"]
+    return separator.join(_resolved(part) for part in parts)
+
+
+def user_data(synth) -> str:
+    """The launch template's user data as the instance receives it (the MIME text)."""
+    encoded = synth.only("Compute", "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]["UserData"]
+    return base64.b64decode(_resolved(encoded)).decode()
+
+
 def test_containers_cannot_reach_the_instance_role_through_imds(synth):
     template = synth.only("Compute", "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
-    assert template["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
+    assert template["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required",
+                                           "HttpProtocolIpv6": "disabled"}
     [volume] = template["BlockDeviceMappings"]
     assert volume["Ebs"]["DeleteOnTermination"] is True and volume["Ebs"]["Encrypted"] is True
+    # Batch runs ECS-EC2 jobs in host networking: the hop limit does not stop them, a firewall rule does.
+    text = user_data(synth)
+    message = email.message_from_string(text)
+    assert message.is_multipart()  # Batch merges its own parts into MIME multipart user data only
+    [script] = [part.get_payload(decode=True).decode() for part in message.get_payload()
+                if part.get_content_type() == "text/x-shellscript"]
+    assert script == IMDS_BLOCK_SCRIPT.read_text()
+    rule = "--destination 169.254.169.254/32 --match cgroup --path \"${SLICE}\" --jump DROP"
+    assert f"iptables --wait --insert OUTPUT 1 {rule}" in script and "SLICE=ecstasks.slice" in script
+    assert script.index("systemctl start") < script.index("--insert OUTPUT")  # the cgroup exists before the rule
+
+
+def test_the_imds_rule_script_is_valid_bash():
+    checked = subprocess.run(["bash", "-n", str(IMDS_BLOCK_SCRIPT)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert IMDS_BLOCK_SCRIPT.read_text().splitlines()[:1] == ["#!/bin/bash"]
+    assert "set -euo pipefail" in IMDS_BLOCK_SCRIPT.read_text()
+
+
+def test_the_job_is_given_its_region(synth):
+    assert job_environment(synth)["AWS_DEFAULT_REGION"] == synth.settings.region == "us-east-1"
 
 
 def test_compute_environment_is_spot_gpu_scaling_from_zero(synth):

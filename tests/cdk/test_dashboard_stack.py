@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from stacks.dashboard import ADMIN_PATH
+from stacks.dashboard import (
+    ADMIN_PATH,
+    ADMIN_THROTTLE_RATE,
+    API_KEY_HEADER,
+    THROTTLE_RATE,
+)
 
 from .cfn_json import actions, as_list, imports, statements
 
@@ -49,13 +54,41 @@ def test_api_is_regional_with_public_reads_and_an_iam_only_admin(synth):
         on_admin = props["ResourceId"].get("Ref") in admin_resources
         assert props["AuthorizationType"] == ("AWS_IAM" if on_admin else "NONE")
         assert props["HttpMethod"] == ("ANY" if on_admin else "GET")
+        assert props.get("ApiKeyRequired", False) is not on_admin  # the pages only through CloudFront
     assert sum(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods) == 1
+
+
+def test_every_media_type_is_binary_so_gzipped_pages_are_decoded(synth):
+    # the dashboard Lambda answers gzip, base64-encoded, to CloudFront's Accept-Encoding: gzip
+    assert synth.only("Dashboard", "AWS::ApiGateway::RestApi")["BinaryMediaTypes"] == ["*/*"]
+
+
+def test_only_cloudfront_holds_the_pages_api_key(synth):
+    [secret] = synth.resources("Dashboard", "AWS::SecretsManager::Secret")
+    key = synth.only("Dashboard", "AWS::ApiGateway::ApiKey")
+    [origin] = synth.only("Dashboard", "AWS::CloudFront::Distribution")["DistributionConfig"]["Origins"]
+    [header] = origin["OriginCustomHeaders"]
+    assert header["HeaderName"] == API_KEY_HEADER
+    resolve = {"Fn::Join": ["", ["{{resolve:secretsmanager:", {"Ref": secret}, ":SecretString:::}}"]]}
+    assert key["Value"] == header["HeaderValue"] == resolve  # resolved at deploy; no value in the template
+    generated = synth.only("Dashboard", "AWS::SecretsManager::Secret")["GenerateSecretString"]
+    assert generated["ExcludePunctuation"] is True and generated["PasswordLength"] >= 20
+    plan = synth.only("Dashboard", "AWS::ApiGateway::UsagePlan")
+    assert plan["Throttle"] == {"BurstLimit": 40, "RateLimit": THROTTLE_RATE}
+    assert synth.resources("Dashboard", "AWS::ApiGateway::UsagePlanKey")
+
+
+def test_the_admin_api_has_its_own_throttle(synth):
+    stage = synth.only("Dashboard", "AWS::ApiGateway::Stage")
+    admin = [m for m in stage["MethodSettings"] if m["ResourcePath"] != "/*"]
+    assert admin == [{**admin[0], "ResourcePath": f"/~1{ADMIN_PATH}~1{{proxy+}}", "HttpMethod": "*",
+                      "ThrottlingRateLimit": ADMIN_THROTTLE_RATE}]
 
 
 def test_stage_logs_access_traces_and_throttles(synth):
     stage = synth.only("Dashboard", "AWS::ApiGateway::Stage")
     assert stage["TracingEnabled"] is True and "DestinationArn" in stage["AccessLogSetting"]
-    [settings] = stage["MethodSettings"]
+    [settings] = [m for m in stage["MethodSettings"] if m["ResourcePath"] == "/*"]
     assert settings["LoggingLevel"] == "ERROR" and settings["ThrottlingRateLimit"] > 0
 
 

@@ -13,6 +13,7 @@ from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS, RETRY_FIELD
 from aiv.codec.builtin import BUILTIN_CODECS
 from stacks.compute import ENTRY_COMMAND
 from stacks.pipeline import NONE
+from stacks.settings import CANDIDATE_EVENTS_BUDGET, HISTORY_EVENT_QUOTA, MAX_CANDIDATES, RUN_EVENTS_BUDGET
 
 from .cdk_app import ROOT
 from .cfn_json import actions, as_list, statements
@@ -48,10 +49,12 @@ def _without(state: dict, *keys: str) -> dict:
 
 def test_execution_builds_k_candidates_and_maps_them_with_bounded_concurrency(synth, definition):
     states = definition["States"]
-    assert definition["StartAt"] == "Defaults"
+    assert definition["StartAt"] == "Scheduled?" and states["Scheduled?"]["Default"] == "Defaults"
+    assert states["Defaults"]["Parameters"]["input.$"] == "$$.Execution.Input"  # what the guard adds is not read
     defaults = states["Defaults"]["Parameters"]["defaults"]
     assert defaults["candidates"] == synth.settings.candidates and defaults["proposer"] == synth.settings.proposer
     assert states["Configure"]["Parameters"] == {"run.$": "States.JsonMerge($.defaults, $.input, false)"}
+    assert states["Configure"]["Next"] == "CandidatesInRange?"
     assert states["Items"]["Parameters"]["items.$"] == "States.ArrayRange(1, $.run.candidates, 1)"
     candidates = states["Candidates"]
     assert candidates["Type"] == "Map" and candidates["ItemsPath"] == "$.items"
@@ -67,6 +70,8 @@ def test_evaluate_is_a_batch_sync_job_running_the_gpu_runner(item_states):
     assert evaluate["Parameters"]["ContainerOverrides"] == {
         "Command.$": f"States.Array({command}, $.last.experiment_id)"}
     assert evaluate["Parameters"]["JobQueue"].startswith("AiV1-Compute:")
+    # by name, without a revision: Batch takes the latest active one, and nothing is imported for it
+    assert evaluate["Parameters"]["JobDefinition"] == "arn:aws:batch:us-east-1:123456789012:job-definition/AiV1-gpu-runner"
     assert evaluate["Next"] == "Record"
     assert item_states["Record"]["Parameters"]["input"]["result_key.$"] == \
         "States.Format('results/{}.json', $.last.experiment_id)"
@@ -79,13 +84,19 @@ def test_every_task_catches_everything_and_ends_in_mark_failed(definition, item)
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
     assert set(tasks) == names
     for name, state in tasks.items():
-        if name == closer:
-            assert "Catch" not in state  # the last resort: its own failure fails the item, visibly
-            continue
         [catch] = state["Catch"]
-        assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        if name == closer:  # recording the failure failed too: the item ends, the Map and its siblings go on
+            assert catch["ResultPath"] == "$.close_error"
+            unrecorded = states[catch["Next"]]
+            assert unrecorded["Type"] == "Pass" and unrecorded["End"] is True
+            assert unrecorded["Parameters"]["recorded"] is False and unrecorded["Parameters"]["status"] == "failed"
+            continue
+        assert catch["ResultPath"] == "$.error"
         failure = states[catch["Next"]]
-        assert failure["Type"] == "Pass" and failure["Parameters"]["reason.$"] == "$.error.Cause"
+        # the whole caught error: a Cause may be absent, and a path to a missing field would fail the item
+        assert failure["Type"] == "Pass" and failure["Parameters"]["error.$"] == "$.error"
+        assert not any("Cause" in value for value in failure["Parameters"].values() if isinstance(value, str))
         assert failure["Next"] == closer  # no branch ends an item with the raw Cause
         known = failure["Parameters"].get("experiment_id.$")
         assert known == {"Propose": "$.experiment_id", "Seed": None}.get(name, "$.last.experiment_id")
@@ -203,6 +214,10 @@ def test_state_machine_may_follow_and_terminate_its_batch_jobs(synth):
     allowed = actions(found)
     assert {"batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob", "events:PutRule", "events:PutTargets",
             "events:DescribeRule", "lambda:InvokeFunction"} <= allowed
+    [submit] = [s for s in found if "batch:SubmitJob" in as_list(s["Action"])]
+    definition, queue = submit["Resource"]
+    assert definition["Fn::Join"][1][-1] == ":job-definition/AiV1-gpu-runner*"  # that one name, any revision
+    assert queue["Fn::ImportValue"].startswith("AiV1-Compute:")
     [terminate] = [s for s in found if "batch:TerminateJob" in as_list(s["Action"])]
     assert terminate["Resource"]["Fn::Join"][1][-1] == ":job/*"  # this account's jobs in this region
     assert any("StepFunctionsGetEventsForBatchJobsRule" in json.dumps(s["Resource"]) for s in found)
@@ -241,3 +256,49 @@ def test_definition_reader_refuses_what_it_cannot_resolve():
         state_machine_definition(_template({"Fn::Join": ["", ["{", {"Fn::Sub": "x"}, "}"]]}))
     with pytest.raises(ValueError, match="neither a string nor an Fn::Join"):
         state_machine_definition(_template({"Fn::Join": [",", []]}))
+
+
+def test_k_outside_what_fits_the_history_quota_fails_before_anything_runs(definition):
+    states = definition["States"]
+    in_range = states["CandidatesInRange?"]
+    assert in_range["Default"] == "Items"
+    [rule] = in_range["Choices"]
+    assert rule["Next"] == "CandidatesOutOfRange" and states["CandidatesOutOfRange"]["Type"] == "Fail"
+    assert {"Not": {"Variable": "$.run.candidates", "IsNumeric": True}} in rule["Or"]
+    assert {"Variable": "$.run.candidates", "NumericLessThan": 1} in rule["Or"]
+    assert {"Variable": "$.run.candidates", "NumericGreaterThan": MAX_CANDIDATES} in rule["Or"]
+    assert MAX_CANDIDATES * CANDIDATE_EVENTS_BUDGET + RUN_EVENTS_BUDGET <= HISTORY_EVENT_QUOTA == 25_000
+
+
+def test_a_scheduled_run_starts_nothing_while_another_execution_runs(synth, definition):
+    states = definition["States"]
+    [scheduled] = states["Scheduled?"]["Choices"]
+    assert scheduled["Next"] == "ListRunning"
+    listing = states["ListRunning"]
+    assert listing["Resource"] == "arn:aws:states:::aws-sdk:sfn:listExecutions"
+    assert listing["Parameters"] == {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING",
+                                     "MaxResults": 2}
+    [overlapping] = states["Overlapping?"]["Choices"]
+    assert overlapping == {"Variable": "$.running.count", "NumericGreaterThan": 1, "Next": "AnotherRunInProgress"}
+    assert states["AnotherRunInProgress"]["Type"] == "Succeed" and states["Overlapping?"]["Default"] == "Defaults"
+    machine = synth.only("Pipeline", "AWS::StepFunctions::StateMachine")
+    assert machine["StateMachineName"] == "AiV1-Pipeline"
+    [listing_grant] = [s for s in statements(synth.template("Pipeline"), "StateMachineRole")
+                       if "states:ListExecutions" in as_list(s["Action"])]
+    assert listing_grant["Resource"]["Fn::Join"][1][-1] == ":stateMachine:AiV1-Pipeline"  # itself only
+
+
+def test_no_stack_imports_the_job_definition_so_a_new_revision_changes_no_export(synth):
+    imported = {json.dumps(part) for part in _intrinsics(synth.template("Pipeline"), "Fn::ImportValue")}
+    assert not any("JobDefinition" in name or "GpuJob" in name for name in imported)
+    job = synth.only("Compute", "AWS::Batch::JobDefinition")
+    assert job["JobDefinitionName"] == "AiV1-gpu-runner"
+
+
+def _intrinsics(node, name: str) -> list:
+    """Every value of intrinsic `name` anywhere in a template."""
+    if isinstance(node, dict):
+        return [node[name]] if name in node else [v for value in node.values() for v in _intrinsics(value, name)]
+    if isinstance(node, list):
+        return [v for value in node for v in _intrinsics(value, name)]
+    return []

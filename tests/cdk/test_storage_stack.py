@@ -7,6 +7,8 @@ from aws_cdk.assertions import Match
 from aiv.store import table_design
 from stacks.storage import ARTIFACT_PREFIXES_TO_ARCHIVE
 
+from .cdk_app import synthesize
+
 
 def _tables(synth) -> dict[str, dict]:
     """Experiments and idempotency tables' properties, told apart by their key."""
@@ -111,3 +113,19 @@ def test_storage_is_exported_under_stable_names(synth):
     synth.assertions("Compute").has_resource_properties("AWS::Batch::JobDefinition", {"ContainerProperties": {
         "Environment": Match.array_with([{"Name": "AIV_TABLE",
                                           "Value": {"Fn::ImportValue": "AiV1-Storage-ExperimentsTable"}}])}})
+
+
+TABLE_NAME, BUCKET_NAME = "AiV1-Storage-ExperimentsBA9AEAD2-1A2B3C", "aiv1-storage-artifacts82dd59a1-4d5e6f"
+
+
+def test_retained_data_is_reattached_by_name_under_the_same_exports(synth, tmp_path):
+    again = synthesize(tmp_path, {"existing_experiments_table": TABLE_NAME, "existing_artifacts_bucket": BUCKET_NAME})
+    assert again.validation_error is None  # cdk-nag has nothing to say either
+    tables = again.resources("Storage", "AWS::DynamoDB::Table").values()
+    assert [t["Properties"]["KeySchema"][0]["AttributeName"] for t in tables] == [table_design.IDEMPOTENCY_KEY]
+    assert again.resources("Storage", "AWS::S3::Bucket") == {}  # nor the access-logs bucket the old one logs to
+    outputs, before = again.template("Storage")["Outputs"], synth.template("Storage")["Outputs"]
+    assert {k: v["Export"] for k, v in outputs.items()} == {k: v["Export"] for k, v in before.items()}
+    assert outputs["ExperimentsTable"]["Value"] == TABLE_NAME and outputs["ArtifactsBucket"]["Value"] == BUCKET_NAME
+    assert outputs["ExperimentsTableArn"]["Value"]["Fn::Join"][1][-1] == f":table/{TABLE_NAME}"
+    assert outputs["ArtifactsBucketArn"]["Value"]["Fn::Join"][1][-1] == f":s3:::{BUCKET_NAME}"

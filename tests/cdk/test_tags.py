@@ -24,6 +24,7 @@ UNTAGGABLE = {
     "AWS::ApiGateway::Deployment": "a snapshot of the tagged RestApi; its Stage carries the tags",
     "AWS::ApiGateway::Method": "part of the tagged RestApi",
     "AWS::ApiGateway::Resource": "part of the tagged RestApi",
+    "AWS::ApiGateway::UsagePlanKey": "the link of the tagged ApiKey to the tagged UsagePlan; free",
     "AWS::CloudFront::CachePolicy": "configuration of the tagged Distribution; free",
     "AWS::CloudFront::OriginRequestPolicy": "configuration of the tagged Distribution; free",
     "AWS::EC2::LaunchTemplate": "tagged through TagSpecifications (test_gpu_instances_and_volumes_are_tagged)",
