@@ -26,6 +26,7 @@ from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import format_score
 from aiv.search.early_stop import early_stop
 from aiv.settings import CASCADE_FRAMES, EARLY_STOP_BD_RATE
+from aiv.store.records import benchmark_of
 from aiv.video.previews import PreviewMaker
 
 
@@ -94,7 +95,7 @@ def after_cascade(experiment: dict, cascade: dict, lab: Lab) -> tuple[str, str] 
     """(stage, reason) when the cascade stage shows the candidate is a duplicate or clearly worse than
     its parent, else None."""
     fingerprint = bitstreams_sha256(cascade)
-    owner = earlier_owner(lab.artifacts, cascade_bitstreams_key(fingerprint), experiment) if fingerprint else None
+    owner = earlier_owner(lab.artifacts, cascade_bitstreams_key(benchmark_of(experiment), fingerprint), experiment) if fingerprint else None
     if owner is not None:
         return "duplicate", (f"its bitstreams on the cascade stage are identical to those of {owner}: the change "
                              "does not change what the codec writes")

@@ -63,11 +63,11 @@ def reply_key(experiment_id: str, attempt: int) -> str:
     return f"replies/{experiment_id}/{attempt}.txt"
 
 
-def normalised_code_key(normalised_sha256: str) -> str:
-    """The artifact naming the experiment that first had this normalised code (aiv/codec/fingerprint.py)."""
-    return f"fingerprints/code/{normalised_sha256}"
+def normalised_code_key(benchmark: str, normalised_sha256: str) -> str:
+    """The artifact naming the experiment that first had this normalised code on `benchmark` (aiv/codec/fingerprint.py)."""
+    return f"fingerprints/{benchmark}/code/{normalised_sha256}"
 
 
-def cascade_bitstreams_key(bitstreams_sha256: str) -> str:
-    """The artifact naming the experiment that first wrote these bitstreams on the cascade stage."""
-    return f"fingerprints/cascade/{bitstreams_sha256}"
+def cascade_bitstreams_key(benchmark: str, bitstreams_sha256: str) -> str:
+    """The artifact naming the experiment that first wrote these bitstreams on `benchmark`'s cascade stage."""
+    return f"fingerprints/{benchmark}/cascade/{bitstreams_sha256}"

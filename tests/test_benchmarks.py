@@ -9,7 +9,7 @@ from aiv.cli import main
 from aiv.names import best_history_key
 from aiv.pipeline.lab import Lab
 from aiv.read_model import leaderboard_rows
-from aiv.runner import CampaignRun, RunOptions
+from aiv.runner import CampaignRun, RunOptions, run_candidate
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.store.records import benchmark_of
@@ -106,3 +106,18 @@ def test_records_older_than_benchmarks_are_the_unknown_benchmark_and_never_paren
     assert select_parent(experiments, random.Random(0), "unknown").parent["id"] == old["id"]
     with pytest.raises(EmptyArchive, match="bm-new"):
         select_parent(experiments, random.Random(0), "bm-new")
+
+
+def test_a_program_measured_on_one_benchmark_is_no_duplicate_on_another(tmp_path, anchor_cache, tiny_codec_source):
+    """Duplicate rules (normalised code, cascade bitstreams) look only within one benchmark."""
+    store = tmp_path / "lab"
+    variant = tiny_codec_source.replace("round(32 *", "round(24 *")
+    reworded = "# the same change, proposed again on another benchmark\n" + variant
+    lab_a = lab_on(store, "medium", ScriptedProposer([variant]), anchor_cache)
+    lab_b = lab_on(store, "fast", ScriptedProposer([reworded]), anchor_cache)
+    for lab in (lab_a, lab_b):
+        archive_program(lab, tiny_codec_source)
+        outcome = run_candidate(lab, "run-1", "scripted", 1)
+        experiment = lab.experiments.get_experiment(outcome.experiment_id)
+        assert outcome.status == "succeeded", experiment["attempts"]
+        assert experiment["attempts"] == [] and benchmark_of(experiment) == lab.benchmark_id

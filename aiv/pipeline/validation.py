@@ -44,7 +44,7 @@ def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
     if twins and experiment["proposer"] != "rerun":
         return "duplicate", f"the module is identical to the code of {twins[0]['id']} (status {twins[0]['status']})"
     normalised = normalised_sha256(source)
-    owner = earlier_owner(lab.artifacts, normalised_code_key(normalised), experiment) if normalised else None
+    owner = earlier_owner(lab.artifacts, normalised_code_key(benchmark_of(experiment), normalised), experiment) if normalised else None
     if owner is not None:
         return "duplicate", (f"the module is the same code as {owner}'s once comments, docstrings and formatting are "
                              "ignored; change what it does")
