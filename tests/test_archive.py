@@ -19,6 +19,8 @@ from aiv.store.records import new_experiment
 from aiv.video.corpus import CORPUS_NAMES, KINDS
 from aiv.video.descriptions import CORPUS_CONTENT, content_of
 
+BENCHMARK = "bm-archive-test"  # every experiment of these tests is measured on one benchmark
+
 
 @pytest.fixture
 def stores(tmp_path):
@@ -32,7 +34,8 @@ def add(stores, name: str, score: float | None, clip_scores: dict | None = None,
     code = code if code is not None else f"NAME = {name!r}\n"
     sha = f"{abs(hash(code)):064x}"[:64]
     artifacts.put(code_key(sha), code.encode(), "text/x-python")
-    record = new_experiment("run-1", proposer, list(parents), f"hypothesis of {name}", sha, experiment_id=name)
+    record = new_experiment("run-1", proposer, list(parents), f"hypothesis of {name}", sha, experiment_id=name,
+                            benchmark=BENCHMARK)
     experiments.create_experiment(record)
     update = {"status": status, "score": score, "clip_scores": clip_scores or ({"a": score} if score is not None else {})}
     if score is not None:
@@ -45,7 +48,7 @@ def add(stores, name: str, score: float | None, clip_scores: dict | None = None,
 
 def test_an_empty_archive_is_an_error(stores):
     with pytest.raises(EmptyArchive):
-        select_parent(stores[0], random.Random(0))
+        select_parent(stores[0], random.Random(0), BENCHMARK)
 
 
 def test_the_first_proposals_all_improve_the_best_program(stores):
@@ -53,8 +56,8 @@ def test_the_first_proposals_all_improve_the_best_program(stores):
     add(stores, "seed-hybrid", 76.0, proposer="builtin")
     for i in range(WARMUP_PROPOSALS - 1):
         add(stores, f"cand-{i}", 80.0 + i, parents=("seed-hybrid",))
-    picks = {select_parent(stores[0], random.Random(seed)).parent["id"] for seed in range(50)}
-    modes = {select_parent(stores[0], random.Random(seed)).mode for seed in range(50)}
+    picks = {select_parent(stores[0], random.Random(seed), BENCHMARK).parent["id"] for seed in range(50)}
+    modes = {select_parent(stores[0], random.Random(seed), BENCHMARK).mode for seed in range(50)}
     assert picks == {"seed-hybrid"} and modes == {"warm-up"}
 
 
@@ -67,7 +70,7 @@ def test_a_grown_archive_mixes_exploitation_exploration_and_seeds(stores):
     add(stores, "far", 60.0 + EXPLORE_WITHIN + 1, {"a": 300.0, "b": -100.0})
     modes, explored, seeded = Counter(), set(), set()
     for seed in range(400):
-        selection = select_parent(stores[0], random.Random(seed))
+        selection = select_parent(stores[0], random.Random(seed), BENCHMARK)
         modes[selection.mode] += 1
         if selection.mode == "explore":
             explored.add(selection.parent["id"])
@@ -92,7 +95,7 @@ def test_the_context_shows_the_best_and_the_most_different_others(stores):
     add(stores, "third", 62.0, {"a": 52.0, "b": 72.0})
     add(stores, "different", 70.0, {"a": 90.0, "b": 50.0})
     add(stores, "far", 60.0 + EXPLORE_WITHIN + 1, {"a": 900.0, "b": -500.0})
-    context = build_context(*stores, stores[0].get_experiment("parent"), seed=1)
+    context = build_context(*stores, stores[0].get_experiment("parent"), seed=1, benchmark=BENCHMARK)
     assert [entry.experiment_id for entry in context.others] == ["second", "different", "third"]
     assert context.parent.code == "NAME = 'parent'\n"
 
@@ -106,7 +109,7 @@ def test_the_lineage_walks_first_parents_with_each_change(stores):
     assert (steps[0].score, steps[0].parent_score, steps[0].parent_clip_scores) == (65.0, 70.0, {"a": 70.0})
     assert steps[2].parent_score is None and steps[2].hypothesis == "hypothesis of seed"
     assert len(lineage(stores[0].get_experiment("grandchild"), stores[0], depth=2)) == 2
-    context = build_context(*stores, stores[0].get_experiment("grandchild"), seed=1)
+    context = build_context(*stores, stores[0].get_experiment("grandchild"), seed=1, benchmark=BENCHMARK)
     assert [s.experiment_id for s in context.parent.lineage] == ["grandchild", "child", "seed"]
 
 
@@ -130,7 +133,7 @@ def test_recorded_attempts_become_the_conversation_with_replies_and_modules(stor
     attempts = [{"attempt": 1, "stage": "propose", "reason": "no code", "code_sha256": None},
                 {"attempt": 2, "stage": "smoke", "reason": "decode failed", "code_sha256": sha, "hypothesis": "Try."}]
     candidate = add(stores, "cand", None, status="proposed", parents=("parent",), attempts=attempts)
-    context = build_context(experiments, artifacts, experiments.get_experiment("parent"), seed=1, experiment=candidate,
+    context = build_context(experiments, artifacts, experiments.get_experiment("parent"), seed=1, benchmark=BENCHMARK, experiment=candidate,
                             settings=CampaignSettings(timeout_s=120.0, memory_mb=2048))
     first, second = context.attempts
     assert (first.rejection.stage, first.reply, first.code) == ("propose", None, None)
@@ -143,7 +146,7 @@ def test_recorded_attempts_become_the_conversation_with_replies_and_modules(stor
 
 def test_the_parent_clips_carry_what_each_clip_is(stores):
     add(stores, "parent", 60.0)
-    [clip] = build_context(*stores, stores[0].get_experiment("parent"), seed=1).parent.clips
+    [clip] = build_context(*stores, stores[0].get_experiment("parent"), seed=1, benchmark=BENCHMARK).parent.clips
     assert (clip["width"], clip["height"], clip["frames"], clip["fps"]) == (352, 288, 8, 30.0)
     assert clip["content"] == CORPUS_CONTENT["pan_zoom"]
 
