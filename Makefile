@@ -49,6 +49,7 @@ bench: setup
 	$(PY) bench/bench_dashboard.py
 	$(PY) bench/bench_campaign.py
 	$(PY) bench/bench_sandbox.py
+	$(PY) bench/bench_codec.py --repeat 1
 
 clean:
 	rm -rf $(VENV) out .pytest_cache test-artifacts

@@ -1,6 +1,6 @@
 """Speed of the `hybrid` seed against another version of it (default: the one on `main`), in one run.
 
-    python bench/bench_codec.py [--old-ref main] [--frames 30] [--repeat 3] [--corpus-frames 30] [--no-corpus]
+    python bench/bench_codec.py [--old-ref d6ddbbf] [--frames 30] [--repeat 3] [--corpus-frames 30] [--no-corpus]
 
 Prints, for each version: encode and decode frames/s at CIF (the first frames of
 ../shared/clips/foreman_cif.264 when it is there, else the built-in corpus's first clip scaled to
@@ -30,6 +30,7 @@ from bench_evaluate import one_evaluation
 from aiv.video.corpus import builtin_corpus
 from aiv.video.readers import read_clip
 
+PREVIOUS_SEED = "d6ddbbf"  # the last commit whose hybrid had one reference, no B frames and no intra prediction
 ROOT = Path(__file__).resolve().parents[1]
 FOREMAN = ROOT.parent / "shared" / "clips" / "foreman_cif.264"
 CIF = (288, 352)
@@ -75,7 +76,9 @@ def codec_speed(module: ModuleType, planes: tuple[np.ndarray, ...], repeat: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old-ref", default="main", help="git revision of the version to compare with")
+    parser.add_argument("--old-ref", default=PREVIOUS_SEED,
+                        help=f"git revision of the version to compare with (default {PREVIOUS_SEED}: the seed before "
+                             "the standard coding tools)")
     parser.add_argument("--frames", type=int, default=30, help="CIF frames for the frames/s figures")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--corpus-frames", type=int, default=30, help="frames per clip of the corpus evaluation")
