@@ -334,7 +334,8 @@ def test_a_spot_reclaim_retries_the_job_and_the_next_attempt_redoes_the_evaluati
 
     def reclaimed_once(parameters: dict, number: int) -> AttemptOutcome:
         if number == 1:  # the instance went away mid-evaluation: the experiment is left evaluating, no result
-            experiment_id = parameters["ContainerOverrides"]["Command"][-1]
+            command = parameters["ContainerOverrides"]["Command"]
+            experiment_id = command[command.index("--experiment-id") + 1]
             lab.experiments.update_experiment(experiment_id, {"status": "evaluating"}, expect_status=("validating",))
             return AttemptOutcome(exit_code=None, status_reason="Host EC2 (instance i-0123) terminated.")
         return batch_attempt(parameters, number)
