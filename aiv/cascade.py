@@ -17,6 +17,7 @@ import json
 from aiv.codec.contract import CodecSource
 from aiv.codec.fingerprint import bitstreams_sha256
 from aiv.comparison import against_parent
+from aiv.evaluate import HARNESS_STAGE
 from aiv.evaluate import evaluate as evaluate_codec
 from aiv.names import cascade_bitstreams_key, result_key
 from aiv.pipeline.costs import add_compute
@@ -42,8 +43,14 @@ def evaluate(event: dict, lab: Lab) -> dict:
     codec = CodecSource(experiment["id"], lab.artifacts.get(experiment["code_key"]).decode(), "archive")
     key = result_key(experiment["id"])
     result: dict = {"experiment_id": experiment["id"], "status": "failed", "failure": None,
+                    "benchmark": {"id": lab.benchmark.id, "definition": lab.benchmark.definition},
                     "cascade": None, "train": None, "validation": None}
     problem = run_smoke(experiment, codec, lab)
+    if problem is not None and problem[0] == HARNESS_STAGE:  # the lab's fault: the candidate fails, unrejected
+        result["failure"] = {"stage": HARNESS_STAGE, "clip": None, "quality": None, "reason": problem[1],
+                             "evaluation": "smoke"}
+        lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
+        return event | {"status": "failed", "result_key": key}
     if problem is not None:
         result = {"experiment_id": experiment["id"], "status": "rejected", "stage": problem[0], "reason": problem[1]}
         lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
@@ -118,6 +125,8 @@ def run_smoke(experiment: dict, codec: CodecSource, lab: Lab) -> tuple[str, str]
     add_compute(lab.experiments, experiment["id"], smoke)
     if smoke["status"] != "ok":
         failure = smoke["failure"]
+        if failure["stage"] == HARNESS_STAGE:
+            return HARNESS_STAGE, f"the smoke run's measurement failed: {failure['reason']}"
         return "smoke", (f"{failure['stage']} failed on the {lab.smoke_clip.width}x{lab.smoke_clip.height} smoke "
                          f"clip at quality {failure['quality']}: {failure['reason']}")
     return None

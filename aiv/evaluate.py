@@ -18,10 +18,11 @@ import numpy as np
 
 from aiv.codec.contract import CodecSource, check_decoded
 from aiv.codec.sandbox import Limits, isolation_report, run_decode, run_encode
-from aiv.errors import CodecFailure, MetricError, UsageError
+from aiv.errors import ClipError, CodecFailure, MetricError, UsageError
 from aiv.metrics.anchors import ANCHORS, AnchorSettings, anchor_points, anchor_settings
 from aiv.metrics.bdrate import bd_rate
 from aiv.metrics.measure import measure_quality
+from aiv.metrics.quality import SSIM_RADIUS
 from aiv.metrics.rate import kbps
 from aiv.progress import Progress
 from aiv.provenance import lab_commit, tool_versions
@@ -30,6 +31,8 @@ from aiv.video.clip import Clip, safe_clip_name
 from aiv.video.y4m import write_y4m
 
 BD_METRICS: tuple[str, ...] = ("psnr_y", "vmaf")
+HARNESS_STAGE = "harness"  # a failure of the lab's own measurement (a metric, an anchor), never the codec's
+SSIM_WINDOW = 2 * SSIM_RADIUS + 1
 SUMMARY_KEYS: tuple[tuple[str, str], ...] = (("x264", "psnr_y"), ("x265", "psnr_y"), ("x264", "vmaf"))
 
 
@@ -81,6 +84,8 @@ def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_
     `on_decoded(clip, point, planes)` is called with each measured point's decoded planes (the
     point dict may be extended, e.g. with the key of a preview made from them).
     """
+    for clip in clips:
+        check_measurable(clip)
     record = _new_record(codec, clips, settings)
     steps = len(clips) * (len(settings.qualities) + len(settings.anchors))
     progress = Progress(steps, codec.name, enabled=show_progress)
@@ -90,23 +95,43 @@ def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_
         for clip, clip_record in zip(clips, record["clips"]):
             for name in settings.anchors:
                 progress.step(f"{clip.name} anchor {name}")
-                clip_record["anchors"][name] = anchor_points(
-                    clip, settings.anchor(name), lambda planes, c=clip: _quality_fields(c, planes, settings),
-                    _metrics_key(settings), settings.cache_dir)
+                try:
+                    clip_record["anchors"][name] = anchor_points(
+                        clip, settings.anchor(name), lambda planes, c=clip: _quality_fields(c, planes, settings),
+                        _metrics_key(settings), settings.cache_dir)
+                except MetricError:
+                    raise
+                except Exception as error:  # the anchor encoder or its decode: the harness's, never the codec's
+                    raise MetricError(f"anchor {name} on {clip.name}: {type(error).__name__}: {error}") from error
                 progress.advance()
             clip_record["bd_rate"] = _clip_bd_rates(clip_record, settings)
     except CodecFailure as failure:
         record["status"] = "failed"
         record["failure"] = failure.as_dict()
         return record
-    except MetricError as error:
+    except MetricError as error:  # after the codec ran: a metric or an anchor failed, which is the harness's fault
         record["status"] = "failed"
-        record["failure"] = {"stage": "measure", "clip": None, "quality": None, "reason": str(error)}
+        record["failure"] = {"stage": HARNESS_STAGE, "clip": None, "quality": None, "reason": str(error)}
         return record
     finally:
         progress.close()
     record["status"] = "ok"
     record["summary"] = summarise(record["clips"])
+    return record
+
+
+def check_measurable(clip: Clip) -> None:
+    """ClipError unless every metric can measure `clip` (checked before any codec runs)."""
+    if min(clip.width, clip.height) < SSIM_WINDOW:
+        raise ClipError(f"clip {clip.name} is {clip.width}x{clip.height}: SSIM needs frames of at least "
+                        f"{SSIM_WINDOW}x{SSIM_WINDOW} (its window)")
+
+
+def refused_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings, stage: str, reason: str) -> dict:
+    """The result of a codec refused before it ran (say by the static policy): failed at `stage`, nothing measured."""
+    record = _new_record(codec, clips, settings)
+    record["status"] = "failed"
+    record["failure"] = {"stage": stage, "clip": None, "quality": None, "reason": reason}
     return record
 
 
@@ -150,7 +175,10 @@ def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: 
         point = {"quality": quality, "bytes": len(encoded.bitstream),
                  "kbps": kbps(len(encoded.bitstream), clip.fps, clip.frames),
                  "bitstream_sha256": hashlib.sha256(encoded.bitstream).hexdigest()}
-        point.update(_quality_fields(clip, planes, settings, per_frame=True))
+        try:  # the decoded planes passed the contract's checks: a metric that fails now is the harness's
+            point.update(_quality_fields(clip, planes, settings, per_frame=True))
+        except ValueError as error:
+            raise MetricError(f"{clip.name} at quality {quality:.2f}: {error}") from error
         point.update({"encode_s": round(encoded.seconds, 4), "decode_s": round(decoded.seconds, 4),
                       "bitstream": None, "recon": None})
         if settings.keep_artifacts and out_dir is not None:

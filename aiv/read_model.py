@@ -27,14 +27,15 @@ def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, expe
             "events": experiments.events(experiment_id)}
 
 
-def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int) -> list[dict]:
-    """The leaderboard as rows: rank, id, scores on both splits, the generalisation gap, x265 score."""
+def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int, benchmark: str) -> list[dict]:
+    """The leaderboard of one benchmark as rows: rank, id, scores on both splits, the generalisation gap, x265 score."""
     rows = []
-    for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split), start=1):
+    for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split, benchmark=benchmark), start=1):
         train, validation = e["score"], e["score_validation"]
         x265 = ((e.get("summary") or {}).get("train") or {}).get("bd_rate_x265_psnr_y")
         rows.append({"rank": rank, "id": e["id"], "proposer": e["proposer"], "model": e.get("model"),
                      "score": train, "score_validation": validation,
                      "gap": None if train is None or validation is None else validation - train,
-                     "bd_rate_x265_psnr_y": x265, "parents": e["parents"], "hypothesis": e["hypothesis"]})
+                     "bd_rate_x265_psnr_y": x265, "parents": e["parents"], "hypothesis": e["hypothesis"],
+                     "benchmark": benchmark})
     return rows

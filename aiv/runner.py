@@ -17,7 +17,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+from aiv.benchmark import current_benchmark, use_benchmark
 from aiv.candidate_loop import REJECT, closing_reason, next_after_rejection
+from aiv.codec.contract import builtin_source
+from aiv.errors import UsageError
 from aiv.cascade import evaluate
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.liveness import HEARTBEAT_S, run_is_alive
@@ -31,10 +34,25 @@ from aiv.pipeline.seeding import seed
 from aiv.pipeline.validation import validate
 from aiv.settings import CampaignSettings
 from aiv.store.ports import ExperimentStore, require_experiment
-from aiv.store.records import ACTIVE_STATUSES, now_iso
+from aiv.store.records import ACTIVE_STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
 from aiv.store.runs import RunSpend, RunState, read_run, write_run
 
 RECENT_RUNS = 20  # run ids kept in the campaign state document ("runs" keeps every one, for the spend)
+SEED_POLL_S = 2.0  # how often a run waiting for another run's seed looks again
+
+
+class SeedsFailed(UsageError):
+    """No seed succeeded on the run's benchmark, so there is nothing to propose from (`aiv run` exits 2).
+
+    `reasons` holds each seed's latest failure ("name: stage: reason")."""
+
+    def __init__(self, message: str, reasons: list[str]):
+        super().__init__(message)
+        self.reasons = reasons
+
+    def timed_out(self) -> bool:
+        """Whether a seed failed on the sandbox's wall-clock timeout."""
+        return any("timeout:" in reason for reason in self.reasons)
 
 
 @dataclass(frozen=True)
@@ -118,9 +136,26 @@ def stored_settings(experiments: ExperimentStore) -> CampaignSettings | None:
     return CampaignSettings.from_record(run.settings) if run and run.settings else None
 
 
-def evaluate_seed(lab: Lab, run_id: str, name: str) -> CandidateOutcome | None:
-    """Validate, evaluate and record a built-in codec the first time it enters this store."""
-    return evaluate_entered(lab, seed({"run_id": run_id, "name": name}, lab))
+def evaluate_seed(lab: Lab, run_id: str, name: str,
+                  report: Callable[[str], None] = print) -> CandidateOutcome | None:
+    """Validate, evaluate and record a built-in codec the first time it enters this store's benchmark;
+    None when it is there already. A seed that another live run is evaluating is waited for (saying
+    so through `report`); one that failed, or whose run died, is evaluated again."""
+    waiting_for = None
+    while True:
+        out = seed({"run_id": run_id, "name": name}, lab)
+        if out["created"]:
+            return evaluate_entered(lab, out)
+        standing = require_experiment(lab.experiments, out["experiment_id"])
+        if standing["status"] not in ACTIVE_STATUSES or standing["run_id"] == run_id:
+            return None
+        if not run_is_alive(read_run(lab.experiments, standing["run_id"])):
+            close_orphan(lab, standing)
+            continue
+        if waiting_for != standing["id"]:
+            report(f"waiting for seed {name} ({standing['id']}), which run {standing['run_id']} is evaluating")
+            waiting_for = standing["id"]
+        time.sleep(SEED_POLL_S)
 
 
 def evaluate_import(lab: Lab, run_id: str, name: str, path: str) -> CandidateOutcome | None:
@@ -187,10 +222,27 @@ def close_orphans(lab: Lab, current_run: str) -> list[str]:
     for experiment in list(active_experiments(lab.experiments)):
         owner = experiment["run_id"]
         if owner != current_run and not run_is_alive(read_run(lab.experiments, owner)):
-            mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"],
-                         "reason": f"interrupted: run {owner} ended before this experiment finished"}, lab)
+            close_orphan(lab, experiment)
             closed.append(experiment["id"])
     return closed
+
+
+def close_orphan(lab: Lab, experiment: dict) -> None:
+    """Mark failed an active experiment whose run is no longer alive."""
+    mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"],
+                 "reason": f"interrupted: run {experiment['run_id']} ended before this experiment finished"}, lab)
+
+
+def seed_failures(lab: Lab, names: tuple[str, ...]) -> list[str]:
+    """Each seed's latest failure on the lab's benchmark, as "name: stage: reason"."""
+    lines = []
+    for name in names:
+        tries = [e for e in lab.experiments.find_by_code(builtin_source(name).sha256)
+                 if benchmark_of(e) == lab.benchmark_id]
+        failure = (tries[-1].get("failure") or {}) if tries else {}
+        lines.append(f"{name}: {failure.get('stage', '?')}: {failure.get('reason', 'never evaluated')}"
+                     if tries else f"{name}: never evaluated")
+    return lines
 
 
 class CampaignRun:
@@ -234,10 +286,23 @@ class CampaignRun:
         if closed:
             self.report(f"closed {len(closed)} experiment(s) left running by an earlier run: {', '.join(closed)}")
         try:
+            self._enter_benchmark()
             self._run_pool(list(self.options.seeds), self._seed_task)
             self._run_pool(list(self.options.imports), self._import_task)
+            if self.options.iterations and not self.lab.experiments.best_experiments(
+                    limit=1, benchmark=self.lab.benchmark_id):
+                reasons = seed_failures(self.lab, self.options.seeds)
+                raise SeedsFailed(f"no seed succeeded on benchmark {self.lab.benchmark_id}, so there is nothing to "
+                                  f"improve ({'; '.join(reasons) or 'no seeds were asked for'}); failed seeds are "
+                                  f"evaluated again by the next run", reasons)
             self._run_pool(list(self.options.reruns), self._rerun_task)
             self._run_pool(list(range(self.options.iterations)), self._candidate_task)
+        except SeedsFailed:
+            self._stop.set()
+            self._register("finished")
+            self.lab.experiments.add_event(None, "run", f"{self.run_id} ended: no seed succeeded on benchmark "
+                                                        f"{self.lab.benchmark_id}")
+            raise
         except KeyboardInterrupt:
             self._stop.set()
             closed = self._close_own("interrupted by the user (Ctrl-C)")
@@ -254,8 +319,17 @@ class CampaignRun:
         self.lab.experiments.add_event(None, "run", f"{self.run_id} finished: {len(self.outcomes)} candidate(s)")
         return self.outcomes
 
+    def _enter_benchmark(self) -> None:
+        """Make this run's benchmark the store's current one, saying so when it is new to the store."""
+        before = current_benchmark(self.lab.experiments) or UNKNOWN_BENCHMARK
+        had_experiments = any(self.lab.experiments.count_by_status().values())
+        if use_benchmark(self.lab.experiments, self.lab.benchmark) and had_experiments:
+            self.report(f"benchmark {self.lab.benchmark_id} (these clips, frames, qualities and anchors) is new to "
+                        f"this store, whose latest was {before}: the seeds are evaluated on it first, and its scores "
+                        f"are ranked apart (aiv leaderboard --benchmark ID)")
+
     def _seed_task(self, name: str) -> bool:
-        outcome = evaluate_seed(self.lab, self.run_id, name)
+        outcome = evaluate_seed(self.lab, self.run_id, name, self.report)
         if outcome:
             self._finish(f"seed {name}", outcome)
         return True

@@ -43,7 +43,8 @@ def main() -> None:
                                       random_seed=args.seed), report=lambda line: print(line, file=sys.stderr, flush=True))
     outcomes = run.execute()
     experiments = {o.experiment_id: lab.experiments.get_experiment(o.experiment_id) for o in outcomes}
-    seed = lab.experiments.find_by_code(builtin_source("hybrid").sha256)[0]
+    seed = next(e for e in lab.experiments.find_by_code(builtin_source("hybrid").sha256)
+                if e.get("benchmark") == lab.benchmark_id and e["status"] == "succeeded")
     print(f"offline campaign: {args.iterations} iterations, {args.parallel} at once, {args.frames} frames per clip, "
           f"store {store}")
     print(f"hybrid seed: train {_pct(seed['score'])}, validation {_pct(seed['score_validation'])} "

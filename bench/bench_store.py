@@ -31,6 +31,9 @@ def clip_summary(rng: random.Random) -> dict:
     }
 
 
+BENCHMARK = "bm-bench"  # every experiment of the benchmark's store belongs to one benchmark
+
+
 def realistic_experiment(n: int, ids: list[str], rng: random.Random) -> dict:
     """Experiment number n, its parents drawn among earlier ones (favouring the first few, like the archive)."""
     parents = []
@@ -40,7 +43,7 @@ def realistic_experiment(n: int, ids: list[str], rng: random.Random) -> dict:
     record = new_experiment(run_id=f"run-{n // 50:04d}", proposer=rng.choice(("offline", "claude")), parents=parents,
                             hypothesis=f"Replace the 8x8 DCT with an adaptive 16x16 transform, variant {n}. " * 3,
                             code_sha256=f"{rng.getrandbits(256):064x}", model="claude-sonnet",
-                            experiment_id=f"exp-{n:016x}-{rng.getrandbits(24):06x}")
+                            experiment_id=f"exp-{n:016x}-{rng.getrandbits(24):06x}", benchmark=BENCHMARK)
     outcome = rng.random()
     if outcome < 0.6:
         record.update(status="succeeded", stage="record", score=rng.uniform(-30, 60),
@@ -91,7 +94,7 @@ def bench_size(size: int, repeats: int, folder: Path) -> None:
         "list_experiments(50) first page": lambda: store.list_experiments(limit=50),
         f"list_experiments(50) page at {size // 2}": lambda: store.list_experiments(limit=50, cursor=cursor),
         "list_experiments(succeeded, 50)": lambda: store.list_experiments(status="succeeded", limit=50),
-        "best_experiments(10)": lambda: store.best_experiments(10),
+        "best_experiments(10)": lambda: store.best_experiments(10, benchmark=BENCHMARK),
         "get_experiment": lambda: store.get_experiment(rng.choice(ids)),
         "count_by_status": store.count_by_status,
         f"children (typical: {child_counts[typical]})": lambda: store.children(typical),

@@ -21,8 +21,9 @@ reclaim) records nothing; instance start-up and image pull are not the job's sec
 
 Exit status: 0 when the evaluation produced a result, whatever it says (ok, failed, rejected: a
 codec that crashes is a result, not a job failure); 1 for an infrastructure error (the store, the
-bucket, a missing clip, a crash of the lab itself), so Batch and the state machine treat only
-those as job failures; 2 for a bad command line or an experiment that is not ready to evaluate.
+bucket, a missing clip, a crash of the lab itself, or a result failed at stage "harness": a metric or
+an anchor failed after the codec ran), so Batch and the state machine treat only those as job failures;
+2 for a bad command line or an experiment that is not ready to evaluate.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from aiv.aws.prices import GpuPrice, price_from_env, with_job_seconds
 from aiv.codec.sandbox import isolation_report
 from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
 from aiv.errors import UsageError
+from aiv.evaluate import HARNESS_STAGE
 from aiv.names import result_key
 from aiv.cascade import evaluate
 from aiv.pipeline.lab import Lab, load_campaign_clip
@@ -69,7 +71,7 @@ def open_lab(store: Path | None, corpus: str = "") -> Lab:
     from aiv.aws.environment import lab_for_corpus, settings_from_env
 
     if store is None:
-        return dataclasses.replace(lab_for_corpus(corpus), cache_dir=default_cache_dir())
+        return dataclasses.replace(lab_for_corpus(corpus), cache_dir=default_cache_dir(), benchmark_from_store=False)
     if corpus:
         raise UsageError("--corpus names a clip set in the bucket; a local store (--store) takes its clips from "
                          "AIV_SETTINGS")
@@ -189,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
                 clips_lab = lab if args.store is not None else with_bucket_clips(lab, Path(work))
                 output = run(clips_lab, args.experiment_id)
         add_job_cost(lab.experiments, args.experiment_id, time.monotonic() - started, price)
+        failure = json.loads(lab.artifacts.get(output["result_key"])).get("failure") or {}
+        if failure.get("stage") == HARNESS_STAGE:  # the lab failed, not the codec: a job failure, retried by Batch
+            print(f"gpu_runner: the harness failed after the codec ran: {failure['reason']}", file=sys.stderr)
+            return EXIT_ERROR
     except UsageError as error:
         print(f"gpu_runner: {error}", file=sys.stderr)
         return EXIT_USAGE

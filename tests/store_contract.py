@@ -16,13 +16,14 @@ from aiv.store.ports import ArtifactStore, ConflictError, ExperimentStore
 from aiv.store.records import STATUSES, new_experiment
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BM = "bm-contract-a"  # the benchmark of the contract's experiments unless a test says otherwise
 
 
 def make_experiment(n: int, **fields) -> dict:
     """Experiment number `n`: created n seconds after a fixed epoch (so n orders them), with `fields` set."""
     record = new_experiment(run_id="run-contract", proposer="offline", parents=[],
                             hypothesis=f"hypothesis {n}", code_sha256=fields.pop("code_sha256", f"{n:064x}"),
-                            experiment_id=f"exp-contract-{n:06d}")
+                            experiment_id=f"exp-contract-{n:06d}", benchmark=fields.pop("benchmark", BM))
     record["created_at"] = record["updated_at"] = (_EPOCH + timedelta(seconds=n)).isoformat(timespec="microseconds")
     record.update(fields)
     return record
@@ -152,7 +153,7 @@ class ExperimentStoreContract:
             experiment_store.update_experiment(record["id"], {"status": "succeeded", "score": -3.0},
                                                expect_status=("evaluating", "validating"))
         assert experiment_store.get_experiment(record["id"]) == record
-        assert experiment_store.best_experiments() == []
+        assert experiment_store.best_experiments(benchmark=BM) == []
 
     def test_update_missing_raises_key_error(self, experiment_store):
         with pytest.raises(KeyError):
@@ -236,22 +237,44 @@ class ExperimentStoreContract:
         seed(experiment_store, [4], status="succeeded", score=None)
         seed(experiment_store, [5], status="failed", score=-99.0, score_validation=-99.0)
         seed(experiment_store, [6], status="evaluating", score=-98.0)
-        assert ids(experiment_store.best_experiments()) == ids([make_experiment(n) for n in (2, 1, 3)])
-        assert ids(experiment_store.best_experiments(split="train")) == ids([make_experiment(n) for n in (2, 1, 3)])
-        assert ids(experiment_store.best_experiments(split="validation")) == ids([make_experiment(n) for n in (3, 1)])
-        assert ids(experiment_store.best_experiments(limit=2)) == ids([make_experiment(n) for n in (2, 1)])
+        assert ids(experiment_store.best_experiments(benchmark=BM)) == ids([make_experiment(n) for n in (2, 1, 3)])
+        assert ids(experiment_store.best_experiments(benchmark=BM, split="train")) == ids([make_experiment(n) for n in (2, 1, 3)])
+        assert ids(experiment_store.best_experiments(benchmark=BM, split="validation")) == ids([make_experiment(n) for n in (3, 1)])
+        assert ids(experiment_store.best_experiments(benchmark=BM, limit=2)) == ids([make_experiment(n) for n in (2, 1)])
 
     def test_best_follows_updates(self, experiment_store):
         record = seed(experiment_store, [1])[0]
-        assert experiment_store.best_experiments() == []
+        assert experiment_store.best_experiments(benchmark=BM) == []
         experiment_store.update_experiment(record["id"], {"status": "succeeded", "score": -1.0})
-        assert ids(experiment_store.best_experiments()) == [record["id"]]
+        assert ids(experiment_store.best_experiments(benchmark=BM)) == [record["id"]]
         experiment_store.update_experiment(record["id"], {"status": "failed"})
-        assert experiment_store.best_experiments() == []
+        assert experiment_store.best_experiments(benchmark=BM) == []
+
+    def test_rankings_never_mix_benchmarks(self, experiment_store):
+        seed(experiment_store, [1], status="succeeded", score=-5.0, score_validation=1.0)
+        seed(experiment_store, [2], status="succeeded", score=-50.0, score_validation=-9.0, benchmark="bm-contract-b")
+        seed(experiment_store, [3], status="succeeded", score=3.0, score_validation=2.0, benchmark=None)
+        for split in ("train", "validation"):
+            assert ids(experiment_store.best_experiments(split=split, benchmark=BM)) == [make_experiment(1)["id"]]
+            assert ids(experiment_store.best_experiments(split=split, benchmark="bm-contract-b")) == \
+                [make_experiment(2)["id"]]
+            assert ids(experiment_store.ranked_experiments(split=split, benchmark="unknown").items) == \
+                [make_experiment(3)["id"]]  # a record without a benchmark is of the unknown benchmark, alone
+            assert experiment_store.best_experiments(split=split, benchmark="bm-none") == []
+
+    def test_a_changed_benchmark_moves_the_experiment_between_rankings(self, experiment_store):
+        record = seed(experiment_store, [1], status="succeeded", score=-5.0)[0]
+        experiment_store.update_experiment(record["id"], {"benchmark": "bm-contract-b"})
+        assert experiment_store.best_experiments(benchmark=BM) == []
+        assert ids(experiment_store.best_experiments(benchmark="bm-contract-b")) == [record["id"]]
+
+    def test_a_benchmark_that_is_not_a_string_is_refused(self, experiment_store):
+        with pytest.raises(ValueError, match="benchmark"):
+            experiment_store.create_experiment(make_experiment(1, benchmark=7))
 
     def test_best_refuses_an_unknown_split(self, experiment_store):
         with pytest.raises(ValueError, match="test"):
-            experiment_store.best_experiments(split="test")
+            experiment_store.best_experiments(benchmark=BM, split="test")
 
     def test_ranked_is_best_order_a_page_at_a_time(self, experiment_store):
         scores = [4.5, -12.0, 30.0, -12.0, 0.0, -3.25, 7.0, -40.0, 2.0, -12.0, 11.0]
@@ -261,10 +284,10 @@ class ExperimentStoreContract:
         seed(experiment_store, [21], status="failed", score=-99.0, score_validation=-99.0)
         seed(experiment_store, [22], status="evaluating", score=-98.0)
         for split in ("train", "validation"):
-            best = ids(experiment_store.best_experiments(limit=100, split=split))
+            best = ids(experiment_store.best_experiments(benchmark=BM, limit=100, split=split))
             seen, cursor, pages = [], None, 0
             while True:
-                page = experiment_store.ranked_experiments(split=split, limit=3, cursor=cursor)
+                page = experiment_store.ranked_experiments(benchmark=BM, split=split, limit=3, cursor=cursor)
                 assert len(page.items) <= 3
                 seen += ids(page.items)
                 pages += 1
@@ -273,29 +296,29 @@ class ExperimentStoreContract:
                     break
                 assert pages < 100, "cursor never reached the end"
             assert seen == best and len(seen) == (11 if split == "train" else 12)
-        first = experiment_store.ranked_experiments(limit=4)
+        first = experiment_store.ranked_experiments(benchmark=BM, limit=4)
         assert ids(first.items) == ids([make_experiment(n) for n in (7, 1, 3, 9)])  # -40, then the -12 tie by id
 
     def test_ranked_of_an_empty_store_and_a_divisible_count(self, experiment_store):
-        page = experiment_store.ranked_experiments()
+        page = experiment_store.ranked_experiments(benchmark=BM)
         assert page.items == [] and page.cursor is None
         seed(experiment_store, range(4), status="succeeded", score=1.5)
-        page = experiment_store.ranked_experiments(limit=2)
+        page = experiment_store.ranked_experiments(benchmark=BM, limit=2)
         assert len(page.items) == 2 and page.cursor is not None
-        last = experiment_store.ranked_experiments(limit=2, cursor=page.cursor)
+        last = experiment_store.ranked_experiments(benchmark=BM, limit=2, cursor=page.cursor)
         assert len(last.items) == 2 and last.cursor is None
 
     def test_ranked_refuses_a_bad_split_cursor_and_limit(self, experiment_store):
         seed(experiment_store, range(3), status="succeeded", score=1.0)
         with pytest.raises(ValueError, match="test"):
-            experiment_store.ranked_experiments(split="test")
+            experiment_store.ranked_experiments(benchmark=BM, split="test")
         with pytest.raises(ValueError):
-            experiment_store.ranked_experiments(cursor="not a cursor!")
+            experiment_store.ranked_experiments(benchmark=BM, cursor="not a cursor!")
         with pytest.raises(ValueError):
-            experiment_store.ranked_experiments(limit=0)
+            experiment_store.ranked_experiments(benchmark=BM, limit=0)
         listing_cursor = experiment_store.list_experiments(limit=1).cursor
         with pytest.raises(ValueError):
-            experiment_store.ranked_experiments(cursor=listing_cursor)
+            experiment_store.ranked_experiments(benchmark=BM, cursor=listing_cursor)
 
     def test_children_oldest_first_and_only_direct(self, experiment_store):
         root = seed(experiment_store, [1])[0]

@@ -124,3 +124,41 @@ def test_claude_limits_from_the_command_line_reach_the_proposer(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     proposer = proposer_factory(claude_limits={"max_tokens": 1234, "timeout_s": 42.0, "max_retries": 1})("claude")
     assert (proposer.max_tokens, proposer.timeout_s, proposer.max_retries) == (1234, 42.0, 1)
+
+
+def test_evaluate_applies_the_campaign_policy_unless_trusted(tiny_codec_source, small_y4m, tmp_path, capsys):
+    codec = tmp_path / "uses_os.py"
+    codec.write_text("import os\n" + tiny_codec_source)
+    code, _, err = run(["evaluate", codec, "--clips", small_y4m, "--no-vmaf", "--qualities", "0.3,0.7",
+                        "--out", tmp_path / "refused", "--quiet"], capsys)
+    assert code == 3 and "import of 'os' is not allowed" in err and "--trust" in err
+    refused = json.loads((tmp_path / "refused" / "result.json").read_text())
+    assert refused["failure"]["stage"] == "policy" and refused["clips"][0]["points"] == []
+    assert refused["policy"] == {"checked": True, "skipped": None}
+    code, _, _ = run(["evaluate", codec, "--clips", small_y4m, "--no-vmaf", "--qualities", "0.3,0.7", "--trust",
+                      "--out", tmp_path / "trusted", "--quiet"], capsys)
+    trusted = json.loads((tmp_path / "trusted" / "result.json").read_text())
+    assert code == 0 and trusted["status"] == "ok" and trusted["policy"]["checked"] is False
+    assert "--trust" in trusted["policy"]["skipped"]
+
+
+def test_a_clip_smaller_than_the_ssim_window_exits_2_before_any_codec_runs(small_clip, tmp_path, capsys):
+    path = tmp_path / "thin.y4m"
+    write_y4m(path, small_clip.crop(64, 8, name="thin"))
+    code, _, err = run(["evaluate", "intra", "--clips", path, "--no-vmaf", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "64x8" in err and "11x11" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "result.json").exists()
+
+
+def test_a_metric_failure_after_the_codec_ran_is_the_harness_stage(small_y4m, tmp_path, capsys, monkeypatch):
+    from aiv import evaluate as evaluator
+    from aiv.errors import MetricError
+
+    def vmaf_down(*args, **kwargs):
+        raise MetricError("VMAF: ffmpeg crashed")
+    monkeypatch.setattr(evaluator, "measure_quality", vmaf_down)
+    code, _, err = run(["evaluate", "intra", "--clips", small_y4m, "--qualities", "0.5", "--no-cache",
+                        "--out", tmp_path / "o", "--quiet"], capsys)
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert code == 1 and result["failure"]["stage"] == "harness" and "VMAF: ffmpeg crashed" in result["failure"]["reason"]
+    assert "measurement failed" in err

@@ -21,7 +21,7 @@ from aiv.video.y4m import write_y4m
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 REPO = README.parent
-EXIT_CODES = {"evaluate": {0, 1, 2, 3, 130}, "serve": {0, 2}}
+EXIT_CODES = {"evaluate": {0, 1, 2, 3, 130}, "serve": {0, 2}, "run": {0, 1, 2, 130}}
 
 
 def aiv(argv: list, capsys) -> tuple[int, str]:

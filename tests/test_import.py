@@ -63,7 +63,7 @@ def test_an_imported_codec_is_evaluated_on_the_stores_benchmark_and_becomes_a_pa
     assert [p["crf"] for p in result["train"]["clips"][0]["anchors"]["x264"]] == [30, 36, 42, 48]
     kinds = [e["kind"] for e in lab.experiments.events(experiment["id"])]
     assert kinds[0] == "import" and kinds[-1] == "record"
-    assert select_parent(lab.experiments, random.Random(0)).parent["id"] == experiment["id"]
+    assert select_parent(lab.experiments, random.Random(0), lab.benchmark_id).parent["id"] == experiment["id"]
     code, out, _ = run(["import", module, "--store", store], capsys)  # the same module again
     assert code == 0 and f"already in the archive as {experiment['id']} (succeeded)" in out
 

@@ -18,7 +18,7 @@ from aiv.runner import CampaignRun, RunOptions, close_orphans, run_candidate
 from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
-from aiv.names import code_key
+from aiv.names import best_history_key, code_key
 from aiv.store.records import new_experiment, now_iso
 from aiv.store.runs import RunState, write_run
 from aiv.video.corpus import builtin_clip
@@ -74,7 +74,7 @@ def archive_program(lab: Lab, code: str) -> dict:
     """Put `code` in the archive as a succeeded seed, through the real validate/evaluate/record steps."""
     source = CodecSource("seed", code, "test")
     lab.artifacts.put(code_key(source.sha256), code.encode())
-    experiment = new_experiment("run-seed", "builtin", [], "seed program", source.sha256)
+    experiment = new_experiment("run-seed", "builtin", [], "seed program", source.sha256, benchmark=lab.benchmark_id)
     lab.experiments.create_experiment(experiment)
     checked = validate({"experiment_id": experiment["id"]}, lab)
     recorded = record(evaluate(checked, lab), lab)
@@ -142,12 +142,12 @@ def test_an_error_inside_a_step_is_recorded_with_its_stage(seeded, tiny_codec_so
 
 def test_record_and_mark_failed_are_idempotent(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
-    best = lab.experiments.best_experiments(limit=1)[0]
+    best = lab.experiments.best_experiments(limit=1, benchmark=lab.benchmark_id)[0]
     again = record({"experiment_id": best["id"], "result_key": best["result_key"]}, lab)
     assert again["recorded"] is False and again["status"] == "succeeded"
     assert mark_failed({"experiment_id": best["id"], "stage": "x", "reason": "late"}, lab)["recorded"] is False
     assert lab.experiments.get_experiment(best["id"])["status"] == "succeeded"
-    history = lab.experiments.get_state("best_history")["points"]
+    history = lab.experiments.get_state(best_history_key(lab.benchmark_id))["points"]
     assert [p["experiment_id"] for p in history] == [best["id"]]
 
 
@@ -178,8 +178,8 @@ def test_two_runs_seeding_at_once_create_one_seed(make_lab, monkeypatch):
 
 def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     lab = make_lab(ScriptedProposer([CRASHER]))
-    dead = new_experiment("run-dead", "scripted", [], "h", None)
-    live = new_experiment("run-live", "scripted", [], "h", None)
+    dead = new_experiment("run-dead", "scripted", [], "h", None, benchmark=lab.benchmark_id)
+    live = new_experiment("run-live", "scripted", [], "h", None, benchmark=lab.benchmark_id)
     for experiment in (dead, live):
         lab.experiments.create_experiment(experiment)
     for run_id, pid in (("run-dead", 2 ** 22 + 12345), ("run-live", os.getpid())):
@@ -224,7 +224,7 @@ def test_budget_stops_new_candidates(seeded, tiny_codec_source):
 
 def test_a_rerun_measures_the_same_code_again_as_a_new_experiment(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
-    original = lab.experiments.best_experiments(limit=1)[0]
+    original = lab.experiments.best_experiments(limit=1, benchmark=lab.benchmark_id)[0]
     first = run_candidate(lab, "run-2", "rerun", 0, rerun_of=original["id"])
     second = run_candidate(lab, "run-3", "rerun", 0, rerun_of=original["id"])
     for outcome in (first, second):
@@ -238,7 +238,7 @@ def test_a_rejected_rerun_is_proposed_once(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
     source = CodecSource("crasher", CRASHER, "test")
     lab.artifacts.put(code_key(source.sha256), CRASHER.encode())
-    crashed = new_experiment("run-old", "scripted", [], "crashes in encode", source.sha256)
+    crashed = new_experiment("run-old", "scripted", [], "crashes in encode", source.sha256, benchmark=lab.benchmark_id)
     lab.experiments.create_experiment(crashed)
     outcome = run_candidate(lab, "run-2", "rerun", 0, rerun_of=crashed["id"])
     rerun = lab.experiments.get_experiment(outcome.experiment_id)

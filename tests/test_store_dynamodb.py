@@ -24,7 +24,7 @@ from aiv.store.records import STATUSES
 from aiv.store.s3 import S3ArtifactStore
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.store.table_design import BY_SCORE, BY_SCORE_VALIDATION, SCHEMA_VERSION, create_tables
-from store_contract import ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed, walk_pages
+from store_contract import BM, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed, walk_pages
 
 REGION = "eu-west-1"
 TABLE = "aiv-experiments"
@@ -113,20 +113,20 @@ def test_the_operation_log_would_see_a_scan(dynamodb):
 
 def test_score_indexes_are_sparse_and_follow_updates(store, dynamodb):
     record = seed(store, [1], status="succeeded", score=-3.0, score_validation=1.0)[0]
-    assert index_ids(dynamodb, BY_SCORE, "SCORE#train") == [record["id"]]
-    assert index_ids(dynamodb, BY_SCORE_VALIDATION, "SCORE#validation") == [record["id"]]
+    assert index_ids(dynamodb, BY_SCORE, f"SCORE#{BM}#train") == [record["id"]]
+    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == [record["id"]]
 
     store.update_experiment(record["id"], {"score": None})
     item = raw_item(dynamodb, record["id"])
     assert BY_SCORE.partition_key not in item and BY_SCORE.sort_key not in item
-    assert index_ids(dynamodb, BY_SCORE, "SCORE#train") == []
-    assert index_ids(dynamodb, BY_SCORE_VALIDATION, "SCORE#validation") == [record["id"]]
+    assert index_ids(dynamodb, BY_SCORE, f"SCORE#{BM}#train") == []
+    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == [record["id"]]
 
     store.update_experiment(record["id"], {"status": "failed", "score": -4.0})
     item = raw_item(dynamodb, record["id"])
     assert not {BY_SCORE.partition_key, BY_SCORE_VALIDATION.partition_key} & set(item)
-    assert index_ids(dynamodb, BY_SCORE_VALIDATION, "SCORE#validation") == []
-    assert store.best_experiments(split="validation") == []
+    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == []
+    assert store.best_experiments(benchmark=BM, split="validation") == []
 
 
 def test_best_orders_scores_exactly_as_sqlite_does(store, tmp_path):
@@ -136,8 +136,8 @@ def test_best_orders_scores_exactly_as_sqlite_does(store, tmp_path):
         for target in (store, reference):
             seed(target, [n], status="succeeded", score=score, score_validation=-score)
     for split in ("train", "validation"):
-        expected = [r["id"] for r in reference.best_experiments(limit=100, split=split)]
-        assert [r["id"] for r in store.best_experiments(limit=100, split=split)] == expected
+        expected = [r["id"] for r in reference.best_experiments(benchmark=BM, limit=100, split=split)]
+        assert [r["id"] for r in store.best_experiments(benchmark=BM, limit=100, split=split)] == expected
     reference.close()
 
 
@@ -157,7 +157,7 @@ def test_same_answers_as_sqlite_for_the_same_writes(store, tmp_path):
                   lambda s: [r["id"] for r in s.children("exp-root")],
                   lambda s: [r["id"] for r in s.children("exp-other")],
                   lambda s: [r["id"] for r in s.find_by_code("c" * 64)],
-                  lambda s: [r["id"] for r in s.best_experiments()], lambda s: s.count_by_status()):
+                  lambda s: [r["id"] for r in s.best_experiments(benchmark=BM)], lambda s: s.count_by_status()):
         assert query(store) == query(reference)
     for n in (1, 2, 5, 7, 8, 9):  # the same records, but for the time of their last update
         experiment_id = make_experiment(n)["id"]
@@ -290,6 +290,21 @@ def test_a_new_table_records_its_schema_version(store, dynamodb):
     assert store.schema_version() == SCHEMA_VERSION
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"}})["Item"]
     assert item["version"] == {"N": str(SCHEMA_VERSION)}
+
+
+def test_a_schema_1_table_is_upgraded_and_its_items_rank_as_the_unknown_benchmark(store, dynamodb):
+    old = make_experiment(1, status="succeeded", score=-3.0)
+    del old["benchmark"]
+    store.create_experiment(old)  # an item without a benchmark has schema 1's score partition, "SCORE#train"
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"EXP#{old['id']}"}, "sk": {"S": "META"}})["Item"]
+    assert item[BY_SCORE.partition_key] == {"S": "SCORE#train"}
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"}, "version": {"N": "1"}})
+    reopened = DynamoExperimentStore(TABLE, client=dynamodb)
+    assert reopened.schema_version() == SCHEMA_VERSION == 2
+    assert [e["id"] for e in reopened.best_experiments(benchmark="unknown")] == [old["id"]]
+    seed(reopened, [2], status="succeeded", score=-30.0)
+    assert [e["id"] for e in reopened.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert [e["id"] for e in reopened.best_experiments(benchmark=BM)] == [make_experiment(2)["id"]]
 
 
 def test_a_newer_schema_and_a_missing_table_are_refused(dynamodb):

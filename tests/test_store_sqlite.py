@@ -3,6 +3,7 @@ schema versions, index use, concurrent processes and threads, and surviving a ki
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -18,7 +19,7 @@ from aiv.store import open_local_store
 from aiv.store.local_artifacts import LocalArtifactStore
 from aiv.store.ports import ConflictError
 from aiv.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteExperimentStore, migrate
-from store_contract import ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed, walk_pages
+from store_contract import BM, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed, walk_pages
 
 SPAWN = multiprocessing.get_context("spawn")
 WAIT_S = 120  # a guard against a hung child, not a speed requirement
@@ -99,6 +100,25 @@ def test_reopening_keeps_the_data(tmp_path):
     assert again.schema_version() == SCHEMA_VERSION
 
 
+def test_a_schema_1_file_is_migrated_and_its_records_rank_as_the_unknown_benchmark(tmp_path):
+    path = tmp_path / "lab.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])
+    old = make_experiment(1, status="succeeded", score=-3.0)
+    del old["benchmark"]
+    conn.execute("INSERT INTO experiments (id, created_at, status, score, score_validation, code_sha256, run_id, record)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (old["id"], old["created_at"], "succeeded", -3.0, None,
+                                                      old["code_sha256"], old["run_id"], json.dumps(old)))
+    conn.close()
+    store = SqliteExperimentStore(path)
+    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.get_experiment(old["id"]) == old
+    assert [e["id"] for e in store.best_experiments(benchmark="unknown")] == [old["id"]]
+    seed(store, [2], status="succeeded", score=-30.0)
+    assert [e["id"] for e in store.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert [e["id"] for e in store.best_experiments(benchmark=BM)] == [make_experiment(2)["id"]]
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "lab.sqlite"
     SqliteExperimentStore(path).close()
@@ -141,8 +161,8 @@ QUERIES = {
     "list_experiments_deep": lambda s, c: s.list_experiments(limit=10, cursor=c),
     "list_by_status": lambda s, c: s.list_experiments(status="succeeded", limit=10),
     "list_by_status_deep": lambda s, c: s.list_experiments(status="succeeded", limit=10, cursor=c),
-    "best_train": lambda s, c: s.best_experiments(10),
-    "best_validation": lambda s, c: s.best_experiments(10, split="validation"),
+    "best_train": lambda s, c: s.best_experiments(10, benchmark=BM),
+    "best_validation": lambda s, c: s.best_experiments(10, split="validation", benchmark=BM),
     "children": lambda s, c: s.children(make_experiment(1)["id"]),
     "find_by_code": lambda s, c: s.find_by_code("a" * 64),
     "count_by_status": lambda s, c: s.count_by_status(),

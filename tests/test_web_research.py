@@ -35,7 +35,7 @@ def figure(text: str, chart_id: str) -> dict:
 
 
 def test_progress_is_measured_from_the_best_seed_and_a_worse_seed_is_off_the_scale(store):
-    history = store.experiments.get_state("best_history")["points"]
+    history = store.experiments.get_state("best_history:bm-web-seed")["points"]
     intra, hybrid = (store.experiments.get_experiment(store.ids[name]) for name in ("intra", "hybrid"))
     assert [p["experiment_id"] for p in history[:2]] == [intra["id"], hybrid["id"]]
     text = page(store, "/")
@@ -63,7 +63,7 @@ def test_without_a_seed_the_chart_is_not_clipped():
 def test_costs_count_the_whole_campaign_from_the_best_seed(store):
     text = page(store, "/costs")
     hybrid = store.experiments.get_experiment(store.ids["hybrid"])
-    best = store.experiments.get_state("best_history")["points"][-1]
+    best = store.experiments.get_state("best_history:bm-web-seed")["points"][-1]
     gain = hybrid["score"] - best["score"]
     runs = len(store.experiments.get_state("campaign")["recent_runs"])
     assert "over the best seed, " in text and f"to {best['score']:+.2f}%" in text

@@ -170,7 +170,7 @@ def test_overview_of_a_running_campaign(seeded):
     for split in ("train", "validation"):
         for key in ("bd_rate_x264_psnr_y", "bd_rate_x265_psnr_y"):
             assert f"{summary[split][key]:+.2f}%" in text
-    history = store.experiments.get_state("best_history")["points"]
+    history = store.experiments.get_state("best_history:bm-web-seed")["points"]
     chart = figures(text)["chart-best"]
     assert chart["data"][0]["y"] == [p["score"] for p in history]
     assert chart["data"][0]["x"] == [p["at"] for p in history]
@@ -233,7 +233,7 @@ def test_sort_by_score_is_ranked_and_paginated(seeded):
     first = page(store, "/experiments?sort=score&split=validation")
     ranked = [store.experiments.get_experiment(i)["score_validation"] for i in row_ids(first)]
     assert ranked == sorted(ranked) and len(ranked) == views.PAGE_SIZE
-    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation")[0]["id"]
+    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation", benchmark="bm-web-seed")[0]["id"]
     second = page(store, next_link(first))
     following = [store.experiments.get_experiment(i)["score_validation"] for i in row_ids(second)]
     assert following[0] >= ranked[-1] and "first page" in second
@@ -362,7 +362,7 @@ def test_downloads(seeded):
 def test_leaderboard_and_pareto_charts(seeded):
     store = seeded["normal"]
     text = page(store, "/leaderboard")
-    best = store.experiments.best_experiments(limit=50)
+    best = store.experiments.best_experiments(limit=50, benchmark="bm-web-seed")
     assert re.findall(r'<td class="num">\d+</td><td><a class="exp" href="/experiments/([^"]+)"', text) == \
            [e["id"] for e in best]
     by_id = figures(text)
@@ -388,7 +388,7 @@ def test_huge_leaderboard_reads_only_the_best_results(seeded):
 def test_costs_local_and_aws(seeded):
     local = page(seeded["normal"], "/costs")
     assert "Not collected (local store)" in local
-    history = seeded["normal"].experiments.get_state("best_history")["points"]
+    history = seeded["normal"].experiments.get_state("best_history:bm-web-seed")["points"]
     seed = seeded["normal"].experiments.get_experiment(seeded["normal"].ids["hybrid"])  # the better seed
     gain = seed["score"] - history[-1]["score"]
     assert f"improved the best train score by {gain:,.2f} points of BD-rate over the best seed" in local
@@ -582,6 +582,17 @@ def test_pages_make_a_bounded_number_of_indexed_queries(seeded, url):
     for name, args, kwargs in counting.calls:
         if name in ("list_experiments", "ranked_experiments", "best_experiments", "recent_events"):
             assert kwargs.get("limit", 50) <= 200
+
+
+def test_each_page_says_its_benchmark_and_another_can_be_chosen(seeded):
+    store = seeded["normal"]
+    for url in ("/", "/leaderboard", "/costs", "/experiments?sort=score", f"/experiments/{store.ids['best']}"):
+        assert "Scores of benchmark <code>bm-web-seed</code>" in page(store, url), url
+    assert "Every benchmark" in page(store, "/experiments")
+    refused = get(store, "/leaderboard?benchmark=bm-nope")
+    assert refused.status == 400 and "no benchmark" in refused.body.decode()
+    other = page(store, "/leaderboard?benchmark=unknown")  # a benchmark the store holds no scores of
+    assert "Scores of benchmark <code>unknown</code>" in other and store.ids["best"] not in other
 
 
 # --- the local server: pages over HTTP and artifacts with Range ---------------------------------

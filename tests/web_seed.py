@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from aiv.aws.prices import GpuPrice, job_price, with_job_seconds
+from aiv.benchmark import Benchmark, use_benchmark
 from aiv.codec.sandbox import isolation_report
 from aiv.evaluate import EvalSettings, summarise
 from aiv.metrics.bdrate import bd_rate
@@ -175,11 +176,16 @@ def evaluation(experiment: dict, clips: list[Clip], rate_factor: float, rng: ran
 
 # --- building experiments -----------------------------------------------------------------------
 
+# the benchmark every seeded experiment belongs to (the store's current one)
+BENCHMARK = Benchmark("bm-web-seed", {"train": list(TRAIN), "validation": list(VALIDATION), "frames": 24,
+                                      "qualities": list(QUALITIES), "anchors": {"anchors": ["x264", "x265"]}})
+
 class Builder:
     """Adds experiments to a store the way the pipeline does, with times that advance per experiment."""
 
     def __init__(self, store: SeededStore, start: datetime, run_id: str, seed: int = 0, previews: bool = True):
         self.store, self.clock, self.run_id = store, start, run_id
+        use_benchmark(store.experiments, BENCHMARK)  # the store's current benchmark, as a run makes it
         self.rng = random.Random(seed)
         self.previews = previews
         self.train = [synthetic_clip(name) for name in TRAIN]
@@ -192,7 +198,7 @@ class Builder:
     def propose(self, role: str, proposer: str, parents: list[str], hypothesis: str, code: str | None,
                 model: str | None = None, cost: dict | None = None) -> dict:
         """A proposed experiment with its code stored, as propose() leaves it."""
-        record = new_experiment(self.run_id, proposer, parents, hypothesis, None, model)
+        record = new_experiment(self.run_id, proposer, parents, hypothesis, None, model, benchmark=BENCHMARK.id)
         record["created_at"] = record["updated_at"] = self._stamp()
         if code is not None:
             sha = hashlib.sha256(code.encode()).hexdigest()
@@ -484,7 +490,8 @@ def seed_huge(path: Path, count: int = 10_000, materialised: int = 40, seed: int
             continue
         record = new_experiment(build.run_id, rng.choice(("offline", "claude")), parents,
                                 f"Replace the 8x8 DCT with an adaptive 16x16 transform, variant {n}.",
-                                f"{rng.getrandbits(256):064x}", MODEL, experiment_id=f"exp-huge-{n:06d}")
+                                f"{rng.getrandbits(256):064x}", MODEL, experiment_id=f"exp-huge-{n:06d}",
+                                benchmark=BENCHMARK.id)
         record["created_at"] = record["updated_at"] = build._stamp()
         record["cost"] = cost
         outcome = outcomes[n]
@@ -515,7 +522,7 @@ def seed_huge(path: Path, count: int = 10_000, materialised: int = 40, seed: int
             store.experiments.add_event(record["id"], record["stage"], f"{record['status']} at {record['stage']}")
         ids.append(record["id"])
     store.ids["newest"] = ids[-1]
-    store.ids["best"] = store.experiments.best_experiments(limit=1)[0]["id"]
+    store.ids["best"] = store.experiments.best_experiments(limit=1, benchmark=BENCHMARK.id)[0]["id"]
     return store
 
 

@@ -150,8 +150,11 @@ def artifact_store():
 
 @functools.cache
 def lab_from_env() -> Lab:
-    """The Lab over the DynamoDB table AIV_TABLE and the bucket AIV_BUCKET, made once per process."""
-    return Lab(experiment_store(), artifact_store(), settings_from_env(), proposer_factory())
+    """The Lab over the DynamoDB table AIV_TABLE and the bucket AIV_BUCKET, made once per process.
+
+    A Lambda cannot load clips, so its benchmark is the store's current one (aiv/benchmark.py); the GPU
+    job, which loads them, computes it (gpu_runner/entry.py) and its result records it."""
+    return Lab(experiment_store(), artifact_store(), settings_from_env(), proposer_factory(), benchmark_from_store=True)
 
 
 def lab_for_corpus(corpus: str) -> Lab:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiv.commands.common import EXIT_OK, add_json_argument, add_store_argument, print_json, resolve_experiment_id
 from aiv.errors import UsageError
+from aiv.benchmark import choose_benchmark, known_benchmarks
 from aiv.read_model import experiment_view, leaderboard_rows
 from aiv.store.ports import ArtifactStore, ExperimentStore
 from aiv.store.records import STATUSES
@@ -36,6 +37,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                                             "(PSNR-Y), with their validation score to show whether gains generalise.")
     board.add_argument("--split", choices=("train", "validation"), default="train", help="rank by this split")
     board.add_argument("--limit", type=int, default=20, help="experiments shown (default %(default)s)")
+    board.add_argument("--benchmark", metavar="ID",
+                       help="rank within this benchmark (default: the store's current one; `unknown`: records older "
+                            "than benchmarks); scores of different benchmarks are never ranked together")
     add_store_argument(board)
     add_json_argument(board)
     board.set_defaults(handler=cmd_leaderboard)
@@ -124,9 +128,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def print_leaderboard(rows: list[dict]) -> None:
     """The leaderboard as a table."""
-    print(f"{'#':>3} {'id':<30} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
+    print(f"{'#':>3} {'id':<36} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
     for r in rows:
-        print(f"{r['rank']:>3} {r['id']:<30} {r['proposer']:<9} {_score(r['score']):>9} "
+        print(f"{r['rank']:>3} {r['id']:<36} {r['proposer']:<9} {_score(r['score']):>9} "
               f"{_score(r['score_validation']):>9} {_score(r['gap']):>8} {_score(r['bd_rate_x265_psnr_y']):>9}  "
               f"{(r['hypothesis'] or '')[:60]}")
     if not rows:
@@ -135,10 +139,16 @@ def print_leaderboard(rows: list[dict]) -> None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     experiments, _ = _open(args)
-    rows = leaderboard_rows(experiments, args.split, args.limit)
+    try:
+        benchmark = choose_benchmark(experiments, args.benchmark)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    rows = leaderboard_rows(experiments, args.split, args.limit, benchmark)
     if args.json:
         print_json(rows)
     else:
+        others = [b for b in known_benchmarks(experiments)["known"] if b != benchmark]
+        print(f"benchmark {benchmark}" + (f" (the store's others: {', '.join(others)}; --benchmark ID)" if others else ""))
         print(f"BD-rate vs x264 on PSNR-Y, mean over the {args.split} clips (lower is better)")
         print_leaderboard(rows)
     return EXIT_OK

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+from pathlib import Path
 
 from aiv.commands.common import (EXIT_OK, add_anchor_arguments, add_json_argument, add_store_argument,
                                  default_cache_dir, parse_qualities, print_json)
@@ -68,13 +70,24 @@ def report_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float, allow_weak_sandbox: bool) -> str:
+    """The `aiv run` that evaluates the seeds again on the same benchmark (same clips, frames, qualities, anchors), with
+    `timeout_s` seconds per encode or decode."""
+    words = ["aiv", "run", "--store", str(path), "--clips", *settings.train_clips,
+             "--validation-clips", *settings.validation_clips, "--frames", str(settings.frames),
+             "--qualities", ",".join(f"{q:g}" for q in settings.qualities), "--timeout", f"{timeout_s:g}",
+             "--anchor-crfs", ",".join(str(crf) for crf in settings.anchor_crfs), "--anchor-preset", settings.anchor_preset,
+             *(["--allow-weak-sandbox"] if allow_weak_sandbox else [])]
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from aiv.codec.sandbox import weak_sandbox_reason
     from aiv.commands.browse import print_leaderboard
     from aiv.errors import UsageError
     from aiv.local import open_local_lab, proposer_factory, store_path
     from aiv.read_model import leaderboard_rows
-    from aiv.runner import CampaignRun, RunOptions
+    from aiv.runner import CampaignRun, RunOptions, SeedsFailed
     from aiv.video.library import campaign_clips
 
     if args.iterations < 0 or args.parallel < 1:
@@ -99,16 +112,22 @@ def run(args: argparse.Namespace) -> int:
                          budget_usd=args.budget_usd, random_seed=args.seed, reruns=tuple(args.rerun))
     campaign = CampaignRun(lab, options, report=report_line)
     report_line(f"{campaign.run_id}: {options.iterations} candidate(s) from the {proposer} proposer, store {path}")
-    outcomes = campaign.execute()
+    try:
+        outcomes = campaign.execute()
+    except SeedsFailed as error:
+        timeout = max(DEFAULTS.timeout_s, settings.timeout_s * 10) if error.timed_out() else settings.timeout_s
+        raise SeedsFailed(f"{error}. Recover (the same benchmark{', a larger --timeout' if error.timed_out() else ''})"
+                          f" with: {recovery_command(path, settings, timeout, args.allow_weak_sandbox)}", error.reasons) from None
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    rows = leaderboard_rows(lab.experiments, "train", 10)
+    rows = leaderboard_rows(lab.experiments, "train", 10, lab.benchmark_id)
     if args.json:
         print_json({"run_id": campaign.run_id, "store": str(path), "outcomes": [o.__dict__ for o in outcomes],
                     "leaderboard": rows})
         return EXIT_OK
     print(f"\nrun {campaign.run_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    print(f"benchmark {lab.benchmark_id}")
     print_leaderboard(rows)
     print(f"\nresults: {path.resolve()}  (aiv leaderboard / aiv show ID / aiv serve --store {path})")
     return EXIT_OK

@@ -12,7 +12,7 @@ from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_ERROR, EXIT_OK, add_anc
                                  positive_float, positive_int, print_json)
 from aiv.errors import UsageError
 
-CODEC_STAGES = ("encode", "decode", "check")
+CODEC_STAGES = ("policy", "encode", "decode", "check")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,6 +38,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-vmaf", action="store_true", help="skip VMAF (its BD-rates become not comparable)")
     parser.add_argument("--no-cache", action="store_true", help="re-encode the anchors instead of using the cache")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the metrics")
+    parser.add_argument("--trust", action="store_true",
+                        help="skip the campaign's static policy (allowed imports, forbidden names) for your own code; "
+                             "result.json records that it was skipped")
     add_json_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=run)
@@ -45,8 +48,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aiv.codec.contract import load_codec
+    from aiv.codec.policy import PolicyViolation, check_policy
     from aiv.codec.sandbox import Limits, weak_sandbox_reason
-    from aiv.evaluate import EvalSettings, evaluate, write_result
+    from aiv.evaluate import EvalSettings, check_measurable, evaluate, refused_record, write_result
     from aiv.report import format_record
 
     codec = load_codec(args.codec)
@@ -63,7 +67,20 @@ def run(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot create the output folder {out_dir}: {error.strerror}") from None
-    record = evaluate(codec, clips, settings, out_dir=out_dir, show_progress=not args.quiet)
+    for clip in clips:  # before any codec runs
+        check_measurable(clip)
+    violation = None
+    if not args.trust:
+        try:
+            check_policy(codec.source)
+        except PolicyViolation as refused:
+            violation = str(refused)
+    if violation is None:
+        record = evaluate(codec, clips, settings, out_dir=out_dir, show_progress=not args.quiet)
+    else:
+        record = refused_record(codec, clips, settings, "policy", f"the campaign's static policy refuses it: {violation}")
+    record["policy"] = {"checked": not args.trust,
+                        "skipped": "--trust: the researcher vouched for the code" if args.trust else None}
     path = write_result(record, out_dir)
     if args.json:
         print_json(record)
@@ -73,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     if record["status"] == "ok":
         return EXIT_OK
     if record["failure"]["stage"] in CODEC_STAGES:
+        if record["failure"]["stage"] == "policy":
+            print(f"aiv evaluate: {record['failure']['reason']} (--trust skips the policy for your own code)",
+                  file=sys.stderr)
         return EXIT_CODEC_FAILED
     print(f"aiv evaluate: measurement failed: {record['failure']['reason']}", file=sys.stderr)
     return EXIT_ERROR

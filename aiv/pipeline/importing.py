@@ -17,7 +17,7 @@ from aiv.errors import UsageError
 from aiv.names import code_key
 from aiv.pipeline.events import ImportEvent, SeedEvent, Seeded
 from aiv.pipeline.lab import Lab
-from aiv.store.records import new_experiment
+from aiv.store.records import benchmark_of, new_experiment
 
 IMPORT_PREFIX = "import:"  # a seed name that stands for an imported experiment
 IMPORT_PROPOSER = "import"
@@ -48,14 +48,14 @@ def import_codec(event: ImportEvent, lab: Lab) -> Seeded:
     name, source = event["name"], event["source"]
     check_import(name, source)
     sha256 = hashlib.sha256(source.encode()).hexdigest()  # as CodecSource.sha256, without loading numpy here
-    existing = lab.experiments.find_by_code(sha256)
+    existing = [e for e in lab.experiments.find_by_code(sha256) if benchmark_of(e) == lab.benchmark_id]
     standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
     if standing:
         return {"run_id": event["run_id"], "experiment_id": standing[0]["id"], "created": False}
     lab.artifacts.put(code_key(sha256), source.encode(), "text/x-python")
     experiment_id = f"exp-import-{name}-{sha256[:12]}-{len(existing) + 1}"
     record = new_experiment(event["run_id"], IMPORT_PROPOSER, [], f"imported codec '{name}' ({event['origin']})",
-                            sha256, experiment_id=experiment_id)
+                            sha256, experiment_id=experiment_id, benchmark=lab.benchmark_id)
     created = lab.experiments.create_experiment(record)
     if created:
         lab.experiments.add_event(record["id"], "import", f"codec {name} imported from {event['origin']}; it is "

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aiv.benchmark import PENDING, Benchmark, current_benchmark, define_benchmark
 from aiv.search.proposer import Proposer
 from aiv.settings import SMOKE_FRAMES, SMOKE_SIZE, CampaignSettings
 from aiv.store.ports import ArtifactStore, ExperimentStore
@@ -37,6 +38,22 @@ class Lab:
     make_proposer: Callable[[str], Proposer]
     cache_dir: Path | None = None
     clip_loader: Callable[[str, int], Clip] | None = None  # (spec, frames) -> Clip; default load_campaign_clip
+    # Where clips cannot be loaded (a Lambda), the benchmark is the store's current one, not computed here.
+    benchmark_from_store: bool = False
+
+    @cached_property
+    def benchmark(self) -> Benchmark:
+        """The benchmark of these settings on these clips (their hashes: every clip is loaded once)."""
+        return define_benchmark(self.settings.as_record(), [clip.sha256 for clip in self.train_clips],
+                                [clip.sha256 for clip in self.validation_clips])
+
+    @property
+    def benchmark_id(self) -> str:
+        """The benchmark new experiments are created on and compared within. With benchmark_from_store, the
+        store's current one, or PENDING before any evaluation recorded one (the record step sets it)."""
+        if self.benchmark_from_store:
+            return current_benchmark(self.experiments) or PENDING
+        return self.benchmark.id
 
     @cached_property
     def corpus_secret(self) -> bytes:

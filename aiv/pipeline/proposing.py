@@ -14,7 +14,7 @@ from aiv.pipeline.recording import reject
 from aiv.search.archive import build_context, select_parent
 from aiv.search.proposer import Proposal, ProposalError
 from aiv.store.ports import require_experiment
-from aiv.store.records import new_experiment
+from aiv.store.records import benchmark_of, new_experiment
 
 
 def propose(event: ProposeEvent, lab: Lab) -> Proposed:
@@ -35,12 +35,12 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
         experiment = require_experiment(experiments, str(event["experiment_id"]))
         parent = require_experiment(experiments, experiment["parents"][0])
     else:
-        selection = select_parent(experiments, random.Random(event["random_seed"]))
+        selection = select_parent(experiments, random.Random(event["random_seed"]), lab.benchmark_id)
         parent, mode = selection.parent, selection.mode
     attempt = len(experiment["attempts"]) + 1 if experiment else 1
     # a retried candidate's recorded attempts (each with the model's reply) become the conversation
     context = build_context(experiments, lab.artifacts, parent, event["random_seed"] * 100 + attempt,
-                            experiment=experiment, settings=lab.settings)
+                            experiment=experiment, settings=lab.settings, benchmark=benchmark_of(parent))
     # The proposer runs before a new experiment exists: if it crashes (not a ProposalError), no
     # experiment is left open that the failure handler could not name.
     outcome: Proposal | ProposalError
@@ -51,7 +51,7 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     if experiment is None:
         named = outcome.parents if isinstance(outcome, Proposal) and outcome.parents else None
         parents = named or [parent["id"]]
-        experiment = new_experiment(event["run_id"], event["proposer"], parents, "", None)
+        experiment = new_experiment(event["run_id"], event["proposer"], parents, "", None, benchmark=lab.benchmark_id)
         experiments.create_experiment(experiment)
         shown = "" if parents == [parent["id"]] else f"; it was shown {parent['id']}"
         experiments.add_event(experiment["id"], "propose",
@@ -85,7 +85,7 @@ def propose_rerun(event: ProposeEvent, lab: Lab) -> Proposed:
     if original is None or not original.get("code_sha256"):
         raise ValueError(f"cannot rerun {event['rerun_of']}: no such experiment with code in this store")
     experiment = new_experiment(event["run_id"], "rerun", [original["id"]], f"re-evaluation of {original['id']}",
-                                original["code_sha256"], model=original.get("model"))
+                                original["code_sha256"], model=original.get("model"), benchmark=lab.benchmark_id)
     lab.experiments.create_experiment(experiment)
     lab.experiments.add_event(experiment["id"], "propose", f"rerun of {original['id']}")
     return {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": "rerun",

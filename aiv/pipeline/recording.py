@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 from aiv.candidate_loop import rejection
-from aiv.names import BEST_HISTORY_STATE
+from aiv.benchmark import Benchmark, current_benchmark, use_benchmark
+from aiv.names import best_history_key
 from aiv.pipeline.events import MarkFailedEvent, RecordEvent
 from aiv.pipeline.lab import Lab
 from aiv.results import failure_text, mean_preview_point
 from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
-from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES
+from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, benchmark_of
 
 
 def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True,
@@ -56,6 +57,9 @@ def record(event: RecordEvent, lab: Lab) -> dict:
                               for c in train.get("clips", [])},
               "best_point": mean_preview_point(train) if ok else None,
               "settings": lab.settings.as_record()}
+    if result.get("benchmark"):  # what the evaluation measured on (aiv/cascade.py)
+        fields["benchmark"] = result["benchmark"]["id"]
+        note_benchmark(lab.experiments, Benchmark(**result["benchmark"]))
     try:
         updated = lab.experiments.update_experiment(event["experiment_id"], fields, expect_status=ACTIVE_STATUSES)
     except ConflictError:
@@ -71,11 +75,17 @@ def record(event: RecordEvent, lab: Lab) -> dict:
             "rejected": False}
 
 
+def note_benchmark(experiments: ExperimentStore, benchmark: Benchmark) -> None:
+    """Make the benchmark of a recorded evaluation the store's current one, unless it is already."""
+    if current_benchmark(experiments) != benchmark.id:
+        use_benchmark(experiments, benchmark)
+
+
 BEST_HISTORY_SWAPS = 20  # records finishing at once each retry their swap; this many lost swaps is no race
 
 
 def note_best(experiments: ExperimentStore, experiment: dict) -> None:
-    """Append to the best-history state document when `experiment` beats the best score so far.
+    """Append to its benchmark's best-history state document when `experiment` beats that benchmark's best so far.
 
     The history ({"points": [{"at", "experiment_id", "score", "score_validation"}]}) is what the
     dashboard charts as the best score over time, without reading every experiment. Records of
@@ -83,14 +93,15 @@ def note_best(experiments: ExperimentStore, experiment: dict) -> None:
     again and decided again whenever another record changed the history first, so no point is lost.
     ConflictError after BEST_HISTORY_SWAPS lost swaps.
     """
+    key = best_history_key(benchmark_of(experiment))
     for _ in range(BEST_HISTORY_SWAPS):
-        history = experiments.get_state(BEST_HISTORY_STATE)
+        history = experiments.get_state(key)
         points = [] if history is None else history["points"]
         if points and points[-1]["score"] <= experiment["score"]:
             return
         point = {"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
                  "score_validation": experiment["score_validation"]}
-        if experiments.swap_state(BEST_HISTORY_STATE, history, {"points": [*points, point]}):
+        if experiments.swap_state(key, history, {"points": [*points, point]}):
             return
     raise ConflictError(f"the best-score history changed under {BEST_HISTORY_SWAPS} attempts to add "
                         f"{experiment['id']}")

@@ -14,6 +14,7 @@ from aiv.pipeline.duplicates import earlier_owner
 from aiv.pipeline.events import Proposed
 from aiv.pipeline.lab import Lab
 from aiv.pipeline.recording import reject
+from aiv.store.records import benchmark_of
 
 
 def validate(event: Proposed, lab: Lab) -> dict:
@@ -35,7 +36,11 @@ def _static_problem(experiment: dict, lab: Lab) -> tuple[str, str] | None:
         check_policy(source)
     except PolicyViolation as violation:
         return "policy", str(violation)
-    twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"]) if e["id"] != experiment["id"]]
+    twins = [e for e in lab.experiments.find_by_code(experiment["code_sha256"])
+             if e["id"] != experiment["id"] and benchmark_of(e) == benchmark_of(experiment)
+             and (e.get("failure") or {}).get("stage") != "harness"]  # the harness failed there, not the code
+    if experiment["proposer"] == "builtin":  # a seed evaluated again after its failed or interrupted attempts
+        twins = [e for e in twins if e["status"] not in ("failed", "rejected")]
     if twins and experiment["proposer"] != "rerun":
         return "duplicate", f"the module is identical to the code of {twins[0]['id']} (status {twins[0]['status']})"
     normalised = normalised_sha256(source)

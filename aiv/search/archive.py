@@ -44,11 +44,12 @@ class Selection:
     mode: str
 
 
-def select_parent(experiments: ExperimentStore, rng: random.Random) -> Selection:
-    """Choose the experiment the next proposal improves."""
-    best = experiments.best_experiments(limit=TOP_K, split="train")
+def select_parent(experiments: ExperimentStore, rng: random.Random, benchmark: str) -> Selection:
+    """Choose the experiment the next proposal improves, among the experiments of `benchmark` only."""
+    best = experiments.best_experiments(limit=TOP_K, split="train", benchmark=benchmark)
     if not best:
-        raise EmptyArchive("no experiment has succeeded yet; evaluate the built-in seeds first")
+        raise EmptyArchive(f"no experiment has succeeded on benchmark {benchmark} yet; "
+                           f"evaluate the built-in seeds on it first")
     if sum(e["proposer"] != "builtin" for e in best) < WARMUP_PROPOSALS:
         return Selection(best[0], "warm-up")
     draw = rng.random()
@@ -58,7 +59,8 @@ def select_parent(experiments: ExperimentStore, rng: random.Random) -> Selection
     contenders = within_reach(best[0], best[1:])
     if draw < EXPLOIT_SHARE + EXPLORE_SHARE and contenders:
         return Selection(most_different(best[0], contenders), "explore")
-    seeds = within_reach(best[0], [e for e in experiments.best_experiments(limit=TOP_K * 4, split="train")
+    seeds = within_reach(best[0], [e for e in experiments.best_experiments(limit=TOP_K * 4, split="train",
+                                                                                benchmark=benchmark)
                                    if e["proposer"] == "builtin"])
     return Selection(rng.choice(seeds), "seed") if seeds else Selection(best[0], "exploit")
 
@@ -131,9 +133,11 @@ def compact_clip(clip: dict) -> dict:
 
 def recent_rejections(experiments: ExperimentStore, limit: int = REJECTIONS, exclude: str | None = None) -> list[Rejection]:
     """The newest failed and rejected experiments with their exact failure text, and the last rejected
-    attempt of experiments still being retried (in flight); `exclude` leaves one experiment out."""
+    attempt of experiments still being retried (in flight); `exclude` leaves one experiment out. A failure
+    of the harness (a metric or an anchor, stage "harness") is the lab's, not the code's, and is not among them."""
     closed = [(e, e.get("failure") or {}) for status in ("failed", "rejected")
-              for e in experiments.list_experiments(status=status, limit=limit).items]
+              for e in experiments.list_experiments(status=status, limit=limit).items
+              if (e.get("failure") or {}).get("stage") != "harness"]
     in_flight = [(e, e["attempts"][-1]) for e in experiments.list_experiments(status="proposed", limit=limit).items
                  if e.get("attempts")]
     newest = sorted((pair for pair in closed + in_flight if pair[0]["id"] != exclude),
@@ -165,10 +169,11 @@ def past_attempts(experiment: dict, artifacts: ArtifactStore) -> tuple[PastAttem
 
 def build_context(experiments: ExperimentStore, artifacts: ArtifactStore, parent: dict, seed: int,
                   retry_feedback: Rejection | None = None, *, experiment: dict | None = None,
-                  settings: CampaignSettings | None = None) -> ProposalContext:
+                  settings: CampaignSettings | None = None, benchmark: str) -> ProposalContext:
     """Everything a proposer is shown to improve `parent`. `experiment` is the candidate being retried
-    (its recorded attempts become the conversation); without it, `retry_feedback` is its one past attempt."""
-    best = experiments.best_experiments(limit=TOP_K, split="train")
+    (its recorded attempts become the conversation); without it, `retry_feedback` is its one past attempt.
+    The other programs shown are of `benchmark` only."""
+    best = experiments.best_experiments(limit=TOP_K, split="train", benchmark=benchmark)
     others = [e for e in best if e["id"] != parent["id"]]
     shown = others[:1]
     diverse = within_reach(best[0], others[1:])

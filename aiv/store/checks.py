@@ -48,7 +48,7 @@ def check_record(record: dict) -> None:
         value = record.get(field)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"experiment {field!r} must be a number or None, got {value!r}")
-    for field in ("code_sha256", "run_id"):
+    for field in ("code_sha256", "run_id", "benchmark"):
         if not isinstance(record.get(field), (str, type(None))):
             raise ValueError(f"experiment {field!r} must be a string or None, got {record.get(field)!r}")
     parents = record.get("parents")

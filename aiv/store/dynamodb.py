@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from aiv.errors import UsageError
 from aiv.store.ports import ConflictError, Page
-from aiv.store.records import STATUSES, now_iso
+from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
 from aiv.store.checks import (check_limit, check_record, check_status, decode_cursor, dumps_strict, encode_cursor,
                               split_field)
 from aiv.store.table_design import (BY_CODE, BY_EVENT, BY_STATUS, BY_TIME, MAX_ITEM_BYTES, PARTITION_KEY,
@@ -49,6 +49,8 @@ _MAX_ATTEMPTS = 60
 _BACKOFF_S = (0.005, 0.25)  # first and largest upper bound of the random wait between attempts
 _TRANSIENT = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 _NUMBER_BYTES = 21  # the most a DynamoDB number takes
+# Older schema versions whose items this code reads unchanged: 1 (no benchmark) ranks as the unknown benchmark.
+_UPGRADES = (1,)
 
 
 class _Retry(Exception):
@@ -76,6 +78,12 @@ def _score_key(field: str, score: float, experiment_id: str) -> str:
     bits = struct.unpack(">Q", struct.pack(">d", value))[0]
     bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | 1 << 63
     return f"{bits:016x}#{experiment_id}"
+
+
+def _score_partition(benchmark: str, split: str) -> str:
+    """The score index partition of one benchmark and split (the unknown benchmark's is schema 1's "SCORE#<split>",
+    so items written before benchmarks were recorded rank as that benchmark without being rewritten)."""
+    return f"SCORE#{split}" if benchmark == UNKNOWN_BENCHMARK else f"SCORE#{benchmark}#{split}"
 
 
 def _experiment_pk(experiment_id: str) -> str:
@@ -110,7 +118,7 @@ def _experiment_item(record: dict, version: int) -> dict:
         for split, index in SCORE_INDEXES.items():
             field = split_field(split)
             if record.get(field) is not None:
-                item[index.partition_key] = _s(f"SCORE#{split}")
+                item[index.partition_key] = _s(_score_partition(benchmark_of(record), split))
                 item[index.sort_key] = _s(_score_key(field, record[field], experiment_id))
     return _check_size(item, f"experiment {experiment_id!r}")
 
@@ -264,7 +272,23 @@ class DynamoExperimentStore:
     # --- the port ---------------------------------------------------------------------------------
 
     def schema_version(self) -> int:
-        """The layout version of the table's items (recorded as SCHEMA_VERSION on first use)."""
+        """The layout version of the table's items (recorded as SCHEMA_VERSION on first use; a table of an
+        older version is upgraded in place when its items read as they are, see _UPGRADES)."""
+        version = self._stored_version()
+        if version in _UPGRADES:
+            try:
+                self._call("put_item", Item={PARTITION_KEY: _s("SCHEMA"), SORT_KEY: _s("SCHEMA"),
+                                             "version": _n(SCHEMA_VERSION)},
+                           ConditionExpression="#version = :old",
+                           ExpressionAttributeNames={"#version": "version"},
+                           ExpressionAttributeValues={":old": _n(version)})
+            except ClientError as exc:  # another opener upgraded it first
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            version = self._stored_version()
+        return version
+
+    def _stored_version(self) -> int:
         item = self._get("SCHEMA", "SCHEMA")
         if item is None:
             try:
@@ -342,12 +366,14 @@ class DynamoExperimentStore:
         last = records[limit - 1]
         return Page(items=records[:limit], cursor=encode_cursor(last["created_at"], last["id"]))
 
-    def best_experiments(self, limit: int = 10, split: str = "train") -> list[dict]:
-        """Succeeded experiments with a score on `split`, lowest first (ties: older id first)."""
-        return self.ranked_experiments(split=split, limit=limit).items
+    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[dict]:
+        """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: older id first)."""
+        return self.ranked_experiments(split=split, limit=limit, benchmark=benchmark).items
 
-    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None) -> Page:
-        """Succeeded experiments with a score on `split`, lowest first (ties: id), paged by `cursor`."""
+    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None, *,
+                           benchmark: str) -> Page:
+        """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: id), paged by
+        `cursor`: one query of the split's score index, in the benchmark's partition."""
         check_limit(limit)
         field = split_field(split)
         sort = None
@@ -355,7 +381,7 @@ class DynamoExperimentStore:
             score, experiment_id = decode_cursor(cursor, (int, float))
             sort = (">", _score_key(field, score, experiment_id))
         records = [_record(item) for item in
-                   self._query(limit + 1, f"SCORE#{split}", index=SCORE_INDEXES[split], sort=sort)]
+                   self._query(limit + 1, _score_partition(benchmark, split), index=SCORE_INDEXES[split], sort=sort)]
         if len(records) <= limit:
             return Page(items=records, cursor=None)
         last = records[limit - 1]  # the cursor holds the score as SQLite's REAL column does: a float

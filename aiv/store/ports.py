@@ -45,13 +45,14 @@ class ExperimentStore(Protocol):
     def list_experiments(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         """Experiments newest first (by `created_at`, then id), optionally only one status."""
 
-    def best_experiments(self, limit: int = 10, split: str = "train") -> list[dict]:
-        """Succeeded experiments with a score on `split` ("train" or "validation"), lowest score first."""
+    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[dict]:
+        """Succeeded experiments of `benchmark` (aiv/benchmark.py) with a score on `split` ("train" or
+        "validation"), lowest score first. Scores of other benchmarks are never among them."""
 
-    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None) -> Page:
-        """Succeeded experiments with a score on `split`, lowest score first (ties: id), paged by `cursor`.
-
-        The paginated form of best_experiments: the same order, a page at a time.
+    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None, *,
+                           benchmark: str) -> Page:
+        """Succeeded experiments of `benchmark` with a score on `split`, lowest score first (ties: id), paged by
+        `cursor`. The paginated form of best_experiments: the same order, a page at a time.
         """
 
     def children(self, experiment_id: str) -> list[dict]:

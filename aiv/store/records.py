@@ -32,6 +32,8 @@ Fields (every one JSON-serialisable):
                     AWS the GPU job adds "batch_s" (its measured wall seconds), "gpu_usd" and
                     "gpu_price_basis" (aiv/aws/prices.py; None where no price applies, as locally)
     settings        the evaluation settings used
+    benchmark       the benchmark id its scores belong to (aiv/benchmark.py); absent or UNKNOWN ("unknown")
+                    on a record stored before benchmarks were recorded: such scores are never mixed with others
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ STATUSES = ("proposed", "validating", "evaluating", "succeeded", "failed", "reje
 ACTIVE_STATUSES = ("proposed", "validating", "evaluating")
 FINAL_STATUSES = ("succeeded", "failed", "rejected")
 SEED_PROPOSERS = ("builtin", "import")  # where a campaign starts from: no parent, code not proposed by the search
+UNKNOWN_BENCHMARK = "unknown"
+
+
+def benchmark_of(experiment: dict) -> str:
+    """The benchmark an experiment belongs to (UNKNOWN_BENCHMARK for a record older than benchmarks)."""
+    return experiment.get("benchmark") or UNKNOWN_BENCHMARK
 
 
 def now_iso() -> str:
@@ -59,8 +67,8 @@ def new_experiment_id() -> str:
 
 
 def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: str, code_sha256: str | None,
-                   model: str | None = None, experiment_id: str | None = None) -> dict:
-    """A fresh experiment record in status "proposed"."""
+                   model: str | None = None, experiment_id: str | None = None, *, benchmark: str) -> dict:
+    """A fresh experiment record in status "proposed", on `benchmark` (the id its scores will belong to)."""
     stamp = now_iso()
     return {
         "id": experiment_id or new_experiment_id(), "run_id": run_id, "created_at": stamp, "updated_at": stamp,
@@ -71,4 +79,5 @@ def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: s
         "result_key": None, "clip_scores": None, "best_point": None,
         "cost": {"input_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 0,
                  "llm_usd": 0.0, "compute_s": 0.0}, "settings": None,
+        "benchmark": benchmark,
     }

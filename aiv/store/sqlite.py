@@ -7,9 +7,10 @@ none loses another's fields. `synchronous=NORMAL`: a committed write survives th
 killed; a power cut may lose the last commits but never corrupts the file.
 
 The full record is stored as JSON; the columns that queries filter or sort on (created_at,
-status, score, score_validation, code_sha256, run_id) are copied out of it and indexed, so no
-page view reads the whole table. The schema is versioned with PRAGMA user_version and upgraded
-by the ordered MIGRATIONS; a file written by a newer version of the lab is refused.
+status, score, score_validation, code_sha256, run_id, benchmark) are copied out of it and indexed, so
+no page view reads the whole table. Rankings are per benchmark: (benchmark, status, score, id). The
+schema is versioned with PRAGMA user_version and upgraded by the ordered MIGRATIONS; a file written
+by a newer version of the lab is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiv.errors import UsageError
 from aiv.store.checks import (check_limit, check_record, check_status, decode_cursor, dumps_strict,
                               encode_cursor, split_field)
 from aiv.store.ports import ConflictError, Page
-from aiv.store.records import STATUSES, now_iso
+from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
 
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -61,10 +62,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_by_experiment ON events (experiment_id, seq)",
         "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (  # 2: the benchmark of each experiment; records stored before it are of the unknown benchmark
+        f"ALTER TABLE experiments ADD COLUMN benchmark TEXT NOT NULL DEFAULT '{UNKNOWN_BENCHMARK}'",
+        "DROP INDEX experiments_by_score",
+        "DROP INDEX experiments_by_score_validation",
+        "CREATE INDEX experiments_by_score ON experiments (benchmark, status, score, id)",
+        "CREATE INDEX experiments_by_score_validation ON experiments (benchmark, status, score_validation, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_INDEXED_FIELDS = ("created_at", "status", "score", "score_validation", "code_sha256", "run_id")
+_INDEXED_FIELDS = ("created_at", "status", "score", "score_validation", "code_sha256", "run_id", "benchmark")
+
+
+def _indexed_values(record: dict) -> tuple:
+    """The values of _INDEXED_FIELDS copied out of a record (its benchmark as benchmark_of reads it)."""
+    return (*(record.get(field) for field in _INDEXED_FIELDS[:-1]), benchmark_of(record))
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
@@ -157,7 +170,7 @@ class SqliteExperimentStore:
             inserted = conn.execute(
                 f"INSERT OR IGNORE INTO experiments ({', '.join(('id', *_INDEXED_FIELDS))}, record) "
                 f"VALUES ({', '.join('?' * (len(_INDEXED_FIELDS) + 2))})",
-                (experiment["id"], *(experiment.get(field) for field in _INDEXED_FIELDS), record),
+                (experiment["id"], *_indexed_values(experiment), record),
             ).rowcount == 1
             if inserted:
                 self._write_parents(conn, experiment["id"], experiment.get("parents") or [])
@@ -182,7 +195,7 @@ class SqliteExperimentStore:
             conn.execute(
                 f"UPDATE experiments SET {', '.join(f'{field} = ?' for field in _INDEXED_FIELDS)}, record = ? "
                 "WHERE id = ?",
-                (*(record.get(field) for field in _INDEXED_FIELDS), dumps_strict(record), experiment_id),
+                (*_indexed_values(record), dumps_strict(record), experiment_id),
             )
             if "parents" in fields:
                 conn.execute("DELETE FROM experiment_parents WHERE experiment_id = ?", (experiment_id,))
@@ -221,23 +234,17 @@ class SqliteExperimentStore:
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         return Page(items=[json.loads(row[2]) for row in rows[:limit]], cursor=next_cursor)
 
-    def best_experiments(self, limit: int = 10, split: str = "train") -> list[dict]:
-        """Succeeded experiments with a score on `split`, lowest first (ties: older id first)."""
-        check_limit(limit)
-        column = split_field(split)
-        rows = self._connection().execute(
-            f"SELECT record FROM experiments WHERE status = 'succeeded' AND {column} IS NOT NULL "
-            f"ORDER BY {column}, id LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[dict]:
+        """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: older id first)."""
+        return self.ranked_experiments(split=split, limit=limit, benchmark=benchmark).items
 
-    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None) -> Page:
-        """Succeeded experiments with a score on `split`, lowest first (ties: id), paged by `cursor`."""
+    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None, *,
+                           benchmark: str) -> Page:
+        """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: id), paged by `cursor`."""
         check_limit(limit)
         column = split_field(split)
-        where = [f"status = 'succeeded' AND {column} IS NOT NULL"]
-        params: list[object] = []
+        where = [f"benchmark = ? AND status = 'succeeded' AND {column} IS NOT NULL"]
+        params: list[object] = [benchmark]
         if cursor is not None:
             where.append(f"({column}, id) > (?, ?)")
             params.extend(decode_cursor(cursor, (int, float)))

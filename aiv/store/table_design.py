@@ -21,12 +21,15 @@ project every attribute, so a page view is one query):
 
     by_time              time_pk = "EXP"                      time_sk = <created_at>\\0<id>
     by_status            status_pk = <status>                 status_sk = <created_at>\\0<id>
-    by_score             score_pk = "SCORE#train"             score_sk = <sortable score>#<id>
-    by_score_validation  score_validation_pk = "SCORE#validation"   score_validation_sk = likewise
+    by_score             score_pk = "SCORE#<benchmark>#train"             score_sk = <sortable score>#<id>
+    by_score_validation  score_validation_pk = "SCORE#<benchmark>#validation"   score_validation_sk = likewise
     by_code              code_pk = "CODE#<code_sha256>"       code_sk = <created_at>\\0<id>
     by_event             event_pk = "EVENTS"                  event_sk = <seq, 20 digits>
 
-The score indexes hold only succeeded experiments with a score on that split. The idempotency
+The score indexes hold only succeeded experiments with a score on that split, one partition per
+benchmark (aiv/benchmark.py), so a ranking, a parent selection or a duplicate check is one query of
+one benchmark and never mixes two. Schema 1 items (written before benchmarks) have
+score_pk = "SCORE#<split>": that is the partition of the "unknown" benchmark, read as it is. The idempotency
 table is the Powertools idempotency utility's default schema: partition key `id`, TTL `expiration`.
 """
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: score partitions per benchmark
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
 KEY_TYPE = "S"
 BILLING_MODE = "PAY_PER_REQUEST"

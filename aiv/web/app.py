@@ -223,12 +223,13 @@ class Dashboard:
     # --- pages -----------------------------------------------------------------------------------
 
     def _overview(self, request: Request) -> Response:
-        return self._render("overview.html", "overview", views.overview(self.experiments))
+        return self._render("overview.html", "overview",
+                            views.overview(self.experiments, self._query(request, "benchmark")))
 
     def _experiments(self, request: Request) -> Response:
         view = views.experiment_list(self.experiments, self._query(request, "status"),
                                      self._query(request, "sort", "time"), self._query(request, "split", "train"),
-                                     self._query(request, "cursor"))
+                                     self._query(request, "cursor"), self._query(request, "benchmark"))
         return self._render("experiments.html", "experiments", view)
 
     def _experiment(self, request: Request, experiment_id: str) -> Response:
@@ -250,14 +251,14 @@ class Dashboard:
 
     def _leaderboard(self, request: Request) -> Response:
         view = views.leaderboard(self.experiments, self.artifacts, self._query(request, "split", "train"),
-                                 self._query(request, "clip"))
+                                 self._query(request, "clip"), self._query(request, "benchmark"))
         return self._render("leaderboard.html", "leaderboard", view)
 
     def _lineage(self, request: Request) -> Response:
-        return self._render("lineage.html", "lineage", views.lineage(self.experiments))
+        return self._render("lineage.html", "lineage", views.lineage(self.experiments, self._query(request, "benchmark")))
 
     def _costs(self, request: Request) -> Response:
-        return self._render("costs.html", "costs", views.costs(self.experiments))
+        return self._render("costs.html", "costs", views.costs(self.experiments, self._query(request, "benchmark")))
 
     def _activity(self, request: Request) -> Response:
         return self._render("activity.html", "activity", views.activity(self.experiments))

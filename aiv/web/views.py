@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 
 from aiv.errors import UsageError
 from aiv.liveness import STALE_AFTER_S, run_is_alive
-from aiv.names import BEST_HISTORY_STATE, CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE
+from aiv.benchmark import choose_benchmark, current_benchmark, known_benchmarks
+from aiv.names import CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE, best_history_key
 from aiv.read_model import experiment_view, leaderboard_rows
 from aiv.results import mean_preview_point
 from aiv.store.ports import ArtifactStore, ExperimentStore
-from aiv.store.records import ACTIVE_STATUSES, SEED_PROPOSERS, STATUSES
+from aiv.store.records import ACTIVE_STATUSES, SEED_PROPOSERS, STATUSES, benchmark_of
 from aiv.store.runs import RunState, read_run
 from aiv.web import charts
 
@@ -175,18 +176,29 @@ def _load_result(artifacts: ArtifactStore, experiment: dict) -> dict | None:
         return None
 
 
+def benchmark_choice(experiments: ExperimentStore, requested: str | None) -> dict:
+    """Which benchmark a page shows (`?benchmark=ID`, else the store's current one) and the others to choose from."""
+    try:
+        chosen = choose_benchmark(experiments, requested)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+    known = known_benchmarks(experiments)
+    return {"id": chosen, "current": known["current"], "known": sorted(known["known"])}
+
+
 # --- pages ---------------------------------------------------------------------------------------
 
-def overview(experiments: ExperimentStore) -> dict:
+def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     """Campaign status, counts, the best headline numbers, best score over time, spend."""
     now = datetime.now(timezone.utc)
     campaign = experiments.get_state(CAMPAIGN_STATE) or {}
     runs = run_states(experiments, campaign, now)
     last_run = {"id": campaign.get("last_run"), "at": campaign.get("last_run_at")}
     schedule = schedule_view(experiments)
-    best = experiments.best_experiments(limit=1, split="train")
-    best_validation = experiments.best_experiments(limit=1, split="validation")
-    history = (experiments.get_state(BEST_HISTORY_STATE) or {}).get("points", [])
+    shown = benchmark_choice(experiments, benchmark)
+    best = experiments.best_experiments(limit=1, split="train", benchmark=shown["id"])
+    best_validation = experiments.best_experiments(limit=1, split="validation", benchmark=shown["id"])
+    history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     seed = best_seed(experiments, history)
     headline = None
     if best:
@@ -200,7 +212,7 @@ def overview(experiments: ExperimentStore) -> dict:
         status = "paused"
     else:
         status = "idle"
-    return {"status": status, "running": running, "last_run": last_run, "schedule": schedule,
+    return {"benchmark": shown, "status": status, "running": running, "last_run": last_run, "schedule": schedule,
             "counts": experiments.count_by_status(), "best": best[0] if best else None,
             "best_validation": best_validation[0] if best_validation else None, "headline": headline,
             "history": history, "seed": seed, "progress": search_progress(history, seed),
@@ -210,8 +222,9 @@ def overview(experiments: ExperimentStore) -> dict:
 
 
 def experiment_list(experiments: ExperimentStore, status: str | None, sort: str, split: str,
-                    cursor: str | None) -> dict:
-    """A page of the experiments table: newest first (any status) or ranked by score (succeeded only)."""
+                    cursor: str | None, benchmark: str | None = None) -> dict:
+    """A page of the experiments table: newest first (any status, every benchmark) or ranked by score
+    (succeeded only, within one benchmark)."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     if sort not in SORTS:
@@ -220,16 +233,18 @@ def experiment_list(experiments: ExperimentStore, status: str | None, sort: str,
         raise BadRequest(f"unknown split {split!r}; use train or validation")
     if sort == "score" and status not in (None, "succeeded"):
         raise BadRequest("only succeeded experiments have a score: sort=score takes no other status")
+    shown = benchmark_choice(experiments, benchmark) if sort == "score" else None
     try:
-        if sort == "score":
-            page = experiments.ranked_experiments(split=split, limit=PAGE_SIZE, cursor=cursor)
+        if shown is not None:
+            page = experiments.ranked_experiments(split=split, limit=PAGE_SIZE, cursor=cursor, benchmark=shown["id"])
         else:
             page = experiments.list_experiments(status=status, limit=PAGE_SIZE, cursor=cursor)
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    params = {k: v for k, v in (("status", status), ("sort", sort), ("split", split if sort == "score" else None))
-              if v}
-    return {"rows": [experiment_row(e) for e in page.items], "status": status, "sort": sort, "split": split,
+    params = {k: v for k, v in (("status", status), ("sort", sort), ("split", split if sort == "score" else None),
+                                ("benchmark", shown["id"] if shown and benchmark else None)) if v}
+    return {"benchmark": shown, "rows": [experiment_row(e) for e in page.items], "status": status, "sort": sort,
+            "split": split,
             "counts": experiments.count_by_status(), "statuses": STATUSES, "first_page": cursor is not None,
             "query": urlencode(params),
             "next_query": urlencode(params | {"cursor": page.cursor}) if page.cursor else None}
@@ -301,7 +316,8 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
         splits.append({"name": split, "status": evaluation.get("status"), "failure": evaluation.get("failure"),
                        "clips": clips, "vs_parent": vs_parent.get(split)})
     children = experiments.children(experiment_id)
-    return {"experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
+    shown = {"id": benchmark_of(experiment), "current": current_benchmark(experiments), "known": []}
+    return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
             "diff": diff_lines(view["diff"]), "events": view["events"][-LOG_TAIL:], "splits": splits,
             "parents": parents, "children": children[:CHILDREN_SHOWN],
             "children_count": len(children), "missing_artifact": missing,
@@ -339,12 +355,14 @@ def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, expe
         raise NotFound(f"the store does not hold {key}") from None
 
 
-def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None) -> dict:
-    """The best experiments on a split, and Pareto charts over the best PARETO_RESULTS of them."""
+def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None,
+                benchmark: str | None = None) -> dict:
+    """The best experiments of one benchmark on a split, and Pareto charts over the best PARETO_RESULTS of them."""
     if split not in SPLITS:
         raise BadRequest(f"unknown split {split!r}; use train or validation")
-    rows = leaderboard_rows(experiments, split, LEADERBOARD_SIZE)
-    top = experiments.best_experiments(limit=PARETO_RESULTS, split=split)
+    shown = benchmark_choice(experiments, benchmark)
+    rows = leaderboard_rows(experiments, split, LEADERBOARD_SIZE, shown["id"])
+    top = experiments.best_experiments(limit=PARETO_RESULTS, split=split, benchmark=shown["id"])
     results = [(e, _load_result(artifacts, e)) for e in top]
     loaded = [(e, r[split]) for e, r in results if r and r.get(split)]
     clip_names = list(dict.fromkeys(c["name"] for _, evaluation in loaded for c in evaluation["clips"]))
@@ -361,15 +379,17 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
         score = experiment["score"] if split == "train" else experiment["score_validation"]
         if point and point["encode_fps"]:
             speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
-    return {"rows": rows, "split": split, "clip": chosen, "clips": clip_names,
+    return {"benchmark": shown, "rows": rows, "split": split, "clip": chosen, "clips": clip_names,
             "missing_results": [e["id"] for e, r in results if not (r and r.get(split))],
             "pareto_count": len(loaded),
             "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves else None,
             "speed_chart": charts.pareto_speed_chart(speed) if speed else None}
 
 
-def costs(experiments: ExperimentStore) -> dict:
-    """Cloud spend by CostCategory (AWS), model and compute cost per experiment and proposer, cost per point gained."""
+def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
+    """Cloud spend by CostCategory (AWS), model and compute cost per experiment and proposer, cost per point gained
+    (gains within one benchmark)."""
+    shown = benchmark_choice(experiments, benchmark)
     window = experiments.list_experiments(limit=COST_WINDOW).items
     by_proposer: dict[str, dict] = {}
     for e in window:
@@ -382,7 +402,7 @@ def costs(experiments: ExperimentStore) -> dict:
         for field in ("input_tokens", "output_tokens", "llm_usd", "compute_s"):
             entry[field] += cost.get(field, 0)
     gains = []
-    for e in experiments.best_experiments(limit=GAIN_ROWS, split="train"):
+    for e in experiments.best_experiments(limit=GAIN_ROWS, split="train", benchmark=shown["id"]):
         parent = experiments.get_experiment(e["parents"][0]) if e.get("parents") else None
         gain = parent["score"] - e["score"] if parent and parent.get("score") is not None else None
         usd = (e.get("cost") or {}).get("llm_usd", 0.0)
@@ -391,13 +411,14 @@ def costs(experiments: ExperimentStore) -> dict:
                       "usd_per_point": usd / gain if gain and gain > 0 else None})
     cloud = cloud_costs(experiments)
     spend = spend_view(experiments)
-    history = (experiments.get_state(BEST_HISTORY_STATE) or {}).get("points", [])
+    history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     seed = best_seed(experiments, history)
     campaign_gain = search_progress(history, seed)
     parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud and cloud["total"]),
                                              ("model spend", spend and spend["llm_usd"])) if usd is not None]
     total = sum(usd for _, usd in parts) if parts else None
-    return {"cloud": cloud, "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
+    return {"benchmark": shown, "cloud": cloud,
+            "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
             "spend": spend, "window": len(window), "rows": [experiment_row(e) for e in window[:COST_ROWS]],
             "by_proposer": sorted(by_proposer.values(), key=lambda p: -p["llm_usd"]), "gains": gains,
             "seed": seed, "best": history[-1] if history else None,
@@ -457,13 +478,14 @@ def _node(record: dict, rank: int | None) -> dict:
             "children": []}
 
 
-def lineage(experiments: ExperimentStore) -> dict:
+def lineage(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     """The archive's family tree over the best LINEAGE_BEST experiments and all their ancestors (first parents).
 
     Roots are seeds (or experiments whose parent is not in the store); children are ordered best first.
     Reads the best list and each ancestor once by key.
     """
-    best = experiments.best_experiments(limit=LINEAGE_BEST, split="train")
+    shown = benchmark_choice(experiments, benchmark)
+    best = experiments.best_experiments(limit=LINEAGE_BEST, split="train", benchmark=shown["id"])
     known: dict[str, dict | None] = {}
     edges: dict[str, str | None] = {}
     for experiment in best:
@@ -477,7 +499,7 @@ def lineage(experiments: ExperimentStore) -> dict:
         (nodes[parent]["children"] if parent in nodes else roots).append(nodes[node_id])
     for node in nodes.values():
         node["children"].sort(key=_tree_order)
-    return {"roots": sorted(roots, key=_tree_order), "shown": len(nodes), "best": len(best),
+    return {"benchmark": shown, "roots": sorted(roots, key=_tree_order), "shown": len(nodes), "best": len(best),
             "limit": LINEAGE_BEST}
 
 

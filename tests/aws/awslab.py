@@ -116,11 +116,12 @@ def add_candidate(experiments, artifacts, code: str, status: str = "proposed") -
     """An experiment whose module is `code`, in `status` (proposed, validating or evaluating); its id."""
     from aiv.codec.contract import CodecSource
     from aiv.names import code_key
+    from aiv.benchmark import PENDING
     from aiv.store.records import new_experiment
 
     sha = CodecSource("candidate", code, "test").sha256
     artifacts.put(code_key(sha), code.encode(), "text/x-python")
-    record = new_experiment("run-test", "offline", [], "a test candidate", sha)
+    record = new_experiment("run-test", "offline", [], "a test candidate", sha, benchmark=PENDING)
     experiments.create_experiment(record)
     if status != "proposed":
         stage = {"validating": "validate", "evaluating": "evaluate"}[status]

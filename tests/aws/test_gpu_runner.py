@@ -137,6 +137,25 @@ def test_a_codec_that_crashes_is_a_result_not_a_job_failure(clips_in_bucket, lab
     assert "boom in encode" in result["reason"]
 
 
+def test_a_metric_failure_after_the_codec_ran_is_a_job_failure_at_stage_harness(clips_in_bucket, lab,
+                                                                                 tiny_codec_source, monkeypatch, capsys):
+    from aiv import evaluate as evaluator
+    from aiv.errors import MetricError
+
+    real = evaluator.measure_quality
+
+    def fails_on_campaign_clips(clip, planes, *args):  # the smoke clip measures; the train clip's metric fails
+        if clip.name != "smoke":
+            raise MetricError("VMAF: ffmpeg crashed")
+        return real(clip, planes, *args)
+    monkeypatch.setattr(evaluator, "measure_quality", fails_on_campaign_clips)
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    assert main(["--experiment-id", experiment_id]) == 1
+    assert "the harness failed after the codec ran: VMAF: ffmpeg crashed" in capsys.readouterr().err
+    result = json.loads(lab.artifacts.get(f"results/{experiment_id}.json"))
+    assert result["failure"]["stage"] == "harness" and result["benchmark"]["id"].startswith("bm-")
+
+
 def test_a_missing_clip_is_an_infrastructure_failure_recorded_with_the_experiment(aws, lab, tiny_codec_source, capsys):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     assert main(["--experiment-id", experiment_id]) == 1

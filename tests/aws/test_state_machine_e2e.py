@@ -26,6 +26,7 @@ from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, app
 from batch import AttemptOutcome, BatchJobs
 from moto import mock_aws
 
+from aiv.benchmark import current_benchmark
 from aiv.aws import control, environment
 from aiv.candidate_loop import MAX_PROPOSAL_ATTEMPTS
 from aiv.codec.builtin import BUILTIN_CODECS
@@ -176,7 +177,7 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
     lab, _ = world
     defaults = definition["States"]["Defaults"]["Parameters"]["defaults"]
     read = {key.removesuffix(".$") for key in defaults}
-    archived = lab.experiments.best_experiments(limit=1)[0]["id"]
+    archived = lab.experiments.best_experiments(limit=1, benchmark=current_benchmark(lab.experiments))[0]["id"]
     assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
     assert set(control.rerun_input(lab.experiments, archived)) <= read
 
@@ -267,7 +268,8 @@ def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, routes):
     lab, _ = world
     source = CodecSource("crasher", CRASHING, "test")
     lab.artifacts.put(code_key(source.sha256), CRASHING.encode(), "text/x-python")
-    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256)
+    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256,
+                             benchmark=current_benchmark(lab.experiments))
     lab.experiments.create_experiment(crashed)
     execution, output = run(definition, routes, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
     [outcome] = output
@@ -322,7 +324,7 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
     assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
     assert [e.state for e in execution.history if e.kind == "caught"][-1] == "Propose"
     [event] = [e for e in events if e["experiment_id"] is None and e["kind"] == "failed"]
-    assert "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded yet" in \
+    assert "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded on benchmark pending yet" in \
         event["message"]
     assert event["data"]["reason"].startswith("EmptyArchive: ")
     for text in (json.dumps(output), json.dumps(event)):
