@@ -1,8 +1,9 @@
 """The Batch job: evaluate one experiment.
 
-    python -m gpu_runner.entry --experiment-id ID [--store PATH]
+    python -m gpu_runner.entry --experiment-id ID [--corpus SET] [--store PATH]
 
-Builds the Lab (AWS: the table and bucket from the environment; or the local store at PATH),
+Builds the Lab (AWS: the table and bucket from the environment, training and validating on the clip
+set SET uploaded with `aiv clips upload --corpus` when one is named; or the local store at PATH),
 fetches the campaign's clips that are not built-in from the bucket's clips/ prefix into a
 temporary folder, and runs aiv.cascade.evaluate, which writes results/<id>.json. Progress goes to
 the experiment's events. The candidate runs in the sandbox: this process keeps the job role's
@@ -56,17 +57,24 @@ IMDS_PROBE_TIMEOUT_S = 2.0
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gpu_runner.entry", description="Evaluate one experiment.")
     parser.add_argument("--experiment-id", required=True, help="the experiment to evaluate (status 'validating')")
+    parser.add_argument("--corpus", metavar="SET", default="",
+                        help="the clip set uploaded with `aiv clips upload --corpus` to evaluate on "
+                             "(default, or empty: the clips of AIV_SETTINGS); AWS only")
     parser.add_argument("--store", metavar="PATH", type=Path,
                         help="a local store folder instead of the AWS table and bucket (tests, local runs)")
     return parser.parse_args(argv)
 
 
-def open_lab(store: Path | None) -> Lab:
-    """The Lab to evaluate with: the local store at `store`, else the AWS table and bucket of the environment."""
-    from aiv.aws.environment import lab_from_env, settings_from_env
+def open_lab(store: Path | None, corpus: str = "") -> Lab:
+    """The Lab to evaluate with: the local store at `store`, else the AWS table and bucket of the environment
+    (on the uploaded clip set `corpus` when one is named)."""
+    from aiv.aws.environment import lab_for_corpus, settings_from_env
 
     if store is None:
-        return dataclasses.replace(lab_from_env(), cache_dir=default_cache_dir(), benchmark_from_store=False)
+        return dataclasses.replace(lab_for_corpus(corpus), cache_dir=default_cache_dir(), benchmark_from_store=False)
+    if corpus:
+        raise UsageError("--corpus names a clip set in the bucket; a local store (--store) takes its clips from "
+                         "AIV_SETTINGS")
     from aiv.local import open_local_lab
 
     return open_local_lab(store, settings_from_env(), cache_dir=default_cache_dir())
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     lab, price = None, None
     try:
-        lab = open_lab(args.store)
+        lab = open_lab(args.store, args.corpus)
         price = price_from_env()
         output = earlier_result(lab, args.experiment_id)
         if output is None:

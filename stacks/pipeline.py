@@ -1,7 +1,9 @@
 """The pipeline stack: the step Lambdas and the state machine that runs K candidates per execution.
 
-Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id, "seeds"?: names};
-each absent key takes its default (settings; the seed is random per execution). Then
+Execution input: {"candidates"?: K, "proposer"?: "claude"|"offline", "seed"?: n, "rerun_of"?: id, "seeds"?: names,
+"corpus"?: set}; each absent key takes its default (settings; the seed is random per execution; no corpus: the
+clips of AIV_SETTINGS). "corpus" names a set uploaded with `aiv clips upload --corpus`: every step but mark_failed,
+and the GPU job (--corpus), train and validate on its manifest's clips (aiv/aws/clips.py). Then
 
     Scheduled? -> Defaults -> Configure (States.JsonMerge) -> CandidatesInRange? -> Items (States.ArrayRange(1, K, 1),
       and the seed names) -> Seeds (Map over "seeds": aiv.codec.builtin.BUILTIN_CODECS by default; an admin import
@@ -61,7 +63,7 @@ from stacks.settings import MAX_CANDIDATES, Settings
 from stacks.storage import StorageRefs, StorageStack, lab_environment
 
 SEED_RANGE = (1, 1_000_000_000)  # a random base seed per execution; item i gets base + i
-ITEM_FIELDS = ("item", "run_id", "proposer", "random_seed", "rerun_of")  # what every step of one item carries
+ITEM_FIELDS = ("item", "run_id", "proposer", "random_seed", "rerun_of", "corpus")  # what every step of one item carries
 PROPOSE_FIELDS = ("run_id", "proposer", "random_seed", "rerun_of", "experiment_id",
                   "feedback")  # aiv.pipeline.events.ProposeEvent
 REJECTION = {"experiment_id.$": "$.last.experiment_id", "stage.$": "$.last.stage", "reason.$": "$.last.reason",
@@ -117,7 +119,7 @@ class PipelineStack(Stack):
     def _state_machine(self, settings: Settings, compute: ComputeStack) -> sfn.StateMachine:
         seeds = sfn.Map(self, "Seeds", items_path="$.seeds", max_concurrency=settings.map_concurrency,
                         item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
-                                       "name.$": "$$.Map.Item.Value"},
+                                       "name.$": "$$.Map.Item.Value", "corpus.$": "$.run.corpus"},
                         result_path=sfn.JsonPath.DISCARD)
         seeds.item_processor(self._seed_item(compute))
         candidates = sfn.Map(
@@ -125,11 +127,12 @@ class PipelineStack(Stack):
             item_selector={"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
                            "proposer.$": "$.run.proposer", "rerun_of.$": "$.run.rerun_of",
                            "random_seed.$": "States.MathAdd($.run.seed, $$.Map.Item.Value)",
-                           "experiment_id": NONE, "feedback": {}})
+                           "corpus.$": "$.run.corpus", "experiment_id": NONE, "feedback": {}})
         candidates.item_processor(self._candidate_item(compute))
         defaults = sfn.Pass(self, "Defaults", parameters={
             "input.$": "$$.Execution.Input", "defaults": {"candidates": settings.candidates, "proposer": settings.proposer,
                                                           "rerun_of": NONE, "seeds": list(BUILTIN_CODECS),
+                                                          "corpus": NONE,
                                                           "seed.$": f"States.MathRandom({SEED_RANGE[0]}, "
                                                                     f"{SEED_RANGE[1]})"}})
         configure = sfn.Pass(self, "Configure", parameters={"run.$": "States.JsonMerge($.defaults, $.input, false)"})
@@ -274,7 +277,8 @@ class PipelineStack(Stack):
         BatchSubmitJob, whose grant is fixed to every job definition (job-definition/*); the state
         machine's role gets `_grant_jobs` instead.
         """
-        command = ", ".join([*(f"'{part}'" for part in ENTRY_COMMAND), "$.last.experiment_id"])
+        command = ", ".join([*(f"'{part}'" for part in ENTRY_COMMAND), "$.last.experiment_id", "'--corpus'",
+                             "$.corpus"])
         return sfn.CustomState(self, state, state_json={
             "Type": "Task", "Resource": f"arn:{self.partition}:states:::batch:submitJob.sync",
             "Parameters": {"JobDefinition": self._job_definition_arn(compute, ""),
@@ -310,9 +314,13 @@ class PipelineStack(Stack):
 
     def _invoke(self, state: str, step: str, step_input: str | dict, result_path: str = "$.last",
                 output_path: str | None = None) -> tasks.LambdaInvoke:
-        """A LambdaInvoke of `step` with the step payload; the output replaces `result_path`."""
+        """A LambdaInvoke of `step` with the step payload; the output replaces `result_path`.
+
+        Every step but mark_failed gets the item's corpus: recording a failure needs no clips, and still
+        works when the corpus named is not in the bucket.
+        """
         payload: dict[str, Any] = {"execution.$": "$$.Execution.Id", "step": state, "attempt.$": "$.attempt",
-                                   "item.$": "$.item"}
+                                   "item.$": "$.item", **({} if step == "mark_failed" else {"corpus.$": "$.corpus"})}
         payload.update({"input.$": step_input} if isinstance(step_input, str) else {"input": step_input})
         task = tasks.LambdaInvoke(self, state, lambda_function=self.functions[step].function,
                                   payload=sfn.TaskInput.from_object(payload), payload_response_only=True,

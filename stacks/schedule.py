@@ -1,7 +1,8 @@
 """The schedule stack: the run schedule, the daily cost reader, and the budget alarm.
 
 The run schedule (EventBridge Scheduler) starts the state machine at `schedule_rate` with
-{"scheduled": true}, so that a run still going holds the next one back (stacks/pipeline.py), and is
+{"scheduled": true} (and {"corpus": schedule_corpus} when that is set: the clip set the runs train and
+validate on), so that a run still going holds the next one back (stacks/pipeline.py), and is
 DISABLED unless `schedule_enabled` is true: a fresh deploy starts nothing by itself. The admin
 API pauses and resumes it (UpdateSchedule re-sends the target, so the admin role may pass the
 schedule's role). The cost reader runs once a day: every Cost Explorer request costs $0.01.
@@ -49,7 +50,8 @@ class ScheduleStack(Stack):
             enabled=settings.schedule_enabled, schedule_group=self.group,
             description="AiV1: start a run of the pipeline (pause/resume with `aiv admin`)",
             target=targets.StepFunctionsStartExecution(
-                pipeline.state_machine, input=scheduler.ScheduleTargetInput.from_object({SCHEDULED_FLAG: True}),
+                pipeline.state_machine, input=scheduler.ScheduleTargetInput.from_object(
+                    {SCHEDULED_FLAG: True, **({"corpus": settings.schedule_corpus} if settings.schedule_corpus else {})}),
                 role=self.run_role,
                 retry_attempts=START_RETRIES, max_event_age=START_MAX_AGE))
         CfnOutput(self, "RunScheduleName", value=self.runs.schedule_name,

@@ -20,6 +20,8 @@ reads the context.
 | use_bedrock                | false                         | Claude through Bedrock instead of an API key secret  |
 | schedule_rate              | rate(6 hours)                 | EventBridge Scheduler expression for runs            |
 | schedule_enabled           | false                         | whether the schedule starts runs after deploy        |
+| schedule_corpus            | (none)                        | a clip set (`aiv clips upload --corpus`) the         |
+|                            |                               | scheduled runs train and validate on                 |
 | budget_usd                 | 50                            | monthly AWS Budgets limit (USD)                      |
 | budget_email               | (none)                        | budget alert address; no budget without it           |
 | campaign                   | {}                            | AIV_SETTINGS: aiv.settings.CampaignSettings fields   |
@@ -167,6 +169,7 @@ SETTINGS: dict[str, Setting] = {
     "use_bedrock": Setting(False, _bool),
     "schedule_rate": Setting("rate(6 hours)", _text),
     "schedule_enabled": Setting(False, _bool),
+    "schedule_corpus": Setting(None, _optional(_text)),
     "budget_usd": Setting(50.0, _number),
     "budget_email": Setting(None, _optional(_text)),
     "campaign": Setting({}, _json_object),
@@ -196,6 +199,7 @@ class Settings:
     use_bedrock: bool
     schedule_rate: str
     schedule_enabled: bool
+    schedule_corpus: str | None
     budget_usd: float
     budget_email: str | None
     campaign: dict

@@ -58,9 +58,11 @@ class AdminClient:
         """Enable the schedule; the "schedule" document."""
         return self.post("/admin/resume")
 
-    def start_run(self, candidates: int | None = None, proposer: str | None = None) -> dict:
-        """Start an execution of the state machine; {"execution_arn", "started_at", "input"}."""
-        body = {key: value for key, value in (("candidates", candidates), ("proposer", proposer)) if value is not None}
+    def start_run(self, candidates: int | None = None, proposer: str | None = None, corpus: str | None = None) -> dict:
+        """Start an execution of the state machine (on the uploaded clip set `corpus` when given);
+        {"execution_arn", "started_at", "input"}."""
+        body = {key: value for key, value in (("candidates", candidates), ("proposer", proposer), ("corpus", corpus))
+                if value is not None}
         return self.post("/admin/runs", body)
 
     def rerun(self, experiment_id: str) -> dict:

@@ -21,6 +21,7 @@ from aiv.store.ports import ExperimentStore
 from aiv.store.records import now_iso
 
 MAX_CANDIDATES = 100
+SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a clip set's name, as `aiv clips upload --corpus` keys it
 RERUN_PROPOSER = "rerun"
 _RATE = re.compile(r"^rate\((\d+) (minutes?|hours?|days?)\)$")
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
@@ -83,17 +84,22 @@ def set_schedule_enabled(scheduler, experiments: ExperimentStore, name: str, gro
 
 
 def run_input(request: dict) -> dict:
-    """The state machine's input for a run from an admin request {"candidates"?, "proposer"?}; UsageError if bad."""
-    unknown = sorted(set(request) - {"candidates", "proposer"})
+    """The state machine's input for a run from an admin request {"candidates"?, "proposer"?, "corpus"?};
+    UsageError if bad. "corpus" names a clip set uploaded with `aiv clips upload --corpus`."""
+    unknown = sorted(set(request) - {"candidates", "proposer", "corpus"})
     if unknown:
-        raise UsageError(f"unknown fields {unknown}; a run takes 'candidates' and 'proposer'")
-    candidates, proposer = request.get("candidates"), request.get("proposer")
+        raise UsageError(f"unknown fields {unknown}; a run takes 'candidates', 'proposer' and 'corpus'")
+    candidates, proposer, corpus = request.get("candidates"), request.get("proposer"), request.get("corpus")
     if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
                                    or not 1 <= candidates <= MAX_CANDIDATES):
         raise UsageError(f"candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {candidates!r}")
     if proposer is not None and proposer not in PROPOSERS:
         raise UsageError(f"proposer must be one of {list(PROPOSERS)}, got {proposer!r}")
-    return {key: value for key, value in (("candidates", candidates), ("proposer", proposer)) if value is not None}
+    if corpus is not None and not (isinstance(corpus, str) and SET_NAME.fullmatch(corpus)):
+        raise UsageError(f"corpus must be the name of a clip set uploaded with `aiv clips upload --corpus` "
+                         f"(letters, digits, '.', '_', '-'), got {corpus!r}")
+    return {key: value for key, value in (("candidates", candidates), ("proposer", proposer), ("corpus", corpus))
+            if value is not None}
 
 
 def rerun_input(experiments: ExperimentStore, experiment_id: str) -> dict:

@@ -60,6 +60,20 @@ def settings_from_env() -> CampaignSettings:
     return CampaignSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
+def corpus_settings(corpus: str) -> CampaignSettings:
+    """The campaign settings with the clip lists of the set `corpus` uploaded to the bucket (aiv/aws/clips.py).
+
+    Read with this process's role on every call, so a set uploaded again is seen at once; ClipError
+    naming the set when it is not in the bucket.
+    """
+    import boto3
+
+    from aiv.aws.clips import read_set
+
+    lists = read_set(boto3.client("s3"), require_env(BUCKET), corpus, clips_prefix())
+    return dataclasses.replace(settings_from_env(), **{field: tuple(clips) for field, clips in lists.items()})
+
+
 def use_bedrock() -> bool:
     """Whether Claude is called through Amazon Bedrock (AIV_USE_BEDROCK "1") or the Anthropic API ("0"/unset)."""
     value = os.environ.get(USE_BEDROCK, "0").strip() or "0"
@@ -141,6 +155,12 @@ def lab_from_env() -> Lab:
     A Lambda cannot load clips, so its benchmark is the store's current one (aiv/benchmark.py); the GPU
     job, which loads them, computes it (gpu_runner/entry.py) and its result records it."""
     return Lab(experiment_store(), artifact_store(), settings_from_env(), proposer_factory(), benchmark_from_store=True)
+
+
+def lab_for_corpus(corpus: str) -> Lab:
+    """lab_from_env(), training and validating on the uploaded set `corpus`; "" (no set named): AIV_SETTINGS' clips."""
+    lab = lab_from_env()
+    return dataclasses.replace(lab, settings=corpus_settings(corpus)) if corpus else lab
 
 
 def forget() -> None:

@@ -2,9 +2,12 @@
 
 The state machine invokes each step with
 
-    {"execution": $$.Execution.Id, "step": <state name>, "attempt": n, "item": <map index>, "input": {...}}
+    {"execution": $$.Execution.Id, "step": <state name>, "attempt": n, "item": <map index>, "input": {...},
+     "corpus"?: <set name>}
 
-and takes the step's output dict back. The handler is idempotent on [execution, step, attempt,
+and takes the step's output dict back. "corpus" names the clip set uploaded with `aiv clips upload
+--corpus` that the execution trains and validates on ("" or absent: AIV_SETTINGS' clips); the step's
+Lab has that set's clip lists (aiv.aws.environment.lab_for_corpus). The handler is idempotent on [execution, step, attempt,
 item] (Powertools idempotency on the AIV_IDEMPOTENCY_TABLE table): a retried invocation of the
 same state returns the stored output instead of running the step again. Logs carry those four
 keys; each step counts what happened in CloudWatch metrics.
@@ -17,7 +20,7 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
 
-from aiv.aws.environment import lab_from_env, require_env
+from aiv.aws.environment import lab_for_corpus, require_env
 from aiv.aws.observability import logger, metrics, tracer
 from aiv.names import IDEMPOTENCY_TABLE
 from aiv.pipeline.lab import Lab
@@ -36,6 +39,7 @@ class StepPayload:
     attempt: int
     item: int
     input: dict
+    corpus: str = ""
 
     @classmethod
     def parse(cls, event: Any) -> "StepPayload":
@@ -48,9 +52,11 @@ class StepPayload:
         checks = {"execution": str, "step": str, "attempt": int, "item": int, "input": dict}
         wrong = [f"{key} ({type(event[key]).__name__}, not {kind.__name__})" for key, kind in checks.items()
                  if not isinstance(event[key], kind) or isinstance(event[key], bool)]
+        if not isinstance(event.get("corpus", ""), str):
+            wrong.append(f"corpus ({type(event['corpus']).__name__}, not str)")
         if wrong:
             raise ValueError(f"the step event has fields of the wrong type: {', '.join(wrong)}")
-        return cls(**{key: event[key] for key in PAYLOAD_KEYS})
+        return cls(**{key: event[key] for key in PAYLOAD_KEYS}, corpus=event.get("corpus", ""))
 
 
 Step = Callable[[StepPayload, Lab], dict]
@@ -76,7 +82,8 @@ def step_handler(step: Step, note: Callable[[dict], None]) -> Callable[[dict, An
 
     @idempotent(persistence_store=persistence_layer(), config=config)
     def run_once(event: dict, context: Any) -> dict:
-        output = step(StepPayload.parse(event), lab_from_env())
+        payload = StepPayload.parse(event)
+        output = step(payload, lab_for_corpus(payload.corpus))
         note(output)
         return output
 

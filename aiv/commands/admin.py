@@ -20,6 +20,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     start = actions.add_parser("start-run", help="start an execution of the state machine")
     start.add_argument("--candidates", type=int, metavar="K", help="candidates in this run (default: the stack's)")
     start.add_argument("--proposer", choices=PROPOSERS, help="who writes them (default: the stack's)")
+    start.add_argument("--corpus", metavar="NAME", help="train and validate on the clip set uploaded with "
+                                                        "`aiv clips upload --corpus NAME` (default: the stack's clips)")
     rerun = actions.add_parser("rerun", help="re-evaluate an experiment's code as a new experiment")
     rerun.add_argument("id", help="experiment id")
     imported = actions.add_parser("import", help="enter your codec module into the archive and evaluate it as a seed",
@@ -67,7 +69,7 @@ def _resume(client, args: argparse.Namespace) -> dict:
 
 
 def _start_run(client, args: argparse.Namespace) -> dict:
-    return client.start_run(candidates=args.candidates, proposer=args.proposer)
+    return client.start_run(candidates=args.candidates, proposer=args.proposer, corpus=args.corpus)
 
 
 def _rerun(client, args: argparse.Namespace) -> dict:

@@ -109,7 +109,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
     for key in keys:
         print(f"uploaded s3://{args.bucket}/{key}")
     if settings:
-        print(f"use the set in the campaign settings as: {settings}")
+        print(f"start an execution on the set with the input {{\"corpus\": \"{args.corpus}\"}}, "
+              f"or put it in the campaign settings as: {settings}")
     else:
         print(f"use them in the campaign settings as: {[key.rsplit('/', 1)[1] for key in keys]}")
     return EXIT_OK

@@ -83,6 +83,8 @@ def test_a_run_starts_an_execution_with_the_input(deployed, lambda_context):
     assert json.loads(execution["input"]) == {"candidates": 2, "proposer": "offline"}
     status, started = call("POST", "/admin/runs", lambda_context)
     assert status == 202 and started["input"] == {}  # the state machine's defaults
+    status, started = call("POST", "/admin/runs", lambda_context, {"corpus": "derf-cif"})
+    assert status == 202 and started["input"] == {"corpus": "derf-cif"}
 
 
 @pytest.mark.parametrize("body, message", [
@@ -90,6 +92,8 @@ def test_a_run_starts_an_execution_with_the_input(deployed, lambda_context):
     ({"candidates": True}, "candidates must be a whole number"),
     ({"proposer": "gpt"}, "proposer must be one of"),
     ({"iterations": 3}, r"unknown fields \['iterations'\]"),
+    ({"corpus": "../clips"}, "corpus must be the name of a clip set"),
+    ({"corpus": 3}, "corpus must be the name of a clip set"),
     ("{not json", "the request body is not JSON"),
 ])
 def test_a_bad_run_request_is_a_400_saying_why(deployed, lambda_context, body, message):

@@ -55,7 +55,7 @@ class FakeAdminApi:
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                api.requests.append({"path": self.path, "headers": headers})
+                api.requests.append({"path": self.path, "headers": headers, "body": body.decode()})
                 path = urlsplit(self.path).path
                 if not sigv4_valid("POST", path, headers, body, api.secret_key):
                     status, payload = 403, json.dumps({"message": "The request signature we calculated does not match"})
@@ -102,8 +102,10 @@ def test_aiv_admin_resume_and_pause_through_the_signed_api(admin_api, capsys):
 
 
 def test_aiv_admin_start_run_and_its_refusal(admin_api, capsys):
-    assert main(["admin", "start-run", "--api", admin_api.url, "--region", REGION, "--candidates", "3"]) == 0
+    assert main(["admin", "start-run", "--api", admin_api.url, "--region", REGION, "--candidates", "3",
+                 "--corpus", "derf-cif"]) == 0
     assert "started arn:aws:states:" in capsys.readouterr().out
+    assert json.loads(admin_api.requests[-1]["body"]) == {"candidates": 3, "corpus": "derf-cif"}
     assert main(["admin", "rerun", "exp-nope", "--api", admin_api.url, "--region", REGION]) == 1
     assert "the admin API answered HTTP 404: no experiment exp-nope" in capsys.readouterr().err
 

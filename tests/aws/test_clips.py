@@ -8,8 +8,12 @@ import shutil
 import boto3
 from awslab import BUCKET
 
-from aiv.aws.clips import fetch_clips
+import pytest
+
+from aiv.aws.clips import fetch_clips, read_set
 from aiv.cli import main
+from aiv.errors import ClipError
+from aiv.video.library import sha256_file
 
 
 def keys(prefix: str = "") -> list[str]:
@@ -78,8 +82,11 @@ def test_upload_corpus_puts_a_set_under_its_name_with_its_split(aws, tiny_clip_f
     assert main(["clips", "add-local", "tiny", str(folder)]) == 0
     assert main(["clips", "upload", "--corpus", "tiny", "--bucket", BUCKET, "--json"]) == 0
     reply = json.loads(capsys.readouterr().out.split("\n", 3)[-1])  # after add-local's three lines
-    assert keys() == ["clips/tiny/tiny_noise.y4m", "clips/tiny/tiny_pan.y4m"]
+    assert keys() == ["clips/tiny/set.json", "clips/tiny/tiny_noise.y4m", "clips/tiny/tiny_pan.y4m"]
     assert reply["settings"] == {"train_clips": ["tiny/tiny_noise.y4m"], "validation_clips": ["tiny/tiny_pan.y4m"]}
+    assert read_set(boto3.client("s3"), BUCKET, "tiny") == reply["settings"]  # what an execution naming it reads
+    manifest = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key="clips/tiny/set.json")["Body"].read())
+    assert manifest["sha256"] == {f"tiny/{name}": sha256_file(path) for name, path in tiny_clip_files.items()}
     local = fetch_clips(boto3.client("s3"), BUCKET, reply["settings"]["train_clips"], tmp_path / "job")
     assert local["tiny/tiny_noise.y4m"].read_bytes() == tiny_clip_files["tiny_noise.y4m"].read_bytes()
 
@@ -89,3 +96,15 @@ def test_upload_takes_paths_or_a_corpus(aws, tiny_clip_files, capsys):
     assert main(["clips", "upload", "--bucket", BUCKET]) == 2
     assert capsys.readouterr().err.count("give clip files or folders, or --corpus NAME") == 2
     assert keys() == []
+
+
+def test_a_set_not_uploaded_or_with_a_broken_manifest_is_a_clip_error_naming_it(aws):
+    s3 = boto3.client("s3")
+    with pytest.raises(ClipError, match="no clip set 'derf-cif' in the bucket .*aiv clips upload --corpus derf-cif"):
+        read_set(s3, BUCKET, "derf-cif")
+    s3.put_object(Bucket=BUCKET, Key="clips/half/set.json", Body=b'{"train_clips": ["half/a.y4m"]}')
+    with pytest.raises(ClipError, match="clip set 'half' is not a set manifest"):
+        read_set(s3, BUCKET, "half")
+    s3.put_object(Bucket=BUCKET, Key="clips/empty/set.json", Body=b'{"train_clips": [], "validation_clips": ["x"]}')
+    with pytest.raises(ClipError, match="no list of clip names in 'train_clips'"):
+        read_set(s3, BUCKET, "empty")

@@ -336,7 +336,8 @@ def test_a_spot_reclaim_retries_the_job_and_the_next_attempt_redoes_the_evaluati
 
     def reclaimed_once(parameters: dict, number: int) -> AttemptOutcome:
         if number == 1:  # the instance went away mid-evaluation: the experiment is left evaluating, no result
-            experiment_id = parameters["ContainerOverrides"]["Command"][-1]
+            command = parameters["ContainerOverrides"]["Command"]
+            experiment_id = command[command.index("--experiment-id") + 1]
             lab.experiments.update_experiment(experiment_id, {"status": "evaluating"}, expect_status=("validating",))
             return AttemptOutcome(exit_code=None, status_reason="Host EC2 (instance i-0123) terminated.")
         return batch_attempt(parameters, number)
@@ -433,3 +434,59 @@ def test_the_job_definition_alone_gives_the_runner_its_region(synthesized, monke
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
     assert boto3.client("dynamodb").meta.region_name == "us-east-1"
+
+
+def on_a_fresh_table(patch, table: str, execution_input: dict, definition: dict, routes: Routes) -> tuple:
+    """Run `execution_input` on a new, empty experiments table `table`: (execution, output, its Lab)."""
+    boto3.client("dynamodb").create_table(**experiments_table_request(table))  # the idempotency table is shared
+    try:
+        with patch.context() as fresh:
+            fresh.setenv(environment.TABLE, table)
+            environment.forget()
+            execution, output = run(definition, routes, execution_input)
+            return execution, output, environment.lab_from_env()
+    finally:
+        environment.forget()
+
+
+def test_an_execution_naming_an_uploaded_set_trains_and_validates_on_its_clips(world, definition, routes,
+                                                                              tmp_path):
+    """{"corpus": set}: the seeds and the candidate are evaluated on the set's split, not AIV_SETTINGS' clips
+    (train tiny_pan, validation tiny_noise); the set here has them the other way round."""
+    from aiv.aws.clips import upload_set
+    from aiv.video.library import ClipSet
+
+    _, patch = world
+    files = write_tiny_clips(tmp_path)
+    upload_set(boto3.client("s3"), BUCKET, ClipSet("tiny-set", (str(files["tiny_noise.y4m"]),),
+                                                   (str(files["tiny_pan.y4m"]),)))
+    assert "corpus" in definition["States"]["Defaults"]["Parameters"]["defaults"]
+    execution, output, lab = on_a_fresh_table(patch, f"{TABLE}-corpus", {
+        "corpus": "tiny-set", "candidates": 1, "proposer": "offline", "seed": 11}, definition, routes)
+    seeds = seed_experiments(lab)
+    [outcome] = output
+    candidate = lab.experiments.get_experiment(outcome["experiment_id"])
+    assert outcome["status"] == candidate["status"] == "succeeded"
+    for experiment in [*(found for [found] in seeds.values()), candidate]:
+        assert experiment["status"] == "succeeded", experiment["id"]
+        result = json.loads(lab.artifacts.get(experiment["result_key"]))
+        assert [c["name"] for c in result["train"]["clips"]] == ["tiny_noise"], experiment["id"]
+        assert [c["name"] for c in result["validation"]["clips"]] == ["tiny_pan"], experiment["id"]
+        assert (experiment["settings"]["train_clips"], experiment["settings"]["validation_clips"]) == (
+            ["tiny-set/tiny_noise.y4m"], ["tiny-set/tiny_pan.y4m"])
+    assert states_entered(execution).count("EvaluateSeed") == len(BUILTIN_CODECS)  # each job got --corpus tiny-set
+
+
+def test_an_execution_naming_a_set_not_in_the_bucket_records_why_each_item_failed(world, definition, routes):
+    _, patch = world
+    execution, output, lab = on_a_fresh_table(patch, f"{TABLE}-no-corpus", {
+        "corpus": "no-such-set", "candidates": 1, "proposer": "offline", "seed": 13}, definition, routes)
+    entered = states_entered(execution)
+    assert "EvaluateSeed" not in entered and "Evaluate" not in entered  # no GPU job started
+    assert entered.count("MarkSeedFailed") == len(BUILTIN_CODECS) and entered.count("MarkFailed") == 1
+    assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
+    failures = [e for e in lab.experiments.recent_events(limit=20) if e["kind"] == "failed"]
+    assert len(failures) == len(BUILTIN_CODECS) + 1
+    for event in failures:
+        assert "no clip set 'no-such-set' in the bucket" in event["message"], event
+        assert "aiv clips upload --corpus no-such-set" in event["data"]["reason"], event

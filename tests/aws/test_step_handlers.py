@@ -47,6 +47,8 @@ def test_a_malformed_payload_is_refused_naming_what_is_missing(aws, lambda_conte
         propose.handler(event, lambda_context)
     with pytest.raises(ValueError, match=r"item \(str, not int\)"):
         propose.handler(dict(event, attempt=1, item="0"), lambda_context)
+    with pytest.raises(ValueError, match=r"corpus \(list, not str\)"):
+        propose.handler(dict(event, attempt=1, item=0, corpus=["derf-cif"]), lambda_context)
 
 
 def test_an_unknown_proposer_fails_the_step_with_its_name(archived_parent, lambda_context):

@@ -26,7 +26,7 @@ from stacks.settings import Settings  # noqa: E402
 
 STACK_PARTS = ("Storage", "Compute", "Pipeline", "Schedule", "Dashboard")
 VARIANT_CONTEXT = {"use_bedrock": "true", "spot": "false", "budget_email": "lab@example.com",
-                   "schedule_enabled": "true", "schedule_rate": "rate(2 hours)"}
+                   "schedule_enabled": "true", "schedule_rate": "rate(2 hours)", "schedule_corpus": "derf-cif"}
 NAG_MODULES = ("stacks.bundling", "stacks.storage", "stacks.compute", "stacks.pipeline", "stacks.schedule",
                "stacks.dashboard")
 

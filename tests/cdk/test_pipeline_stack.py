@@ -60,6 +60,8 @@ def test_execution_builds_k_candidates_and_maps_them_with_bounded_concurrency(sy
     assert candidates["Type"] == "Map" and candidates["ItemsPath"] == "$.items"
     assert candidates["MaxConcurrency"] == synth.settings.map_concurrency
     assert candidates["ItemSelector"]["attempt"] == 1 and candidates["ItemSelector"]["experiment_id"] == NONE
+    assert candidates["ItemSelector"]["corpus.$"] == "$.run.corpus"
+    assert definition["States"]["Defaults"]["Parameters"]["defaults"]["corpus"] == NONE  # AIV_SETTINGS' clips
     assert definition["TimeoutSeconds"] == synth.settings.execution_timeout_hours * 3600
 
 
@@ -68,7 +70,7 @@ def test_evaluate_is_a_batch_sync_job_running_the_gpu_runner(item_states):
     assert evaluate["Resource"] == "arn:aws:states:::batch:submitJob.sync"
     command = ", ".join(f"'{part}'" for part in ENTRY_COMMAND)
     assert evaluate["Parameters"]["ContainerOverrides"] == {
-        "Command.$": f"States.Array({command}, $.last.experiment_id)"}
+        "Command.$": f"States.Array({command}, $.last.experiment_id, '--corpus', $.corpus)"}  # "" (NONE): no set
     assert evaluate["Parameters"]["JobQueue"].startswith("AiV1-Compute:")
     # by name, without a revision: Batch takes the latest active one, and nothing is imported for it
     assert evaluate["Parameters"]["JobDefinition"] == "arn:aws:batch:us-east-1:123456789012:job-definition/AiV1-gpu-runner"
@@ -115,7 +117,7 @@ def test_the_seeds_are_evaluated_once_before_the_candidates(synth, definition, s
     assert seeds["ItemsPath"] == "$.seeds" and seeds["MaxConcurrency"] == synth.settings.map_concurrency
     assert seeds["ResultPath"] is None  # the execution's output stays the candidates'
     assert seeds["ItemSelector"] == {"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
-                                     "name.$": "$$.Map.Item.Value"}
+                                     "name.$": "$$.Map.Item.Value", "corpus.$": "$.run.corpus"}
     assert seeds["ItemProcessor"]["StartAt"] == "Seed"
     assert seed_states["Seed"]["Parameters"]["input"] == {"run_id.$": "$.run_id", "name.$": "$.name"}
     created = seed_states["SeedCreated?"]

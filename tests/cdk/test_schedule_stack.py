@@ -34,6 +34,11 @@ def test_run_schedule_enabled_by_context(variant):
     assert runs["State"] == "ENABLED" and runs["ScheduleExpression"] == "rate(2 hours)"
 
 
+def test_the_schedule_input_names_the_context_corpus(variant):
+    # the variant's schedule_corpus; the state machine reads "corpus" from its input (stacks/pipeline.py)
+    assert json.loads(_runs(variant)["Target"]["Input"]) == {SCHEDULED_FLAG: True, "corpus": "derf-cif"}
+
+
 def test_schedule_role_may_only_start_the_state_machine(synth):
     found = statements(synth.template("Schedule"), "RunsRole")
     assert actions(found) == {"states:StartExecution"}
