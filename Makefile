@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 STORE ?= lab
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup browser run serve lint test bench clean
+.PHONY: setup sandbox browser run serve lint test bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Debian's bubblewrap: the codec sandbox's filesystem view for a lab that is not root (as root the
+# lab builds its own jail; `aiv run` refuses a weaker sandbox unless --allow-weak-sandbox).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else echo "bwrap is missing and this is not root: install Debian's bubblewrap for the full sandbox view"; fi; }
+
 # Debian's chromium for the browser tests (never a browser download of Playwright's own), and
 # bubblewrap, the codec sandbox's filesystem view for a lab that is not root.
 browser:
@@ -28,7 +35,7 @@ browser:
 	  else echo "chromium or bwrap is missing and this is not root: the browser tests or the bwrap sandbox tests will be skipped"; fi; }
 
 # A short offline campaign on the built-in corpus: seeds, then candidates from the offline proposer.
-run: setup
+run: setup sandbox
 	$(AIV) run --iterations 4 --parallel 2 --frames 20 --store $(STORE)
 
 serve: setup
