@@ -18,8 +18,10 @@ import pytest
 
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.codec.contract import builtin_source
+from aiv.store import open_local_store
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.video.corpus import builtin_clip
+from aiv.video.corpus_secret import store_secret
 from aiv.video.y4m import write_y4m
 
 from clip_helpers import TEST_SECRET, crop_clip
@@ -36,6 +38,17 @@ def clips(tmp_path):
         write_y4m(path, crop_clip(builtin_clip(name, frames=4, secret=TEST_SECRET), 64, 48, 4, name=name))
         paths.append(str(path))
     return paths
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    """A new store that holds a corpus secret drawn as the tests draw them (conftest.fixed_corpus_secrets), so
+    the runs' smoke clip is the same every time."""
+    path = tmp_path / "lab"
+    experiments, _ = open_local_store(path)
+    store_secret(experiments)
+    experiments.close()
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +94,7 @@ def stop(process: subprocess.Popen) -> None:
     process.communicate()  # reaped: a zombie would still answer kill(pid, 0)
 
 
-def test_a_seed_killed_with_its_run_is_evaluated_again_by_the_next_run(tmp_path, clips, environment):
-    store = tmp_path / "lab"
+def test_a_seed_killed_with_its_run_is_evaluated_again_by_the_next_run(store, clips, environment):
     first = start(run_command(store, clips, "--iterations", "0"), environment)
     try:
         killed = wait_for_a_seed_evaluating(store, first)
@@ -100,8 +112,7 @@ def test_a_seed_killed_with_its_run_is_evaluated_again_by_the_next_run(tmp_path,
     assert all(any(e["status"] == "succeeded" for e in tries) for tries in seeds(store).values())
 
 
-def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(tmp_path, clips, environment):
-    store = tmp_path / "lab"
+def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(store, clips, environment):
     first = start(run_command(store, clips, "--iterations", "0"), environment)
     try:
         wait_for_a_seed_evaluating(store, first)
@@ -118,8 +129,7 @@ def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(tmp_path
         assert [e["status"] for e in tries] == ["succeeded"]
 
 
-def test_seeds_that_all_fail_end_the_run_with_exit_2_and_the_command_that_recovers(tmp_path, clips, environment):
-    store = tmp_path / "lab"
+def test_seeds_that_all_fail_end_the_run_with_exit_2_and_the_command_that_recovers(store, clips, environment):
     failed = subprocess.run(run_command(store, clips, "--iterations", "1", "--timeout", "0.001"), env=environment,
                             cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S)
     assert failed.returncode == 2, failed.stderr

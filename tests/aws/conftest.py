@@ -3,16 +3,12 @@ tables (aiv.store.table_design.create_tables) and the bucket, a Lambda context, 
 
 from __future__ import annotations
 
-import hashlib
-
 import boto3
 import pytest
 from awslab import BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, apply_stack_env, write_tiny_clips
-from clip_helpers import TEST_SECRET
 from moto import mock_aws
 
 from aiv.aws import environment
-from aiv.names import CORPUS_SECRET_STATE
 from aiv.pipeline.seeding import seed
 from aiv.store.table_design import create_tables
 
@@ -36,9 +32,6 @@ def aws(aws_env):
     """aws_env plus the experiments and idempotency tables and the artifacts bucket."""
     create_tables(boto3.client("dynamodb"), TABLE, IDEMPOTENCY_TABLE)
     boto3.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    # the tests' fixed corpus secret, so the smoke clip (rendered from the store's secret) is the same every run
-    secret = hashlib.sha256(TEST_SECRET).hexdigest()  # a store's secret is 32 bytes
-    environment.lab_from_env().experiments.put_state(CORPUS_SECRET_STATE, {"hex": secret})
 
 
 @pytest.fixture(scope="session")
