@@ -23,9 +23,10 @@ from typing import Any
 import anthropic
 import pydantic
 
+from aiv.cost_arithmetic import cost_usd
 from aiv.errors import ConfigError
 from aiv.search.edits import EditError, apply_edits, has_marker_line, parse_edits
-from aiv.search.pricing import Price, cost_usd, price_for
+from aiv.search.pricing import Price, price_for
 from aiv.search.prompts import PromptBudget, build_request, estimated_tokens
 from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
 from aiv.search.retry_wait import ASKED_HEADER, retry_wait_cap
