@@ -39,9 +39,10 @@ import time
 import traceback
 from pathlib import Path
 
-from aiv.aws.prices import GpuPrice, price_from_env, with_job_seconds
+from aiv.aws.prices import GpuPrice, price_from_env
 from aiv.codec.sandbox import isolation_report
 from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
+from aiv.cost_arithmetic import with_job_seconds
 from aiv.errors import UsageError
 from aiv.evaluate import HARNESS_STAGE
 from aiv.names import result_key

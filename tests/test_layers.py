@@ -10,7 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAB_CORE = ("aiv/pipeline", "aiv/store", "aiv/search", "aiv/codec", "aiv/video", "aiv/metrics", "aiv/aws",
             "aiv/runner.py", "aiv/cascade.py", "aiv/evaluate.py", "aiv/local.py", "aiv/read_model.py",
-            "aiv/liveness.py", "aiv/names.py", "aiv/candidate_loop.py", "aiv/results.py", "aiv/settings.py")
+            "aiv/liveness.py", "aiv/names.py", "aiv/candidate_loop.py", "aiv/cost_arithmetic.py", "aiv/results.py",
+            "aiv/settings.py")
 
 
 def loaded_after(*modules: str) -> set[str]:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aiv.aws.prices import GpuPrice, job_price, with_job_seconds
+from aiv.aws.prices import GpuPrice, job_price
 from aiv.benchmark import Benchmark, use_benchmark
 from aiv.codec.sandbox import isolation_report
+from aiv.cost_arithmetic import with_job_seconds
 from aiv.evaluate import EvalSettings, summarise
 from aiv.metrics.bdrate import bd_rate
 from aiv.pipeline.recording import note_best

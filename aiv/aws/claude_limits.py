@@ -45,11 +45,3 @@ def cap_retry_after(response: Any) -> None:
 
     lower_retry_after(response, CLAUDE_RETRY_WAIT_CAP_S)
 
-
-def client_options() -> dict[str, Any]:
-    """Keyword arguments for anthropic.Anthropic or AnthropicBedrock: the timeout, the retries and an HTTP
-    client whose responses pass through `cap_retry_after`."""
-    import anthropic
-
-    return {"timeout": float(CLAUDE_REQUEST_TIMEOUT_S), "max_retries": CLAUDE_MAX_RETRIES,
-            "http_client": anthropic.DefaultHttpxClient(event_hooks={"response": [cap_retry_after]})}

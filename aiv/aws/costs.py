@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from aiv.cost_arithmetic import round_usd
 from aiv.names import COSTS_STATE
 from aiv.store.ports import ExperimentStore
 from aiv.store.records import now_iso
@@ -74,9 +75,9 @@ def costs_document(results_by_time: list[dict], start: str, end: str, updated_at
         for category, value in by_category.items():
             totals[category] = totals.get(category, 0.0) + value
         daily.append({"date": day["TimePeriod"]["Start"], "estimated": bool(day.get("Estimated")),
-                      "by_category": {k: round(v, 6) for k, v in sorted(by_category.items())}})
+                      "by_category": {k: round_usd(v) for k, v in sorted(by_category.items())}})
     return {"updated_at": updated_at, "currency": CURRENCY, "start": start, "end": end,
-            "by_category": {k: round(v, 6) for k, v in sorted(totals.items())}, "daily": daily}
+            "by_category": {k: round_usd(v) for k, v in sorted(totals.items())}, "daily": daily}
 
 
 def refresh_costs(ce, experiments: ExperimentStore, project: str, today: date) -> dict:

@@ -109,22 +109,17 @@ def claude_proposer() -> Proposer:
     Its SDK client has the timeout, retries and retry-after cap of aiv/aws/claude_limits.py, so
     one proposal always ends inside the propose Lambda's timeout.
     """
-    import anthropic
-
-    from aiv.aws.claude_limits import client_options
+    from aiv.aws.claude_limits import CLAUDE_MAX_RETRIES, CLAUDE_REQUEST_TIMEOUT_S, cap_retry_after
     from aiv.search.claude import DEFAULT_MODEL, ClaudeProposer
+    from aiv.search.claude_client import claude_client
 
     model = os.environ.get(MODEL, "").strip() or DEFAULT_MODEL
-    options = client_options()
-    if use_bedrock():
-        try:
-            client = anthropic.AnthropicBedrock(**options)
-        except ValueError as exc:  # no region anywhere
-            raise ConfigError(f"Amazon Bedrock cannot be used: {exc}") from exc
-    else:
-        client = anthropic.Anthropic(api_key=anthropic_api_key(require_env(API_KEY_SECRET)), **options)
-    return ClaudeProposer(model=model, bedrock=use_bedrock(), client=client, timeout_s=options["timeout"],
-                          max_retries=options["max_retries"])
+    bedrock, timeout_s = use_bedrock(), float(CLAUDE_REQUEST_TIMEOUT_S)
+    client = claude_client(bedrock=bedrock, timeout_s=timeout_s, max_retries=CLAUDE_MAX_RETRIES,
+                           on_response=cap_retry_after,
+                           api_key=None if bedrock else anthropic_api_key(require_env(API_KEY_SECRET)))
+    return ClaudeProposer(model=model, bedrock=bedrock, client=client, timeout_s=timeout_s,
+                          max_retries=CLAUDE_MAX_RETRIES)
 
 
 def proposer_factory() -> Callable[[str], Proposer]:

@@ -8,7 +8,7 @@ instance type it lacks is an error, never a guessed price: add the list price fr
 
 The compute stack gives the Batch job `job_price(...)` in AIV_GPU_PRICE_USD_PER_HOUR and
 AIV_GPU_PRICE_BASIS; gpu_runner/entry.py reads them back with `price_from_env()` and records its
-seconds in the experiment's cost with `with_job_seconds`.
+seconds in the experiment's cost with `aiv.cost_arithmetic.with_job_seconds`.
 """
 
 from __future__ import annotations
@@ -102,18 +102,3 @@ def price_from_env() -> GpuPrice | None:
         raise ConfigError(f"{GPU_PRICE} must be a positive number of USD per hour, got {text!r}")
     return GpuPrice(value, basis)
 
-
-def gpu_usd(seconds: float, price: GpuPrice) -> float:
-    """What `seconds` of the job cost at `price` (USD, to the millionth of a dollar)."""
-    return round(seconds / 3600 * price.usd_per_hour, 6)
-
-
-def with_job_seconds(cost: dict, seconds: float, price: GpuPrice | None) -> dict:
-    """An experiment's `cost` with `seconds` more of the GPU job in "batch_s", and the sum priced.
-
-    "gpu_usd" is batch_s / 3600 x `price` and "gpu_price_basis" its basis; both None without a
-    price (a local run): no number stands in for a price the job was not given.
-    """
-    batch_s = round(cost.get("batch_s", 0.0) + seconds, 3)
-    return dict(cost, batch_s=batch_s, gpu_usd=gpu_usd(batch_s, price) if price else None,
-                gpu_price_basis=price.basis if price else None)

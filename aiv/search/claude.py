@@ -23,9 +23,11 @@ from typing import Any
 import anthropic
 import pydantic
 
+from aiv.cost_arithmetic import cost_usd
 from aiv.errors import ConfigError
+from aiv.search.claude_client import claude_client
 from aiv.search.edits import EditError, apply_edits, has_marker_line, parse_edits
-from aiv.search.pricing import Price, cost_usd, price_for
+from aiv.search.pricing import Price, price_for
 from aiv.search.prompts import PromptBudget, build_request, estimated_tokens
 from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
 from aiv.search.retry_wait import ASKED_HEADER, retry_wait_cap
@@ -71,21 +73,9 @@ class ClaudeProposer:
         self.price = price if price is not None else price_for(self.model)
         self.max_tokens, self.timeout_s, self.max_retries = max_tokens, timeout_s, max_retries
         self.budget, self.thinking = budget, thinking
-        self.client = client if client is not None else self._make_client(bedrock, aws_region)
-
-    def _make_client(self, bedrock: bool, aws_region: str | None) -> anthropic.Anthropic | anthropic.AnthropicBedrock:
-        options = {"timeout": self.timeout_s, "max_retries": self.max_retries,
-                   "http_client": anthropic.DefaultHttpxClient(event_hooks={"response": [retry_wait_cap(self.timeout_s)]})}
-        if bedrock:
-            try:
-                return anthropic.AnthropicBedrock(aws_region=aws_region, **options)
-            except ValueError as exc:  # no region anywhere
-                raise ConfigError(f"Amazon Bedrock cannot be used: {exc}") from exc
-        api_key = os.environ.get("ANTHROPIC_API_KEY")
-        if not api_key:
-            raise ConfigError("no Anthropic API key: set ANTHROPIC_API_KEY (or use Amazon Bedrock with "
-                              "bedrock=True, or the offline proposer)")
-        return anthropic.Anthropic(api_key=api_key, **options)
+        self.client = client if client is not None else claude_client(
+            bedrock=bedrock, timeout_s=timeout_s, max_retries=max_retries, on_response=retry_wait_cap(timeout_s),
+            api_key=os.environ.get("ANTHROPIC_API_KEY"), aws_region=aws_region)
 
     def request(self, context: ProposalContext) -> dict:
         """The keyword arguments of the Messages API call for `context`."""

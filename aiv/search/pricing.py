@@ -1,4 +1,4 @@
-"""The price of each Claude model's tokens, in one place, and the cost of one reply.
+"""The price of each Claude model's tokens, in one place (what a reply costs: aiv/cost_arithmetic.py).
 
 Prices are US dollars per million tokens, list prices of the Claude API (standard tier, no batch
 discount), checked on PRICES_CHECKED against PRICES_SOURCE. Amazon Bedrock model ids
@@ -51,11 +51,3 @@ def price_for(model: str) -> Price:
                           "add it to aiv/search/pricing.py or pass a Price explicitly")
     return PRICES[name]
 
-
-def cost_usd(price: Price, input_tokens: int, output_tokens: int, cache_write_5m_tokens: int = 0,
-             cache_write_1h_tokens: int = 0, cache_read_tokens: int = 0) -> float:
-    """Dollars for one reply; `input_tokens` are the uncached input tokens only."""
-    total = (input_tokens * price.input + output_tokens * price.output
-             + cache_write_5m_tokens * price.cache_write_5m + cache_write_1h_tokens * price.cache_write_1h
-             + cache_read_tokens * price.cache_read)
-    return total / 1_000_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from aiv.cost_arithmetic import round_usd
 from aiv.names import run_state_key
 from aiv.store.ports import ExperimentStore
 
@@ -24,7 +25,7 @@ class RunSpend:
 
     def plus(self, cost: dict) -> RunSpend:
         """This spend with one experiment's "cost" added."""
-        return RunSpend(round(self.llm_usd + cost["llm_usd"], 6), self.input_tokens + cost["input_tokens"],
+        return RunSpend(round_usd(self.llm_usd + cost["llm_usd"]), self.input_tokens + cost["input_tokens"],
                         self.output_tokens + cost["output_tokens"])
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from aiv.aws.prices import (GPU_PRICE, GPU_PRICE_BASIS, GpuPrice, gpu_usd, job_price, on_demand_price,
-                            price_environment, price_from_env)
+from aiv.aws.prices import (GPU_PRICE, GPU_PRICE_BASIS, GpuPrice, job_price, on_demand_price, price_environment,
+                            price_from_env)
+from aiv.cost_arithmetic import gpu_usd
 from aiv.errors import ConfigError
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
