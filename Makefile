@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 AIV := $(VENV)/bin/aiv
 STAMP := $(VENV)/.installed
 STORE ?= lab
+# pytest-xdist processes for `make test`: the suite is CPU-bound, one per core of the 2-core CI machine
+TEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: setup sandbox browser run serve lint test bench clean
@@ -47,7 +49,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: setup browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 bench: setup
 	$(PY) bench/bench_metrics.py
