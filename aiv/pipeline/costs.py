@@ -8,7 +8,7 @@ from aiv.store.ports import ExperimentStore, require_experiment
 
 def add_usage(experiments: ExperimentStore, experiment_id: str, usage: Usage) -> None:
     """Add one proposal's tokens and dollars to the experiment's cost."""
-    cost = dict(require_experiment(experiments, experiment_id)["cost"])
+    cost = dict(require_experiment(experiments, experiment_id).cost)
     cost["input_tokens"] += usage.input_tokens
     cost["cache_read_tokens"] = cost.get("cache_read_tokens", 0) + usage.cache_read_tokens
     cost["cache_write_tokens"] = cost.get("cache_write_tokens", 0) + usage.cache_write_tokens
@@ -24,6 +24,6 @@ def codec_seconds(*records: dict | None) -> float:
 
 def add_compute(experiments: ExperimentStore, experiment_id: str, *records: dict | None) -> None:
     """Add the codec seconds of evaluation records to the experiment's cost."""
-    cost = dict(require_experiment(experiments, experiment_id)["cost"])
+    cost = dict(require_experiment(experiments, experiment_id).cost)
     cost["compute_s"] = round(cost["compute_s"] + codec_seconds(*records), 3)
     experiments.update_experiment(experiment_id, {"cost": cost})
