@@ -60,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{lab.settings.frames} frames)")
     campaign = CampaignRun(lab, RunOptions(iterations=0, seeds=(), imports=((name, args.codec),)), report=report_line)
     campaign.execute()
-    return _report(args, require_experiment(lab.experiments, campaign.outcomes[0].experiment_id), created=True)
+    entered = campaign.outcomes[0].experiment_id
+    if entered is None:
+        raise UsageError(f"importing {args.codec} made no experiment: {campaign.outcomes[0].reason}")
+    return _report(args, require_experiment(lab.experiments, entered), created=True)
 
 
 def _report(args: argparse.Namespace, experiment: Experiment, created: bool) -> int:
@@ -77,7 +80,7 @@ def _report(args: argparse.Namespace, experiment: Experiment, created: bool) -> 
         print(f"imported as {experiment.id}: succeeded, BD-rate vs x264 {_score(experiment.score)} (train), "
               f"{_score(validation)} (validation); it is now a parent for the search")
     else:
-        print(f"imported as {experiment.id}: {experiment.status}: {failure_text(experiment.failure)}")
+        print(f"imported as {experiment.id}: {experiment.status}: {failure_text(experiment.failure or {})}")
     return EXIT_OK if experiment.status in ("succeeded", "proposed", "validating", "evaluating") else \
         EXIT_CODEC_FAILED
 

@@ -1,10 +1,10 @@
 """The AWS ExperimentStore: one DynamoDB table, read by key and by index query, never scanned.
 
 The item layout and the indexes are in aiv/store/table_design.py. An experiment item holds the
-record as JSON text (Experiment.as_record; read back with Experiment.from_record) (floats, None and nesting round-trip exactly, as in the SQLite store) plus
-the index attributes copied out of it; an attribute absent from an item keeps the item out of
-that (sparse) index, so a status or score that goes away takes the experiment out of the score
-indexes on the same write.
+record as JSON text (Experiment.as_record, read back with Experiment.from_record; floats, None and
+nesting round-trip exactly, as in the SQLite store) plus the index attributes copied out of it; an
+attribute absent from an item keeps the item out of that (sparse) index, so a status or score that
+goes away takes the experiment out of the score indexes on the same write.
 
 Every experiment write is one TransactWriteItems: the item, its parent links and the per-status
 counters change together, so `count_by_status` is exact without reading the experiments.

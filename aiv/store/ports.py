@@ -2,8 +2,9 @@
 
 Experiments go in and come out as the typed `Experiment` (aiv/store/records.py: its fields, and
 the conversion to and from the stored JSON, which each adapter does); events and campaign-state
-documents are plain JSON-serialisable dicts (a run's registration is typed over them, aiv/store/runs.py). Every adapter passes the same contract suite
-(tests/store_contract.py). Access is by key or by an indexed query; nothing here scans a whole table.
+documents are plain JSON-serialisable dicts (a run's registration is typed over them,
+aiv/store/runs.py). Every adapter passes the same contract suite (tests/store_contract.py). Access
+is by key or by an indexed query; nothing here scans a whole table.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ one connection per thread and process, every write in one transaction. Read-modi
 none loses another's fields. `synchronous=NORMAL`: a committed write survives the process being
 killed; a power cut may lose the last commits but never corrupts the file.
 
-The full record is stored as JSON (Experiment.as_record; read back with Experiment.from_record); the columns that queries filter or sort on (created_at,
-status, score, score_validation, code_sha256, run_id, benchmark) are copied out of it and indexed, so
-no page view reads the whole table. Rankings are per benchmark: (benchmark, status, score, id). The
+The full record is stored as JSON (Experiment.as_record; read back with Experiment.from_record);
+the columns that queries filter or sort on (created_at, status, score, score_validation,
+code_sha256, run_id, benchmark) are copied out of it and indexed, so no page view reads the whole
+table. Rankings are per benchmark: (benchmark, status, score, id). The
 schema is versioned with PRAGMA user_version and upgraded by the ordered MIGRATIONS; a file written
 by a newer version of the lab is refused.
 """

@@ -299,8 +299,9 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
         stored = require_experiment(experiments, experiment_id)
         view = ExperimentView(stored, _load_result(artifacts, stored), None, None, experiments.events(experiment_id))
     experiment, result = view.experiment, view.result or {}
-    parents = [{"id": pid, "record": experiments.get_experiment(pid)} for pid in experiment.parents]
-    parent = parents[0]["record"] if parents and parents[0]["record"] else None
+    parent_records = [experiments.get_experiment(pid) for pid in experiment.parents]
+    parents = [{"id": pid, "record": record} for pid, record in zip(experiment.parents, parent_records)]
+    parent = parent_records[0] if parent_records else None
     parent_result = (_load_result(artifacts, parent) or {}) if parent else {}
     vs_parent = result.get("vs_parent") or {}
     splits = []
@@ -310,12 +311,12 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
             continue
         parent_clips = {c["sha256"]: c for c in (parent_result.get(split) or {}).get("clips", [])}
         clips = [_clip_view(split, i, clip, artifacts,
-                            (parent.id, parent_clips[clip["sha256"]]) if clip["sha256"] in parent_clips else None,
+                            (parent.id, parent_clips[clip["sha256"]]) if parent and clip["sha256"] in parent_clips else None,
                             vs_parent.get(split)) for i, clip in enumerate(evaluation["clips"])]
         splits.append({"name": split, "status": evaluation.get("status"), "failure": evaluation.get("failure"),
                        "clips": clips, "vs_parent": vs_parent.get(split)})
     children = experiments.children(experiment_id)
-    shown = {"id": experiment.benchmark, "current": current_benchmark(experiments), "known": []}
+    shown: dict = {"id": experiment.benchmark, "current": current_benchmark(experiments), "known": []}
     return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view.code,
             "diff": diff_lines(view.diff), "events": view.events[-LOG_TAIL:], "splits": splits,
             "parents": parents, "children": children[:CHILDREN_SHOWN],
@@ -368,7 +369,9 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
     if clip is not None and clip not in clip_names:
         raise BadRequest(f"no clip {clip!r} among the best experiments' {split} clips")
     chosen = clip or (clip_names[0] if clip_names else None)
-    curves, anchors, speed = [], {}, []
+    curves: list[tuple[str, list[dict]]] = []
+    anchors: dict = {}
+    speed: list[dict] = []
     for rank, (experiment, evaluation) in enumerate(loaded, start=1):
         match = next((c for c in evaluation["clips"] if c["name"] == chosen), None)
         if match and match["points"]:
@@ -381,7 +384,7 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
     return {"benchmark": shown, "rows": rows, "split": split, "clip": chosen, "clips": clip_names,
             "missing_results": [e.id for e, r in results if not (r and r.get(split))],
             "pareto_count": len(loaded),
-            "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves else None,
+            "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves and chosen else None,
             "speed_chart": charts.pareto_speed_chart(speed) if speed else None}
 
 
@@ -413,8 +416,8 @@ def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     seed = best_seed(experiments, history)
     campaign_gain = search_progress(history, seed)
-    parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud and cloud["total"]),
-                                             ("model spend", spend and spend["llm_usd"])) if usd is not None]
+    parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud["total"] if cloud else None),
+                                             ("model spend", spend["llm_usd"] if spend else None)) if usd is not None]
     total = sum(usd for _, usd in parts) if parts else None
     return {"benchmark": shown, "cloud": cloud,
             "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
@@ -495,7 +498,7 @@ def lineage(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
             edges.setdefault(child, parent)
     ranks = {e.id: rank for rank, e in enumerate(best, start=1)}
     nodes = {node_id: _node(record, ranks.get(node_id)) for node_id in edges if (record := known[node_id]) is not None}
-    roots = []
+    roots: list[dict] = []
     for node_id, parent in edges.items():
         (nodes[parent]["children"] if parent in nodes else roots).append(nodes[node_id])
     for node in nodes.values():
