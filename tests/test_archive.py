@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -82,10 +83,14 @@ def test_a_grown_archive_mixes_exploitation_exploration_and_seeds(stores):
 
 
 def test_most_different_compares_per_clip_behaviour_not_the_score():
-    reference = {"clip_scores": {"a": 10.0, "b": 10.0}}
-    same_score = {"id": "swap", "clip_scores": {"a": 0.0, "b": 20.0}}  # same mean, different strengths
-    near = {"id": "near", "clip_scores": {"a": 12.0, "b": 12.0}}
-    unknown = {"id": "unknown", "clip_scores": {"c": 99.0}}
+    def scored(name: str, clip_scores: dict) -> Experiment:
+        return replace(new_experiment("run-1", "offline", [], "", None, experiment_id=name, benchmark=BENCHMARK),
+                       clip_scores=clip_scores)
+
+    reference = scored("reference", {"a": 10.0, "b": 10.0})
+    same_score = scored("swap", {"a": 0.0, "b": 20.0})  # same mean, different strengths
+    near = scored("near", {"a": 12.0, "b": 12.0})
+    unknown = scored("unknown", {"c": 99.0})
     assert most_different(reference, [near, same_score, unknown]).id == "swap"
 
 
