@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from awslab import add_candidate, handler_module, metric_names, step_event
 
 from aiv.names import BEST_HISTORY_STATE
 from aiv.pipeline.recording import note_best
+from aiv.store.records import UNKNOWN_BENCHMARK, Experiment, new_experiment
 
 
 def proposed_experiment(lab, code: str) -> str:
@@ -168,7 +170,7 @@ class InterleavedStore:
     """The lab's store, where another record's note_best runs between this one's read of the best history and
     its write: two records of parallel candidates finishing together, at the worst moment."""
 
-    def __init__(self, experiments, other: dict):
+    def __init__(self, experiments, other: Experiment):
         self.experiments, self.other, self.interleaved = experiments, other, False
 
     def get_state(self, key: str):
@@ -185,8 +187,9 @@ class InterleavedStore:
         return self.experiments.swap_state(key, expected, value)
 
 
-def scored(name: str, score: float) -> dict:
-    return {"id": name, "score": score, "score_validation": score + 1.0, "updated_at": f"2026-12-01T00:00:0{name[-1]}"}
+def scored(name: str, score: float) -> Experiment:
+    experiment = new_experiment("run-1", "offline", [], "", None, experiment_id=name, benchmark=UNKNOWN_BENCHMARK)
+    return replace(experiment, score=score, score_validation=score + 1.0, updated_at=f"2026-12-01T00:00:0{name[-1]}")
 
 
 @pytest.mark.parametrize("late, early, kept", [
