@@ -250,11 +250,10 @@ class Builder:
         key = f"results/{record.id}.json"
         artifacts.put(key, json.dumps(result).encode(), "application/json")
         ok = result["status"] == "ok"
-        train, validation = result.get("train") or {}, result.get("validation") or {}
+        train = result.get("train") or {}
         compute = sum(p["encode_s"] + p["decode_s"] for name in ("cascade", "train", "validation")
                       for c in (result.get(name) or {}).get("clips", []) for p in c["points"])
-        summaries = Summaries(*(ResultSummary.from_record(e["summary"]) if e.get("summary") else None
-                                for e in (train, validation)))
+        summaries = Summaries.from_result(result)
         fields = {"status": "succeeded" if ok else "failed", "stage": "record", "result_key": key,
                   "failure": result["failure"], "summary": summaries,
                   "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,

@@ -11,7 +11,7 @@ from aiv.pipeline.events import MarkFailedEvent, RecordEvent
 from aiv.pipeline.lab import Lab
 from aiv.results import failure_text, mean_preview_point
 from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
-from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, Experiment, ResultSummary, Summaries
+from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, Experiment, Summaries
 
 
 def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True,
@@ -47,9 +47,8 @@ def record(event: RecordEvent, lab: Lab) -> dict:
                    result["reason"], **saved)
         return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment.proposer)}
     ok = result["status"] == "ok"
-    train, validation = result.get("train") or {}, result.get("validation") or {}
-    summaries = Summaries(*(ResultSummary.from_record(e["summary"]) if e.get("summary") else None
-                            for e in (train, validation)))
+    train = result.get("train") or {}
+    summaries = Summaries.from_result(result)
     fields = {"status": "succeeded" if ok else "failed", "stage": "record",
               "result_key": event["result_key"], "failure": result["failure"], "summary": summaries,
               "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,

@@ -101,6 +101,12 @@ class Summaries:
         """{"train": summary | None, "validation": summary | None} as stored."""
         return cls(*(ResultSummary.from_record(record[split]) if record.get(split) else None for split in SPLITS))
 
+    @classmethod
+    def from_result(cls, result: dict) -> Summaries:
+        """The summaries of an evaluation outcome's "train" and "validation" records (aiv/cascade.py), None where a
+        record or its summary is absent (a failed or stopped evaluation)."""
+        return cls.from_record({split: (result.get(split) or {}).get("summary") for split in SPLITS})
+
     def as_record(self) -> dict:
         return {split: None if summary is None else summary.as_record()
                 for split, summary in (("train", self.train), ("validation", self.validation))}

@@ -378,7 +378,7 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
             curves.append((f"#{rank} {experiment.id}", match["points"]))
             anchors = anchors or match.get("anchors", {})
         point = experiment.best_point or mean_preview_point(evaluation)
-        score = experiment.score if split == "train" else experiment.score_validation
+        score = experiment.score_of(split)
         if point and point["encode_fps"]:
             speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
     return {"benchmark": shown, "rows": rows, "split": split, "clip": chosen, "clips": clip_names,
