@@ -108,6 +108,7 @@ class Summaries:
         return cls.from_record({split: (result.get(split) or {}).get("summary") for split in SPLITS})
 
     def as_record(self) -> dict:
+        """{"train": summary | None, "validation": summary | None} as the store holds it."""
         return {split: None if summary is None else summary.as_record()
                 for split, summary in (("train", self.train), ("validation", self.validation))}
 
