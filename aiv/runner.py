@@ -34,7 +34,7 @@ from aiv.pipeline.seeding import seed
 from aiv.pipeline.validation import validate
 from aiv.settings import CampaignSettings
 from aiv.store.ports import ExperimentStore, require_experiment
-from aiv.store.records import ACTIVE_STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
+from aiv.store.records import ACTIVE_STATUSES, UNKNOWN_BENCHMARK, Experiment, now_iso
 from aiv.store.runs import RunSpend, RunState, read_run, write_run
 
 RECENT_RUNS = 20  # run ids kept in the campaign state document ("runs" keeps every one, for the spend)
@@ -147,14 +147,14 @@ def evaluate_seed(lab: Lab, run_id: str, name: str,
         if out["created"]:
             return evaluate_entered(lab, out)
         standing = require_experiment(lab.experiments, out["experiment_id"])
-        if standing["status"] not in ACTIVE_STATUSES or standing["run_id"] == run_id:
+        if standing.status not in ACTIVE_STATUSES or standing.run_id == run_id:
             return None
-        if not run_is_alive(read_run(lab.experiments, standing["run_id"])):
+        if not run_is_alive(read_run(lab.experiments, standing.run_id)):
             close_orphan(lab, standing)
             continue
-        if waiting_for != standing["id"]:
-            report(f"waiting for seed {name} ({standing['id']}), which run {standing['run_id']} is evaluating")
-            waiting_for = standing["id"]
+        if waiting_for != standing.id:
+            report(f"waiting for seed {name} ({standing.id}), which run {standing.run_id} is evaluating")
+            waiting_for = standing.id
         time.sleep(SEED_POLL_S)
 
 
@@ -193,18 +193,18 @@ def _evaluate_and_record(lab: Lab, event: dict, timed: _Timer) -> dict:
 
 def _outcome(lab: Lab, experiment_id: str, seconds: dict) -> CandidateOutcome:
     experiment = require_experiment(lab.experiments, experiment_id)
-    reason = (experiment.get("failure") or {}).get("reason")
-    return CandidateOutcome(experiment_id, experiment["status"], experiment["score"], reason, seconds)
+    reason = (experiment.failure or {}).get("reason")
+    return CandidateOutcome(experiment_id, experiment.status, experiment.score, reason, seconds)
 
 
 def _close_failed(lab: Lab, experiment_id: str, error: Exception, seconds: dict) -> CandidateOutcome:
-    stage = require_experiment(lab.experiments, experiment_id)["stage"]
+    stage = require_experiment(lab.experiments, experiment_id).stage
     reason = f"{type(error).__name__}: {error}"
     mark_failed({"experiment_id": experiment_id, "stage": stage, "reason": reason}, lab)
     return CandidateOutcome(experiment_id, "failed", reason=reason, seconds=seconds)
 
 
-def active_experiments(experiments: ExperimentStore) -> Iterator[dict]:
+def active_experiments(experiments: ExperimentStore) -> Iterator[Experiment]:
     """Every experiment in an active status, page by page (an indexed query per status)."""
     for status in ACTIVE_STATUSES:
         cursor = None
@@ -220,17 +220,17 @@ def close_orphans(lab: Lab, current_run: str) -> list[str]:
     """Mark failed every active experiment whose run is no longer alive; return their ids."""
     closed = []
     for experiment in list(active_experiments(lab.experiments)):
-        owner = experiment["run_id"]
+        owner = experiment.run_id
         if owner != current_run and not run_is_alive(read_run(lab.experiments, owner)):
             close_orphan(lab, experiment)
-            closed.append(experiment["id"])
+            closed.append(experiment.id)
     return closed
 
 
-def close_orphan(lab: Lab, experiment: dict) -> None:
+def close_orphan(lab: Lab, experiment: Experiment) -> None:
     """Mark failed an active experiment whose run is no longer alive."""
-    mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"],
-                 "reason": f"interrupted: run {experiment['run_id']} ended before this experiment finished"}, lab)
+    mark_failed({"experiment_id": experiment.id, "stage": experiment.stage,
+                 "reason": f"interrupted: run {experiment.run_id} ended before this experiment finished"}, lab)
 
 
 def seed_failures(lab: Lab, names: tuple[str, ...]) -> list[str]:
@@ -238,8 +238,8 @@ def seed_failures(lab: Lab, names: tuple[str, ...]) -> list[str]:
     lines = []
     for name in names:
         tries = [e for e in lab.experiments.find_by_code(builtin_source(name).sha256)
-                 if benchmark_of(e) == lab.benchmark_id]
-        failure = (tries[-1].get("failure") or {}) if tries else {}
+                 if e.benchmark == lab.benchmark_id]
+        failure = (tries[-1].failure or {}) if tries else {}
         lines.append(f"{name}: {failure.get('stage', '?')}: {failure.get('reason', 'never evaluated')}"
                      if tries else f"{name}: never evaluated")
     return lines
@@ -395,7 +395,7 @@ class CampaignRun:
         with self._lock:
             self.outcomes.append(outcome)
             if experiment:
-                self._spend = self._spend.plus(experiment["cost"])
+                self._spend = self._spend.plus(experiment.cost)
         score = f"{outcome.score:+.2f}%" if outcome.score is not None else "-"
         took = sum(outcome.seconds.values())
         detail = f" ({outcome.reason[:160]})" if outcome.reason and outcome.status != "succeeded" else ""
@@ -404,8 +404,8 @@ class CampaignRun:
     def _close_own(self, reason: str) -> list[str]:
         closed = []
         for experiment in list(active_experiments(self.lab.experiments)):
-            if experiment["run_id"] == self.run_id:
-                mark_failed({"experiment_id": experiment["id"], "stage": experiment["stage"], "reason": reason},
+            if experiment.run_id == self.run_id:
+                mark_failed({"experiment_id": experiment.id, "stage": experiment.stage, "reason": reason},
                             self.lab)
-                closed.append(experiment["id"])
+                closed.append(experiment.id)
         return closed

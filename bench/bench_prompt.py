@@ -40,17 +40,17 @@ def main() -> None:
     experiments, artifacts = open_local_store(args.store)
     parent = experiments.get_experiment(args.parent) if args.parent else \
         next(iter(experiments.find_by_code(builtin_source("hybrid").sha256)), None)
-    if parent is None or parent.get("status") != "succeeded":
+    if parent is None or parent.status != "succeeded":
         parser.error(f"no succeeded parent {args.parent or 'hybrid seed'} in {args.store}")
     context = build_context(experiments, artifacts, parent, seed=random.Random(0).randrange(1000),
-                            settings=CampaignSettings())
+                            settings=CampaignSettings(), benchmark=parent.benchmark)
     proposer = ClaudeProposer(client=object(), price=price_for("claude-sonnet-5-5"))
     request = proposer.request(context)
     system = text_of(request["system"])
     stable, varying = (block["text"] for block in request["messages"][0]["content"])
     total = len(system) + len(stable) + len(varying)
     shown = [e.experiment_id for e in context.others if f"## {e.experiment_id} (score" in varying]
-    print(f"parent {parent['id']}: code {len(context.parent.code)} characters, score {parent['score']:+.2f}%")
+    print(f"parent {parent.id}: code {len(context.parent.code)} characters, score {parent.score:+.2f}%")
     print(f"request: {total} characters (~{round(total / CHARS_PER_TOKEN)} tokens estimated at "
           f"{CHARS_PER_TOKEN:g} characters a token, not counted)")
     print(f"  system {len(system)}, first turn's cached prefix (parent, lineage, results) {len(stable)}, "

@@ -11,30 +11,26 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
-from aiv.store.records import new_experiment
+from aiv.store.records import Experiment, ResultSummary, Summaries, new_experiment
 from timing import percentiles, run_over_sizes
 from aiv.store.sqlite import SqliteExperimentStore
 
 CLIPS = ("foreman", "akiyo", "mobile", "news", "bus", "city")
 
 
-def clip_summary(rng: random.Random) -> dict:
-    """A split summary shaped like aiv.evaluate.summarise's, with per-clip values."""
-    return {
-        "bd_rate_x264_psnr_y": rng.uniform(-30, 60), "bd_rate_x265_psnr_y": rng.uniform(-10, 90),
-        "bd_rate_x264_vmaf": rng.uniform(-30, 60), "not_comparable": {},
-        "clips": {clip: {"bd_rate_x264_psnr_y": rng.uniform(-30, 60), "kbps": [rng.uniform(50, 5000) for _ in range(4)],
-                         "psnr_y": [rng.uniform(28, 45) for _ in range(4)]} for clip in CLIPS},
-        "encode_s": rng.uniform(0.5, 30), "decode_s": rng.uniform(0.2, 10),
-    }
+def clip_summary(rng: random.Random) -> ResultSummary:
+    """A split summary as aiv.evaluate.summarise makes it, one clip's BD-rate resting on few points."""
+    return ResultSummary(rng.uniform(-30, 60), rng.uniform(-10, 90), rng.uniform(-30, 60), {},
+                         {"bd_rate_x264_psnr_y": f"{CLIPS[0]}: from 3 test and 4 anchor points"})
 
 
 BENCHMARK = "bm-bench"  # every experiment of the benchmark's store belongs to one benchmark
 
 
-def realistic_experiment(n: int, ids: list[str], rng: random.Random) -> dict:
+def realistic_experiment(n: int, ids: list[str], rng: random.Random) -> Experiment:
     """Experiment number n, its parents drawn among earlier ones (favouring the first few, like the archive)."""
     parents = []
     if ids:
@@ -46,27 +42,29 @@ def realistic_experiment(n: int, ids: list[str], rng: random.Random) -> dict:
                             experiment_id=f"exp-{n:016x}-{rng.getrandbits(24):06x}", benchmark=BENCHMARK)
     outcome = rng.random()
     if outcome < 0.6:
-        record.update(status="succeeded", stage="record", score=rng.uniform(-30, 60),
-                      score_validation=rng.uniform(-30, 60),
-                      summary={"train": clip_summary(rng), "validation": clip_summary(rng)},
-                      result_key=f"results/{record['id']}.json",
-                      rd_signature=[[rng.uniform(50, 5000), rng.uniform(28, 45)] for _ in range(4)])
+        record = replace(record, status="succeeded", stage="record", score=rng.uniform(-30, 60),
+                         score_validation=rng.uniform(-30, 60), summary=Summaries(clip_summary(rng), clip_summary(rng)),
+                         result_key=f"results/{record.id}.json",
+                         clip_scores={clip: rng.uniform(-30, 60) for clip in CLIPS},
+                         best_point={"quality": 0.6, "kbps": rng.uniform(50, 5000), "psnr_y": rng.uniform(28, 45),
+                                     "ssim_y": rng.uniform(0.9, 0.99), "vmaf": rng.uniform(60, 95),
+                                     "encode_fps": rng.uniform(5, 200), "decode_fps": rng.uniform(20, 600)})
     elif outcome < 0.85:
-        record.update(status="failed", stage="evaluate",
-                      failure={"stage": "decode", "clip": rng.choice(CLIPS), "quality": 0.5,
-                               "reason": "decode returned shape (9, 288, 352), expected (10, 288, 352)"})
+        record = replace(record, status="failed", stage="evaluate",
+                         failure={"stage": "decode", "clip": rng.choice(CLIPS), "quality": 0.5,
+                                  "reason": "decode returned shape (9, 288, 352), expected (10, 288, 352)"})
     elif outcome < 0.95:
-        record.update(status="rejected", stage="validate",
-                      attempts=[{"attempt": i, "stage": "validate", "reason": "forbidden import: os"}
-                                for i in range(3)])
+        record = replace(record, status="rejected", stage="validate",
+                         attempts=[{"attempt": i, "stage": "validate", "reason": "forbidden import: os"}
+                                   for i in range(3)])
     else:
-        record.update(status=rng.choice(("proposed", "validating", "evaluating")))
-    record["cost"] = {"input_tokens": rng.randint(2000, 40000), "output_tokens": rng.randint(500, 8000),
-                      "llm_usd": rng.uniform(0, 0.5), "compute_s": rng.uniform(1, 600)}
-    record["settings"] = {"qualities": [0.2, 0.4, 0.6, 0.8], "frames": 30, "clips": list(CLIPS), "seed": n,
-                          "timeout_s": 600, "memory_mb": 4096, "anchors": ["x264", "x265"], "crf": [22, 27, 32, 37],
-                          "vmaf": True, "cascade": True}
-    return record
+        record = replace(record, status=rng.choice(("proposed", "validating", "evaluating")))
+    return replace(record,
+                   cost={"input_tokens": rng.randint(2000, 40000), "output_tokens": rng.randint(500, 8000),
+                         "llm_usd": rng.uniform(0, 0.5), "compute_s": rng.uniform(1, 600)},
+                   settings={"qualities": [0.2, 0.4, 0.6, 0.8], "frames": 30, "clips": list(CLIPS), "seed": n,
+                             "timeout_s": 600, "memory_mb": 4096, "anchors": ["x264", "x265"],
+                             "crf": [22, 27, 32, 37], "vmaf": True, "cascade": True})
 
 
 def bench_size(size: int, repeats: int, folder: Path) -> None:
@@ -79,8 +77,8 @@ def bench_size(size: int, repeats: int, folder: Path) -> None:
     for n in range(size):
         record = realistic_experiment(n, ids, rng)
         store.create_experiment(record)
-        ids.append(record["id"])
-        child_counts.update(record["parents"])
+        ids.append(record.id)
+        child_counts.update(record.parents)
     seed_s = time.perf_counter() - start
 
     cursor = None
@@ -99,7 +97,7 @@ def bench_size(size: int, repeats: int, folder: Path) -> None:
         "count_by_status": store.count_by_status,
         f"children (typical: {child_counts[typical]})": lambda: store.children(typical),
         f"children (most-used parent: {popular_count})": lambda: store.children(popular),
-        "update_experiment": lambda: store.update_experiment(rng.choice(ids), {"note": next(counter)}),
+        "update_experiment": lambda: store.update_experiment(rng.choice(ids), {"hypothesis": f"note {next(counter)}"}),
     }
     size_mb = (folder / f"bench-{size}.sqlite").stat().st_size / 1e6
     print(f"\n{size} experiments: seeded in {seed_s:.1f} s ({size / seed_s:.0f} creates/s), "

@@ -48,7 +48,7 @@ from aiv.evaluate import HARNESS_STAGE
 from aiv.names import result_key
 from aiv.cascade import evaluate
 from aiv.pipeline.lab import Lab, load_campaign_clip
-from aiv.store.ports import ExperimentStore
+from aiv.store.ports import ExperimentStore, require_experiment
 from aiv.video.clip import Clip
 
 IMDS_ADDRESS = ("169.254.169.254", 80)  # the instance metadata service: the instance role, not the job's
@@ -117,10 +117,10 @@ def earlier_result(lab: Lab, experiment_id: str) -> dict | None:
     experiment = experiments.get_experiment(experiment_id)
     if experiment is None:
         raise UsageError(f"no experiment {experiment_id}")
-    if experiment["status"] == "validating":
+    if experiment.status == "validating":
         return None
-    if experiment["status"] != "evaluating":
-        raise UsageError(f"experiment {experiment_id} is {experiment['status']}; only a validated experiment "
+    if experiment.status != "evaluating":
+        raise UsageError(f"experiment {experiment_id} is {experiment.status}; only a validated experiment "
                          f"(status 'validating') can be evaluated")
     key = result_key(experiment_id)
     if lab.artifacts.exists(key):
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 def add_job_cost(experiments: ExperimentStore, experiment_id: str, seconds: float, price: GpuPrice | None) -> dict:
     """Add this attempt's `seconds` to the experiment's cost["batch_s"] and price the sum (with_job_seconds);
     the new cost."""
-    cost = with_job_seconds(experiments.get_experiment(experiment_id)["cost"], seconds, price)
+    cost = with_job_seconds(require_experiment(experiments, experiment_id).cost, seconds, price)
     experiments.update_experiment(experiment_id, {"cost": cost})
     experiments.add_event(experiment_id, "evaluate", f"{job_label()}: {seconds:.0f} s of GPU job recorded, "
                                                      f"{cost['batch_s']:.0f} s in all")

@@ -7,29 +7,31 @@ fresh, empty store per test. Nothing here knows which adapter it is testing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
 
 from aiv.store.ports import ArtifactStore, ConflictError, ExperimentStore
-from aiv.store.records import STATUSES, new_experiment
+from aiv.store.records import STATUSES, Experiment, ResultSummary, Summaries, new_experiment
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 BM = "bm-contract-a"  # the benchmark of the contract's experiments unless a test says otherwise
+# text fields that concurrent writers each own in the adapters' race tests: a lost update shows as an older value
+WORKER_FIELDS = ("hypothesis", "model", "result_key", "code_key", "run_id", "code_sha256")
 
 
-def make_experiment(n: int, **fields) -> dict:
+def make_experiment(n: int, **fields) -> Experiment:
     """Experiment number `n`: created n seconds after a fixed epoch (so n orders them), with `fields` set."""
     record = new_experiment(run_id="run-contract", proposer="offline", parents=[],
                             hypothesis=f"hypothesis {n}", code_sha256=fields.pop("code_sha256", f"{n:064x}"),
                             experiment_id=f"exp-contract-{n:06d}", benchmark=fields.pop("benchmark", BM))
-    record["created_at"] = record["updated_at"] = (_EPOCH + timedelta(seconds=n)).isoformat(timespec="microseconds")
-    record.update(fields)
-    return record
+    stamp = (_EPOCH + timedelta(seconds=n)).isoformat(timespec="microseconds")
+    return replace(record, **{"created_at": stamp, "updated_at": stamp, **fields})
 
 
-def seed(store: ExperimentStore, numbers, **fields) -> list[dict]:
+def seed(store: ExperimentStore, numbers, **fields) -> list[Experiment]:
     """Create make_experiment(n, **fields) for each n; return the records."""
     records = [make_experiment(n, **fields) for n in numbers]
     for record in records:
@@ -37,11 +39,11 @@ def seed(store: ExperimentStore, numbers, **fields) -> list[dict]:
     return records
 
 
-def ids(records: list[dict]) -> list[str]:
-    return [record["id"] for record in records]
+def ids(records: list[Experiment]) -> list[str]:
+    return [record.id for record in records]
 
 
-def walk_pages(store: ExperimentStore, limit: int, status: str | None = None) -> list[list[dict]]:
+def walk_pages(store: ExperimentStore, limit: int, status: str | None = None) -> list[list[Experiment]]:
     """Every page of list_experiments, following cursors to the end."""
     pages, cursor = [], None
     while True:
@@ -63,7 +65,7 @@ class ExperimentStoreContract:
     def test_create_then_get_returns_the_same_record(self, experiment_store):
         record = make_experiment(1, parents=["exp-a", "exp-b"])
         assert experiment_store.create_experiment(record) is True
-        assert experiment_store.get_experiment(record["id"]) == record
+        assert experiment_store.get_experiment(record.id) == record
 
     def test_get_missing_is_none(self, experiment_store):
         assert experiment_store.get_experiment("exp-nope") is None
@@ -71,16 +73,14 @@ class ExperimentStoreContract:
     def test_create_is_idempotent_on_id(self, experiment_store):
         record = make_experiment(1)
         assert experiment_store.create_experiment(record) is True
-        assert experiment_store.create_experiment({**record, "hypothesis": "a retry with other text"}) is False
-        assert experiment_store.get_experiment(record["id"]) == record
+        assert experiment_store.create_experiment(replace(record, hypothesis="a retry with other text")) is False
+        assert experiment_store.get_experiment(record.id) == record
         assert len(walk_pages(experiment_store, limit=10)[0]) == 1
 
     @pytest.mark.parametrize("missing", ["id", "created_at", "status"])
     def test_create_refuses_a_record_without_a_key_field(self, experiment_store, missing):
-        record = make_experiment(1)
-        del record[missing]
         with pytest.raises(ValueError, match=missing):
-            experiment_store.create_experiment(record)
+            experiment_store.create_experiment(make_experiment(1, **{missing: None}))
 
     def test_create_refuses_an_unknown_status(self, experiment_store):
         with pytest.raises(ValueError, match="sleeping"):
@@ -93,66 +93,82 @@ class ExperimentStoreContract:
             experiment_store.create_experiment(make_experiment(1, **{field: value}))
         record = seed(experiment_store, [2])[0]
         with pytest.raises(ValueError, match=field):
-            experiment_store.update_experiment(record["id"], {field: value})
-        assert experiment_store.get_experiment(record["id"]) == record
+            experiment_store.update_experiment(record.id, {field: value})
+        assert experiment_store.get_experiment(record.id) == record
 
     def test_json_round_trip_of_nested_values(self, experiment_store):
-        summary = {
-            "train": {"bd_rate_x264_psnr_y": -12.345678901234, "bd_rate_x265_psnr_y": None,
-                      "not_comparable": {"bd_rate_x265_psnr_y": "foreman: ranges overlap by 0.2 dB"}},
-            "validation": {"values": [0.1, -2.5e-7, 123456.789, 1e100, 0, 7], "empty": [], "nothing": {}},
-        }
+        summary = Summaries(
+            train=ResultSummary(bd_rate_x264_psnr_y=-12.345678901234, bd_rate_x265_psnr_y=None, bd_rate_x264_vmaf=1e100,
+                                not_comparable={"bd_rate_x265_psnr_y": "foreman: ranges overlap by 0.2 dB"},
+                                caveats={"bd_rate_x264_vmaf": "foreman: 3 points"}),
+            validation=None)
         hypothesis = "Bewegungsschätzung — ∆ 𝔘 ✓ <script>alert(\"x\")</script> & 'quotes' \\ \n\t"
-        record = make_experiment(1, summary=summary, hypothesis=hypothesis, rd_signature=[[120.5, 33.25]],
+        record = make_experiment(1, summary=summary, hypothesis=hypothesis,
                                  attempts=[{"attempt": 1, "stage": "validate", "reason": "import os </b>"}],
-                                 model="", settings={"qualities": [0.2, 0.5, 0.8], "frames": None})
+                                 model="", settings={"qualities": [0.2, 0.5, 0.8], "frames": None,
+                                                     "values": [0.1, -2.5e-7, 123456.789, 1e100, 0, 7], "empty": [],
+                                                     "nothing": {}})
         experiment_store.create_experiment(record)
-        assert experiment_store.get_experiment(record["id"]) == record
-        updated = experiment_store.update_experiment(record["id"], {"summary": {"deep": [[{"x": [None, 1.5]}]]}})
-        assert experiment_store.get_experiment(record["id"]) == updated
-        assert updated["summary"] == {"deep": [[{"x": [None, 1.5]}]]}
+        assert experiment_store.get_experiment(record.id) == record
+        updated = experiment_store.update_experiment(record.id, {"settings": {"deep": [[{"x": [None, 1.5]}]]},
+                                                                 "summary": Summaries(validation=ResultSummary())})
+        assert experiment_store.get_experiment(record.id) == updated
+        assert updated.settings == {"deep": [[{"x": [None, 1.5]}]]}
+        assert updated.summary == Summaries(train=None, validation=ResultSummary())
+
+    def test_a_field_of_an_older_store_is_kept_as_it_was(self, experiment_store):
+        stored = {**make_experiment(1).as_record(), "rd_signature": [[120.5, 33.25]]}
+        del stored["benchmark"]  # stored before benchmarks were recorded
+        record = Experiment.from_record(stored)
+        assert record.extra == {"rd_signature": [[120.5, 33.25]]} and record.benchmark == "unknown"
+        experiment_store.create_experiment(record)
+        updated = experiment_store.update_experiment(record.id, {"hypothesis": "sharper"})
+        assert updated.extra == {"rd_signature": [[120.5, 33.25]]}
+        assert experiment_store.get_experiment(record.id).as_record()["rd_signature"] == [[120.5, 33.25]]
 
     def test_non_finite_numbers_are_refused(self, experiment_store):
         with pytest.raises(ValueError):
             experiment_store.create_experiment(make_experiment(1, score=float("nan")))
-        assert experiment_store.get_experiment(make_experiment(1)["id"]) is None
+        assert experiment_store.get_experiment(make_experiment(1).id) is None
         experiment_store.create_experiment(make_experiment(2))
         with pytest.raises(ValueError):
-            experiment_store.update_experiment(make_experiment(2)["id"], {"score": float("inf")})
-        assert experiment_store.get_experiment(make_experiment(2)["id"])["score"] is None
+            experiment_store.update_experiment(make_experiment(2).id, {"score": float("inf")})
+        assert experiment_store.get_experiment(make_experiment(2).id).score is None
 
     def test_update_merges_fields_and_sets_updated_at(self, experiment_store):
         record = seed(experiment_store, [1])[0]
-        updated = experiment_store.update_experiment(record["id"], {"status": "validating", "stage": "validate"})
-        assert updated["status"] == "validating" and updated["stage"] == "validate"
-        assert {k: v for k, v in updated.items() if k not in ("status", "stage", "updated_at")} == \
-               {k: v for k, v in record.items() if k not in ("status", "stage", "updated_at")}
-        assert updated["updated_at"] > record["updated_at"]
-        assert experiment_store.get_experiment(record["id"]) == updated
-        again = experiment_store.update_experiment(record["id"], {"hypothesis": "sharper"})
-        assert again["updated_at"] >= updated["updated_at"] and again["status"] == "validating"
+        updated = experiment_store.update_experiment(record.id, {"status": "validating", "stage": "validate"})
+        assert updated.status == "validating" and updated.stage == "validate"
+        assert replace(updated, status="proposed", stage="propose", updated_at="") == replace(record, updated_at="")
+        assert updated.updated_at > record.updated_at
+        assert experiment_store.get_experiment(record.id) == updated
+        again = experiment_store.update_experiment(record.id, {"hypothesis": "sharper"})
+        assert again.updated_at >= updated.updated_at and again.status == "validating"
 
     def test_update_replaces_a_top_level_value_whole(self, experiment_store):
         record = seed(experiment_store, [1], cost={"input_tokens": 10, "output_tokens": 5})[0]
-        updated = experiment_store.update_experiment(record["id"], {"cost": {"compute_s": 3.5}})
-        assert updated["cost"] == {"compute_s": 3.5}
+        updated = experiment_store.update_experiment(record.id, {"cost": {"compute_s": 3.5}})
+        assert updated.cost == {"compute_s": 3.5}
 
-    def test_update_can_add_new_fields(self, experiment_store):
+    def test_update_refuses_a_field_an_experiment_does_not_have(self, experiment_store):
         record = seed(experiment_store, [1])[0]
-        assert experiment_store.update_experiment(record["id"], {"note": "new"})["note"] == "new"
+        for field in ("note", "extra"):
+            with pytest.raises(ValueError, match=field):
+                experiment_store.update_experiment(record.id, {field: "new"})
+        assert experiment_store.get_experiment(record.id) == record
 
     def test_update_with_expected_status(self, experiment_store):
         record = seed(experiment_store, [1])[0]
-        updated = experiment_store.update_experiment(record["id"], {"status": "validating"},
+        updated = experiment_store.update_experiment(record.id, {"status": "validating"},
                                                      expect_status=("proposed",))
-        assert updated["status"] == "validating"
+        assert updated.status == "validating"
 
     def test_update_conflict_changes_nothing(self, experiment_store):
         record = seed(experiment_store, [1])[0]
         with pytest.raises(ConflictError, match="proposed"):
-            experiment_store.update_experiment(record["id"], {"status": "succeeded", "score": -3.0},
+            experiment_store.update_experiment(record.id, {"status": "succeeded", "score": -3.0},
                                                expect_status=("evaluating", "validating"))
-        assert experiment_store.get_experiment(record["id"]) == record
+        assert experiment_store.get_experiment(record.id) == record
         assert experiment_store.best_experiments(benchmark=BM) == []
 
     def test_update_missing_raises_key_error(self, experiment_store):
@@ -164,23 +180,23 @@ class ExperimentStoreContract:
     def test_update_refuses_a_new_id_and_an_unknown_status(self, experiment_store):
         record = seed(experiment_store, [1])[0]
         with pytest.raises(ValueError):
-            experiment_store.update_experiment(record["id"], {"id": "exp-other"})
+            experiment_store.update_experiment(record.id, {"id": "exp-other"})
         with pytest.raises(ValueError, match="sleeping"):
-            experiment_store.update_experiment(record["id"], {"status": "sleeping"})
-        assert experiment_store.get_experiment(record["id"]) == record
+            experiment_store.update_experiment(record.id, {"status": "sleeping"})
+        assert experiment_store.get_experiment(record.id) == record
 
     def test_list_is_newest_first(self, experiment_store):
         records = seed(experiment_store, [3, 1, 4, 2])
         page = experiment_store.list_experiments()
-        assert ids(page.items) == ids(sorted(records, key=lambda r: r["created_at"], reverse=True))
+        assert ids(page.items) == ids(sorted(records, key=lambda r: r.created_at, reverse=True))
         assert page.cursor is None
 
     def test_list_ties_on_created_at_are_ordered_by_id(self, experiment_store):
-        same = make_experiment(5)["created_at"]
+        same = make_experiment(5).created_at
         seed(experiment_store, [7, 9, 8], created_at=same)
         assert ids(experiment_store.list_experiments().items) == ids([make_experiment(n) for n in (9, 8, 7)])
         pages = walk_pages(experiment_store, limit=1)
-        assert [ids(page) for page in pages] == [[make_experiment(n)["id"]] for n in (9, 8, 7)]
+        assert [ids(page) for page in pages] == [[make_experiment(n).id] for n in (9, 8, 7)]
 
     def test_list_of_an_empty_store(self, experiment_store):
         page = experiment_store.list_experiments()
@@ -197,7 +213,7 @@ class ExperimentStoreContract:
         records = seed(experiment_store, range(23))
         pages = walk_pages(experiment_store, limit=5)
         assert [len(page) for page in pages] == [5, 5, 5, 5, 3]
-        assert [r["id"] for page in pages for r in page] == ids(records[::-1])
+        assert [r.id for page in pages for r in page] == ids(records[::-1])
 
     def test_pagination_ends_with_a_full_page_when_the_count_divides(self, experiment_store):
         seed(experiment_store, range(10))
@@ -207,8 +223,8 @@ class ExperimentStoreContract:
         seed(experiment_store, range(0, 30, 3), status="succeeded", score=1.0)
         seed(experiment_store, [n for n in range(30) if n % 3], status="failed")
         pages = walk_pages(experiment_store, limit=4, status="succeeded")
-        assert [r["id"] for page in pages for r in page] == ids([make_experiment(n) for n in range(27, -1, -3)])
-        assert all(r["status"] == "succeeded" for page in pages for r in page)
+        assert [r.id for page in pages for r in page] == ids([make_experiment(n) for n in range(27, -1, -3)])
+        assert all(r.status == "succeeded" for page in pages for r in page)
 
     def test_pagination_is_stable_under_inserts(self, experiment_store):
         seed(experiment_store, range(100, 120))
@@ -245,28 +261,30 @@ class ExperimentStoreContract:
     def test_best_follows_updates(self, experiment_store):
         record = seed(experiment_store, [1])[0]
         assert experiment_store.best_experiments(benchmark=BM) == []
-        experiment_store.update_experiment(record["id"], {"status": "succeeded", "score": -1.0})
-        assert ids(experiment_store.best_experiments(benchmark=BM)) == [record["id"]]
-        experiment_store.update_experiment(record["id"], {"status": "failed"})
+        experiment_store.update_experiment(record.id, {"status": "succeeded", "score": -1.0})
+        assert ids(experiment_store.best_experiments(benchmark=BM)) == [record.id]
+        experiment_store.update_experiment(record.id, {"status": "failed"})
         assert experiment_store.best_experiments(benchmark=BM) == []
 
     def test_rankings_never_mix_benchmarks(self, experiment_store):
         seed(experiment_store, [1], status="succeeded", score=-5.0, score_validation=1.0)
         seed(experiment_store, [2], status="succeeded", score=-50.0, score_validation=-9.0, benchmark="bm-contract-b")
-        seed(experiment_store, [3], status="succeeded", score=3.0, score_validation=2.0, benchmark=None)
+        old = make_experiment(3, status="succeeded", score=3.0, score_validation=2.0).as_record()
+        del old["benchmark"]  # a record stored before benchmarks were recorded
+        experiment_store.create_experiment(Experiment.from_record(old))
         for split in ("train", "validation"):
-            assert ids(experiment_store.best_experiments(split=split, benchmark=BM)) == [make_experiment(1)["id"]]
+            assert ids(experiment_store.best_experiments(split=split, benchmark=BM)) == [make_experiment(1).id]
             assert ids(experiment_store.best_experiments(split=split, benchmark="bm-contract-b")) == \
-                [make_experiment(2)["id"]]
+                [make_experiment(2).id]
             assert ids(experiment_store.ranked_experiments(split=split, benchmark="unknown").items) == \
-                [make_experiment(3)["id"]]  # a record without a benchmark is of the unknown benchmark, alone
+                [make_experiment(3).id]  # a record without a benchmark is of the unknown benchmark, alone
             assert experiment_store.best_experiments(split=split, benchmark="bm-none") == []
 
     def test_a_changed_benchmark_moves_the_experiment_between_rankings(self, experiment_store):
         record = seed(experiment_store, [1], status="succeeded", score=-5.0)[0]
-        experiment_store.update_experiment(record["id"], {"benchmark": "bm-contract-b"})
+        experiment_store.update_experiment(record.id, {"benchmark": "bm-contract-b"})
         assert experiment_store.best_experiments(benchmark=BM) == []
-        assert ids(experiment_store.best_experiments(benchmark="bm-contract-b")) == [record["id"]]
+        assert ids(experiment_store.best_experiments(benchmark="bm-contract-b")) == [record.id]
 
     def test_a_benchmark_that_is_not_a_string_is_refused(self, experiment_store):
         with pytest.raises(ValueError, match="benchmark"):
@@ -322,20 +340,20 @@ class ExperimentStoreContract:
 
     def test_children_oldest_first_and_only_direct(self, experiment_store):
         root = seed(experiment_store, [1])[0]
-        seed(experiment_store, [4], parents=[root["id"]])
-        seed(experiment_store, [2], parents=["exp-other", root["id"]])
+        seed(experiment_store, [4], parents=[root.id])
+        seed(experiment_store, [2], parents=["exp-other", root.id])
         seed(experiment_store, [3], parents=["exp-other"])
-        seed(experiment_store, [5], parents=[make_experiment(4)["id"]])
-        assert ids(experiment_store.children(root["id"])) == ids([make_experiment(n) for n in (2, 4)])
+        seed(experiment_store, [5], parents=[make_experiment(4).id])
+        assert ids(experiment_store.children(root.id)) == ids([make_experiment(n) for n in (2, 4)])
         assert ids(experiment_store.children("exp-other")) == ids([make_experiment(n) for n in (2, 3)])
-        assert experiment_store.children(make_experiment(5)["id"]) == []
+        assert experiment_store.children(make_experiment(5).id) == []
 
     def test_children_follow_a_change_of_parents(self, experiment_store):
         seed(experiment_store, [1, 2])
-        child = seed(experiment_store, [3], parents=[make_experiment(1)["id"]])[0]
-        experiment_store.update_experiment(child["id"], {"parents": [make_experiment(2)["id"]]})
-        assert experiment_store.children(make_experiment(1)["id"]) == []
-        assert ids(experiment_store.children(make_experiment(2)["id"])) == [child["id"]]
+        child = seed(experiment_store, [3], parents=[make_experiment(1).id])[0]
+        experiment_store.update_experiment(child.id, {"parents": [make_experiment(2).id]})
+        assert experiment_store.children(make_experiment(1).id) == []
+        assert ids(experiment_store.children(make_experiment(2).id)) == [child.id]
 
     def test_find_by_code(self, experiment_store):
         seed(experiment_store, [1, 3], code_sha256="a" * 64)
@@ -347,12 +365,12 @@ class ExperimentStoreContract:
         assert experiment_store.count_by_status() == dict.fromkeys(STATUSES, 0)
         seed(experiment_store, range(3), status="failed")
         seed(experiment_store, range(3, 5), status="succeeded", score=1.0)
-        experiment_store.update_experiment(make_experiment(0)["id"], {"status": "rejected"})
+        experiment_store.update_experiment(make_experiment(0).id, {"status": "rejected"})
         assert experiment_store.count_by_status() == {**dict.fromkeys(STATUSES, 0),
                                                       "failed": 2, "succeeded": 2, "rejected": 1}
 
     def test_events_of_one_experiment_oldest_first(self, experiment_store):
-        a, b = make_experiment(1)["id"], make_experiment(2)["id"]
+        a, b = make_experiment(1).id, make_experiment(2).id
         added = [experiment_store.add_event(a, "stage", "validate started"),
                  experiment_store.add_event(b, "stage", "other experiment"),
                  experiment_store.add_event(a, "failure", "decode: shape (2, 8, 8) != (3, 8, 8)",

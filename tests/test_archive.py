@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,7 @@ from aiv.search.archive import (EXPLORE_WITHIN, WARMUP_PROPOSALS, EmptyArchive, 
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.names import code_key, reply_key
-from aiv.store.records import new_experiment
+from aiv.store.records import Experiment, new_experiment
 from aiv.video.corpus import CORPUS_NAMES, KINDS
 from aiv.video.descriptions import CORPUS_CONTENT, content_of
 
@@ -28,7 +29,7 @@ def stores(tmp_path):
 
 
 def add(stores, name: str, score: float | None, clip_scores: dict | None = None, proposer: str = "offline",
-        parents: tuple[str, ...] = (), status: str = "succeeded", code: str | None = None, **fields) -> dict:
+        parents: tuple[str, ...] = (), status: str = "succeeded", code: str | None = None, **fields) -> Experiment:
     """An experiment in the store with its code artifact (and a result with one clip, if scored)."""
     experiments, artifacts = stores
     code = code if code is not None else f"NAME = {name!r}\n"
@@ -56,7 +57,7 @@ def test_the_first_proposals_all_improve_the_best_program(stores):
     add(stores, "seed-hybrid", 76.0, proposer="builtin")
     for i in range(WARMUP_PROPOSALS - 1):
         add(stores, f"cand-{i}", 80.0 + i, parents=("seed-hybrid",))
-    picks = {select_parent(stores[0], random.Random(seed), BENCHMARK).parent["id"] for seed in range(50)}
+    picks = {select_parent(stores[0], random.Random(seed), BENCHMARK).parent.id for seed in range(50)}
     modes = {select_parent(stores[0], random.Random(seed), BENCHMARK).mode for seed in range(50)}
     assert picks == {"seed-hybrid"} and modes == {"warm-up"}
 
@@ -73,20 +74,24 @@ def test_a_grown_archive_mixes_exploitation_exploration_and_seeds(stores):
         selection = select_parent(stores[0], random.Random(seed), BENCHMARK)
         modes[selection.mode] += 1
         if selection.mode == "explore":
-            explored.add(selection.parent["id"])
+            explored.add(selection.parent.id)
         if selection.mode == "seed":
-            seeded.add(selection.parent["id"])
+            seeded.add(selection.parent.id)
     assert set(modes) == {"exploit", "explore", "seed"} and modes["exploit"] > modes["explore"] > modes["seed"]
     assert explored == {"different"}  # the most different behaviour within reach, never "far"
     assert seeded == {"seed-hybrid"}  # intra is out of reach
 
 
 def test_most_different_compares_per_clip_behaviour_not_the_score():
-    reference = {"clip_scores": {"a": 10.0, "b": 10.0}}
-    same_score = {"id": "swap", "clip_scores": {"a": 0.0, "b": 20.0}}  # same mean, different strengths
-    near = {"id": "near", "clip_scores": {"a": 12.0, "b": 12.0}}
-    unknown = {"id": "unknown", "clip_scores": {"c": 99.0}}
-    assert most_different(reference, [near, same_score, unknown])["id"] == "swap"
+    def scored(name: str, clip_scores: dict) -> Experiment:
+        return replace(new_experiment("run-1", "offline", [], "", None, experiment_id=name, benchmark=BENCHMARK),
+                       clip_scores=clip_scores)
+
+    reference = scored("reference", {"a": 10.0, "b": 10.0})
+    same_score = scored("swap", {"a": 0.0, "b": 20.0})  # same mean, different strengths
+    near = scored("near", {"a": 12.0, "b": 12.0})
+    unknown = scored("unknown", {"c": 99.0})
+    assert most_different(reference, [near, same_score, unknown]).id == "swap"
 
 
 def test_the_context_shows_the_best_and_the_most_different_others(stores):

@@ -12,7 +12,6 @@ from aiv.read_model import leaderboard_rows
 from aiv.runner import CampaignRun, RunOptions, run_candidate
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
-from aiv.store.records import benchmark_of
 from aiv.web.views import BadRequest, leaderboard, overview
 from test_pipeline import ScriptedProposer, anchor_cache, archive_program, tiny_loader  # noqa: F401 (a fixture)
 
@@ -56,20 +55,20 @@ def test_a_campaign_on_two_benchmarks_never_mixes_them(tmp_path, anchor_cache, t
     boards = {lab.benchmark_id: store_view.best_experiments(limit=50, benchmark=lab.benchmark_id)
               for lab in (lab_a, lab_b)}
     for benchmark, best in boards.items():
-        assert len(best) == 2 and {benchmark_of(e) for e in best} == {benchmark}  # its seed and its candidate
-        assert {e["proposer"] for e in best} == {"builtin", "scripted"}
+        assert len(best) == 2 and {e.benchmark for e in best} == {benchmark}  # its seed and its candidate
+        assert {e.proposer for e in best} == {"builtin", "scripted"}
         for e in best:
-            if e["parents"]:  # the parent was chosen from the same benchmark
-                assert benchmark_of(store_view.get_experiment(e["parents"][0])) == benchmark
+            if e.parents:  # the parent was chosen from the same benchmark
+                assert store_view.get_experiment(e.parents[0]).benchmark == benchmark
         history = store_view.get_state(best_history_key(benchmark))["points"]
-        assert {p["experiment_id"] for p in history} <= {e["id"] for e in best}
+        assert {p["experiment_id"] for p in history} <= {e.id for e in best}
         rows = leaderboard_rows(store_view, "train", 50, benchmark)
-        assert [r["id"] for r in rows] == [e["id"] for e in best] and {r["benchmark"] for r in rows} == {benchmark}
+        assert [r["id"] for r in rows] == [e.id for e in best] and {r["benchmark"] for r in rows} == {benchmark}
     # the intra seed was evaluated once on each benchmark, and no proposer saw the other benchmark's programs
-    assert len({e["id"] for best in boards.values() for e in best}) == 4
+    assert len({e.id for best in boards.values() for e in best}) == 4
     for proposer, lab in ((proposer_a, lab_a), (proposer_b, lab_b)):
         shown = {proposer.contexts[0].parent.experiment_id, *(o.experiment_id for o in proposer.contexts[0].others)}
-        assert shown <= {e["id"] for e in boards[lab.benchmark_id]}
+        assert shown <= {e.id for e in boards[lab.benchmark_id]}
 
     assert known_benchmarks(store_view)["current"] == lab_b.benchmark_id
     assert choose_benchmark(store_view, None) == lab_b.benchmark_id
@@ -84,8 +83,8 @@ def test_a_campaign_on_two_benchmarks_never_mixes_them(tmp_path, anchor_cache, t
     assert main(["leaderboard", "--store", str(store), "--benchmark", lab_a.benchmark_id]) == 0
     out = capsys.readouterr().out
     assert f"benchmark {lab_a.benchmark_id} (the store's others: {lab_b.benchmark_id}" in out
-    assert all(e["id"] in out for e in boards[lab_a.benchmark_id])
-    assert not any(e["id"] in out for e in boards[lab_b.benchmark_id])
+    assert all(e.id in out for e in boards[lab_a.benchmark_id])
+    assert not any(e.id in out for e in boards[lab_b.benchmark_id])
     assert main(["leaderboard", "--store", str(store), "--benchmark", "bm-nope"]) == 2
     assert "no benchmark 'bm-nope'" in capsys.readouterr().err
 
@@ -97,13 +96,15 @@ def test_records_older_than_benchmarks_are_the_unknown_benchmark_and_never_paren
     from aiv.store.records import new_experiment
 
     experiments, _ = open_local_store(tmp_path / "lab")
-    old = new_experiment("run-old", "offline", [], "before benchmarks", "a" * 64, benchmark="unknown")
-    del old["benchmark"]
-    old.update(status="succeeded", score=-10.0)
+    from aiv.store.records import Experiment
+
+    record = new_experiment("run-old", "offline", [], "before benchmarks", "a" * 64, benchmark="unknown").as_record()
+    del record["benchmark"]
+    old = Experiment.from_record(record | {"status": "succeeded", "score": -10.0})
     experiments.create_experiment(old)
     assert choose_benchmark(experiments, None) == "unknown"
-    assert [r["id"] for r in leaderboard_rows(experiments, "train", 10, "unknown")] == [old["id"]]
-    assert select_parent(experiments, random.Random(0), "unknown").parent["id"] == old["id"]
+    assert [r["id"] for r in leaderboard_rows(experiments, "train", 10, "unknown")] == [old.id]
+    assert select_parent(experiments, random.Random(0), "unknown").parent.id == old.id
     with pytest.raises(EmptyArchive, match="bm-new"):
         select_parent(experiments, random.Random(0), "bm-new")
 
@@ -119,5 +120,5 @@ def test_a_program_measured_on_one_benchmark_is_no_duplicate_on_another(tmp_path
         archive_program(lab, tiny_codec_source)
         outcome = run_candidate(lab, "run-1", "scripted", 1)
         experiment = lab.experiments.get_experiment(outcome.experiment_id)
-        assert outcome.status == "succeeded", experiment["attempts"]
-        assert experiment["attempts"] == [] and benchmark_of(experiment) == lab.benchmark_id
+        assert outcome.status == "succeeded", experiment.attempts
+        assert experiment.attempts == [] and experiment.benchmark == lab.benchmark_id

@@ -50,12 +50,12 @@ def test_a_claude_campaign_repairs_its_own_edit_then_rewrites(claude_lab, fake_a
     assert [o.status for o in outcomes] == ["succeeded", "succeeded"], [o.reason for o in outcomes]
     first, second = (claude_lab.experiments.get_experiment(o.experiment_id) for o in outcomes)
 
-    assert [a["stage"] for a in first["attempts"]] == ["smoke"]
-    assert "ValueError" in first["attempts"][0]["reason"]
-    repaired = claude_lab.artifacts.get(first["code_key"]).decode()
+    assert [a["stage"] for a in first.attempts] == ["smoke"]
+    assert "ValueError" in first.attempts[0]["reason"]
+    repaired = claude_lab.artifacts.get(first.code_key).decode()
     assert repaired == INTRA.replace(CHROMA, "CHROMA_STEP_SCALE = 2.0")
-    assert first["hypothesis"] == "Coarser chroma, with the stream offset restored."
-    assert first["cost"]["input_tokens"] == 6000 and first["cost"]["output_tokens"] == 1800
+    assert first.hypothesis == "Coarser chroma, with the stream offset restored."
+    assert first.cost["input_tokens"] == 6000 and first.cost["output_tokens"] == 1800
 
     requests = [r.body for r in fake_anthropic.requests]
     assert len(requests) == 3
@@ -67,5 +67,5 @@ def test_a_claude_campaign_repairs_its_own_edit_then_rewrites(claude_lab, fake_a
     assert repair_messages[0]["content"][0] == requests[0]["messages"][0]["content"][0]  # the cached prefix, unchanged
 
     assert len(requests[2]["messages"]) == 1  # a new proposal starts a new conversation
-    assert claude_lab.artifacts.get(second["code_key"]).decode() == REWRITE_MODULE
-    assert second["hypothesis"] == "A rewrite with milder chroma steps."
+    assert claude_lab.artifacts.get(second.code_key).decode() == REWRITE_MODULE
+    assert second.hypothesis == "A rewrite with milder chroma steps."

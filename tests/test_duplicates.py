@@ -11,7 +11,7 @@ RENAMED = ("payload", "body")  # a different program text that writes exactly th
 
 
 def attempts_of(lab, outcome) -> list[dict]:
-    return lab.experiments.get_experiment(outcome.experiment_id)["attempts"]
+    return lab.experiments.get_experiment(outcome.experiment_id).attempts
 
 
 def test_a_comment_or_docstring_change_is_a_duplicate_of_the_archived_program(seeded, tiny_codec_source):

@@ -43,9 +43,9 @@ def test_a_clearly_worse_candidate_is_stopped_after_the_cascade_stage(seeded, ti
     lab = seeded(ScriptedProposer([wasteful]))
     outcome = run_candidate(lab, "run-1", "scripted", 1)
     experiment = lab.experiments.get_experiment(outcome.experiment_id)
-    assert experiment["status"] == "rejected" and [a["stage"] for a in experiment["attempts"]] == ["cascade"] * 3
-    first = experiment["attempts"][0]
-    parent = experiment["parents"][0]
+    assert experiment.status == "rejected" and [a["stage"] for a in experiment.attempts] == ["cascade"] * 3
+    first = experiment.attempts[0]
+    parent = experiment.parents[0]
     assert first["reason"].startswith("stopped early: +") and f"against the parent {parent}" in first["reason"]
     bd_rate = float(first["reason"].split()[2].rstrip("%"))
     assert 60 < bd_rate < 110  # twice the bits for the same quality, less the fixed header

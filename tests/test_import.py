@@ -55,17 +55,17 @@ def test_an_imported_codec_is_evaluated_on_the_stores_benchmark_and_becomes_a_pa
     assert answer["created"] and answer["status"] == "succeeded" and answer["score"] is not None
     lab = open_local_lab(store, BENCHMARK)
     experiment = lab.experiments.get_experiment(answer["experiment_id"])
-    assert experiment["id"].startswith("exp-import-mine-") and experiment["proposer"] == "import"
-    assert experiment["parents"] == [] and "my_codec.py" in experiment["hypothesis"]
-    assert experiment["settings"] == json.loads(json.dumps(BENCHMARK.as_record()))  # the store's benchmark
-    result = json.loads(lab.artifacts.get(experiment["result_key"]))
+    assert experiment.id.startswith("exp-import-mine-") and experiment.proposer == "import"
+    assert experiment.parents == [] and "my_codec.py" in experiment.hypothesis
+    assert experiment.settings == json.loads(json.dumps(BENCHMARK.as_record()))  # the store's benchmark
+    result = json.loads(lab.artifacts.get(experiment.result_key))
     assert [c["name"] for c in result["train"]["clips"]] == ["moving_object"]
     assert [p["crf"] for p in result["train"]["clips"][0]["anchors"]["x264"]] == [30, 36, 42, 48]
-    kinds = [e["kind"] for e in lab.experiments.events(experiment["id"])]
+    kinds = [e["kind"] for e in lab.experiments.events(experiment.id)]
     assert kinds[0] == "import" and kinds[-1] == "record"
-    assert select_parent(lab.experiments, random.Random(0), lab.benchmark_id).parent["id"] == experiment["id"]
+    assert select_parent(lab.experiments, random.Random(0), lab.benchmark_id).parent.id == experiment.id
     code, out, _ = run(["import", module, "--store", store], capsys)  # the same module again
-    assert code == 0 and f"already in the archive as {experiment['id']} (succeeded)" in out
+    assert code == 0 and f"already in the archive as {experiment.id} (succeeded)" in out
 
 
 def test_the_policy_refuses_before_anything_is_stored(store, tmp_path, capsys):

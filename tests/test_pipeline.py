@@ -19,7 +19,7 @@ from aiv.search.proposer import Proposal, ProposalContext, ProposalError, Usage
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.names import best_history_key, code_key
-from aiv.store.records import new_experiment, now_iso
+from aiv.store.records import Experiment, new_experiment, now_iso
 from aiv.store.runs import RunState, write_run
 from aiv.video.corpus import builtin_clip
 
@@ -70,16 +70,16 @@ def make_lab(tmp_path, anchor_cache):
     return make
 
 
-def archive_program(lab: Lab, code: str) -> dict:
+def archive_program(lab: Lab, code: str) -> Experiment:
     """Put `code` in the archive as a succeeded seed, through the real validate/evaluate/record steps."""
     source = CodecSource("seed", code, "test")
     lab.artifacts.put(code_key(source.sha256), code.encode())
     experiment = new_experiment("run-seed", "builtin", [], "seed program", source.sha256, benchmark=lab.benchmark_id)
     lab.experiments.create_experiment(experiment)
-    checked = validate({"experiment_id": experiment["id"]}, lab)
+    checked = validate({"experiment_id": experiment.id}, lab)
     recorded = record(evaluate(checked, lab), lab)
-    assert recorded["status"] == "succeeded", lab.experiments.get_experiment(experiment["id"])["failure"]
-    return lab.experiments.get_experiment(experiment["id"])
+    assert recorded["status"] == "succeeded", lab.experiments.get_experiment(experiment.id).failure
+    return lab.experiments.get_experiment(experiment.id)
 
 
 @pytest.fixture
@@ -98,12 +98,12 @@ def test_rejections_go_back_to_propose_with_the_exact_reason(seeded, tiny_codec_
     lab = seeded(proposer)
     outcome = run_candidate(lab, "run-1", "scripted", 7)
     experiment = lab.experiments.get_experiment(outcome.experiment_id)
-    assert outcome.status == "succeeded" and experiment["score"] is not None
-    assert [a["stage"] for a in experiment["attempts"]] == ["policy", "smoke"]
+    assert outcome.status == "succeeded" and experiment.score is not None
+    assert [a["stage"] for a in experiment.attempts] == ["policy", "smoke"]
     assert "import of 'os' is not allowed" in proposer.contexts[1].retry_feedback.reason
     assert "boom in encode" in proposer.contexts[2].retry_feedback.reason
     assert proposer.contexts[0].retry_feedback is None
-    assert experiment["cost"]["input_tokens"] == 300 and experiment["cost"]["compute_s"] > 0
+    assert experiment.cost["input_tokens"] == 300 and experiment.cost["compute_s"] > 0
     assert set(outcome.seconds) == {"propose", "validate", "evaluate", "record"}
 
 
@@ -111,17 +111,17 @@ def test_three_rejections_close_the_experiment_as_rejected(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
     outcome = run_candidate(lab, "run-1", "scripted", 1)
     experiment = lab.experiments.get_experiment(outcome.experiment_id)
-    assert experiment["status"] == "rejected" and len(experiment["attempts"]) == 3
-    assert experiment["failure"]["reason"].startswith("rejected 3 times; last at smoke")
+    assert experiment.status == "rejected" and len(experiment.attempts) == 3
+    assert experiment.failure["reason"].startswith("rejected 3 times; last at smoke")
 
 
 def test_identical_code_and_proposal_errors_are_rejections(seeded, tiny_codec_source):
     lab = seeded(ScriptedProposer([ProposalError("no code block", Usage(10, 5, 0.01)), tiny_codec_source]))
     outcome = run_candidate(lab, "run-1", "scripted", 2)
     experiment = lab.experiments.get_experiment(outcome.experiment_id)
-    assert [a["stage"] for a in experiment["attempts"]] == ["propose", "duplicate", "duplicate"]
-    assert "identical to the code of" in experiment["attempts"][1]["reason"]
-    assert experiment["cost"]["llm_usd"] == pytest.approx(0.01)
+    assert [a["stage"] for a in experiment.attempts] == ["propose", "duplicate", "duplicate"]
+    assert "identical to the code of" in experiment.attempts[1]["reason"]
+    assert experiment.cost["llm_usd"] == pytest.approx(0.01)
 
 
 def test_an_error_inside_a_step_is_recorded_with_its_stage(seeded, tiny_codec_source):
@@ -136,19 +136,19 @@ def test_an_error_inside_a_step_is_recorded_with_its_stage(seeded, tiny_codec_so
     lab.artifacts.put = put_failing_on_results
     outcome = run_candidate(lab, "run-1", "scripted", 3)
     experiment = lab.experiments.get_experiment(outcome.experiment_id)
-    assert experiment["status"] == "failed" and experiment["failure"]["stage"] == "evaluate"
-    assert "OSError: disk vanished" in experiment["failure"]["reason"]
+    assert experiment.status == "failed" and experiment.failure["stage"] == "evaluate"
+    assert "OSError: disk vanished" in experiment.failure["reason"]
 
 
 def test_record_and_mark_failed_are_idempotent(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
     best = lab.experiments.best_experiments(limit=1, benchmark=lab.benchmark_id)[0]
-    again = record({"experiment_id": best["id"], "result_key": best["result_key"]}, lab)
+    again = record({"experiment_id": best.id, "result_key": best.result_key}, lab)
     assert again["recorded"] is False and again["status"] == "succeeded"
-    assert mark_failed({"experiment_id": best["id"], "stage": "x", "reason": "late"}, lab)["recorded"] is False
-    assert lab.experiments.get_experiment(best["id"])["status"] == "succeeded"
+    assert mark_failed({"experiment_id": best.id, "stage": "x", "reason": "late"}, lab)["recorded"] is False
+    assert lab.experiments.get_experiment(best.id).status == "succeeded"
     history = lab.experiments.get_state(best_history_key(lab.benchmark_id))["points"]
-    assert [p["experiment_id"] for p in history] == [best["id"]]
+    assert [p["experiment_id"] for p in history] == [best.id]
 
 
 def test_seeds_enter_the_archive_once(make_lab):
@@ -173,7 +173,7 @@ def test_two_runs_seeding_at_once_create_one_seed(make_lab, monkeypatch):
     racers = [seed({"run_id": run, "name": "intra"}, lab) for run in ("r1", "r2")]
     assert [r["created"] for r in racers] == [True, False]
     assert racers[0]["experiment_id"] == racers[1]["experiment_id"]
-    assert len(stale_view(lab.experiments.get_experiment(racers[0]["experiment_id"])["code_sha256"])) == 1
+    assert len(stale_view(lab.experiments.get_experiment(racers[0]["experiment_id"]).code_sha256)) == 1
 
 
 def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
@@ -185,10 +185,10 @@ def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     for run_id, pid in (("run-dead", 2 ** 22 + 12345), ("run-live", os.getpid())):
         write_run(lab.experiments, RunState(run_id=run_id, pid=pid, host=os.uname().nodename, started_at=now_iso(),
                                             heartbeat_at=now_iso(), status="running"))
-    assert close_orphans(lab, "run-current") == [dead["id"]]
-    closed = lab.experiments.get_experiment(dead["id"])
-    assert closed["status"] == "failed" and "interrupted: run run-dead ended" in closed["failure"]["reason"]
-    assert lab.experiments.get_experiment(live["id"])["status"] == "proposed"
+    assert close_orphans(lab, "run-current") == [dead.id]
+    closed = lab.experiments.get_experiment(dead.id)
+    assert closed.status == "failed" and "interrupted: run run-dead ended" in closed.failure["reason"]
+    assert lab.experiments.get_experiment(live.id).status == "proposed"
 
 
 def test_ctrl_c_leaves_nothing_running(seeded, tiny_codec_source):
@@ -207,9 +207,9 @@ def test_ctrl_c_leaves_nothing_running(seeded, tiny_codec_source):
     active = [e for s in ("proposed", "validating", "evaluating")
               for e in lab.experiments.list_experiments(status=s).items]
     assert active == []
-    closed = [e for e in lab.experiments.list_experiments(status="failed").items if e["run_id"] == run.run_id]
-    assert len(closed) == 1 and "interrupted by the user" in closed[0]["failure"]["reason"]
-    assert closed[0]["failure"]["stage"] == "evaluate"
+    closed = [e for e in lab.experiments.list_experiments(status="failed").items if e.run_id == run.run_id]
+    assert len(closed) == 1 and "interrupted by the user" in closed[0].failure["reason"]
+    assert closed[0].failure["stage"] == "evaluate"
 
 
 def test_budget_stops_new_candidates(seeded, tiny_codec_source):
@@ -225,13 +225,13 @@ def test_budget_stops_new_candidates(seeded, tiny_codec_source):
 def test_a_rerun_measures_the_same_code_again_as_a_new_experiment(seeded):
     lab = seeded(ScriptedProposer([CRASHER]))
     original = lab.experiments.best_experiments(limit=1, benchmark=lab.benchmark_id)[0]
-    first = run_candidate(lab, "run-2", "rerun", 0, rerun_of=original["id"])
-    second = run_candidate(lab, "run-3", "rerun", 0, rerun_of=original["id"])
+    first = run_candidate(lab, "run-2", "rerun", 0, rerun_of=original.id)
+    second = run_candidate(lab, "run-3", "rerun", 0, rerun_of=original.id)
     for outcome in (first, second):
         rerun = lab.experiments.get_experiment(outcome.experiment_id)
-        assert rerun["status"] == "succeeded" and rerun["proposer"] == "rerun"
-        assert rerun["parents"] == [original["id"]] and rerun["code_sha256"] == original["code_sha256"]
-        assert rerun["score"] == pytest.approx(original["score"])  # the codec and the clips are deterministic
+        assert rerun.status == "succeeded" and rerun.proposer == "rerun"
+        assert rerun.parents == [original.id] and rerun.code_sha256 == original.code_sha256
+        assert rerun.score == pytest.approx(original.score)  # the codec and the clips are deterministic
 
 
 def test_a_rejected_rerun_is_proposed_once(seeded):
@@ -240,11 +240,11 @@ def test_a_rejected_rerun_is_proposed_once(seeded):
     lab.artifacts.put(code_key(source.sha256), CRASHER.encode())
     crashed = new_experiment("run-old", "scripted", [], "crashes in encode", source.sha256, benchmark=lab.benchmark_id)
     lab.experiments.create_experiment(crashed)
-    outcome = run_candidate(lab, "run-2", "rerun", 0, rerun_of=crashed["id"])
+    outcome = run_candidate(lab, "run-2", "rerun", 0, rerun_of=crashed.id)
     rerun = lab.experiments.get_experiment(outcome.experiment_id)
-    assert rerun["status"] == "rejected" and [a["stage"] for a in rerun["attempts"]] == ["smoke"]
-    assert rerun["failure"]["reason"].startswith("rejected 1 time; last at smoke: encode failed")
-    assert [e["kind"] for e in lab.experiments.events(rerun["id"])].count("propose") == 1
+    assert rerun.status == "rejected" and [a["stage"] for a in rerun.attempts] == ["smoke"]
+    assert rerun.failure["reason"].startswith("rejected 1 time; last at smoke: encode failed")
+    assert [e["kind"] for e in lab.experiments.events(rerun.id)].count("propose") == 1
 
 
 def test_a_rerun_of_an_unknown_experiment_fails_loudly(seeded):

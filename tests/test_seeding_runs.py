@@ -81,7 +81,7 @@ def wait_for_a_seed_evaluating(store: Path, process: subprocess.Popen) -> dict:
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         if (store / "lab.sqlite").exists():
-            evaluating = [e for tries in seeds(store).values() for e in tries if e["status"] == "evaluating"]
+            evaluating = [e for tries in seeds(store).values() for e in tries if e.status == "evaluating"]
             if evaluating:
                 return evaluating[0]
         time.sleep(0.05)
@@ -103,13 +103,13 @@ def test_a_seed_killed_with_its_run_is_evaluated_again_by_the_next_run(store, cl
     second = subprocess.run(run_command(store, clips, "--iterations", "0"), env=environment, cwd=ROOT,
                             capture_output=True, text=True, timeout=WAIT_S * 2)
     assert second.returncode == 0, second.stderr
-    assert f"closed 1 experiment(s) left running by an earlier run: {killed['id']}" in second.stderr
-    name = next(n for n, tries in seeds(store).items() if killed["id"] in [e["id"] for e in tries])
+    assert f"closed 1 experiment(s) left running by an earlier run: {killed.id}" in second.stderr
+    name = next(n for n, tries in seeds(store).items() if killed.id in [e.id for e in tries])
     tries = seeds(store)[name]
-    assert [e["status"] for e in tries] == ["failed", "succeeded"]
-    assert "interrupted" in tries[0]["failure"]["reason"]
-    assert tries[1]["benchmark"] == tries[0]["benchmark"] and tries[1]["code_sha256"] == tries[0]["code_sha256"]
-    assert all(any(e["status"] == "succeeded" for e in tries) for tries in seeds(store).values())
+    assert [e.status for e in tries] == ["failed", "succeeded"]
+    assert "interrupted" in tries[0].failure["reason"]
+    assert tries[1].benchmark == tries[0].benchmark and tries[1].code_sha256 == tries[0].code_sha256
+    assert all(any(e.status == "succeeded" for e in tries) for tries in seeds(store).values())
 
 
 def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(store, clips, environment):
@@ -126,7 +126,7 @@ def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(store, c
     assert "waiting for seed" in second.stderr
     assert "[1/1] exp-" in second.stderr
     for tries in seeds(store).values():  # one evaluation of each seed, by whichever run got there first
-        assert [e["status"] for e in tries] == ["succeeded"]
+        assert [e.status for e in tries] == ["succeeded"]
 
 
 def test_seeds_that_all_fail_end_the_run_with_exit_2_and_the_command_that_recovers(store, clips, environment):
@@ -143,4 +143,4 @@ def test_seeds_that_all_fail_end_the_run_with_exit_2_and_the_command_that_recove
                                env=environment, cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S * 2)
     assert recovered.returncode == 0, recovered.stderr
     for tries in seeds(store).values():
-        assert [e["status"] for e in tries] == ["rejected", "succeeded"]
+        assert [e.status for e in tries] == ["rejected", "succeeded"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -20,11 +21,12 @@ from aiv.errors import UsageError
 from aiv.store import dynamodb as dynamo_module
 from aiv.store.dynamodb import DynamoExperimentStore
 from aiv.store.ports import ConflictError
-from aiv.store.records import STATUSES
+from aiv.store.records import STATUSES, Experiment, ResultSummary, Summaries
 from aiv.store.s3 import S3ArtifactStore
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.store.table_design import BY_SCORE, BY_SCORE_VALIDATION, SCHEMA_VERSION, create_tables
-from store_contract import BM, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed, walk_pages
+from store_contract import (BM, WORKER_FIELDS, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed,
+                            walk_pages)
 
 REGION = "eu-west-1"
 TABLE = "aiv-experiments"
@@ -113,17 +115,17 @@ def test_the_operation_log_would_see_a_scan(dynamodb):
 
 def test_score_indexes_are_sparse_and_follow_updates(store, dynamodb):
     record = seed(store, [1], status="succeeded", score=-3.0, score_validation=1.0)[0]
-    assert index_ids(dynamodb, BY_SCORE, f"SCORE#{BM}#train") == [record["id"]]
-    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == [record["id"]]
+    assert index_ids(dynamodb, BY_SCORE, f"SCORE#{BM}#train") == [record.id]
+    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == [record.id]
 
-    store.update_experiment(record["id"], {"score": None})
-    item = raw_item(dynamodb, record["id"])
+    store.update_experiment(record.id, {"score": None})
+    item = raw_item(dynamodb, record.id)
     assert BY_SCORE.partition_key not in item and BY_SCORE.sort_key not in item
     assert index_ids(dynamodb, BY_SCORE, f"SCORE#{BM}#train") == []
-    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == [record["id"]]
+    assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == [record.id]
 
-    store.update_experiment(record["id"], {"status": "failed", "score": -4.0})
-    item = raw_item(dynamodb, record["id"])
+    store.update_experiment(record.id, {"status": "failed", "score": -4.0})
+    item = raw_item(dynamodb, record.id)
     assert not {BY_SCORE.partition_key, BY_SCORE_VALIDATION.partition_key} & set(item)
     assert index_ids(dynamodb, BY_SCORE_VALIDATION, f"SCORE#{BM}#validation") == []
     assert store.best_experiments(benchmark=BM, split="validation") == []
@@ -136,71 +138,71 @@ def test_best_orders_scores_exactly_as_sqlite_does(store, tmp_path):
         for target in (store, reference):
             seed(target, [n], status="succeeded", score=score, score_validation=-score)
     for split in ("train", "validation"):
-        expected = [r["id"] for r in reference.best_experiments(benchmark=BM, limit=100, split=split)]
-        assert [r["id"] for r in store.best_experiments(benchmark=BM, limit=100, split=split)] == expected
+        expected = [r.id for r in reference.best_experiments(benchmark=BM, limit=100, split=split)]
+        assert [r.id for r in store.best_experiments(benchmark=BM, limit=100, split=split)] == expected
     reference.close()
 
 
 def test_same_answers_as_sqlite_for_the_same_writes(store, tmp_path):
     reference = SqliteExperimentStore(tmp_path / "lab.sqlite")
-    same_time = make_experiment(3)["created_at"]
+    same_time = make_experiment(3).created_at
     for target in (store, reference):
         seed(target, [5, 1, 9], parents=["exp-root", "exp-root"])
         seed(target, [7, 8], created_at=same_time, code_sha256="c" * 64)
         for n, created_at in ((2, "2026-01-01 00:00:05"), (3, "2026-01-01 00:00:05 UTC"), (4, "2026-01-01 00:00:05.5")):
             seed(target, [n], created_at=created_at)  # one a prefix of another: (created_at, id) order
-        target.update_experiment(make_experiment(9)["id"], {"status": "succeeded", "score": -1.5,
-                                                            "created_at": make_experiment(0)["created_at"]})
-        target.update_experiment(make_experiment(1)["id"], {"parents": ["exp-other"], "status": "failed"})
-    for query in (lambda s: [[r["id"] for r in page] for page in walk_pages(s, limit=2)],
-                  lambda s: [[r["id"] for r in page] for page in walk_pages(s, limit=1, status="proposed")],
-                  lambda s: [r["id"] for r in s.children("exp-root")],
-                  lambda s: [r["id"] for r in s.children("exp-other")],
-                  lambda s: [r["id"] for r in s.find_by_code("c" * 64)],
-                  lambda s: [r["id"] for r in s.best_experiments(benchmark=BM)], lambda s: s.count_by_status()):
+        target.update_experiment(make_experiment(9).id, {"status": "succeeded", "score": -1.5,
+                                                            "created_at": make_experiment(0).created_at})
+        target.update_experiment(make_experiment(1).id, {"parents": ["exp-other"], "status": "failed"})
+    for query in (lambda s: [[r.id for r in page] for page in walk_pages(s, limit=2)],
+                  lambda s: [[r.id for r in page] for page in walk_pages(s, limit=1, status="proposed")],
+                  lambda s: [r.id for r in s.children("exp-root")],
+                  lambda s: [r.id for r in s.children("exp-other")],
+                  lambda s: [r.id for r in s.find_by_code("c" * 64)],
+                  lambda s: [r.id for r in s.best_experiments(benchmark=BM)], lambda s: s.count_by_status()):
         assert query(store) == query(reference)
     for n in (1, 2, 5, 7, 8, 9):  # the same records, but for the time of their last update
-        experiment_id = make_experiment(n)["id"]
+        experiment_id = make_experiment(n).id
         mine, theirs = store.get_experiment(experiment_id), reference.get_experiment(experiment_id)
-        assert mine.pop("updated_at") and theirs.pop("updated_at") and mine == theirs
+        assert mine.updated_at and theirs.updated_at and replace(mine, updated_at="") == replace(theirs, updated_at="")
     reference.close()
 
 
 def test_a_cursor_is_opaque_and_a_tampered_one_is_refused(store):
     seed(store, range(6))
     cursor = store.list_experiments(limit=2).cursor
-    assert make_experiment(4)["id"] not in cursor and base64.urlsafe_b64decode(cursor)
+    assert make_experiment(4).id not in cursor and base64.urlsafe_b64decode(cursor)
     for tampered in ("not a cursor!", cursor[:-3], base64.urlsafe_b64encode(b'{"at": 1}').decode(),
                      base64.urlsafe_b64encode(b'["2026-01-01"]').decode(),
                      base64.urlsafe_b64encode(b"[1, 2]").decode(), base64.urlsafe_b64encode(b"\xff\xfe").decode()):
         with pytest.raises(ValueError, match="cursor"):
             store.list_experiments(limit=2, cursor=tampered)
     rest = store.list_experiments(limit=10, cursor=cursor)
-    assert [r["id"] for r in rest.items] == [make_experiment(n)["id"] for n in (3, 2, 1, 0)]
+    assert [r.id for r in rest.items] == [make_experiment(n).id for n in (3, 2, 1, 0)]
 
 
 def test_full_pages_across_the_1mb_query_limit(store):
-    seed(store, range(30), summary={"blob": "x" * 100_000})
+    seed(store, range(30), settings={"blob": "x" * 100_000})
     pages = walk_pages(store, limit=25)
     assert [len(page) for page in pages] == [25, 5]
-    assert [r["id"] for page in pages for r in page] == [make_experiment(n)["id"] for n in range(29, -1, -1)]
+    assert [r.id for page in pages for r in page] == [make_experiment(n).id for n in range(29, -1, -1)]
 
 
 def test_children_beyond_one_batch_read(store):
     seed(store, range(1, 131), parents=["exp-root"])
-    assert [r["id"] for r in store.children("exp-root")] == [make_experiment(n)["id"] for n in range(1, 131)]
+    assert [r.id for r in store.children("exp-root")] == [make_experiment(n).id for n in range(1, 131)]
 
 
 # --- concurrency --------------------------------------------------------------------------------
 
 def test_concurrent_updaters_lose_nothing_and_counters_stay_exact(store):
-    target = seed(store, [0])[0]["id"]
-    pool_ids = [r["id"] for r in seed(store, range(1, 9))]
+    target = seed(store, [0])[0].id
+    pool_ids = [r.id for r in seed(store, range(1, 9))]
     claims: list[str] = []
 
     def work(worker: int) -> None:
         for k in range(6):
-            store.update_experiment(target, {f"t{worker}_{k}": k})
+            store.update_experiment(target, {WORKER_FIELDS[worker]: f"t{worker}-{k}"})
             store.update_experiment(pool_ids[(worker + k) % 8], {"status": STATUSES[(worker * 7 + k) % 6]})
         try:
             store.update_experiment(target, {"status": "validating"}, expect_status=("proposed",))
@@ -208,13 +210,13 @@ def test_concurrent_updaters_lose_nothing_and_counters_stay_exact(store):
         except ConflictError:
             pass
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(work, range(8)))
+    with ThreadPoolExecutor(len(WORKER_FIELDS)) as pool:
+        list(pool.map(work, range(len(WORKER_FIELDS))))
     record = store.get_experiment(target)
-    assert {key for key in record if key.startswith("t") and "_" in key} == \
-           {f"t{w}_{k}" for w in range(8) for k in range(6)}
-    assert len(claims) == 1 and record["status"] == "validating"
-    statuses = [store.get_experiment(i)["status"] for i in [target, *pool_ids]]
+    assert {field: getattr(record, field) for field in WORKER_FIELDS} == \
+           {field: f"t{w}-5" for w, field in enumerate(WORKER_FIELDS)}  # no worker's last write was lost
+    assert len(claims) == 1 and record.status == "validating"
+    statuses = [store.get_experiment(i).status for i in [target, *pool_ids]]
     assert store.count_by_status() == {status: statuses.count(status) for status in STATUSES}
 
 
@@ -248,40 +250,47 @@ def test_a_transaction_conflict_is_retried_and_endless_ones_give_up(store, dynam
     monkeypatch.setattr(dynamo_module, "_backoff", waits.append)
     record = seed(store, [1])[0]
     left = conflict_injector(dynamodb, 3)
-    assert store.update_experiment(record["id"], {"status": "failed"})["status"] == "failed"
+    assert store.update_experiment(record.id, {"status": "failed"}).status == "failed"
     assert left == [0] and waits == [0, 1, 2] and store.count_by_status()["failed"] == 1
     left[0] = 10**6
     with pytest.raises(ConflictError, match="concurrent writers"):
-        store.update_experiment(record["id"], {"status": "rejected"})
+        store.update_experiment(record.id, {"status": "rejected"})
     assert len(waits) == 3 + dynamo_module._MAX_ATTEMPTS
     left[0] = 0
-    assert store.get_experiment(record["id"])["status"] == "failed" and store.count_by_status()["rejected"] == 0
+    assert store.get_experiment(record.id).status == "failed" and store.count_by_status()["rejected"] == 0
 
 
 # --- limits and bad input -----------------------------------------------------------------------
 
 def test_a_realistic_record_fits_and_an_oversized_one_is_refused_by_size(store, dynamodb):
-    realistic = make_experiment(1, status="succeeded", score=-4.2, summary={
-        split: {f"clip{c}": {"bd_rate": -4.2 + c, "points": [[100.0 * q, 30.0 + q] for q in range(8)]}
-                for c in range(8)} for split in ("train", "validation")},
-        clip_scores={f"clip{c}": -1.0 * c for c in range(8)}, rd_signature=[[120.5, 33.25]] * 8,
-        hypothesis="h" * 600, settings={"qualities": [0.2, 0.5, 0.8], "frames": 30})
-    assert 3_000 < len(json.dumps(realistic)) < 20_000
-    assert store.create_experiment(realistic) and store.get_experiment(realistic["id"]) == realistic
+    summary = ResultSummary(-4.2, 3.5, None, {"bd_rate_x264_vmaf": "; ".join(f"clip{c}: no VMAF" for c in range(8))},
+                            {"bd_rate_x264_psnr_y": "; ".join(f"clip{c}: 3 points" for c in range(8))})
+    point = {"quality": 0.6, "kbps": 312.5, "psnr_y": 36.1, "ssim_y": 0.95, "vmaf": None, "encode_fps": 41.0,
+             "decode_fps": 180.0}
+    realistic = Experiment.from_record({**make_experiment(
+        1, status="succeeded", score=-4.2, summary=Summaries(summary, summary), best_point=point,
+        clip_scores={f"clip{c}": -1.0 * c for c in range(8)}, hypothesis="h" * 600,
+        attempts=[{"attempt": a, "stage": "smoke", "reason": "r" * 400, "code_sha256": "c" * 64, "hypothesis": "h" * 300}
+                  for a in (1, 2)],
+        settings={"qualities": [0.2, 0.5, 0.8], "frames": 30,
+                  "clips": {split: [f"clip{c}" for c in range(8)] for split in ("train", "validation")}}).as_record(),
+        "rd_signature": [[120.5, 33.25]] * 8})
+    assert 3_000 < len(json.dumps(realistic.as_record())) < 20_000
+    assert store.create_experiment(realistic) and store.get_experiment(realistic.id) == realistic
 
     with pytest.raises(ValueError, match=r"exp-contract-000002.* \d+ bytes .*409600"):
-        store.create_experiment(make_experiment(2, summary={"blob": "é" * 210_000}))
-    assert store.get_experiment(make_experiment(2)["id"]) is None
+        store.create_experiment(make_experiment(2, settings={"blob": "é" * 210_000}))
+    assert store.get_experiment(make_experiment(2).id) is None
     with pytest.raises(ValueError, match=r"\d+ bytes"):
-        store.update_experiment(realistic["id"], {"summary": {"blob": "x" * 420_000}})
-    assert store.get_experiment(realistic["id"]) == realistic
+        store.update_experiment(realistic.id, {"settings": {"blob": "x" * 420_000}})
+    assert store.get_experiment(realistic.id) == realistic
     assert store.count_by_status()["succeeded"] == 1
 
 
 def test_too_many_parents_for_one_transaction_is_refused(store):
     with pytest.raises(ValueError, match="transaction"):
         store.create_experiment(make_experiment(1, parents=[f"exp-p{n}" for n in range(120)]))
-    assert store.get_experiment(make_experiment(1)["id"]) is None
+    assert store.get_experiment(make_experiment(1).id) is None
 
 
 # --- schema -------------------------------------------------------------------------------------
@@ -293,18 +302,21 @@ def test_a_new_table_records_its_schema_version(store, dynamodb):
 
 
 def test_a_schema_1_table_is_upgraded_and_its_items_rank_as_the_unknown_benchmark(store, dynamodb):
-    old = make_experiment(1, status="succeeded", score=-3.0)
+    old = make_experiment(1, status="succeeded", score=-3.0).as_record()
     del old["benchmark"]
-    store.create_experiment(old)  # an item without a benchmark has schema 1's score partition, "SCORE#train"
+    store.create_experiment(Experiment.from_record(old))  # of the unknown benchmark: schema 1's partition "SCORE#train"
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"EXP#{old['id']}"}, "sk": {"S": "META"}})["Item"]
     assert item[BY_SCORE.partition_key] == {"S": "SCORE#train"}
+    item["record"] = {"S": json.dumps(old)}  # the record as schema 1 wrote it, without a benchmark
+    dynamodb.put_item(TableName=TABLE, Item=item)
     dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"}, "version": {"N": "1"}})
     reopened = DynamoExperimentStore(TABLE, client=dynamodb)
     assert reopened.schema_version() == SCHEMA_VERSION == 2
-    assert [e["id"] for e in reopened.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert [e.id for e in reopened.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert reopened.get_experiment(old["id"]) == Experiment.from_record(old)
     seed(reopened, [2], status="succeeded", score=-30.0)
-    assert [e["id"] for e in reopened.best_experiments(benchmark="unknown")] == [old["id"]]
-    assert [e["id"] for e in reopened.best_experiments(benchmark=BM)] == [make_experiment(2)["id"]]
+    assert [e.id for e in reopened.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert [e.id for e in reopened.best_experiments(benchmark=BM)] == [make_experiment(2).id]
 
 
 def test_a_newer_schema_and_a_missing_table_are_refused(dynamodb):

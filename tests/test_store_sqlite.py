@@ -18,8 +18,10 @@ from aiv.errors import UsageError
 from aiv.store import open_local_store
 from aiv.store.local_artifacts import LocalArtifactStore
 from aiv.store.ports import ConflictError
+from aiv.store.records import Experiment
 from aiv.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteExperimentStore, migrate
-from store_contract import BM, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed, walk_pages
+from store_contract import (BM, WORKER_FIELDS, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed,
+                            walk_pages)
 
 SPAWN = multiprocessing.get_context("spawn")
 WAIT_S = 120  # a guard against a hung child, not a speed requirement
@@ -96,7 +98,7 @@ def test_reopening_keeps_the_data(tmp_path):
     record = seed(first, [1])[0]
     first.close()
     again = SqliteExperimentStore(tmp_path / "lab.sqlite")
-    assert again.get_experiment(record["id"]) == record
+    assert again.get_experiment(record.id) == record
     assert again.schema_version() == SCHEMA_VERSION
 
 
@@ -104,7 +106,7 @@ def test_a_schema_1_file_is_migrated_and_its_records_rank_as_the_unknown_benchma
     path = tmp_path / "lab.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, MIGRATIONS[:1])
-    old = make_experiment(1, status="succeeded", score=-3.0)
+    old = make_experiment(1, status="succeeded", score=-3.0).as_record()
     del old["benchmark"]
     conn.execute("INSERT INTO experiments (id, created_at, status, score, score_validation, code_sha256, run_id, record)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (old["id"], old["created_at"], "succeeded", -3.0, None,
@@ -112,11 +114,12 @@ def test_a_schema_1_file_is_migrated_and_its_records_rank_as_the_unknown_benchma
     conn.close()
     store = SqliteExperimentStore(path)
     assert store.schema_version() == SCHEMA_VERSION == 2
-    assert store.get_experiment(old["id"]) == old
-    assert [e["id"] for e in store.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert store.get_experiment(old["id"]) == Experiment.from_record(old)
+    assert store.get_experiment(old["id"]).benchmark == "unknown"
+    assert [e.id for e in store.best_experiments(benchmark="unknown")] == [old["id"]]
     seed(store, [2], status="succeeded", score=-30.0)
-    assert [e["id"] for e in store.best_experiments(benchmark="unknown")] == [old["id"]]
-    assert [e["id"] for e in store.best_experiments(benchmark=BM)] == [make_experiment(2)["id"]]
+    assert [e.id for e in store.best_experiments(benchmark="unknown")] == [old["id"]]
+    assert [e.id for e in store.best_experiments(benchmark=BM)] == [make_experiment(2).id]
 
 
 def test_a_newer_schema_is_refused(tmp_path):
@@ -156,20 +159,20 @@ def test_a_failing_migration_changes_nothing(tmp_path):
 # --- index use ----------------------------------------------------------------------------------
 
 QUERIES = {
-    "get_experiment": lambda s, c: s.get_experiment(make_experiment(5)["id"]),
+    "get_experiment": lambda s, c: s.get_experiment(make_experiment(5).id),
     "list_experiments": lambda s, c: s.list_experiments(limit=10),
     "list_experiments_deep": lambda s, c: s.list_experiments(limit=10, cursor=c),
     "list_by_status": lambda s, c: s.list_experiments(status="succeeded", limit=10),
     "list_by_status_deep": lambda s, c: s.list_experiments(status="succeeded", limit=10, cursor=c),
     "best_train": lambda s, c: s.best_experiments(10, benchmark=BM),
     "best_validation": lambda s, c: s.best_experiments(10, split="validation", benchmark=BM),
-    "children": lambda s, c: s.children(make_experiment(1)["id"]),
+    "children": lambda s, c: s.children(make_experiment(1).id),
     "find_by_code": lambda s, c: s.find_by_code("a" * 64),
     "count_by_status": lambda s, c: s.count_by_status(),
-    "events": lambda s, c: s.events(make_experiment(1)["id"]),
+    "events": lambda s, c: s.events(make_experiment(1).id),
     "recent_events": lambda s, c: s.recent_events(20),
     "get_state": lambda s, c: s.get_state("schedule"),
-    "update_experiment": lambda s, c: s.update_experiment(make_experiment(7)["id"], {"stage": "x"}),
+    "update_experiment": lambda s, c: s.update_experiment(make_experiment(7).id, {"stage": "x"}),
 }
 ORDERED_BY_INDEX = {"list_experiments", "list_experiments_deep", "list_by_status", "list_by_status_deep",
                     "best_train", "best_validation", "find_by_code", "events", "recent_events"}
@@ -177,10 +180,10 @@ ORDERED_BY_INDEX = {"list_experiments", "list_experiments_deep", "list_by_status
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_every_query_uses_an_index(store, name):
-    seed(store, range(40), status="succeeded", score=1.5, score_validation=2.5, parents=[make_experiment(1)["id"]])
+    seed(store, range(40), status="succeeded", score=1.5, score_validation=2.5, parents=[make_experiment(1).id])
     seed(store, range(40, 60), status="failed", code_sha256="a" * 64)
     for n in range(30):
-        store.add_event(make_experiment(n % 3)["id"], "note", f"event {n}")
+        store.add_event(make_experiment(n % 3).id, "note", f"event {n}")
     cursor = store.list_experiments(limit=25).cursor
     statements: list[str] = []
     conn = store._connection()
@@ -209,15 +212,15 @@ def _process_worker(path: str, worker: int, barrier, results) -> None:
     shared = make_experiment(0)
     created = store.create_experiment(shared)
     try:
-        store.update_experiment(shared["id"], {"status": "validating", "claimed_by": worker},
+        store.update_experiment(shared.id, {"status": "validating", "stage": f"claimed by {worker}"},
                                 expect_status=("proposed",))
         claimed = True
     except ConflictError:
         claimed = False
     for k in range(50):
-        store.create_experiment(make_experiment(1000 * (worker + 1) + k, parents=[shared["id"]]))
+        store.create_experiment(make_experiment(1000 * (worker + 1) + k, parents=[shared.id]))
         if k % 2:
-            store.update_experiment(shared["id"], {f"w{worker}_{k // 2}": k})
+            store.update_experiment(shared.id, {WORKER_FIELDS[worker]: f"w{worker}-{k}"})
     store.close()
     results.put((worker, created, claimed))
 
@@ -237,32 +240,32 @@ def test_processes_write_concurrently_without_losing_anything(tmp_path):
     winner = next(worker for worker, _, claimed in outcomes if claimed)
 
     store = SqliteExperimentStore(path)
-    expected = {make_experiment(1000 * (w + 1) + k)["id"] for w in range(4) for k in range(50)}
-    listed = [r["id"] for page in walk_pages(store, limit=37) for r in page]
+    expected = {make_experiment(1000 * (w + 1) + k).id for w in range(4) for k in range(50)}
+    listed = [r.id for page in walk_pages(store, limit=37) for r in page]
     assert len(listed) == len(set(listed)) == 201
-    assert set(listed) == expected | {make_experiment(0)["id"]}
-    assert {r["id"] for r in store.children(make_experiment(0)["id"])} == expected
-    shared = store.get_experiment(make_experiment(0)["id"])
-    assert shared["status"] == "validating" and shared["claimed_by"] == winner
-    assert {key: shared[key] for key in shared if key.startswith("w")} == \
-           {f"w{w}_{j}": 2 * j + 1 for w in range(4) for j in range(25)}
+    assert set(listed) == expected | {make_experiment(0).id}
+    assert {r.id for r in store.children(make_experiment(0).id)} == expected
+    shared = store.get_experiment(make_experiment(0).id)
+    assert shared.status == "validating" and shared.stage == f"claimed by {winner}"
+    assert {field: getattr(shared, field) for field in WORKER_FIELDS[:4]} == \
+           {field: f"w{w}-49" for w, field in enumerate(WORKER_FIELDS[:4])}  # each worker's last write
     assert integrity(path) == "ok"
 
 
 def test_threads_share_one_store_without_losing_updates(store):
-    target = seed(store, [0])[0]["id"]
+    target = seed(store, [0])[0].id
 
     def work(worker: int) -> None:
         for k in range(20):
             store.create_experiment(make_experiment(1000 * (worker + 1) + k))
-            store.update_experiment(target, {f"t{worker}_{k}": k})
+            store.update_experiment(target, {WORKER_FIELDS[worker]: f"t{worker}-{k}"})
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(work, range(8)))
+    with ThreadPoolExecutor(len(WORKER_FIELDS)) as pool:
+        list(pool.map(work, range(len(WORKER_FIELDS))))
     record = store.get_experiment(target)
-    assert {key for key in record if key.startswith("t") and "_" in key} == \
-           {f"t{w}_{k}" for w in range(8) for k in range(20)}
-    assert store.count_by_status()["proposed"] == 161
+    assert {field: getattr(record, field) for field in WORKER_FIELDS} == \
+           {field: f"t{w}-19" for w, field in enumerate(WORKER_FIELDS)}  # no worker's last write was lost
+    assert store.count_by_status()["proposed"] == 20 * len(WORKER_FIELDS) + 1
     assert integrity(store.path) == "ok"
 
 
@@ -273,10 +276,10 @@ def _write_forever(path: str, progress) -> None:
     store = SqliteExperimentStore(path)
     n = 0
     while True:
-        record = make_experiment(n, parents=[make_experiment(n - 1)["id"]] if n else [], summary={"blob": "x" * 50_000})
+        record = make_experiment(n, parents=[make_experiment(n - 1).id] if n else [], settings={"blob": "x" * 50_000})
         store.create_experiment(record)
-        store.update_experiment(record["id"], {"status": "failed", "failure": {"stage": "encode", "reason": "r"}})
-        store.add_event(record["id"], "failure", "encode failed", {"n": n})
+        store.update_experiment(record.id, {"status": "failed", "failure": {"stage": "encode", "reason": "r"}})
+        store.add_event(record.id, "failure", "encode failed", {"n": n})
         n += 1
         progress.value = n
 
@@ -313,12 +316,12 @@ def test_a_writer_killed_while_writing_leaves_a_consistent_file(tmp_path):
     assert integrity(path) == "ok"
     store = SqliteExperimentStore(path, busy_timeout_s=5)
     records = [r for page in walk_pages(store, limit=50) for r in page]
-    numbers = sorted(int(r["id"].rsplit("-", 1)[1]) for r in records)
+    numbers = sorted(int(r.id.rsplit("-", 1)[1]) for r in records)
     assert numbers == list(range(len(numbers))) and len(numbers) >= 30
     for record in records[1:]:  # every one but the newest was finished: updated and logged
-        assert record["status"] == "failed" and len(store.events(record["id"])) == 1
+        assert record.status == "failed" and len(store.events(record.id)) == 1
     for n in numbers[1:]:
-        assert [r["id"] for r in store.children(make_experiment(n - 1)["id"])] == [make_experiment(n)["id"]]
+        assert [r.id for r in store.children(make_experiment(n - 1).id)] == [make_experiment(n).id]
     assert store.create_experiment(make_experiment(10**6)) is True
 
 
@@ -333,6 +336,6 @@ def test_a_writer_killed_inside_a_transaction_leaves_nothing_half_written(tmp_pa
 
     assert integrity(path) == "ok"
     store = SqliteExperimentStore(path, busy_timeout_s=5)
-    assert store.get_experiment(make_experiment(1)["id"]) is None
+    assert store.get_experiment(make_experiment(1).id) is None
     assert store.create_experiment(make_experiment(1, parents=["exp-parent"])) is True
-    assert [r["id"] for r in store.children("exp-parent")] == [make_experiment(1)["id"]]
+    assert [r.id for r in store.children("exp-parent")] == [make_experiment(1).id]

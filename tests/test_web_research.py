@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -37,15 +38,15 @@ def figure(text: str, chart_id: str) -> dict:
 def test_progress_is_measured_from_the_best_seed_and_a_worse_seed_is_off_the_scale(store):
     history = store.experiments.get_state("best_history:bm-web-seed")["points"]
     intra, hybrid = (store.experiments.get_experiment(store.ids[name]) for name in ("intra", "hybrid"))
-    assert [p["experiment_id"] for p in history[:2]] == [intra["id"], hybrid["id"]]
+    assert [p["experiment_id"] for p in history[:2]] == [intra.id, hybrid.id]
     text = page(store, "/")
-    gain = hybrid["score"] - history[-1]["score"]
+    gain = hybrid.score - history[-1]["score"]
     assert f"improved the best train score by <strong>{gain:,.2f} points</strong> of BD-rate over the best seed" in text
     chart = figure(text, "chart-best")
     low, high = chart["layout"]["yaxis"]["range"]
-    assert low < history[-1]["score"] and hybrid["score"] < high < intra["score"]
-    assert chart["layout"]["shapes"][0]["y0"] == hybrid["score"]  # the best seed's line
-    assert f"above the scale: {intra['id']} {intra['score']:+.0f}%" in json.dumps(chart["layout"]["annotations"])
+    assert low < history[-1]["score"] and hybrid.score < high < intra.score
+    assert chart["layout"]["shapes"][0]["y0"] == hybrid.score  # the best seed's line
+    assert f"above the scale: {intra.id} {intra.score:+.0f}%" in json.dumps(chart["layout"]["annotations"])
     validation = chart["data"][1]
     assert validation["mode"] == "markers"  # single measurements, not a line between them
 
@@ -64,7 +65,7 @@ def test_costs_count_the_whole_campaign_from_the_best_seed(store):
     text = page(store, "/costs")
     hybrid = store.experiments.get_experiment(store.ids["hybrid"])
     best = store.experiments.get_state("best_history:bm-web-seed")["points"][-1]
-    gain = hybrid["score"] - best["score"]
+    gain = hybrid.score - best["score"]
     runs = len(store.experiments.get_state("campaign")["recent_runs"])
     assert "over the best seed, " in text and f"to {best['score']:+.2f}%" in text
     assert f"for ${RUN_SPEND_USD * runs:.4f} of model spend that is <strong>${RUN_SPEND_USD * runs / gain:.4f}" in text
@@ -101,31 +102,30 @@ def test_the_lineage_tree_holds_the_best_and_their_ancestors_under_the_seeds(sto
 
 def test_the_experiment_page_shows_its_ancestry_and_the_bd_rate_against_its_parent(store):
     best = store.experiments.get_experiment(store.ids["best"])
-    parent = store.experiments.get_experiment(best["parents"][0])
-    result = json.loads(store.artifacts.get(best["result_key"]))
-    parent_result = json.loads(store.artifacts.get(parent["result_key"]))
-    against = bd_rates_against(Entry(parent["id"], "parent", parent_result["train"]),
-                               Entry(best["id"], "this", result["train"]))
-    result["vs_parent"] = {"parent": parent["id"], "train": against}
-    store.artifacts.put(best["result_key"], json.dumps(result).encode())
-    text = page(store, f"/experiments/{best['id']}")
+    parent = store.experiments.get_experiment(best.parents[0])
+    result = json.loads(store.artifacts.get(best.result_key))
+    parent_result = json.loads(store.artifacts.get(parent.result_key))
+    against = bd_rates_against(Entry(parent.id, "parent", parent_result["train"]),
+                               Entry(best.id, "this", result["train"]))
+    result["vs_parent"] = {"parent": parent.id, "train": against}
+    store.artifacts.put(best.result_key, json.dumps(result).encode())
+    text = page(store, f"/experiments/{best.id}")
     assert f"{against['mean']['psnr_y']:+.2f}%" in text
     first_clip = result["train"]["clips"][0]["name"]
     assert f"{against['clips'][first_clip]['psnr_y']['value']:+.2f}%" in text
     chain = ".*".join(re.escape(store.ids[name]) for name in ("claude1", "hybrid"))
     assert re.search(r'<ol class="ancestry">.*' + chain, text, re.S)
     offline = store.experiments.get_experiment(store.ids["offline1"])
-    assert "not measured for this record" in page(store, f"/experiments/{offline['id']}")
+    assert "not measured for this record" in page(store, f"/experiments/{offline.id}")
 
 
 def test_a_bd_rate_from_few_points_is_flagged(store):
     odd = store.experiments.get_experiment(store.ids["offline1"])
-    summary = dict(odd["summary"])
-    summary["train"] = dict(summary["train"], caveats={"bd_rate_x265_psnr_y": "pan_zoom: from 2 test and 4 anchor "
-                                                                              "points; the common test conditions "
-                                                                              "use 4 or more on each curve"})
-    store.experiments.update_experiment(odd["id"], {"summary": summary})
-    text = page(store, f"/experiments/{odd['id']}")
+    caveats = {"bd_rate_x265_psnr_y": "pan_zoom: from 2 test and 4 anchor points; the common test conditions use 4 or "
+                                      "more on each curve"}
+    summary = replace(odd.summary, train=replace(odd.summary_of("train"), caveats=caveats))
+    store.experiments.update_experiment(odd.id, {"summary": summary})
+    text = page(store, f"/experiments/{odd.id}")
     assert '<abbr class="caveat" title="pan_zoom: from 2 test and 4 anchor points' in text
 
 

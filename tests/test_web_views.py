@@ -166,10 +166,9 @@ def test_overview_of_a_running_campaign(seeded):
     text = page(store, "/")
     assert "▶ running" in text and "run-seed-2</code> on seed-host" in text
     best = store.experiments.get_experiment(store.ids["best"])
-    summary = best["summary"]
     for split in ("train", "validation"):
         for key in ("bd_rate_x264_psnr_y", "bd_rate_x265_psnr_y"):
-            assert f"{summary[split][key]:+.2f}%" in text
+            assert f"{best.summary_of(split).value(key):+.2f}%" in text
     history = store.experiments.get_state("best_history:bm-web-seed")["points"]
     chart = figures(text)["chart-best"]
     assert chart["data"][0]["y"] == [p["score"] for p in history]
@@ -218,24 +217,24 @@ def test_pagination_visits_every_experiment_once(seeded):
     seen = [i for p in pages for i in p]
     assert len(seen) == len(set(seen)) == store.experiments.count_by_status()["failed"]
     assert all(len(p) == views.PAGE_SIZE for p in pages[:-1])
-    assert all(store.experiments.get_experiment(i)["status"] == "failed" for i in seen[:: 97])
+    assert all(store.experiments.get_experiment(i).status == "failed" for i in seen[:: 97])
 
 
 def test_first_page_of_the_huge_store(seeded):
     store = seeded["huge"]
     text = page(store, "/experiments")
-    assert row_ids(text) == [e["id"] for e in store.experiments.list_experiments(limit=views.PAGE_SIZE).items]
+    assert row_ids(text) == [e.id for e in store.experiments.list_experiments(limit=views.PAGE_SIZE).items]
     assert "first page" not in text and 'rel="next"' in text
 
 
 def test_sort_by_score_is_ranked_and_paginated(seeded):
     store = seeded["huge"]
     first = page(store, "/experiments?sort=score&split=validation")
-    ranked = [store.experiments.get_experiment(i)["score_validation"] for i in row_ids(first)]
+    ranked = [store.experiments.get_experiment(i).score_validation for i in row_ids(first)]
     assert ranked == sorted(ranked) and len(ranked) == views.PAGE_SIZE
-    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation", benchmark="bm-web-seed")[0]["id"]
+    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation", benchmark="bm-web-seed")[0].id
     second = page(store, next_link(first))
-    following = [store.experiments.get_experiment(i)["score_validation"] for i in row_ids(second)]
+    following = [store.experiments.get_experiment(i).score_validation for i in row_ids(second)]
     assert following[0] >= ranked[-1] and "first page" in second
 
 
@@ -246,7 +245,7 @@ def test_status_filter_and_row_contents(seeded):
     listing = page(store, "/experiments")
     assert "no point in this record" in listing  # the built-in seeds predate best_point
     best = store.experiments.get_experiment(store.ids["best"])
-    assert f"{best['best_point']['kbps']:,.1f}" in listing and f"{best['best_point']['ssim_y']:,.4f}" in listing
+    assert f"{best.best_point['kbps']:,.1f}" in listing and f"{best.best_point['ssim_y']:,.4f}" in listing
     assert "claude / claude-sonnet-4-5" in listing and '<small title="rejected 3 times' in listing
 
 
@@ -266,15 +265,15 @@ def test_bad_parameters_are_400_with_the_reason(seeded, url, needle):
 def test_succeeded_experiment_page(seeded):
     store = seeded["normal"]
     experiment = store.experiments.get_experiment(store.ids["best"])
-    result = json.loads(store.artifacts.get(experiment["result_key"]))
-    text = page(store, f"/experiments/{experiment['id']}")
-    assert experiment["hypothesis"] in text
+    result = json.loads(store.artifacts.get(experiment.result_key))
+    text = page(store, f"/experiments/{experiment.id}")
+    assert experiment.hypothesis in text
     charts_by_id = figures(text)
     clips = result["train"]["clips"] + result["validation"]["clips"]
     assert len(charts_by_id) == 3 * len(clips)  # PSNR-Y and VMAF rate-distortion, per-frame PSNR
     rd = charts_by_id["chart-train-0-rd"]
     # the parent's curve on the same frames is drawn with the anchors
-    assert [t["name"] for t in rd["data"]] == ["candidate", f"parent {experiment['parents'][0]}", "x264", "x265"]
+    assert [t["name"] for t in rd["data"]] == ["candidate", f"parent {experiment.parents[0]}", "x264", "x265"]
     assert rd["data"][0]["x"] == [p["kbps"] for p in clips[0]["points"]] and rd["layout"]["xaxis"]["type"] == "log"
     frames = charts_by_id["chart-train-0-frames"]
     assert [t["y"] for t in frames["data"]] == [p["psnr_y_frames"] for p in clips[0]["points"]]
@@ -285,14 +284,14 @@ def test_succeeded_experiment_page(seeded):
         for point in clip["points"]:
             assert f"{point['psnr_y']:,.3f}" in text
     assert text.count("Preview (H.264 re-encode of the decoded frames)") == len(clips)
-    assert f'href="/experiments/{experiment["id"]}/codec.py"' in text
-    assert f'href="/experiments/{experiment["id"]}/result.json"' in text
+    assert f'href="/experiments/{experiment.id}/codec.py"' in text
+    assert f'href="/experiments/{experiment.id}/result.json"' in text
     assert store.ids["claude1"] in text  # the parent
     for child in ("evaluating", "proposed", "rejected"):
         assert store.ids[child] in text
     assert "Children (3)" in text
     assert '<span class="d-add">' in text and "variant" in text  # the diff against the parent
-    assert f"{experiment['cost']['input_tokens']:,}" in text and experiment["code_sha256"] in text
+    assert f"{experiment.cost['input_tokens']:,}" in text and experiment.code_sha256 in text
 
 
 def test_failed_experiment_page(seeded):
@@ -319,20 +318,20 @@ def test_rejected_and_proposed_experiment_pages(seeded):
 def test_missing_result_artifact_is_said_not_fatal(seeded):
     store = seeded["huge"]
     orphan = next(e for e in store.experiments.list_experiments(status="succeeded", limit=100).items
-                  if not store.artifacts.exists(e["result_key"]))
-    text = page(store, f"/experiments/{orphan['id']}")
-    assert f"The store does not hold the artifact <code>{orphan['code_key']}</code>" in text
-    assert "No evaluation record." in text and f"{orphan['score']:+.2f}%" in text
+                  if not store.artifacts.exists(e.result_key))
+    text = page(store, f"/experiments/{orphan.id}")
+    assert f"The store does not hold the artifact <code>{orphan.code_key}</code>" in text
+    assert "No evaluation record." in text and f"{orphan.score:+.2f}%" in text
 
 
 def test_missing_code_artifact_still_shows_the_results(tmp_path):
     store = seed_normal(tmp_path, previews=False)
     experiment = store.experiments.get_experiment(store.ids["claude1"])
-    store.artifacts.path(experiment["code_key"]).unlink()
-    text = page(store, f"/experiments/{experiment['id']}")
-    assert f"The store does not hold the artifact <code>{experiment['code_key']}</code>" in text
+    store.artifacts.path(experiment.code_key).unlink()
+    text = page(store, f"/experiments/{experiment.id}")
+    assert f"The store does not hold the artifact <code>{experiment.code_key}</code>" in text
     assert "chart-train-0-rd" in text and "No code stored." in text
-    assert get(store, f"/experiments/{experiment['id']}/codec.py").status == 404
+    assert get(store, f"/experiments/{experiment.id}/codec.py").status == 404
     store.close()
 
 
@@ -348,11 +347,11 @@ def test_not_comparable_shows_the_reason_not_a_number(seeded):
 def test_downloads(seeded):
     store = seeded["normal"]
     experiment = store.experiments.get_experiment(store.ids["best"])
-    code = get(store, f"/experiments/{experiment['id']}/codec.py")
-    assert code.status == 200 and code.body == store.artifacts.get(experiment["code_key"])
-    assert code.headers["Content-Disposition"] == f'attachment; filename="{experiment["id"]}.py"'
-    result = get(store, f"/experiments/{experiment['id']}/result.json")
-    assert result.status == 200 and json.loads(result.body) == json.loads(store.artifacts.get(experiment["result_key"]))
+    code = get(store, f"/experiments/{experiment.id}/codec.py")
+    assert code.status == 200 and code.body == store.artifacts.get(experiment.code_key)
+    assert code.headers["Content-Disposition"] == f'attachment; filename="{experiment.id}.py"'
+    result = get(store, f"/experiments/{experiment.id}/result.json")
+    assert result.status == 200 and json.loads(result.body) == json.loads(store.artifacts.get(experiment.result_key))
     assert get(store, f"/experiments/{store.ids['proposed']}/codec.py").status == 404
     assert get(store, f"/experiments/{store.ids['proposed']}/result.json").status == 404
 
@@ -364,7 +363,7 @@ def test_leaderboard_and_pareto_charts(seeded):
     text = page(store, "/leaderboard")
     best = store.experiments.best_experiments(limit=50, benchmark="bm-web-seed")
     assert re.findall(r'<td class="num">\d+</td><td><a class="exp" href="/experiments/([^"]+)"', text) == \
-           [e["id"] for e in best]
+           [e.id for e in best]
     by_id = figures(text)
     rate, speed = by_id["chart-pareto-rate"], by_id["chart-pareto-speed"]
     names = [t["name"] for t in rate["data"]]
@@ -372,7 +371,7 @@ def test_leaderboard_and_pareto_charts(seeded):
     every = [(x, y) for t in rate["data"][:-3] for x, y in zip(t["x"], t["y"])]
     front = list(zip(rate["data"][-1]["x"], rate["data"][-1]["y"]))
     assert front == charts.pareto_front(every, minimise_x=True, maximise_y=True)
-    assert sorted(speed["data"][0]["y"]) == sorted(e["score"] for e in best)
+    assert sorted(speed["data"][0]["y"]) == sorted(e.score for e in best)
     other = page(store, "/leaderboard?clip=light_cut")
     assert "light_cut: rate against PSNR-Y" in figures(other)["chart-pareto-rate"]["layout"]["title"]["text"]
 
@@ -390,12 +389,12 @@ def test_costs_local_and_aws(seeded):
     assert "Not collected (local store)" in local
     history = seeded["normal"].experiments.get_state("best_history:bm-web-seed")["points"]
     seed = seeded["normal"].experiments.get_experiment(seeded["normal"].ids["hybrid"])  # the better seed
-    gain = seed["score"] - history[-1]["score"]
+    gain = seed.score - history[-1]["score"]
     assert f"improved the best train score by {gain:,.2f} points of BD-rate over the best seed" in local
     runs = seeded["normal"].experiments.get_state("campaign")["recent_runs"]
     assert f"of model spend that is <strong>${RUN_SPEND_USD * len(runs) / gain:.4f} per point" in local
-    claude = [e for e in seeded["normal"].experiments.list_experiments(limit=200).items if e["proposer"] == "claude"]
-    spent = sum(e["cost"]["llm_usd"] for e in claude)
+    claude = [e for e in seeded["normal"].experiments.list_experiments(limit=200).items if e.proposer == "claude"]
+    spent = sum(e.cost["llm_usd"] for e in claude)
     assert re.search(rf'claude / claude-sonnet-4-5</th><td class="num">{len(claude)}</td>', local)
     assert f"${spent:.4f}" in local
     aws = page(seeded["aws"], "/costs")
@@ -417,7 +416,7 @@ def cost_row(text: str, experiment_id: str) -> str:
 
 def test_gpu_job_seconds_and_spend_with_their_basis(seeded):
     store = seeded["normal"]
-    priced, local, never = (store.experiments.get_experiment(store.ids[role])["cost"]
+    priced, local, never = (store.experiments.get_experiment(store.ids[role]).cost
                             for role in ("best", "claude1", "hybrid"))
     assert priced["batch_s"] == 312.4
     assert priced["gpu_usd"] == pytest.approx(312.4 * GPU_PRICE.usd_per_hour / 3600, abs=1e-6)
@@ -618,7 +617,7 @@ def fetch(port: int, path: str, method: str = "GET", headers: dict | None = None
 
 
 def preview_key(store) -> str:
-    result = json.loads(store.artifacts.get(store.experiments.get_experiment(store.ids["best"])["result_key"]))
+    result = json.loads(store.artifacts.get(store.experiments.get_experiment(store.ids["best"]).result_key))
     return result["train"]["clips"][0]["preview"]["recon_key"]
 
 
@@ -654,7 +653,7 @@ def test_artifact_route_whole_and_ranges(server):
 
 def test_artifact_route_types_and_refusals(server):
     store, port = server
-    code_key = store.experiments.get_experiment(store.ids["best"])["code_key"]
+    code_key = store.experiments.get_experiment(store.ids["best"]).code_key
     response, body = fetch(port, store.artifacts.url(code_key))
     assert response.getheader("Content-Type") == "text/plain; charset=utf-8" and body.startswith(b"# variant")
     response, _ = fetch(port, store.artifacts.url(f"results/{store.ids['best']}.json"))

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -33,8 +33,9 @@ from aiv.names import CAMPAIGN_STATE
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.store.local_artifacts import LocalArtifactStore
+from aiv.store.ports import require_experiment
 from aiv.names import code_key
-from aiv.store.records import new_experiment
+from aiv.store.records import Experiment, ResultSummary, Summaries, new_experiment
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.video.clip import Clip
 from aiv.results import mean_preview_point, preview_quality_index
@@ -155,7 +156,7 @@ def _provenance() -> dict:
             "isolation": isolation_report()}
 
 
-def evaluation(experiment: dict, clips: list[Clip], rate_factor: float, rng: random.Random, vmaf: bool = False,
+def evaluation(experiment: Experiment, clips: list[Clip], rate_factor: float, rng: random.Random, vmaf: bool = False,
                speed: float = 1.0, failure: dict | None = None) -> dict:
     """An evaluation record of `experiment` on `clips` (failed at failure["clip"]/["quality"] when given)."""
     records = []
@@ -169,9 +170,9 @@ def evaluation(experiment: dict, clips: list[Clip], rate_factor: float, rng: ran
             record["anchors"], record["bd_rate"] = {}, {}
     settings = EvalSettings(qualities=QUALITIES, vmaf=vmaf).as_record()
     return {"status": "failed" if failure else "ok", "failure": failure,
-            "codec": {"name": experiment["id"], "origin": experiment["code_key"]},
-            "codec_sha256": experiment["code_sha256"], **_provenance(),
-            "created_at": experiment["created_at"][:19] + "+00:00", "settings": settings, "clips": records,
+            "codec": {"name": experiment.id, "origin": experiment.code_key},
+            "codec_sha256": experiment.code_sha256, **_provenance(),
+            "created_at": experiment.created_at[:19] + "+00:00", "settings": settings, "clips": records,
             "summary": None if failure else summarise(records)}
 
 
@@ -197,37 +198,38 @@ class Builder:
         return self.clock.isoformat(timespec="microseconds")
 
     def propose(self, role: str, proposer: str, parents: list[str], hypothesis: str, code: str | None,
-                model: str | None = None, cost: dict | None = None) -> dict:
+                model: str | None = None, cost: dict | None = None) -> Experiment:
         """A proposed experiment with its code stored, as propose() leaves it."""
         record = new_experiment(self.run_id, proposer, parents, hypothesis, None, model, benchmark=BENCHMARK.id)
-        record["created_at"] = record["updated_at"] = self._stamp()
+        stamp = self._stamp()
+        record = replace(record, created_at=stamp, updated_at=stamp,
+                         cost=cost or {"input_tokens": 0, "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0})
         if code is not None:
             sha = hashlib.sha256(code.encode()).hexdigest()
             self.store.artifacts.put(code_key(sha), code.encode(), "text/x-python")
-            record.update(code_sha256=sha, code_key=code_key(sha))
-        record["cost"] = cost or {"input_tokens": 0, "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0}
+            record = replace(record, code_sha256=sha, code_key=code_key(sha))
         self.store.experiments.create_experiment(record)
-        self.store.experiments.add_event(record["id"], "propose", f"attempt 1: {hypothesis[:200]}")
-        self.store.ids[role] = record["id"]
+        self.store.experiments.add_event(record.id, "propose", f"attempt 1: {hypothesis[:200]}")
+        self.store.ids[role] = record.id
         return record
 
-    def succeed(self, record: dict, rate_factor: float, vmaf: bool = False, speed: float = 1.0,
-                with_point: bool = True, previews: bool = False) -> dict:
+    def succeed(self, record: Experiment, rate_factor: float, vmaf: bool = False, speed: float = 1.0,
+                with_point: bool = True, previews: bool = False) -> Experiment:
         """Evaluate on the model codec and record the outcome, as evaluate() and record() do."""
         experiments = self.store.experiments
-        experiments.add_event(record["id"], "validate", "passed policy, duplicate and smoke checks")
-        result = {"experiment_id": record["id"], "status": "ok", "failure": None,
+        experiments.add_event(record.id, "validate", "passed policy, duplicate and smoke checks")
+        result = {"experiment_id": record.id, "status": "ok", "failure": None,
                   "cascade": evaluation(record, [self.train[0]], rate_factor, self.rng, vmaf, speed),
                   "train": evaluation(record, self.train, rate_factor, self.rng, vmaf, speed),
                   "validation": evaluation(record, self.validation, rate_factor * self.rng.uniform(0.97, 1.08),
                                            self.rng, vmaf, speed)}
         if previews and self.previews:
-            self._store_previews(record["id"], result)
+            self._store_previews(record.id, result)
         return self._record(record, result, with_point)
 
-    def fail(self, record: dict, rate_factor: float, failure: dict) -> dict:
+    def fail(self, record: Experiment, rate_factor: float, failure: dict) -> Experiment:
         """An evaluation that fails at failure["evaluation"] on failure["clip"] at failure["quality"]."""
-        result = {"experiment_id": record["id"], "status": "failed", "failure": failure, "cascade": None,
+        result = {"experiment_id": record.id, "status": "failed", "failure": failure, "cascade": None,
                   "train": None, "validation": None}
         stages = (("cascade", [self.train[0]]), ("train", self.train), ("validation", self.validation))
         for name, clips in stages:
@@ -239,40 +241,40 @@ class Builder:
                 break
         return self._record(record, result, with_point=False)
 
-    def gpu_job(self, record: dict, seconds: float, price: GpuPrice | None) -> dict:
+    def gpu_job(self, record: Experiment, seconds: float, price: GpuPrice | None) -> Experiment:
         """Add `seconds` of the GPU job to the experiment's cost, as gpu_runner/entry.py does."""
-        cost = self.store.experiments.get_experiment(record["id"])["cost"]
-        return self.store.experiments.update_experiment(record["id"], {"cost": with_job_seconds(cost, seconds, price)})
+        cost = require_experiment(self.store.experiments, record.id).cost
+        return self.store.experiments.update_experiment(record.id, {"cost": with_job_seconds(cost, seconds, price)})
 
-    def _record(self, record: dict, result: dict, with_point: bool) -> dict:
+    def _record(self, record: Experiment, result: dict, with_point: bool) -> Experiment:
         experiments, artifacts = self.store.experiments, self.store.artifacts
-        key = f"results/{record['id']}.json"
+        key = f"results/{record.id}.json"
         artifacts.put(key, json.dumps(result).encode(), "application/json")
         ok = result["status"] == "ok"
-        train, validation = result.get("train") or {}, result.get("validation") or {}
+        train = result.get("train") or {}
         compute = sum(p["encode_s"] + p["decode_s"] for name in ("cascade", "train", "validation")
                       for c in (result.get(name) or {}).get("clips", []) for p in c["points"])
+        summaries = Summaries.from_result(result)
         fields = {"status": "succeeded" if ok else "failed", "stage": "record", "result_key": key,
-                  "failure": result["failure"], "summary": {"train": train.get("summary"),
-                                                            "validation": validation.get("summary")},
-                  "score": (train.get("summary") or {}).get("bd_rate_x264_psnr_y") if ok else None,
-                  "score_validation": (validation.get("summary") or {}).get("bd_rate_x264_psnr_y") if ok else None,
+                  "failure": result["failure"], "summary": summaries,
+                  "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
+                  "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
                   "clip_scores": {c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value")
                                   for c in train.get("clips", [])},
                   "settings": CampaignSettings(qualities=QUALITIES, train_clips=TRAIN,
                                                validation_clips=VALIDATION).as_record(),
-                  "cost": record["cost"] | {"compute_s": round(record["cost"]["compute_s"] + compute, 3)}}
+                  "cost": record.cost | {"compute_s": round(record.cost["compute_s"] + compute, 3)}}
         if ok and with_point:
             fields["best_point"] = mean_preview_point(train)
-        updated = experiments.update_experiment(record["id"], fields)
+        updated = experiments.update_experiment(record.id, fields)
         if ok:
-            experiments.add_event(record["id"], "evaluate", f"train measured: headline {updated['score']:+.2f}%")
-            experiments.add_event(record["id"], "record", f"succeeded: {updated['score']:+.2f}% BD-rate vs x264")
-            if updated["score"] is not None:  # dated when the seeded evaluation would have ended, not now
-                finished = datetime.fromisoformat(record["created_at"]) + timedelta(minutes=5)
-                note_best(experiments, updated | {"updated_at": finished.isoformat(timespec="microseconds")})
+            experiments.add_event(record.id, "evaluate", f"train measured: headline {updated.score:+.2f}%")
+            experiments.add_event(record.id, "record", f"succeeded: {updated.score:+.2f}% BD-rate vs x264")
+            if updated.score is not None:  # dated when the seeded evaluation would have ended, not now
+                finished = datetime.fromisoformat(record.created_at) + timedelta(minutes=5)
+                note_best(experiments, replace(updated, updated_at=finished.isoformat(timespec="microseconds")))
         else:
-            experiments.add_event(record["id"], "record", f"failed: {result['failure']['reason']}")
+            experiments.add_event(record.id, "record", f"failed: {result['failure']['reason']}")
         return updated
 
     def _store_previews(self, experiment_id: str, result: dict) -> None:
@@ -339,13 +341,13 @@ def seed_failed_only(path: Path, count: int = 6) -> SeededStore:
                                      "clip": TRAIN[0], "quality": QUALITIES[1], "evaluation": "cascade"})
         else:
             reason = "forbidden import 'socket' at line 3"
-            store.experiments.update_experiment(record["id"], {
+            store.experiments.update_experiment(record.id, {
                 "status": "rejected", "stage": "policy",
-                "attempts": [{"attempt": i, "stage": "policy", "reason": reason, "code_sha256": record["code_sha256"]}
+                "attempts": [{"attempt": i, "stage": "policy", "reason": reason, "code_sha256": record.code_sha256}
                              for i in (1, 2, 3)],
                 "failure": {"stage": "policy", "reason": f"rejected 3 times; last at policy: {reason}", "clip": None,
                             "quality": None}})
-            store.experiments.add_event(record["id"], "rejected", f"policy: rejected 3 times; last at policy: {reason}")
+            store.experiments.add_event(record.id, "rejected", f"policy: rejected 3 times; last at policy: {reason}")
     return store
 
 
@@ -370,56 +372,56 @@ def seed_normal(path: Path, aws_states: bool = False, previews: bool = True) -> 
     hybrid = build.propose("hybrid", "builtin", [], "built-in reference codec 'hybrid'", sources["hybrid"])
     build.succeed(hybrid, 1.12, speed=1.0, with_point=False)
     claude_cost = {"input_tokens": 18_400, "output_tokens": 3_900, "llm_usd": 0.1137, "compute_s": 0.0}
-    offline1 = build.propose("offline1", "offline", [hybrid["id"]], "raise the deblocking strength by one step",
+    offline1 = build.propose("offline1", "offline", [hybrid.id], "raise the deblocking strength by one step",
                              mutated(sources["hybrid"], rng))
     build.succeed(offline1, 1.08, speed=1.1)
-    claude1 = build.propose("claude1", "claude", [hybrid["id"]],
+    claude1 = build.propose("claude1", "claude", [hybrid.id],
                             "Code motion vectors with a context-adaptive binary arithmetic coder instead of lzma.",
                             mutated(sources["hybrid"], rng), MODEL, dict(claude_cost))
     build.succeed(claude1, 0.96, speed=0.8, previews=True)
     build.gpu_job(claude1, 187.9, None)  # evaluated by the job on a local store: no price
     build.run_id = "run-seed-2"
-    best = build.propose("best", "claude", [claude1["id"]],
+    best = build.propose("best", "claude", [claude1.id],
                          "Add overlapped block motion compensation and a trained in-loop filter; keep the entropy "
-                         "coder.", mutated(store.artifacts.get(claude1["code_key"]).decode(), rng), MODEL,
+                         "coder.", mutated(store.artifacts.get(claude1.code_key).decode(), rng), MODEL,
                          dict(claude_cost, llm_usd=0.1412))
     build.succeed(best, 0.90, vmaf=True, speed=0.6, previews=True)
     build.gpu_job(best, 312.4, GPU_PRICE)  # the GPU job on AWS, priced by the stack
-    odd = build.propose("not_comparable", "offline", [hybrid["id"]], "quantise chroma twice as coarsely",
+    odd = build.propose("not_comparable", "offline", [hybrid.id], "quantise chroma twice as coarsely",
                         mutated(sources["hybrid"], rng))
     odd = build.succeed(odd, 1.05, speed=1.2)
-    result = json.loads(store.artifacts.get(odd["result_key"]))
+    result = json.loads(store.artifacts.get(odd.result_key))
     reason = "quality ranges overlap by 0.4 dB, less than 25 % of the smaller range"
     result["train"]["clips"][1]["bd_rate"]["x265"]["psnr_y"] = {"value": None, "reason": reason}
     result["train"]["summary"] = summarise(result["train"]["clips"])
-    store.artifacts.put(odd["result_key"], json.dumps(result).encode())
-    store.experiments.update_experiment(odd["id"], {"summary": {"train": result["train"]["summary"],
-                                                                "validation": odd["summary"]["validation"]}})
-    failed = build.propose("failed", "claude", [claude1["id"]], "Predict chroma from luma with a per-block linear "
+    store.artifacts.put(odd.result_key, json.dumps(result).encode())
+    store.experiments.update_experiment(odd.id, {"summary": replace(
+        odd.summary, train=ResultSummary.from_record(result["train"]["summary"]))})
+    failed = build.propose("failed", "claude", [claude1.id], "Predict chroma from luma with a per-block linear "
                            "model.", mutated(sources["hybrid"], rng), MODEL, dict(claude_cost, llm_usd=0.0981))
     build.fail(failed, 0.95, {"stage": "decode", "reason": "decode returned shape (23, 96, 128), expected "
                               "(24, 96, 128)", "clip": TRAIN[1], "quality": QUALITIES[2], "evaluation": "train"})
     for line in ("encode q=0.60 took 4.1 s", "decode exited with status 0 after 1.2 s"):
-        store.experiments.add_event(failed["id"], "evaluate", line)
-    cascade = build.propose("cascade_failed", "offline", [hybrid["id"]], "drop the loop filter",
+        store.experiments.add_event(failed.id, "evaluate", line)
+    cascade = build.propose("cascade_failed", "offline", [hybrid.id], "drop the loop filter",
                             mutated(sources["hybrid"], rng))
     build.fail(cascade, 1.0, {"stage": "encode", "reason": "MemoryError: the encoder exceeded 4096 MB",
                               "clip": TRAIN[0], "quality": QUALITIES[3], "evaluation": "cascade"})
-    rejected = build.propose("rejected", "claude", [best["id"]], "Use a lookup table read from disk.",
+    rejected = build.propose("rejected", "claude", [best.id], "Use a lookup table read from disk.",
                              "import os\n" + sources["intra"], MODEL, dict(claude_cost, llm_usd=0.2210))
     reason = "forbidden import 'os' at line 1: the decoder may not touch the file system"
-    store.experiments.update_experiment(rejected["id"], {
+    store.experiments.update_experiment(rejected.id, {
         "status": "rejected", "stage": "policy",
-        "attempts": [{"attempt": i, "stage": "policy", "reason": reason, "code_sha256": rejected["code_sha256"]}
+        "attempts": [{"attempt": i, "stage": "policy", "reason": reason, "code_sha256": rejected.code_sha256}
                      for i in (1, 2, 3)],
         "failure": {"stage": "policy", "reason": f"rejected 3 times; last at policy: {reason}", "clip": None,
                     "quality": None}})
-    store.experiments.add_event(rejected["id"], "rejected", f"attempt 3 rejected at policy: {reason}")
-    evaluating = build.propose("evaluating", "claude", [best["id"]], "Larger search range for fast motion.",
-                               mutated(store.artifacts.get(best["code_key"]).decode(), rng), MODEL, dict(claude_cost))
-    store.experiments.update_experiment(evaluating["id"], {"status": "evaluating", "stage": "evaluate"})
-    store.experiments.add_event(evaluating["id"], "evaluate", f"cascade: first 8 frames of {TRAIN[0]}")
-    proposed = build.propose("proposed", "claude", [best["id"]], "", None, MODEL)
+    store.experiments.add_event(rejected.id, "rejected", f"attempt 3 rejected at policy: {reason}")
+    evaluating = build.propose("evaluating", "claude", [best.id], "Larger search range for fast motion.",
+                               mutated(store.artifacts.get(best.code_key).decode(), rng), MODEL, dict(claude_cost))
+    store.experiments.update_experiment(evaluating.id, {"status": "evaluating", "stage": "evaluate"})
+    store.experiments.add_event(evaluating.id, "evaluate", f"cascade: first 8 frames of {TRAIN[0]}")
+    proposed = build.propose("proposed", "claude", [best.id], "", None, MODEL)
     store.experiments.add_event(None, "run", "run-seed-2 started: 10 iterations, proposer claude, 2 at once")
     if aws_states:
         store.experiments.put_state("schedule", {"enabled": True, "expression": "rate(6 hours)",
@@ -430,7 +432,7 @@ def seed_normal(path: Path, aws_states: bool = False, previews: bool = True) -> 
         totals = {name: round(sum(d["by_category"][name] for d in daily), 4) for name in daily[0]["by_category"]}
         store.experiments.put_state("costs", {"updated_at": now.isoformat(), "currency": "USD",
                                               "by_category": totals, "daily": daily})
-    store.ids["proposed"] = proposed["id"]
+    store.ids["proposed"] = proposed.id
     return store
 
 
@@ -444,8 +446,8 @@ def seed_hostile(path: Path, aws_states: bool = False, previews: bool = False) -
     hostile_clip = Clip(HOSTILE, pattern.y, pattern.u, pattern.v, 30.0, HOSTILE)
     build.train = [hostile_clip] + build.train[1:]
     build.succeed(hostile, 0.85, speed=0.9)
-    store.experiments.add_event(hostile["id"], "note", HOSTILE)
-    failing = build.propose("hostile_failed", "claude", [hostile["id"]], HOSTILE, HOSTILE_CODE + "\n# v2\n", HOSTILE)
+    store.experiments.add_event(hostile.id, "note", HOSTILE)
+    failing = build.propose("hostile_failed", "claude", [hostile.id], HOSTILE, HOSTILE_CODE + "\n# v2\n", HOSTILE)
     build.fail(failing, 1.0, {"stage": "decode", "reason": HOSTILE, "clip": HOSTILE, "quality": QUALITIES[1],
                               "evaluation": "train"})
     return store
@@ -487,43 +489,43 @@ def seed_huge(path: Path, count: int = 10_000, materialised: int = 40, seed: int
             record = build.propose(f"top{len(store.ids)}", "claude", parents, f"idea {n}: sharper motion search",
                                    code + f"# {n}\n", MODEL, cost)
             build.succeed(record, factors[n], speed=rng.uniform(0.3, 3))
-            ids.append(record["id"])
+            ids.append(record.id)
             continue
         record = new_experiment(build.run_id, rng.choice(("offline", "claude")), parents,
                                 f"Replace the 8x8 DCT with an adaptive 16x16 transform, variant {n}.",
                                 f"{rng.getrandbits(256):064x}", MODEL, experiment_id=f"exp-huge-{n:06d}",
                                 benchmark=BENCHMARK.id)
-        record["created_at"] = record["updated_at"] = build._stamp()
-        record["cost"] = cost
+        stamp = build._stamp()
+        record = replace(record, created_at=stamp, updated_at=stamp, cost=cost)
         outcome = outcomes[n]
         if outcome < 0.6:
             score = (factors[n] - 1) * 100
-            summary = {"bd_rate_x264_psnr_y": score, "bd_rate_x265_psnr_y": (factors[n] / X265_RATE - 1) * 100,
-                       "bd_rate_x264_vmaf": None, "not_comparable": {"bd_rate_x264_vmaf": "VMAF was not measured"}}
-            record.update(status="succeeded", stage="record", score=score, score_validation=score + rng.uniform(-3, 6),
-                          summary={"train": summary, "validation": dict(summary)},
-                          result_key=f"results/{record['id']}.json",
-                          best_point={"quality": 0.6, "kbps": rng.uniform(50, 900), "psnr_y": rng.uniform(31, 38),
-                                      "ssim_y": rng.uniform(0.93, 0.98), "vmaf": None,
-                                      "encode_fps": rng.uniform(5, 200), "decode_fps": rng.uniform(20, 600)})
+            summary = ResultSummary(score, (factors[n] / X265_RATE - 1) * 100, None,
+                                    {"bd_rate_x264_vmaf": "VMAF was not measured"})
+            record = replace(record, status="succeeded", stage="record", score=score,
+                             score_validation=score + rng.uniform(-3, 6), summary=Summaries(summary, summary),
+                             result_key=f"results/{record.id}.json",
+                             best_point={"quality": 0.6, "kbps": rng.uniform(50, 900), "psnr_y": rng.uniform(31, 38),
+                                         "ssim_y": rng.uniform(0.93, 0.98), "vmaf": None,
+                                         "encode_fps": rng.uniform(5, 200), "decode_fps": rng.uniform(20, 600)})
         elif outcome < 0.85:
-            record.update(status="failed", stage="evaluate",
-                          failure={"stage": "decode", "clip": rng.choice(TRAIN), "quality": 0.6,
-                                   "reason": "decode returned shape (23, 96, 128), expected (24, 96, 128)"})
+            record = replace(record, status="failed", stage="evaluate",
+                             failure={"stage": "decode", "clip": rng.choice(TRAIN), "quality": 0.6,
+                                      "reason": "decode returned shape (23, 96, 128), expected (24, 96, 128)"})
         elif outcome < 0.95:
-            record.update(status="rejected", stage="policy",
-                          attempts=[{"attempt": i, "stage": "policy", "reason": "forbidden import: os"}
-                                    for i in (1, 2, 3)])
+            record = replace(record, status="rejected", stage="policy",
+                             attempts=[{"attempt": i, "stage": "policy", "reason": "forbidden import: os"}
+                                       for i in (1, 2, 3)])
         else:
-            record.update(status=rng.choice(("proposed", "validating", "evaluating")))
+            record = replace(record, status=rng.choice(("proposed", "validating", "evaluating")))
         store.experiments.create_experiment(record)
-        if record["status"] == "succeeded":
+        if record.status == "succeeded":
             note_best(store.experiments, record)
         if n >= count - 300:
-            store.experiments.add_event(record["id"], record["stage"], f"{record['status']} at {record['stage']}")
-        ids.append(record["id"])
+            store.experiments.add_event(record.id, record.stage, f"{record.status} at {record.stage}")
+        ids.append(record.id)
     store.ids["newest"] = ids[-1]
-    store.ids["best"] = store.experiments.best_experiments(limit=1, benchmark=BENCHMARK.id)[0]["id"]
+    store.ids["best"] = store.experiments.best_experiments(limit=1, benchmark=BENCHMARK.id)[0].id
     return store
 
 

@@ -110,7 +110,7 @@ def rerun_input(experiments: ExperimentStore, experiment_id: str) -> dict:
     experiment = experiments.get_experiment(experiment_id)
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id}")
-    if not experiment.get("code_key"):
+    if not experiment.code_key:
         raise UsageError(f"experiment {experiment_id} has no code to rerun (its proposal failed)")
     return {"candidates": 1, "proposer": RERUN_PROPOSER, "rerun_of": experiment_id}
 

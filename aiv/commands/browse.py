@@ -74,12 +74,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     experiments, _ = _open(args)
     page = experiments.list_experiments(status=args.status, limit=args.limit, cursor=args.cursor)
     if args.json:
-        print_json({"items": page.items, "cursor": page.cursor})
+        print_json({"items": [e.as_record() for e in page.items], "cursor": page.cursor})
         return EXIT_OK
     print(f"{'id':<30} {'created':<20} {'status':<10} {'proposer':<9} {'score':>9} {'valid.':>9}  parent")
     for e in page.items:
-        print(f"{e['id']:<30} {e['created_at'][:19]:<20} {e['status']:<10} {e['proposer']:<9} "
-              f"{_score(e['score']):>9} {_score(e['score_validation']):>9}  {','.join(e['parents']) or '-'}")
+        print(f"{e.id:<30} {e.created_at[:19]:<20} {e.status:<10} {e.proposer:<9} "
+              f"{_score(e.score):>9} {_score(e.score_validation):>9}  {','.join(e.parents) or '-'}")
     if page.cursor:
         print(f"next page: --cursor {page.cursor}")
     return EXIT_OK
@@ -91,38 +91,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     experiments, artifacts = _open(args)
     view = experiment_view(experiments, artifacts, resolve_experiment_id(experiments, args.id))
     if args.json:
-        print_json(view)
+        print_json(view.as_json())
         return EXIT_OK
-    e = view["experiment"]
-    print(f"{e['id']}  {e['status']} (stage {e['stage']})  proposer {e['proposer']}"
-          f"{' / ' + e['model'] if e.get('model') else ''}  parents {', '.join(e['parents']) or '-'}")
-    print(f"hypothesis: {e['hypothesis'] or '-'}")
-    print(f"score (train) {_score(e['score'])}   validation {_score(e['score_validation'])}")
-    cost = e["cost"]
+    e = view.experiment
+    print(f"{e.id}  {e.status} (stage {e.stage})  proposer {e.proposer}"
+          f"{' / ' + e.model if e.model else ''}  parents {', '.join(e.parents) or '-'}")
+    print(f"hypothesis: {e.hypothesis or '-'}")
+    print(f"score (train) {_score(e.score)}   validation {_score(e.score_validation)}")
+    cost = e.cost
     print(f"cost: {cost['input_tokens']} input + {cost['output_tokens']} output tokens, ${cost['llm_usd']:.4f}, "
           f"{cost['compute_s']:.1f} codec seconds")
     if cost.get("batch_s") is not None:
         gpu = f"${cost['gpu_usd']:.4f} ({cost['gpu_price_basis']})" if cost.get("gpu_usd") is not None else "no price"
         print(f"GPU job: {cost['batch_s']:.1f} s, {gpu}")
-    for attempt in e["attempts"]:
+    for attempt in e.attempts:
         print(f"attempt {attempt['attempt']} rejected at {attempt['stage']}: {attempt['reason']}")
-    if e.get("failure"):
-        print(f"failure at {e['failure']['stage']}: {e['failure']['reason']}")
+    if e.failure:
+        print(f"failure at {e.failure['stage']}: {e.failure['reason']}")
     for split in ("train", "validation"):
-        if view["result"] and view["result"].get(split):
+        if view.result and view.result.get(split):
             print(f"\n== {split} ==")
-            print(format_record(view["result"][split]))
+            print(format_record(view.result[split]))
     print("\n== events ==")
-    for event in view["events"]:
+    for event in view.events:
         print(f"{event['at'][:19].replace('T', ' ')}  {event['kind']:<9} {event['message']}")
-    if not view["events"]:
+    if not view.events:
         print("(none)")
-    if view["diff"]:
+    if view.diff:
         print("\n== diff against the parent ==")
-        print(view["diff"])
-    elif view["code"]:
+        print(view.diff)
+    elif view.code:
         print("\n== code ==")
-        print(view["code"])
+        print(view.code)
     return EXIT_OK
 
 
@@ -158,12 +158,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     experiments, artifacts = _open(args)
     experiment_id = resolve_experiment_id(experiments, args.id)
     view = experiment_view(experiments, artifacts, experiment_id)
-    if view["code"] is None:
+    if view.code is None:
         raise UsageError(f"experiment {experiment_id} has no code (its proposal failed)")
     out = Path(args.out or Path("export") / experiment_id)
     out.mkdir(parents=True, exist_ok=True)
-    files = {f"{experiment_id}.py": view["code"], "experiment.json": json.dumps(view["experiment"], indent=1)}
-    outcome = view["result"] or {}
+    files = {f"{experiment_id}.py": view.code, "experiment.json": json.dumps(view.experiment.as_record(), indent=1)}
+    outcome = view.result or {}
     evaluation = outcome.get("train") or outcome.get("cascade")  # as far as the evaluation got
     if evaluation is not None:
         files["result.json"] = json.dumps(evaluation, indent=1)

@@ -132,7 +132,7 @@ def resolve_experiment_id(experiments: ExperimentStore, text: str) -> str:
     matches, cursor = [], None
     while True:
         page = experiments.list_experiments(limit=ID_SCAN_PAGE, cursor=cursor)
-        matches += [e["id"] for e in page.items if e["id"].startswith(text)]
+        matches += [e.id for e in page.items if e.id.startswith(text)]
         cursor = page.cursor
         if cursor is None or len(matches) > MAX_ID_MATCHES:
             break

@@ -120,6 +120,6 @@ def _experiment_result(store_handles, spec: str) -> tuple[str, dict]:
 
     experiments, artifacts = store_handles
     experiment = experiments.get_experiment(resolve_experiment_id(experiments, spec))
-    if not experiment.get("result_key"):
-        raise UsageError(f"experiment {experiment['id']} has no evaluation (status {experiment['status']})")
-    return experiment["id"], json.loads(artifacts.get(experiment["result_key"]))
+    if not experiment.result_key:
+        raise UsageError(f"experiment {experiment.id} has no evaluation (status {experiment.status})")
+    return experiment.id, json.loads(artifacts.get(experiment.result_key))

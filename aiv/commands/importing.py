@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_OK, add_json_argument, add_store_argument,
                                  default_cache_dir, print_json)
+
+if TYPE_CHECKING:
+    from aiv.store.records import Experiment
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -32,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from aiv.pipeline.importing import check_import
     from aiv.local import open_local_lab, store_path
     from aiv.runner import CampaignRun, RunOptions, stored_settings
+    from aiv.store.ports import require_experiment
 
     if not args.codec.endswith(".py"):
         raise UsageError(f"aiv import takes a .py codec module, got {args.codec}")
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = stored_settings(lab.experiments)
     if settings is not None:
         lab = open_local_lab(path, settings, cache_dir=default_cache_dir())
-    standing = [e for e in lab.experiments.find_by_code(codec.sha256) if e["status"] not in ("failed", "rejected")]
+    standing = [e for e in lab.experiments.find_by_code(codec.sha256) if e.status not in ("failed", "rejected")]
     if standing:
         return _report(args, standing[0], created=False)
     report_line(f"importing {args.codec} as {name} into {path}; benchmark: "
@@ -55,25 +60,28 @@ def run(args: argparse.Namespace) -> int:
                 f"{lab.settings.frames} frames)")
     campaign = CampaignRun(lab, RunOptions(iterations=0, seeds=(), imports=((name, args.codec),)), report=report_line)
     campaign.execute()
-    return _report(args, lab.experiments.get_experiment(campaign.outcomes[0].experiment_id), created=True)
+    entered = campaign.outcomes[0].experiment_id
+    if entered is None:
+        raise UsageError(f"importing {args.codec} made no experiment: {campaign.outcomes[0].reason}")
+    return _report(args, require_experiment(lab.experiments, entered), created=True)
 
 
-def _report(args: argparse.Namespace, experiment: dict, created: bool) -> int:
+def _report(args: argparse.Namespace, experiment: Experiment, created: bool) -> int:
     from aiv.results import failure_text
 
     if args.json:
-        print_json({"experiment_id": experiment["id"], "created": created, "status": experiment["status"],
-                    "score": experiment["score"], "score_validation": experiment["score_validation"],
-                    "failure": experiment.get("failure")})
+        print_json({"experiment_id": experiment.id, "created": created, "status": experiment.status,
+                    "score": experiment.score, "score_validation": experiment.score_validation,
+                    "failure": experiment.failure})
     elif not created:
-        print(f"already in the archive as {experiment['id']} ({experiment['status']}); nothing imported")
-    elif experiment["status"] == "succeeded":
-        validation = experiment["score_validation"]
-        print(f"imported as {experiment['id']}: succeeded, BD-rate vs x264 {_score(experiment['score'])} (train), "
+        print(f"already in the archive as {experiment.id} ({experiment.status}); nothing imported")
+    elif experiment.status == "succeeded":
+        validation = experiment.score_validation
+        print(f"imported as {experiment.id}: succeeded, BD-rate vs x264 {_score(experiment.score)} (train), "
               f"{_score(validation)} (validation); it is now a parent for the search")
     else:
-        print(f"imported as {experiment['id']}: {experiment['status']}: {failure_text(experiment['failure'])}")
-    return EXIT_OK if experiment["status"] in ("succeeded", "proposed", "validating", "evaluating") else \
+        print(f"imported as {experiment.id}: {experiment.status}: {failure_text(experiment.failure or {})}")
+    return EXIT_OK if experiment.status in ("succeeded", "proposed", "validating", "evaluating") else \
         EXIT_CODEC_FAILED
 
 

@@ -11,15 +11,16 @@ measures archived code again), but their fingerprints are noted. Light: no numpy
 from __future__ import annotations
 
 from aiv.store.ports import ArtifactStore
+from aiv.store.records import Experiment
 
 EXEMPT_PROPOSERS = ("builtin", "rerun")
 
 
-def earlier_owner(artifacts: ArtifactStore, key: str, experiment: dict) -> str | None:
+def earlier_owner(artifacts: ArtifactStore, key: str, experiment: Experiment) -> str | None:
     """The id of another, earlier experiment with the fingerprint at `key`; else None, after noting
     `experiment` as its owner if it has none. Always None for an exempt proposer."""
     if artifacts.exists(key):
         owner = artifacts.get(key).decode()
-        return owner if owner != experiment["id"] and experiment["proposer"] not in EXEMPT_PROPOSERS else None
-    artifacts.put(key, experiment["id"].encode(), "text/plain")
+        return owner if owner != experiment.id and experiment.proposer not in EXEMPT_PROPOSERS else None
+    artifacts.put(key, experiment.id.encode(), "text/plain")
     return None

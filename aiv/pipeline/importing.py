@@ -17,7 +17,7 @@ from aiv.errors import UsageError
 from aiv.names import code_key
 from aiv.pipeline.events import ImportEvent, SeedEvent, Seeded
 from aiv.pipeline.lab import Lab
-from aiv.store.records import benchmark_of, new_experiment
+from aiv.store.records import new_experiment
 
 IMPORT_PREFIX = "import:"  # a seed name that stands for an imported experiment
 IMPORT_PROPOSER = "import"
@@ -48,19 +48,19 @@ def import_codec(event: ImportEvent, lab: Lab) -> Seeded:
     name, source = event["name"], event["source"]
     check_import(name, source)
     sha256 = hashlib.sha256(source.encode()).hexdigest()  # as CodecSource.sha256, without loading numpy here
-    existing = [e for e in lab.experiments.find_by_code(sha256) if benchmark_of(e) == lab.benchmark_id]
-    standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
+    existing = [e for e in lab.experiments.find_by_code(sha256) if e.benchmark == lab.benchmark_id]
+    standing = [e for e in existing if e.status not in ("failed", "rejected")]
     if standing:
-        return {"run_id": event["run_id"], "experiment_id": standing[0]["id"], "created": False}
+        return {"run_id": event["run_id"], "experiment_id": standing[0].id, "created": False}
     lab.artifacts.put(code_key(sha256), source.encode(), "text/x-python")
     experiment_id = f"exp-import-{name}-{sha256[:12]}-{len(existing) + 1}"
     record = new_experiment(event["run_id"], IMPORT_PROPOSER, [], f"imported codec '{name}' ({event['origin']})",
                             sha256, experiment_id=experiment_id, benchmark=lab.benchmark_id)
     created = lab.experiments.create_experiment(record)
     if created:
-        lab.experiments.add_event(record["id"], "import", f"codec {name} imported from {event['origin']}; it is "
+        lab.experiments.add_event(record.id, "import", f"codec {name} imported from {event['origin']}; it is "
                                                           "evaluated as a seed")
-    return {"run_id": event["run_id"], "experiment_id": record["id"], "created": created}
+    return {"run_id": event["run_id"], "experiment_id": record.id, "created": created}
 
 
 def imported_seed(event: SeedEvent, lab: Lab) -> Seeded:
@@ -68,6 +68,6 @@ def imported_seed(event: SeedEvent, lab: Lab) -> Seeded:
     when that imported experiment still waits for its evaluation (status proposed)."""
     experiment_id = event["name"][len(IMPORT_PREFIX):]
     experiment = lab.experiments.get_experiment(experiment_id)
-    if experiment is None or experiment.get("proposer") != IMPORT_PROPOSER:
+    if experiment is None or experiment.proposer != IMPORT_PROPOSER:
         raise ValueError(f"seed {event['name']}: no imported experiment {experiment_id} in this store")
-    return {"run_id": event["run_id"], "experiment_id": experiment_id, "created": experiment["status"] == "proposed"}
+    return {"run_id": event["run_id"], "experiment_id": experiment_id, "created": experiment.status == "proposed"}

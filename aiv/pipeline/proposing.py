@@ -14,7 +14,7 @@ from aiv.pipeline.recording import reject
 from aiv.search.archive import build_context, select_parent
 from aiv.search.proposer import Proposal, ProposalError
 from aiv.store.ports import require_experiment
-from aiv.store.records import benchmark_of, new_experiment
+from aiv.store.records import Experiment, new_experiment
 
 
 def propose(event: ProposeEvent, lab: Lab) -> Proposed:
@@ -29,18 +29,18 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     if event.get("rerun_of"):
         return propose_rerun(event, lab)
     experiments = lab.experiments
-    experiment: dict | None = None
+    experiment: Experiment | None = None
     mode = "retry"
     if event.get("experiment_id"):
         experiment = require_experiment(experiments, str(event["experiment_id"]))
-        parent = require_experiment(experiments, experiment["parents"][0])
+        parent = require_experiment(experiments, experiment.parents[0])
     else:
         selection = select_parent(experiments, random.Random(event["random_seed"]), lab.benchmark_id)
         parent, mode = selection.parent, selection.mode
-    attempt = len(experiment["attempts"]) + 1 if experiment else 1
+    attempt = len(experiment.attempts) + 1 if experiment else 1
     # a retried candidate's recorded attempts (each with the model's reply) become the conversation
     context = build_context(experiments, lab.artifacts, parent, event["random_seed"] * 100 + attempt,
-                            experiment=experiment, settings=lab.settings, benchmark=benchmark_of(parent))
+                            experiment=experiment, settings=lab.settings, benchmark=parent.benchmark)
     # The proposer runs before a new experiment exists: if it crashes (not a ProposalError), no
     # experiment is left open that the failure handler could not name.
     outcome: Proposal | ProposalError
@@ -50,28 +50,28 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
         outcome = failure
     if experiment is None:
         named = outcome.parents if isinstance(outcome, Proposal) and outcome.parents else None
-        parents = named or [parent["id"]]
+        parents = named or [parent.id]
         experiment = new_experiment(event["run_id"], event["proposer"], parents, "", None, benchmark=lab.benchmark_id)
         experiments.create_experiment(experiment)
-        shown = "" if parents == [parent["id"]] else f"; it was shown {parent['id']}"
-        experiments.add_event(experiment["id"], "propose",
+        shown = "" if parents == [parent.id] else f"; it was shown {parent.id}"
+        experiments.add_event(experiment.id, "propose",
                               f"improving {', '.join(parents)} ({mode}) with the {event['proposer']} proposer{shown}")
-    out: Proposed = {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": event["proposer"],
+    out: Proposed = {"run_id": event["run_id"], "experiment_id": experiment.id, "proposer": event["proposer"],
                      "random_seed": event["random_seed"], "attempt": attempt, "proposed": True}
     if outcome.reply:
-        lab.artifacts.put(reply_key(experiment["id"], attempt), outcome.reply.encode(), "text/plain")
+        lab.artifacts.put(reply_key(experiment.id, attempt), outcome.reply.encode(), "text/plain")
     if isinstance(outcome, ProposalError):
-        add_usage(experiments, experiment["id"], outcome.usage)
-        reject(lab, experiment["id"], attempt, "propose", outcome.reason, made_module=False)
+        add_usage(experiments, experiment.id, outcome.usage)
+        reject(lab, experiment.id, attempt, "propose", outcome.reason, made_module=False)
         return out | {"proposed": False, **rejection("propose", outcome.reason, event["proposer"])}
     proposal = outcome
-    source = CodecSource(experiment["id"], proposal.code, "proposal")
+    source = CodecSource(experiment.id, proposal.code, "proposal")
     lab.artifacts.put(code_key(source.sha256), proposal.code.encode(), "text/x-python")
-    experiments.update_experiment(experiment["id"], {
+    experiments.update_experiment(experiment.id, {
         "code_sha256": source.sha256, "code_key": code_key(source.sha256), "hypothesis": proposal.hypothesis,
-        "model": proposal.model, "parents": proposal.parents or experiment["parents"], "stage": "propose"})
-    add_usage(experiments, experiment["id"], proposal.usage)
-    experiments.add_event(experiment["id"], "propose", f"attempt {attempt}: {proposal.hypothesis[:200]}")
+        "model": proposal.model, "parents": proposal.parents or experiment.parents, "stage": "propose"})
+    add_usage(experiments, experiment.id, proposal.usage)
+    experiments.add_event(experiment.id, "propose", f"attempt {attempt}: {proposal.hypothesis[:200]}")
     return out
 
 
@@ -82,11 +82,11 @@ def propose_rerun(event: ProposeEvent, lab: Lab) -> Proposed:
     if event.get("experiment_id"):
         raise ValueError(f"a rerun is proposed once: {event['experiment_id']} was already proposed")
     original = lab.experiments.get_experiment(event["rerun_of"]) if event["rerun_of"] else None
-    if original is None or not original.get("code_sha256"):
+    if original is None or not original.code_sha256:
         raise ValueError(f"cannot rerun {event['rerun_of']}: no such experiment with code in this store")
-    experiment = new_experiment(event["run_id"], "rerun", [original["id"]], f"re-evaluation of {original['id']}",
-                                original["code_sha256"], model=original.get("model"), benchmark=lab.benchmark_id)
+    experiment = new_experiment(event["run_id"], "rerun", [original.id], f"re-evaluation of {original.id}",
+                                original.code_sha256, model=original.model, benchmark=lab.benchmark_id)
     lab.experiments.create_experiment(experiment)
-    lab.experiments.add_event(experiment["id"], "propose", f"rerun of {original['id']}")
-    return {"run_id": event["run_id"], "experiment_id": experiment["id"], "proposer": "rerun",
+    lab.experiments.add_event(experiment.id, "propose", f"rerun of {original.id}")
+    return {"run_id": event["run_id"], "experiment_id": experiment.id, "proposer": "rerun",
             "random_seed": event["random_seed"], "attempt": 1, "proposed": True}

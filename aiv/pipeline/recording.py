@@ -11,7 +11,7 @@ from aiv.pipeline.events import MarkFailedEvent, RecordEvent
 from aiv.pipeline.lab import Lab
 from aiv.results import failure_text, mean_preview_point
 from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
-from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, benchmark_of
+from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, Experiment, Summaries
 
 
 def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True,
@@ -19,9 +19,9 @@ def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, 
     """Note a rejected attempt on the experiment (its module and hypothesis, unless the attempt made no
     module; `extra` fields such as "saved_points") and set it back to "proposed"."""
     experiment = require_experiment(lab.experiments, experiment_id)
-    attempts = experiment["attempts"] + [{"attempt": attempt, "stage": stage, "reason": reason,
-                                          "code_sha256": experiment["code_sha256"] if made_module else None,
-                                          "hypothesis": experiment["hypothesis"] if made_module else "", **extra}]
+    attempts = experiment.attempts + [{"attempt": attempt, "stage": stage, "reason": reason,
+                                       "code_sha256": experiment.code_sha256 if made_module else None,
+                                       "hypothesis": experiment.hypothesis if made_module else "", **extra}]
     lab.experiments.update_experiment(experiment_id, {"attempts": attempts, "status": "proposed", "stage": stage})
     lab.experiments.add_event(experiment_id, "rejected", f"attempt {attempt} rejected at {stage}: {reason[:500]}")
 
@@ -41,18 +41,18 @@ def record(event: RecordEvent, lab: Lab) -> dict:
     result = json.loads(lab.artifacts.get(event["result_key"]))
     if result["status"] == "rejected":
         experiment = require_experiment(lab.experiments, event["experiment_id"])
-        if experiment["status"] == "evaluating":
+        if experiment.status == "evaluating":
             saved = {"saved_points": result["saved_points"]} if "saved_points" in result else {}
-            reject(lab, experiment["id"], event.get("attempt", len(experiment["attempts"]) + 1), result["stage"],
+            reject(lab, experiment.id, event.get("attempt", len(experiment.attempts) + 1), result["stage"],
                    result["reason"], **saved)
-        return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment["proposer"])}
+        return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment.proposer)}
     ok = result["status"] == "ok"
-    train, validation = result.get("train") or {}, result.get("validation") or {}
+    train = result.get("train") or {}
+    summaries = Summaries.from_result(result)
     fields = {"status": "succeeded" if ok else "failed", "stage": "record",
-              "result_key": event["result_key"], "failure": result["failure"],
-              "summary": {"train": train.get("summary"), "validation": validation.get("summary")},
-              "score": (train.get("summary") or {}).get("bd_rate_x264_psnr_y") if ok else None,
-              "score_validation": (validation.get("summary") or {}).get("bd_rate_x264_psnr_y") if ok else None,
+              "result_key": event["result_key"], "failure": result["failure"], "summary": summaries,
+              "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
+              "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
               "clip_scores": {c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value")
                               for c in train.get("clips", [])},
               "best_point": mean_preview_point(train) if ok else None,
@@ -64,14 +64,14 @@ def record(event: RecordEvent, lab: Lab) -> dict:
         updated = lab.experiments.update_experiment(event["experiment_id"], fields, expect_status=ACTIVE_STATUSES)
     except ConflictError:
         current = require_experiment(lab.experiments, event["experiment_id"])
-        return {"experiment_id": current["id"], "status": current["status"], "score": current["score"],
+        return {"experiment_id": current.id, "status": current.status, "score": current.score,
                 "recorded": False, "rejected": False}
-    message = (f"succeeded: {format_score(updated['score'])} (validation {format_score(updated['score_validation'])})"
-               if updated["status"] == "succeeded" else f"failed: {failure_text(result['failure'])}")
-    lab.experiments.add_event(updated["id"], "record", message)
-    if updated["score"] is not None:
+    message = (f"succeeded: {format_score(updated.score)} (validation {format_score(updated.score_validation)})"
+               if updated.status == "succeeded" else f"failed: {failure_text(result['failure'])}")
+    lab.experiments.add_event(updated.id, "record", message)
+    if updated.score is not None:
         note_best(lab.experiments, updated)
-    return {"experiment_id": updated["id"], "status": updated["status"], "score": updated["score"], "recorded": True,
+    return {"experiment_id": updated.id, "status": updated.status, "score": updated.score, "recorded": True,
             "rejected": False}
 
 
@@ -84,7 +84,7 @@ def note_benchmark(experiments: ExperimentStore, benchmark: Benchmark) -> None:
 BEST_HISTORY_SWAPS = 20  # records finishing at once each retry their swap; this many lost swaps is no race
 
 
-def note_best(experiments: ExperimentStore, experiment: dict) -> None:
+def note_best(experiments: ExperimentStore, experiment: Experiment) -> None:
     """Append to its benchmark's best-history state document when `experiment` beats that benchmark's best so far.
 
     The history ({"points": [{"at", "experiment_id", "score", "score_validation"}]}) is what the
@@ -93,18 +93,20 @@ def note_best(experiments: ExperimentStore, experiment: dict) -> None:
     again and decided again whenever another record changed the history first, so no point is lost.
     ConflictError after BEST_HISTORY_SWAPS lost swaps.
     """
-    key = best_history_key(benchmark_of(experiment))
+    if experiment.score is None:
+        raise ValueError(f"experiment {experiment.id} has no score to note in the best-score history")
+    key = best_history_key(experiment.benchmark)
     for _ in range(BEST_HISTORY_SWAPS):
         history = experiments.get_state(key)
         points = [] if history is None else history["points"]
-        if points and points[-1]["score"] <= experiment["score"]:
+        if points and points[-1]["score"] <= experiment.score:
             return
-        point = {"at": experiment["updated_at"], "experiment_id": experiment["id"], "score": experiment["score"],
-                 "score_validation": experiment["score_validation"]}
+        point = {"at": experiment.updated_at, "experiment_id": experiment.id, "score": experiment.score,
+                 "score_validation": experiment.score_validation}
         if experiments.swap_state(key, history, {"points": [*points, point]}):
             return
     raise ConflictError(f"the best-score history changed under {BEST_HISTORY_SWAPS} attempts to add "
-                        f"{experiment['id']}")
+                        f"{experiment.id}")
 
 
 def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
@@ -122,6 +124,6 @@ def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
                                                     expect_status=ACTIVE_STATUSES)
     except ConflictError:
         current = require_experiment(lab.experiments, event["experiment_id"])
-        return {"experiment_id": current["id"], "status": current["status"], "recorded": False}
-    lab.experiments.add_event(updated["id"], status, f"{event['stage']}: {event['reason'][:500]}")
-    return {"experiment_id": updated["id"], "status": status, "recorded": True}
+        return {"experiment_id": current.id, "status": current.status, "recorded": False}
+    lab.experiments.add_event(updated.id, status, f"{event['stage']}: {event['reason'][:500]}")
+    return {"experiment_id": updated.id, "status": status, "recorded": True}

@@ -7,7 +7,7 @@ from aiv.names import code_key
 from aiv.pipeline.events import SeedEvent, Seeded
 from aiv.pipeline.importing import IMPORT_PREFIX, imported_seed
 from aiv.pipeline.lab import Lab
-from aiv.store.records import benchmark_of, new_experiment
+from aiv.store.records import new_experiment
 
 
 def seed(event: SeedEvent, lab: Lab) -> Seeded:
@@ -26,15 +26,15 @@ def seed(event: SeedEvent, lab: Lab) -> Seeded:
         return imported_seed(event, lab)
     source = builtin_source(event["name"])
     benchmark = lab.benchmark_id
-    existing = [e for e in lab.experiments.find_by_code(source.sha256) if benchmark_of(e) == benchmark]
-    standing = [e for e in existing if e["status"] not in ("failed", "rejected")]
+    existing = [e for e in lab.experiments.find_by_code(source.sha256) if e.benchmark == benchmark]
+    standing = [e for e in existing if e.status not in ("failed", "rejected")]
     if standing:
-        return {"run_id": event["run_id"], "experiment_id": standing[0]["id"], "created": False}
+        return {"run_id": event["run_id"], "experiment_id": standing[0].id, "created": False}
     lab.artifacts.put(code_key(source.sha256), source.source.encode(), "text/x-python")
     experiment_id = f"exp-seed-{event['name']}-{source.sha256[:8]}-{benchmark.removeprefix('bm-')[:8]}-{len(existing) + 1}"
     record = new_experiment(event["run_id"], "builtin", [], f"built-in reference codec '{event['name']}'",
                             source.sha256, experiment_id=experiment_id, benchmark=benchmark)
     created = lab.experiments.create_experiment(record)
     if created:
-        lab.experiments.add_event(record["id"], "seed", f"built-in codec {event['name']} entered the archive")
-    return {"run_id": event["run_id"], "experiment_id": record["id"], "created": created}
+        lab.experiments.add_event(record.id, "seed", f"built-in codec {event['name']} entered the archive")
+    return {"run_id": event["run_id"], "experiment_id": record.id, "created": created}

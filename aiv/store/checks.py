@@ -48,9 +48,11 @@ def check_record(record: dict) -> None:
         value = record.get(field)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"experiment {field!r} must be a number or None, got {value!r}")
-    for field in ("code_sha256", "run_id", "benchmark"):
+    for field in ("code_sha256", "run_id"):
         if not isinstance(record.get(field), (str, type(None))):
             raise ValueError(f"experiment {field!r} must be a string or None, got {record.get(field)!r}")
+    if not isinstance(record.get("benchmark"), str):
+        raise ValueError(f"experiment 'benchmark' must be a string, got {record.get('benchmark')!r}")
     parents = record.get("parents")
     if parents is not None and not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
         raise ValueError(f"experiment 'parents' must be a list of ids, got {parents!r}")

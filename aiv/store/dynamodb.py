@@ -1,10 +1,10 @@
 """The AWS ExperimentStore: one DynamoDB table, read by key and by index query, never scanned.
 
 The item layout and the indexes are in aiv/store/table_design.py. An experiment item holds the
-record as JSON text (floats, None and nesting round-trip exactly, as in the SQLite store) plus
-the index attributes copied out of it; an attribute absent from an item keeps the item out of
-that (sparse) index, so a status or score that goes away takes the experiment out of the score
-indexes on the same write.
+record as JSON text (Experiment.as_record, read back with Experiment.from_record; floats, None and
+nesting round-trip exactly, as in the SQLite store) plus the index attributes copied out of it; an
+attribute absent from an item keeps the item out of that (sparse) index, so a status or score that
+goes away takes the experiment out of the score indexes on the same write.
 
 Every experiment write is one TransactWriteItems: the item, its parent links and the per-status
 counters change together, so `count_by_status` is exact without reading the experiments.
@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from aiv.errors import UsageError
 from aiv.store.ports import ConflictError, Page
-from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
+from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, Experiment, now_iso
 from aiv.store.checks import (check_limit, check_record, check_status, decode_cursor, dumps_strict, encode_cursor,
                               split_field)
 from aiv.store.table_design import (BY_CODE, BY_EVENT, BY_STATUS, BY_TIME, MAX_ITEM_BYTES, PARTITION_KEY,
@@ -118,7 +118,7 @@ def _experiment_item(record: dict, version: int) -> dict:
         for split, index in SCORE_INDEXES.items():
             field = split_field(split)
             if record.get(field) is not None:
-                item[index.partition_key] = _s(_score_partition(benchmark_of(record), split))
+                item[index.partition_key] = _s(_score_partition(record["benchmark"], split))
                 item[index.sort_key] = _s(_score_key(field, record[field], experiment_id))
     return _check_size(item, f"experiment {experiment_id!r}")
 
@@ -131,6 +131,10 @@ def _link_keys(record: dict) -> set[tuple[str, str]]:
 
 def _record(item: dict) -> dict:
     return json.loads(item["record"]["S"])
+
+
+def _experiment(item: dict) -> Experiment:
+    return Experiment.from_record(_record(item))
 
 
 def _backoff(attempt: int) -> None:
@@ -200,9 +204,9 @@ class DynamoExperimentStore:
                 return items
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _get_many(self, experiment_ids: list[str]) -> list[dict]:
-        """The records of these ids, in this order (consistent reads, 100 keys a request)."""
-        found: dict[str, dict] = {}
+    def _get_many(self, experiment_ids: list[str]) -> list[Experiment]:
+        """The experiments of these ids, in this order (consistent reads, 100 keys a request)."""
+        found: dict[str, Experiment] = {}
         unique = list(dict.fromkeys(experiment_ids))
         for start in range(0, len(unique), _MAX_BATCH_GET):
             keys = [{PARTITION_KEY: _s(_experiment_pk(i)), SORT_KEY: _s(_META)}
@@ -212,8 +216,8 @@ class DynamoExperimentStore:
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table_name, []):
-                    record = _record(item)
-                    found[record["id"]] = record
+                    experiment = _experiment(item)
+                    found[experiment.id] = experiment
                 request = response.get("UnprocessedKeys") or {}
                 if request:
                     _backoff(attempt)
@@ -305,25 +309,26 @@ class DynamoExperimentStore:
                 raise RuntimeError("the table's SCHEMA item was neither written nor readable")
         return int(item["version"]["N"])
 
-    def create_experiment(self, experiment: dict) -> bool:
+    def create_experiment(self, experiment: Experiment) -> bool:
         """Store a new experiment; False, and no change, if its id exists already."""
-        check_record(experiment)
-        item = _experiment_item(experiment, version=1)
+        record = experiment.as_record()
+        check_record(record)
+        item = _experiment_item(record, version=1)
         actions = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(#pk)",
                             "ExpressionAttributeNames": {"#pk": PARTITION_KEY}}},
-                   self._count(experiment["status"], 1),
-                   *self._link_writes(set(), _link_keys(experiment), experiment["id"])]
-        what = f"experiment {experiment['id']!r}"
+                   self._count(record["status"], 1),
+                   *self._link_writes(set(), _link_keys(record), record["id"])]
+        what = f"experiment {record['id']!r}"
         return self._retrying(lambda: self._transact(actions, what), what)
 
     def update_experiment(self, experiment_id: str, fields: dict,
-                          expect_status: tuple[str, ...] | None = None) -> dict:
-        """Merge `fields` (top-level keys replace whole values) into the experiment, atomically."""
+                          expect_status: tuple[str, ...] | None = None) -> Experiment:
+        """Set `fields` (each replaces its whole value) on the experiment, atomically."""
         if "id" in fields and fields["id"] != experiment_id:
             raise ValueError(f"update of {experiment_id!r} may not change its id to {fields['id']!r}")
         what = f"update of experiment {experiment_id!r}"
 
-        def attempt() -> dict:
+        def attempt() -> Experiment:
             item = self._get(_experiment_pk(experiment_id), _META)
             if item is None:
                 raise KeyError(experiment_id)
@@ -331,7 +336,8 @@ class DynamoExperimentStore:
             if expect_status is not None and old["status"] not in expect_status:
                 raise ConflictError(f"experiment {experiment_id} is {old['status']!r}, "
                                     f"expected one of {tuple(expect_status)}")
-            record = {**old, **fields, "updated_at": now_iso()}
+            experiment = Experiment.from_record(old).with_fields({**fields, "updated_at": now_iso()})
+            record = experiment.as_record()
             check_record(record)
             actions = [{"Put": {"Item": _experiment_item(record, version + 1),
                                 "ConditionExpression": "#version = :version",
@@ -342,14 +348,14 @@ class DynamoExperimentStore:
             actions += self._link_writes(_link_keys(old), _link_keys(record), experiment_id)
             if not self._transact(actions, what):
                 raise _Retry  # another writer changed it since we read it
-            return record
+            return experiment
 
         return self._retrying(attempt, what)
 
-    def get_experiment(self, experiment_id: str) -> dict | None:
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
         """One experiment by id, or None."""
         item = self._get(_experiment_pk(experiment_id), _META)
-        return None if item is None else _record(item)
+        return None if item is None else _experiment(item)
 
     def list_experiments(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         """Experiments newest first (created_at, then id), optionally one status; paged by `cursor`."""
@@ -359,14 +365,14 @@ class DynamoExperimentStore:
             check_status(status)
             index, partition = BY_STATUS, status
         sort = None if cursor is None else ("<", _time_key(*decode_cursor(cursor)))
-        records = [_record(item) for item in
-                   self._query(limit + 1, partition, index=index, sort=sort, newest_first=True)]
-        if len(records) <= limit:
-            return Page(items=records, cursor=None)
-        last = records[limit - 1]
-        return Page(items=records[:limit], cursor=encode_cursor(last["created_at"], last["id"]))
+        found = [_experiment(item) for item in
+                 self._query(limit + 1, partition, index=index, sort=sort, newest_first=True)]
+        if len(found) <= limit:
+            return Page(items=found, cursor=None)
+        last = found[limit - 1]
+        return Page(items=found[:limit], cursor=encode_cursor(last.created_at, last.id))
 
-    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[dict]:
+    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[Experiment]:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: older id first)."""
         return self.ranked_experiments(split=split, limit=limit, benchmark=benchmark).items
 
@@ -380,21 +386,21 @@ class DynamoExperimentStore:
         if cursor is not None:
             score, experiment_id = decode_cursor(cursor, (int, float))
             sort = (">", _score_key(field, score, experiment_id))
-        records = [_record(item) for item in
-                   self._query(limit + 1, _score_partition(benchmark, split), index=SCORE_INDEXES[split], sort=sort)]
-        if len(records) <= limit:
-            return Page(items=records, cursor=None)
-        last = records[limit - 1]  # the cursor holds the score as SQLite's REAL column does: a float
-        return Page(items=records[:limit], cursor=encode_cursor(float(last[field]), last["id"]))
+        found = [_experiment(item) for item in
+                 self._query(limit + 1, _score_partition(benchmark, split), index=SCORE_INDEXES[split], sort=sort)]
+        if len(found) <= limit:
+            return Page(items=found, cursor=None)
+        last = found[limit - 1]  # the cursor holds the score as SQLite's REAL column does: a float
+        return Page(items=found[:limit], cursor=encode_cursor(float(getattr(last, field)), last.id))
 
-    def children(self, experiment_id: str) -> list[dict]:
+    def children(self, experiment_id: str) -> list[Experiment]:
         """Experiments that name `experiment_id` among their parents, oldest first."""
         links = self._query(None, _experiment_pk(experiment_id), sort=("begins_with", _CHILD))
         return self._get_many([link["child_id"]["S"] for link in links])
 
-    def find_by_code(self, code_sha256: str) -> list[dict]:
+    def find_by_code(self, code_sha256: str) -> list[Experiment]:
         """Experiments whose code has this sha256, oldest first."""
-        return [_record(item) for item in self._query(None, f"CODE#{code_sha256}", index=BY_CODE)]
+        return [_experiment(item) for item in self._query(None, f"CODE#{code_sha256}", index=BY_CODE)]
 
     def count_by_status(self) -> dict[str, int]:
         """How many experiments are in each status (every status named, zeros included)."""

@@ -1,14 +1,18 @@
 """The storage ports: what the lab needs from a store, independent of SQLite or DynamoDB.
 
-Records are plain JSON-serialisable dicts (see aiv/store/records.py for their fields; a run's
-registration is typed, aiv/store/runs.py). Every adapter passes the same contract suite
-(tests/store_contract.py). Access is by key or by an indexed query; nothing here scans a whole table.
+Experiments go in and come out as the typed `Experiment` (aiv/store/records.py: its fields, and
+the conversion to and from the stored JSON, which each adapter does); events and campaign-state
+documents are plain JSON-serialisable dicts (a run's registration is typed over them,
+aiv/store/runs.py). Every adapter passes the same contract suite (tests/store_contract.py). Access
+is by key or by an indexed query; nothing here scans a whole table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from aiv.store.records import Experiment
 
 
 class ConflictError(Exception):
@@ -19,7 +23,7 @@ class ConflictError(Exception):
 class Page:
     """One page of a listing; `cursor` is an opaque token for the next page, None at the end."""
 
-    items: list[dict]
+    items: list[Experiment]
     cursor: str | None
 
 
@@ -29,23 +33,25 @@ class ExperimentStore(Protocol):
     def schema_version(self) -> int:
         """The version of the stored schema this adapter reads and writes."""
 
-    def create_experiment(self, experiment: dict) -> bool:
+    def create_experiment(self, experiment: Experiment) -> bool:
         """Store a new experiment (its `id` is the key); False, and no change, if the id exists already."""
 
-    def update_experiment(self, experiment_id: str, fields: dict, expect_status: tuple[str, ...] | None = None) -> dict:
-        """Merge `fields` into the experiment and return the new record, atomically.
+    def update_experiment(self, experiment_id: str, fields: dict[str, Any],
+                          expect_status: tuple[str, ...] | None = None) -> Experiment:
+        """Set `fields` ({Experiment field name: typed value}) on the experiment and return it, atomically.
 
         With `expect_status`, the update happens only if the current status is one of them, else
-        ConflictError. KeyError when the experiment does not exist. `updated_at` is set here.
+        ConflictError. KeyError when the experiment does not exist, ValueError for a field an Experiment
+        does not have. `updated_at` is set here.
         """
 
-    def get_experiment(self, experiment_id: str) -> dict | None:
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
         """One experiment by id, or None."""
 
     def list_experiments(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         """Experiments newest first (by `created_at`, then id), optionally only one status."""
 
-    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[dict]:
+    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[Experiment]:
         """Succeeded experiments of `benchmark` (aiv/benchmark.py) with a score on `split` ("train" or
         "validation"), lowest score first. Scores of other benchmarks are never among them."""
 
@@ -55,10 +61,10 @@ class ExperimentStore(Protocol):
         `cursor`. The paginated form of best_experiments: the same order, a page at a time.
         """
 
-    def children(self, experiment_id: str) -> list[dict]:
+    def children(self, experiment_id: str) -> list[Experiment]:
         """Experiments that name `experiment_id` among their parents, oldest first."""
 
-    def find_by_code(self, code_sha256: str) -> list[dict]:
+    def find_by_code(self, code_sha256: str) -> list[Experiment]:
         """Experiments whose code has this sha256 (duplicate detection)."""
 
     def count_by_status(self) -> dict[str, int]:
@@ -84,7 +90,7 @@ class ExperimentStore(Protocol):
         when another writer changed it first. For read-modify-write: read, change, swap, read again on False."""
 
 
-def require_experiment(experiments: ExperimentStore, experiment_id: str) -> dict:
+def require_experiment(experiments: ExperimentStore, experiment_id: str) -> Experiment:
     """The experiment `experiment_id`; KeyError naming it when the store has none."""
     experiment = experiments.get_experiment(experiment_id)
     if experiment is None:

@@ -6,9 +6,10 @@ one connection per thread and process, every write in one transaction. Read-modi
 none loses another's fields. `synchronous=NORMAL`: a committed write survives the process being
 killed; a power cut may lose the last commits but never corrupts the file.
 
-The full record is stored as JSON; the columns that queries filter or sort on (created_at,
-status, score, score_validation, code_sha256, run_id, benchmark) are copied out of it and indexed, so
-no page view reads the whole table. Rankings are per benchmark: (benchmark, status, score, id). The
+The full record is stored as JSON (Experiment.as_record; read back with Experiment.from_record);
+the columns that queries filter or sort on (created_at, status, score, score_validation,
+code_sha256, run_id, benchmark) are copied out of it and indexed, so no page view reads the whole
+table. Rankings are per benchmark: (benchmark, status, score, id). The
 schema is versioned with PRAGMA user_version and upgraded by the ordered MIGRATIONS; a file written
 by a newer version of the lab is refused.
 """
@@ -27,7 +28,7 @@ from aiv.errors import UsageError
 from aiv.store.checks import (check_limit, check_record, check_status, decode_cursor, dumps_strict,
                               encode_cursor, split_field)
 from aiv.store.ports import ConflictError, Page
-from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, benchmark_of, now_iso
+from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, Experiment, now_iso
 
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -76,8 +77,12 @@ _INDEXED_FIELDS = ("created_at", "status", "score", "score_validation", "code_sh
 
 
 def _indexed_values(record: dict) -> tuple:
-    """The values of _INDEXED_FIELDS copied out of a record (its benchmark as benchmark_of reads it)."""
-    return (*(record.get(field) for field in _INDEXED_FIELDS[:-1]), benchmark_of(record))
+    """The values of _INDEXED_FIELDS copied out of a stored record."""
+    return tuple(record[field] for field in _INDEXED_FIELDS)
+
+
+def _experiment(text: str) -> Experiment:
+    return Experiment.from_record(json.loads(text))
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
@@ -162,35 +167,36 @@ class SqliteExperimentStore:
         """The schema version of the open file (SCHEMA_VERSION once opened)."""
         return self._connection().execute("PRAGMA user_version").fetchone()[0]
 
-    def create_experiment(self, experiment: dict) -> bool:
+    def create_experiment(self, experiment: Experiment) -> bool:
         """Store a new experiment; False, and no change, if its id exists already."""
-        check_record(experiment)
-        record = dumps_strict(experiment)
+        record = experiment.as_record()
+        check_record(record)
+        text = dumps_strict(record)
         with _immediate(self._connection()) as conn:
             inserted = conn.execute(
                 f"INSERT OR IGNORE INTO experiments ({', '.join(('id', *_INDEXED_FIELDS))}, record) "
                 f"VALUES ({', '.join('?' * (len(_INDEXED_FIELDS) + 2))})",
-                (experiment["id"], *_indexed_values(experiment), record),
+                (record["id"], *_indexed_values(record), text),
             ).rowcount == 1
             if inserted:
-                self._write_parents(conn, experiment["id"], experiment.get("parents") or [])
+                self._write_parents(conn, record["id"], record["parents"] or [])
         return inserted
 
     def update_experiment(self, experiment_id: str, fields: dict,
-                          expect_status: tuple[str, ...] | None = None) -> dict:
-        """Merge `fields` (top-level keys replace whole values) into the experiment, atomically."""
+                          expect_status: tuple[str, ...] | None = None) -> Experiment:
+        """Set `fields` (each replaces its whole value) on the experiment, atomically."""
         if "id" in fields and fields["id"] != experiment_id:
             raise ValueError(f"update of {experiment_id!r} may not change its id to {fields['id']!r}")
         with _immediate(self._connection()) as conn:
             row = conn.execute("SELECT record FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
             if row is None:
                 raise KeyError(experiment_id)
-            record = json.loads(row[0])
-            if expect_status is not None and record["status"] not in expect_status:
-                raise ConflictError(f"experiment {experiment_id} is {record['status']!r}, "
+            stored = _experiment(row[0])
+            if expect_status is not None and stored.status not in expect_status:
+                raise ConflictError(f"experiment {experiment_id} is {stored.status!r}, "
                                     f"expected one of {tuple(expect_status)}")
-            record.update(fields)
-            record["updated_at"] = now_iso()
+            experiment = stored.with_fields({**fields, "updated_at": now_iso()})
+            record = experiment.as_record()
             check_record(record)
             conn.execute(
                 f"UPDATE experiments SET {', '.join(f'{field} = ?' for field in _INDEXED_FIELDS)}, record = ? "
@@ -200,18 +206,18 @@ class SqliteExperimentStore:
             if "parents" in fields:
                 conn.execute("DELETE FROM experiment_parents WHERE experiment_id = ?", (experiment_id,))
                 self._write_parents(conn, experiment_id, record["parents"] or [])
-        return record
+        return experiment
 
     @staticmethod
     def _write_parents(conn: sqlite3.Connection, experiment_id: str, parents: list[str]) -> None:
         conn.executemany("INSERT OR IGNORE INTO experiment_parents (parent_id, experiment_id) VALUES (?, ?)",
                          [(parent, experiment_id) for parent in parents])
 
-    def get_experiment(self, experiment_id: str) -> dict | None:
+    def get_experiment(self, experiment_id: str) -> Experiment | None:
         """One experiment by id, or None."""
         row = self._connection().execute("SELECT record FROM experiments WHERE id = ?",
                                           (experiment_id,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return None if row is None else _experiment(row[0])
 
     def list_experiments(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         """Experiments newest first (created_at, then id), optionally one status; paged by `cursor`."""
@@ -232,9 +238,9 @@ class SqliteExperimentStore:
             (*params, limit + 1),
         ).fetchall()
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
-        return Page(items=[json.loads(row[2]) for row in rows[:limit]], cursor=next_cursor)
+        return Page(items=[_experiment(row[2]) for row in rows[:limit]], cursor=next_cursor)
 
-    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[dict]:
+    def best_experiments(self, limit: int = 10, split: str = "train", *, benchmark: str) -> list[Experiment]:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: older id first)."""
         return self.ranked_experiments(split=split, limit=limit, benchmark=benchmark).items
 
@@ -253,24 +259,24 @@ class SqliteExperimentStore:
             (*params, limit + 1),
         ).fetchall()
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
-        return Page(items=[json.loads(row[2]) for row in rows[:limit]], cursor=next_cursor)
+        return Page(items=[_experiment(row[2]) for row in rows[:limit]], cursor=next_cursor)
 
-    def children(self, experiment_id: str) -> list[dict]:
+    def children(self, experiment_id: str) -> list[Experiment]:
         """Experiments that name `experiment_id` among their parents, oldest first."""
         rows = self._connection().execute(
             "SELECT e.record FROM experiment_parents AS p JOIN experiments AS e ON e.id = p.experiment_id "
             "WHERE p.parent_id = ? ORDER BY e.created_at, e.id",
             (experiment_id,),
         ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return [_experiment(row[0]) for row in rows]
 
-    def find_by_code(self, code_sha256: str) -> list[dict]:
+    def find_by_code(self, code_sha256: str) -> list[Experiment]:
         """Experiments whose code has this sha256, oldest first."""
         rows = self._connection().execute(
             "SELECT record FROM experiments WHERE code_sha256 = ? ORDER BY created_at, id",
             (code_sha256,),
         ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        return [_experiment(row[0]) for row in rows]
 
     def count_by_status(self) -> dict[str, int]:
         """How many experiments are in each status (every status named, zeros included)."""

@@ -15,10 +15,10 @@ from aiv.errors import UsageError
 from aiv.liveness import STALE_AFTER_S, run_is_alive
 from aiv.benchmark import choose_benchmark, current_benchmark, known_benchmarks
 from aiv.names import CAMPAIGN_STATE, COSTS_STATE, SCHEDULE_STATE, best_history_key
-from aiv.read_model import experiment_view, leaderboard_rows
+from aiv.read_model import ExperimentView, experiment_view, leaderboard_rows
 from aiv.results import mean_preview_point
-from aiv.store.ports import ArtifactStore, ExperimentStore
-from aiv.store.records import ACTIVE_STATUSES, SEED_PROPOSERS, STATUSES, benchmark_of
+from aiv.store.ports import ArtifactStore, ExperimentStore, require_experiment
+from aiv.store.records import ACTIVE_STATUSES, SEED_PROPOSERS, STATUSES, Experiment
 from aiv.store.runs import RunState, read_run
 from aiv.web import charts
 
@@ -123,8 +123,8 @@ def best_seed(experiments: ExperimentStore, history: list[dict]) -> dict | None:
     seeds = []
     for point in history:
         experiment = experiments.get_experiment(point["experiment_id"])
-        if experiment is not None and experiment.get("proposer") in SEED_PROPOSERS:
-            seeds.append({"id": experiment["id"], "score": point["score"]})
+        if experiment is not None and experiment.proposer in SEED_PROPOSERS:
+            seeds.append({"id": experiment.id, "score": point["score"]})
     return min(seeds, key=lambda seed: seed["score"]) if seeds else None
 
 
@@ -136,38 +136,38 @@ def search_progress(history: list[dict], seed: dict | None) -> float | None:
     return gain if gain > 0 else None
 
 
-def summary_value(experiment: dict, split: str, key: str) -> dict:
+def summary_value(experiment: Experiment, split: str, key: str) -> dict:
     """{"value", "reason", "caveat"}: one headline number of an experiment's summary, or None and why it is
     not comparable; the caveat names clips whose BD-rate rests on fewer points than the CTC use.
 
     All are None when the experiment has no summary of `split` (it failed or is still running).
     """
-    summary = (experiment.get("summary") or {}).get(split)
-    if not summary:
+    summary = experiment.summary_of(split)
+    if summary is None:
         return {"value": None, "reason": None, "caveat": None}
-    value = summary.get(key)
-    return {"value": value, "reason": None if value is not None else summary.get("not_comparable", {}).get(key),
-            "caveat": (summary.get("caveats") or {}).get(key) if value is not None else None}
+    value = summary.value(key)
+    return {"value": value, "reason": None if value is not None else summary.not_comparable.get(key),
+            "caveat": summary.caveats.get(key) if value is not None else None}
 
 
-def experiment_row(experiment: dict) -> dict:
+def experiment_row(experiment: Experiment) -> dict:
     """One experiment as a row of a table."""
-    failure = experiment.get("failure") or {}
-    attempts = experiment.get("attempts") or []
-    return {"id": experiment["id"], "created_at": experiment["created_at"], "parents": experiment.get("parents") or [],
-            "proposer": experiment.get("proposer"), "model": experiment.get("model"), "status": experiment["status"],
-            "stage": experiment.get("stage"), "score": experiment.get("score"),
-            "score_validation": experiment.get("score_validation"),
+    failure = experiment.failure or {}
+    attempts = experiment.attempts
+    return {"id": experiment.id, "created_at": experiment.created_at, "parents": experiment.parents,
+            "proposer": experiment.proposer, "model": experiment.model, "status": experiment.status,
+            "stage": experiment.stage, "score": experiment.score,
+            "score_validation": experiment.score_validation,
             "x265": summary_value(experiment, "train", "bd_rate_x265_psnr_y"),
-            "point": experiment.get("best_point"), "cost": experiment.get("cost") or {},
+            "point": experiment.best_point, "cost": experiment.cost,
             "failure_stage": failure.get("stage") or (attempts[-1]["stage"] if attempts else None),
             "failure_reason": failure.get("reason") or (attempts[-1]["reason"] if attempts else None),
-            "hypothesis": experiment.get("hypothesis") or ""}
+            "hypothesis": experiment.hypothesis}
 
 
-def _load_result(artifacts: ArtifactStore, experiment: dict) -> dict | None:
+def _load_result(artifacts: ArtifactStore, experiment: Experiment) -> dict | None:
     """The experiment's evaluation record, or None when it has none or the artifact is missing."""
-    key = experiment.get("result_key")
+    key = experiment.result_key
     if not key:
         return None
     try:
@@ -296,12 +296,12 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
         raise NotFound(f"no experiment {experiment_id}") from None
     except KeyError as error:  # the record names an artifact the store does not hold
         missing = str(error.args[0])
-        experiment = experiments.get_experiment(experiment_id)
-        view = {"experiment": experiment, "result": _load_result(artifacts, experiment), "code": None, "diff": None,
-                "events": experiments.events(experiment_id)}
-    experiment, result = view["experiment"], view["result"] or {}
-    parents = [{"id": pid, "record": experiments.get_experiment(pid)} for pid in experiment.get("parents") or []]
-    parent = parents[0]["record"] if parents and parents[0]["record"] else None
+        stored = require_experiment(experiments, experiment_id)
+        view = ExperimentView(stored, _load_result(artifacts, stored), None, None, experiments.events(experiment_id))
+    experiment, result = view.experiment, view.result or {}
+    parent_records = [experiments.get_experiment(pid) for pid in experiment.parents]
+    parents = [{"id": pid, "record": record} for pid, record in zip(experiment.parents, parent_records)]
+    parent = parent_records[0] if parent_records else None
     parent_result = (_load_result(artifacts, parent) or {}) if parent else {}
     vs_parent = result.get("vs_parent") or {}
     splits = []
@@ -311,14 +311,14 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
             continue
         parent_clips = {c["sha256"]: c for c in (parent_result.get(split) or {}).get("clips", [])}
         clips = [_clip_view(split, i, clip, artifacts,
-                            (parent["id"], parent_clips[clip["sha256"]]) if clip["sha256"] in parent_clips else None,
+                            (parent.id, parent_clips[clip["sha256"]]) if parent and clip["sha256"] in parent_clips else None,
                             vs_parent.get(split)) for i, clip in enumerate(evaluation["clips"])]
         splits.append({"name": split, "status": evaluation.get("status"), "failure": evaluation.get("failure"),
                        "clips": clips, "vs_parent": vs_parent.get(split)})
     children = experiments.children(experiment_id)
-    shown = {"id": benchmark_of(experiment), "current": current_benchmark(experiments), "known": []}
-    return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view["code"],
-            "diff": diff_lines(view["diff"]), "events": view["events"][-LOG_TAIL:], "splits": splits,
+    shown: dict = {"id": experiment.benchmark, "current": current_benchmark(experiments), "known": []}
+    return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view.code,
+            "diff": diff_lines(view.diff), "events": view.events[-LOG_TAIL:], "splits": splits,
             "parents": parents, "children": children[:CHILDREN_SHOWN],
             "children_count": len(children), "missing_artifact": missing,
             "vs_parent": vs_parent, "parent_measured": bool(parent_result.get("train")),
@@ -326,15 +326,15 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
             "provenance": _provenance(experiment, result)}
 
 
-def _provenance(experiment: dict, result: dict) -> dict:
+def _provenance(experiment: Experiment, result: dict) -> dict:
     """What reproducing the experiment needs: hashes, the lab commit, tool versions, every setting."""
     train = result.get("train") or result.get("cascade") or {}
     clips = [(split, clip) for split in ("train", "validation") for clip in (result.get(split) or {}).get("clips", [])]
-    return {"code_sha256": experiment.get("code_sha256"), "lab_commit": train.get("lab_commit"),
+    return {"code_sha256": experiment.code_sha256, "lab_commit": train.get("lab_commit"),
             "lab_dirty": train.get("lab_dirty"),
             "created_at": train.get("created_at"), "versions": train.get("versions"),
             "eval_settings": train.get("settings"), "isolation": train.get("isolation"),
-            "campaign_settings": experiment.get("settings"),
+            "campaign_settings": experiment.settings,
             "clips": [{"split": split, "name": c["name"], "sha256": c.get("sha256"), "source": c.get("source"),
                        "size": f"{c.get('width')}x{c.get('height')}", "frames": c.get("frames"), "fps": c.get("fps"),
                        "notes": c.get("notes") or []} for split, c in clips]}
@@ -346,7 +346,7 @@ def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, expe
     experiment = experiments.get_experiment(experiment_id)
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id}")
-    key = experiment.get(field)
+    key = experiment.code_key if field == "code_key" else experiment.result_key
     if not key:
         raise NotFound(f"experiment {experiment_id} has no {'code' if field == 'code_key' else 'result'} yet")
     try:
@@ -369,20 +369,22 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
     if clip is not None and clip not in clip_names:
         raise BadRequest(f"no clip {clip!r} among the best experiments' {split} clips")
     chosen = clip or (clip_names[0] if clip_names else None)
-    curves, anchors, speed = [], {}, []
+    curves: list[tuple[str, list[dict]]] = []
+    anchors: dict = {}
+    speed: list[dict] = []
     for rank, (experiment, evaluation) in enumerate(loaded, start=1):
         match = next((c for c in evaluation["clips"] if c["name"] == chosen), None)
         if match and match["points"]:
-            curves.append((f"#{rank} {experiment['id']}", match["points"]))
+            curves.append((f"#{rank} {experiment.id}", match["points"]))
             anchors = anchors or match.get("anchors", {})
-        point = experiment.get("best_point") or mean_preview_point(evaluation)
-        score = experiment["score"] if split == "train" else experiment["score_validation"]
+        point = experiment.best_point or mean_preview_point(evaluation)
+        score = experiment.score_of(split)
         if point and point["encode_fps"]:
             speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
     return {"benchmark": shown, "rows": rows, "split": split, "clip": chosen, "clips": clip_names,
-            "missing_results": [e["id"] for e, r in results if not (r and r.get(split))],
+            "missing_results": [e.id for e, r in results if not (r and r.get(split))],
             "pareto_count": len(loaded),
-            "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves else None,
+            "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves and chosen else None,
             "speed_chart": charts.pareto_speed_chart(speed) if speed else None}
 
 
@@ -393,29 +395,29 @@ def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     window = experiments.list_experiments(limit=COST_WINDOW).items
     by_proposer: dict[str, dict] = {}
     for e in window:
-        cost = e.get("cost") or {}
-        key = f"{e.get('proposer')} / {e['model']}" if e.get("model") else str(e.get("proposer"))
+        cost = e.cost
+        key = f"{e.proposer} / {e.model}" if e.model else str(e.proposer)
         entry = by_proposer.setdefault(key, {"name": key, "experiments": 0, "succeeded": 0, "input_tokens": 0,
                                              "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0})
         entry["experiments"] += 1
-        entry["succeeded"] += e["status"] == "succeeded"
+        entry["succeeded"] += e.status == "succeeded"
         for field in ("input_tokens", "output_tokens", "llm_usd", "compute_s"):
             entry[field] += cost.get(field, 0)
     gains = []
     for e in experiments.best_experiments(limit=GAIN_ROWS, split="train", benchmark=shown["id"]):
-        parent = experiments.get_experiment(e["parents"][0]) if e.get("parents") else None
-        gain = parent["score"] - e["score"] if parent and parent.get("score") is not None else None
-        usd = (e.get("cost") or {}).get("llm_usd", 0.0)
-        gains.append({"id": e["id"], "parent": parent["id"] if parent else None, "score": e["score"], "gain": gain,
-                      "llm_usd": usd, "compute_s": (e.get("cost") or {}).get("compute_s", 0.0),
+        parent = experiments.get_experiment(e.parents[0]) if e.parents else None
+        gain = parent.score - e.score if parent and parent.score is not None and e.score is not None else None
+        usd = e.cost.get("llm_usd", 0.0)
+        gains.append({"id": e.id, "parent": parent.id if parent else None, "score": e.score, "gain": gain,
+                      "llm_usd": usd, "compute_s": e.cost.get("compute_s", 0.0),
                       "usd_per_point": usd / gain if gain and gain > 0 else None})
     cloud = cloud_costs(experiments)
     spend = spend_view(experiments)
     history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     seed = best_seed(experiments, history)
     campaign_gain = search_progress(history, seed)
-    parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud and cloud["total"]),
-                                             ("model spend", spend and spend["llm_usd"])) if usd is not None]
+    parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud["total"] if cloud else None),
+                                             ("model spend", spend["llm_usd"] if spend else None)) if usd is not None]
     total = sum(usd for _, usd in parts) if parts else None
     return {"benchmark": shown, "cloud": cloud,
             "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
@@ -433,15 +435,15 @@ def activity(experiments: ExperimentStore) -> dict:
     active = []
     for status in ACTIVE_STATUSES:
         active += experiments.list_experiments(status=status, limit=ACTIVE_SHOWN).items
-    active = sorted(active, key=lambda e: e["updated_at"], reverse=True)[:ACTIVE_SHOWN]
+    active = sorted(active, key=lambda e: e.updated_at, reverse=True)[:ACTIVE_SHOWN]
     rows = []
     for e in active:
-        latest = experiments.events(e["id"], limit=1)
-        stage = e.get("stage")
-        step = STAGES.index(stage) + 1 if stage in STAGES else ACTIVE_STATUSES.index(e["status"]) + 1
-        rows.append({"id": e["id"], "status": e["status"], "stage": stage, "run_id": e.get("run_id"), "step": step,
-                     "steps": len(STAGES), "updated_age_s": _age_s(e["updated_at"], now),
-                     "attempts": len(e.get("attempts") or []), "latest": latest[0] if latest else None})
+        latest = experiments.events(e.id, limit=1)
+        stage = e.stage
+        step = STAGES.index(stage) + 1 if stage in STAGES else ACTIVE_STATUSES.index(e.status) + 1
+        rows.append({"id": e.id, "status": e.status, "stage": stage, "run_id": e.run_id, "step": step,
+                     "steps": len(STAGES), "updated_age_s": _age_s(e.updated_at, now),
+                     "attempts": len(e.attempts), "latest": latest[0] if latest else None})
     campaign = experiments.get_state(CAMPAIGN_STATE) or {}
     runs = run_states(experiments, campaign, now)
     return {"runs": runs, "active": rows, "events": experiments.recent_events(RECENT_EVENTS),
@@ -449,32 +451,34 @@ def activity(experiments: ExperimentStore) -> dict:
             "refresh_s": LIVE_REFRESH_S if any(run["alive"] for run in runs) else None}
 
 
-def _ancestry(experiments: ExperimentStore, experiment: dict, known: dict[str, dict | None]) -> list[str]:
+def _ancestry(experiments: ExperimentStore, experiment: Experiment, known: dict[str, Experiment | None]) -> list[str]:
     """The ids from `experiment` up its first parents to a root, reading each record once (memo `known`)."""
-    chain, current = [experiment["id"]], experiment
-    known[experiment["id"]] = experiment
-    while current.get("parents") and len(chain) < LINEAGE_DEPTH:
-        parent_id = current["parents"][0]
+    chain, current = [experiment.id], experiment
+    known[experiment.id] = experiment
+    while current.parents and len(chain) < LINEAGE_DEPTH:
+        parent_id = current.parents[0]
         if parent_id not in known:
             known[parent_id] = experiments.get_experiment(parent_id)
-        if known[parent_id] is None or parent_id in chain:
+        parent = known[parent_id]
+        if parent is None or parent_id in chain:
             break
         chain.append(parent_id)
-        current = known[parent_id]
+        current = parent
     return chain
 
 
-def _ancestors(experiments: ExperimentStore, experiment: dict) -> list[dict]:
+def _ancestors(experiments: ExperimentStore, experiment: Experiment) -> list[dict]:
     """The experiment's first parent, its first parent, and so on to a root: {"id", "status", "score", "proposer"}."""
-    known: dict[str, dict | None] = {}
+    known: dict[str, Experiment | None] = {}
     chain = _ancestry(experiments, experiment, known)[1:]
-    return [{key: known[i].get(key) for key in ("id", "status", "score", "proposer")} for i in chain]
+    return [{"id": e.id, "status": e.status, "score": e.score, "proposer": e.proposer}
+            for e in (known[i] for i in chain) if e is not None]
 
 
-def _node(record: dict, rank: int | None) -> dict:
-    return {"id": record["id"], "status": record["status"], "score": record.get("score"),
-            "proposer": record.get("proposer"), "model": record.get("model"), "rank": rank,
-            "hypothesis": record.get("hypothesis") or "", "other_parents": (record.get("parents") or [])[1:],
+def _node(record: Experiment, rank: int | None) -> dict:
+    return {"id": record.id, "status": record.status, "score": record.score,
+            "proposer": record.proposer, "model": record.model, "rank": rank,
+            "hypothesis": record.hypothesis, "other_parents": record.parents[1:],
             "children": []}
 
 
@@ -486,15 +490,15 @@ def lineage(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     """
     shown = benchmark_choice(experiments, benchmark)
     best = experiments.best_experiments(limit=LINEAGE_BEST, split="train", benchmark=shown["id"])
-    known: dict[str, dict | None] = {}
+    known: dict[str, Experiment | None] = {}
     edges: dict[str, str | None] = {}
     for experiment in best:
         chain = _ancestry(experiments, experiment, known)
-        for child, parent in zip(chain, chain[1:] + [None]):
+        for child, parent in zip(chain, [*chain[1:], None]):
             edges.setdefault(child, parent)
-    ranks = {e["id"]: rank for rank, e in enumerate(best, start=1)}
-    nodes = {node_id: _node(known[node_id], ranks.get(node_id)) for node_id in edges}
-    roots = []
+    ranks = {e.id: rank for rank, e in enumerate(best, start=1)}
+    nodes = {node_id: _node(record, ranks.get(node_id)) for node_id in edges if (record := known[node_id]) is not None}
+    roots: list[dict] = []
     for node_id, parent in edges.items():
         (nodes[parent]["children"] if parent in nodes else roots).append(nodes[node_id])
     for node in nodes.values():

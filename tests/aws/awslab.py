@@ -125,5 +125,5 @@ def add_candidate(experiments, artifacts, code: str, status: str = "proposed") -
     experiments.create_experiment(record)
     if status != "proposed":
         stage = {"validating": "validate", "evaluating": "evaluate"}[status]
-        experiments.update_experiment(record["id"], {"status": status, "stage": stage})
-    return record["id"]
+        experiments.update_experiment(record.id, {"status": status, "stage": stage})
+    return record.id

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from aiv.aws import environment
 from aiv.pipeline.seeding import seed
+from aiv.store.records import Experiment
 from aiv.store.table_design import create_tables
 
 
@@ -56,7 +57,7 @@ def lab(aws):
 
 
 @pytest.fixture
-def archived_parent(lab) -> dict:
+def archived_parent(lab) -> Experiment:
     """The built-in hybrid codec in the archive as a succeeded experiment, so parent selection has one.
 
     Its score is fixture data for parent selection, not a measurement (tests/aws/test_state_machine_e2e.py

@@ -105,10 +105,10 @@ def test_a_bad_run_request_is_a_400_saying_why(deployed, lambda_context, body, m
 def test_a_rerun_starts_an_execution_that_reevaluates_the_code(deployed, lab, lambda_context):
     experiment = new_experiment("run-1", "offline", [], "x", "ab" * 32, benchmark="bm-test")
     lab.experiments.create_experiment(experiment)
-    status, started = call("POST", f"/admin/experiments/{experiment['id']}/rerun", lambda_context)
+    status, started = call("POST", f"/admin/experiments/{experiment.id}/rerun", lambda_context)
     assert status == 202
     execution = boto3.client("stepfunctions").describe_execution(executionArn=started["execution_arn"])
-    assert json.loads(execution["input"]) == {"candidates": 1, "proposer": "rerun", "rerun_of": experiment["id"]}
+    assert json.loads(execution["input"]) == {"candidates": 1, "proposer": "rerun", "rerun_of": experiment.id}
 
 
 def test_a_rerun_of_nothing_is_404_and_of_no_code_400(deployed, lab, lambda_context):
@@ -116,7 +116,7 @@ def test_a_rerun_of_nothing_is_404_and_of_no_code_400(deployed, lab, lambda_cont
     assert (status, answer["message"]) == (404, "no experiment exp-missing")
     empty = new_experiment("run-1", "claude", [], "", None, benchmark="bm-test")
     lab.experiments.create_experiment(empty)
-    status, answer = call("POST", f"/admin/experiments/{empty['id']}/rerun", lambda_context)
+    status, answer = call("POST", f"/admin/experiments/{empty.id}/rerun", lambda_context)
     assert status == 400 and "has no code to rerun" in answer["message"]
 
 

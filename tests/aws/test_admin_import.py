@@ -28,17 +28,17 @@ def test_an_import_enters_the_archive_and_starts_an_execution_that_evaluates_it(
     status, answer = call({"name": "mine", "source": MODULE, "candidates": 2}, lambda_context)
     assert status == 202 and answer["created"] is True
     experiment = lab.experiments.get_experiment(answer["experiment_id"])
-    assert experiment["proposer"] == "import" and experiment["status"] == "proposed" and experiment["parents"] == []
-    assert lab.artifacts.get(experiment["code_key"]).decode() == MODULE
-    assert f"arn:aws:iam::{ACCOUNT}:user/alice" in experiment["hypothesis"]
+    assert experiment.proposer == "import" and experiment.status == "proposed" and experiment.parents == []
+    assert lab.artifacts.get(experiment.code_key).decode() == MODULE
+    assert f"arn:aws:iam::{ACCOUNT}:user/alice" in experiment.hypothesis
     execution = boto3.client("stepfunctions").describe_execution(executionArn=answer["execution_arn"])
     assert json.loads(execution["input"]) == {"candidates": 2,
-                                              "seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + experiment["id"]]}
-    assert execution["name"] == experiment["run_id"]  # the experiment belongs to the run that evaluates it
+                                              "seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + experiment.id]}
+    assert execution["name"] == experiment.run_id  # the experiment belongs to the run that evaluates it
     [event] = lab.experiments.recent_events(limit=1)
-    assert event["kind"] == "admin" and event["data"]["experiment_id"] == experiment["id"]
+    assert event["kind"] == "admin" and event["data"]["experiment_id"] == experiment.id
     status, again = call({"name": "other-name", "source": MODULE}, lambda_context)
-    assert status == 202 and again["created"] is False and again["experiment_id"] == experiment["id"]
+    assert status == 202 and again["created"] is False and again["experiment_id"] == experiment.id
 
 
 def test_a_refused_import_is_a_400_and_stores_nothing(deployed, lab, lambda_context):  # noqa: F811

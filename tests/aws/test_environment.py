@@ -88,7 +88,7 @@ def test_the_claude_proposer_calls_the_api_with_the_key_from_the_secret(archived
                                                                        fake_anthropic, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY")  # the key must come from Secrets Manager, not the environment
     boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=TEST_API_KEY)
-    code = lab.artifacts.get(archived_parent["code_key"]).decode().replace("# --- end parameters ---",
+    code = lab.artifacts.get(archived_parent.code_key).decode().replace("# --- end parameters ---",
                                                                            "# tuned\n# --- end parameters ---")
     fake_anthropic.reply(f"<hypothesis>A comment changes nothing.</hypothesis>\n\n```python\n{code}```\n",
                          input_tokens=1000, output_tokens=200)
@@ -99,5 +99,5 @@ def test_the_claude_proposer_calls_the_api_with_the_key_from_the_secret(archived
     sent = (request.headers.get("x-api-key"), request.headers.get("authorization", "").removeprefix("Bearer "))
     assert TEST_API_KEY in sent
     experiment = lab.experiments.get_experiment(out["experiment_id"])
-    assert experiment["model"] and experiment["cost"]["input_tokens"] == 1000
+    assert experiment.model and experiment.cost["input_tokens"] == 1000
     assert json.loads(json.dumps(out)) == out

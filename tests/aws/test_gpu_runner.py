@@ -60,7 +60,7 @@ def test_the_job_evaluates_an_experiment_from_the_bucket_and_table(clips_in_buck
     assert [c["name"] for c in result["validation"]["clips"]] == ["tiny_noise"]
     assert result["train"]["clips"][0]["width"] == 64
     assert result["train"]["clips"][0]["source"] == f"s3://{BUCKET}/clips/tiny_pan.y4m"
-    assert lab.experiments.get_experiment(experiment_id)["status"] == "evaluating"  # record() closes it
+    assert lab.experiments.get_experiment(experiment_id).status == "evaluating"  # record() closes it
     log = events(lab.experiments, experiment_id)
     assert any(line.startswith("evaluate: job local attempt 1 on ") and line.endswith("evaluation started")
                for line in log)
@@ -203,7 +203,7 @@ def test_the_same_entry_point_runs_on_a_local_store(aws_env, monkeypatch, tmp_pa
     result = json.loads(lab.artifacts.get(f"results/{experiment_id}.json"))
     assert result["status"] == "ok" and result["train"]["clips"][0]["name"] == "tiny_pan"
     assert any("evaluation finished: ok" in line for line in events(lab.experiments, experiment_id))
-    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    cost = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] > 0 and cost["gpu_usd"] is None  # no stack, no price
 
 
@@ -220,7 +220,7 @@ def test_the_job_records_its_seconds_and_their_price(clips_in_bucket, lab, tiny_
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     status, elapsed = timed_main(["--experiment-id", experiment_id])
     assert status == 0
-    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    cost = lab.experiments.get_experiment(experiment_id).cost
     assert 0 < cost["batch_s"] <= round(elapsed, 3) + 0.001
     assert cost["compute_s"] < cost["batch_s"]  # the codec's own seconds are part of the job's
     assert cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
@@ -231,18 +231,18 @@ def test_the_job_records_its_seconds_and_their_price(clips_in_bucket, lab, tiny_
 
 def test_a_retried_job_adds_its_seconds_to_the_earlier_attempts(clips_in_bucket, lab, tiny_codec_source, priced):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, CRASHING, "evaluating")  # attempt 1 died ...
-    earlier = dict(lab.experiments.get_experiment(experiment_id)["cost"], batch_s=1000.0, gpu_usd=0.208889,
+    earlier = dict(lab.experiments.get_experiment(experiment_id).cost, batch_s=1000.0, gpu_usd=0.208889,
                    gpu_price_basis=BASIS)  # ... after recording its seconds
     lab.experiments.update_experiment(experiment_id, {"cost": earlier})
     status, elapsed = timed_main(["--experiment-id", experiment_id])
     assert status == 0
-    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    cost = lab.experiments.get_experiment(experiment_id).cost
     assert 1000.0 < cost["batch_s"] <= 1000.0 + round(elapsed, 3) + 0.001
     assert cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
     # a retry that finds the result already written still adds its own seconds
     status, elapsed = timed_main(["--experiment-id", experiment_id])
     assert status == 0
-    again = lab.experiments.get_experiment(experiment_id)["cost"]
+    again = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] < again["batch_s"] <= cost["batch_s"] + round(elapsed, 3) + 0.001
     assert again["gpu_usd"] == pytest.approx(again["batch_s"] * priced / 3600, abs=1e-6)
 
@@ -250,7 +250,7 @@ def test_a_retried_job_adds_its_seconds_to_the_earlier_attempts(clips_in_bucket,
 def test_without_a_price_the_job_records_seconds_and_no_dollars(clips_in_bucket, lab, tiny_codec_source, unpriced):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     assert main(["--experiment-id", experiment_id]) == 0
-    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    cost = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] > 0
     assert cost["gpu_usd"] is None and cost["gpu_price_basis"] is None
 
@@ -258,7 +258,7 @@ def test_without_a_price_the_job_records_seconds_and_no_dollars(clips_in_bucket,
 def test_a_failed_job_still_records_its_seconds(aws, lab, tiny_codec_source, priced):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     assert main(["--experiment-id", experiment_id]) == 1  # the clips are not in the bucket
-    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    cost = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] > 0 and cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
 
 
@@ -271,5 +271,5 @@ def test_a_malformed_price_is_an_infrastructure_failure_naming_it(clips_in_bucke
     assert any(f"the job failed: ConfigError: {GPU_PRICE} must be a positive number" in line
                for line in events(lab.experiments, experiment_id))
     assert not lab.artifacts.exists(f"results/{experiment_id}.json")  # it failed before evaluating
-    cost = lab.experiments.get_experiment(experiment_id)["cost"]
+    cost = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] > 0 and cost["gpu_usd"] is None  # no price stands in for the one it could not read

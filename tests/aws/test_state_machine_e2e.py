@@ -162,22 +162,22 @@ def test_an_empty_table_gets_its_seeds_evaluated_then_a_candidate_succeeds(world
     assert max(i for i, state in enumerate(entered) if state == "SeedRecorded") < entered.index("Propose")
     seeds = seed_experiments(lab)
     for name, [experiment] in seeds.items():
-        assert (experiment["status"], experiment["proposer"], experiment["run_id"]) == ("succeeded", "builtin",
+        assert (experiment.status, experiment.proposer, experiment.run_id) == ("succeeded", "builtin",
                                                                                        execution.name), name
-        assert isinstance(experiment["score"], float)
-        result = json.loads(lab.artifacts.get(experiment["result_key"]))
+        assert isinstance(experiment.score, float)
+        result = json.loads(lab.artifacts.get(experiment.result_key))
         assert result["status"] == "ok" and [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
     [outcome] = output  # the execution's output is the candidates' outcomes only
     candidate = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert outcome["status"] == candidate["status"] == "succeeded"
-    assert candidate["parents"][0] in {experiment["id"] for [experiment] in seeds.values()}
+    assert outcome["status"] == candidate.status == "succeeded"
+    assert candidate.parents[0] in {experiment.id for [experiment] in seeds.values()}
 
 
 def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(world, seeded, definition):
     lab, _ = world
     defaults = definition["States"]["Defaults"]["Parameters"]["defaults"]
     read = {key.removesuffix(".$") for key in defaults}
-    archived = lab.experiments.best_experiments(limit=1, benchmark=current_benchmark(lab.experiments))[0]["id"]
+    archived = lab.experiments.best_experiments(limit=1, benchmark=current_benchmark(lab.experiments))[0].id
     assert set(control.run_input({"candidates": 2, "proposer": "offline"})) <= read
     assert set(control.rerun_input(lab.experiments, archived)) <= read
 
@@ -196,8 +196,8 @@ def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api
     assert entered_states.count("SeedArchived") == len(BUILTIN_CODECS)  # the built-ins were evaluated before
     assert entered_states.count("EvaluateSeed") == 1 and entered_states.count("SeedRecorded") == 1
     experiment = lab.experiments.get_experiment(entered["experiment_id"])
-    assert (experiment["status"], experiment["proposer"], experiment["parents"]) == ("succeeded", "import", [])
-    result = json.loads(lab.artifacts.get(experiment["result_key"]))
+    assert (experiment.status, experiment.proposer, experiment.parents) == ("succeeded", "import", [])
+    result = json.loads(lab.artifacts.get(experiment.result_key))
     assert [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
     again, _ = run(definition, routes, execution_input)  # a later execution finds it archived
     assert states_entered(again).count("SeedArchived") == len(BUILTIN_CODECS) + 1
@@ -214,13 +214,13 @@ def test_a_candidate_is_proposed_evaluated_and_recorded(world, seeded, definitio
     [outcome] = output
     assert outcome["status"] == "succeeded" and outcome["recorded"] is True
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert experiment["status"] == "succeeded" and isinstance(experiment["score"], float)
-    assert experiment["score"] == outcome["score"] and experiment["run_id"] == execution.name
-    assert experiment["proposer"] == "offline" and experiment["parents"]
-    result = json.loads(lab.artifacts.get(experiment["result_key"]))
+    assert experiment.status == "succeeded" and isinstance(experiment.score, float)
+    assert experiment.score == outcome["score"] and experiment.run_id == execution.name
+    assert experiment.proposer == "offline" and experiment.parents
+    result = json.loads(lab.artifacts.get(experiment.result_key))
     assert result["status"] == "ok" and [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
     assert entered.index("Propose") < entered.index("Validate") < entered.index("Evaluate") < entered.index("Record")
-    assert any("evaluation finished: ok" in e["message"] for e in lab.experiments.events(experiment["id"]))
+    assert any("evaluation finished: ok" in e["message"] for e in lab.experiments.events(experiment.id))
 
 
 class CrashingProposer:
@@ -257,9 +257,9 @@ def test_a_candidate_rejected_three_times_is_recorded_as_rejected(world, seeded,
     execution, output = run_crashing(world, definition, routes, 3)
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert (outcome["status"], experiment["status"]) == ("rejected", "rejected")
-    assert [a["stage"] for a in experiment["attempts"]] == ["smoke"] * MAX_PROPOSAL_ATTEMPTS
-    assert "boom in encode" in experiment["failure"]["reason"]
+    assert (outcome["status"], experiment.status) == ("rejected", "rejected")
+    assert [a["stage"] for a in experiment.attempts] == ["smoke"] * MAX_PROPOSAL_ATTEMPTS
+    assert "boom in encode" in experiment.failure["reason"]
     assert states_entered(execution).count("Propose") == MAX_PROPOSAL_ATTEMPTS
     assert "MarkRejected" in states_entered(execution)
 
@@ -271,11 +271,11 @@ def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, routes):
     crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256,
                              benchmark=current_benchmark(lab.experiments))
     lab.experiments.create_experiment(crashed)
-    execution, output = run(definition, routes, {"candidates": 1, "rerun_of": crashed["id"], "seed": 31})
+    execution, output = run(definition, routes, {"candidates": 1, "rerun_of": crashed.id, "seed": 31})
     [outcome] = output
     rerun = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert (outcome["status"], rerun["status"], rerun["proposer"]) == ("rejected", "rejected", "rerun")
-    assert [a["stage"] for a in rerun["attempts"]] == ["smoke"] and "boom in encode" in rerun["failure"]["reason"]
+    assert (outcome["status"], rerun.status, rerun.proposer) == ("rejected", "rejected", "rerun")
+    assert [a["stage"] for a in rerun.attempts] == ["smoke"] and "boom in encode" in rerun.failure["reason"]
     assert states_entered(execution).count("Propose") == 1 and "Retry" not in states_entered(execution)
 
 
@@ -290,12 +290,12 @@ def test_a_failed_batch_job_is_caught_and_recorded_as_failed(world, seeded, defi
         s3.put_object(Bucket=BUCKET, Key="clips/tiny_noise.y4m", Body=clip)
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert (outcome["status"], experiment["status"]) == ("failed", "failed")
-    assert experiment["failure"]["stage"] == "evaluate"
-    assert experiment["failure"]["reason"].startswith("Batch job evaluate-")
-    assert "FAILED: Essential container in task exited; exit code 1" in experiment["failure"]["reason"]
+    assert (outcome["status"], experiment.status) == ("failed", "failed")
+    assert experiment.failure["stage"] == "evaluate"
+    assert experiment.failure["reason"].startswith("Batch job evaluate-")
+    assert "FAILED: Essential container in task exited; exit code 1" in experiment.failure["reason"]
     assert [e.state for e in execution.history if e.kind == "caught"] == ["Evaluate"]
-    assert any("the job failed: ClipError" in e["message"] for e in lab.experiments.events(experiment["id"]))
+    assert any("the job failed: ClipError" in e["message"] for e in lab.experiments.events(experiment.id))
 
 
 def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(world, definition, routes):
@@ -318,8 +318,8 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
         s3.put_object(Bucket=BUCKET, Key="clips/tiny_pan.y4m", Body=clip)
         environment.forget()
     for name, [experiment] in seeds.items():  # recorded through MarkSeedFailed, with the job's failure
-        assert (experiment["status"], experiment["failure"]["stage"]) == ("failed", "evaluate"), name
-        assert experiment["failure"]["reason"].startswith("Batch job evaluate-")
+        assert (experiment.status, experiment.failure["stage"]) == ("failed", "evaluate"), name
+        assert experiment.failure["reason"].startswith("Batch job evaluate-")
     assert states_entered(execution).count("MarkSeedFailed") == len(BUILTIN_CODECS)
     assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
     assert [e.state for e in execution.history if e.kind == "caught"][-1] == "Propose"
@@ -382,8 +382,8 @@ def test_an_error_without_a_cause_is_recorded_with_its_name(world, seeded, defin
     _, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 17}, attempt=no_cause)
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert (outcome["status"], experiment["status"]) == ("failed", "failed")
-    assert experiment["failure"] == {**experiment["failure"], "stage": "evaluate",
+    assert (outcome["status"], experiment.status) == ("failed", "failed")
+    assert experiment.failure == {**experiment.failure, "stage": "evaluate",
                                      "reason": "States.Timeout (the error carried no cause)"}
 
 
@@ -466,13 +466,13 @@ def test_an_execution_naming_an_uploaded_set_trains_and_validates_on_its_clips(w
     seeds = seed_experiments(lab)
     [outcome] = output
     candidate = lab.experiments.get_experiment(outcome["experiment_id"])
-    assert outcome["status"] == candidate["status"] == "succeeded"
+    assert outcome["status"] == candidate.status == "succeeded"
     for experiment in [*(found for [found] in seeds.values()), candidate]:
-        assert experiment["status"] == "succeeded", experiment["id"]
-        result = json.loads(lab.artifacts.get(experiment["result_key"]))
-        assert [c["name"] for c in result["train"]["clips"]] == ["tiny_noise"], experiment["id"]
-        assert [c["name"] for c in result["validation"]["clips"]] == ["tiny_pan"], experiment["id"]
-        assert (experiment["settings"]["train_clips"], experiment["settings"]["validation_clips"]) == (
+        assert experiment.status == "succeeded", experiment.id
+        result = json.loads(lab.artifacts.get(experiment.result_key))
+        assert [c["name"] for c in result["train"]["clips"]] == ["tiny_noise"], experiment.id
+        assert [c["name"] for c in result["validation"]["clips"]] == ["tiny_pan"], experiment.id
+        assert (experiment.settings["train_clips"], experiment.settings["validation_clips"]) == (
             ["tiny-set/tiny_noise.y4m"], ["tiny-set/tiny_pan.y4m"])
     assert states_entered(execution).count("EvaluateSeed") == len(BUILTIN_CODECS)  # each job got --corpus tiny-set
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from awslab import add_candidate, handler_module, metric_names, step_event
 
 from aiv.names import BEST_HISTORY_STATE
 from aiv.pipeline.recording import note_best
+from aiv.store.records import UNKNOWN_BENCHMARK, Experiment, new_experiment
 
 
 def proposed_experiment(lab, code: str) -> str:
@@ -21,9 +23,9 @@ def test_propose_creates_an_experiment_with_its_code_in_the_bucket(archived_pare
                           lambda_context)
     assert out["proposed"] is True and out["attempt"] == 1
     experiment = lab.experiments.get_experiment(out["experiment_id"])
-    assert experiment["parents"] == [archived_parent["id"]]
-    assert experiment["proposer"] == "offline" and experiment["status"] == "proposed"
-    assert b"PARAMS" in lab.artifacts.get(experiment["code_key"])
+    assert experiment.parents == [archived_parent.id]
+    assert experiment.proposer == "offline" and experiment.status == "proposed"
+    assert b"PARAMS" in lab.artifacts.get(experiment.code_key)
     assert metric_names(capsys.readouterr().out) == ["ProposalsCreated"]
 
 
@@ -64,8 +66,8 @@ def test_seed_enters_a_built_in_codec_once(lab, lambda_context, capsys):
     first = seed.handler(step_event("Seed", {"run_id": "run-1", "name": "intra"}), lambda_context)
     assert first["created"] is True
     experiment = lab.experiments.get_experiment(first["experiment_id"])
-    assert (experiment["proposer"], experiment["status"]) == ("builtin", "proposed")
-    assert lab.artifacts.exists(experiment["code_key"])
+    assert (experiment.proposer, experiment.status) == ("builtin", "proposed")
+    assert lab.artifacts.exists(experiment.code_key)
     later = step_event("Seed", {"run_id": "run-2", "name": "intra"})
     later["execution"] = later["execution"].replace("run-1", "run-2")  # another execution: not an idempotent replay
     again = seed.handler(later, lambda_context)
@@ -78,7 +80,7 @@ def test_validate_passes_a_conforming_module(lab, lambda_context, tiny_codec_sou
     out = handler_module("validate").handler(step_event("Validate", {"experiment_id": experiment_id, "attempt": 1}),
                                              lambda_context)
     assert out["valid"] is True
-    assert lab.experiments.get_experiment(experiment_id)["status"] == "validating"
+    assert lab.experiments.get_experiment(experiment_id).status == "validating"
     assert metric_names(capsys.readouterr().out) == ["ValidationPassed"]
 
 
@@ -90,7 +92,7 @@ def test_validate_rejects_a_policy_violation_with_the_reason(lab, lambda_context
     assert (out["valid"], out["stage"]) == (False, "policy")
     assert "os" in out["reason"]
     experiment = lab.experiments.get_experiment(experiment_id)
-    assert experiment["attempts"][0]["stage"] == "policy" and experiment["status"] == "proposed"
+    assert experiment.attempts[0]["stage"] == "policy" and experiment.status == "proposed"
     assert metric_names(capsys.readouterr().out) == ["ValidationRejected"]
 
 
@@ -108,7 +110,7 @@ def test_record_sends_a_smoke_rejection_back_to_propose(lab, lambda_context, tin
     event = {"experiment_id": experiment_id, "result_key": f"results/{experiment_id}.json", "attempt": 1}
     out = handler_module("record").handler(step_event("Record", event), lambda_context)
     assert (out["rejected"], out["stage"]) == (True, "smoke")
-    assert lab.experiments.get_experiment(experiment_id)["status"] == "proposed"
+    assert lab.experiments.get_experiment(experiment_id).status == "proposed"
     assert metric_names(capsys.readouterr().out) == ["EvaluationRejected"]
 
 
@@ -120,7 +122,7 @@ def test_record_closes_a_failed_evaluation_with_its_failure(lab, lambda_context,
     event = {"experiment_id": experiment_id, "result_key": f"results/{experiment_id}.json", "attempt": 1}
     out = handler_module("record").handler(step_event("Record", event), lambda_context)
     assert (out["status"], out["recorded"], out["score"]) == ("failed", True, None)
-    assert lab.experiments.get_experiment(experiment_id)["failure"] == failure
+    assert lab.experiments.get_experiment(experiment_id).failure == failure
     assert metric_names(capsys.readouterr().out) == ["ExperimentsRecorded", "ExperimentsFailed"]
 
 
@@ -132,7 +134,7 @@ def test_mark_failed_closes_the_experiment_with_a_readable_lambda_cause(lab, lam
         step_event("MarkFailed", {"experiment_id": experiment_id, "stage": "validate", "reason": cause}),
         lambda_context)
     assert out == {"experiment_id": experiment_id, "status": "failed", "recorded": True}
-    assert lab.experiments.get_experiment(experiment_id)["failure"]["reason"] == "UsageError: table is gone"
+    assert lab.experiments.get_experiment(experiment_id).failure["reason"] == "UsageError: table is gone"
     assert metric_names(capsys.readouterr().out) == ["ExperimentsFailed"]
 
 
@@ -140,7 +142,7 @@ def test_mark_failed_after_three_rejections_sets_rejected(lab, lambda_context, t
     experiment_id = proposed_experiment(lab, tiny_codec_source)
     event = {"experiment_id": experiment_id, "stage": "smoke", "reason": "rejected 3 times", "status": "rejected"}
     out = handler_module("mark_failed").handler(step_event("MarkFailed", event), lambda_context)
-    assert out["status"] == "rejected" and lab.experiments.get_experiment(experiment_id)["status"] == "rejected"
+    assert out["status"] == "rejected" and lab.experiments.get_experiment(experiment_id).status == "rejected"
 
 
 def test_mark_failed_without_an_experiment_records_a_campaign_event(lab, lambda_context, capsys):
@@ -168,7 +170,7 @@ class InterleavedStore:
     """The lab's store, where another record's note_best runs between this one's read of the best history and
     its write: two records of parallel candidates finishing together, at the worst moment."""
 
-    def __init__(self, experiments, other: dict):
+    def __init__(self, experiments, other: Experiment):
         self.experiments, self.other, self.interleaved = experiments, other, False
 
     def get_state(self, key: str):
@@ -185,8 +187,9 @@ class InterleavedStore:
         return self.experiments.swap_state(key, expected, value)
 
 
-def scored(name: str, score: float) -> dict:
-    return {"id": name, "score": score, "score_validation": score + 1.0, "updated_at": f"2026-12-01T00:00:0{name[-1]}"}
+def scored(name: str, score: float) -> Experiment:
+    experiment = new_experiment("run-1", "offline", [], "", None, experiment_id=name, benchmark=UNKNOWN_BENCHMARK)
+    return replace(experiment, score=score, score_validation=score + 1.0, updated_at=f"2026-12-01T00:00:0{name[-1]}")
 
 
 @pytest.mark.parametrize("late, early, kept", [
