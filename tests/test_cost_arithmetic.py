@@ -20,7 +20,7 @@ GPU = GpuPrice(0.752, "g4dn.2xlarge On-Demand list price in us-east-1, $0.752/h"
 
 def fresh_cost() -> dict:
     """The "cost" of a new experiment, as the store creates it."""
-    return make_experiment(0)["cost"]
+    return make_experiment(0).cost
 
 
 def evaluation(*seconds: tuple[float, float]) -> dict:
@@ -88,7 +88,7 @@ def test_costs_come_back_from_dynamodb_as_the_same_floats(store):
     cost = with_job_seconds(with_usage(fresh_cost(), Usage(input_tokens=3, output_tokens=2, usd=0.000123)),
                             1234.5678, GPU)
     store.create_experiment(make_experiment(1, cost=cost))
-    stored = store.get_experiment("exp-contract-000001")["cost"]
+    stored = store.get_experiment("exp-contract-000001").cost
     assert stored == cost and all(type(stored[k]) is type(cost[k]) for k in cost)  # floats, never Decimal
     store.put_state("run:r", {"spend": {"llm_usd": cost["llm_usd"]}})
     assert type(store.get_state("run:r")["spend"]["llm_usd"]) is float
