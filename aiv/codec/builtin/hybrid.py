@@ -1231,7 +1231,7 @@ def _sub_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: 
     xs = (as_subs(ox)[:, None] + np.arange(h)[None, :]).astype(np.int32)[:, None, :]
     target = cur[ys, xs]
     centre = np.repeat(mv.reshape(-1, 2), 4, 0)
-    bound = cfg.search * s
+    bound = cfg.search * s + s  # what the decoder accepts
 
     def cost_of(cand: np.ndarray) -> np.ndarray:
         pred = _luma_pred(ref.phases, cfg, ys, xs, cand[:, 0, None, None], cand[:, 1, None, None])
@@ -1241,9 +1241,9 @@ def _sub_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: 
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
             if dy or dx:
-                cand = np.clip(centre + np.array([dy * s, dx * s]), -bound, bound)
+                cand = centre + np.array([dy * s, dx * s])
                 cost = cost_of(cand)
-                better = cost < best_cost
+                better = (cost < best_cost) & (np.abs(cand) <= bound).all(-1)
                 best_cost = np.where(better, cost, best_cost)
                 best = np.where(better[:, None], cand, best)
     step = s // 2
@@ -1254,7 +1254,7 @@ def _sub_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: 
                 if dy or dx:
                     cand = start + np.array([dy, dx])
                     cost = cost_of(cand)
-                    better = cost < best_cost
+                    better = (cost < best_cost) & (np.abs(cand) <= bound).all(-1)
                     best_cost = np.where(better, cost, best_cost)
                     best = np.where(better[:, None], cand, best)
         step //= 2
