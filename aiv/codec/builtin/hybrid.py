@@ -29,6 +29,7 @@ below; what the decoder needs is in the header.
 Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v).
 """
 
+import functools
 import itertools
 import struct
 from dataclasses import astuple, dataclass
@@ -284,11 +285,22 @@ def _unpack_header(data: bytes) -> tuple[_Config, list[int]]:
 # transform and quantisation
 
 
+@functools.cache
 def _dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix [n, n] (cached, read-only)."""
     k = np.arange(n)[:, None]
     i = np.arange(n)[None, :]
     m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
     m[0] /= np.sqrt(2.0)
+    m.setflags(write=False)
+    return m
+
+
+@functools.cache
+def _int_dct_matrix(n: int) -> np.ndarray:
+    """The DCT matrix in fixed point (_DCT_BITS), int64 (cached, read-only), for the exact inverse."""
+    m = np.rint(_dct_matrix(n) * (1 << _DCT_BITS)).astype(np.int64)
+    m.setflags(write=False)
     return m
 
 
@@ -322,7 +334,7 @@ def _quantise(coef: np.ndarray, steps: np.ndarray, rounding: float) -> np.ndarra
 def _inverse(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
     """Integer-exact dequantisation and inverse DCT of [N, ts*ts] levels -> [N, ts, ts] int residuals."""
     ts = cfg.tsize
-    dint = np.rint(_dct_matrix(ts) * (1 << _DCT_BITS)).astype(np.int64)
+    dint = _int_dct_matrix(ts)
     coef = (levels * (q16 * _weights(cfg))).reshape(-1, ts, ts)
     shift = 8 + 2 * _DCT_BITS
     return (dint.T @ coef @ dint + (1 << (shift - 1))) >> shift
