@@ -723,52 +723,49 @@ def _cut_score(prev: np.ndarray, cur: np.ndarray, block: int = 8, reach: int = 4
 # intra prediction (shared by encoder and decoder)
 
 
-def _neighbours(plane: np.ndarray, r0: int, c0: int, n: int, top_right: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
-    """Reconstructed neighbours of the n x n block at (r0, c0): top row with top-right (2n; the last
-    available sample repeated past the plane, or past the top row when `top_right` is not yet
-    decoded), left column (n) and corner; a missing side is replaced by the other's nearest
-    sample, both by 128."""
+def _neighbours(plane: np.ndarray, r0: np.ndarray, c0: np.ndarray, n: int, top_right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reconstructed neighbours of the n x n blocks at (r0, c0) [B]: top rows with top-right [B, 2n]
+    (the last available sample repeated past the plane, or past the top row where `top_right` is
+    not yet decoded), left columns [B, n] and corners [B]; a missing side is replaced by the
+    other's nearest sample, both by 128. int64."""
     w = plane.shape[1]
-    if r0 > 0:
-        top = plane[r0 - 1, c0 : min(w, c0 + (2 * n if top_right else n))].astype(np.int64)
-        if top.size < 2 * n:
-            top = np.concatenate([top, np.full(2 * n - top.size, top[-1])])
-    if c0 > 0:
-        left = plane[r0 : r0 + n, c0 - 1].astype(np.int64)
-    if r0 > 0 and c0 > 0:
-        return top, left, int(plane[r0 - 1, c0 - 1])
-    if r0 > 0:
-        return top, np.full(n, top[0]), int(top[0])
-    if c0 > 0:
-        return np.full(2 * n, left[0]), left, int(left[0])
-    return np.full(2 * n, 128, np.int64), np.full(n, 128, np.int64), 128
+    has_top, has_left = (r0 > 0)[:, None], (c0 > 0)[:, None]
+    above, beside = np.maximum(r0 - 1, 0), np.maximum(c0 - 1, 0)
+    last = np.minimum(w, c0 + np.where(top_right, 2 * n, n)) - 1
+    top = plane[above[:, None], np.minimum(c0[:, None] + np.arange(2 * n), last[:, None])].astype(np.int64)
+    left = plane[r0[:, None] + np.arange(n), beside[:, None]].astype(np.int64)
+    corner = plane[above, beside].astype(np.int64)[:, None]
+    fill = np.where(has_top, top[:, :1], np.where(has_left, left[:, :1], 128))  # a missing side's stand-in
+    corner = np.where(has_top & has_left, corner, fill)
+    return np.where(has_top, top, fill), np.where(has_left, left, fill), corner[:, 0]
 
 
-def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: int, n: int, modes: tuple[int, ...]) -> np.ndarray:
-    """The predictions of an n x n block in the given intra modes, int64 [len(modes), n, n]. Modes:
-    0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal down-left, 5 diagonal down-right."""
+def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: tuple[int, ...]) -> np.ndarray:
+    """The predictions of B n x n blocks (neighbours as `_neighbours` gives them) in the given intra
+    modes, int64 [B, len(modes), n, n]. Modes: 0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal
+    down-left, 5 diagonal down-right."""
     shift = n.bit_length() - 1
-    t = top[:n]
+    t = top[:, :n]
     x = np.arange(n)
-    out = np.empty((len(modes), n, n), np.int64)
+    out = np.empty((top.shape[0], len(modes), n, n), np.int64)
     for i, mode in enumerate(modes):
         if mode == 0:
-            out[i] = (t.sum() + left.sum() + n) >> (shift + 1)
+            out[:, i] = ((t.sum(1) + left.sum(1) + n) >> (shift + 1))[:, None, None]
         elif mode == 1:
-            out[i] = t[None, :]
+            out[:, i] = t[:, None, :]
         elif mode == 2:
-            out[i] = left[:, None]
+            out[:, i] = left[:, :, None]
         elif mode == 3:
-            out[i] = ((n - 1 - x)[None, :] * left[:, None] + (x + 1)[None, :] * top[n]
-                      + (n - 1 - x)[:, None] * t[None, :] + (x + 1)[:, None] * left[n - 1] + n) >> (shift + 1)
+            out[:, i] = ((n - 1 - x) * left[:, :, None] + (x + 1) * top[:, n, None, None]
+                         + (n - 1 - x)[:, None] * t[:, None, :] + (x + 1)[:, None] * left[:, n - 1, None, None] + n) >> (shift + 1)
         elif mode == 4:
-            ext = np.concatenate([top, top[-1:]])
+            ext = np.concatenate([top, top[:, -1:]], 1)
             s = x[:, None] + x[None, :]
-            out[i] = (ext[s] + 2 * ext[s + 1] + ext[s + 2] + 2) >> 2
+            out[:, i] = (ext[:, s] + 2 * ext[:, s + 1] + ext[:, s + 2] + 2) >> 2
         else:
-            edge = np.concatenate([left[-1:], left[::-1], [corner], top[: n + 1]])
+            edge = np.concatenate([left[:, -1:], left[:, ::-1], corner[:, None], top[:, : n + 1]], 1)
             d = n + 1 + x[None, :] - x[:, None]
-            out[i] = (edge[d - 1] + 2 * edge[d] + edge[d + 1] + 2) >> 2
+            out[:, i] = (edge[:, d - 1] + 2 * edge[:, d] + edge[:, d + 1] + 2) >> 2
     return out
 
 
@@ -778,33 +775,64 @@ def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
     return _to_tblocks(blocks.reshape(m * n, n), n, ts)
 
 
-def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser=None) -> None:
-    """Predict and reconstruct the intra macroblocks of `frame` in raster order, in place on the int32
-    planes (the inter ones already reconstructed). Luma: each transform block in raster order
-    within its macroblock, with its own mode; chroma: the mode of the macroblock's first luma block.
-    `chooser(m, j, top, left, corner)` (encoder only) first sets luma block j's mode and levels;
-    `chooser(m, None, ...)` returns the chroma levels' chooser."""
+def _wavefronts(rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+    """Indices of the blocks at (rows, cols), grouped by anti-diagonal 2 * row + col, in increasing order.
+
+    A block that reads only its left, top, top-right and top-left neighbours depends on nothing in
+    its own group or a later one, so each group can be predicted at once and the result is raster order's."""
+    wave = 2 * rows + cols
+    order = np.argsort(wave, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(wave[order])) + 1)
+
+
+def _block_pixels(r0: np.ndarray, c0: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays [B, n, n] of the n x n blocks at (r0, c0) [B]."""
+    i = np.arange(n)
+    return r0[:, None, None] + i[None, :, None], c0[:, None, None] + i[None, None, :]
+
+
+def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: np.ndarray) -> np.ndarray:
+    """The prediction [B, n, n] of each block in its own mode `modes` [B]."""
+    present = np.unique(modes)
+    preds = _intra_predictions(top, left, corner, n, tuple(int(m) for m in present))
+    return preds[np.arange(modes.size), np.searchsorted(present, modes)]
+
+
+def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser: "_IntraChooser | None" = None) -> None:
+    """Predict and reconstruct the intra macroblocks of `frame` in place on the int32 planes (the
+    inter ones already reconstructed), in the order raster order would give, one wavefront
+    (`_wavefronts`) at a time. Luma: each transform block with its own mode (in raster order within
+    its macroblock); chroma: the mode of the macroblock's first luma block. `chooser` (encoder only)
+    first sets each luma block's mode and levels, and the chroma levels from their prediction."""
     _, cols = cfg.grid
     b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
     k = b // ts
     kc2 = frame.chroma.shape[1] // 2
-    for r, c in zip(*np.nonzero(frame.modes == _INTRA)):
-        m = r * cols + c
-        for j in range(k * k):
-            ty, tx = r * k + j // k, c * k + j % k
-            neighbours = _neighbours(y, ty * ts, tx * ts, ts, top_right=j < k or j % k < k - 1)
-            if chooser is not None:
-                chooser(m, j, *neighbours)
-            pred = _intra_predictions(*neighbours, ts, (int(frame.imodes[ty, tx]),))[0]
-            y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts] = _add_residual(pred, frame.luma[m : m + 1, j : j + 1], cfg, qy, ts)
-        mode = (int(frame.imodes[r * k, c * k]),)
-        code_chroma = chooser(m, None) if chooser is not None else None
+    mr, mc = np.nonzero(frame.modes == _INTRA)
+    if mr.size == 0:
+        return
+    jy, jx = np.divmod(np.arange(k * k), k)
+    ty, tx = (mr[:, None] * k + jy).ravel(), (mc[:, None] * k + jx).ravel()
+    mb, j = np.repeat(mr * cols + mc, k * k), np.tile(np.arange(k * k), mr.size)
+    top_right = np.tile((jy == 0) | (jx < k - 1), mr.size)
+    for group in _wavefronts(ty, tx):
+        gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
+        neighbours = _neighbours(y, gy * ts, gx * ts, ts, top_right[group])
+        if chooser is not None:
+            chooser.luma(gm, gj, gy, gx, neighbours)
+        pred = _chosen(*neighbours, ts, frame.imodes[gy, gx])
+        y[_block_pixels(gy * ts, gx * ts, ts)] = np.clip(pred + _inverse(frame.luma[gm, gj], cfg, qy), 0, 255)
+    first = frame.imodes[mr * k, mc * k]
+    for group in _wavefronts(mr, mc):
+        gr, gc, gm = mr[group], mc[group], mr[group] * cols + mc[group]
+        pixels = _block_pixels(gr * h, gc * h, h)
         for i in (0, 1):
-            pred = _intra_predictions(*_neighbours(uv[i], r * h, c * h, h), h, mode)[0]
-            if code_chroma is not None:
-                code_chroma(i, pred)
-            levels = frame.chroma[m : m + 1, i * kc2 : (i + 1) * kc2]
-            uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h] = _add_residual(pred, levels, cfg, qc, h)
+            pred = _chosen(*_neighbours(uv[i], gr * h, gc * h, h, np.ones(group.size, bool)), h, first[group])
+            if chooser is not None:
+                chooser.chroma(gm, i, pred, pixels)
+            levels = frame.chroma[gm, i * kc2 : (i + 1) * kc2].reshape(-1, ts * ts)
+            blocks = _stack_tblocks(pred, ts) + _inverse(levels, cfg, qc).reshape(group.size, kc2, ts, ts)
+            uv[i][pixels] = np.clip(_from_tblocks(blocks, group.size, 1, h, ts), 0, 255).reshape(group.size, h, h)
 
 
 def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
@@ -813,6 +841,14 @@ def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
     left = imodes[ty][tx - 1] if tx > 0 and modes[ty // k][(tx - 1) // k] == _INTRA else 0
     top = imodes[ty - 1][tx] if ty > 0 and modes[(ty - 1) // k][tx // k] == _INTRA else 0
     return int(min(left, top))
+
+
+def _most_probable_many(imodes: np.ndarray, modes: np.ndarray, ty: np.ndarray, tx: np.ndarray, k: int) -> np.ndarray:
+    """`_most_probable` of the luma transform blocks at (ty, tx) [B] at once."""
+    lx, uy = np.maximum(tx - 1, 0), np.maximum(ty - 1, 0)
+    left = np.where((tx > 0) & (modes[ty // k, lx // k] == _INTRA), imodes[ty, lx], 0)
+    top = np.where((ty > 0) & (modes[uy // k, tx // k] == _INTRA), imodes[uy, tx], 0)
+    return np.minimum(left, top)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1034,42 +1070,43 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
     return np.take_along_axis(candidates, pick[None], 0)[0]
 
 
-def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict):
-    """The encoder's intra decisions for `_intra_pass`: for each luma transform block, each allowed
-    mode's prediction is transformed and quantised, and the cheapest by distortion + lam * bits
-    sets the block's mode and levels; the chroma levels follow from the macroblock's chroma
-    prediction."""
-    _rows, cols = cfg.grid
-    b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
-    allowed = list(_INTRA_MODE_SETS[p["intra_modes"]])
-    steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
+@dataclass(frozen=True)
+class _IntraChooser:
+    """The encoder's intra decisions, called by `_intra_pass` for each wavefront of blocks:
+    `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels,
+    `chroma(mbs, plane, pred, pixels)` those macroblocks' chroma levels from their prediction."""
 
+    luma: object
+    chroma: object
+
+
+def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict) -> _IntraChooser:
+    """For each luma transform block, each allowed mode's prediction is transformed and quantised,
+    and the cheapest by distortion + lam * bits sets the block's mode and levels; the chroma levels
+    follow from the macroblock's chroma prediction."""
+    ts = cfg.tsize
+    k = cfg.block // ts
+    allowed = _INTRA_MODE_SETS[p["intra_modes"]]
+    allowed_modes = np.array(allowed)
+    steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
     kc2 = frame.chroma.shape[1] // 2
 
-    k = b // ts
-
-    def choose(m: int, j: int | None, top: np.ndarray | None = None, left: np.ndarray | None = None, corner: int = 0):
-        r, c = divmod(m, cols)
-        if j is None:
-            return lambda i, pred: code_chroma(m, r, c, i, pred)
-        ty, tx = r * k + j // k, c * k + j % k
-        preds = _intra_predictions(top, left, corner, ts, allowed)
-        coef = _forward(cur_y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts][None] - preds, ts)
+    def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> None:
+        preds = _intra_predictions(*neighbours, ts, allowed)
+        coef = _forward(cur_y[_block_pixels(ty * ts, tx * ts, ts)][:, None] - preds, ts)
         levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
-        mpm = _most_probable(frame.imodes, frame.modes, ty, tx, k)
-        mode_bits = np.array([1.0 if mode == mpm else 4.0 for mode in allowed])
-        best = int(np.argmin(dist + coding.lam * (bits + mode_bits)))
-        frame.imodes[ty, tx] = allowed[best]
-        frame.luma[m, j] = levels[best]
-        return None
+        mpm = _most_probable_many(frame.imodes, frame.modes, ty, tx, k)
+        mode_bits = np.where(allowed_modes == mpm[:, None], 1.0, 4.0)
+        best = np.argmin(dist + coding.lam * (bits + mode_bits), axis=1)
+        frame.imodes[ty, tx] = allowed_modes[best]
+        frame.luma[mbs, js] = levels[np.arange(best.size), best]
 
-    def code_chroma(m: int, r: int, c: int, i: int, pred: np.ndarray) -> None:
-        src = cur_uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h]
-        coef = _forward(_stack_tblocks((src - pred)[None], ts), ts)
+    def chroma(mbs: np.ndarray, plane: int, pred: np.ndarray, pixels: tuple) -> None:
+        coef = _forward(_stack_tblocks(cur_uv[plane][pixels] - pred, ts), ts)
         levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
-        frame.chroma[m, i * kc2 : (i + 1) * kc2] = levels[0]
+        frame.chroma[mbs, plane * kc2 : (plane + 1) * kc2] = levels
 
-    return choose
+    return _IntraChooser(luma, chroma)
 
 
 def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list[_Reference], cfg: _Config, p: dict):
