@@ -1169,14 +1169,38 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     return frame, chooser
 
 
+def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray], rows: slice, cols: slice) -> np.ndarray:
+    """SSD (luma + chroma) of the macroblocks in `rows` x `cols` predicted without OBMC from each of
+    `refs` at its vectors [rows', cols', 2] (averaged when there are two), per macroblock."""
+    b, h = cfg.block, cfg.block // 2
+    ys, xs = np.arange(rows.start * b, rows.stop * b)[:, None], np.arange(cols.start * b, cols.stop * b)[None, :]
+    cys, cxs = np.arange(rows.start * h, rows.stop * h)[:, None], np.arange(cols.start * h, cols.stop * h)[None, :]
+    py, pc = [], []
+    for ref, mv in zip(refs, vectors):
+        ly, lx, cy, cx = _mb_grids(cfg, mv)
+        py.append(_luma_pred(ref.phases, cfg, ys, xs, ly, lx))
+        pc.append(_chroma_pred(ref.chroma, cfg, cys, cxs, cy, cx))
+    if len(refs) == 2:
+        py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
+    luma = (py[0] - cur_y[ys, xs]) ** 2
+    chroma = ((pc[0] - cur_uv[:, cys, cxs]) ** 2).sum(0)
+    return _block_sum(luma, b) + _block_sum(chroma, h)
+
+
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
     """In raster order (the vector predictors depend on the final field), turn inter macroblocks into
     skips (P: first reference, predicted vector; B: both directions, predicted vectors; no residual)
-    where that costs no more."""
+    where that costs no more. The skip distortions at the predictors of the field before any skip
+    are computed at once; a macroblock whose predictors an earlier skip changed gets its own."""
     rows, cols = cfg.grid
-    b, h = cfg.block, cfg.block // 2
     bi = frame.kind == _B
+    skip_dirs = 3 if bi else 1
+    refs = [l0[0], l1[0]] if bi else [l0[0]]
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
+    everywhere = np.ones((rows, cols), bool)
+    before = [_predictors(np.where((frame.dirs >> x & 1 > 0)[..., None], mv, 0), everywhere) for x, mv in enumerate((frame.mv0, frame.mv1))]
+    d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)], slice(0, rows), slice(0, cols))
+    before = [field.tolist() for field in before]
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     for r in range(rows):
         for c in range(cols):
@@ -1184,20 +1208,15 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 continue
             pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
             mine = [(int(frame.mv0[r, c, 0]), int(frame.mv0[r, c, 1])), (int(frame.mv1[r, c, 0]), int(frame.mv1[r, c, 1]))]
-            skip_dirs = 3 if bi else 1
             same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
             skip = same and not coded[r, c]
             if not skip:
-                ys, xs = np.arange(r * b, r * b + b)[:, None], np.arange(c * b, c * b + b)[None, :]
-                cys, cxs = np.arange(r * h, (r + 1) * h)[:, None], np.arange(c * h, (c + 1) * h)[None, :]
-                refs = [l0[0], l1[0]] if bi else [l0[0]]
-                py = [_luma_pred(ref.phases, cfg, ys, xs, *pmv[x]) for x, ref in enumerate(refs)]
-                pc = [_chroma_pred(ref.chroma, cfg, cys, cxs, *pmv[x]) for x, ref in enumerate(refs)]
-                if bi:
-                    py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
-                d_skip = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
-                d_skip += ((pc[0] - cur_uv[:, cys, cxs]) ** 2).sum()
+                if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
+                    d_skip = d_before[r, c]
+                else:
+                    vectors = [np.array(pmv[x]).reshape(1, 1, 2) for x in range(len(refs))]
+                    d_skip = _skip_distortion(refs, cfg, cur_y, cur_uv, vectors, slice(r, r + 1), slice(c, c + 1))[0, 0]
                 skip = d_skip + lam <= j_inter[r, c]
             if skip:
                 frame.modes[r, c] = _SKIP
