@@ -1169,22 +1169,34 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     return frame, chooser
 
 
-def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray], rows: slice, cols: slice) -> np.ndarray:
-    """SSD (luma + chroma) of the macroblocks in `rows` x `cols` predicted without OBMC from each of
-    `refs` at its vectors [rows', cols', 2] (averaged when there are two), per macroblock."""
-    b, h = cfg.block, cfg.block // 2
-    ys, xs = np.arange(rows.start * b, rows.stop * b)[:, None], np.arange(cols.start * b, cols.stop * b)[None, :]
-    cys, cxs = np.arange(rows.start * h, rows.stop * h)[:, None], np.arange(cols.start * h, cols.stop * h)[None, :]
+def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray]) -> np.ndarray:
+    """SSD (luma + chroma) of every macroblock predicted without OBMC from each of `refs` at its
+    vectors [rows, cols, 2] (averaged when there are two)."""
+    py = [_plain_predict(ref, cfg, mv) for ref, mv in zip(refs, vectors)]
+    if len(refs) == 2:
+        py = [tuple((a + b + 1) >> 1 for a, b in zip(*py))]
+    luma, chroma = py[0]
+    return _block_sum((luma - cur_y) ** 2, cfg.block) + _block_sum(((chroma - cur_uv) ** 2).sum(0), cfg.block // 2)
+
+
+def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, r: int, c: int, vectors: list[tuple[int, int]]) -> float:
+    """`_skip_distortion` of the one macroblock (r, c) at its own vectors, from slices of the
+    references (a vector shared by the whole block needs no per-pixel gather)."""
+    b, h, s = cfg.block, cfg.block // 2, cfg.subpel
+    shift, d = s.bit_length() - 1, 2 * s
     py, pc = [], []
-    for ref, mv in zip(refs, vectors):
-        ly, lx, cy, cx = _mb_grids(cfg, mv)
-        py.append(_luma_pred(ref.phases, cfg, ys, xs, ly, lx))
-        pc.append(_chroma_pred(ref.chroma, cfg, cys, cxs, cy, cx))
+    for ref, (mvy, mvx) in zip(refs, vectors):
+        y0, x0 = r * b + cfg.pad + (mvy >> shift), c * b + cfg.pad + (mvx >> shift)
+        py.append(ref.phases[mvy & (s - 1), mvx & (s - 1), y0 : y0 + b, x0 : x0 + b])
+        fy, fx = mvy & (d - 1), mvx & (d - 1)
+        cy, cx = r * h + cfg.pad // 2 + (mvy >> (shift + 1)), c * h + cfg.pad // 2 + (mvx >> (shift + 1))
+        a = ref.chroma[:, cy : cy + h + 1, cx : cx + h + 1]
+        acc = (d - fx) * (d - fy) * a[:, :h, :h] + fx * (d - fy) * a[:, :h, 1:] + (d - fx) * fy * a[:, 1:, :h] + fx * fy * a[:, 1:, 1:]
+        pc.append((acc + d * d // 2) >> (2 * shift + 2))
     if len(refs) == 2:
         py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
-    luma = (py[0] - cur_y[ys, xs]) ** 2
-    chroma = ((pc[0] - cur_uv[:, cys, cxs]) ** 2).sum(0)
-    return _block_sum(luma, b) + _block_sum(chroma, h)
+    luma = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
+    return luma + ((pc[0] - cur_uv[:, r * h : r * h + h, c * h : c * h + h]) ** 2).sum()
 
 
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
@@ -1199,7 +1211,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
     everywhere = np.ones((rows, cols), bool)
     before = [_predictors(np.where((frame.dirs >> x & 1 > 0)[..., None], mv, 0), everywhere) for x, mv in enumerate((frame.mv0, frame.mv1))]
-    d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)], slice(0, rows), slice(0, cols))
+    d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
     before = [field.tolist() for field in before]
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     for r in range(rows):
@@ -1215,8 +1227,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
                     d_skip = d_before[r, c]
                 else:
-                    vectors = [np.array(pmv[x]).reshape(1, 1, 2) for x in range(len(refs))]
-                    d_skip = _skip_distortion(refs, cfg, cur_y, cur_uv, vectors, slice(r, r + 1), slice(c, c + 1))[0, 0]
+                    d_skip = _block_skip_distortion(refs, cfg, cur_y, cur_uv, r, c, pmv[: len(refs)])
                 skip = d_skip + lam <= j_inter[r, c]
             if skip:
                 frame.modes[r, c] = _SKIP
