@@ -398,20 +398,22 @@ def _from_tblocks(blocks: np.ndarray, rows: int, cols: int, mb: int, ts: int) ->
 
 
 def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
-    """All sub-pel phases of a padded luma reference: int32 [subpel, subpel, H, W]."""
+    """All sub-pel phases of a padded luma reference, interleaved: int32 [H*subpel, W*subpel] holding
+    the sample at (y + fy/subpel, x + fx/subpel) at [y*subpel + fy, x*subpel + fx], so a position
+    in 1/subpel pel is a plain index."""
     r = ref.astype(np.int32)
     if subpel == 1:
-        return r[None, None]
+        return r
     h, w = r.shape
     if _INTERP[interp] == "bilinear":
         e = np.pad(r, ((0, 1), (0, 1)), mode="edge")
         a, b, c, d = e[:-1, :-1], e[:-1, 1:], e[1:, :-1], e[1:, 1:]
         s2 = subpel * subpel
-        out = np.empty((subpel, subpel, h, w), np.int32)
+        out = np.empty((h * subpel, w * subpel), np.int32)
         for fy in range(subpel):
             for fx in range(subpel):
                 acc = (subpel - fx) * (subpel - fy) * a + fx * (subpel - fy) * b + (subpel - fx) * fy * c + fx * fy * d
-                out[fy, fx] = (acc + s2 // 2) // s2
+                out[fy::subpel, fx::subpel] = (acc + s2 // 2) // s2
         return out
     e = np.pad(r, 3, mode="edge")
     # unnormalised half-pel sums: horizontal at (y, x + 1/2) and vertical at (y + 1/2, x)
@@ -426,8 +428,8 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
     half[-1, :] = half[-2, :]
     half[:, -1] = half[:, -2]
     if subpel == 2:
-        return np.stack([np.stack([half[fy:-1:2, fx:-1:2] for fx in range(2)]) for fy in range(2)])
-    out = np.empty((4, 4, h, w), np.int32)
+        return np.ascontiguousarray(half[:-1, :-1])
+    out = np.empty((4 * h, 4 * w), np.int32)
     for fy in range(4):
         for fx in range(4):
             r0, c0 = fy // 2, fx // 2
@@ -436,28 +438,30 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
                 return half[r0 + dr : r0 + dr + 2 * h : 2, c0 + dc : c0 + dc + 2 * w : 2]
 
             if fy % 2 == 0 and fx % 2 == 0:
-                out[fy, fx] = at(0, 0)
+                out[fy::4, fx::4] = at(0, 0)
             elif fy % 2 == 0:
-                out[fy, fx] = (at(0, 0) + at(0, 1) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 0) + at(0, 1) + 1) >> 1
             elif fx % 2 == 0:
-                out[fy, fx] = (at(0, 0) + at(1, 0) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 0) + at(1, 0) + 1) >> 1
             elif (r0 + c0) % 2 == 0:  # diagonal quarter: mean of the two half-pel (not integer, not centre) corners
-                out[fy, fx] = (at(0, 1) + at(1, 0) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 1) + at(1, 0) + 1) >> 1
             else:
-                out[fy, fx] = (at(0, 0) + at(1, 1) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 0) + at(1, 1) + 1) >> 1
     return out
+
+
+def _luma_index(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
+    """Flat indices into the interleaved phases of frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
+    s = cfg.subpel
+    dtype = np.int32 if phases.size < 1 << 31 else np.int64  # int32 coordinates where they fit: half the traffic
+    py = ((ys + cfg.pad) * s + mvy).astype(dtype, copy=False)
+    px = ((xs + cfg.pad) * s + mvx).astype(dtype, copy=False)
+    return py * phases.shape[1] + px
 
 
 def _luma_pred(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
     """Luma prediction at frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
-    s = cfg.subpel
-    shift = s.bit_length() - 1
-    dtype = np.int32 if phases.size < 1 << 31 else np.int64  # int32 coordinates where they fit: half the traffic
-    py = ((ys + cfg.pad) * s + mvy).astype(dtype, copy=False)
-    px = ((xs + cfg.pad) * s + mvx).astype(dtype, copy=False)
-    _, _, hr, wr = phases.shape
-    index = (((py & (s - 1)) * s + (px & (s - 1))) * hr + (py >> shift)) * wr + (px >> shift)
-    return phases.reshape(-1)[index]
+    return np.take(phases.reshape(-1), _luma_index(phases, cfg, ys, xs, mvy, mvx))
 
 
 def _chroma_pred(ref: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
@@ -484,7 +488,7 @@ class _Reference:
     """A decoded frame ready to predict from."""
 
     padded: np.ndarray  # uint8 luma padded by the search margin, for the integer search
-    phases: np.ndarray  # luma sub-pel phases of the padded frame
+    phases: np.ndarray  # int32 luma sub-pel phases of the padded frame, interleaved (`_luma_phases`)
     chroma: np.ndarray  # int32 [2, Hc + 2*pad/2, Wc + 2*pad/2]
 
 
@@ -1003,21 +1007,24 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
+    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]
 
-    def cost_of(cand: np.ndarray) -> np.ndarray:
-        ly, lx, _, _ = _mb_grids(cfg, cand)
-        err = (_luma_pred(ref.phases, cfg, ys, xs, ly, lx) - cur) ** 2
+    def centred(centre: np.ndarray) -> np.ndarray:
+        return _luma_index(ref.phases, cfg, ys, xs, *_mb_grids(cfg, centre)[:2])
+
+    def cost_of(index: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        err = (np.take(flat, index) - cur) ** 2
         return _block_sum(err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
 
-    best_cost = cost_of(mv)
+    best_cost = cost_of(centred(mv), mv)
     step = cfg.subpel // 2
     while step >= 1:
-        centre = mv
+        centre, index = mv, centred(mv)
         for dy in (-step, 0, step):
             for dx in (-step, 0, step):
                 if dy or dx:
                     cand = centre + np.array([dy, dx])
-                    cost = cost_of(cand)
+                    cost = cost_of(index + (dy * row + dx), cand)
                     better = cost < best_cost
                     best_cost = np.where(better, cost, best_cost)
                     mv = np.where(better[..., None], cand, mv)
@@ -1186,8 +1193,8 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
     shift, d = s.bit_length() - 1, 2 * s
     py, pc = [], []
     for ref, (mvy, mvx) in zip(refs, vectors):
-        y0, x0 = r * b + cfg.pad + (mvy >> shift), c * b + cfg.pad + (mvx >> shift)
-        py.append(ref.phases[mvy & (s - 1), mvx & (s - 1), y0 : y0 + b, x0 : x0 + b])
+        y0, x0 = (r * b + cfg.pad) * s + mvy, (c * b + cfg.pad) * s + mvx
+        py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s])
         fy, fx = mvy & (d - 1), mvx & (d - 1)
         cy, cx = r * h + cfg.pad // 2 + (mvy >> (shift + 1)), c * h + cfg.pad // 2 + (mvx >> (shift + 1))
         a = ref.chroma[:, cy : cy + h + 1, cx : cx + h + 1]
