@@ -29,6 +29,7 @@ below; what the decoder needs is in the header.
 Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v).
 """
 
+import functools
 import itertools
 import struct
 from dataclasses import astuple, dataclass, replace
@@ -297,11 +298,22 @@ def _unpack_header(data: bytes) -> tuple[_Config, list[int]]:
 # transform and quantisation
 
 
+@functools.cache
 def _dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix [n, n] (cached, read-only)."""
     k = np.arange(n)[:, None]
     i = np.arange(n)[None, :]
     m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
     m[0] /= np.sqrt(2.0)
+    m.setflags(write=False)
+    return m
+
+
+@functools.cache
+def _int_dct_matrix(n: int) -> np.ndarray:
+    """The DCT matrix in fixed point (_DCT_BITS), int64 (cached, read-only), for the exact inverse."""
+    m = np.rint(_dct_matrix(n) * (1 << _DCT_BITS)).astype(np.int64)
+    m.setflags(write=False)
     return m
 
 
@@ -335,7 +347,7 @@ def _quantise(coef: np.ndarray, steps: np.ndarray, rounding: float) -> np.ndarra
 def _inverse(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
     """Integer-exact dequantisation and inverse DCT of [N, ts*ts] levels -> [N, ts, ts] int residuals."""
     ts = cfg.tsize
-    dint = np.rint(_dct_matrix(ts) * (1 << _DCT_BITS)).astype(np.int64)
+    dint = _int_dct_matrix(ts)
     coef = (levels * (q16 * _weights(cfg))).reshape(-1, ts, ts)
     shift = 8 + 2 * _DCT_BITS
     return (dint.T @ coef @ dint + (1 << (shift - 1))) >> shift
@@ -399,20 +411,22 @@ def _from_tblocks(blocks: np.ndarray, rows: int, cols: int, mb: int, ts: int) ->
 
 
 def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
-    """All sub-pel phases of a padded luma reference: int32 [subpel, subpel, H, W]."""
+    """All sub-pel phases of a padded luma reference, interleaved: int32 [H*subpel, W*subpel] holding
+    the sample at (y + fy/subpel, x + fx/subpel) at [y*subpel + fy, x*subpel + fx], so a position
+    in 1/subpel pel is a plain index."""
     r = ref.astype(np.int32)
     if subpel == 1:
-        return r[None, None]
+        return r
     h, w = r.shape
     if _INTERP[interp] == "bilinear":
         e = np.pad(r, ((0, 1), (0, 1)), mode="edge")
         a, b, c, d = e[:-1, :-1], e[:-1, 1:], e[1:, :-1], e[1:, 1:]
         s2 = subpel * subpel
-        out = np.empty((subpel, subpel, h, w), np.int32)
+        out = np.empty((h * subpel, w * subpel), np.int32)
         for fy in range(subpel):
             for fx in range(subpel):
                 acc = (subpel - fx) * (subpel - fy) * a + fx * (subpel - fy) * b + (subpel - fx) * fy * c + fx * fy * d
-                out[fy, fx] = (acc + s2 // 2) // s2
+                out[fy::subpel, fx::subpel] = (acc + s2 // 2) // s2
         return out
     e = np.pad(r, 3, mode="edge")
     # unnormalised half-pel sums: horizontal at (y, x + 1/2) and vertical at (y + 1/2, x)
@@ -427,8 +441,8 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
     half[-1, :] = half[-2, :]
     half[:, -1] = half[:, -2]
     if subpel == 2:
-        return np.stack([np.stack([half[fy:-1:2, fx:-1:2] for fx in range(2)]) for fy in range(2)])
-    out = np.empty((4, 4, h, w), np.int32)
+        return np.ascontiguousarray(half[:-1, :-1])
+    out = np.empty((4 * h, 4 * w), np.int32)
     for fy in range(4):
         for fx in range(4):
             r0, c0 = fy // 2, fx // 2
@@ -437,28 +451,30 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
                 return half[r0 + dr : r0 + dr + 2 * h : 2, c0 + dc : c0 + dc + 2 * w : 2]
 
             if fy % 2 == 0 and fx % 2 == 0:
-                out[fy, fx] = at(0, 0)
+                out[fy::4, fx::4] = at(0, 0)
             elif fy % 2 == 0:
-                out[fy, fx] = (at(0, 0) + at(0, 1) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 0) + at(0, 1) + 1) >> 1
             elif fx % 2 == 0:
-                out[fy, fx] = (at(0, 0) + at(1, 0) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 0) + at(1, 0) + 1) >> 1
             elif (r0 + c0) % 2 == 0:  # diagonal quarter: mean of the two half-pel (not integer, not centre) corners
-                out[fy, fx] = (at(0, 1) + at(1, 0) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 1) + at(1, 0) + 1) >> 1
             else:
-                out[fy, fx] = (at(0, 0) + at(1, 1) + 1) >> 1
+                out[fy::4, fx::4] = (at(0, 0) + at(1, 1) + 1) >> 1
     return out
+
+
+def _luma_index(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
+    """Flat indices into the interleaved phases of frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
+    s = cfg.subpel
+    dtype = np.int32 if phases.size < 1 << 31 else np.int64  # int32 coordinates where they fit: half the traffic
+    py = ((ys + cfg.pad) * s + mvy).astype(dtype, copy=False)
+    px = ((xs + cfg.pad) * s + mvx).astype(dtype, copy=False)
+    return py * phases.shape[1] + px
 
 
 def _luma_pred(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
     """Luma prediction at frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
-    s = cfg.subpel
-    shift = s.bit_length() - 1
-    dtype = np.int32 if phases.size < 1 << 31 else np.int64  # int32 coordinates where they fit: half the traffic
-    py = ((ys + cfg.pad) * s + mvy).astype(dtype, copy=False)
-    px = ((xs + cfg.pad) * s + mvx).astype(dtype, copy=False)
-    _, _, hr, wr = phases.shape
-    index = (((py & (s - 1)) * s + (px & (s - 1))) * hr + (py >> shift)) * wr + (px >> shift)
-    return phases.reshape(-1)[index]
+    return np.take(phases.reshape(-1), _luma_index(phases, cfg, ys, xs, mvy, mvx))
 
 
 def _chroma_pred(ref: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
@@ -485,7 +501,7 @@ class _Reference:
     """A decoded frame ready to predict from."""
 
     padded: np.ndarray  # uint8 luma padded by the search margin, for the integer search
-    phases: np.ndarray  # luma sub-pel phases of the padded frame
+    phases: np.ndarray  # int32 luma sub-pel phases of the padded frame, interleaved (`_luma_phases`)
     chroma: np.ndarray  # int32 [2, Hc + 2*pad/2, Wc + 2*pad/2]
 
 
@@ -724,52 +740,49 @@ def _cut_score(prev: np.ndarray, cur: np.ndarray, block: int = 8, reach: int = 4
 # intra prediction (shared by encoder and decoder)
 
 
-def _neighbours(plane: np.ndarray, r0: int, c0: int, n: int, top_right: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
-    """Reconstructed neighbours of the n x n block at (r0, c0): top row with top-right (2n; the last
-    available sample repeated past the plane, or past the top row when `top_right` is not yet
-    decoded), left column (n) and corner; a missing side is replaced by the other's nearest
-    sample, both by 128."""
+def _neighbours(plane: np.ndarray, r0: np.ndarray, c0: np.ndarray, n: int, top_right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reconstructed neighbours of the n x n blocks at (r0, c0) [B]: top rows with top-right [B, 2n]
+    (the last available sample repeated past the plane, or past the top row where `top_right` is
+    not yet decoded), left columns [B, n] and corners [B]; a missing side is replaced by the
+    other's nearest sample, both by 128. int64."""
     w = plane.shape[1]
-    if r0 > 0:
-        top = plane[r0 - 1, c0 : min(w, c0 + (2 * n if top_right else n))].astype(np.int64)
-        if top.size < 2 * n:
-            top = np.concatenate([top, np.full(2 * n - top.size, top[-1])])
-    if c0 > 0:
-        left = plane[r0 : r0 + n, c0 - 1].astype(np.int64)
-    if r0 > 0 and c0 > 0:
-        return top, left, int(plane[r0 - 1, c0 - 1])
-    if r0 > 0:
-        return top, np.full(n, top[0]), int(top[0])
-    if c0 > 0:
-        return np.full(2 * n, left[0]), left, int(left[0])
-    return np.full(2 * n, 128, np.int64), np.full(n, 128, np.int64), 128
+    has_top, has_left = (r0 > 0)[:, None], (c0 > 0)[:, None]
+    above, beside = np.maximum(r0 - 1, 0), np.maximum(c0 - 1, 0)
+    last = np.minimum(w, c0 + np.where(top_right, 2 * n, n)) - 1
+    top = plane[above[:, None], np.minimum(c0[:, None] + np.arange(2 * n), last[:, None])].astype(np.int64)
+    left = plane[r0[:, None] + np.arange(n), beside[:, None]].astype(np.int64)
+    corner = plane[above, beside].astype(np.int64)[:, None]
+    fill = np.where(has_top, top[:, :1], np.where(has_left, left[:, :1], 128))  # a missing side's stand-in
+    corner = np.where(has_top & has_left, corner, fill)
+    return np.where(has_top, top, fill), np.where(has_left, left, fill), corner[:, 0]
 
 
-def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: int, n: int, modes: tuple[int, ...]) -> np.ndarray:
-    """The predictions of an n x n block in the given intra modes, int64 [len(modes), n, n]. Modes:
-    0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal down-left, 5 diagonal down-right."""
+def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: tuple[int, ...]) -> np.ndarray:
+    """The predictions of B n x n blocks (neighbours as `_neighbours` gives them) in the given intra
+    modes, int64 [B, len(modes), n, n]. Modes: 0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal
+    down-left, 5 diagonal down-right."""
     shift = n.bit_length() - 1
-    t = top[:n]
+    t = top[:, :n]
     x = np.arange(n)
-    out = np.empty((len(modes), n, n), np.int64)
+    out = np.empty((top.shape[0], len(modes), n, n), np.int64)
     for i, mode in enumerate(modes):
         if mode == 0:
-            out[i] = (t.sum() + left.sum() + n) >> (shift + 1)
+            out[:, i] = ((t.sum(1) + left.sum(1) + n) >> (shift + 1))[:, None, None]
         elif mode == 1:
-            out[i] = t[None, :]
+            out[:, i] = t[:, None, :]
         elif mode == 2:
-            out[i] = left[:, None]
+            out[:, i] = left[:, :, None]
         elif mode == 3:
-            out[i] = ((n - 1 - x)[None, :] * left[:, None] + (x + 1)[None, :] * top[n]
-                      + (n - 1 - x)[:, None] * t[None, :] + (x + 1)[:, None] * left[n - 1] + n) >> (shift + 1)
+            out[:, i] = ((n - 1 - x) * left[:, :, None] + (x + 1) * top[:, n, None, None]
+                         + (n - 1 - x)[:, None] * t[:, None, :] + (x + 1)[:, None] * left[:, n - 1, None, None] + n) >> (shift + 1)
         elif mode == 4:
-            ext = np.concatenate([top, top[-1:]])
+            ext = np.concatenate([top, top[:, -1:]], 1)
             s = x[:, None] + x[None, :]
-            out[i] = (ext[s] + 2 * ext[s + 1] + ext[s + 2] + 2) >> 2
+            out[:, i] = (ext[:, s] + 2 * ext[:, s + 1] + ext[:, s + 2] + 2) >> 2
         else:
-            edge = np.concatenate([left[-1:], left[::-1], [corner], top[: n + 1]])
+            edge = np.concatenate([left[:, -1:], left[:, ::-1], corner[:, None], top[:, : n + 1]], 1)
             d = n + 1 + x[None, :] - x[:, None]
-            out[i] = (edge[d - 1] + 2 * edge[d] + edge[d + 1] + 2) >> 2
+            out[:, i] = (edge[:, d - 1] + 2 * edge[:, d] + edge[:, d + 1] + 2) >> 2
     return out
 
 
@@ -779,33 +792,64 @@ def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
     return _to_tblocks(blocks.reshape(m * n, n), n, ts)
 
 
-def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser=None) -> None:
-    """Predict and reconstruct the intra macroblocks of `frame` in raster order, in place on the int32
-    planes (the inter ones already reconstructed). Luma: each transform block in raster order
-    within its macroblock, with its own mode; chroma: the mode of the macroblock's first luma block.
-    `chooser(m, j, top, left, corner)` (encoder only) first sets luma block j's mode and levels;
-    `chooser(m, None, ...)` returns the chroma levels' chooser."""
+def _wavefronts(rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+    """Indices of the blocks at (rows, cols), grouped by anti-diagonal 2 * row + col, in increasing order.
+
+    A block that reads only its left, top, top-right and top-left neighbours depends on nothing in
+    its own group or a later one, so each group can be predicted at once and the result is raster order's."""
+    wave = 2 * rows + cols
+    order = np.argsort(wave, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(wave[order])) + 1)
+
+
+def _block_pixels(r0: np.ndarray, c0: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays [B, n, n] of the n x n blocks at (r0, c0) [B]."""
+    i = np.arange(n)
+    return r0[:, None, None] + i[None, :, None], c0[:, None, None] + i[None, None, :]
+
+
+def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: np.ndarray) -> np.ndarray:
+    """The prediction [B, n, n] of each block in its own mode `modes` [B]."""
+    present = np.unique(modes)
+    preds = _intra_predictions(top, left, corner, n, tuple(int(m) for m in present))
+    return preds[np.arange(modes.size), np.searchsorted(present, modes)]
+
+
+def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser: "_IntraChooser | None" = None) -> None:
+    """Predict and reconstruct the intra macroblocks of `frame` in place on the int32 planes (the
+    inter ones already reconstructed), in the order raster order would give, one wavefront
+    (`_wavefronts`) at a time. Luma: each transform block with its own mode (in raster order within
+    its macroblock); chroma: the mode of the macroblock's first luma block. `chooser` (encoder only)
+    first sets each luma block's mode and levels, and the chroma levels from their prediction."""
     _, cols = cfg.grid
     b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
     k = b // ts
     kc2 = frame.chroma.shape[1] // 2
-    for r, c in zip(*np.nonzero(frame.modes == _INTRA)):
-        m = r * cols + c
-        for j in range(k * k):
-            ty, tx = r * k + j // k, c * k + j % k
-            neighbours = _neighbours(y, ty * ts, tx * ts, ts, top_right=j < k or j % k < k - 1)
-            if chooser is not None:
-                chooser(m, j, *neighbours)
-            pred = _intra_predictions(*neighbours, ts, (int(frame.imodes[ty, tx]),))[0]
-            y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts] = _add_residual(pred, frame.luma[m : m + 1, j : j + 1], cfg, qy, ts)
-        mode = (int(frame.imodes[r * k, c * k]),)
-        code_chroma = chooser(m, None) if chooser is not None else None
+    mr, mc = np.nonzero(frame.modes == _INTRA)
+    if mr.size == 0:
+        return
+    jy, jx = np.divmod(np.arange(k * k), k)
+    ty, tx = (mr[:, None] * k + jy).ravel(), (mc[:, None] * k + jx).ravel()
+    mb, j = np.repeat(mr * cols + mc, k * k), np.tile(np.arange(k * k), mr.size)
+    top_right = np.tile((jy == 0) | (jx < k - 1), mr.size)
+    for group in _wavefronts(ty, tx):
+        gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
+        neighbours = _neighbours(y, gy * ts, gx * ts, ts, top_right[group])
+        if chooser is not None:
+            chooser.luma(gm, gj, gy, gx, neighbours)
+        pred = _chosen(*neighbours, ts, frame.imodes[gy, gx])
+        y[_block_pixels(gy * ts, gx * ts, ts)] = np.clip(pred + _inverse(frame.luma[gm, gj], cfg, qy), 0, 255)
+    first = frame.imodes[mr * k, mc * k]
+    for group in _wavefronts(mr, mc):
+        gr, gc, gm = mr[group], mc[group], mr[group] * cols + mc[group]
+        pixels = _block_pixels(gr * h, gc * h, h)
         for i in (0, 1):
-            pred = _intra_predictions(*_neighbours(uv[i], r * h, c * h, h), h, mode)[0]
-            if code_chroma is not None:
-                code_chroma(i, pred)
-            levels = frame.chroma[m : m + 1, i * kc2 : (i + 1) * kc2]
-            uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h] = _add_residual(pred, levels, cfg, qc, h)
+            pred = _chosen(*_neighbours(uv[i], gr * h, gc * h, h, np.ones(group.size, bool)), h, first[group])
+            if chooser is not None:
+                chooser.chroma(gm, i, pred, pixels)
+            levels = frame.chroma[gm, i * kc2 : (i + 1) * kc2].reshape(-1, ts * ts)
+            blocks = _stack_tblocks(pred, ts) + _inverse(levels, cfg, qc).reshape(group.size, kc2, ts, ts)
+            uv[i][pixels] = np.clip(_from_tblocks(blocks, group.size, 1, h, ts), 0, 255).reshape(group.size, h, h)
 
 
 def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
@@ -814,6 +858,14 @@ def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
     left = imodes[ty][tx - 1] if tx > 0 and modes[ty // k][(tx - 1) // k] == _INTRA else 0
     top = imodes[ty - 1][tx] if ty > 0 and modes[(ty - 1) // k][tx // k] == _INTRA else 0
     return int(min(left, top))
+
+
+def _most_probable_many(imodes: np.ndarray, modes: np.ndarray, ty: np.ndarray, tx: np.ndarray, k: int) -> np.ndarray:
+    """`_most_probable` of the luma transform blocks at (ty, tx) [B] at once."""
+    lx, uy = np.maximum(tx - 1, 0), np.maximum(ty - 1, 0)
+    left = np.where((tx > 0) & (modes[ty // k, lx // k] == _INTRA), imodes[ty, lx], 0)
+    top = np.where((ty > 0) & (modes[uy // k, tx // k] == _INTRA), imodes[uy, tx], 0)
+    return np.minimum(left, top)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1041,21 +1093,24 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
+    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]
 
-    def cost_of(cand: np.ndarray) -> np.ndarray:
-        ly, lx, _, _ = _mb_grids(cfg, cand)
-        err = (_luma_pred(ref.phases, cfg, ys, xs, ly, lx) - cur) ** 2
+    def centred(centre: np.ndarray) -> np.ndarray:
+        return _luma_index(ref.phases, cfg, ys, xs, *_mb_grids(cfg, centre)[:2])
+
+    def cost_of(index: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        err = (np.take(flat, index) - cur) ** 2
         return _block_sum(err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
 
-    best_cost = cost_of(mv)
+    best_cost = cost_of(centred(mv), mv)
     step = cfg.subpel // 2
     while step >= 1:
-        centre = mv
+        centre, index = mv, centred(mv)
         for dy in (-step, 0, step):
             for dx in (-step, 0, step):
                 if dy or dx:
                     cand = centre + np.array([dy, dx])
-                    cost = cost_of(cand)
+                    cost = cost_of(index + (dy * row + dx), cand)
                     better = cost < best_cost
                     best_cost = np.where(better, cost, best_cost)
                     mv = np.where(better[..., None], cand, mv)
@@ -1108,42 +1163,43 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
     return np.take_along_axis(candidates, pick[None], 0)[0]
 
 
-def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict):
-    """The encoder's intra decisions for `_intra_pass`: for each luma transform block, each allowed
-    mode's prediction is transformed and quantised, and the cheapest by distortion + lam * bits
-    sets the block's mode and levels; the chroma levels follow from the macroblock's chroma
-    prediction."""
-    _rows, cols = cfg.grid
-    b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
-    allowed = list(_INTRA_MODE_SETS[p["intra_modes"]])
-    steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
+@dataclass(frozen=True)
+class _IntraChooser:
+    """The encoder's intra decisions, called by `_intra_pass` for each wavefront of blocks:
+    `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels,
+    `chroma(mbs, plane, pred, pixels)` those macroblocks' chroma levels from their prediction."""
 
+    luma: object
+    chroma: object
+
+
+def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _Config, coding: _Coding, p: dict) -> _IntraChooser:
+    """For each luma transform block, each allowed mode's prediction is transformed and quantised,
+    and the cheapest by distortion + lam * bits sets the block's mode and levels; the chroma levels
+    follow from the macroblock's chroma prediction."""
+    ts = cfg.tsize
+    k = cfg.block // ts
+    allowed = _INTRA_MODE_SETS[p["intra_modes"]]
+    allowed_modes = np.array(allowed)
+    steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
     kc2 = frame.chroma.shape[1] // 2
 
-    k = b // ts
-
-    def choose(m: int, j: int | None, top: np.ndarray | None = None, left: np.ndarray | None = None, corner: int = 0):
-        r, c = divmod(m, cols)
-        if j is None:
-            return lambda i, pred: code_chroma(m, r, c, i, pred)
-        ty, tx = r * k + j // k, c * k + j % k
-        preds = _intra_predictions(top, left, corner, ts, allowed)
-        coef = _forward(cur_y[ty * ts : (ty + 1) * ts, tx * ts : (tx + 1) * ts][None] - preds, ts)
+    def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> None:
+        preds = _intra_predictions(*neighbours, ts, allowed)
+        coef = _forward(cur_y[_block_pixels(ty * ts, tx * ts, ts)][:, None] - preds, ts)
         levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
-        mpm = _most_probable(frame.imodes, frame.modes, ty, tx, k)
-        mode_bits = np.array([1.0 if mode == mpm else 4.0 for mode in allowed])
-        best = int(np.argmin(dist + coding.lam * (bits + mode_bits)))
-        frame.imodes[ty, tx] = allowed[best]
-        frame.luma[m, j] = levels[best]
-        return None
+        mpm = _most_probable_many(frame.imodes, frame.modes, ty, tx, k)
+        mode_bits = np.where(allowed_modes == mpm[:, None], 1.0, 4.0)
+        best = np.argmin(dist + coding.lam * (bits + mode_bits), axis=1)
+        frame.imodes[ty, tx] = allowed_modes[best]
+        frame.luma[mbs, js] = levels[np.arange(best.size), best]
 
-    def code_chroma(m: int, r: int, c: int, i: int, pred: np.ndarray) -> None:
-        src = cur_uv[i, r * h : (r + 1) * h, c * h : (c + 1) * h]
-        coef = _forward(_stack_tblocks((src - pred)[None], ts), ts)
+    def chroma(mbs: np.ndarray, plane: int, pred: np.ndarray, pixels: tuple) -> None:
+        coef = _forward(_stack_tblocks(cur_uv[plane][pixels] - pred, ts), ts)
         levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
-        frame.chroma[m, i * kc2 : (i + 1) * kc2] = levels[0]
+        frame.chroma[mbs, plane * kc2 : (plane + 1) * kc2] = levels
 
-    return choose
+    return _IntraChooser(luma, chroma)
 
 
 def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list[_Reference], cfg: _Config, p: dict):
@@ -1314,14 +1370,50 @@ def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray,
     frame.luma[small] = levels[small].reshape(-1, *frame.luma.shape[1:])
 
 
+def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray]) -> np.ndarray:
+    """SSD (luma + chroma) of every macroblock predicted without OBMC from each of `refs` at its
+    vectors [rows, cols, 2] (averaged when there are two)."""
+    py = [_plain_predict(ref, cfg, mv) for ref, mv in zip(refs, vectors)]
+    if len(refs) == 2:
+        py = [tuple((a + b + 1) >> 1 for a, b in zip(*py))]
+    luma, chroma = py[0]
+    return _block_sum((luma - cur_y) ** 2, cfg.block) + _block_sum(((chroma - cur_uv) ** 2).sum(0), cfg.block // 2)
+
+
+def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, r: int, c: int, vectors: list[tuple[int, int]]) -> float:
+    """`_skip_distortion` of the one macroblock (r, c) at its own vectors, from slices of the
+    references (a vector shared by the whole block needs no per-pixel gather)."""
+    b, h, s = cfg.block, cfg.block // 2, cfg.subpel
+    shift, d = s.bit_length() - 1, 2 * s
+    py, pc = [], []
+    for ref, (mvy, mvx) in zip(refs, vectors):
+        y0, x0 = (r * b + cfg.pad) * s + mvy, (c * b + cfg.pad) * s + mvx
+        py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s])
+        fy, fx = mvy & (d - 1), mvx & (d - 1)
+        cy, cx = r * h + cfg.pad // 2 + (mvy >> (shift + 1)), c * h + cfg.pad // 2 + (mvx >> (shift + 1))
+        a = ref.chroma[:, cy : cy + h + 1, cx : cx + h + 1]
+        acc = (d - fx) * (d - fy) * a[:, :h, :h] + fx * (d - fy) * a[:, :h, 1:] + (d - fx) * fy * a[:, 1:, :h] + fx * fy * a[:, 1:, 1:]
+        pc.append((acc + d * d // 2) >> (2 * shift + 2))
+    if len(refs) == 2:
+        py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
+    luma = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
+    return luma + ((pc[0] - cur_uv[:, r * h : r * h + h, c * h : c * h + h]) ** 2).sum()
+
+
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
     """In raster order (the vector predictors depend on the final field), turn inter macroblocks into
     skips (P: first reference, predicted vector; B: both directions, predicted vectors; no residual)
-    where that costs no more."""
+    where that costs no more. The skip distortions at the predictors of the field before any skip
+    are computed at once; a macroblock whose predictors an earlier skip changed gets its own."""
     rows, cols = cfg.grid
-    b, h = cfg.block, cfg.block // 2
     bi = frame.kind == _B
+    skip_dirs = 3 if bi else 1
+    refs = [l0[0], l1[0]] if bi else [l0[0]]
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
+    everywhere = np.ones((rows, cols), bool)
+    before = [_predictors(np.where((frame.dirs >> x & 1 > 0)[..., None], mv, 0), everywhere) for x, mv in enumerate((frame.mv0, frame.mv1))]
+    d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
+    before = [field.tolist() for field in before]
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     for r in range(rows):
         for c in range(cols):
@@ -1329,20 +1421,14 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 continue
             pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
             mine = [(int(frame.mv0[r, c, 0]), int(frame.mv0[r, c, 1])), (int(frame.mv1[r, c, 0]), int(frame.mv1[r, c, 1]))]
-            skip_dirs = 3 if bi else 1
             same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and not frame.split[r, c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
             skip = same and not coded[r, c]
             if not skip:
-                ys, xs = np.arange(r * b, r * b + b)[:, None], np.arange(c * b, c * b + b)[None, :]
-                cys, cxs = np.arange(r * h, (r + 1) * h)[:, None], np.arange(c * h, (c + 1) * h)[None, :]
-                refs = [l0[0], l1[0]] if bi else [l0[0]]
-                py = [_luma_pred(ref.phases, cfg, ys, xs, *pmv[x]) for x, ref in enumerate(refs)]
-                pc = [_chroma_pred(ref.chroma, cfg, cys, cxs, *pmv[x]) for x, ref in enumerate(refs)]
-                if bi:
-                    py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
-                d_skip = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
-                d_skip += ((pc[0] - cur_uv[:, cys, cxs]) ** 2).sum()
+                if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
+                    d_skip = d_before[r, c]
+                else:
+                    d_skip = _block_skip_distortion(refs, cfg, cur_y, cur_uv, r, c, pmv[: len(refs)])
                 skip = d_skip + lam <= j_inter[r, c]
             if skip:
                 frame.modes[r, c] = _SKIP
