@@ -84,6 +84,11 @@ _INTRA_MODE_SETS = {1: (0,), 3: (0, 1, 2), 4: (0, 1, 2, 3), 6: (0, 1, 2, 3, 4, 5
 _N_INTRA_MODES = 6
 _DCT_BITS = 12  # precision of the integer inverse DCT matrix
 _SIXTAP = (1, -5, 20, 20, -5, 1)
+# partitions of an inter macroblock: 0 one vector, 1 four sub-blocks, 2 two halves stacked (top, bottom),
+# 3 two halves side by side (left, right); each sub-block (raster order) takes the vector of `_PARTNER`'s
+# pairing, and only the `_CODED_SUBS` carry their own
+_PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
+_CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
 
 
 @dataclass(frozen=True)
@@ -886,7 +891,7 @@ class _Frame:
     mv1: np.ndarray  # [rows, cols, 2] int64 L1 vectors
     luma: np.ndarray  # [nMB, k*k, ts*ts] int64 levels, natural order (small transforms: see `small`)
     chroma: np.ndarray  # [nMB, 2*kc*kc, ts*ts] int64 levels (U blocks then V blocks)
-    split: np.ndarray  # [rows, cols] bool: four sub-block vectors (sub0/sub1); mv0/mv1 then hold the last one's
+    split: np.ndarray  # [rows, cols] partition (see _CODED_SUBS); split ones use sub0/sub1, mv0/mv1 hold the last sub-block's
     sub0: np.ndarray  # [rows, cols, 4, 2] int64 L0 vectors of the sub-blocks (raster order) of split macroblocks
     sub1: np.ndarray  # [rows, cols, 4, 2] int64 L1 vectors
     small: np.ndarray  # [rows, cols] bool: luma in transforms of ts/2, luma[m, j] the four of block j's quadrants
@@ -900,7 +905,7 @@ def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
     return _Frame(kind, depth, grid + (_INTRA if kind == _I else _INTER), np.zeros((rows * k, cols * k), np.int64), grid + (0 if kind == _I else 1),
                   grid.copy(), np.zeros((rows, cols, 2), np.int64), np.zeros((rows, cols, 2), np.int64),
                   np.zeros((rows * cols, k2, n), np.int64), np.zeros((rows * cols, kc2, n), np.int64),
-                  np.zeros((rows, cols), bool), np.zeros((rows, cols, 4, 2), np.int64), np.zeros((rows, cols, 4, 2), np.int64),
+                  grid.copy(), np.zeros((rows, cols, 4, 2), np.int64), np.zeros((rows, cols, 4, 2), np.int64),
                   np.zeros((rows, cols), bool))
 
 
@@ -938,7 +943,7 @@ def _inter_predict(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cf
         parts.append((inter & (frame.dirs & 2 > 0), l1[0], frame.mv1, frame.sub1))
     for used, ref, mv, sub in parts:
         if used.any():
-            py, pc = _split_predict(ref, cfg, mv, sub, frame.split & used, used)
+            py, pc = _split_predict(ref, cfg, mv, sub, (frame.split > 0) & used, used)
             luma += np.where(_spread(used, b), py, 0)
             chroma += np.where(_spread(used, b // 2)[None], pc, 0)
     if frame.kind == _B:
@@ -951,7 +956,7 @@ def _inter_predict(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cf
 def _sub_field(mv: np.ndarray, sub: np.ndarray, split: np.ndarray) -> np.ndarray:
     """Vectors per sub-block [2*rows, 2*cols, 2]: a split macroblock's own four, else its one vector four times."""
     rows, cols = split.shape
-    fine = np.where(split[..., None, None], sub, mv[:, :, None, :])
+    fine = np.where(split[..., None, None] > 0, sub, mv[:, :, None, :])
     return fine.reshape(rows, cols, 2, 2, 2).swapaxes(1, 2).reshape(2 * rows, 2 * cols, 2)
 
 
@@ -1226,9 +1231,9 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
             candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
             if p["partitions"]:
-                sub = _sub_motion(cur_y, ref, cfg, lam, mv, p["sub_search"])
-                side = _sub_bits(sub, _predictors(mv, everywhere)) + 1.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
-                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub), (sub, np.zeros_like(sub))))
+                kind, sub = _best_partition(_partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"]))
+                side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
+                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub), (kind, sub, np.zeros_like(sub))))
     else:
         mv0, _ = _motion(cur_y, l0[0], cfg, lam)
         mv1, _ = _motion(cur_y, l1[0], cfg, lam)
@@ -1251,9 +1256,9 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         best_uv = pred_uv if best_uv is None else np.where(_spread(better, b // 2)[None], pred_uv, best_uv)
         frame.dirs[better], frame.refidx[better] = dirs, ref
         frame.mv0[better], frame.mv1[better] = mv0[better], mv1[better]
-        frame.split[better] = subs is not None
+        frame.split[better] = 0 if subs is None else subs[0][better]
         if subs is not None:
-            frame.sub0[better], frame.sub1[better] = subs[0][better], subs[1][better]
+            frame.sub0[better], frame.sub1[better] = subs[1][better], subs[2][better]
     if p["intra_blocks"]:
         pred_y = _open_loop_intra(cur_y, best_y, b)
         pred_uv = np.stack([_open_loop_intra(cur_uv[i], best_uv[i], b // 2) for i in (0, 1)])
@@ -1262,7 +1267,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         frame.modes[use_intra] = _INTRA
         frame.dirs[use_intra] = frame.refidx[use_intra] = 0
         frame.mv0[use_intra] = frame.mv1[use_intra] = 0
-        frame.split[use_intra] = False
+        frame.split[use_intra] = 0
     pred_y, pred_uv = _inter_predict(frame, l0, l1, cfg)  # the blend at edges between directions differs from best_y
     luma, chroma, _, _ = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
     inter = (frame.modes != _INTRA).reshape(-1, 1, 1)
@@ -1274,10 +1279,11 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     return frame, chooser
 
 
-def _sub_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int) -> np.ndarray:
-    """Vectors [rows, cols, 4, 2] of every macroblock's four sub-blocks (raster order): an integer search
-    within `reach` pels of the macroblock's vector `mv`, then half- and quarter-pel refinement; the cost
-    is SSD + lam * the bits of the difference from `mv`."""
+def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int) -> dict:
+    """For each split partition (1, 2, 3; see _CODED_SUBS) the sub-block vectors [rows, cols, 4, 2] and
+    cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`).
+    Four sub-blocks: an integer search within `reach` pels of `mv`, then half- and quarter-pel
+    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors."""
     rows, cols = mv.shape[:2]
     h, s = cfg.block // 2, cfg.subpel
     oy = (np.arange(2 * rows) * h).repeat(2 * cols).reshape(2 * rows, 2 * cols)
@@ -1289,32 +1295,55 @@ def _sub_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: 
     centre = np.repeat(mv.reshape(-1, 2), 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
 
-    def cost_of(cand: np.ndarray) -> np.ndarray:
+    def ssd(cand: np.ndarray) -> np.ndarray:
         pred = _luma_pred(ref.phases, cfg, ys, xs, cand[:, 0, None, None], cand[:, 1, None, None])
-        return ((pred - target) ** 2).sum((1, 2)) + lam * _mv_bits(cand - centre).sum(-1)
+        return ((pred - target) ** 2).sum((1, 2))
 
-    best, best_cost = centre, cost_of(centre)
+    def costs(cand: np.ndarray, d: np.ndarray) -> dict:
+        """Per sub-block, the cost of its group's vector in each partition (halves: both sub-blocks' SSD)."""
+        rate = lam * _mv_bits(cand - centre).sum(-1)
+        by_mb = d.reshape(-1, 4)
+        return {kind: (by_mb + by_mb[:, partner] * (kind > 1)).reshape(-1) + rate for kind, partner in _PARTNER.items()}
+
+    best = {kind: centre for kind in _PARTNER}
+    best_cost = costs(centre, ssd(centre))
+
+    def keep(cand: np.ndarray, cost: dict, kinds) -> None:
+        inside = (np.abs(cand) <= bound).all(-1)
+        for kind in kinds:
+            better = (cost[kind] < best_cost[kind]) & inside
+            best_cost[kind] = np.where(better, cost[kind], best_cost[kind])
+            best[kind] = np.where(better[:, None], cand, best[kind])
+
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
             if dy or dx:
                 cand = centre + np.array([dy * s, dx * s])
-                cost = cost_of(cand)
-                better = (cost < best_cost) & (np.abs(cand) <= bound).all(-1)
-                best_cost = np.where(better, cost, best_cost)
-                best = np.where(better[:, None], cand, best)
+                keep(cand, costs(cand, ssd(cand)), _PARTNER)
     step = s // 2
     while step >= 1:
-        start = best
+        start = best[1]
         for dy in (-step, 0, step):
             for dx in (-step, 0, step):
                 if dy or dx:
                     cand = start + np.array([dy, dx])
-                    cost = cost_of(cand)
-                    better = (cost < best_cost) & (np.abs(cand) <= bound).all(-1)
-                    best_cost = np.where(better, cost, best_cost)
-                    best = np.where(better[:, None], cand, best)
+                    keep(cand, costs(cand, ssd(cand)), (1,))
         step //= 2
-    return best.reshape(rows, cols, 4, 2)
+    quads = best[1].reshape(-1, 4, 2)
+    for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
+        for members in pairs:
+            cand = quads[:, members].reshape(-1, 2)
+            keep(cand, costs(cand, ssd(cand)), (kind,))
+    return {kind: (best[kind].reshape(rows, cols, 4, 2), best_cost[kind].reshape(-1, 4)[:, _CODED_SUBS[kind]].sum(-1).reshape(rows, cols))
+            for kind in _PARTNER}
+
+
+def _best_partition(found: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The cheapest partition per macroblock [rows, cols] and its sub-block vectors, from `_partition_motion`."""
+    kinds = sorted(found)
+    pick = np.argmin(np.stack([found[k][1] for k in kinds]), 0)
+    subs = np.stack([found[k][0] for k in kinds])
+    return np.array(kinds)[pick], np.take_along_axis(subs, pick[None, :, :, None, None], 0)[0]
 
 
 def _sub_predictors(sub, pmv):
@@ -1327,10 +1356,11 @@ def _sub_predictors(sub, pmv):
     return [pmv, sub[..., 0, :], sub[..., 0, :], np.median(sub[..., :3, :], -2).astype(np.int64)]
 
 
-def _sub_bits(sub: np.ndarray, pmv: np.ndarray) -> np.ndarray:
-    """Rough bits of every macroblock's four sub-block vectors [rows, cols, 4, 2] given its predictor."""
+def _sub_bits(sub: np.ndarray, kind: np.ndarray, pmv: np.ndarray) -> np.ndarray:
+    """Rough bits of every macroblock's coded sub-block vectors [rows, cols, 4, 2] in partition `kind` [rows, cols]."""
     preds = _sub_predictors(sub, pmv)
-    return sum(_mv_bits(sub[:, :, j] - preds[j]).sum(-1) for j in range(4))
+    coded = np.array([[j in _CODED_SUBS.get(k, ()) for j in range(4)] for k in range(4)])[kind]
+    return sum(_mv_bits(sub[:, :, j] - preds[j]).sum(-1) * coded[..., j] for j in range(4))
 
 
 def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1341,17 +1371,25 @@ def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray) -> tuple[np.nd
 
 
 def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int) -> list:
-    """The split candidates of a B frame (past, future, both), in `_decide_frame`'s candidate form."""
+    """The split candidates of a B frame (past, future, both: one partition for both), in `_decide_frame`'s form."""
     everywhere = np.ones(mv0.shape[:2], bool)
-    sub0 = _sub_motion(cur_y, past, cfg, lam, mv0, reach)
-    sub1 = _sub_motion(cur_y, future, cfg, lam, mv1, reach)
-    bits0 = _sub_bits(sub0, _predictors(mv0, everywhere)) + 1.0
-    bits1 = _sub_bits(sub1, _predictors(mv1, everywhere)) + 1.0
+    found0 = _partition_motion(cur_y, past, cfg, lam, mv0, reach)
+    found1 = _partition_motion(cur_y, future, cfg, lam, mv1, reach)
+    pmv0, pmv1 = _predictors(mv0, everywhere), _predictors(mv1, everywhere)
+    kind0, sub0 = _best_partition(found0)
+    kind1, sub1 = _best_partition(found1)
+    kind, both0 = _best_partition({k: (found0[k][0], found0[k][1] + found1[k][1]) for k in found0})
+    both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
     zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
     a, b = _fine_predict(past, cfg, sub0), _fine_predict(future, cfg, sub1)
-    both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
-    return [(1, 0, sub0[:, :, 3], zero, bits0 + 2, a, (sub0, zsub)), (2, 0, zero, sub1[:, :, 3], bits1 + 2, b, (zsub, sub1)),
-            (3, 0, sub0[:, :, 3], sub1[:, :, 3], bits0 + bits1 + 1, both, (sub0, sub1))]
+    if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
+        both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
+    else:
+        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0), _fine_predict(future, cfg, both1)))
+    bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
+    return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0, a, (kind0, sub0, zsub)),
+            (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0, b, (kind1, zsub, sub1)),
+            (3, 0, both0[:, :, 3], both1[:, :, 3], bits_both, both, (kind, both0, both1))]
 
 
 def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
@@ -1609,7 +1647,7 @@ class _Contexts:
     last: tuple[int, ...]
     level: tuple[int, ...]  # 5 greater-than-one contexts, then 5 magnitude contexts
     pos: tuple[int, ...]  # zigzag position -> position context
-    split: int  # 3 neighbour counts of the partition flag
+    split: int  # 3 neighbour counts of "split", then "halves" and "side by side"
     small: int  # 3 neighbour counts of the small-transform flag
     sub_mvd: tuple[int, int]  # per component of a sub-block vector: 3 zero-flag contexts, then 6 magnitude contexts
     cbf_small: int  # 3 counts of the coded small blocks before this one in its quadrant
@@ -1623,7 +1661,7 @@ def _contexts(tsize: int, start: int = 0) -> _Contexts:
     npos = max(pos) + 1
     offsets = []
     total = start
-    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4), 3, 3, 9, 9, 3):
+    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4), 5, 3, 9, 9, 3):
         offsets.append(total)
         total += size
     o = offsets
@@ -1665,11 +1703,21 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
             levels[i] = -a if sign else a
 
 
-def _sub_vectors(coder, ctx: _Contexts, sub: list, pmv: tuple[int, int], bound: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """A split macroblock's four sub-block vectors ([y, x] lists, filled in place when decoding), each
-    as its difference from `_sub_predictors`; returns the last vector and the first difference."""
+def _partition(coder, ctx: _Contexts, kind: int, neighbours: int) -> int:
+    """An inter macroblock's partition (0..3, see _CODED_SUBS); `neighbours`: how many of left and top are split."""
+    if not coder.bit(ctx.split + neighbours, kind > 0):
+        return 0
+    if not coder.bit(ctx.split + 3, kind > 1):
+        return 1
+    return 3 if coder.bit(ctx.split + 4, kind == 3) else 2
+
+
+def _sub_vectors(coder, ctx: _Contexts, sub: list, pmv: tuple[int, int], bound: int, kind: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A split macroblock's sub-block vectors ([y, x] lists, filled in place when decoding): those its
+    partition codes, each as its difference from `_sub_predictors`, the others copied from their
+    partners; returns the last vector and the first difference."""
     first = (0, 0)
-    for j in range(4):
+    for j in _CODED_SUBS[kind]:
         pred = _sub_predictors(sub, pmv)[j]
         delta = []
         for comp in (0, 1):
@@ -1682,6 +1730,8 @@ def _sub_vectors(coder, ctx: _Contexts, sub: list, pmv: tuple[int, int], bound: 
         sub[j] = vector
         if j == 0:
             first = (delta[0], delta[1])
+    for j, partner in enumerate(_PARTNER[kind]):
+        sub[j] = list(sub[min(j, partner)])
     return (sub[3][0], sub[3][1]), first
 
 
@@ -1759,7 +1809,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                 dirs[r][c], refidx[r][c] = d, ref
                 split = 0
                 if mode == _INTER and cfg.partitions:
-                    split = coder.bit(ctx.split + int(c > 0 and splits[r][c - 1]) + int(r > 0 and splits[r - 1][c]), splits[r][c])
+                    split = _partition(coder, ctx, splits[r][c], int(c > 0 and splits[r][c - 1] > 0) + int(r > 0 and splits[r - 1][c] > 0))
                 splits[r][c] = split
                 for x in (0, 1):
                     if not d >> x & 1:
@@ -1767,7 +1817,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                         continue
                     mv = _median_predictor(fields[x], rows, cols, r, c)
                     if split:
-                        mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, subs[x][r][c], mv, bound)
+                        mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, subs[x][r][c], mv, bound, split)
                     elif mode == _INTER:
                         delta = []
                         for comp in (0, 1):
@@ -1820,7 +1870,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
         np.array(mvs[1], np.int64).reshape(rows, cols, 2),
         luma_levels,
         np.array(chroma, np.int64)[:, :, unzz],
-        np.array(splits, bool),
+        np.array(splits, np.int64),
         np.array(subs[0], np.int64).reshape(rows, cols, 4, 2),
         np.array(subs[1], np.int64).reshape(rows, cols, 4, 2),
         small_mbs.reshape(rows, cols),
