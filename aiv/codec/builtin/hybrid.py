@@ -1282,7 +1282,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
 def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int) -> dict:
     """For each split partition (1, 2, 3; see _CODED_SUBS) the sub-block vectors [rows, cols, 4, 2] and
     cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`).
-    Four sub-blocks: an integer search within `reach` pels of `mv`, then half- and quarter-pel
+    Four sub-blocks: an integer search within `reach` pels of `mv` and the neighbours' vectors, then half- and quarter-pel
     refinement; halves: the best of that integer search and of their sub-blocks' refined vectors."""
     rows, cols = mv.shape[:2]
     h, s = cfg.block // 2, cfg.subpel
@@ -1320,6 +1320,10 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
             if dy or dx:
                 cand = centre + np.array([dy * s, dx * s])
                 keep(cand, costs(cand, ssd(cand)), _PARTNER)
+    around = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    for neighbour in (around[1:-1, :-2], around[1:-1, 2:], around[:-2, 1:-1], around[2:, 1:-1]):  # left, right, top, bottom
+        cand = np.repeat(neighbour.reshape(-1, 2), 4, 0)
+        keep(cand, costs(cand, ssd(cand)), _PARTNER)
     step = s // 2
     while step >= 1:
         start = best[1]
