@@ -89,6 +89,7 @@ _SIXTAP = (1, -5, 20, 20, -5, 1)
 # pairing, and only the `_CODED_SUBS` carry their own
 _PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
 _CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
+_SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
 
 
 @dataclass(frozen=True)
@@ -1227,16 +1228,18 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     candidates = []
     if entry.kind == _P:
         for i, ref in enumerate(l0):
-            mv, _ = _motion(cur_y, ref, cfg, lam)
+            mv, motion_cost = _motion(cur_y, ref, cfg, lam)
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
             candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
             if p["partitions"]:
-                kind, sub = _best_partition(_partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"]))
+                found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], _worth_splitting(motion_cost, lam))
+                kind, sub, cost = _best_partition(found)
                 side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
+                side = np.where(np.isfinite(cost), side, np.inf)
                 candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub), (kind, sub, np.zeros_like(sub))))
     else:
-        mv0, _ = _motion(cur_y, l0[0], cfg, lam)
-        mv1, _ = _motion(cur_y, l1[0], cfg, lam)
+        mv0, cost0 = _motion(cur_y, l0[0], cfg, lam)
+        mv1, cost1 = _motion(cur_y, l1[0], cfg, lam)
         bits0 = _mv_bits(mv0 - _predictors(mv0, everywhere)).sum(-1)
         bits1 = _mv_bits(mv1 - _predictors(mv1, everywhere)).sum(-1)
         zero = np.zeros_like(mv0)
@@ -1245,7 +1248,8 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         candidates = [(1, 0, mv0, zero, bits0 + 2, past, None), (2, 0, zero, mv1, bits1 + 2, future, None),
                       (3, 0, mv0, mv1, bits0 + bits1 + 1, both, None)]
         if p["partitions"]:
-            candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"])
+            worth = _worth_splitting(np.minimum(cost0, cost1), lam)
+            candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
         _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
@@ -1279,20 +1283,21 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     return frame, chooser
 
 
-def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int) -> dict:
+def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int, where: np.ndarray) -> dict:
     """For each split partition (1, 2, 3; see _CODED_SUBS) the sub-block vectors [rows, cols, 4, 2] and
-    cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`).
+    cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`)
+    of the macroblocks `where` [rows, cols] is set (elsewhere: `mv` and an infinite cost).
     Four sub-blocks: an integer search within `reach` pels of `mv` and the neighbours' vectors, then half- and quarter-pel
     refinement; halves: the best of that integer search and of their sub-blocks' refined vectors."""
     rows, cols = mv.shape[:2]
-    h, s = cfg.block // 2, cfg.subpel
-    oy = (np.arange(2 * rows) * h).repeat(2 * cols).reshape(2 * rows, 2 * cols)
-    ox = np.tile(np.arange(2 * cols) * h, (2 * rows, 1))
-    as_subs = lambda a: a.reshape(rows, 2, cols, 2).swapaxes(1, 2).reshape(-1)  # noqa: E731
-    ys = (as_subs(oy)[:, None] + np.arange(h)[None, :]).astype(np.int32)[:, :, None]
-    xs = (as_subs(ox)[:, None] + np.arange(h)[None, :]).astype(np.int32)[:, None, :]
+    b, h, s = cfg.block, cfg.block // 2, cfg.subpel
+    chosen = np.flatnonzero(where.reshape(-1))
+    oy = ((chosen // cols) * b)[:, None] + np.array([0, 0, h, h])
+    ox = ((chosen % cols) * b)[:, None] + np.array([0, h, 0, h])
+    ys = (oy.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, :, None]
+    xs = (ox.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, None, :]
     target = cur[ys, xs]
-    centre = np.repeat(mv.reshape(-1, 2), 4, 0)
+    centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
 
     def ssd(cand: np.ndarray) -> np.ndarray:
@@ -1322,7 +1327,7 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
                 keep(cand, costs(cand, ssd(cand)), _PARTNER)
     around = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
     for neighbour in (around[1:-1, :-2], around[1:-1, 2:], around[:-2, 1:-1], around[2:, 1:-1]):  # left, right, top, bottom
-        cand = np.repeat(neighbour.reshape(-1, 2), 4, 0)
+        cand = np.repeat(neighbour.reshape(-1, 2)[chosen], 4, 0)
         keep(cand, costs(cand, ssd(cand)), _PARTNER)
     step = s // 2
     while step >= 1:
@@ -1338,16 +1343,29 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
         for members in pairs:
             cand = quads[:, members].reshape(-1, 2)
             keep(cand, costs(cand, ssd(cand)), (kind,))
-    return {kind: (best[kind].reshape(rows, cols, 4, 2), best_cost[kind].reshape(-1, 4)[:, _CODED_SUBS[kind]].sum(-1).reshape(rows, cols))
-            for kind in _PARTNER}
+    found = {}
+    for kind in _PARTNER:
+        subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
+        subs[chosen] = best[kind].reshape(-1, 4, 2)
+        cost = np.full(rows * cols, np.inf)
+        cost[chosen] = best_cost[kind].reshape(-1, 4)[:, _CODED_SUBS[kind]].sum(-1)
+        found[kind] = (subs.reshape(rows, cols, 4, 2), cost.reshape(rows, cols))
+    return found
 
 
-def _best_partition(found: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The cheapest partition per macroblock [rows, cols] and its sub-block vectors, from `_partition_motion`."""
+def _best_partition(found: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cheapest partition per macroblock [rows, cols], its sub-block vectors and its cost, from `_partition_motion`."""
     kinds = sorted(found)
-    pick = np.argmin(np.stack([found[k][1] for k in kinds]), 0)
+    costs = np.stack([found[k][1] for k in kinds])
+    pick = np.argmin(costs, 0)
     subs = np.stack([found[k][0] for k in kinds])
-    return np.array(kinds)[pick], np.take_along_axis(subs, pick[None, :, :, None, None], 0)[0]
+    return np.array(kinds)[pick], np.take_along_axis(subs, pick[None, :, :, None, None], 0)[0], costs.min(0)
+
+
+def _worth_splitting(motion_cost: np.ndarray, lam: float) -> np.ndarray:
+    """Early termination: the macroblocks whose best single-vector motion cost exceeds what the extra
+    vectors of a split would cost at least, the only ones a split can pay for."""
+    return motion_cost > lam * _SPLIT_MIN_BITS
 
 
 def _sub_predictors(sub, pmv):
@@ -1374,16 +1392,18 @@ def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray) -> tuple[np.nd
     return _predict(ref, _half_config(cfg), field, np.ones((2 * rows, 2 * cols), bool))
 
 
-def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int) -> list:
-    """The split candidates of a B frame (past, future, both: one partition for both), in `_decide_frame`'s form."""
+def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
+    """The split candidates of a B frame (past, future, both: one partition for both) of the macroblocks
+    `where` is set, in `_decide_frame`'s form."""
     everywhere = np.ones(mv0.shape[:2], bool)
-    found0 = _partition_motion(cur_y, past, cfg, lam, mv0, reach)
-    found1 = _partition_motion(cur_y, future, cfg, lam, mv1, reach)
+    found0 = _partition_motion(cur_y, past, cfg, lam, mv0, reach, where)
+    found1 = _partition_motion(cur_y, future, cfg, lam, mv1, reach, where)
     pmv0, pmv1 = _predictors(mv0, everywhere), _predictors(mv1, everywhere)
-    kind0, sub0 = _best_partition(found0)
-    kind1, sub1 = _best_partition(found1)
-    kind, both0 = _best_partition({k: (found0[k][0], found0[k][1] + found1[k][1]) for k in found0})
+    kind0, sub0, _ = _best_partition(found0)
+    kind1, sub1, _ = _best_partition(found1)
+    kind, both0, _ = _best_partition({k: (found0[k][0], found0[k][1] + found1[k][1]) for k in found0})
     both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
+    gate = np.where(where, 0.0, np.inf)
     zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
     a, b = _fine_predict(past, cfg, sub0), _fine_predict(future, cfg, sub1)
     if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
@@ -1391,9 +1411,9 @@ def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Confi
     else:
         both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0), _fine_predict(future, cfg, both1)))
     bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
-    return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0, a, (kind0, sub0, zsub)),
-            (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0, b, (kind1, zsub, sub1)),
-            (3, 0, both0[:, :, 3], both1[:, :, 3], bits_both, both, (kind, both0, both1))]
+    return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0 + gate, a, (kind0, sub0, zsub)),
+            (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0 + gate, b, (kind1, zsub, sub1)),
+            (3, 0, both0[:, :, 3], both1[:, :, 3], bits_both + gate, both, (kind, both0, both1))]
 
 
 def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
