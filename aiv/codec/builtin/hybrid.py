@@ -12,6 +12,11 @@ Macroblocks: the encoder runs an exhaustive integer motion search per reference 
 OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
 refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
 then picks by rate-distortion cost between inter (each reference or direction), intra and skip.
+An inter macroblock may be split (`partitions`): four sub-blocks, or two halves stacked or side by
+side, each with its own vector (searched within `sub_search` pels of the macroblock's vector and of
+its neighbours' vectors, the partition chosen by motion cost, the split by rate-distortion cost
+against one vector; skipped where the single vector's cost is already below a split's side bits).
+Its luma residual may use transforms of half the size (`transform_split`, by rate-distortion cost).
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
 diagonals, each block's mode chosen by rate-distortion cost; chroma follows the first block's). Prediction may be overlapped (OBMC). Residuals are transformed with an
@@ -23,7 +28,8 @@ encoder's reference equals the decoder's output bit for bit.
 
 Entropy coding is a context-adaptive binary range coder (CABAC-like: significance map with last
 flags, level bins with context from the block's levels so far, neighbour-conditioned mode,
-reference, direction, intra-mode, vector and coded-block flags). Every choice sits in PARAMS
+reference, direction, intra-mode, vector, partition, transform-size and coded-block flags; the small
+transforms and sub-block vectors have contexts of their own). Every choice sits in PARAMS
 below; what the decoder needs is in the header.
 
 Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v).
@@ -69,7 +75,7 @@ PARAMS = {
     "arith_shift": 5,  # adaptation speed of the range coder's probabilities (smaller = faster), 3..7
     "partitions": True,  # per inter macroblock, a rate-distortion choice between one vector and four sub-block vectors
     "sub_search": 2,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
-    "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (when >= 4)
+    "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (off at size 4)
 }
 # --- end parameters ---
 
