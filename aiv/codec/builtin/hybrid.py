@@ -822,9 +822,7 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     for group in _wavefronts(ty, tx):
         gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
         neighbours = _neighbours(y, gy * ts, gx * ts, ts, top_right[group])
-        if chooser is not None:
-            chooser.luma(gm, gj, gy, gx, neighbours)
-        pred = _chosen(*neighbours, ts, frame.imodes[gy, gx])
+        pred = chooser.luma(gm, gj, gy, gx, neighbours) if chooser is not None else _chosen(*neighbours, ts, frame.imodes[gy, gx])
         y[_block_pixels(gy * ts, gx * ts, ts)] = np.clip(pred + _inverse(frame.luma[gm, gj], cfg, qy), 0, 255)
     first = frame.imodes[mr * k, mc * k]
     for group in _wavefronts(mr, mc):
@@ -977,22 +975,34 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
             y0, x0 = by * b + pad - r, bx * b + pad - r
             window = ref_padded[y0 : y0 + b + 2 * r, x0 : x0 + b + 2 * r]
             costs[by, bx] = cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF)
+    reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
+    bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
     offsets = np.arange(-r, r + 1) * s
     chosen = [[(0, 0)] * cols for _ in range(rows)]
     for by in range(rows):
         for bx in range(cols):
             py, px = _median_predictor(chosen, rows, cols, by, bx)
-            total = costs[by, bx] + lam * (_mv_bits(offsets - py)[:, None] + _mv_bits(offsets - px)[None, :])
+            bits_y, bits_x = bits[reach - r * s - py : reach + r * s - py + 1 : s], bits[reach - r * s - px : reach + r * s - px + 1 : s]
+            total = costs[by, bx] + lam * (bits_y[:, None] + bits_x[None, :])
             iy, ix = np.unravel_index(int(np.argmin(total)), total.shape)
             chosen[by][bx] = (int(offsets[iy]), int(offsets[ix]))
     return np.array(chosen, np.int64).reshape(rows, cols, 2)
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Median predictors of a whole vector field (unavailable blocks count as zero)."""
-    rows, cols = available.shape
-    field = [[tuple(int(v) for v in mv[r, c]) if available[r, c] else (0, 0) for c in range(cols)] for r in range(rows)]
-    return np.array([[_median_predictor(field, rows, cols, r, c) for c in range(cols)] for r in range(rows)], np.int64).reshape(rows, cols, 2)
+    """Median predictors of a whole vector field (unavailable blocks count as zero), as
+    `_median_predictor` gives them block by block."""
+    field = np.where(available[..., None], mv, 0).astype(np.int64)
+    out = np.zeros_like(field)
+    out[:, 1:] = field[:, :-1]  # the left vector (all of the top row's predictor)
+    up = field[:-1]
+    corner = np.zeros_like(up)
+    corner[:, :-1] = up[:, 1:]
+    if up.shape[1] > 1:
+        corner[:, -1] = up[:, -2]
+    left = out[1:]
+    out[1:] = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    return out
 
 
 def _block_sum(err: np.ndarray, b: int) -> np.ndarray:
@@ -1080,7 +1090,7 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
 @dataclass(frozen=True)
 class _IntraChooser:
     """The encoder's intra decisions, called by `_intra_pass` for each wavefront of blocks:
-    `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels,
+    `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels and returns their predictions,
     `chroma(mbs, plane, pred, pixels)` those macroblocks' chroma levels from their prediction."""
 
     luma: object
@@ -1098,7 +1108,7 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
     steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
     kc2 = frame.chroma.shape[1] // 2
 
-    def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> None:
+    def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> np.ndarray:
         preds = _intra_predictions(*neighbours, ts, allowed)
         coef = _forward(cur_y[_block_pixels(ty * ts, tx * ts, ts)][:, None] - preds, ts)
         levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
@@ -1107,6 +1117,7 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
         best = np.argmin(dist + coding.lam * (bits + mode_bits), axis=1)
         frame.imodes[ty, tx] = allowed_modes[best]
         frame.luma[mbs, js] = levels[np.arange(best.size), best]
+        return preds[np.arange(best.size), best]
 
     def chroma(mbs: np.ndarray, plane: int, pred: np.ndarray, pixels: tuple) -> None:
         coef = _forward(_stack_tblocks(cur_uv[plane][pixels] - pred, ts), ts)
