@@ -548,13 +548,18 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
         ramp = _obmc_ramp(b, cfg.obmc)
-        wh = np.tile(ramp, cols)[None, :]
-        wv = np.tile(ramp, rows)[:, None]
-        preds = [own[plane]]
-        for field in (horizontal, vertical):
-            f = field[::scale, ::scale]
-            preds.append(_plain_at(ref, cfg, plane, f[..., 0], f[..., 1]))
-        blended.append(((16 - wh - wv) * preds[0] + wh * preds[1] + wv * preds[2] + 8) >> 4)
+        wh, wv = np.tile(ramp, cols), np.tile(ramp, rows)
+        acc = (16 - wh[None, :] - wv[:, None]) * own[plane] + 8
+        # a neighbour's prediction only where its weight is not zero (next to a block edge)
+        at_cols, at_rows = np.flatnonzero(wh), np.flatnonzero(wv)
+        all_rows, all_cols = np.arange(acc.shape[-2], dtype=np.int32)[:, None], np.arange(acc.shape[-1], dtype=np.int32)[None, :]
+        predict = _luma_pred if plane == 0 else _chroma_pred
+        source = ref.phases if plane == 0 else ref.chroma
+        f = horizontal[::scale, ::scale][:, at_cols]
+        acc[..., at_cols] += wh[at_cols] * predict(source, cfg, all_rows, at_cols[None, :].astype(np.int32), f[..., 0], f[..., 1])
+        f = vertical[::scale, ::scale][at_rows]
+        acc[..., at_rows, :] += wv[at_rows, None] * predict(source, cfg, at_rows[:, None].astype(np.int32), all_cols, f[..., 0], f[..., 1])
+        blended.append(acc >> 4)
     return blended[0], blended[1]
 
 
