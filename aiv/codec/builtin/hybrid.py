@@ -784,14 +784,25 @@ def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
     return _to_tblocks(blocks.reshape(m * n, n), n, ts)
 
 
-def _wavefronts(rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
-    """Indices of the blocks at (rows, cols), grouped by anti-diagonal 2 * row + col, in increasing order.
+def _wavefronts(rows: np.ndarray, cols: np.ndarray, top_right: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Indices of the intra blocks at (rows, cols) [B] (in decoding order, on a block grid of `shape`),
+    grouped into waves to predict one after the other, each wave's blocks at once.
 
-    A block that reads only its left, top, top-right and top-left neighbours depends on nothing in
-    its own group or a later one, so each group can be predicted at once and the result is raster order's."""
-    wave = 2 * rows + cols
-    order = np.argsort(wave, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(wave[order])) + 1)
+    A block reads its left, top, top-left and (where `top_right`) top-right neighbours, all decoded
+    before it; its wave is one after the latest of theirs that is intra (the others are reconstructed
+    before the pass), so every block sees exactly what decoding order would show it."""
+    width = shape[1]
+    wave = [[-1] * width for _ in range(shape[0])]
+    waves = []
+    for r, c, tr in zip(rows.tolist(), cols.tolist(), top_right.tolist()):
+        latest = wave[r][c - 1] if c > 0 else -1
+        if r > 0:
+            above = wave[r - 1]
+            latest = max(latest, above[c], above[c - 1] if c > 0 else -1, above[c + 1] if tr and c + 1 < width else -1)
+        wave[r][c] = latest + 1
+        waves.append(latest + 1)
+    order = np.argsort(waves, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(np.array(waves)[order])) + 1)
 
 
 def _block_pixels(r0: np.ndarray, c0: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -809,8 +820,8 @@ def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes
 
 def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser: "_IntraChooser | None" = None) -> None:
     """Predict and reconstruct the intra macroblocks of `frame` in place on the int32 planes (the
-    inter ones already reconstructed), in the order raster order would give, one wavefront
-    (`_wavefronts`) at a time. Luma: each transform block with its own mode (in raster order within
+    inter ones already reconstructed), with the result of raster order, one wave (`_wavefronts`)
+    at a time. Luma: each transform block with its own mode (in raster order within
     its macroblock); chroma: the mode of the macroblock's first luma block. `chooser` (encoder only)
     first sets each luma block's mode and levels, and the chroma levels from their prediction."""
     _, cols = cfg.grid
@@ -824,13 +835,13 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     ty, tx = (mr[:, None] * k + jy).ravel(), (mc[:, None] * k + jx).ravel()
     mb, j = np.repeat(mr * cols + mc, k * k), np.tile(np.arange(k * k), mr.size)
     top_right = np.tile((jy == 0) | (jx < k - 1), mr.size)
-    for group in _wavefronts(ty, tx):
+    for group in _wavefronts(ty, tx, top_right, (frame.imodes.shape[0], frame.imodes.shape[1])):
         gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
         neighbours = _neighbours(y, gy * ts, gx * ts, ts, top_right[group])
         pred = chooser.luma(gm, gj, gy, gx, neighbours) if chooser is not None else _chosen(*neighbours, ts, frame.imodes[gy, gx])
         y[_block_pixels(gy * ts, gx * ts, ts)] = np.clip(pred + _inverse(frame.luma[gm, gj], cfg, qy), 0, 255)
     first = frame.imodes[mr * k, mc * k]
-    for group in _wavefronts(mr, mc):
+    for group in _wavefronts(mr, mc, np.ones(mr.size, bool), frame.modes.shape):
         gr, gc, gm = mr[group], mc[group], mr[group] * cols + mc[group]
         pixels = _block_pixels(gr * h, gc * h, h)
         for i in (0, 1):
