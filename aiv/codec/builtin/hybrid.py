@@ -573,13 +573,18 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
         ramp = _obmc_ramp(b, cfg.obmc)
-        wh = np.tile(ramp, cols)[None, :]
-        wv = np.tile(ramp, rows)[:, None]
-        preds = [own[plane]]
-        for field in (horizontal, vertical):
-            f = field[::scale, ::scale]
-            preds.append(_plain_at(ref, cfg, plane, f[..., 0], f[..., 1]))
-        blended.append(((16 - wh - wv) * preds[0] + wh * preds[1] + wv * preds[2] + 8) >> 4)
+        wh, wv = np.tile(ramp, cols), np.tile(ramp, rows)
+        acc = (16 - wh[None, :] - wv[:, None]) * own[plane] + 8
+        # a neighbour's prediction only where its weight is not zero (next to a block edge)
+        at_cols, at_rows = np.flatnonzero(wh), np.flatnonzero(wv)
+        all_rows, all_cols = np.arange(acc.shape[-2], dtype=np.int32)[:, None], np.arange(acc.shape[-1], dtype=np.int32)[None, :]
+        predict = _luma_pred if plane == 0 else _chroma_pred
+        source = ref.phases if plane == 0 else ref.chroma
+        f = horizontal[::scale, ::scale][:, at_cols]
+        acc[..., at_cols] += wh[at_cols] * predict(source, cfg, all_rows, at_cols[None, :].astype(np.int32), f[..., 0], f[..., 1])
+        f = vertical[::scale, ::scale][at_rows]
+        acc[..., at_rows, :] += wv[at_rows, None] * predict(source, cfg, at_rows[:, None].astype(np.int32), all_cols, f[..., 0], f[..., 1])
+        blended.append(acc >> 4)
     return blended[0], blended[1]
 
 
@@ -804,14 +809,25 @@ def _stack_tblocks(blocks: np.ndarray, ts: int) -> np.ndarray:
     return _to_tblocks(blocks.reshape(m * n, n), n, ts)
 
 
-def _wavefronts(rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
-    """Indices of the blocks at (rows, cols), grouped by anti-diagonal 2 * row + col, in increasing order.
+def _wavefronts(rows: np.ndarray, cols: np.ndarray, top_right: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Indices of the intra blocks at (rows, cols) [B] (in decoding order, on a block grid of `shape`),
+    grouped into waves to predict one after the other, each wave's blocks at once.
 
-    A block that reads only its left, top, top-right and top-left neighbours depends on nothing in
-    its own group or a later one, so each group can be predicted at once and the result is raster order's."""
-    wave = 2 * rows + cols
-    order = np.argsort(wave, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(wave[order])) + 1)
+    A block reads its left, top, top-left and (where `top_right`) top-right neighbours, all decoded
+    before it; its wave is one after the latest of theirs that is intra (the others are reconstructed
+    before the pass), so every block sees exactly what decoding order would show it."""
+    width = shape[1]
+    wave = [[-1] * width for _ in range(shape[0])]
+    waves = []
+    for r, c, tr in zip(rows.tolist(), cols.tolist(), top_right.tolist()):
+        latest = wave[r][c - 1] if c > 0 else -1
+        if r > 0:
+            above = wave[r - 1]
+            latest = max(latest, above[c], above[c - 1] if c > 0 else -1, above[c + 1] if tr and c + 1 < width else -1)
+        wave[r][c] = latest + 1
+        waves.append(latest + 1)
+    order = np.argsort(waves, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(np.array(waves)[order])) + 1)
 
 
 def _block_pixels(r0: np.ndarray, c0: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -829,8 +845,8 @@ def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes
 
 def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser: "_IntraChooser | None" = None) -> None:
     """Predict and reconstruct the intra macroblocks of `frame` in place on the int32 planes (the
-    inter ones already reconstructed), in the order raster order would give, one wavefront
-    (`_wavefronts`) at a time. Luma: each transform block with its own mode (in raster order within
+    inter ones already reconstructed), with the result of raster order, one wave (`_wavefronts`)
+    at a time. Luma: each transform block with its own mode (in raster order within
     its macroblock); chroma: the mode of the macroblock's first luma block. `chooser` (encoder only)
     first sets each luma block's mode and levels, and the chroma levels from their prediction."""
     _, cols = cfg.grid
@@ -844,15 +860,13 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     ty, tx = (mr[:, None] * k + jy).ravel(), (mc[:, None] * k + jx).ravel()
     mb, j = np.repeat(mr * cols + mc, k * k), np.tile(np.arange(k * k), mr.size)
     top_right = np.tile((jy == 0) | (jx < k - 1), mr.size)
-    for group in _wavefronts(ty, tx):
+    for group in _wavefronts(ty, tx, top_right, (frame.imodes.shape[0], frame.imodes.shape[1])):
         gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
         neighbours = _neighbours(y, gy * ts, gx * ts, ts, top_right[group])
-        if chooser is not None:
-            chooser.luma(gm, gj, gy, gx, neighbours)
-        pred = _chosen(*neighbours, ts, frame.imodes[gy, gx])
+        pred = chooser.luma(gm, gj, gy, gx, neighbours) if chooser is not None else _chosen(*neighbours, ts, frame.imodes[gy, gx])
         y[_block_pixels(gy * ts, gx * ts, ts)] = np.clip(pred + _inverse(frame.luma[gm, gj], cfg, qy), 0, 255)
     first = frame.imodes[mr * k, mc * k]
-    for group in _wavefronts(mr, mc):
+    for group in _wavefronts(mr, mc, np.ones(mr.size, bool), frame.modes.shape):
         gr, gc, gm = mr[group], mc[group], mr[group] * cols + mc[group]
         pixels = _block_pixels(gr * h, gc * h, h)
         for i in (0, 1):
@@ -1075,22 +1089,34 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
             y0, x0 = by * b + pad - r, bx * b + pad - r
             window = ref_padded[y0 : y0 + b + 2 * r, x0 : x0 + b + 2 * r]
             costs[by, bx] = cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF)
+    reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
+    bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
     offsets = np.arange(-r, r + 1) * s
     chosen = [[(0, 0)] * cols for _ in range(rows)]
     for by in range(rows):
         for bx in range(cols):
             py, px = _median_predictor(chosen, rows, cols, by, bx)
-            total = costs[by, bx] + lam * (_mv_bits(offsets - py)[:, None] + _mv_bits(offsets - px)[None, :])
+            bits_y, bits_x = bits[reach - r * s - py : reach + r * s - py + 1 : s], bits[reach - r * s - px : reach + r * s - px + 1 : s]
+            total = costs[by, bx] + lam * (bits_y[:, None] + bits_x[None, :])
             iy, ix = np.unravel_index(int(np.argmin(total)), total.shape)
             chosen[by][bx] = (int(offsets[iy]), int(offsets[ix]))
     return np.array(chosen, np.int64).reshape(rows, cols, 2)
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Median predictors of a whole vector field (unavailable blocks count as zero)."""
-    rows, cols = available.shape
-    field = [[tuple(int(v) for v in mv[r, c]) if available[r, c] else (0, 0) for c in range(cols)] for r in range(rows)]
-    return np.array([[_median_predictor(field, rows, cols, r, c) for c in range(cols)] for r in range(rows)], np.int64).reshape(rows, cols, 2)
+    """Median predictors of a whole vector field (unavailable blocks count as zero), as
+    `_median_predictor` gives them block by block."""
+    field = np.where(available[..., None], mv, 0).astype(np.int64)
+    out = np.zeros_like(field)
+    out[:, 1:] = field[:, :-1]  # the left vector (all of the top row's predictor)
+    up = field[:-1]
+    corner = np.zeros_like(up)
+    corner[:, :-1] = up[:, 1:]
+    if up.shape[1] > 1:
+        corner[:, -1] = up[:, -2]
+    left = out[1:]
+    out[1:] = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    return out
 
 
 def _block_sum(err: np.ndarray, b: int) -> np.ndarray:
@@ -1178,7 +1204,7 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
 @dataclass(frozen=True)
 class _IntraChooser:
     """The encoder's intra decisions, called by `_intra_pass` for each wavefront of blocks:
-    `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels,
+    `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels and returns their predictions,
     `chroma(mbs, plane, pred, pixels)` those macroblocks' chroma levels from their prediction."""
 
     luma: object
@@ -1196,7 +1222,7 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
     steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
     kc2 = frame.chroma.shape[1] // 2
 
-    def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> None:
+    def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> np.ndarray:
         preds = _intra_predictions(*neighbours, ts, allowed)
         coef = _forward(cur_y[_block_pixels(ty * ts, tx * ts, ts)][:, None] - preds, ts)
         levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
@@ -1205,6 +1231,7 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
         best = np.argmin(dist + coding.lam * (bits + mode_bits), axis=1)
         frame.imodes[ty, tx] = allowed_modes[best]
         frame.luma[mbs, js] = levels[np.arange(best.size), best]
+        return preds[np.arange(best.size), best]
 
     def chroma(mbs: np.ndarray, plane: int, pred: np.ndarray, pixels: tuple) -> None:
         coef = _forward(_stack_tblocks(cur_uv[plane][pixels] - pred, ts), ts)
