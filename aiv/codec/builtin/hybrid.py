@@ -1708,7 +1708,7 @@ class _Contexts:
     small: int  # 3 neighbour counts of the small-transform flag
     sub_mvd: tuple[int, int]  # per component of a sub-block vector: 3 zero-flag contexts, then 6 magnitude contexts
     cbf_small: int  # 3 counts of the coded small blocks before this one in its quadrant
-    half: "_Contexts | None"  # the coefficient contexts of the transforms of half the size (None for 4)
+    half: object  # a _Contexts: the coefficient contexts of the transforms of half the size (None for size 4)
 
 
 def _contexts(tsize: int, start: int = 0) -> _Contexts:
