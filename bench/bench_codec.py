@@ -1,12 +1,12 @@
-"""Speed of the `hybrid` seed against another version of it (default: the one on `main`), in one run.
+"""Speed of the `hybrid` seed against other versions of it (default: the seed before the standard tools), in one run.
 
-    python bench/bench_codec.py [--old-ref d6ddbbf] [--frames 30] [--repeat 3] [--corpus-frames 30] [--no-corpus]
+    python bench/bench_codec.py [--old-ref d6ddbbf [--old-ref main ...]] [--frames 30] [--repeat 3] [--corpus-frames 30] [--no-corpus]
 
-Prints, for each version: encode and decode frames/s at CIF (the first frames of
+Prints, for each version (every `--old-ref`, then this tree): encode and decode frames/s at CIF (the first frames of
 ../shared/clips/foreman_cif.264 when it is there, else the built-in corpus's first clip scaled to
 352x288) at quality 0.5, in process, median of `--repeat`; then the full sandboxed evaluation of
 the built-in corpus (4 quality points, no VMAF) in seconds, median of `--repeat`, with its
-headline BD-rate. The old version is read with `git show REF:aiv/codec/builtin/hybrid.py` at run
+headline BD-rate. The old versions are read with `git show REF:aiv/codec/builtin/hybrid.py` at run
 time. This machine has no GPU unless `torch.cuda.is_available()` says so; the codec's decisions
 run on the CPU either way.
 """
@@ -76,26 +76,30 @@ def codec_speed(module: ModuleType, planes: tuple[np.ndarray, ...], repeat: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old-ref", default=PREVIOUS_SEED,
-                        help=f"git revision of the version to compare with (default {PREVIOUS_SEED}: the seed before "
-                             "the standard coding tools)")
+    parser.add_argument("--old-ref", action="append",
+                        help=f"git revision of a version to compare with, may be repeated (default {PREVIOUS_SEED}: the "
+                             "seed before the standard coding tools)")
     parser.add_argument("--frames", type=int, default=30, help="CIF frames for the frames/s figures")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--corpus-frames", type=int, default=30, help="frames per clip of the corpus evaluation")
     parser.add_argument("--no-corpus", action="store_true", help="skip the full corpus evaluation")
     args = parser.parse_args()
-    try:
-        old_source = subprocess.run(["git", "show", f"{args.old_ref}:aiv/codec/builtin/hybrid.py"], cwd=ROOT,
-                                    capture_output=True, text=True, check=True).stdout
-    except subprocess.CalledProcessError as exc:
-        raise SystemExit(f"cannot read hybrid.py at {args.old_ref}: {exc.stderr.strip()}") from exc
+    old_sources = {}
+    for ref in args.old_ref or [PREVIOUS_SEED]:
+        try:
+            old_sources[ref] = subprocess.run(["git", "show", f"{ref}:aiv/codec/builtin/hybrid.py"], cwd=ROOT,
+                                              capture_output=True, text=True, check=True).stdout
+        except subprocess.CalledProcessError as exc:
+            raise SystemExit(f"cannot read hybrid.py at {ref}: {exc.stderr.strip()}") from exc
     import torch
 
     print(f"CUDA available: {torch.cuda.is_available()} (hybrid's decisions and reconstruction run on the CPU)")
     with tempfile.TemporaryDirectory() as folder:
-        old_path = Path(folder) / "hybrid_old.py"
-        old_path.write_text(old_source)
-        versions = {f"hybrid@{args.old_ref}": old_path, "hybrid (this tree)": ROOT / "aiv" / "codec" / "builtin" / "hybrid.py"}
+        versions = {}
+        for index, (ref, source) in enumerate(old_sources.items()):
+            versions[f"hybrid@{ref}"] = Path(folder) / f"hybrid_old_{index}.py"
+            versions[f"hybrid@{ref}"].write_text(source)
+        versions["hybrid (this tree)"] = ROOT / "aiv" / "codec" / "builtin" / "hybrid.py"
         what, planes = cif_frames(args.frames)
         print(f"CIF speed on {what}, quality 0.5, median of {args.repeat}")
         print(f"{'version':<22}{'encode fps':>12}{'decode fps':>12}{'bytes':>10}")
