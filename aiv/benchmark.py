@@ -51,14 +51,19 @@ def current_benchmark(experiments: ExperimentStore) -> str | None:
 
 
 def use_benchmark(experiments: ExperimentStore, benchmark: Benchmark) -> bool:
-    """Make `benchmark` the store's current one; True when the store had not seen it before."""
-    document = known_benchmarks(experiments)
-    now = now_iso()
-    new = benchmark.id not in document["known"]
-    entry = document["known"].get(benchmark.id) or {"definition": benchmark.definition, "first_at": now}
-    document["known"][benchmark.id] = entry | {"last_at": now}
-    experiments.put_state(BENCHMARKS_STATE, {"current": benchmark.id, "known": document["known"]})
-    return new
+    """Make `benchmark` the store's current one; True when the store had not seen it before.
+
+    A compare-and-swap on the benchmarks document, so two runs starting at once on different benchmarks
+    both end up in "known" (the one that swapped last is "current")."""
+    while True:
+        stored = experiments.get_state(BENCHMARKS_STATE)
+        known = dict((stored or {}).get("known", {}))
+        now = now_iso()
+        new = benchmark.id not in known
+        entry = known.get(benchmark.id) or {"definition": benchmark.definition, "first_at": now}
+        known[benchmark.id] = entry | {"last_at": now}
+        if experiments.swap_state(BENCHMARKS_STATE, stored, {"current": benchmark.id, "known": known}):
+            return new
 
 
 def choose_benchmark(experiments: ExperimentStore, requested: str | None) -> str:

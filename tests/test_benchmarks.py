@@ -122,3 +122,39 @@ def test_a_program_measured_on_one_benchmark_is_no_duplicate_on_another(tmp_path
         experiment = lab.experiments.get_experiment(outcome.experiment_id)
         assert outcome.status == "succeeded", experiment.attempts
         assert experiment.attempts == [] and experiment.benchmark == lab.benchmark_id
+
+
+class RacingStore:
+    """A SQLite store on which another run writes `rival` just before this caller's first swap lands."""
+
+    def __init__(self, experiments, key: str, rival: dict) -> None:
+        self.experiments, self.key, self.rival = experiments, key, rival
+
+    def get_state(self, key: str) -> dict | None:
+        return self.experiments.get_state(key)
+
+    def swap_state(self, key: str, expected: dict | None, value: dict) -> bool:
+        if self.rival is not None and key == self.key:
+            self.experiments.put_state(key, self.rival)
+            self.rival = None
+        return self.experiments.swap_state(key, expected, value)
+
+
+def test_two_runs_starting_on_two_benchmarks_at_once_both_stay_known(tmp_path):
+    from aiv.benchmark import BENCHMARKS_STATE, use_benchmark
+
+    experiments, _ = open_local_store(tmp_path / "lab")
+    first, second = define_benchmark(SETTINGS, ["a" * 64], []), define_benchmark(SETTINGS, ["c" * 64], [])
+    rival = {"current": first.id, "known": {first.id: {"definition": first.definition, "first_at": "t", "last_at": "t"}}}
+    assert use_benchmark(RacingStore(experiments, BENCHMARKS_STATE, rival), second)
+    document = known_benchmarks(experiments)
+    assert document["current"] == second.id and set(document["known"]) == {first.id, second.id}
+
+
+def test_two_runs_creating_a_stores_secret_at_once_use_the_first_write(tmp_path):
+    from aiv.video.corpus_secret import STATE_KEY, store_secret
+
+    experiments, _ = open_local_store(tmp_path / "lab")
+    rival = {"hex": "ab" * 32}
+    assert store_secret(RacingStore(experiments, STATE_KEY, rival)) == bytes.fromhex("ab" * 32)
+    assert experiments.get_state(STATE_KEY) == rival

@@ -25,18 +25,18 @@ class StateStore(Protocol):
 
     def get_state(self, key: str) -> dict | None: ...
 
-    def put_state(self, key: str, value: dict) -> None: ...
+    def swap_state(self, key: str, expected: dict | None, value: dict) -> bool: ...
 
 
 def store_secret(experiments: StateStore) -> bytes:
     """The store's corpus secret, created on first use.
 
-    After writing a new one it reads the document back and uses what the store holds, so two
-    runs that start an empty store at once settle on whichever write landed last.
+    A new one is written only if the store still holds none (a compare-and-swap), and the document is
+    read back, so two runs that start an empty store at once use the same secret: the first write's.
     """
     document = experiments.get_state(STATE_KEY)
     if document is None:
-        experiments.put_state(STATE_KEY, {"hex": new_secret().hex()})
+        experiments.swap_state(STATE_KEY, None, {"hex": new_secret().hex()})
         document = experiments.get_state(STATE_KEY)
     return _decode(document, f"the store's state document {STATE_KEY!r}")
 
