@@ -44,15 +44,40 @@ def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, expe
     return ExperimentView(experiment, result, code, diff, experiments.events(experiment_id))
 
 
-def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int, benchmark: str) -> list[dict]:
-    """The leaderboard of one benchmark as rows: rank, id, scores on both splits, the generalisation gap, x265 score."""
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One experiment's place on a benchmark's leaderboard: its rank, who proposed it, its scores (mean BD-rate
+    against x264 on PSNR-Y, lower is better) on both splits, their gap and its train score against x265."""
+
+    rank: int
+    experiment_id: str
+    proposer: str
+    model: str | None
+    score_train: float | None
+    score_validation: float | None
+    validation_gap: float | None  # score_validation - score_train; None unless both are measured
+    bd_rate_x265_train: float | None  # mean BD-rate against x265 on PSNR-Y over the train clips
+    parents: tuple[str, ...]
+    hypothesis: str
+    benchmark: str
+
+    def as_json(self) -> dict:
+        """The row as `aiv leaderboard --json` prints it (the keys of the experiment record it comes from)."""
+        return {"rank": self.rank, "id": self.experiment_id, "proposer": self.proposer, "model": self.model,
+                "score": self.score_train, "score_validation": self.score_validation, "gap": self.validation_gap,
+                "bd_rate_x265_psnr_y": self.bd_rate_x265_train, "parents": list(self.parents),
+                "hypothesis": self.hypothesis, "benchmark": self.benchmark}
+
+
+def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int, benchmark: str) -> list[LeaderboardRow]:
+    """The best `limit` experiments of `benchmark` on `split`, best first, as leaderboard rows."""
     rows = []
     for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split, benchmark=benchmark), start=1):
         train, validation = e.score, e.score_validation
         summary = e.summary_of("train")
-        rows.append({"rank": rank, "id": e.id, "proposer": e.proposer, "model": e.model,
-                     "score": train, "score_validation": validation,
-                     "gap": None if train is None or validation is None else validation - train,
-                     "bd_rate_x265_psnr_y": summary.bd_rate_x265_psnr_y if summary else None,
-                     "parents": e.parents, "hypothesis": e.hypothesis, "benchmark": benchmark})
+        rows.append(LeaderboardRow(
+            rank=rank, experiment_id=e.id, proposer=e.proposer, model=e.model, score_train=train,
+            score_validation=validation, validation_gap=None if train is None or validation is None else validation - train,
+            bd_rate_x265_train=summary.bd_rate_x265_psnr_y if summary else None, parents=tuple(e.parents),
+            hypothesis=e.hypothesis, benchmark=benchmark))
     return rows

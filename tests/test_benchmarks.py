@@ -63,7 +63,7 @@ def test_a_campaign_on_two_benchmarks_never_mixes_them(tmp_path, anchor_cache, t
         history = store_view.get_state(best_history_key(benchmark))["points"]
         assert {p["experiment_id"] for p in history} <= {e.id for e in best}
         rows = leaderboard_rows(store_view, "train", 50, benchmark)
-        assert [r["id"] for r in rows] == [e.id for e in best] and {r["benchmark"] for r in rows} == {benchmark}
+        assert [r.experiment_id for r in rows] == [e.id for e in best] and {r.benchmark for r in rows} == {benchmark}
     # the intra seed was evaluated once on each benchmark, and no proposer saw the other benchmark's programs
     assert len({e.id for best in boards.values() for e in best}) == 4
     for proposer, lab in ((proposer_a, lab_a), (proposer_b, lab_b)):
@@ -75,7 +75,7 @@ def test_a_campaign_on_two_benchmarks_never_mixes_them(tmp_path, anchor_cache, t
     with pytest.raises(ValueError, match="no benchmark 'bm-nope'"):
         choose_benchmark(store_view, "bm-nope")
     page = leaderboard(store_view, lab_b.artifacts, "train", None, lab_a.benchmark_id)
-    assert page["benchmark"]["id"] == lab_a.benchmark_id and {r["benchmark"] for r in page["rows"]} == {lab_a.benchmark_id}
+    assert page["benchmark"]["id"] == lab_a.benchmark_id and {r.benchmark for r in page["rows"]} == {lab_a.benchmark_id}
     assert overview(store_view)["benchmark"]["id"] == lab_b.benchmark_id
     with pytest.raises(BadRequest):
         overview(store_view, "bm-nope")
@@ -103,7 +103,7 @@ def test_records_older_than_benchmarks_are_the_unknown_benchmark_and_never_paren
     old = Experiment.from_record(record | {"status": "succeeded", "score": -10.0})
     experiments.create_experiment(old)
     assert choose_benchmark(experiments, None) == "unknown"
-    assert [r["id"] for r in leaderboard_rows(experiments, "train", 10, "unknown")] == [old.id]
+    assert [r.experiment_id for r in leaderboard_rows(experiments, "train", 10, "unknown")] == [old.id]
     assert select_parent(experiments, random.Random(0), "unknown").parent.id == old.id
     with pytest.raises(EmptyArchive, match="bm-new"):
         select_parent(experiments, random.Random(0), "bm-new")

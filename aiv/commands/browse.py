@@ -9,7 +9,7 @@ from pathlib import Path
 from aiv.commands.common import EXIT_OK, add_json_argument, add_store_argument, print_json, resolve_experiment_id
 from aiv.errors import UsageError
 from aiv.benchmark import choose_benchmark, known_benchmarks
-from aiv.read_model import experiment_view, leaderboard_rows
+from aiv.read_model import LeaderboardRow, experiment_view, leaderboard_rows
 from aiv.store.ports import ArtifactStore, ExperimentStore
 from aiv.store.records import STATUSES
 
@@ -126,13 +126,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_leaderboard(rows: list[dict]) -> None:
+def print_leaderboard(rows: list[LeaderboardRow]) -> None:
     """The leaderboard as a table."""
     print(f"{'#':>3} {'id':<36} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
     for r in rows:
-        print(f"{r['rank']:>3} {r['id']:<36} {r['proposer']:<9} {_score(r['score']):>9} "
-              f"{_score(r['score_validation']):>9} {_score(r['gap']):>8} {_score(r['bd_rate_x265_psnr_y']):>9}  "
-              f"{(r['hypothesis'] or '')[:60]}")
+        print(f"{r.rank:>3} {r.experiment_id:<36} {r.proposer:<9} {_score(r.score_train):>9} "
+              f"{_score(r.score_validation):>9} {_score(r.validation_gap):>8} {_score(r.bd_rate_x265_train):>9}  "
+              f"{(r.hypothesis or '')[:60]}")
     if not rows:
         print("(no succeeded experiment with a score yet)")
 
@@ -145,7 +145,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     rows = leaderboard_rows(experiments, args.split, args.limit, benchmark)
     if args.json:
-        print_json(rows)
+        print_json([row.as_json() for row in rows])
     else:
         others = [b for b in known_benchmarks(experiments)["known"] if b != benchmark]
         print(f"benchmark {benchmark}" + (f" (the store's others: {', '.join(others)}; --benchmark ID)" if others else ""))

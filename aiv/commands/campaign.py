@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     rows = leaderboard_rows(lab.experiments, "train", 10, lab.benchmark_id)
     if args.json:
         print_json({"run_id": campaign.run_id, "store": str(path), "outcomes": [o.__dict__ for o in outcomes],
-                    "leaderboard": rows})
+                    "leaderboard": [row.as_json() for row in rows]})
         return EXIT_OK
     print(f"\nrun {campaign.run_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     print(f"benchmark {lab.benchmark_id}")
