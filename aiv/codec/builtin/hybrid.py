@@ -56,7 +56,7 @@ PARAMS = {
     "b_q_scale": 1.4,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
     "intra_rounding": 0.34,  # dead-zone rounding offset for intra blocks, 0..0.5
-    "inter_rounding": 0.12,  # dead-zone rounding offset for inter blocks, 0..0.5
+    "inter_rounding": 0.17,  # dead-zone rounding offset for inter blocks, 0..0.5
     "rdoq": False,  # rate-distortion decision between each level and the next smaller one
     "lambda_scale": 0.12,  # Lagrange multiplier / step^2 for every rate-distortion decision, > 0
     "coef_bit_cost": 5.0,  # estimated bits of a nonzero level besides its magnitude, > 0
