@@ -130,6 +130,21 @@ def test_hybrid_decoder_rebuilds_the_encoders_reference_exactly(shape, cut, monk
     _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, 0.45)
 
 
+def test_hybrid_splits_macroblocks_and_halves_transforms_and_rebuilds_them_exactly(monkeypatch):
+    y, u, v = _clip(9, 48, 64)  # a bright square moving across a panning texture: two motions in some macroblocks
+    coded = []
+    real = hybrid._ac_frame
+
+    def spy(coder, ctx, cfg, frame, nrefs):
+        if coder.encoding:
+            coded.append((int(frame.split.sum()), int(frame.small.sum())))
+        return real(coder, ctx, cfg, frame, nrefs)
+
+    monkeypatch.setattr(hybrid, "_ac_frame", spy)
+    _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, 0.8)
+    assert sum(split for split, _ in coded) > 0 and sum(small for _, small in coded) > 0
+
+
 def test_hybrid_codes_a_scene_cut_as_a_key_frame():
     y, _, _ = _clip(12, 96, 128, cut=6)
     assert hybrid._key_frames(y, 250, hybrid.PARAMS["scenecut"]) == [0, 6]
@@ -193,6 +208,9 @@ ALTERNATIVES = {
     "lf_beta": ({}, {"lf_beta": 0.1}),
     "lf_tc": ({}, {"lf_tc": 1.0}),
     "arith_shift": ({}, {"arith_shift": 3}),
+    "partitions": ({}, {"partitions": False}),
+    "sub_search": ({}, {"sub_search": 8}),
+    "transform_split": ({}, {"transform_split": False}),
 }
 
 
@@ -257,6 +275,9 @@ def test_every_value_the_offline_proposer_can_set_round_trips_exactly(key, value
         {"b_q_scale": 3.0},
         {"rdoq": 1},
         {"intra_modes": 5},
+        {"partitions": 1},
+        {"sub_search": 0},
+        {"transform_split": "yes"},
         {"entropy": "lzma"},
         {"colour": "blue"},
     ],

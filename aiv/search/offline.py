@@ -96,6 +96,9 @@ GENES: dict[str, Gene] = {
     "lf_beta": _scale(0.02, 7.0, "the deblocking flatness threshold protects texture"),
     "lf_tc": _scale(0.01, 7.0, "the deblocking strength limits how far an edge is corrected"),
     "arith_shift": _choice((3, 4, 5, 6, 7), "the range coder's adaptation speed trades tracking against noise"),
+    "partitions": _choice((True, False), "sub-block vectors follow motion edges at the cost of three more vectors"),
+    "sub_search": _choice((1, 2, 4, 8), "a wider sub-block search finds motion the macroblock's vector missed"),
+    "transform_split": _choice((True, False), "smaller transforms keep ringing inside detailed residuals"),
 }
 
 

@@ -12,6 +12,11 @@ Macroblocks: the encoder runs an exhaustive integer motion search per reference 
 OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
 refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
 then picks by rate-distortion cost between inter (each reference or direction), intra and skip.
+An inter macroblock may be split (`partitions`): four sub-blocks, or two halves stacked or side by
+side, each with its own vector (searched within `sub_search` pels of the macroblock's vector and of
+its neighbours' vectors, the partition chosen by motion cost, the split by rate-distortion cost
+against one vector; skipped where the single vector's cost is already below a split's side bits).
+Its luma residual may use transforms of half the size (`transform_split`, by rate-distortion cost).
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
 diagonals, each block's mode chosen by rate-distortion cost; chroma follows the first block's). Prediction may be overlapped (OBMC). Residuals are transformed with an
@@ -23,7 +28,8 @@ encoder's reference equals the decoder's output bit for bit.
 
 Entropy coding is a context-adaptive binary range coder (CABAC-like: significance map with last
 flags, level bins with context from the block's levels so far, neighbour-conditioned mode,
-reference, direction, intra-mode, vector and coded-block flags). Every choice sits in PARAMS
+reference, direction, intra-mode, vector, partition, transform-size and coded-block flags; the small
+transforms and sub-block vectors have contexts of their own). Every choice sits in PARAMS
 below; what the decoder needs is in the header.
 
 Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v).
@@ -32,7 +38,7 @@ Contract: encode(y, u, v, fps, quality) -> bytes; decode(bitstream) -> (y, u, v)
 import functools
 import itertools
 import struct
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 
 import cv2
 import numpy as np
@@ -67,12 +73,15 @@ PARAMS = {
     "lf_beta": 0.5,  # flatness threshold |p1 - p0| < lf_beta * step, 0..7
     "lf_tc": 0.25,  # largest correction per filtered edge / step (doubled on intra edges), 0..7
     "arith_shift": 5,  # adaptation speed of the range coder's probabilities (smaller = faster), 3..7
+    "partitions": True,  # per inter macroblock, a rate-distortion choice between one vector and four sub-block vectors
+    "sub_search": 2,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
+    "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (off at size 4)
 }
 # --- end parameters ---
 
 MAGIC = b"AIVH"
-VERSION = 2
-_HEADER = struct.Struct("<4sBIHHBBBBBBBBHHHHHBBBBBBI")
+VERSION = 3
+_HEADER = struct.Struct("<4sBIHHBBBBBBBBHHHHHBBBBBBBBI")
 _LEN = struct.Struct("<I")
 _INTERP = ("sixtap", "bilinear")
 _SKIP, _INTER, _INTRA = 0, 1, 2
@@ -81,6 +90,12 @@ _INTRA_MODE_SETS = {1: (0,), 3: (0, 1, 2), 4: (0, 1, 2, 3), 6: (0, 1, 2, 3, 4, 5
 _N_INTRA_MODES = 6
 _DCT_BITS = 12  # precision of the integer inverse DCT matrix
 _SIXTAP = (1, -5, 20, 20, -5, 1)
+# partitions of an inter macroblock: 0 one vector, 1 four sub-blocks, 2 two halves stacked (top, bottom),
+# 3 two halves side by side (left, right); each sub-block (raster order) takes the vector of `_PARTNER`'s
+# pairing, and only the `_CODED_SUBS` carry their own
+_PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
+_CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
+_SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,8 @@ class _Config:
     lf_beta32: int
     lf_tc32: int
     arith_shift: int
+    partitions: int  # 1: inter macroblocks may be split into four sub-blocks with their own vectors
+    tsplit: int  # 1: inter macroblocks may code luma with a transform of half the size
     keys: int  # how many key frames (their indices follow the header)
 
     @property
@@ -151,7 +168,7 @@ _PARAM_KEYS = (
     "block_size", "transform_size", "search_range", "subpel", "interp", "obmc", "key_interval", "scenecut", "bframes",
     "refs", "q_min", "q_max", "chroma_q_scale", "key_q_scale", "b_q_scale", "freq_weight", "intra_rounding",
     "inter_rounding", "rdoq", "lambda_scale", "coef_bit_cost", "intra_blocks", "intra_modes", "loop_filter", "lf_alpha",
-    "lf_beta", "lf_tc", "arith_shift",
+    "lf_beta", "lf_tc", "arith_shift", "partitions", "sub_search", "transform_split",
 )  # fmt: skip
 
 
@@ -175,6 +192,9 @@ def _validated(params: dict) -> dict:
         "intra_modes": _choice(params, "intra_modes", tuple(_INTRA_MODE_SETS)),
         "loop_filter": _choice(params, "loop_filter", (True, False)),
         "arith_shift": _integer(params, "arith_shift", 3, 7),
+        "partitions": _choice(params, "partitions", (True, False)),
+        "sub_search": _integer(params, "sub_search", 1, 8),
+        "transform_split": _choice(params, "transform_split", (True, False)),
     }
     if p["block_size"] % (2 * p["transform_size"]):
         raise ValueError(
@@ -232,6 +252,8 @@ def _config(p: dict, shape: tuple[int, int, int], quality: float, keys: int) -> 
         lf_beta32=round(p["lf_beta"] * 32),
         lf_tc32=round(p["lf_tc"] * 32),
         arith_shift=p["arith_shift"],
+        partitions=int(p["partitions"]),
+        tsplit=int(p["transform_split"] and p["transform_size"] >= 8),
         keys=keys,
     )
 
@@ -268,6 +290,9 @@ def _unpack_header(data: bytes) -> tuple[_Config, list[int]]:
         and cfg.weight64 <= 192
         and cfg.loop_filter in (0, 1)
         and 3 <= cfg.arith_shift <= 7
+        and cfg.partitions in (0, 1)
+        and cfg.tsplit in (0, 1)
+        and (cfg.tsplit == 0 or cfg.tsize >= 8)
         and 1 <= cfg.keys <= cfg.frames
     )
     if not ok:
@@ -885,8 +910,12 @@ class _Frame:
     refidx: np.ndarray  # [rows, cols] index into L0 (P frames)
     mv0: np.ndarray  # [rows, cols, 2] int64 L0 vectors in 1/subpel pel, zero where L0 is unused
     mv1: np.ndarray  # [rows, cols, 2] int64 L1 vectors
-    luma: np.ndarray  # [nMB, k*k, ts*ts] int64 levels, natural order
+    luma: np.ndarray  # [nMB, k*k, ts*ts] int64 levels, natural order (small transforms: see `small`)
     chroma: np.ndarray  # [nMB, 2*kc*kc, ts*ts] int64 levels (U blocks then V blocks)
+    split: np.ndarray  # [rows, cols] partition (see _CODED_SUBS); split ones use sub0/sub1, mv0/mv1 hold the last sub-block's
+    sub0: np.ndarray  # [rows, cols, 4, 2] int64 L0 vectors of the sub-blocks (raster order) of split macroblocks
+    sub1: np.ndarray  # [rows, cols, 4, 2] int64 L1 vectors
+    small: np.ndarray  # [rows, cols] bool: luma in transforms of ts/2, luma[m, j] the four of block j's quadrants
 
 
 def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
@@ -896,7 +925,9 @@ def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
     k = cfg.block // cfg.tsize
     return _Frame(kind, depth, grid + (_INTRA if kind == _I else _INTER), np.zeros((rows * k, cols * k), np.int64), grid + (0 if kind == _I else 1),
                   grid.copy(), np.zeros((rows, cols, 2), np.int64), np.zeros((rows, cols, 2), np.int64),
-                  np.zeros((rows * cols, k2, n), np.int64), np.zeros((rows * cols, kc2, n), np.int64))
+                  np.zeros((rows * cols, k2, n), np.int64), np.zeros((rows * cols, kc2, n), np.int64),
+                  grid.copy(), np.zeros((rows, cols, 4, 2), np.int64), np.zeros((rows, cols, 4, 2), np.int64),
+                  np.zeros((rows, cols), bool))
 
 
 def _per_tblock(values: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
@@ -927,13 +958,13 @@ def _inter_predict(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cf
     parts = []
     if frame.kind == _P:
         for i, ref in enumerate(l0):
-            parts.append((inter & (frame.refidx == i), ref, frame.mv0))
+            parts.append((inter & (frame.refidx == i), ref, frame.mv0, frame.sub0))
     else:
-        parts.append((inter & (frame.dirs & 1 > 0), l0[0], frame.mv0))
-        parts.append((inter & (frame.dirs & 2 > 0), l1[0], frame.mv1))
-    for used, ref, mv in parts:
+        parts.append((inter & (frame.dirs & 1 > 0), l0[0], frame.mv0, frame.sub0))
+        parts.append((inter & (frame.dirs & 2 > 0), l1[0], frame.mv1, frame.sub1))
+    for used, ref, mv, sub in parts:
         if used.any():
-            py, pc = _predict(ref, cfg, mv, used)
+            py, pc = _split_predict(ref, cfg, mv, sub, (frame.split > 0) & used, used)
             luma += np.where(_spread(used, b), py, 0)
             chroma += np.where(_spread(used, b // 2)[None], pc, 0)
     if frame.kind == _B:
@@ -941,6 +972,75 @@ def _inter_predict(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cf
         luma = np.where(_spread(both, b), (luma + 1) >> 1, luma)
         chroma = np.where(_spread(both, b // 2)[None], (chroma + 1) >> 1, chroma)
     return luma, chroma
+
+
+def _sub_field(mv: np.ndarray, sub: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """Vectors per sub-block [2*rows, 2*cols, 2]: a split macroblock's own four, else its one vector four times."""
+    rows, cols = split.shape
+    fine = np.where(split[..., None, None] > 0, sub, mv[:, :, None, :])
+    return fine.reshape(rows, cols, 2, 2, 2).swapaxes(1, 2).reshape(2 * rows, 2 * cols, 2)
+
+
+def _half_config(cfg: _Config) -> _Config:
+    """The settings that predict sub-blocks: half the block side; no OBMC below 8 pels (its ramp would cover the block)."""
+    return replace(cfg, block=cfg.block // 2, obmc=cfg.obmc if cfg.block >= 16 else 0)
+
+
+def _split_predict(ref: _Reference, cfg: _Config, mv: np.ndarray, sub: np.ndarray, split: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_predict` where the `split` macroblocks are predicted sub-block by sub-block from their own vectors."""
+    own = _predict(ref, cfg, mv, used)
+    if not split.any():
+        return own
+    fine = _predict(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2))
+    b = cfg.block
+    return np.where(_spread(split, b), fine[0], own[0]), np.where(_spread(split, b // 2)[None], fine[1], own[1])
+
+
+def _edge_motion(frame: _Frame, cfg: _Config, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per transform block of a plane with kk x kk per macroblock: its motion signature and the id of the
+    partition it lies in (sub-blocks count as partitions where they hold whole transform blocks)."""
+    rows, cols = cfg.grid
+    motion = _motion_signature(frame, cfg.subpel)
+    if kk < 2 or not frame.split.any():
+        return _spread(motion, kk), _spread(np.arange(rows * cols).reshape(rows, cols), kk)
+    fine = np.repeat(np.repeat(motion, 2, 0), 2, 1)
+    fine[..., 0:2] = _sub_field(frame.mv0, frame.sub0, frame.split)
+    fine[..., 2:4] = _sub_field(frame.mv1, frame.sub1, frame.split)
+    return _spread(fine, kk // 2), _spread(np.arange(4 * rows * cols).reshape(2 * rows, 2 * cols), kk // 2)
+
+
+def _quadrants(blocks: np.ndarray, ts: int) -> np.ndarray:
+    """[..., ts, ts] blocks -> [..., 4, ts/2, ts/2] their quadrants in raster order."""
+    h = ts // 2
+    lead = blocks.shape[:-2]
+    return blocks.reshape(*lead, 2, h, 2, h).swapaxes(-3, -2).reshape(*lead, 4, h, h)
+
+
+def _from_quadrants(quads: np.ndarray, ts: int) -> np.ndarray:
+    """Inverse of `_quadrants`."""
+    h = ts // 2
+    lead = quads.shape[:-3]
+    return quads.reshape(*lead, 2, 2, h, h).swapaxes(-3, -2).reshape(*lead, ts, ts)
+
+
+def _add_luma_residual(pred: np.ndarray, levels: np.ndarray, small: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
+    """`_add_residual` for inter luma, where the `small` macroblocks' levels are transforms of half the size."""
+    small = small.reshape(-1)
+    y = _add_residual(pred, levels * ~small[:, None, None], cfg, q16, cfg.block)
+    if not small.any():
+        return y
+    ts = cfg.tsize
+    half = replace(cfg, tsize=ts // 2)
+    quads = levels[small].reshape(-1, (ts // 2) ** 2)
+    coded = np.any(quads != 0, -1)
+    res = np.zeros((quads.shape[0], ts // 2, ts // 2), np.int64)
+    if coded.any():
+        res[coded] = _inverse(quads[coded], half, q16)
+    blocks = _to_tblocks(pred, cfg.block, ts).astype(np.int64)
+    blocks[small] += _from_quadrants(res.reshape(-1, levels.shape[1], 4, ts // 2, ts // 2), ts)
+    rows, cols = pred.shape[0] // cfg.block, pred.shape[1] // cfg.block
+    merged = np.clip(_from_tblocks(blocks, rows, cols, cfg.block, ts), 0, 255).astype(np.int32)
+    return np.where(_spread(small.reshape(rows, cols), cfg.block), merged, y)
 
 
 def _motion_signature(frame: _Frame, subpel: int) -> np.ndarray:
@@ -961,18 +1061,16 @@ def _reconstruct(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg:
     else:
         luma_pred, chroma_pred = _inter_predict(frame, l0, l1, cfg)
         inter_only = (~intra).reshape(-1, 1, 1)
-        y = _add_residual(luma_pred, frame.luma * inter_only, cfg, qy, b)
+        y = _add_luma_residual(luma_pred, frame.luma * inter_only, frame.small & ~intra, cfg, qy)
         kc2 = frame.chroma.shape[1] // 2
         chroma = frame.chroma * inter_only
         uv = np.stack([_add_residual(chroma_pred[i], chroma[:, i * kc2 : (i + 1) * kc2], cfg, qc, b // 2) for i in range(2)])
     _intra_pass(y, uv, frame, cfg, qy, qc, chooser)
     if cfg.loop_filter:
         k, kc = b // ts, b // 2 // ts
-        mb_id = np.arange(rows * cols).reshape(rows, cols)
-        motion = _motion_signature(frame, cfg.subpel)
         coded_c = np.any(frame.chroma != 0, -1).reshape(-1, 2, kc * kc).any(1)
         for plane, q16, kk, coded in ((y, qy, k, np.any(frame.luma != 0, -1)), (uv[0], qc, kc, coded_c), (uv[1], qc, kc, coded_c)):
-            _deblock(plane, cfg, q16, _spread(intra, kk), _per_tblock(coded, rows, cols, kk), _spread(motion, kk), _spread(mb_id, kk))
+            _deblock(plane, cfg, q16, _spread(intra, kk), _per_tblock(coded, rows, cols, kk), *_edge_motion(frame, cfg, kk))
     return y.astype(np.uint8), uv.astype(np.uint8)
 
 
@@ -1163,21 +1261,30 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     candidates = []
     if entry.kind == _P:
         for i, ref in enumerate(l0):
-            mv, _ = _motion(cur_y, ref, cfg, lam)
+            mv, motion_cost = _motion(cur_y, ref, cfg, lam)
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
-            candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere)))
+            candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
+            if p["partitions"]:
+                found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], _worth_splitting(motion_cost, lam))
+                kind, sub, cost = _best_partition(found)
+                side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
+                side = np.where(np.isfinite(cost), side, np.inf)
+                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub), (kind, sub, np.zeros_like(sub))))
     else:
-        mv0, _ = _motion(cur_y, l0[0], cfg, lam)
-        mv1, _ = _motion(cur_y, l1[0], cfg, lam)
+        mv0, cost0 = _motion(cur_y, l0[0], cfg, lam)
+        mv1, cost1 = _motion(cur_y, l1[0], cfg, lam)
         bits0 = _mv_bits(mv0 - _predictors(mv0, everywhere)).sum(-1)
         bits1 = _mv_bits(mv1 - _predictors(mv1, everywhere)).sum(-1)
         zero = np.zeros_like(mv0)
         past, future = _predict(l0[0], cfg, mv0, everywhere), _predict(l1[0], cfg, mv1, everywhere)
         both = tuple((a + b + 1) >> 1 for a, b in zip(past, future))
-        candidates = [(1, 0, mv0, zero, bits0 + 2, past), (2, 0, zero, mv1, bits1 + 2, future),
-                      (3, 0, mv0, mv1, bits0 + bits1 + 1, both)]
+        candidates = [(1, 0, mv0, zero, bits0 + 2, past, None), (2, 0, zero, mv1, bits1 + 2, future, None),
+                      (3, 0, mv0, mv1, bits0 + bits1 + 1, both, None)]
+        if p["partitions"]:
+            worth = _worth_splitting(np.minimum(cost0, cost1), lam)
+            candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
-    for dirs, ref, mv0, mv1, side, (pred_y, pred_uv) in candidates:
+    for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
         _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
         j = (dist + lam * (bits + 1.0)).reshape(rows, cols) + lam * side
         better = everywhere if best_j is None else j < best_j
@@ -1186,6 +1293,9 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         best_uv = pred_uv if best_uv is None else np.where(_spread(better, b // 2)[None], pred_uv, best_uv)
         frame.dirs[better], frame.refidx[better] = dirs, ref
         frame.mv0[better], frame.mv1[better] = mv0[better], mv1[better]
+        frame.split[better] = 0 if subs is None else subs[0][better]
+        if subs is not None:
+            frame.sub0[better], frame.sub1[better] = subs[1][better], subs[2][better]
     if p["intra_blocks"]:
         pred_y = _open_loop_intra(cur_y, best_y, b)
         pred_uv = np.stack([_open_loop_intra(cur_uv[i], best_uv[i], b // 2) for i in (0, 1)])
@@ -1194,13 +1304,165 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         frame.modes[use_intra] = _INTRA
         frame.dirs[use_intra] = frame.refidx[use_intra] = 0
         frame.mv0[use_intra] = frame.mv1[use_intra] = 0
+        frame.split[use_intra] = 0
     pred_y, pred_uv = _inter_predict(frame, l0, l1, cfg)  # the blend at edges between directions differs from best_y
     luma, chroma, _, _ = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
     inter = (frame.modes != _INTRA).reshape(-1, 1, 1)
     frame.luma[:] = luma * inter
     frame.chroma[:] = chroma * inter
+    if cfg.tsplit:
+        _choose_transform_size(frame, cur_y, pred_y, cfg, coding, p["inter_rounding"])
     _decide_skips(frame, cur_y, cur_uv, l0, l1, cfg, lam, best_j)
     return frame, chooser
+
+
+def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int, where: np.ndarray) -> dict:
+    """For each split partition (1, 2, 3; see _CODED_SUBS) the sub-block vectors [rows, cols, 4, 2] and
+    cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`)
+    of the macroblocks `where` [rows, cols] is set (elsewhere: `mv` and an infinite cost).
+    Four sub-blocks: an integer search within `reach` pels of `mv` and the neighbours' vectors, then half- and quarter-pel
+    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors."""
+    rows, cols = mv.shape[:2]
+    b, h, s = cfg.block, cfg.block // 2, cfg.subpel
+    chosen = np.flatnonzero(where.reshape(-1))
+    oy = ((chosen // cols) * b)[:, None] + np.array([0, 0, h, h])
+    ox = ((chosen % cols) * b)[:, None] + np.array([0, h, 0, h])
+    ys = (oy.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, :, None]
+    xs = (ox.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, None, :]
+    target = cur[ys, xs]
+    centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
+    bound = cfg.search * s + s  # what the decoder accepts
+
+    def ssd(cand: np.ndarray) -> np.ndarray:
+        pred = _luma_pred(ref.phases, cfg, ys, xs, cand[:, 0, None, None], cand[:, 1, None, None])
+        return ((pred - target) ** 2).sum((1, 2))
+
+    def costs(cand: np.ndarray, d: np.ndarray) -> dict:
+        """Per sub-block, the cost of its group's vector in each partition (halves: both sub-blocks' SSD)."""
+        rate = lam * _mv_bits(cand - centre).sum(-1)
+        by_mb = d.reshape(-1, 4)
+        return {kind: (by_mb + by_mb[:, partner] * (kind > 1)).reshape(-1) + rate for kind, partner in _PARTNER.items()}
+
+    best = {kind: centre for kind in _PARTNER}
+    best_cost = costs(centre, ssd(centre))
+
+    def keep(cand: np.ndarray, cost: dict, kinds) -> None:
+        inside = (np.abs(cand) <= bound).all(-1)
+        for kind in kinds:
+            better = (cost[kind] < best_cost[kind]) & inside
+            best_cost[kind] = np.where(better, cost[kind], best_cost[kind])
+            best[kind] = np.where(better[:, None], cand, best[kind])
+
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            if dy or dx:
+                cand = centre + np.array([dy * s, dx * s])
+                keep(cand, costs(cand, ssd(cand)), _PARTNER)
+    around = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    for neighbour in (around[1:-1, :-2], around[1:-1, 2:], around[:-2, 1:-1], around[2:, 1:-1]):  # left, right, top, bottom
+        cand = np.repeat(neighbour.reshape(-1, 2)[chosen], 4, 0)
+        keep(cand, costs(cand, ssd(cand)), _PARTNER)
+    step = s // 2
+    while step >= 1:
+        start = best[1]
+        for dy in (-step, 0, step):
+            for dx in (-step, 0, step):
+                if dy or dx:
+                    cand = start + np.array([dy, dx])
+                    keep(cand, costs(cand, ssd(cand)), (1,))
+        step //= 2
+    quads = best[1].reshape(-1, 4, 2)
+    for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
+        for members in pairs:
+            cand = quads[:, members].reshape(-1, 2)
+            keep(cand, costs(cand, ssd(cand)), (kind,))
+    found = {}
+    for kind in _PARTNER:
+        subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
+        subs[chosen] = best[kind].reshape(-1, 4, 2)
+        cost = np.full(rows * cols, np.inf)
+        cost[chosen] = best_cost[kind].reshape(-1, 4)[:, _CODED_SUBS[kind]].sum(-1)
+        found[kind] = (subs.reshape(rows, cols, 4, 2), cost.reshape(rows, cols))
+    return found
+
+
+def _best_partition(found: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cheapest partition per macroblock [rows, cols], its sub-block vectors and its cost, from `_partition_motion`."""
+    kinds = sorted(found)
+    costs = np.stack([found[k][1] for k in kinds])
+    pick = np.argmin(costs, 0)
+    subs = np.stack([found[k][0] for k in kinds])
+    return np.array(kinds)[pick], np.take_along_axis(subs, pick[None, :, :, None, None], 0)[0], costs.min(0)
+
+
+def _worth_splitting(motion_cost: np.ndarray, lam: float) -> np.ndarray:
+    """Early termination: the macroblocks whose best single-vector motion cost exceeds what the extra
+    vectors of a split would cost at least, the only ones a split can pay for."""
+    return motion_cost > lam * _SPLIT_MIN_BITS
+
+
+def _sub_predictors(sub, pmv):
+    """The predictors of a split macroblock's four sub-block vectors, as the bitstream codes them: the first
+    from the macroblock's predictor `pmv`, the second and third from the first, the last from the median
+    of the other three. Works on ints (one macroblock) and on arrays [..., 2] (every macroblock at once)."""
+    if isinstance(pmv, tuple):
+        a, b, c = sub[0], sub[1], sub[2]
+        return [pmv, tuple(a), tuple(a), tuple(sorted((a[i], b[i], c[i]))[1] for i in (0, 1))]
+    return [pmv, sub[..., 0, :], sub[..., 0, :], np.median(sub[..., :3, :], -2).astype(np.int64)]
+
+
+def _sub_bits(sub: np.ndarray, kind: np.ndarray, pmv: np.ndarray) -> np.ndarray:
+    """Rough bits of every macroblock's coded sub-block vectors [rows, cols, 4, 2] in partition `kind` [rows, cols]."""
+    preds = _sub_predictors(sub, pmv)
+    coded = np.array([[j in _CODED_SUBS.get(k, ()) for j in range(4)] for k in range(4)])[kind]
+    return sum(_mv_bits(sub[:, :, j] - preds[j]).sum(-1) * coded[..., j] for j in range(4))
+
+
+def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction of a frame whose every macroblock is split, from sub-block vectors [rows, cols, 4, 2]."""
+    rows, cols = sub.shape[:2]
+    field = sub.reshape(rows, cols, 2, 2, 2).swapaxes(1, 2).reshape(2 * rows, 2 * cols, 2)
+    return _predict(ref, _half_config(cfg), field, np.ones((2 * rows, 2 * cols), bool))
+
+
+def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
+    """The split candidates of a B frame (past, future, both: one partition for both) of the macroblocks
+    `where` is set, in `_decide_frame`'s form."""
+    everywhere = np.ones(mv0.shape[:2], bool)
+    found0 = _partition_motion(cur_y, past, cfg, lam, mv0, reach, where)
+    found1 = _partition_motion(cur_y, future, cfg, lam, mv1, reach, where)
+    pmv0, pmv1 = _predictors(mv0, everywhere), _predictors(mv1, everywhere)
+    kind0, sub0, _ = _best_partition(found0)
+    kind1, sub1, _ = _best_partition(found1)
+    kind, both0, _ = _best_partition({k: (found0[k][0], found0[k][1] + found1[k][1]) for k in found0})
+    both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
+    gate = np.where(where, 0.0, np.inf)
+    zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
+    a, b = _fine_predict(past, cfg, sub0), _fine_predict(future, cfg, sub1)
+    if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
+        both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
+    else:
+        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0), _fine_predict(future, cfg, both1)))
+    bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
+    return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0 + gate, a, (kind0, sub0, zsub)),
+            (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0 + gate, b, (kind1, zsub, sub1)),
+            (3, 0, both0[:, :, 3], both1[:, :, 3], bits_both + gate, both, (kind, both0, both1))]
+
+
+def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
+    """Per inter macroblock, recode luma in transforms of half the size where that costs less
+    distortion + lam * bits (sets `frame.small` and those macroblocks' luma levels)."""
+    ts = cfg.tsize
+    half = replace(cfg, tsize=ts // 2)
+    blocks = _to_tblocks(cur_y - pred_y, cfg.block, ts)
+    _, d_big, b_big = _code_blocks(_forward(blocks, ts), _steps(cfg, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
+    coef = _forward(_quadrants(blocks, ts), ts // 2)
+    levels, d_small, b_small = _code_blocks(coef, _steps(half, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
+    j_big = d_big.sum(-1) + coding.lam * b_big.sum(-1)
+    j_small = (d_small + coding.lam * b_small).sum((-1, -2))
+    small = (j_small < j_big) & (frame.modes == _INTER).reshape(-1)
+    frame.small[:] = small.reshape(frame.small.shape)
+    frame.luma[small] = levels[small].reshape(-1, *frame.luma.shape[1:])
 
 
 def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray]) -> np.ndarray:
@@ -1254,7 +1516,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 continue
             pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
             mine = [(int(frame.mv0[r, c, 0]), int(frame.mv0[r, c, 1])), (int(frame.mv1[r, c, 0]), int(frame.mv1[r, c, 1]))]
-            same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and all(
+            same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and not frame.split[r, c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
             skip = same and not coded[r, c]
             if not skip:
@@ -1270,6 +1532,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 frame.mv1[r, c] = pmv[1] if skip_dirs & 2 else (0, 0)
                 frame.luma[r * cols + c] = 0
                 frame.chroma[r * cols + c] = 0
+                frame.split[r, c] = frame.small[r, c] = False
             for x, mv in enumerate((frame.mv0, frame.mv1)):
                 if frame.dirs[r, c] >> x & 1:
                     fields[x][r][c] = (int(mv[r, c, 0]), int(mv[r, c, 1]))
@@ -1441,21 +1704,27 @@ class _Contexts:
     last: tuple[int, ...]
     level: tuple[int, ...]  # 5 greater-than-one contexts, then 5 magnitude contexts
     pos: tuple[int, ...]  # zigzag position -> position context
+    split: int  # 3 neighbour counts of "split", then "halves" and "side by side"
+    small: int  # 3 neighbour counts of the small-transform flag
+    sub_mvd: tuple[int, int]  # per component of a sub-block vector: 3 zero-flag contexts, then 6 magnitude contexts
+    cbf_small: int  # 3 counts of the coded small blocks before this one in its quadrant
+    half: object  # a _Contexts: the coefficient contexts of the transforms of half the size (None for size 4)
 
 
-def _contexts(tsize: int) -> _Contexts:
+def _contexts(tsize: int, start: int = 0) -> _Contexts:
     n = tsize * tsize
     raw = (3 * np.log2(np.arange(n) + 1.0)).astype(int)
     pos = tuple(int(x) for x in np.unique(raw, return_inverse=True)[1])
     npos = max(pos) + 1
     offsets = []
-    total = 0
-    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4)):
+    total = start
+    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4), 5, 3, 9, 9, 3):
         offsets.append(total)
         total += size
     o = offsets
-    return _Contexts(total, o[0], o[1], o[2], o[3], o[4], (o[5], o[6]), (o[7], o[8]), tuple(o[9:13]), tuple(o[13:17]),
-                     tuple(o[17:21]), pos)
+    half = _contexts(tsize // 2, total) if tsize >= 8 and start == 0 else None
+    return _Contexts(half.n if half else total, o[0], o[1], o[2], o[3], o[4], (o[5], o[6]), (o[7], o[8]), tuple(o[9:13]),
+                     tuple(o[13:17]), tuple(o[17:21]), pos, o[21], o[22], (o[23], o[24]), o[25], half)
 
 
 def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
@@ -1491,6 +1760,49 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
             levels[i] = -a if sign else a
 
 
+def _partition(coder, ctx: _Contexts, kind: int, neighbours: int) -> int:
+    """An inter macroblock's partition (0..3, see _CODED_SUBS); `neighbours`: how many of left and top are split."""
+    if not coder.bit(ctx.split + neighbours, kind > 0):
+        return 0
+    if not coder.bit(ctx.split + 3, kind > 1):
+        return 1
+    return 3 if coder.bit(ctx.split + 4, kind == 3) else 2
+
+
+def _sub_vectors(coder, ctx: _Contexts, sub: list, pmv: tuple[int, int], bound: int, kind: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A split macroblock's sub-block vectors ([y, x] lists, filled in place when decoding): those its
+    partition codes, each as its difference from `_sub_predictors`, the others copied from their
+    partners; returns the last vector and the first difference."""
+    first = (0, 0)
+    for j in _CODED_SUBS[kind]:
+        pred = _sub_predictors(sub, pmv)[j]
+        delta = []
+        for comp in (0, 1):
+            base = ctx.sub_mvd[comp]
+            inc = 0 if j == 0 else 1 + (first[comp] != 0)
+            delta.append(_signed(coder, base + inc, [base + 3 + i for i in range(6)], sub[j][comp] - pred[comp], 8, 3))
+        vector = [pred[0] + delta[0], pred[1] + delta[1]]
+        if abs(vector[0]) > bound or abs(vector[1]) > bound:
+            raise ValueError("hybrid: a sub-block motion vector lies outside the search range (corrupt stream)")
+        sub[j] = vector
+        if j == 0:
+            first = (delta[0], delta[1])
+    for j, partner in enumerate(_PARTNER[kind]):
+        sub[j] = list(sub[min(j, partner)])
+    return (sub[3][0], sub[3][1]), first
+
+
+def _small_blocks(coder, ctx: _Contexts, quads: list[list[int]]) -> None:
+    """The four small transforms of one coded luma quadrant (zigzag lists, filled in place when decoding):
+    a coded flag each (the last inferred when the others are not coded), then their levels."""
+    coded = 0
+    for q, levels in enumerate(quads):
+        flag = 1 if q == 3 and coded == 0 else coder.bit(ctx.cbf_small + min(coded, 2), coder.encoding and any(levels))
+        if flag:
+            coded += 1
+            _ac_block(coder, ctx.half, 1, levels)
+
+
 def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) -> _Frame:
     """Code one frame's symbols in decoding order; when decoding, `frame` is a zero shell to fill."""
     enc = coder.encoding
@@ -1502,6 +1814,9 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
     luma = frame.luma[:, :, zz].tolist()
     chroma = frame.chroma[:, :, zz].tolist()
+    splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), [frame.sub0.tolist(), frame.sub1.tolist()]
+    zz_half = _zigzag(ts // 2) if cfg.tsplit else None
+    luma_small = frame.luma.reshape(rows * cols, k * k, 4, -1)[..., zz_half].tolist() if cfg.tsplit else None
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
@@ -1549,12 +1864,18 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     while ref < nrefs - 1 and coder.bit(ctx.ref + min(ref, 2), refidx[r][c] > ref):
                         ref += 1
                 dirs[r][c], refidx[r][c] = d, ref
+                split = 0
+                if mode == _INTER and cfg.partitions:
+                    split = _partition(coder, ctx, splits[r][c], int(c > 0 and splits[r][c - 1] > 0) + int(r > 0 and splits[r - 1][c] > 0))
+                splits[r][c] = split
                 for x in (0, 1):
                     if not d >> x & 1:
                         mvs[x][r][c] = [0, 0]
                         continue
                     mv = _median_predictor(fields[x], rows, cols, r, c)
-                    if mode == _INTER:
+                    if split:
+                        mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, subs[x][r][c], mv, bound, split)
+                    elif mode == _INTER:
                         delta = []
                         for comp in (0, 1):
                             near_mag = (abs(mvd_fields[x][r][c - 1][comp]) if c > 0 else 0) + (abs(mvd_fields[x][r - 1][c][comp]) if r > 0 else 0)
@@ -1570,6 +1891,10 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             if mode == _SKIP:
                 continue
             intra = mode == _INTRA
+            small = 0
+            if mode == _INTER and cfg.tsplit:
+                small = coder.bit(ctx.small + int(c > 0 and smalls[r][c - 1]) + int(r > 0 and smalls[r - 1][c]), smalls[r][c])
+            smalls[r][c] = small
             for plane, blocks, kk, offset in ((0, luma[m], k, 0), (1, chroma[m], kc, 0), (2, chroma[m], kc, kc * kc)):
                 grid = cbf[plane]
                 is_chroma = plane > 0
@@ -1579,11 +1904,18 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     nb = (grid[ty][tx - 1] if tx > 0 else 0) + (grid[ty - 1][tx] if ty > 0 else 0)
                     flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and any(lv))
                     grid[ty][tx] = flag
-                    if flag:
+                    if flag and small and plane == 0:
+                        _small_blocks(coder, ctx, luma_small[m][j])
+                    elif flag:
                         _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv)
     if enc:
         return frame
     unzz = np.argsort(zz)
+    luma_levels = np.array(luma, np.int64)[:, :, unzz]
+    small_mbs = np.array(smalls, bool).reshape(-1)
+    if small_mbs.any():
+        quads = np.array(luma_small, np.int64)[..., np.argsort(zz_half)]
+        luma_levels[small_mbs] = quads[small_mbs].reshape(-1, k * k, ts * ts)
     return _Frame(
         frame.kind,
         frame.depth,
@@ -1593,8 +1925,12 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
         np.array(refidx, np.int64),
         np.array(mvs[0], np.int64).reshape(rows, cols, 2),
         np.array(mvs[1], np.int64).reshape(rows, cols, 2),
-        np.array(luma, np.int64)[:, :, unzz],
+        luma_levels,
         np.array(chroma, np.int64)[:, :, unzz],
+        np.array(splits, np.int64),
+        np.array(subs[0], np.int64).reshape(rows, cols, 4, 2),
+        np.array(subs[1], np.int64).reshape(rows, cols, 4, 2),
+        small_mbs.reshape(rows, cols),
     )
 
 
