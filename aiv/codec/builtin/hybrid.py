@@ -58,8 +58,8 @@ PARAMS = {
     "q_min": 5.0,  # quantisation step at quality 1 (orthonormal DCT units), > 0
     "q_max": 120.0,  # quantisation step at quality 0, >= q_min
     "chroma_q_scale": 1.5,  # chroma step / luma step, > 0
-    "key_q_scale": 0.7,  # key-frame step / P-frame step, > 0
-    "b_q_scale": 1.3,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
+    "key_q_scale": 0.6,  # key-frame step / P-frame step, > 0
+    "b_q_scale": 1.4,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
     "intra_rounding": 0.34,  # dead-zone rounding offset for intra blocks, 0..0.5
     "inter_rounding": 0.17,  # dead-zone rounding offset for inter blocks, 0..0.5
