@@ -43,8 +43,9 @@ run: setup sandbox
 serve: setup
 	$(AIV) serve --store $(STORE)
 
-# ruff (the rules and line length in pyproject.toml) on the tree, mypy on the typed packages.
+# ruff's formatter and linter (configured in pyproject.toml) on the tree, mypy on the typed packages.
 lint: setup
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 

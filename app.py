@@ -31,15 +31,15 @@ from stacks.tagging import CostCategory, tag  # noqa: E402
 LAMBDA_CODE_FOLDER = "lambda-code"  # staged inside the cloud assembly folder (cdk.out)
 
 
-def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None,
-              cloudformation_validation: bool = True) -> App:
+def build_app(
+    context: Mapping[str, Any] | None = None, outdir: str | None = None, cloudformation_validation: bool = True
+) -> App:
     """The app with all five stacks and cdk-nag attached; call `.synth()` on it.
 
     `context` adds CDK context (the CLI passes its own through the environment); tests pass
     `cloudformation_validation=False` because they run cfn-lint on the templates themselves.
     """
-    app = App(context=dict(context or {}), outdir=outdir,
-              builtin_cloud_formation_validation=cloudformation_validation)
+    app = App(context=dict(context or {}), outdir=outdir, builtin_cloud_formation_validation=cloudformation_validation)
     settings = Settings.from_context(app.node.try_get_context)
     code = LambdaCode(stage_lambda_code(Path(app.outdir) / LAMBDA_CODE_FOLDER, settings.bundling))
     # The region is fixed, the account is whichever the deploying credentials belong to: the templates
@@ -48,19 +48,33 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
 
     def stack(cls, part: str, category: CostCategory, **kwargs):
         name = settings.stack_name(part)
-        built = cls(app, name, stack_name=name, env=env, settings=settings,
-                    description=f"{settings.project} {part.lower()}: see docs/deploy.md", **kwargs)
+        built = cls(
+            app,
+            name,
+            stack_name=name,
+            env=env,
+            settings=settings,
+            description=f"{settings.project} {part.lower()}: see docs/deploy.md",
+            **kwargs,
+        )
         tag(built, settings.project, category)
         return built
 
     storage = stack(StorageStack, "Storage", CostCategory.STORAGE)
     compute = stack(ComputeStack, "Compute", CostCategory.INFERENCE, storage=storage)
-    pipeline = stack(PipelineStack, "Pipeline", CostCategory.ORCHESTRATOR, storage=storage, compute=compute,
-                     code=code)
-    schedule = stack(ScheduleStack, "Schedule", CostCategory.ORCHESTRATOR, storage=storage, pipeline=pipeline,
-                     code=code)
-    stack(DashboardStack, "Dashboard", CostCategory.DASHBOARD, storage=storage, pipeline=pipeline,
-          schedule=schedule, code=code)
+    pipeline = stack(PipelineStack, "Pipeline", CostCategory.ORCHESTRATOR, storage=storage, compute=compute, code=code)
+    schedule = stack(
+        ScheduleStack, "Schedule", CostCategory.ORCHESTRATOR, storage=storage, pipeline=pipeline, code=code
+    )
+    stack(
+        DashboardStack,
+        "Dashboard",
+        CostCategory.DASHBOARD,
+        storage=storage,
+        pipeline=pipeline,
+        schedule=schedule,
+        code=code,
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

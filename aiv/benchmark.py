@@ -33,9 +33,13 @@ class Benchmark:
 
 def define_benchmark(settings: dict, train_hashes: list[str], validation_hashes: list[str]) -> Benchmark:
     """The benchmark of campaign `settings` (CampaignSettings.as_record()) on clips with these sha256s."""
-    definition = {"train": list(train_hashes), "validation": list(validation_hashes), "frames": settings["frames"],
-                  "qualities": list(settings["qualities"]),
-                  "anchors": {name: value for name, value in sorted(settings.items()) if name.startswith("anchor")}}
+    definition = {
+        "train": list(train_hashes),
+        "validation": list(validation_hashes),
+        "frames": settings["frames"],
+        "qualities": list(settings["qualities"]),
+        "anchors": {name: value for name, value in sorted(settings.items()) if name.startswith("anchor")},
+    }
     text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
     return Benchmark(ID_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:12], definition)
 

@@ -38,20 +38,32 @@ def evaluate(event: dict, lab: Lab) -> dict:
     evaluation records, or, for a rejection, {"status": "rejected", "stage", "reason"} (and, after
     the cascade stage, its "cascade" record and "saved_points", the encode/decode points not run).
     """
-    experiment = lab.experiments.update_experiment(event["experiment_id"], {"status": "evaluating", "stage": "evaluate"},
-                                                   expect_status=("validating",))
+    experiment = lab.experiments.update_experiment(
+        event["experiment_id"], {"status": "evaluating", "stage": "evaluate"}, expect_status=("validating",)
+    )
     if experiment.code_key is None:
         raise ValueError(f"experiment {experiment.id} has no code to evaluate")
     # origin "archive": tracebacks name the module <id>.py, the name `aiv export` gives it
     codec = CodecSource(experiment.id, lab.artifacts.get(experiment.code_key).decode(), "archive")
     key = result_key(experiment.id)
-    result: dict = {"experiment_id": experiment.id, "status": "failed", "failure": None,
-                    "benchmark": {"id": lab.benchmark.id, "definition": lab.benchmark.definition},
-                    "cascade": None, "train": None, "validation": None}
+    result: dict = {
+        "experiment_id": experiment.id,
+        "status": "failed",
+        "failure": None,
+        "benchmark": {"id": lab.benchmark.id, "definition": lab.benchmark.definition},
+        "cascade": None,
+        "train": None,
+        "validation": None,
+    }
     problem = run_smoke(experiment, codec, lab)
     if problem is not None and problem[0] == HARNESS_STAGE:  # the lab's fault: the candidate fails, unrejected
-        result["failure"] = {"stage": HARNESS_STAGE, "clip": None, "quality": None, "reason": problem[1],
-                             "evaluation": "smoke"}
+        result["failure"] = {
+            "stage": HARNESS_STAGE,
+            "clip": None,
+            "quality": None,
+            "reason": problem[1],
+            "evaluation": "smoke",
+        }
         lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
         return event | {"status": "failed", "result_key": key}
     if problem is not None:
@@ -59,30 +71,47 @@ def evaluate(event: dict, lab: Lab) -> dict:
         lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
         return event | {"status": "rejected", "result_key": key}
     settings = lab.eval_settings()
-    lab.experiments.add_event(experiment.id, "evaluate", f"smoke run passed; cascade: first {CASCADE_FRAMES} "
-                                                            f"frames of {lab.settings.train_clips[0]}")
-    stages = (("cascade", lambda: [lab.train_clips[0].head(CASCADE_FRAMES)]),
-              ("train", lambda: lab.train_clips), ("validation", lambda: lab.validation_clips))
+    lab.experiments.add_event(
+        experiment.id,
+        "evaluate",
+        f"smoke run passed; cascade: first {CASCADE_FRAMES} frames of {lab.settings.train_clips[0]}",
+    )
+    stages = (
+        ("cascade", lambda: [lab.train_clips[0].head(CASCADE_FRAMES)]),
+        ("train", lambda: lab.train_clips),
+        ("validation", lambda: lab.validation_clips),
+    )
     for name, clips in stages:
         previews = PreviewMaker(lab.artifacts, experiment.id, settings.qualities) if name != "cascade" else None
-        record = evaluate_codec(codec, clips(), settings, show_progress=False,
-                                on_decoded=previews.on_decoded if previews else None)
+        record = evaluate_codec(
+            codec, clips(), settings, show_progress=False, on_decoded=previews.on_decoded if previews else None
+        )
         if previews:
             previews.annotate(record)
         result[name] = record
         if record["status"] != "ok":
             result["failure"] = dict(record["failure"], evaluation=name)
             break
-        lab.experiments.add_event(experiment.id, "evaluate", f"{name} measured: headline "
-                                                                f"{format_score(record['summary']['bd_rate_x264_psnr_y'])}")
+        lab.experiments.add_event(
+            experiment.id,
+            "evaluate",
+            f"{name} measured: headline {format_score(record['summary']['bd_rate_x264_psnr_y'])}",
+        )
         stopped = after_cascade(experiment, record, lab) if name == "cascade" else None
         if stopped is not None:
             add_compute(lab.experiments, experiment.id, record)
             saved = len(settings.qualities) * (len(lab.settings.train_clips) + len(lab.settings.validation_clips))
-            lab.experiments.add_event(experiment.id, "evaluate", f"{stopped[1][:300]}; {saved} encode/decode "
-                                                                    "points not run")
-            result = {"experiment_id": experiment.id, "status": "rejected", "stage": stopped[0],
-                      "reason": stopped[1], "cascade": record, "saved_points": saved}
+            lab.experiments.add_event(
+                experiment.id, "evaluate", f"{stopped[1][:300]}; {saved} encode/decode points not run"
+            )
+            result = {
+                "experiment_id": experiment.id,
+                "status": "rejected",
+                "stage": stopped[0],
+                "reason": stopped[1],
+                "cascade": record,
+                "saved_points": saved,
+            }
             lab.artifacts.put(key, json.dumps(result).encode(), "application/json")
             return event | {"status": "rejected", "result_key": key}
     else:
@@ -97,10 +126,16 @@ def after_cascade(experiment: Experiment, cascade: dict, lab: Lab) -> tuple[str,
     """(stage, reason) when the cascade stage shows the candidate is a duplicate or clearly worse than
     its parent, else None."""
     fingerprint = bitstreams_sha256(cascade)
-    owner = earlier_owner(lab.artifacts, cascade_bitstreams_key(experiment.benchmark, fingerprint), experiment) if fingerprint else None
+    owner = (
+        earlier_owner(lab.artifacts, cascade_bitstreams_key(experiment.benchmark, fingerprint), experiment)
+        if fingerprint
+        else None
+    )
     if owner is not None:
-        return "duplicate", (f"its bitstreams on the cascade stage are identical to those of {owner}: the change "
-                             "does not change what the codec writes")
+        return "duplicate", (
+            f"its bitstreams on the cascade stage are identical to those of {owner}: the change "
+            "does not change what the codec writes"
+        )
     if experiment.proposer in EXEMPT_PROPOSERS or not experiment.parents:
         return None
     parent_id = experiment.parents[0]
@@ -130,6 +165,8 @@ def run_smoke(experiment: Experiment, codec: CodecSource, lab: Lab) -> tuple[str
         failure = smoke["failure"]
         if failure["stage"] == HARNESS_STAGE:
             return HARNESS_STAGE, f"the smoke run's measurement failed: {failure['reason']}"
-        return "smoke", (f"{failure['stage']} failed on the {lab.smoke_clip.width}x{lab.smoke_clip.height} smoke "
-                         f"clip at quality {failure['quality']}: {failure['reason']}")
+        return "smoke", (
+            f"{failure['stage']} failed on the {lab.smoke_clip.width}x{lab.smoke_clip.height} smoke "
+            f"clip at quality {failure['quality']}: {failure['reason']}"
+        )
     return None

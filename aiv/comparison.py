@@ -33,13 +33,17 @@ def check_comparable(entry: Entry) -> None:
     """Raise UsageError unless `entry` holds a finished evaluation record (README, "Output: result.json")."""
     record = entry.record
     if not isinstance(record, dict) or not isinstance(record.get("clips"), list) or "codec" not in record:
-        raise UsageError(f"{entry.source}: not an evaluation record (no codec and clips); "
-                         "pass a result.json written by `aiv evaluate` or an experiment id")
+        raise UsageError(
+            f"{entry.source}: not an evaluation record (no codec and clips); "
+            "pass a result.json written by `aiv evaluate` or an experiment id"
+        )
     if record.get("status") != "ok":
         failure = record.get("failure") or {}
-        raise UsageError(f"{entry.source}: the evaluation did not finish (status {record.get('status')}, "
-                         f"failed at {failure.get('stage')}: {failure.get('reason')}); only finished evaluations "
-                         "can be compared")
+        raise UsageError(
+            f"{entry.source}: the evaluation did not finish (status {record.get('status')}, "
+            f"failed at {failure.get('stage')}: {failure.get('reason')}); only finished evaluations "
+            "can be compared"
+        )
 
 
 def compare(entries: list[Entry]) -> dict:
@@ -49,19 +53,24 @@ def compare(entries: list[Entry]) -> dict:
     for entry in entries:
         check_comparable(entry)
     reference = entries[0]
-    return {"reference": _describe(reference),
-            "clips": [{"name": c["name"], "sha256": c["sha256"], "frames": c["frames"]}
-                      for c in reference.record["clips"]],
-            "entries": [_describe(entry) for entry in entries],
-            "against_reference": [bd_rates_against(reference, entry) for entry in entries[1:]]}
+    return {
+        "reference": _describe(reference),
+        "clips": [{"name": c["name"], "sha256": c["sha256"], "frames": c["frames"]} for c in reference.record["clips"]],
+        "entries": [_describe(entry) for entry in entries],
+        "against_reference": [bd_rates_against(reference, entry) for entry in entries[1:]],
+    }
 
 
 def _describe(entry: Entry) -> dict:
     record = entry.record
     summary = record.get("summary") or {}
-    return {"label": entry.label, "source": entry.source, "codec": record["codec"],
-            "codec_sha256": record.get("codec_sha256"),
-            "headline": {key: summary.get(key) for key in ("bd_rate_x264_psnr_y", "bd_rate_x265_psnr_y")}}
+    return {
+        "label": entry.label,
+        "source": entry.source,
+        "codec": record["codec"],
+        "codec_sha256": record.get("codec_sha256"),
+        "headline": {key: summary.get(key) for key in ("bd_rate_x264_psnr_y", "bd_rate_x265_psnr_y")},
+    }
 
 
 def _measured(points: list[dict], metric: str) -> bool:
@@ -75,8 +84,9 @@ def bd_rates_against(reference: Entry, entry: Entry) -> dict:
     clips: dict[str, dict] = {}
     for ref_clip in reference.record["clips"]:
         other = by_hash.get(ref_clip["sha256"])
-        clips[ref_clip["name"]] = {metric: _clip_bd_rate(ref_clip, other, by_name.get(ref_clip["name"]), metric)
-                                   for metric in COMPARED_METRICS}
+        clips[ref_clip["name"]] = {
+            metric: _clip_bd_rate(ref_clip, other, by_name.get(ref_clip["name"]), metric) for metric in COMPARED_METRICS
+        }
     mean, not_comparable, caveats = {}, {}, {}
     for metric in COMPARED_METRICS:
         results = {name: rates[metric] for name, rates in clips.items()}
@@ -87,20 +97,18 @@ def bd_rates_against(reference: Entry, entry: Entry) -> dict:
             not_comparable[metric] = "; ".join(reasons)
         elif any(r["caveat"] for r in results.values()):
             caveats[metric] = "; ".join(f"{name}: {r['caveat']}" for name, r in results.items() if r["caveat"])
-    return {"label": entry.label, "clips": clips, "mean": mean, "not_comparable": not_comparable,
-            "caveats": caveats}
+    return {"label": entry.label, "clips": clips, "mean": mean, "not_comparable": not_comparable, "caveats": caveats}
 
 
 def _clip_bd_rate(ref_clip: dict, other: dict | None, same_name: dict | None, metric: str) -> dict:
     if other is None:
-        reason = ("measured on other frames (clip hashes differ)" if same_name is not None
-                  else "not in this result")
+        reason = "measured on other frames (clip hashes differ)" if same_name is not None else "not in this result"
         return {"value": None, "reason": reason, "caveat": None}
     if not (_measured(ref_clip["points"], metric) and _measured(other["points"], metric)):
-        return {"value": None, "reason": f"{METRIC_NAMES[metric]} was not measured in both results",
-                "caveat": None}
-    return bd_rate([(p["kbps"], p[metric]) for p in ref_clip["points"]],
-                   [(p["kbps"], p[metric]) for p in other["points"]]).as_dict()
+        return {"value": None, "reason": f"{METRIC_NAMES[metric]} was not measured in both results", "caveat": None}
+    return bd_rate(
+        [(p["kbps"], p[metric]) for p in ref_clip["points"]], [(p["kbps"], p[metric]) for p in other["points"]]
+    ).as_dict()
 
 
 def _percent(result: dict | float | None) -> str:
@@ -114,17 +122,19 @@ def _percent(result: dict | float | None) -> str:
 def format_comparison(comparison: dict) -> str:
     """The comparison as text: one table per compared codec, clips in rows, then notes and headlines."""
     ref = comparison["reference"]
-    lines = [f"reference: {ref['label']}  ({ref['source']})",
-             "BD-rate against the reference (negative: fewer bits for the same quality)"]
+    lines = [
+        f"reference: {ref['label']}  ({ref['source']})",
+        "BD-rate against the reference (negative: fewer bits for the same quality)",
+    ]
     for against in comparison["against_reference"]:
-        lines += ["", f"{against['label']} vs {ref['label']}",
-                  f"  {'clip':<28}{'PSNR-Y':>12}{'VMAF':>12}"]
+        lines += ["", f"{against['label']} vs {ref['label']}", f"  {'clip':<28}{'PSNR-Y':>12}{'VMAF':>12}"]
         for name, rates in against["clips"].items():
             lines.append(f"  {name:<28}{_percent(rates['psnr_y']):>12}{_percent(rates['vmaf']):>12}")
         mean = against["mean"]
         mark = {m: "*" if m in against["caveats"] else "" for m in COMPARED_METRICS}
-        lines.append(f"  {'mean':<28}{_percent(mean['psnr_y']) + mark['psnr_y']:>12}"
-                     f"{_percent(mean['vmaf']) + mark['vmaf']:>12}")
+        lines.append(
+            f"  {'mean':<28}{_percent(mean['psnr_y']) + mark['psnr_y']:>12}{_percent(mean['vmaf']) + mark['vmaf']:>12}"
+        )
         for metric, reason in against["not_comparable"].items():
             lines.append(f"  n/c {METRIC_NAMES[metric]}: {reason}")
         for metric, caveat in against["caveats"].items():
@@ -132,8 +142,10 @@ def format_comparison(comparison: dict) -> str:
     lines += ["", "each one's own headline, mean BD-rate on PSNR-Y:"]
     for entry in comparison["entries"]:
         headline = entry["headline"]
-        lines.append(f"  {entry['label']:<28} vs x264 {_percent(headline['bd_rate_x264_psnr_y']):>10}"
-                     f"   vs x265 {_percent(headline['bd_rate_x265_psnr_y']):>10}")
+        lines.append(
+            f"  {entry['label']:<28} vs x264 {_percent(headline['bd_rate_x264_psnr_y']):>10}"
+            f"   vs x265 {_percent(headline['bd_rate_x265_psnr_y']):>10}"
+        )
     return "\n".join(lines)
 
 
@@ -147,11 +159,29 @@ def comparison_csv(comparison: dict) -> str:
         for name, rates in against["clips"].items():
             for metric in COMPARED_METRICS:
                 r = rates[metric]
-                writer.writerow((against["label"], reference, name, metric, _csv_number(r["value"]),
-                                 r["reason"] or "", r.get("caveat") or ""))
+                writer.writerow(
+                    (
+                        against["label"],
+                        reference,
+                        name,
+                        metric,
+                        _csv_number(r["value"]),
+                        r["reason"] or "",
+                        r.get("caveat") or "",
+                    )
+                )
         for metric in COMPARED_METRICS:
-            writer.writerow((against["label"], reference, "mean", metric, _csv_number(against["mean"][metric]),
-                             against["not_comparable"].get(metric, ""), against["caveats"].get(metric, "")))
+            writer.writerow(
+                (
+                    against["label"],
+                    reference,
+                    "mean",
+                    metric,
+                    _csv_number(against["mean"][metric]),
+                    against["not_comparable"].get(metric, ""),
+                    against["caveats"].get(metric, ""),
+                )
+            )
     return buffer.getvalue()
 
 
@@ -166,6 +196,7 @@ def against_parent(parent_id: str, parent_outcome: dict, outcome: dict) -> dict 
     for split in ("train", "validation"):
         mine, theirs = outcome.get(split), parent_outcome.get(split)
         if mine and theirs and mine.get("status") == "ok" and theirs.get("status") == "ok":
-            splits[split] = bd_rates_against(Entry(parent_id, f"experiment {parent_id}", theirs),
-                                             Entry("this", "this experiment", mine))
+            splits[split] = bd_rates_against(
+                Entry(parent_id, f"experiment {parent_id}", theirs), Entry("this", "this experiment", mine)
+            )
     return {"parent": parent_id, **splits} if splits else None

@@ -28,22 +28,35 @@ def round_usd(usd: float) -> float:
     return round(usd, USD_DIGITS)
 
 
-def cost_usd(price: Price, input_tokens: int, output_tokens: int, cache_write_5m_tokens: int = 0,
-             cache_write_1h_tokens: int = 0, cache_read_tokens: int = 0) -> float:
+def cost_usd(
+    price: Price,
+    input_tokens: int,
+    output_tokens: int,
+    cache_write_5m_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    cache_read_tokens: int = 0,
+) -> float:
     """Dollars for one reply; `input_tokens` are the uncached input tokens only."""
-    total = (input_tokens * price.input + output_tokens * price.output
-             + cache_write_5m_tokens * price.cache_write_5m + cache_write_1h_tokens * price.cache_write_1h
-             + cache_read_tokens * price.cache_read)
+    total = (
+        input_tokens * price.input
+        + output_tokens * price.output
+        + cache_write_5m_tokens * price.cache_write_5m
+        + cache_write_1h_tokens * price.cache_write_1h
+        + cache_read_tokens * price.cache_read
+    )
     return total / TOKENS_PER_PRICED_UNIT
 
 
 def with_usage(cost: dict, usage: Usage) -> dict:
     """An experiment's `cost` with one proposal's tokens and dollars added."""
-    return dict(cost, input_tokens=cost["input_tokens"] + usage.input_tokens,
-                cache_read_tokens=cost.get("cache_read_tokens", 0) + usage.cache_read_tokens,
-                cache_write_tokens=cost.get("cache_write_tokens", 0) + usage.cache_write_tokens,
-                output_tokens=cost["output_tokens"] + usage.output_tokens,
-                llm_usd=round_usd(cost["llm_usd"] + (usage.usd or 0.0)))
+    return dict(
+        cost,
+        input_tokens=cost["input_tokens"] + usage.input_tokens,
+        cache_read_tokens=cost.get("cache_read_tokens", 0) + usage.cache_read_tokens,
+        cache_write_tokens=cost.get("cache_write_tokens", 0) + usage.cache_write_tokens,
+        output_tokens=cost["output_tokens"] + usage.output_tokens,
+        llm_usd=round_usd(cost["llm_usd"] + (usage.usd or 0.0)),
+    )
 
 
 def codec_seconds(*records: dict | None) -> float:
@@ -68,5 +81,9 @@ def with_job_seconds(cost: dict, seconds: float, price: GpuPrice | None) -> dict
     price (a local run): no number stands in for a price the job was not given.
     """
     batch_s = round(cost.get("batch_s", 0.0) + seconds, SECONDS_DIGITS)
-    return dict(cost, batch_s=batch_s, gpu_usd=gpu_usd(batch_s, price) if price else None,
-                gpu_price_basis=price.basis if price else None)
+    return dict(
+        cost,
+        batch_s=batch_s,
+        gpu_usd=gpu_usd(batch_s, price) if price else None,
+        gpu_price_basis=price.basis if price else None,
+    )

@@ -76,8 +76,14 @@ class EvalSettings:
 OnDecoded = Callable[[Clip, dict, tuple[np.ndarray, np.ndarray, np.ndarray]], None]
 
 
-def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_dir: Path | None = None,
-             show_progress: bool = True, on_decoded: OnDecoded | None = None) -> dict:
+def evaluate(
+    codec: CodecSource,
+    clips: list[Clip],
+    settings: EvalSettings,
+    out_dir: Path | None = None,
+    show_progress: bool = True,
+    on_decoded: OnDecoded | None = None,
+) -> dict:
     """Evaluate `codec` on `clips`; return the result record (see README, "Output").
 
     Writes bitstreams and reconstructions under `out_dir` when settings.keep_artifacts is set.
@@ -97,8 +103,12 @@ def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_
                 progress.step(f"{clip.name} anchor {name}")
                 try:
                     clip_record["anchors"][name] = anchor_points(
-                        clip, settings.anchor(name), lambda planes, c=clip: _quality_fields(c, planes, settings),
-                        _metrics_key(settings), settings.cache_dir)
+                        clip,
+                        settings.anchor(name),
+                        lambda planes, c=clip: _quality_fields(c, planes, settings),
+                        _metrics_key(settings),
+                        settings.cache_dir,
+                    )
                 except MetricError:
                     raise
                 except Exception as error:  # the anchor encoder or its decode: the harness's, never the codec's
@@ -123,8 +133,10 @@ def evaluate(codec: CodecSource, clips: list[Clip], settings: EvalSettings, out_
 def check_measurable(clip: Clip) -> None:
     """ClipError unless every metric can measure `clip` (checked before any codec runs)."""
     if min(clip.width, clip.height) < SSIM_WINDOW:
-        raise ClipError(f"clip {clip.name} is {clip.width}x{clip.height}: SSIM needs frames of at least "
-                        f"{SSIM_WINDOW}x{SSIM_WINDOW} (its window)")
+        raise ClipError(
+            f"clip {clip.name} is {clip.width}x{clip.height}: SSIM needs frames of at least "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW} (its window)"
+        )
 
 
 def refused_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings, stage: str, reason: str) -> dict:
@@ -148,21 +160,42 @@ def _new_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings) -
         "versions": tool_versions(),
         "settings": settings.as_record(),
         "isolation": isolation_report(),
-        "clips": [{"name": clip.name, "sha256": clip.sha256, "source": clip.source, "notes": list(clip.notes),
-                   "width": clip.width, "height": clip.height, "frames": clip.frames, "fps": clip.fps,
-                   "points": [], "anchors": {}, "bd_rate": {}} for clip in clips],
+        "clips": [
+            {
+                "name": clip.name,
+                "sha256": clip.sha256,
+                "source": clip.source,
+                "notes": list(clip.notes),
+                "width": clip.width,
+                "height": clip.height,
+                "frames": clip.frames,
+                "fps": clip.fps,
+                "points": [],
+                "anchors": {},
+                "bd_rate": {},
+            }
+            for clip in clips
+        ],
         "summary": None,
     }
 
 
-def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: EvalSettings,
-                   out_dir: Path | None, progress: Progress, on_decoded: OnDecoded | None) -> None:
+def _measure_codec(
+    codec: CodecSource,
+    clip: Clip,
+    clip_record: dict,
+    settings: EvalSettings,
+    out_dir: Path | None,
+    progress: Progress,
+    on_decoded: OnDecoded | None,
+) -> None:
     """Encode, decode, check and measure every quality point of `codec` on `clip`."""
     for quality in settings.qualities:
         try:
             progress.step(f"{clip.name} q={quality:.2f} encode")
-            encoded = run_encode(codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits,
-                                 codec_file=codec.file_name)
+            encoded = run_encode(
+                codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits, codec_file=codec.file_name
+            )
             progress.step(f"{clip.name} q={quality:.2f} decode")
             decoded = run_decode(codec.source, encoded.bitstream, settings.limits, codec_file=codec.file_name)
             planes = (decoded.y, decoded.u, decoded.v)
@@ -172,15 +205,24 @@ def _measure_codec(codec: CodecSource, clip: Clip, clip_record: dict, settings: 
             failure.clip, failure.quality = clip.name, quality
             raise
         progress.step(f"{clip.name} q={quality:.2f} metrics")
-        point = {"quality": quality, "bytes": len(encoded.bitstream),
-                 "kbps": kbps(len(encoded.bitstream), clip.fps, clip.frames),
-                 "bitstream_sha256": hashlib.sha256(encoded.bitstream).hexdigest()}
+        point = {
+            "quality": quality,
+            "bytes": len(encoded.bitstream),
+            "kbps": kbps(len(encoded.bitstream), clip.fps, clip.frames),
+            "bitstream_sha256": hashlib.sha256(encoded.bitstream).hexdigest(),
+        }
         try:  # the decoded planes passed the contract's checks: a metric that fails now is the harness's
             point.update(_quality_fields(clip, planes, settings, per_frame=True))
         except ValueError as error:
             raise MetricError(f"{clip.name} at quality {quality:.2f}: {error}") from error
-        point.update({"encode_s": round(encoded.seconds, 4), "decode_s": round(decoded.seconds, 4),
-                      "bitstream": None, "recon": None})
+        point.update(
+            {
+                "encode_s": round(encoded.seconds, 4),
+                "decode_s": round(decoded.seconds, 4),
+                "bitstream": None,
+                "recon": None,
+            }
+        )
         if settings.keep_artifacts and out_dir is not None:
             point.update(_write_artifacts(out_dir, clip, quality, encoded.bitstream, planes))
         if on_decoded is not None:
@@ -204,8 +246,11 @@ def _check_monotone(points: list[dict], quality: float, num_bytes: int) -> None:
     """The contract: a higher quality never gives fewer bits."""
     if points and num_bytes < points[-1]["bytes"]:
         previous = points[-1]
-        raise CodecFailure("check", f"quality is not monotone: quality {quality:.2f} gave {num_bytes} bytes, "
-                                    f"fewer than {previous['bytes']} bytes at quality {previous['quality']:.2f}")
+        raise CodecFailure(
+            "check",
+            f"quality is not monotone: quality {quality:.2f} gave {num_bytes} bytes, "
+            f"fewer than {previous['bytes']} bytes at quality {previous['quality']:.2f}",
+        )
 
 
 def _write_artifacts(out_dir: Path, clip: Clip, quality: float, bitstream: bytes, planes) -> dict:
@@ -226,11 +271,11 @@ def _clip_bd_rates(clip_record: dict, settings: EvalSettings) -> dict:
         rates[name] = {}
         for metric in BD_METRICS:
             if metric == "vmaf" and not settings.vmaf:
-                rates[name][metric] = {"value": None, "reason": "VMAF was not measured (--no-vmaf)",
-                                         "caveat": None}
+                rates[name][metric] = {"value": None, "reason": "VMAF was not measured (--no-vmaf)", "caveat": None}
                 continue
-            result = bd_rate([(p["kbps"], p[metric]) for p in anchor],
-                             [(p["kbps"], p[metric]) for p in clip_record["points"]])
+            result = bd_rate(
+                [(p["kbps"], p[metric]) for p in anchor], [(p["kbps"], p[metric]) for p in clip_record["points"]]
+            )
             rates[name][metric] = result.as_dict()
     return rates
 

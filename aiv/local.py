@@ -20,13 +20,15 @@ def store_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("AIV_STORE") or DEFAULT_STORE)
 
 
-def proposer_factory(model: str | None = None, bedrock: bool = False,
-                     claude_limits: dict | None = None) -> Callable[[str], Proposer]:
+def proposer_factory(
+    model: str | None = None, bedrock: bool = False, claude_limits: dict | None = None
+) -> Callable[[str], Proposer]:
     """Build proposers by name ("offline", "claude") on first use, once each.
 
     `claude_limits` holds ClaudeProposer keyword arguments (max_tokens, timeout_s, max_retries);
     the ones left out keep the proposer's defaults.
     """
+
     def claude() -> Proposer:
         from aiv.search.claude import ClaudeProposer
 
@@ -36,9 +38,14 @@ def proposer_factory(model: str | None = None, bedrock: bool = False,
     return proposers_by_name({"offline": offline_proposer, "claude": claude})
 
 
-def open_local_lab(path: Path, settings: CampaignSettings | None = None,
-                   make_proposer: Callable[[str], Proposer] | None = None, cache_dir: Path | None = None) -> Lab:
+def open_local_lab(
+    path: Path,
+    settings: CampaignSettings | None = None,
+    make_proposer: Callable[[str], Proposer] | None = None,
+    cache_dir: Path | None = None,
+) -> Lab:
     """A Lab over the local store at `path`."""
     experiments, artifacts = open_local_store(path)
-    return Lab(experiments, artifacts, settings or CampaignSettings(), make_proposer or proposer_factory(),
-               cache_dir=cache_dir)
+    return Lab(
+        experiments, artifacts, settings or CampaignSettings(), make_proposer or proposer_factory(), cache_dir=cache_dir
+    )

@@ -30,7 +30,9 @@ COSTS_STATE = "costs"  # month-to-date AWS costs by category, written on AWS
 CAMPAIGN_STATE = "campaign"  # {"last_run", "last_run_at", "recent_runs": [run ids, newest first],
 #                               "runs": [every run id, newest first]}
 BEST_HISTORY_STATE = "best_history"  # {"points": [{"at", "experiment_id", "score", "score_validation"}]}, per benchmark
-BENCHMARKS_STATE = "benchmarks"  # {"current": id, "known": {id: {"definition", "first_at", "last_at"}}} (aiv/benchmark.py)
+BENCHMARKS_STATE = (
+    "benchmarks"  # {"current": id, "known": {id: {"definition", "first_at", "last_at"}}} (aiv/benchmark.py)
+)
 CORPUS_SECRET_STATE = "corpus_secret"  # {"hex"}: what the built-in clips show (aiv/video/corpus_secret.py)
 
 

@@ -28,8 +28,11 @@ class Progress:
             self._bar.update(0)
         elif self._lines:
             elapsed = time.monotonic() - self._started
-            print(f"[{self._label} {self._done + 1}/{self._total} {elapsed:6.1f}s] {description}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{self._label} {self._done + 1}/{self._total} {elapsed:6.1f}s] {description}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def advance(self) -> None:
         """Mark the current step done."""

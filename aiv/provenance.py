@@ -22,10 +22,16 @@ def lab_commit() -> dict:
     `commit` is None when neither is known: the record says so rather than inventing one.
     """
     try:
-        commit = subprocess.run(["git", "-C", str(LAB_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(LAB_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10, check=True).stdout
+        commit = subprocess.run(
+            ["git", "-C", str(LAB_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(LAB_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
         return {"commit": commit, "dirty": bool(status.strip())}
     except (OSError, subprocess.SubprocessError):
         commit = os.environ.get("AIV_LAB_COMMIT") or None
@@ -34,8 +40,14 @@ def lab_commit() -> dict:
 
 def tool_versions() -> dict:
     """Versions of the software whose behaviour decides the numbers."""
-    return {"aiv": aiv.__version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": _installed("torch"), "pyav": av.__version__, "ffmpeg": av.library_versions.get("libavcodec")}
+    return {
+        "aiv": aiv.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": _installed("torch"),
+        "pyav": av.__version__,
+        "ffmpeg": av.library_versions.get("libavcodec"),
+    }
 
 
 def _installed(distribution: str) -> str | None:

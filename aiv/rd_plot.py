@@ -33,7 +33,7 @@ def write_rd_plot(entries: list[Entry], path: Path) -> Path:
     for index, clip in enumerate(clips):
         series = _clip_series(entries, clip)
         row, column = divmod(index, columns)
-        panel = image[row * PANEL_H:(row + 1) * PANEL_H, column * PANEL_W:(column + 1) * PANEL_W]
+        panel = image[row * PANEL_H : (row + 1) * PANEL_H, column * PANEL_W : (column + 1) * PANEL_W]
         _draw_panel(panel, f"{clip['name']}  {clip['width']}x{clip['height']}, {clip['frames']} frames", series)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,12 +47,24 @@ def _clip_series(entries: list[Entry], clip: dict) -> list[Series]:
     for index, entry in enumerate(entries):
         same = next((c for c in entry.record["clips"] if c["sha256"] == clip["sha256"]), None)
         if same is not None:
-            series.append((entry.label, [(p["kbps"], p["psnr_y"]) for p in same["points"]],
-                           CODEC_COLOURS[index % len(CODEC_COLOURS)], False))
+            series.append(
+                (
+                    entry.label,
+                    [(p["kbps"], p["psnr_y"]) for p in same["points"]],
+                    CODEC_COLOURS[index % len(CODEC_COLOURS)],
+                    False,
+                )
+            )
     for name, points in clip["anchors"].items():
         crfs = [p["crf"] for p in points]
-        series.append((f"{name} crf {crfs[0]}-{crfs[-1]}", [(p["kbps"], p["psnr_y"]) for p in points],
-                       ANCHOR_COLOURS.get(name, INK), True))
+        series.append(
+            (
+                f"{name} crf {crfs[0]}-{crfs[-1]}",
+                [(p["kbps"], p["psnr_y"]) for p in points],
+                ANCHOR_COLOURS.get(name, INK),
+                True,
+            )
+        )
     return series
 
 
@@ -69,15 +81,17 @@ def _draw_panel(panel: np.ndarray, title: str, series: list[Series]) -> None:
     lo_y, hi_y = _padded(min(p[1] for p in points), max(p[1] for p in points), 0.06)
 
     def to_px(kbps: float, db: float) -> tuple[int, int]:
-        return (round(x0 + (math.log10(kbps) - lo_x) / (hi_x - lo_x) * (x1 - x0)),
-                round(y0 - (db - lo_y) / (hi_y - lo_y) * (y0 - y1)))
+        return (
+            round(x0 + (math.log10(kbps) - lo_x) / (hi_x - lo_x) * (x1 - x0)),
+            round(y0 - (db - lo_y) / (hi_y - lo_y) * (y0 - y1)),
+        )
 
     for tick in _log_ticks(lo_x, hi_x):
         x = to_px(tick, lo_y)[0]
         cv2.line(panel, (x, y1), (x, y0), GRID, 1)
         _centered(panel, f"{tick:g}", x, y0 + 16)
     for tick in _linear_ticks(lo_y, hi_y):
-        y = to_px(10 ** lo_x, tick)[1]
+        y = to_px(10**lo_x, tick)[1]
         cv2.line(panel, (x0, y), (x1, y), GRID, 1)
         cv2.putText(panel, f"{tick:g}", (8, y + 4), FONT, 0.4, INK, 1, cv2.LINE_AA)
     cv2.rectangle(panel, (x0, y1), (x1, y0), INK, 1)
@@ -99,9 +113,13 @@ def _padded(low: float, high: float, share: float) -> tuple[float, float]:
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
     """1-2-5 ticks between 10**lo and 10**hi, thinned to at most eight."""
-    ticks = [m * 10.0 ** e for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)
-             if lo <= math.log10(m * 10.0 ** e) <= hi]
-    return ticks[::math.ceil(len(ticks) / 8)] if ticks else [10 ** ((lo + hi) / 2)]
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(lo), math.ceil(hi) + 1)
+        for m in (1, 2, 5)
+        if lo <= math.log10(m * 10.0**e) <= hi
+    ]
+    return ticks[:: math.ceil(len(ticks) / 8)] if ticks else [10 ** ((lo + hi) / 2)]
 
 
 def _linear_ticks(lo: float, hi: float) -> list[float]:

@@ -24,8 +24,13 @@ class ExperimentView:
 
     def as_json(self) -> dict:
         """The view as JSON-serialisable data (the experiment as the store holds it)."""
-        return {"experiment": self.experiment.as_record(), "result": self.result, "code": self.code,
-                "diff": self.diff, "events": self.events}
+        return {
+            "experiment": self.experiment.as_record(),
+            "result": self.result,
+            "code": self.code,
+            "diff": self.diff,
+            "events": self.events,
+        }
 
 
 def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str) -> ExperimentView:
@@ -39,8 +44,14 @@ def experiment_view(experiments: ExperimentStore, artifacts: ArtifactStore, expe
     parent = experiments.get_experiment(experiment.parents[0]) if experiment.parents else None
     if code is not None and parent and parent.code_key:
         parent_code = artifacts.get(parent.code_key).decode()
-        diff = "".join(difflib.unified_diff(parent_code.splitlines(keepends=True), code.splitlines(keepends=True),
-                                            fromfile=f"{parent.id}.py", tofile=f"{experiment.id}.py"))
+        diff = "".join(
+            difflib.unified_diff(
+                parent_code.splitlines(keepends=True),
+                code.splitlines(keepends=True),
+                fromfile=f"{parent.id}.py",
+                tofile=f"{experiment.id}.py",
+            )
+        )
     return ExperimentView(experiment, result, code, diff, experiments.events(experiment_id))
 
 
@@ -63,10 +74,19 @@ class LeaderboardRow:
 
     def as_json(self) -> dict:
         """The row as `aiv leaderboard --json` prints it (the keys of the experiment record it comes from)."""
-        return {"rank": self.rank, "id": self.experiment_id, "proposer": self.proposer, "model": self.model,
-                "score": self.score_train, "score_validation": self.score_validation, "gap": self.validation_gap,
-                "bd_rate_x265_psnr_y": self.bd_rate_x265_train, "parents": list(self.parents),
-                "hypothesis": self.hypothesis, "benchmark": self.benchmark}
+        return {
+            "rank": self.rank,
+            "id": self.experiment_id,
+            "proposer": self.proposer,
+            "model": self.model,
+            "score": self.score_train,
+            "score_validation": self.score_validation,
+            "gap": self.validation_gap,
+            "bd_rate_x265_psnr_y": self.bd_rate_x265_train,
+            "parents": list(self.parents),
+            "hypothesis": self.hypothesis,
+            "benchmark": self.benchmark,
+        }
 
 
 def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int, benchmark: str) -> list[LeaderboardRow]:
@@ -75,9 +95,19 @@ def leaderboard_rows(experiments: ExperimentStore, split: str, limit: int, bench
     for rank, e in enumerate(experiments.best_experiments(limit=limit, split=split, benchmark=benchmark), start=1):
         train, validation = e.score, e.score_validation
         summary = e.summary_of("train")
-        rows.append(LeaderboardRow(
-            rank=rank, experiment_id=e.id, proposer=e.proposer, model=e.model, score_train=train,
-            score_validation=validation, validation_gap=None if train is None or validation is None else validation - train,
-            bd_rate_x265_train=summary.bd_rate_x265_psnr_y if summary else None, parents=tuple(e.parents),
-            hypothesis=e.hypothesis, benchmark=benchmark))
+        rows.append(
+            LeaderboardRow(
+                rank=rank,
+                experiment_id=e.id,
+                proposer=e.proposer,
+                model=e.model,
+                score_train=train,
+                score_validation=validation,
+                validation_gap=None if train is None or validation is None else validation - train,
+                bd_rate_x265_train=summary.bd_rate_x265_psnr_y if summary else None,
+                parents=tuple(e.parents),
+                hypothesis=e.hypothesis,
+                benchmark=benchmark,
+            )
+        )
     return rows

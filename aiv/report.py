@@ -21,17 +21,23 @@ def format_record(record: dict) -> str:
     header = f"  {'point':<12}{'kbps':>10}{'PSNR-Y':>9}{'PSNR-YUV':>10}{'SSIM-Y':>8}{'VMAF':>7}{'enc s':>8}{'dec s':>8}"
     for clip in record["clips"]:
         lines.append("")
-        lines.append(f"{clip['name']}  {clip['width']}x{clip['height']}  {clip['frames']} frames @ {clip['fps']:.3f} fps")
+        lines.append(
+            f"{clip['name']}  {clip['width']}x{clip['height']}  {clip['frames']} frames @ {clip['fps']:.3f} fps"
+        )
         lines.extend(f"  note: {note}" for note in clip["notes"])
         lines.append(header)
         for p in clip["points"]:
-            lines.append(f"  {'q=' + format(p['quality'], '.2f'):<12}{p['kbps']:>10.1f}{p['psnr_y']:>9.2f}"
-                         f"{p['psnr_yuv']:>10.2f}{p['ssim_y']:>8.4f}{_num(p['vmaf'], '.2f'):>7}"
-                         f"{p['encode_s']:>8.2f}{p['decode_s']:>8.2f}")
+            lines.append(
+                f"  {'q=' + format(p['quality'], '.2f'):<12}{p['kbps']:>10.1f}{p['psnr_y']:>9.2f}"
+                f"{p['psnr_yuv']:>10.2f}{p['ssim_y']:>8.4f}{_num(p['vmaf'], '.2f'):>7}"
+                f"{p['encode_s']:>8.2f}{p['decode_s']:>8.2f}"
+            )
         for name, points in clip["anchors"].items():
             for p in points:
-                lines.append(f"  {name + ' crf' + str(p['crf']):<12}{p['kbps']:>10.1f}{p['psnr_y']:>9.2f}"
-                             f"{p['psnr_yuv']:>10.2f}{p['ssim_y']:>8.4f}{_num(p['vmaf'], '.2f'):>7}")
+                lines.append(
+                    f"  {name + ' crf' + str(p['crf']):<12}{p['kbps']:>10.1f}{p['psnr_y']:>9.2f}"
+                    f"{p['psnr_yuv']:>10.2f}{p['ssim_y']:>8.4f}{_num(p['vmaf'], '.2f'):>7}"
+                )
         for name, rates in clip["bd_rate"].items():
             reasons = [f"{metric}: {r['reason']}" for metric, r in rates.items() if r["value"] is None]
             line = f"  BD-rate vs {name}: PSNR-Y {_bd(rates.get('psnr_y'))}  VMAF {_bd(rates.get('vmaf'))}"
@@ -41,8 +47,11 @@ def format_record(record: dict) -> str:
     lines.append("")
     if record["status"] == "failed":
         f = record["failure"]
-        where = ", ".join(x for x in (f["clip"] and f"clip {f['clip']}",
-                                      f["quality"] is not None and f"quality {f['quality']:.2f}") if x)
+        where = ", ".join(
+            x
+            for x in (f["clip"] and f"clip {f['clip']}", f["quality"] is not None and f"quality {f['quality']:.2f}")
+            if x
+        )
         lines.append(f"FAILED at {f['stage']}{' (' + where + ')' if where else ''}: {f['reason']}")
     else:
         s = record["summary"]

@@ -31,11 +31,15 @@ def mean_preview_point(evaluation: dict | None) -> dict | None:
     frames = sum(c["frames"] * len(c["points"]) for c in clips)
     encode_s = sum(p["encode_s"] for c in clips for p in c["points"])
     decode_s = sum(p["decode_s"] for c in clips for p in c["points"])
-    return {"quality": chosen[0]["quality"], "kbps": _mean(p["kbps"] for p in chosen),
-            "psnr_y": _mean(p["psnr_y"] for p in chosen), "ssim_y": _mean(p["ssim_y"] for p in chosen),
-            "vmaf": _mean(vmaf) if all(v is not None for v in vmaf) else None,
-            "encode_fps": frames / encode_s if encode_s > 0 else None,
-            "decode_fps": frames / decode_s if decode_s > 0 else None}
+    return {
+        "quality": chosen[0]["quality"],
+        "kbps": _mean(p["kbps"] for p in chosen),
+        "psnr_y": _mean(p["psnr_y"] for p in chosen),
+        "ssim_y": _mean(p["ssim_y"] for p in chosen),
+        "vmaf": _mean(vmaf) if all(v is not None for v in vmaf) else None,
+        "encode_fps": frames / encode_s if encode_s > 0 else None,
+        "decode_fps": frames / decode_s if decode_s > 0 else None,
+    }
 
 
 def _mean(values) -> float:
@@ -45,8 +49,12 @@ def _mean(values) -> float:
 
 def failure_text(failure: dict) -> str:
     """A failure record in words: "decode failed on clip foreman at quality 0.60 (train evaluation): <reason>"."""
-    where = [f"on clip {failure['clip']}" if failure.get("clip") else "",
-             f"at quality {failure['quality']:.2f}" if failure.get("quality") is not None else "",
-             f"({failure['evaluation']} evaluation)" if failure.get("evaluation") else ""]
-    return " ".join([f"{failure.get('stage') or 'an unknown stage'} failed", *filter(None, where)]) + \
-        f": {failure.get('reason') or 'no reason was recorded'}"
+    where = [
+        f"on clip {failure['clip']}" if failure.get("clip") else "",
+        f"at quality {failure['quality']:.2f}" if failure.get("quality") is not None else "",
+        f"({failure['evaluation']} evaluation)" if failure.get("evaluation") else "",
+    ]
+    return (
+        " ".join([f"{failure.get('stage') or 'an unknown stage'} failed", *filter(None, where)])
+        + f": {failure.get('reason') or 'no reason was recorded'}"
+    )

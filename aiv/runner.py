@@ -96,8 +96,9 @@ class _Timer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def run_candidate(lab: Lab, run_id: str, proposer: str, random_seed: int,
-                  rerun_of: str | None = None) -> CandidateOutcome:
+def run_candidate(
+    lab: Lab, run_id: str, proposer: str, random_seed: int, rerun_of: str | None = None
+) -> CandidateOutcome:
     """propose -> validate -> evaluate -> record, a rejection going back to propose with its reason
     as aiv/candidate_loop.py rules; any failure -> mark_failed. With `rerun_of`, the candidate is
     that experiment's code, measured again."""
@@ -118,11 +119,22 @@ def run_candidate(lab: Lab, run_id: str, proposer: str, random_seed: int,
                     if not out["rejected"]:
                         return _outcome(lab, experiment_id, seconds)
             if next_after_rejection(out, attempt) == REJECT:
-                timed("record", mark_failed, {"experiment_id": experiment_id, "stage": out["stage"],
-                                              "reason": closing_reason(out, attempt), "status": "rejected"}, lab)
+                timed(
+                    "record",
+                    mark_failed,
+                    {
+                        "experiment_id": experiment_id,
+                        "stage": out["stage"],
+                        "reason": closing_reason(out, attempt),
+                        "status": "rejected",
+                    },
+                    lab,
+                )
                 return _outcome(lab, experiment_id, seconds)
-            event = event | {"experiment_id": experiment_id,
-                             "feedback": {"stage": out["stage"], "reason": out["reason"]}}
+            event = event | {
+                "experiment_id": experiment_id,
+                "feedback": {"stage": out["stage"], "reason": out["reason"]},
+            }
     except Exception as error:  # the state machine's Catch: every failure is recorded with its stage
         if experiment_id is None:
             raise
@@ -136,8 +148,7 @@ def stored_settings(experiments: ExperimentStore) -> CampaignSettings | None:
     return CampaignSettings.from_record(run.settings) if run and run.settings else None
 
 
-def evaluate_seed(lab: Lab, run_id: str, name: str,
-                  report: Callable[[str], None] = print) -> CandidateOutcome | None:
+def evaluate_seed(lab: Lab, run_id: str, name: str, report: Callable[[str], None] = print) -> CandidateOutcome | None:
     """Validate, evaluate and record a built-in codec the first time it enters this store's benchmark;
     None when it is there already. A seed that another live run is evaluating is waited for (saying
     so through `report`); one that failed, or whose run died, is evaluated again."""
@@ -164,8 +175,9 @@ def evaluate_import(lab: Lab, run_id: str, name: str, path: str) -> CandidateOut
     from aiv.codec.contract import load_codec
 
     codec = load_codec(path)
-    return evaluate_entered(lab, import_codec({"run_id": run_id, "name": name, "source": codec.source,
-                                               "origin": codec.file_name}, lab))
+    return evaluate_entered(
+        lab, import_codec({"run_id": run_id, "name": name, "source": codec.source, "origin": codec.file_name}, lab)
+    )
 
 
 def evaluate_entered(lab: Lab, out: Seeded) -> CandidateOutcome | None:
@@ -180,8 +192,17 @@ def evaluate_entered(lab: Lab, out: Seeded) -> CandidateOutcome | None:
         if checked["valid"]:
             checked = _evaluate_and_record(lab, checked, timed)
         if not checked.get("valid", True) or checked.get("rejected"):
-            timed("record", mark_failed, {"experiment_id": out["experiment_id"], "stage": checked["stage"],
-                                          "reason": checked["reason"], "status": "rejected"}, lab)
+            timed(
+                "record",
+                mark_failed,
+                {
+                    "experiment_id": out["experiment_id"],
+                    "stage": checked["stage"],
+                    "reason": checked["reason"],
+                    "status": "rejected",
+                },
+                lab,
+            )
         return _outcome(lab, out["experiment_id"], seconds)
     except Exception as error:  # recorded, as for any candidate
         return _close_failed(lab, out["experiment_id"], error, seconds)
@@ -229,19 +250,29 @@ def close_orphans(lab: Lab, current_run: str) -> list[str]:
 
 def close_orphan(lab: Lab, experiment: Experiment) -> None:
     """Mark failed an active experiment whose run is no longer alive."""
-    mark_failed({"experiment_id": experiment.id, "stage": experiment.stage,
-                 "reason": f"interrupted: run {experiment.run_id} ended before this experiment finished"}, lab)
+    mark_failed(
+        {
+            "experiment_id": experiment.id,
+            "stage": experiment.stage,
+            "reason": f"interrupted: run {experiment.run_id} ended before this experiment finished",
+        },
+        lab,
+    )
 
 
 def seed_failures(lab: Lab, names: tuple[str, ...]) -> list[str]:
     """Each seed's latest failure on the lab's benchmark, as "name: stage: reason"."""
     lines = []
     for name in names:
-        tries = [e for e in lab.experiments.find_by_code(builtin_source(name).sha256)
-                 if e.benchmark == lab.benchmark_id]
+        tries = [
+            e for e in lab.experiments.find_by_code(builtin_source(name).sha256) if e.benchmark == lab.benchmark_id
+        ]
         failure = (tries[-1].failure or {}) if tries else {}
-        lines.append(f"{name}: {failure.get('stage', '?')}: {failure.get('reason', 'never evaluated')}"
-                     if tries else f"{name}: never evaluated")
+        lines.append(
+            f"{name}: {failure.get('stage', '?')}: {failure.get('reason', 'never evaluated')}"
+            if tries
+            else f"{name}: never evaluated"
+        )
     return lines
 
 
@@ -261,8 +292,15 @@ class CampaignRun:
         and, for a crash, its reason."""
         now = now_iso()
         run = read_run(self.lab.experiments, self.run_id) or RunState(
-            run_id=self.run_id, pid=os.getpid(), host=socket.gethostname(), started_at=now, heartbeat_at=now,
-            status=status, options=asdict(self.options), settings=self.lab.settings.as_record())
+            run_id=self.run_id,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=now,
+            heartbeat_at=now,
+            status=status,
+            options=asdict(self.options),
+            settings=self.lab.settings.as_record(),
+        )
         with self._lock:
             spend = self._spend
         write_run(self.lab.experiments, run.with_heartbeat(status, now, spend, reason))
@@ -277,10 +315,17 @@ class CampaignRun:
         campaign = self.lab.experiments.get_state(CAMPAIGN_STATE) or {"recent_runs": []}
         recent = [self.run_id] + [r for r in campaign.get("recent_runs", []) if r != self.run_id]
         every = [self.run_id] + [r for r in campaign.get("runs", campaign.get("recent_runs", [])) if r != self.run_id]
-        self.lab.experiments.put_state(CAMPAIGN_STATE, campaign | {"last_run": self.run_id, "last_run_at": now_iso(),
-                                                                   "recent_runs": recent[:RECENT_RUNS], "runs": every})
-        self.lab.experiments.add_event(None, "run", f"{self.run_id} started: {self.options.iterations} iterations, "
-                                                    f"proposer {self.options.proposer}, {self.options.parallel} at once")
+        self.lab.experiments.put_state(
+            CAMPAIGN_STATE,
+            campaign
+            | {"last_run": self.run_id, "last_run_at": now_iso(), "recent_runs": recent[:RECENT_RUNS], "runs": every},
+        )
+        self.lab.experiments.add_event(
+            None,
+            "run",
+            f"{self.run_id} started: {self.options.iterations} iterations, "
+            f"proposer {self.options.proposer}, {self.options.parallel} at once",
+        )
         threading.Thread(target=self._heartbeat, daemon=True).start()
         closed = close_orphans(self.lab, self.run_id)
         if closed:
@@ -290,24 +335,31 @@ class CampaignRun:
             self._run_pool(list(self.options.seeds), self._seed_task)
             self._run_pool(list(self.options.imports), self._import_task)
             if self.options.iterations and not self.lab.experiments.best_experiments(
-                    limit=1, benchmark=self.lab.benchmark_id):
+                limit=1, benchmark=self.lab.benchmark_id
+            ):
                 reasons = seed_failures(self.lab, self.options.seeds)
-                raise SeedsFailed(f"no seed succeeded on benchmark {self.lab.benchmark_id}, so there is nothing to "
-                                  f"improve ({'; '.join(reasons) or 'no seeds were asked for'}); failed seeds are "
-                                  f"evaluated again by the next run", reasons)
+                raise SeedsFailed(
+                    f"no seed succeeded on benchmark {self.lab.benchmark_id}, so there is nothing to "
+                    f"improve ({'; '.join(reasons) or 'no seeds were asked for'}); failed seeds are "
+                    f"evaluated again by the next run",
+                    reasons,
+                )
             self._run_pool(list(self.options.reruns), self._rerun_task)
             self._run_pool(list(range(self.options.iterations)), self._candidate_task)
         except SeedsFailed:
             self._stop.set()
             self._register("finished")
-            self.lab.experiments.add_event(None, "run", f"{self.run_id} ended: no seed succeeded on benchmark "
-                                                        f"{self.lab.benchmark_id}")
+            self.lab.experiments.add_event(
+                None, "run", f"{self.run_id} ended: no seed succeeded on benchmark {self.lab.benchmark_id}"
+            )
             raise
         except KeyboardInterrupt:
             self._stop.set()
             closed = self._close_own("interrupted by the user (Ctrl-C)")
             self._register("interrupted")
-            self.lab.experiments.add_event(None, "run", f"{self.run_id} interrupted; closed {len(closed)} experiment(s)")
+            self.lab.experiments.add_event(
+                None, "run", f"{self.run_id} interrupted; closed {len(closed)} experiment(s)"
+            )
             raise
         except BaseException as error:
             self._stop.set()
@@ -324,9 +376,11 @@ class CampaignRun:
         before = current_benchmark(self.lab.experiments) or UNKNOWN_BENCHMARK
         had_experiments = any(self.lab.experiments.count_by_status().values())
         if use_benchmark(self.lab.experiments, self.lab.benchmark) and had_experiments:
-            self.report(f"benchmark {self.lab.benchmark_id} (these clips, frames, qualities and anchors) is new to "
-                        f"this store, whose latest was {before}: the seeds are evaluated on it first, and its scores "
-                        f"are ranked apart (aiv leaderboard --benchmark ID)")
+            self.report(
+                f"benchmark {self.lab.benchmark_id} (these clips, frames, qualities and anchors) is new to "
+                f"this store, whose latest was {before}: the seeds are evaluated on it first, and its scores "
+                f"are ranked apart (aiv leaderboard --benchmark ID)"
+            )
 
     def _seed_task(self, name: str) -> bool:
         outcome = evaluate_seed(self.lab, self.run_id, name, self.report)
@@ -341,14 +395,18 @@ class CampaignRun:
         return True
 
     def _rerun_task(self, experiment_id: str) -> bool:
-        self._finish(f"rerun of {experiment_id}", run_candidate(self.lab, self.run_id, "rerun", 0, rerun_of=experiment_id))
+        self._finish(
+            f"rerun of {experiment_id}", run_candidate(self.lab, self.run_id, "rerun", 0, rerun_of=experiment_id)
+        )
         return True
 
     def _candidate_task(self, index: int) -> bool:
         if self._over_budget():
             self.report(f"budget of ${self.options.budget_usd:.2f} reached; no new candidates")
             return False
-        outcome = run_candidate(self.lab, self.run_id, self.options.proposer, self.options.random_seed * 1_000_003 + index)
+        outcome = run_candidate(
+            self.lab, self.run_id, self.options.proposer, self.options.random_seed * 1_000_003 + index
+        )
         self._finish(f"{index + 1}/{self.options.iterations}", outcome)
         return True
 
@@ -405,7 +463,6 @@ class CampaignRun:
         closed = []
         for experiment in list(active_experiments(self.lab.experiments)):
             if experiment.run_id == self.run_id:
-                mark_failed({"experiment_id": experiment.id, "stage": experiment.stage, "reason": reason},
-                            self.lab)
+                mark_failed({"experiment_id": experiment.id, "stage": experiment.stage, "reason": reason}, self.lab)
                 closed.append(experiment.id)
         return closed

@@ -18,8 +18,18 @@ EARLY_STOP_BD_RATE = 10.0  # a candidate this many percent BD-rate (PSNR-Y) wors
 DEFAULT_ANCHOR_CRFS: tuple[int, ...] = (22, 27, 32, 37)  # x264/x265 CRF points of the anchors
 DEFAULT_ANCHOR_PRESET = "medium"
 # the speed presets x264 and x265 both know, fastest first
-ANCHOR_PRESETS: tuple[str, ...] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                                   "slower", "veryslow", "placebo")
+ANCHOR_PRESETS: tuple[str, ...] = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 MAX_CRF = 51  # x264's and x265's CRF scale for 8-bit video is 0..51
 
 

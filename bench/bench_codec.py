@@ -57,7 +57,10 @@ def cif_frames(frames: int) -> tuple[str, tuple[np.ndarray, np.ndarray, np.ndarr
         return np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_AREA) for f in plane])
 
     return f"built-in {clip.name} scaled to 352x288, {frames} frames", (
-        scaled(clip.y, (h, w)), scaled(clip.u, (h // 2, w // 2)), scaled(clip.v, (h // 2, w // 2)))
+        scaled(clip.y, (h, w)),
+        scaled(clip.u, (h // 2, w // 2)),
+        scaled(clip.v, (h // 2, w // 2)),
+    )
 
 
 def codec_speed(module: ModuleType, planes: tuple[np.ndarray, ...], repeat: int) -> tuple[float, float, int]:
@@ -76,9 +79,12 @@ def codec_speed(module: ModuleType, planes: tuple[np.ndarray, ...], repeat: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old-ref", action="append",
-                        help=f"git revision of a version to compare with, may be repeated (default {PREVIOUS_SEED}: the "
-                             "seed before the standard coding tools)")
+    parser.add_argument(
+        "--old-ref",
+        action="append",
+        help=f"git revision of a version to compare with, may be repeated (default {PREVIOUS_SEED}: the "
+        "seed before the standard coding tools)",
+    )
     parser.add_argument("--frames", type=int, default=30, help="CIF frames for the frames/s figures")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--corpus-frames", type=int, default=30, help="frames per clip of the corpus evaluation")
@@ -87,8 +93,13 @@ def main() -> None:
     old_sources = {}
     for ref in args.old_ref or [PREVIOUS_SEED]:
         try:
-            old_sources[ref] = subprocess.run(["git", "show", f"{ref}:aiv/codec/builtin/hybrid.py"], cwd=ROOT,
-                                              capture_output=True, text=True, check=True).stdout
+            old_sources[ref] = subprocess.run(
+                ["git", "show", f"{ref}:aiv/codec/builtin/hybrid.py"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
         except subprocess.CalledProcessError as exc:
             raise SystemExit(f"cannot read hybrid.py at {ref}: {exc.stderr.strip()}") from exc
     import torch
@@ -108,8 +119,10 @@ def main() -> None:
             print(f"{label:<22}{enc:>12.2f}{dec:>12.2f}{size:>10}")
         if args.no_corpus:
             return
-        print(f"full sandboxed evaluation of the built-in corpus, {args.corpus_frames} frames per clip, "
-              f"VMAF off, median of {args.repeat}")
+        print(
+            f"full sandboxed evaluation of the built-in corpus, {args.corpus_frames} frames per clip, "
+            f"VMAF off, median of {args.repeat}"
+        )
         print(f"{'version':<22}{'total s':>10}{'codec s':>10}{'BD-rate vs x264':>17}")
         for label, path in versions.items():
             runs = [one_evaluation(str(path), args.corpus_frames, vmaf=False) for _ in range(args.repeat)]

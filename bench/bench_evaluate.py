@@ -57,13 +57,16 @@ def one_evaluation(codec_name: str, frames: int, vmaf: bool) -> dict:
     clips = builtin_corpus(frames=frames, secret=new_secret(), names=TRAIN_NAMES)
     totals["clips"] = time.perf_counter() - started
     active: list = []
-    with tempfile.TemporaryDirectory() as cache, \
-            timed_calls(totals, "sandbox_encode", evaluation, "run_encode"), \
-            timed_calls(totals, "sandbox_decode", evaluation, "run_decode"), \
-            timed_calls(totals, "anchors", evaluation, "anchor_points", active), \
-            timed_calls(totals, "metrics", evaluation, "measure_quality", active):
-        record = evaluate(load_codec(codec_name), clips, EvalSettings(vmaf=vmaf, cache_dir=Path(cache)),
-                          show_progress=False)
+    with (
+        tempfile.TemporaryDirectory() as cache,
+        timed_calls(totals, "sandbox_encode", evaluation, "run_encode"),
+        timed_calls(totals, "sandbox_decode", evaluation, "run_decode"),
+        timed_calls(totals, "anchors", evaluation, "anchor_points", active),
+        timed_calls(totals, "metrics", evaluation, "measure_quality", active),
+    ):
+        record = evaluate(
+            load_codec(codec_name), clips, EvalSettings(vmaf=vmaf, cache_dir=Path(cache)), show_progress=False
+        )
     totals["total"] = time.perf_counter() - started
     if record["status"] != "ok":
         raise SystemExit(f"{codec_name} failed: {record['failure']}")
@@ -89,11 +92,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--vmaf", action="store_true")
     args = parser.parse_args()
-    runs = {name: [one_evaluation(name, args.frames, args.vmaf) for _ in range(args.repeat)]
-            for name in (args.codec, args.baseline)}
+    runs = {
+        name: [one_evaluation(name, args.frames, args.vmaf) for _ in range(args.repeat)]
+        for name in (args.codec, args.baseline)
+    }
     parts = [k for k in next(iter(runs.values()))[0] if k != "headline"]
-    print(f"built-in corpus, {args.frames} frames per clip, 4 quality points, VMAF {'on' if args.vmaf else 'off'}; "
-          f"median seconds of {args.repeat} runs")
+    print(
+        f"built-in corpus, {args.frames} frames per clip, 4 quality points, VMAF {'on' if args.vmaf else 'off'}; "
+        f"median seconds of {args.repeat} runs"
+    )
     print(f"{'part':<26}" + "".join(f"{name:>12}" for name in runs))
     for part in parts:
         print(f"{part:<26}" + "".join(f"{statistics.median(r[part] for r in rs):>12.2f}" for rs in runs.values()))

@@ -41,14 +41,18 @@ def load_frames(clip: Path | None, frames: int) -> tuple[tuple[np.ndarray, np.nd
     height, width = CIF
     field = cv2.GaussianBlur(rng.normal(128, 60, (height, width + frames)), (0, 0), 3)
     field += rng.normal(0, 6, field.shape)
-    y = np.stack([np.clip(field[:, t: t + width], 0, 255) for t in range(frames)]).astype(np.uint8)
+    y = np.stack([np.clip(field[:, t : t + width], 0, 255) for t in range(frames)]).astype(np.uint8)
     chroma = np.full((frames, height // 2, width // 2), 128, np.uint8)
     return (y, chroma, chroma.copy()), f"synthetic, {frames} frames of {width}x{height} (no shared clips)"
 
 
 def jpeg(frames: np.ndarray, quality: int = 30) -> np.ndarray:
-    return np.stack([cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
-                                  cv2.IMREAD_GRAYSCALE) for f in frames])
+    return np.stack(
+        [
+            cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_GRAYSCALE)
+            for f in frames
+        ]
+    )
 
 
 def timed(function, repeat: int) -> tuple[float, np.ndarray]:
@@ -77,15 +81,20 @@ def main() -> None:
         return [peak_signal_noise_ratio(r, d, data_range=255) for r, d in zip(ref[0], dist[0])]
 
     def sk_ssim():
-        return [structural_similarity(r, d, data_range=255, gaussian_weights=True, sigma=1.5,
-                                      use_sample_covariance=False) for r, d in zip(ref[0], dist[0])]
+        return [
+            structural_similarity(r, d, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+            for r, d in zip(ref[0], dist[0])
+        ]
 
-    rows = [("PSNR-Y", "skimage", sk_psnr, None),
-            ("PSNR-Y", "aiv psnr_frames", lambda: psnr_frames(ref[0], dist[0]), "PSNR-Y"),
-            ("SSIM-Y", "skimage", sk_ssim, None),
-            ("SSIM-Y", "aiv ssim_frames (cpu, OpenCV)", lambda: ssim_frames(ref[0], dist[0]), "SSIM-Y"),
-            ("SSIM-Y", "aiv ssim_frames_torch (cpu)", lambda: ssim_frames_torch(ref[0], dist[0], "cpu"), "SSIM-Y")]
+    rows = [
+        ("PSNR-Y", "skimage", sk_psnr, None),
+        ("PSNR-Y", "aiv psnr_frames", lambda: psnr_frames(ref[0], dist[0]), "PSNR-Y"),
+        ("SSIM-Y", "skimage", sk_ssim, None),
+        ("SSIM-Y", "aiv ssim_frames (cpu, OpenCV)", lambda: ssim_frames(ref[0], dist[0]), "SSIM-Y"),
+        ("SSIM-Y", "aiv ssim_frames_torch (cpu)", lambda: ssim_frames_torch(ref[0], dist[0], "cpu"), "SSIM-Y"),
+    ]
     import torch
+
     if torch.cuda.is_available():
         ssim_frames(ref[0][:2], dist[0][:2], device="cuda")  # warm up CUDA before timing
         rows.append(("SSIM-Y", "aiv ssim_frames (cuda)", lambda: ssim_frames(ref[0], dist[0], device="cuda"), "SSIM-Y"))

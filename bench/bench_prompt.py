@@ -38,12 +38,21 @@ def main() -> None:
     if not (Path(args.store) / "lab.sqlite").exists():
         parser.error(f"{args.store} holds no lab.sqlite")
     experiments, artifacts = open_local_store(args.store)
-    parent = experiments.get_experiment(args.parent) if args.parent else \
-        next(iter(experiments.find_by_code(builtin_source("hybrid").sha256)), None)
+    parent = (
+        experiments.get_experiment(args.parent)
+        if args.parent
+        else next(iter(experiments.find_by_code(builtin_source("hybrid").sha256)), None)
+    )
     if parent is None or parent.status != "succeeded":
         parser.error(f"no succeeded parent {args.parent or 'hybrid seed'} in {args.store}")
-    context = build_context(experiments, artifacts, parent, seed=random.Random(0).randrange(1000),
-                            settings=CampaignSettings(), benchmark=parent.benchmark)
+    context = build_context(
+        experiments,
+        artifacts,
+        parent,
+        seed=random.Random(0).randrange(1000),
+        settings=CampaignSettings(),
+        benchmark=parent.benchmark,
+    )
     proposer = ClaudeProposer(client=object(), price=price_for("claude-sonnet-5-5"))
     request = proposer.request(context)
     system = text_of(request["system"])
@@ -51,14 +60,20 @@ def main() -> None:
     total = len(system) + len(stable) + len(varying)
     shown = [e.experiment_id for e in context.others if f"## {e.experiment_id} (score" in varying]
     print(f"parent {parent.id}: code {len(context.parent.code)} characters, score {parent.score:+.2f}%")
-    print(f"request: {total} characters (~{round(total / CHARS_PER_TOKEN)} tokens estimated at "
-          f"{CHARS_PER_TOKEN:g} characters a token, not counted)")
-    print(f"  system {len(system)}, first turn's cached prefix (parent, lineage, results) {len(stable)}, "
-          f"the rest (others, rejections, task) {len(varying)}")
+    print(
+        f"request: {total} characters (~{round(total / CHARS_PER_TOKEN)} tokens estimated at "
+        f"{CHARS_PER_TOKEN:g} characters a token, not counted)"
+    )
+    print(
+        f"  system {len(system)}, first turn's cached prefix (parent, lineage, results) {len(stable)}, "
+        f"the rest (others, rejections, task) {len(varying)}"
+    )
     print(f"  cache breakpoints: {json.dumps(request).count('cache_control')}")
     print(f"parent code share: {len(context.parent.code) / total:.1%}")
-    print(f"other programs: {len(context.others)} chosen, {len(shown)} shown with code (as diffs): "
-          f"{', '.join(shown) or '-'}")
+    print(
+        f"other programs: {len(context.others)} chosen, {len(shown)} shown with code (as diffs): "
+        f"{', '.join(shown) or '-'}"
+    )
     print(f"reply budget: max_tokens {request['max_tokens']}, thinking {request.get('thinking')}")
 
 

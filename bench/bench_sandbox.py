@@ -19,8 +19,11 @@ from aiv.codec import isolation, sandbox, view
 from aiv.codec.sandbox import run_encode
 
 CODEC = "import numpy as np\ndef encode(y, u, v, fps, quality):\n    return y.tobytes()\ndef decode(b):\n    pass\n"
-KINDS = {"root jail": isolation.Isolation(True, True, True), "bwrap": isolation.Isolation(False, False, True, bwrap=True),
-         "audit hook only": isolation.Isolation(False, False, False)}
+KINDS = {
+    "root jail": isolation.Isolation(True, True, True),
+    "bwrap": isolation.Isolation(False, False, True, bwrap=True),
+    "audit hook only": isolation.Isolation(False, False, False),
+}
 
 
 def main() -> None:
@@ -29,8 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     found = view.codec_view()
-    print(f"view: {len(found.read_only)} read-only paths, {len(found.symlinks)} symlinks, "
-          f"built in {time.perf_counter() - start:.2f} s")
+    print(
+        f"view: {len(found.read_only)} read-only paths, {len(found.symlinks)} symlinks, "
+        f"built in {time.perf_counter() - start:.2f} s"
+    )
     planes = [np.zeros((2, 16, 16), np.uint8), np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8), np.uint8)]
     for name, kind in KINDS.items():
         try:

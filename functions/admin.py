@@ -63,20 +63,23 @@ def _body() -> dict:
 
 def _set_schedule(enabled: bool) -> dict:
     experiments = experiment_store()
-    document = control.set_schedule_enabled(client("scheduler"), experiments, require_env(SCHEDULE_NAME),
-                                            require_env(SCHEDULE_GROUP), enabled)
+    document = control.set_schedule_enabled(
+        client("scheduler"), experiments, require_env(SCHEDULE_NAME), require_env(SCHEDULE_GROUP), enabled
+    )
     control.audit(experiments, "resume" if enabled else "pause", _caller(), {"schedule": document})
     count("AdminActions")
     return document
 
 
 def _start(execution_input: dict, label: str, name: str | None = None, extra: dict | None = None) -> Response:
-    started = control.start_execution(client("stepfunctions"), require_env(STATE_MACHINE_ARN), execution_input, label,
-                                      name)
+    started = control.start_execution(
+        client("stepfunctions"), require_env(STATE_MACHINE_ARN), execution_input, label, name
+    )
     control.audit(experiment_store(), label, _caller(), {**(extra or {}), **started})
     count("AdminActions")
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({**(extra or {}), **started}))
+    return Response(
+        status_code=202, content_type=content_types.APPLICATION_JSON, body=json.dumps({**(extra or {}), **started})
+    )
 
 
 @app.post("/admin/pause")
@@ -104,25 +107,38 @@ def import_module() -> Response:
     name, source, run = control.import_request(_body())
     run_id = control.execution_name("import")
     try:
-        entered = import_codec({"run_id": run_id, "name": name, "source": source,
-                                "origin": f"the admin API, by {_caller() or 'an unknown caller'}"}, lab_from_env())
+        entered = import_codec(
+            {
+                "run_id": run_id,
+                "name": name,
+                "source": source,
+                "origin": f"the admin API, by {_caller() or 'an unknown caller'}",
+            },
+            lab_from_env(),
+        )
     except PolicyViolation as violation:
         raise UsageError(f"the static policy refuses the module: {violation}") from None
     seeds = [*BUILTIN_CODECS, IMPORT_PREFIX + entered["experiment_id"]]
-    return _start(run | {"seeds": seeds}, "import", run_id,
-                  {"experiment_id": entered["experiment_id"], "created": entered["created"]})
+    return _start(
+        run | {"seeds": seeds},
+        "import",
+        run_id,
+        {"experiment_id": entered["experiment_id"], "created": entered["created"]},
+    )
 
 
 @app.exception_handler(UsageError)
 def bad_request(error: UsageError) -> Response:
-    return Response(status_code=400, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"message": str(error)}))
+    return Response(
+        status_code=400, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message": str(error)})
+    )
 
 
 @app.exception_handler(control.NotFound)
 def not_found(error: control.NotFound) -> Response:
-    return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"message": str(error)}))
+    return Response(
+        status_code=404, content_type=content_types.APPLICATION_JSON, body=json.dumps({"message": str(error)})
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -22,7 +22,11 @@ CE_REGION = "us-east-1"
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict:
-    document = refresh_costs(boto3.client("ce", region_name=CE_REGION), experiment_store(),
-                             require_env(PROJECT), datetime.now(timezone.utc).date())
+    document = refresh_costs(
+        boto3.client("ce", region_name=CE_REGION),
+        experiment_store(),
+        require_env(PROJECT),
+        datetime.now(timezone.utc).date(),
+    )
     logger.info("costs refreshed", extra={"by_category": document["by_category"], "days": len(document["daily"])})
     return {"updated_at": document["updated_at"], "by_category": document["by_category"]}

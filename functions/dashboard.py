@@ -35,8 +35,12 @@ def dashboard() -> Dashboard:
 
 def to_request(event) -> Request:
     """The dashboard's Request from Powertools' view of a REST proxy event (one value per query key)."""
-    return Request(method=event.http_method, path=event.path, query=dict(event.query_string_parameters or {}),
-                   headers=dict(event.headers or {}))
+    return Request(
+        method=event.http_method,
+        path=event.path,
+        query=dict(event.query_string_parameters or {}),
+        headers=dict(event.headers or {}),
+    )
 
 
 def to_response(answer, method: str) -> Response:

@@ -30,10 +30,11 @@ def readable_cause(cause: str) -> str:
         return f"{data.get('errorType', 'Error')}: {data['errorMessage']}"
     if "JobId" in data:
         container = data.get("Container") or {}
-        parts = [f"Batch job {data.get('JobName')} ({data['JobId']}) {data.get('Status')}: {data.get('StatusReason')}",
-                 f"exit code {container.get('ExitCode')}" + (f" ({container['Reason']})" if container.get("Reason")
-                                                              else ""),
-                 f"log stream {container.get('LogStreamName')}"]
+        parts = [
+            f"Batch job {data.get('JobName')} ({data['JobId']}) {data.get('Status')}: {data.get('StatusReason')}",
+            f"exit code {container.get('ExitCode')}" + (f" ({container['Reason']})" if container.get("Reason") else ""),
+            f"log stream {container.get('LogStreamName')}",
+        ]
         return "; ".join(parts)
     return cause
 
@@ -53,10 +54,13 @@ def close(payload: StepPayload, lab: Lab) -> dict:
     event = dict(step_input, reason=reason or "no cause was given")
     if event.get("experiment_id"):
         return mark_failed(event, lab)
-    lab.experiments.add_event(None, "failed", f"item {payload.item} of {payload.execution} failed at "
-                                              f"{event['stage']} before an experiment existed: {event['reason'][:500]}",
-                              data={"execution": payload.execution, "item": payload.item, "stage": event["stage"],
-                                    "reason": event["reason"]})
+    lab.experiments.add_event(
+        None,
+        "failed",
+        f"item {payload.item} of {payload.execution} failed at "
+        f"{event['stage']} before an experiment existed: {event['reason'][:500]}",
+        data={"execution": payload.execution, "item": payload.item, "stage": event["stage"], "reason": event["reason"]},
+    )
     return {"experiment_id": None, "status": "failed", "recorded": True}
 
 

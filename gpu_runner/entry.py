@@ -58,11 +58,19 @@ IMDS_PROBE_TIMEOUT_S = 2.0
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gpu_runner.entry", description="Evaluate one experiment.")
     parser.add_argument("--experiment-id", required=True, help="the experiment to evaluate (status 'validating')")
-    parser.add_argument("--corpus", metavar="SET", default="",
-                        help="the clip set uploaded with `aiv clips upload --corpus` to evaluate on "
-                             "(default, or empty: the clips of AIV_SETTINGS); AWS only")
-    parser.add_argument("--store", metavar="PATH", type=Path,
-                        help="a local store folder instead of the AWS table and bucket (tests, local runs)")
+    parser.add_argument(
+        "--corpus",
+        metavar="SET",
+        default="",
+        help="the clip set uploaded with `aiv clips upload --corpus` to evaluate on "
+        "(default, or empty: the clips of AIV_SETTINGS); AWS only",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        type=Path,
+        help="a local store folder instead of the AWS table and bucket (tests, local runs)",
+    )
     return parser.parse_args(argv)
 
 
@@ -74,8 +82,9 @@ def open_lab(store: Path | None, corpus: str = "") -> Lab:
     if store is None:
         return dataclasses.replace(lab_for_corpus(corpus), cache_dir=default_cache_dir(), benchmark_from_store=False)
     if corpus:
-        raise UsageError("--corpus names a clip set in the bucket; a local store (--store) takes its clips from "
-                         "AIV_SETTINGS")
+        raise UsageError(
+            "--corpus names a clip set in the bucket; a local store (--store) takes its clips from AIV_SETTINGS"
+        )
     from aiv.local import open_local_lab
 
     return open_local_lab(store, settings_from_env(), cache_dir=default_cache_dir())
@@ -91,8 +100,9 @@ def with_bucket_clips(lab: Lab, work: Path) -> Lab:
     from aiv.names import BUCKET
 
     bucket, prefix = require_env(BUCKET), clips_prefix()
-    local = fetch_clips(boto3.client("s3"), bucket, [*lab.settings.train_clips, *lab.settings.validation_clips],
-                        work, prefix)
+    local = fetch_clips(
+        boto3.client("s3"), bucket, [*lab.settings.train_clips, *lab.settings.validation_clips], work, prefix
+    )
 
     def load(spec: str, frames: int) -> Clip:
         if spec not in local:
@@ -120,16 +130,22 @@ def earlier_result(lab: Lab, experiment_id: str) -> dict | None:
     if experiment.status == "validating":
         return None
     if experiment.status != "evaluating":
-        raise UsageError(f"experiment {experiment_id} is {experiment.status}; only a validated experiment "
-                         f"(status 'validating') can be evaluated")
+        raise UsageError(
+            f"experiment {experiment_id} is {experiment.status}; only a validated experiment "
+            f"(status 'validating') can be evaluated"
+        )
     key = result_key(experiment_id)
     if lab.artifacts.exists(key):
         experiments.add_event(experiment_id, "evaluate", f"{job_label()}: an earlier attempt already wrote {key}")
-        return {"experiment_id": experiment_id, "status": json.loads(lab.artifacts.get(key))["status"],
-                "result_key": key}
+        return {
+            "experiment_id": experiment_id,
+            "status": json.loads(lab.artifacts.get(key))["status"],
+            "result_key": key,
+        }
     experiments.update_experiment(experiment_id, {"status": "validating"}, expect_status=("evaluating",))
-    experiments.add_event(experiment_id, "evaluate", f"{job_label()}: redoing an evaluation an earlier attempt "
-                                                     f"left unfinished")
+    experiments.add_event(
+        experiment_id, "evaluate", f"{job_label()}: redoing an evaluation an earlier attempt left unfinished"
+    )
     return None
 
 
@@ -142,8 +158,9 @@ def note_isolation(lab: Lab, experiment_id: str) -> None:
         lab.experiments.add_event(experiment_id, "evaluate", message[:1000])
 
 
-def instance_metadata_reachable(address: tuple[str, int] | None = None,
-                                timeout_s: float = IMDS_PROBE_TIMEOUT_S) -> bool:
+def instance_metadata_reachable(
+    address: tuple[str, int] | None = None, timeout_s: float = IMDS_PROBE_TIMEOUT_S
+) -> bool:
     """Whether a TCP connection to `address` (default IMDS_ADDRESS, the metadata service) opens from here.
 
     On Batch the launch template's firewall rule (stacks/imds_block.sh) drops it, so the connection times out.
@@ -160,8 +177,10 @@ def note_instance_metadata(lab: Lab, experiment_id: str) -> None:
     i.e. the instance's own role: the rule that should block it is missing."""
     if "AWS_BATCH_JOB_ID" not in os.environ or not instance_metadata_reachable():
         return
-    message = (f"{job_label()}: the instance metadata service ({IMDS_ADDRESS[0]}) is REACHABLE from the job: "
-               f"the launch template's firewall rule (stacks/imds_block.sh) is not in place")
+    message = (
+        f"{job_label()}: the instance metadata service ({IMDS_ADDRESS[0]}) is REACHABLE from the job: "
+        f"the launch template's firewall rule (stacks/imds_block.sh) is not in place"
+    )
     print(f"gpu_runner: WARNING: {message}", file=sys.stderr)
     lab.experiments.add_event(experiment_id, "evaluate", message)
 
@@ -173,8 +192,11 @@ def run(lab: Lab, experiment_id: str) -> dict:
     note_instance_metadata(lab, experiment_id)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation started")
     output = evaluate({"experiment_id": experiment_id}, lab)
-    lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation finished: {output['status']} "
-                                                         f"in {time.monotonic() - started:.0f} s")
+    lab.experiments.add_event(
+        experiment_id,
+        "evaluate",
+        f"{job_label()}: evaluation finished: {output['status']} in {time.monotonic() - started:.0f} s",
+    )
     return output
 
 
@@ -212,20 +234,23 @@ def add_job_cost(experiments: ExperimentStore, experiment_id: str, seconds: floa
     the new cost."""
     cost = with_job_seconds(require_experiment(experiments, experiment_id).cost, seconds, price)
     experiments.update_experiment(experiment_id, {"cost": cost})
-    experiments.add_event(experiment_id, "evaluate", f"{job_label()}: {seconds:.0f} s of GPU job recorded, "
-                                                     f"{cost['batch_s']:.0f} s in all")
+    experiments.add_event(
+        experiment_id, "evaluate", f"{job_label()}: {seconds:.0f} s of GPU job recorded, {cost['batch_s']:.0f} s in all"
+    )
     return cost
 
 
-def _report_failure(lab: Lab | None, experiment_id: str, error: Exception, seconds: float,
-                    price: GpuPrice | None) -> None:
+def _report_failure(
+    lab: Lab | None, experiment_id: str, error: Exception, seconds: float, price: GpuPrice | None
+) -> None:
     """Record the infrastructure error among the experiment's events, and the attempt's seconds in its cost,
     when the store can still be written."""
     if lab is None:
         return
     try:
-        lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: the job failed: "
-                                                             f"{type(error).__name__}: {error}"[:1000])
+        lab.experiments.add_event(
+            experiment_id, "evaluate", f"{job_label()}: the job failed: {type(error).__name__}: {error}"[:1000]
+        )
         add_job_cost(lab.experiments, experiment_id, seconds, price)
     except Exception:
         print("gpu_runner: the failure could not be recorded in the store either:", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Stack, Validations, aws_lambda
 from constructs import IConstruct
 
 
@@ -21,3 +21,8 @@ def acknowledge(scope: IConstruct, findings: Mapping[str, str]) -> None:
     """
     for finding, reason in findings.items():
         Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def function_versions_finding(stack: Stack, function: aws_lambda.IFunction) -> str:
+    """The cdk-nag finding id of a policy that invokes `function`'s versions and aliases (its ARN:*)."""
+    return f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(function.node.default_child)}.Arn>:*]"

@@ -59,8 +59,7 @@ def stage_lambda_code(target: Path, mode: str, root: Path = REPO_ROOT) -> Path:
     if target.exists():
         shutil.rmtree(target)
     if mode == "full":
-        shutil.copytree(_installed_requirements(functions / "requirements.txt", root / "build" / "lambda-deps"),
-                        target)
+        shutil.copytree(_installed_requirements(functions / "requirements.txt", root / "build" / "lambda-deps"), target)
     elif mode == "copy-only":
         target.mkdir(parents=True)
     else:
@@ -84,13 +83,31 @@ def _installed_requirements(requirements: Path, cache: Path) -> Path:
         shutil.rmtree(folder)
     platforms = [arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)]
     # --no-compile: pip would write .pyc files for this interpreter's Python, useless to Lambda's 3.12.
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-               "--target", str(folder), *platforms, "--implementation", "cp", "--python-version", LAMBDA_PYTHON,
-               "--only-binary=:all:", "--requirement", str(requirements)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(folder),
+        *platforms,
+        "--implementation",
+        "cp",
+        "--python-version",
+        LAMBDA_PYTHON,
+        "--only-binary=:all:",
+        "--requirement",
+        str(requirements),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BundlingError(f"pip could not install {requirements} for Lambda (Python {LAMBDA_PYTHON}, "
-                            f"{'/'.join(LAMBDA_PLATFORMS)}): {result.stderr.strip()[-2000:]}")
+        raise BundlingError(
+            f"pip could not install {requirements} for Lambda (Python {LAMBDA_PYTHON}, "
+            f"{'/'.join(LAMBDA_PLATFORMS)}): {result.stderr.strip()[-2000:]}"
+        )
     done.touch()
     return folder
 
@@ -117,33 +134,68 @@ class LabFunction(Construct):
     resource-level permissions); callers grant what the handler needs.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, code: LambdaCode, handler: str, service: str,
-                 environment: Mapping[str, str], retention_days: int, timeout: Duration, memory_mib: int = 512,
-                 description: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: LambdaCode,
+        handler: str,
+        service: str,
+        environment: Mapping[str, str],
+        retention_days: int,
+        timeout: Duration,
+        memory_mib: int = 512,
+        description: str,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = log_group(self, "Logs", retention_days)
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description=f"{service}: the Lambda's own role")
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{service}: the Lambda's own role",
+        )
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
-            self, "Function", runtime=lambda_.Runtime.PYTHON_3_12, architecture=lambda_.Architecture.X86_64,
-            code=code.for_scope(self), handler=handler, role=self.role, log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE, timeout=timeout, memory_size=memory_mib, description=description,
-            environment={"POWERTOOLS_SERVICE_NAME": service, "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                         **environment})
-        acknowledge(self, {
-            "AwsSolutions-L1": f"Pinned to Python {LAMBDA_PYTHON}: the bundled wheels are installed for cp"
-                               f"{LAMBDA_PYTHON.replace('.', '')} (LAMBDA_PYTHON); a newer runtime means "
-                               f"re-pinning the runtime and the bundling together, deliberately.",
-            "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing (PutTraceSegments, PutTelemetryRecords) has no "
-                                              "resource-level permissions; CDK grants it on * for active tracing.",
-        })
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            code=code.for_scope(self),
+            handler=handler,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=timeout,
+            memory_size=memory_mib,
+            description=description,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **environment,
+            },
+        )
+        acknowledge(
+            self,
+            {
+                "AwsSolutions-L1": f"Pinned to Python {LAMBDA_PYTHON}: the bundled wheels are installed for cp"
+                f"{LAMBDA_PYTHON.replace('.', '')} (LAMBDA_PYTHON); a newer runtime means "
+                f"re-pinning the runtime and the bundling together, deliberately.",
+                "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing (PutTraceSegments, PutTelemetryRecords) has no "
+                "resource-level permissions; CDK grants it on * for active tracing.",
+            },
+        )
 
 
 def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
     """A log group keeping `retention_days` (one of settings.LOG_RETENTION), deleted with its stack."""
-    return logs.LogGroup(scope, construct_id, retention=logs.RetentionDays[LOG_RETENTION[retention_days]],
-                         removal_policy=RemovalPolicy.DESTROY)
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        retention=logs.RetentionDays[LOG_RETENTION[retention_days]],
+        removal_policy=RemovalPolicy.DESTROY,
+    )
 
 
 def gpu_runner_image(root: Path = REPO_ROOT) -> ecs.ContainerImage:
@@ -158,6 +210,10 @@ def gpu_runner_image(root: Path = REPO_ROOT) -> ecs.ContainerImage:
     commit = lab_commit()
     build_args = {"AIV_LAB_COMMIT": commit["commit"]} if commit["commit"] and commit["dirty"] is False else {}
     return ecs.ContainerImage.from_asset(
-        str(root), file="gpu_runner/Dockerfile", platform=ecr_assets.Platform.LINUX_AMD64, build_args=build_args,
+        str(root),
+        file="gpu_runner/Dockerfile",
+        platform=ecr_assets.Platform.LINUX_AMD64,
+        build_args=build_args,
         ignore_mode=IgnoreMode.DOCKER,
-        exclude=["**", *(f"!{name}" for name in GPU_IMAGE_FILES), *(f"**/{skip}" for skip in _SKIPPED)])
+        exclude=["**", *(f"!{name}" for name in GPU_IMAGE_FILES), *(f"**/{skip}" for skip in _SKIPPED)],
+    )

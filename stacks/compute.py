@@ -62,32 +62,47 @@ ENTRY_COMMAND = ("python", "-m", "gpu_runner.entry", "--experiment-id")  # + the
 EXPERIMENT_PARAMETER = "experiment_id"  # the job definition's Ref:: parameter, for a manual submit-job
 ROOT_VOLUME_GIB = 60  # the image unpacked (torch and its CUDA libraries: several GiB), the clips and the work files
 RETRY_ATTEMPTS = 3  # a job whose Spot instance was reclaimed runs again, at most this often in all
-RUNNABLE_CANCEL_REASONS = (batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
-                           batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
-                           batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE)
+RUNNABLE_CANCEL_REASONS = (
+    batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+    batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
+    batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+)
 
 
 class ComputeStack(Stack):
     """Exposes `vpc`, `compute_environment`, `job_queue`, `job_definition` (and its fixed
     `job_definition_name`), `job_role`."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, storage: StorageStack,
-                 **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: Settings, storage: StorageStack, **kwargs
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         store = storage.refs(self)
         self.vpc = self._vpc(settings)
         self.compute_environment = self._compute_environment(settings)
         self.job_queue = batch.JobQueue(
-            self, "JobQueue", priority=1,
-            compute_environments=[batch.OrderedComputeEnvironment(compute_environment=self.compute_environment,
-                                                                  order=1)],
+            self,
+            "JobQueue",
+            priority=1,
+            compute_environments=[
+                batch.OrderedComputeEnvironment(compute_environment=self.compute_environment, order=1)
+            ],
             job_state_time_limit_actions=[
-                batch.JobStateTimeLimitAction(max_time=Duration.minutes(settings.runnable_timeout_minutes),
-                                              reason=reason, action=batch.JobStateTimeLimitActionsAction.CANCEL,
-                                              state=batch.JobStateTimeLimitActionsState.RUNNABLE)
-                for reason in RUNNABLE_CANCEL_REASONS])
-        self.job_role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-                                 description="AiV1 GPU runner: reads experiments and clips, writes results")
+                batch.JobStateTimeLimitAction(
+                    max_time=Duration.minutes(settings.runnable_timeout_minutes),
+                    reason=reason,
+                    action=batch.JobStateTimeLimitActionsAction.CANCEL,
+                    state=batch.JobStateTimeLimitActionsState.RUNNABLE,
+                )
+                for reason in RUNNABLE_CANCEL_REASONS
+            ],
+        )
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="AiV1 GPU runner: reads experiments and clips, writes results",
+        )
         store.table.grant_read_write_data(self.job_role)
         store.grant_objects(self.job_role, write=True)
         acknowledge(self.job_role, store.findings("The GPU job", objects=True, indexes=True))
@@ -97,62 +112,132 @@ class ComputeStack(Stack):
     def _vpc(self, settings: Settings) -> ec2.Vpc:
         flow_logs = log_group(self, "FlowLogs", settings.log_retention_days)
         return ec2.Vpc(
-            self, "Vpc", max_azs=2, nat_gateways=0, restrict_default_security_group=False,
-            subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC,
-                                                          cidr_mask=20, map_public_ip_on_launch=True)],
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
-                               "DynamoDB": ec2.GatewayVpcEndpointOptions(
-                                   service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)},
-            flow_logs={"All": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
-                                                 traffic_type=ec2.FlowLogTrafficType.ALL)})
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            restrict_default_security_group=False,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=20, map_public_ip_on_launch=True
+                )
+            ],
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
+                "DynamoDB": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
+            },
+            flow_logs={
+                "All": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
 
     def _compute_environment(self, settings: Settings) -> batch.ManagedEc2EcsComputeEnvironment:
         security_group = ec2.SecurityGroup(
-            self, "GpuInstances", vpc=self.vpc, allow_all_outbound=True,
-            description="AiV1 GPU instances: no inbound rules; outbound to ECR, Batch, S3, DynamoDB, Logs")
+            self,
+            "GpuInstances",
+            vpc=self.vpc,
+            allow_all_outbound=True,
+            description="AiV1 GPU instances: no inbound rules; outbound to ECR, Batch, S3, DynamoDB, Logs",
+        )
         launch_template = ec2.LaunchTemplate(
-            self, "GpuLaunchTemplate", require_imdsv2=True, http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
-            http_put_response_hop_limit=1, http_protocol_ipv6=False, user_data=imds_block_user_data(),
-            block_devices=[ec2.BlockDevice(device_name="/dev/xvda", volume=ec2.BlockDeviceVolume.ebs(
-                ROOT_VOLUME_GIB, encrypted=True, delete_on_termination=True,
-                volume_type=ec2.EbsDeviceVolumeType.GP3))])
+            self,
+            "GpuLaunchTemplate",
+            require_imdsv2=True,
+            http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
+            http_put_response_hop_limit=1,
+            http_protocol_ipv6=False,
+            user_data=imds_block_user_data(),
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        ROOT_VOLUME_GIB,
+                        encrypted=True,
+                        delete_on_termination=True,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                    ),
+                )
+            ],
+        )
         environment = batch.ManagedEc2EcsComputeEnvironment(
-            self, "GpuEnvironment", vpc=self.vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-            security_groups=[security_group], launch_template=launch_template,
+            self,
+            "GpuEnvironment",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_groups=[security_group],
+            launch_template=launch_template,
             instance_types=[ec2.InstanceType(name) for name in settings.instance_types],
             use_optimal_instance_classes=False,
             images=[batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA)],
             spot=settings.spot,
-            allocation_strategy=(batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED if settings.spot
-                                 else batch.AllocationStrategy.BEST_FIT_PROGRESSIVE),
-            minv_cpus=0, maxv_cpus=settings.max_vcpus, update_to_latest_image_version=True)
-        acknowledge(environment, {
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AmazonEC2ContainerServiceforEC2Role]":
-                "The instance role of a Batch ECS compute environment needs the ECS agent's permissions "
+            allocation_strategy=(
+                batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED
+                if settings.spot
+                else batch.AllocationStrategy.BEST_FIT_PROGRESSIVE
+            ),
+            minv_cpus=0,
+            maxv_cpus=settings.max_vcpus,
+            update_to_latest_image_version=True,
+        )
+        acknowledge(
+            environment,
+            {
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonEC2ContainerServiceforEC2Role]": "The instance role of a Batch ECS compute environment needs the ECS agent's permissions "
                 "(register the instance, pull images, send logs); AWS maintains this policy for exactly that.",
-        })
+            },
+        )
         return environment
 
     def _job_definition(self, settings: Settings, storage: StorageRefs) -> batch.EcsJobDefinition:
         job_logs = log_group(self, "JobLogs", settings.log_retention_days)
         container = batch.EcsEc2ContainerDefinition(
-            self, "GpuRunner", image=gpu_runner_image(), gpu=JOB_GPUS, cpu=JOB_VCPUS, privileged=True, user="root",
-            memory=Size.mebibytes(JOB_MEMORY_MIB), job_role=self.job_role,
+            self,
+            "GpuRunner",
+            image=gpu_runner_image(),
+            gpu=JOB_GPUS,
+            cpu=JOB_VCPUS,
+            privileged=True,
+            user="root",
+            memory=Size.mebibytes(JOB_MEMORY_MIB),
+            job_role=self.job_role,
             command=[*ENTRY_COMMAND, f"Ref::{EXPERIMENT_PARAMETER}"],
             logging=ecs.LogDriver.aws_logs(stream_prefix="gpu-runner", log_group=job_logs),
-            environment={TABLE: storage.table_name, BUCKET: storage.bucket_name,
-                         CLIPS_PREFIX: storage.clips_prefix, SETTINGS: settings.campaign_json,
-                         PROJECT: settings.project, "AWS_DEFAULT_REGION": settings.region,
-                         **price_environment(job_price(settings.region, settings.instance_types, settings.spot))})
-        acknowledge(container, {"AwsSolutions-IAM5[Resource::*]": (
-            "The execution role's ecr:GetAuthorizationToken has no resource-level permissions; pulling the "
-            "image itself is granted on the asset repository only.")})
+            environment={
+                TABLE: storage.table_name,
+                BUCKET: storage.bucket_name,
+                CLIPS_PREFIX: storage.clips_prefix,
+                SETTINGS: settings.campaign_json,
+                PROJECT: settings.project,
+                "AWS_DEFAULT_REGION": settings.region,
+                **price_environment(job_price(settings.region, settings.instance_types, settings.spot)),
+            },
+        )
+        acknowledge(
+            container,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "The execution role's ecr:GetAuthorizationToken has no resource-level permissions; pulling the "
+                    "image itself is granted on the asset repository only."
+                )
+            },
+        )
         return batch.EcsJobDefinition(
-            self, "GpuJob", job_definition_name=self.job_definition_name, container=container, propagate_tags=True,
-            timeout=Duration.minutes(settings.evaluation_timeout_minutes), retry_attempts=RETRY_ATTEMPTS,
-            retry_strategies=[batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
-                              batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*"))])
+            self,
+            "GpuJob",
+            job_definition_name=self.job_definition_name,
+            container=container,
+            propagate_tags=True,
+            timeout=Duration.minutes(settings.evaluation_timeout_minutes),
+            retry_attempts=RETRY_ATTEMPTS,
+            retry_strategies=[
+                batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
+                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*")),
+            ],
+        )
 
 
 def job_definition_name(settings: Settings) -> str:

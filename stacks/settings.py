@@ -83,10 +83,28 @@ MAX_CANDIDATES = (HISTORY_EVENT_QUOTA - RUN_EVENTS_BUDGET) // CANDIDATE_EVENTS_B
 BUNDLING_MODES = ("full", "copy-only")
 # The retention periods CloudWatch Logs accepts, in days, with the name aws_logs.RetentionDays gives each.
 LOG_RETENTION: dict[int, str] = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH", 60: "TWO_MONTHS",
-    90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR",
-    400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
-    2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS", 3653: "TEN_YEARS",
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
 }
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -229,29 +247,41 @@ class Settings:
 
     def _check(self) -> None:
         if not _NAME.match(self.project):
-            raise SettingsError(f"context 'project' must start with a letter and hold only letters, digits and "
-                                f"hyphens (at most 31), got {self.project!r}")
+            raise SettingsError(
+                f"context 'project' must start with a letter and hold only letters, digits and "
+                f"hyphens (at most 31), got {self.project!r}"
+            )
         unknown = [t for t in self.instance_types if t not in GPU_INSTANCES]
         if unknown:
-            raise SettingsError(f"context 'instance_types' has {unknown}, not among the known GPU instance types "
-                                f"{sorted(GPU_INSTANCES)}")
-        small = [t for t in self.instance_types if GPU_INSTANCES[t].vcpus < JOB_VCPUS
-                 or GPU_INSTANCES[t].memory_gib * 1024 <= JOB_MEMORY_MIB]
+            raise SettingsError(
+                f"context 'instance_types' has {unknown}, not among the known GPU instance types "
+                f"{sorted(GPU_INSTANCES)}"
+            )
+        small = [
+            t
+            for t in self.instance_types
+            if GPU_INSTANCES[t].vcpus < JOB_VCPUS or GPU_INSTANCES[t].memory_gib * 1024 <= JOB_MEMORY_MIB
+        ]
         if small:
             raise SettingsError(f"the evaluation job ({JOB_VCPUS} vCPUs, {JOB_MEMORY_MIB} MiB) does not fit {small}")
         if self.max_vcpus < JOB_VCPUS:
-            raise SettingsError(f"context 'max_vcpus' must be at least {JOB_VCPUS} (one evaluation job), "
-                                f"got {self.max_vcpus}")
+            raise SettingsError(
+                f"context 'max_vcpus' must be at least {JOB_VCPUS} (one evaluation job), got {self.max_vcpus}"
+            )
         if not 1 <= self.candidates <= MAX_CANDIDATES:
-            raise SettingsError(f"context 'candidates' must be from 1 to {MAX_CANDIDATES} (what fits one "
-                                f"execution's history), got {self.candidates}")
+            raise SettingsError(
+                f"context 'candidates' must be from 1 to {MAX_CANDIDATES} (what fits one "
+                f"execution's history), got {self.candidates}"
+            )
         if self.map_concurrency < 1:
             raise SettingsError(f"context 'map_concurrency' must be at least 1, got {self.map_concurrency}")
         if self.proposer not in PROPOSERS:
             raise SettingsError(f"context 'proposer' must be one of {list(PROPOSERS)}, got {self.proposer!r}")
         if not _SCHEDULE.match(self.schedule_rate):
-            raise SettingsError(f"context 'schedule_rate' must be 'rate(N minutes|hours|days)' or 'cron(...)', "
-                                f"got {self.schedule_rate!r}")
+            raise SettingsError(
+                f"context 'schedule_rate' must be 'rate(N minutes|hours|days)' or 'cron(...)', "
+                f"got {self.schedule_rate!r}"
+            )
         if self.budget_usd <= 0:
             raise SettingsError(f"context 'budget_usd' must be positive, got {self.budget_usd}")
         if self.budget_email is not None and not _EMAIL.match(self.budget_email):
@@ -259,24 +289,34 @@ class Settings:
         known = {f.name for f in dataclasses.fields(CampaignSettings)}
         unknown_fields = sorted(set(self.campaign) - known)
         if unknown_fields:
-            raise SettingsError(f"context 'campaign' has unknown fields {unknown_fields}; "
-                                f"aiv.settings.CampaignSettings has {sorted(known)}")
+            raise SettingsError(
+                f"context 'campaign' has unknown fields {unknown_fields}; "
+                f"aiv.settings.CampaignSettings has {sorted(known)}"
+            )
         if not 1 <= self.evaluation_timeout_minutes <= 24 * 60:
-            raise SettingsError(f"context 'evaluation_timeout_minutes' must be from 1 to 1440, "
-                                f"got {self.evaluation_timeout_minutes}")
+            raise SettingsError(
+                f"context 'evaluation_timeout_minutes' must be from 1 to 1440, got {self.evaluation_timeout_minutes}"
+            )
         if not 10 <= self.runnable_timeout_minutes <= 24 * 60:
-            raise SettingsError(f"context 'runnable_timeout_minutes' must be from 10 to 1440 (AWS Batch's range), "
-                                f"got {self.runnable_timeout_minutes}")
+            raise SettingsError(
+                f"context 'runnable_timeout_minutes' must be from 10 to 1440 (AWS Batch's range), "
+                f"got {self.runnable_timeout_minutes}"
+            )
         if not 1 <= self.execution_timeout_hours <= 24 * 365:
-            raise SettingsError(f"context 'execution_timeout_hours' must be from 1 to 8760 (Step Functions' one "
-                                f"year), got {self.execution_timeout_hours}")
+            raise SettingsError(
+                f"context 'execution_timeout_hours' must be from 1 to 8760 (Step Functions' one "
+                f"year), got {self.execution_timeout_hours}"
+            )
         if self.log_retention_days not in LOG_RETENTION:
-            raise SettingsError(f"context 'log_retention_days' must be one of {list(LOG_RETENTION)}, "
-                                f"got {self.log_retention_days}")
+            raise SettingsError(
+                f"context 'log_retention_days' must be one of {list(LOG_RETENTION)}, got {self.log_retention_days}"
+            )
         if self.bundling not in BUNDLING_MODES:
             raise SettingsError(f"context 'bundling' must be one of {list(BUNDLING_MODES)}, got {self.bundling!r}")
-        for key, name, rule in (("existing_experiments_table", self.existing_experiments_table, _TABLE_NAME),
-                                ("existing_artifacts_bucket", self.existing_artifacts_bucket, _BUCKET_NAME)):
+        for key, name, rule in (
+            ("existing_experiments_table", self.existing_experiments_table, _TABLE_NAME),
+            ("existing_artifacts_bucket", self.existing_artifacts_bucket, _BUCKET_NAME),
+        ):
             if name is not None and not rule.match(name):
                 raise SettingsError(f"context '{key}' is not a valid name: {name!r}")
 

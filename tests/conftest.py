@@ -34,6 +34,7 @@ def small_clip() -> Clip:
 def tiny_codec_source() -> str:
     """The example codec of docs/codec-contract.md."""
     import re
+
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     return next(block for block in blocks if "def encode" in block and "import" in block)
 

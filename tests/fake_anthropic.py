@@ -61,22 +61,46 @@ class FakeAnthropic:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def reply(self, text: str | None = None, *, content: list[dict] | None = None, input_tokens: int = 1200,
-              output_tokens: int = 800, stop_reason: str = "end_turn", usage: dict | None = None) -> None:
+    def reply(
+        self,
+        text: str | None = None,
+        *,
+        content: list[dict] | None = None,
+        input_tokens: int = 1200,
+        output_tokens: int = 800,
+        stop_reason: str = "end_turn",
+        usage: dict | None = None,
+    ) -> None:
         """Queue a successful message: `text` as one text block, or explicit `content` blocks.
 
         The message names the model the request asked for."""
         blocks = content if content is not None else [{"type": "text", "text": text}]
-        body = {"id": f"msg_fake_{len(self.queue)}", "type": "message", "role": "assistant",
-                "content": blocks, "stop_reason": stop_reason, "stop_sequence": None,
-                "usage": usage or {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                                   "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+        body = {
+            "id": f"msg_fake_{len(self.queue)}",
+            "type": "message",
+            "role": "assistant",
+            "content": blocks,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": usage
+            or {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
         self.queue.append(Scripted(200, body))
 
     def error(self, status: int, error_type: str, message: str, headers: dict | None = None) -> None:
         """Queue an API error in the Messages API's error shape (retry-after-ms: 1 unless headers say)."""
-        self.queue.append(Scripted(status, error_body(error_type, message),
-                                   {**FAST_RETRY, "request-id": f"req_fake_{status}", **(headers or {})}))
+        self.queue.append(
+            Scripted(
+                status,
+                error_body(error_type, message),
+                {**FAST_RETRY, "request-id": f"req_fake_{status}", **(headers or {})},
+            )
+        )
 
     def raw(self, payload: bytes, status: int = 200) -> None:
         """Queue a response whose body is `payload` exactly (say, JSON cut off halfway)."""
@@ -110,8 +134,9 @@ class FakeAnthropic:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                    json.loads(raw) if raw else {})
+                recorded = Recorded(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw) if raw else {}
+                )
                 answer = fake._answer(recorded)
                 body = answer.body
                 is_message = body is not None and body.get("type") == "message"
@@ -120,8 +145,13 @@ class FakeAnthropic:
                 if answer.delay_s and fake._closing.wait(answer.delay_s):
                     return
                 streamed = is_message and recorded.body.get("stream") is True
-                payload = answer.raw if answer.raw is not None else \
-                    server_sent_events(body) if streamed else json.dumps(body).encode()
+                payload = (
+                    answer.raw
+                    if answer.raw is not None
+                    else server_sent_events(body)
+                    if streamed
+                    else json.dumps(body).encode()
+                )
                 try:
                     self.send_response(answer.status)
                     self.send_header("content-type", "text/event-stream" if streamed else "application/json")
@@ -150,17 +180,27 @@ def server_sent_events(message: dict) -> bytes:
             empty, deltas = {"type": "text", "text": ""}, [{"type": "text_delta", "text": block["text"]}]
         elif block["type"] == "thinking":
             empty = {"type": "thinking", "thinking": "", "signature": ""}
-            deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
-                      {"type": "signature_delta", "signature": block.get("signature", "")}]
+            deltas = [
+                {"type": "thinking_delta", "thinking": block["thinking"]},
+                {"type": "signature_delta", "signature": block.get("signature", "")},
+            ]
         else:
             empty, deltas = block, []
         events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}))
-        events += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
-                   for delta in deltas]
+        events += [
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}) for delta in deltas
+        ]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                     "usage": {"output_tokens": usage["output_tokens"]}}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-                     "AWS::URLSuffix": "amazonaws.com"}
+PSEUDO_PARAMETERS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 
 
 def state_machine_definition(template: Mapping[str, Any], substitutions: Mapping[str, str] | None = None) -> dict:
@@ -21,8 +25,11 @@ def state_machine_definition(template: Mapping[str, Any], substitutions: Mapping
     become PSEUDO_PARAMETERS' values. `substitutions` maps any of those ids, export names or
     pseudo parameters to the string to use instead (e.g. a function's ARN in moto).
     """
-    machines = [resource for resource in template.get("Resources", {}).values()
-                if resource.get("Type") == "AWS::StepFunctions::StateMachine"]
+    machines = [
+        resource
+        for resource in template.get("Resources", {}).values()
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine"
+    ]
     if len(machines) != 1:
         raise ValueError(f"the template holds {len(machines)} state machines, not exactly one")
     definition = machines[0]["Properties"]["DefinitionString"]
@@ -31,8 +38,9 @@ def state_machine_definition(template: Mapping[str, Any], substitutions: Mapping
     if not (isinstance(definition, dict) and list(definition) == ["Fn::Join"] and definition["Fn::Join"][0] == ""):
         raise ValueError(f"DefinitionString is neither a string nor an Fn::Join with '' as separator: {definition!r}")
     names = {**PSEUDO_PARAMETERS, **(substitutions or {})}
-    return json.loads("".join(part if isinstance(part, str) else _reference(part, names)
-                              for part in definition["Fn::Join"][1]))
+    return json.loads(
+        "".join(part if isinstance(part, str) else _reference(part, names) for part in definition["Fn::Join"][1])
+    )
 
 
 def _reference(part: Mapping[str, Any], names: Mapping[str, str]) -> str:

@@ -24,9 +24,15 @@ WORKER_FIELDS = ("hypothesis", "model", "result_key", "code_key", "run_id", "cod
 
 def make_experiment(n: int, **fields) -> Experiment:
     """Experiment number `n`: created n seconds after a fixed epoch (so n orders them), with `fields` set."""
-    record = new_experiment(run_id="run-contract", proposer="offline", parents=[],
-                            hypothesis=f"hypothesis {n}", code_sha256=fields.pop("code_sha256", f"{n:064x}"),
-                            experiment_id=f"exp-contract-{n:06d}", benchmark=fields.pop("benchmark", BM))
+    record = new_experiment(
+        run_id="run-contract",
+        proposer="offline",
+        parents=[],
+        hypothesis=f"hypothesis {n}",
+        code_sha256=fields.pop("code_sha256", f"{n:064x}"),
+        experiment_id=f"exp-contract-{n:06d}",
+        benchmark=fields.pop("benchmark", BM),
+    )
     stamp = (_EPOCH + timedelta(seconds=n)).isoformat(timespec="microseconds")
     return replace(record, **{"created_at": stamp, "updated_at": stamp, **fields})
 
@@ -86,8 +92,9 @@ class ExperimentStoreContract:
         with pytest.raises(ValueError, match="sleeping"):
             experiment_store.create_experiment(make_experiment(1, status="sleeping"))
 
-    @pytest.mark.parametrize("field, value", [("score", "fast"), ("score_validation", True), ("parents", "exp-1"),
-                                              ("code_sha256", 12)])
+    @pytest.mark.parametrize(
+        "field, value", [("score", "fast"), ("score_validation", True), ("parents", "exp-1"), ("code_sha256", 12)]
+    )
     def test_create_and_update_refuse_a_badly_typed_indexed_field(self, experiment_store, field, value):
         with pytest.raises(ValueError, match=field):
             experiment_store.create_experiment(make_experiment(1, **{field: value}))
@@ -98,20 +105,35 @@ class ExperimentStoreContract:
 
     def test_json_round_trip_of_nested_values(self, experiment_store):
         summary = Summaries(
-            train=ResultSummary(bd_rate_x264_psnr_y=-12.345678901234, bd_rate_x265_psnr_y=None, bd_rate_x264_vmaf=1e100,
-                                not_comparable={"bd_rate_x265_psnr_y": "foreman: ranges overlap by 0.2 dB"},
-                                caveats={"bd_rate_x264_vmaf": "foreman: 3 points"}),
-            validation=None)
+            train=ResultSummary(
+                bd_rate_x264_psnr_y=-12.345678901234,
+                bd_rate_x265_psnr_y=None,
+                bd_rate_x264_vmaf=1e100,
+                not_comparable={"bd_rate_x265_psnr_y": "foreman: ranges overlap by 0.2 dB"},
+                caveats={"bd_rate_x264_vmaf": "foreman: 3 points"},
+            ),
+            validation=None,
+        )
         hypothesis = "Bewegungsschätzung — ∆ 𝔘 ✓ <script>alert(\"x\")</script> & 'quotes' \\ \n\t"
-        record = make_experiment(1, summary=summary, hypothesis=hypothesis,
-                                 attempts=[{"attempt": 1, "stage": "validate", "reason": "import os </b>"}],
-                                 model="", settings={"qualities": [0.2, 0.5, 0.8], "frames": None,
-                                                     "values": [0.1, -2.5e-7, 123456.789, 1e100, 0, 7], "empty": [],
-                                                     "nothing": {}})
+        record = make_experiment(
+            1,
+            summary=summary,
+            hypothesis=hypothesis,
+            attempts=[{"attempt": 1, "stage": "validate", "reason": "import os </b>"}],
+            model="",
+            settings={
+                "qualities": [0.2, 0.5, 0.8],
+                "frames": None,
+                "values": [0.1, -2.5e-7, 123456.789, 1e100, 0, 7],
+                "empty": [],
+                "nothing": {},
+            },
+        )
         experiment_store.create_experiment(record)
         assert experiment_store.get_experiment(record.id) == record
-        updated = experiment_store.update_experiment(record.id, {"settings": {"deep": [[{"x": [None, 1.5]}]]},
-                                                                 "summary": Summaries(validation=ResultSummary())})
+        updated = experiment_store.update_experiment(
+            record.id, {"settings": {"deep": [[{"x": [None, 1.5]}]]}, "summary": Summaries(validation=ResultSummary())}
+        )
         assert experiment_store.get_experiment(record.id) == updated
         assert updated.settings == {"deep": [[{"x": [None, 1.5]}]]}
         assert updated.summary == Summaries(train=None, validation=ResultSummary())
@@ -159,15 +181,15 @@ class ExperimentStoreContract:
 
     def test_update_with_expected_status(self, experiment_store):
         record = seed(experiment_store, [1])[0]
-        updated = experiment_store.update_experiment(record.id, {"status": "validating"},
-                                                     expect_status=("proposed",))
+        updated = experiment_store.update_experiment(record.id, {"status": "validating"}, expect_status=("proposed",))
         assert updated.status == "validating"
 
     def test_update_conflict_changes_nothing(self, experiment_store):
         record = seed(experiment_store, [1])[0]
         with pytest.raises(ConflictError, match="proposed"):
-            experiment_store.update_experiment(record.id, {"status": "succeeded", "score": -3.0},
-                                               expect_status=("evaluating", "validating"))
+            experiment_store.update_experiment(
+                record.id, {"status": "succeeded", "score": -3.0}, expect_status=("evaluating", "validating")
+            )
         assert experiment_store.get_experiment(record.id) == record
         assert experiment_store.best_experiments(benchmark=BM) == []
 
@@ -254,9 +276,15 @@ class ExperimentStoreContract:
         seed(experiment_store, [5], status="failed", score=-99.0, score_validation=-99.0)
         seed(experiment_store, [6], status="evaluating", score=-98.0)
         assert ids(experiment_store.best_experiments(benchmark=BM)) == ids([make_experiment(n) for n in (2, 1, 3)])
-        assert ids(experiment_store.best_experiments(benchmark=BM, split="train")) == ids([make_experiment(n) for n in (2, 1, 3)])
-        assert ids(experiment_store.best_experiments(benchmark=BM, split="validation")) == ids([make_experiment(n) for n in (3, 1)])
-        assert ids(experiment_store.best_experiments(benchmark=BM, limit=2)) == ids([make_experiment(n) for n in (2, 1)])
+        assert ids(experiment_store.best_experiments(benchmark=BM, split="train")) == ids(
+            [make_experiment(n) for n in (2, 1, 3)]
+        )
+        assert ids(experiment_store.best_experiments(benchmark=BM, split="validation")) == ids(
+            [make_experiment(n) for n in (3, 1)]
+        )
+        assert ids(experiment_store.best_experiments(benchmark=BM, limit=2)) == ids(
+            [make_experiment(n) for n in (2, 1)]
+        )
 
     def test_best_follows_updates(self, experiment_store):
         record = seed(experiment_store, [1])[0]
@@ -274,10 +302,12 @@ class ExperimentStoreContract:
         experiment_store.create_experiment(Experiment.from_record(old))
         for split in ("train", "validation"):
             assert ids(experiment_store.best_experiments(split=split, benchmark=BM)) == [make_experiment(1).id]
-            assert ids(experiment_store.best_experiments(split=split, benchmark="bm-contract-b")) == \
-                [make_experiment(2).id]
-            assert ids(experiment_store.ranked_experiments(split=split, benchmark="unknown").items) == \
-                [make_experiment(3).id]  # a record without a benchmark is of the unknown benchmark, alone
+            assert ids(experiment_store.best_experiments(split=split, benchmark="bm-contract-b")) == [
+                make_experiment(2).id
+            ]
+            assert ids(experiment_store.ranked_experiments(split=split, benchmark="unknown").items) == [
+                make_experiment(3).id
+            ]  # a record without a benchmark is of the unknown benchmark, alone
             assert experiment_store.best_experiments(split=split, benchmark="bm-none") == []
 
     def test_a_changed_benchmark_moves_the_experiment_between_rankings(self, experiment_store):
@@ -366,15 +396,25 @@ class ExperimentStoreContract:
         seed(experiment_store, range(3), status="failed")
         seed(experiment_store, range(3, 5), status="succeeded", score=1.0)
         experiment_store.update_experiment(make_experiment(0).id, {"status": "rejected"})
-        assert experiment_store.count_by_status() == {**dict.fromkeys(STATUSES, 0),
-                                                      "failed": 2, "succeeded": 2, "rejected": 1}
+        assert experiment_store.count_by_status() == {
+            **dict.fromkeys(STATUSES, 0),
+            "failed": 2,
+            "succeeded": 2,
+            "rejected": 1,
+        }
 
     def test_events_of_one_experiment_oldest_first(self, experiment_store):
         a, b = make_experiment(1).id, make_experiment(2).id
-        added = [experiment_store.add_event(a, "stage", "validate started"),
-                 experiment_store.add_event(b, "stage", "other experiment"),
-                 experiment_store.add_event(a, "failure", "decode: shape (2, 8, 8) != (3, 8, 8)",
-                                            {"stage": "decode", "clip": "foreman", "quality": 0.5})]
+        added = [
+            experiment_store.add_event(a, "stage", "validate started"),
+            experiment_store.add_event(b, "stage", "other experiment"),
+            experiment_store.add_event(
+                a,
+                "failure",
+                "decode: shape (2, 8, 8) != (3, 8, 8)",
+                {"stage": "decode", "clip": "foreman", "quality": 0.5},
+            ),
+        ]
         events = experiment_store.events(a)
         assert events == [added[0], added[2]]
         assert events[1]["data"] == {"stage": "decode", "clip": "foreman", "quality": 0.5}
@@ -388,8 +428,10 @@ class ExperimentStoreContract:
         assert experiment_store.events("exp-1", limit=3) == added[4:]
 
     def test_recent_events_across_experiments_newest_first(self, experiment_store):
-        added = [experiment_store.add_event(experiment, "note", f"event {i}", {"i": i})
-                 for i, experiment in enumerate(["exp-1", None, "exp-2", "exp-1", None])]
+        added = [
+            experiment_store.add_event(experiment, "note", f"event {i}", {"i": i})
+            for i, experiment in enumerate(["exp-1", None, "exp-2", "exp-1", None])
+        ]
         assert experiment_store.recent_events() == added[::-1]
         assert experiment_store.recent_events(limit=2) == added[:2:-1]
 
@@ -415,8 +457,17 @@ class ExperimentStoreContract:
         assert experiment_store.get_state("schedule") == {"paused": True}
 
 
-INVALID_KEYS = ["", "/etc/passwd", "../outside", "code/../../x", "code//x.py", "code/", "./code/x.py",
-                "code\\x.py", "code/x\0.py"]
+INVALID_KEYS = [
+    "",
+    "/etc/passwd",
+    "../outside",
+    "code/../../x",
+    "code//x.py",
+    "code/",
+    "./code/x.py",
+    "code\\x.py",
+    "code/x\0.py",
+]
 
 
 class ArtifactStoreContract:

@@ -25,13 +25,16 @@ def test_anchor_settings_carry_the_chosen_crfs_and_preset_into_the_cache_key():
     assert anchor_settings("x265").key() != chosen.key()
 
 
-@pytest.mark.parametrize("crfs, preset, message", [
-    ((22,), "medium", "at least two points"),
-    ((30, 20), "medium", "distinct and increasing"),
-    ((22, 22, 30), "medium", "distinct and increasing"),
-    ((22, 60), "medium", "whole numbers in 0..51"),
-    ((22, 27), "speedy", "unknown anchor preset 'speedy'"),
-])
+@pytest.mark.parametrize(
+    "crfs, preset, message",
+    [
+        ((22,), "medium", "at least two points"),
+        ((30, 20), "medium", "distinct and increasing"),
+        ((22, 22, 30), "medium", "distinct and increasing"),
+        ((22, 60), "medium", "whole numbers in 0..51"),
+        ((22, 27), "speedy", "unknown anchor preset 'speedy'"),
+    ],
+)
 def test_bad_anchor_options_are_usage_errors_in_both_settings(crfs, preset, message):
     with pytest.raises(UsageError, match=message):
         EvalSettings(anchor_crfs=crfs, anchor_preset=preset)
@@ -39,12 +42,19 @@ def test_bad_anchor_options_are_usage_errors_in_both_settings(crfs, preset, mess
         CampaignSettings(anchor_crfs=crfs, anchor_preset=preset)
 
 
-def test_the_evaluation_measures_the_chosen_anchor_points_and_records_them(small_clip, tiny_codec_source, tmp_path,
-                                                                           monkeypatch):
+def test_the_evaluation_measures_the_chosen_anchor_points_and_records_them(
+    small_clip, tiny_codec_source, tmp_path, monkeypatch
+):
     import aiv.metrics.anchors as anchors
 
-    settings = EvalSettings(qualities=(0.2, 0.8), vmaf=False, anchors=("x264",), anchor_crfs=(26, 42),
-                            anchor_preset="veryfast", cache_dir=tmp_path)
+    settings = EvalSettings(
+        qualities=(0.2, 0.8),
+        vmaf=False,
+        anchors=("x264",),
+        anchor_crfs=(26, 42),
+        anchor_preset="veryfast",
+        cache_dir=tmp_path,
+    )
     codec = CodecSource("tiny", tiny_codec_source, "test")
     record = evaluate(codec, [small_clip], settings, show_progress=False)
     assert [p["crf"] for p in record["clips"][0]["anchors"]["x264"]] == [26, 42]
@@ -58,8 +68,12 @@ def test_the_evaluation_measures_the_chosen_anchor_points_and_records_them(small
     calls = []
     real = anchors.measure_anchor
     monkeypatch.setattr(anchors, "measure_anchor", lambda *a, **k: calls.append(a[1].preset) or real(*a, **k))
-    evaluate(codec, [small_clip], EvalSettings(qualities=(0.2, 0.8), vmaf=False, anchors=("x264",),
-                                               anchor_crfs=(26, 42), cache_dir=tmp_path), show_progress=False)
+    evaluate(
+        codec,
+        [small_clip],
+        EvalSettings(qualities=(0.2, 0.8), vmaf=False, anchors=("x264",), anchor_crfs=(26, 42), cache_dir=tmp_path),
+        show_progress=False,
+    )
     assert calls == ["medium"]
     assert len(list(tmp_path.glob("*.json"))) == 2
 
@@ -78,9 +92,25 @@ def test_evaluate_takes_anchor_options_from_the_command_line(small_clip, tiny_co
     write_y4m(clip, small_clip)
     codec = tmp_path / "tiny.py"
     codec.write_text(tiny_codec_source)
-    code = main(["evaluate", str(codec), "--clips", str(clip), "--no-vmaf", "--qualities", "0.3,0.7", "--quiet",
-                 "--anchor-crfs", "36,41,46,51", "--anchor-preset", "slow", "--out", str(tmp_path / "o"),
-                 "--no-cache"])
+    code = main(
+        [
+            "evaluate",
+            str(codec),
+            "--clips",
+            str(clip),
+            "--no-vmaf",
+            "--qualities",
+            "0.3,0.7",
+            "--quiet",
+            "--anchor-crfs",
+            "36,41,46,51",
+            "--anchor-preset",
+            "slow",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-cache",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     result = json.loads((tmp_path / "o" / "result.json").read_text())
@@ -89,11 +119,14 @@ def test_evaluate_takes_anchor_options_from_the_command_line(small_clip, tiny_co
     assert "* from 2 test and 4 anchor points" in out  # the 2-point BD-rate is flagged in the table
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--anchor-crfs", "18,x"], "whole numbers separated by commas"),
-    (["--anchor-crfs", "30,20"], "distinct and increasing"),
-    (["--anchor-preset", "speedy"], "invalid choice: 'speedy'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--anchor-crfs", "18,x"], "whole numbers separated by commas"),
+        (["--anchor-crfs", "30,20"], "distinct and increasing"),
+        (["--anchor-preset", "speedy"], "invalid choice: 'speedy'"),
+    ],
+)
 def test_bad_anchor_options_exit_2(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         code = main(["evaluate", "intra", "--out", str(tmp_path / "o"), *argv])

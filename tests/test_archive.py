@@ -11,8 +11,16 @@ from dataclasses import replace
 import pytest
 
 from aiv.codec.policy import MAX_SOURCE_BYTES
-from aiv.search.archive import (EXPLORE_WITHIN, WARMUP_PROPOSALS, EmptyArchive, build_context, lineage,
-                                most_different, recent_rejections, select_parent)
+from aiv.search.archive import (
+    EXPLORE_WITHIN,
+    WARMUP_PROPOSALS,
+    EmptyArchive,
+    build_context,
+    lineage,
+    most_different,
+    recent_rejections,
+    select_parent,
+)
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.names import code_key, reply_key
@@ -28,20 +36,49 @@ def stores(tmp_path):
     return open_local_store(tmp_path / "lab")
 
 
-def add(stores, name: str, score: float | None, clip_scores: dict | None = None, proposer: str = "offline",
-        parents: tuple[str, ...] = (), status: str = "succeeded", code: str | None = None, **fields) -> Experiment:
+def add(
+    stores,
+    name: str,
+    score: float | None,
+    clip_scores: dict | None = None,
+    proposer: str = "offline",
+    parents: tuple[str, ...] = (),
+    status: str = "succeeded",
+    code: str | None = None,
+    **fields,
+) -> Experiment:
     """An experiment in the store with its code artifact (and a result with one clip, if scored)."""
     experiments, artifacts = stores
     code = code if code is not None else f"NAME = {name!r}\n"
     sha = f"{abs(hash(code)):064x}"[:64]
     artifacts.put(code_key(sha), code.encode(), "text/x-python")
-    record = new_experiment("run-1", proposer, list(parents), f"hypothesis of {name}", sha, experiment_id=name,
-                            benchmark=BENCHMARK)
+    record = new_experiment(
+        "run-1", proposer, list(parents), f"hypothesis of {name}", sha, experiment_id=name, benchmark=BENCHMARK
+    )
     experiments.create_experiment(record)
-    update = {"status": status, "score": score, "clip_scores": clip_scores or ({"a": score} if score is not None else {})}
+    update = {
+        "status": status,
+        "score": score,
+        "clip_scores": clip_scores or ({"a": score} if score is not None else {}),
+    }
     if score is not None:
-        result = {"train": {"clips": [{"name": "a", "source": "builtin:pan_zoom", "width": 352, "height": 288,
-                                       "frames": 8, "fps": 30.0, "bd_rate": {}, "points": [], "anchors": {}}]}}
+        result = {
+            "train": {
+                "clips": [
+                    {
+                        "name": "a",
+                        "source": "builtin:pan_zoom",
+                        "width": 352,
+                        "height": 288,
+                        "frames": 8,
+                        "fps": 30.0,
+                        "bd_rate": {},
+                        "points": [],
+                        "anchors": {},
+                    }
+                ]
+            }
+        }
         artifacts.put(f"results/{name}.json", json.dumps(result).encode(), "application/json")
         update["result_key"] = f"results/{name}.json"
     return experiments.update_experiment(name, update | fields)
@@ -84,8 +121,10 @@ def test_a_grown_archive_mixes_exploitation_exploration_and_seeds(stores):
 
 def test_most_different_compares_per_clip_behaviour_not_the_score():
     def scored(name: str, clip_scores: dict) -> Experiment:
-        return replace(new_experiment("run-1", "offline", [], "", None, experiment_id=name, benchmark=BENCHMARK),
-                       clip_scores=clip_scores)
+        return replace(
+            new_experiment("run-1", "offline", [], "", None, experiment_id=name, benchmark=BENCHMARK),
+            clip_scores=clip_scores,
+        )
 
     reference = scored("reference", {"a": 10.0, "b": 10.0})
     same_score = scored("swap", {"a": 0.0, "b": 20.0})  # same mean, different strengths
@@ -122,8 +161,13 @@ def test_rejections_include_closed_and_in_flight_ones_but_not_the_candidate_itse
     add(stores, "failed-one", None, status="failed", failure={"stage": "encode", "reason": "boom"})
     attempts = [{"attempt": 1, "stage": "smoke", "reason": "reshape failed", "code_sha256": None}]
     add(stores, "in-flight", None, status="proposed", attempts=attempts)
-    add(stores, "retried", None, status="proposed",
-        attempts=[{"attempt": 1, "stage": "policy", "reason": "import os", "code_sha256": None}])
+    add(
+        stores,
+        "retried",
+        None,
+        status="proposed",
+        attempts=[{"attempt": 1, "stage": "policy", "reason": "import os", "code_sha256": None}],
+    )
     reasons = {r.experiment_id: (r.stage, r.reason) for r in recent_rejections(stores[0], exclude="retried")}
     assert reasons == {"failed-one": ("encode", "boom"), "in-flight": ("smoke", "reshape failed")}
 
@@ -135,18 +179,34 @@ def test_recorded_attempts_become_the_conversation_with_replies_and_modules(stor
     sha = "ab" * 32
     artifacts.put(code_key(sha), module.encode(), "text/x-python")
     artifacts.put(reply_key("cand", 2), b"<hypothesis>Try.</hypothesis> ...", "text/plain")
-    attempts = [{"attempt": 1, "stage": "propose", "reason": "no code", "code_sha256": None},
-                {"attempt": 2, "stage": "smoke", "reason": "decode failed", "code_sha256": sha, "hypothesis": "Try."}]
+    attempts = [
+        {"attempt": 1, "stage": "propose", "reason": "no code", "code_sha256": None},
+        {"attempt": 2, "stage": "smoke", "reason": "decode failed", "code_sha256": sha, "hypothesis": "Try."},
+    ]
     candidate = add(stores, "cand", None, status="proposed", parents=("parent",), attempts=attempts)
-    context = build_context(experiments, artifacts, experiments.get_experiment("parent"), seed=1, benchmark=BENCHMARK, experiment=candidate,
-                            settings=CampaignSettings(timeout_s=120.0, memory_mb=2048))
+    context = build_context(
+        experiments,
+        artifacts,
+        experiments.get_experiment("parent"),
+        seed=1,
+        benchmark=BENCHMARK,
+        experiment=candidate,
+        settings=CampaignSettings(timeout_s=120.0, memory_mb=2048),
+    )
     first, second = context.attempts
     assert (first.rejection.stage, first.reply, first.code) == ("propose", None, None)
-    assert (second.reply, second.code, second.rejection.hypothesis) == ("<hypothesis>Try.</hypothesis> ...", module, "Try.")
+    assert (second.reply, second.code, second.rejection.hypothesis) == (
+        "<hypothesis>Try.</hypothesis> ...",
+        module,
+        "Try.",
+    )
     assert context.retry_feedback.reason == "decode failed" and context.edit_base == module
     assert all(r.experiment_id != "cand" for r in context.rejections)
-    assert (context.limits.timeout_s, context.limits.memory_mb, context.limits.module_bytes) == \
-        (120.0, 2048, MAX_SOURCE_BYTES)
+    assert (context.limits.timeout_s, context.limits.memory_mb, context.limits.module_bytes) == (
+        120.0,
+        2048,
+        MAX_SOURCE_BYTES,
+    )
 
 
 def test_the_parent_clips_carry_what_each_clip_is(stores):
@@ -159,5 +219,7 @@ def test_the_parent_clips_carry_what_each_clip_is(stores):
 def test_every_built_in_clip_is_described_and_files_are_not():
     assert set(CORPUS_CONTENT) == set(KINDS)
     assert all(content_of(f"builtin:{name}") for name in CORPUS_NAMES)
-    assert content_of("builtin:val_noisy_static") == content_of("builtin:noisy_static") == CORPUS_CONTENT["noisy_static"]
+    assert (
+        content_of("builtin:val_noisy_static") == content_of("builtin:noisy_static") == CORPUS_CONTENT["noisy_static"]
+    )
     assert content_of("/clips/foreman_cif.y4m") is None

@@ -47,15 +47,17 @@ def spreadsheet_bd_rate(anchor, test) -> float:
         h = [q[i + 1] - q[i] for i in range(n - 1)]
         d = [(r[i + 1] - r[i]) / h[i] for i in range(n - 1)]
         m = [end_slope(h[0], h[1], d[0], d[1])]
-        m += [3 * (h[i - 1] + h[i]) / ((2 * h[i] + h[i - 1]) / d[i - 1] + (h[i] + 2 * h[i - 1]) / d[i])
-              for i in range(1, n - 1)]
+        m += [
+            3 * (h[i - 1] + h[i]) / ((2 * h[i] + h[i - 1]) / d[i - 1] + (h[i] + 2 * h[i - 1]) / d[i])
+            for i in range(1, n - 1)
+        ]
         m += [end_slope(h[-1], h[-2], d[-1], d[-2])]
         total = 0.0
         for i in range(n - 1):
             c = (3 * d[i] - 2 * m[i] - m[i + 1]) / h[i]
             b = (m[i] - 2 * d[i] + m[i + 1]) / h[i] ** 2
             s0, s1 = (min(max(s, low), high) - q[i] for s in (q[i], q[i + 1]))
-            total += sum(coef * (s1 ** k - s0 ** k) / k for k, coef in enumerate((r[i], m[i], c, b), start=1))
+            total += sum(coef * (s1**k - s0**k) / k for k, coef in enumerate((r[i], m[i], c, b), start=1))
         return total
 
     return (10 ** ((area(test) - area(anchor)) / (high - low)) - 1) * 100
@@ -84,11 +86,14 @@ def test_a_quality_shift_on_an_exponential_curve_matches_the_closed_form():
     assert bd_rate(anchor, test).value == pytest.approx((10 ** (-b * shift) - 1) * 100, abs=1e-9)
 
 
-@pytest.mark.parametrize("anchor,test", [
-    (FAU_ANCHOR, FAU_TEST),
-    (FAU_HIGH_ANCHOR, FAU_HIGH_TEST),
-    (X264, [(600, 38.9), (280, 36.5), (160, 34.6), (90, 32.0), (60, 30.2)]),
-])
+@pytest.mark.parametrize(
+    "anchor,test",
+    [
+        (FAU_ANCHOR, FAU_TEST),
+        (FAU_HIGH_ANCHOR, FAU_HIGH_TEST),
+        (X264, [(600, 38.9), (280, 36.5), (160, 34.6), (90, 32.0), (60, 30.2)]),
+    ],
+)
 def test_matches_the_spreadsheet_method(anchor, test):
     assert bd_rate(anchor, test).value == pytest.approx(spreadsheet_bd_rate(anchor, test), abs=1e-9)
 
@@ -123,21 +128,30 @@ def test_curves_with_different_numbers_of_points():
     assert bd_rate(X264, test).value == pytest.approx(-50.0, abs=0.5)
 
 
-@pytest.mark.parametrize("anchor,test,reason", [
-    ([(100, 30.0)], X264, "anchor has 1 point\\(s\\); BD-rate needs at least 2"),
-    (X264, [], "test has 0 point\\(s\\)"),
-    (X264, [(100, 30.0), (200, float("nan"))], "test has non-finite numbers in \\(200 kbps, nan\\)"),
-    ([(float("inf"), 40.0), (200, 35.0)], X264, "anchor has non-finite numbers in \\(inf kbps, 40\\)"),
-    (X264, [(0, 30.0), (200, 35.0)], "test has rates that are not positive in \\(0 kbps, 30\\)"),
-    (X264, [(-5, 30.0), (200, 35.0)], "not positive in \\(-5 kbps, 30\\)"),
-    (X264, [(100, 30.0), (100, 31.0), (200, 35.0)], "test has two points at the same rate"),
-    ([(671, 39.33), (295, 36.89), (150, 37.30), (87, 31.61)], X264,
-     "anchor quality does not rise with rate between \\(150 kbps, 37.3\\), \\(295 kbps, 36.89\\)"),
-    (X264, [(100, 35.0), (200, 35.0)],
-     "test quality does not rise with rate between \\(100 kbps, 35\\), \\(200 kbps, 35\\)"),
-    (X264, [(1000, 42.0), (2000, 45.0)], "quality ranges do not overlap \\(anchor 31.61..39.33, test 42..45\\)"),
-    (X264, [(1000, 39.0), (2000, 45.0)], "overlap by 0.33 only, 5% of the smaller range \\(at least 25% needed"),
-])
+@pytest.mark.parametrize(
+    "anchor,test,reason",
+    [
+        ([(100, 30.0)], X264, "anchor has 1 point\\(s\\); BD-rate needs at least 2"),
+        (X264, [], "test has 0 point\\(s\\)"),
+        (X264, [(100, 30.0), (200, float("nan"))], "test has non-finite numbers in \\(200 kbps, nan\\)"),
+        ([(float("inf"), 40.0), (200, 35.0)], X264, "anchor has non-finite numbers in \\(inf kbps, 40\\)"),
+        (X264, [(0, 30.0), (200, 35.0)], "test has rates that are not positive in \\(0 kbps, 30\\)"),
+        (X264, [(-5, 30.0), (200, 35.0)], "not positive in \\(-5 kbps, 30\\)"),
+        (X264, [(100, 30.0), (100, 31.0), (200, 35.0)], "test has two points at the same rate"),
+        (
+            [(671, 39.33), (295, 36.89), (150, 37.30), (87, 31.61)],
+            X264,
+            "anchor quality does not rise with rate between \\(150 kbps, 37.3\\), \\(295 kbps, 36.89\\)",
+        ),
+        (
+            X264,
+            [(100, 35.0), (200, 35.0)],
+            "test quality does not rise with rate between \\(100 kbps, 35\\), \\(200 kbps, 35\\)",
+        ),
+        (X264, [(1000, 42.0), (2000, 45.0)], "quality ranges do not overlap \\(anchor 31.61..39.33, test 42..45\\)"),
+        (X264, [(1000, 39.0), (2000, 45.0)], "overlap by 0.33 only, 5% of the smaller range \\(at least 25% needed"),
+    ],
+)
 def test_not_comparable_curves_give_no_number_and_say_why(anchor, test, reason):
     result = bd_rate(anchor, test)
     assert result.value is None
@@ -159,8 +173,7 @@ def test_malformed_points_are_a_value_error():
 
 
 def test_result_object():
-    assert bd_rate(X264, X264).as_dict() == {"value": pytest.approx(0.0, abs=1e-12), "reason": None,
-                                             "caveat": None}
+    assert bd_rate(X264, X264).as_dict() == {"value": pytest.approx(0.0, abs=1e-12), "reason": None, "caveat": None}
     assert bd_rate(X264, []).as_dict()["value"] is None
     for value, reason in ((None, None), (1.0, "both")):
         with pytest.raises(ValueError):
@@ -172,10 +185,12 @@ def test_result_object():
 def test_spreadsheet_oracle_agrees_on_random_monotone_curves():
     rng = np.random.default_rng(11)
     for _ in range(20):
+
         def curve(count):
             rates = np.sort(rng.uniform(50, 5000, count))
             qualities = np.cumsum(rng.uniform(0.3, 3.0, count)) + 28
             return list(zip(rates.tolist(), qualities.tolist()))
+
         anchor, test = curve(rng.integers(3, 7)), curve(rng.integers(3, 7))
         result = bd_rate(anchor, test, min_overlap=0.0)
         if result.value is None:

@@ -15,18 +15,27 @@ from aiv.store import open_local_store
 from aiv.web.views import BadRequest, leaderboard, overview
 from test_pipeline import ScriptedProposer, anchor_cache, archive_program, tiny_loader  # noqa: F401 (a fixture)
 
-SETTINGS = CampaignSettings(qualities=(0.3, 0.7), frames=3, train_clips=("moving_object",),
-                            validation_clips=("pan_zoom",), anchors=("x264",), timeout_s=60).as_record()
+SETTINGS = CampaignSettings(
+    qualities=(0.3, 0.7),
+    frames=3,
+    train_clips=("moving_object",),
+    validation_clips=("pan_zoom",),
+    anchors=("x264",),
+    timeout_s=60,
+).as_record()
 
 
 def test_the_id_follows_clips_frames_qualities_and_every_anchor_field_only():
     base = define_benchmark(SETTINGS, ["a" * 64], ["b" * 64])
     assert base.id.startswith("bm-") and base == define_benchmark(dict(SETTINGS), ["a" * 64], ["b" * 64])
-    changed = [define_benchmark(SETTINGS, ["c" * 64], ["b" * 64]), define_benchmark(SETTINGS, ["a" * 64], []),
-               define_benchmark(SETTINGS | {"frames": 4}, ["a" * 64], ["b" * 64]),
-               define_benchmark(SETTINGS | {"qualities": (0.3, 0.8)}, ["a" * 64], ["b" * 64]),
-               define_benchmark(SETTINGS | {"anchors": ("x264", "x265")}, ["a" * 64], ["b" * 64]),
-               define_benchmark(SETTINGS | {"anchor_crfs": (20, 30)}, ["a" * 64], ["b" * 64])]  # a future field
+    changed = [
+        define_benchmark(SETTINGS, ["c" * 64], ["b" * 64]),
+        define_benchmark(SETTINGS, ["a" * 64], []),
+        define_benchmark(SETTINGS | {"frames": 4}, ["a" * 64], ["b" * 64]),
+        define_benchmark(SETTINGS | {"qualities": (0.3, 0.8)}, ["a" * 64], ["b" * 64]),
+        define_benchmark(SETTINGS | {"anchors": ("x264", "x265")}, ["a" * 64], ["b" * 64]),
+        define_benchmark(SETTINGS | {"anchor_crfs": (20, 30)}, ["a" * 64], ["b" * 64]),
+    ]  # a future field
     assert len({base.id, *(b.id for b in changed)}) == 1 + len(changed)
     for unrelated in ({"timeout_s": 1.0}, {"vmaf": True}, {"memory_mb": 1}):
         assert define_benchmark(SETTINGS | unrelated, ["a" * 64], ["b" * 64]).id == base.id
@@ -34,8 +43,15 @@ def test_the_id_follows_clips_frames_qualities_and_every_anchor_field_only():
 
 def lab_on(store, preset: str, proposer: ScriptedProposer, anchor_cache) -> Lab:
     experiments, artifacts = open_local_store(store)
-    settings = CampaignSettings(qualities=(0.3, 0.7), frames=3, train_clips=("moving_object",),
-                                validation_clips=("pan_zoom",), anchors=("x264",), timeout_s=60, anchor_preset=preset)
+    settings = CampaignSettings(
+        qualities=(0.3, 0.7),
+        frames=3,
+        train_clips=("moving_object",),
+        validation_clips=("pan_zoom",),
+        anchors=("x264",),
+        timeout_s=60,
+        anchor_preset=preset,
+    )
     return Lab(experiments, artifacts, settings, lambda name: proposer, cache_dir=anchor_cache, clip_loader=tiny_loader)
 
 
@@ -52,8 +68,9 @@ def test_a_campaign_on_two_benchmarks_never_mixes_them(tmp_path, anchor_cache, t
     CampaignRun(lab_b, RunOptions(iterations=1, proposer="scripted", seeds=()), report=lines.append).execute()
 
     store_view = lab_b.experiments
-    boards = {lab.benchmark_id: store_view.best_experiments(limit=50, benchmark=lab.benchmark_id)
-              for lab in (lab_a, lab_b)}
+    boards = {
+        lab.benchmark_id: store_view.best_experiments(limit=50, benchmark=lab.benchmark_id) for lab in (lab_a, lab_b)
+    }
     for benchmark, best in boards.items():
         assert len(best) == 2 and {e.benchmark for e in best} == {benchmark}  # its seed and its candidate
         assert {e.proposer for e in best} == {"builtin", "scripted"}
@@ -145,7 +162,10 @@ def test_two_runs_starting_on_two_benchmarks_at_once_both_stay_known(tmp_path):
 
     experiments, _ = open_local_store(tmp_path / "lab")
     first, second = define_benchmark(SETTINGS, ["a" * 64], []), define_benchmark(SETTINGS, ["c" * 64], [])
-    rival = {"current": first.id, "known": {first.id: {"definition": first.definition, "first_at": "t", "last_at": "t"}}}
+    rival = {
+        "current": first.id,
+        "known": {first.id: {"definition": first.definition, "first_at": "t", "last_at": "t"}},
+    }
     assert use_benchmark(RacingStore(experiments, BENCHMARKS_STATE, rival), second)
     document = known_benchmarks(experiments)
     assert document["current"] == second.id and set(document["known"]) == {first.id, second.id}

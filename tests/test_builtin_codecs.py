@@ -126,7 +126,11 @@ def _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, quali
     ],
 )
 def test_hybrid_decoder_rebuilds_the_encoders_reference_exactly(shape, cut, monkeypatch):
-    y, u, v = _clip(*shape, cut=cut) if shape[1] > 8 else tuple(np.full(s, 77, np.uint8) for s in (shape, (3, 1, 1), (3, 1, 1)))
+    y, u, v = (
+        _clip(*shape, cut=cut)
+        if shape[1] > 8
+        else tuple(np.full(s, 77, np.uint8) for s in (shape, (3, 1, 1), (3, 1, 1)))
+    )
     _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, 0.45)
 
 
@@ -238,7 +242,9 @@ def test_the_offline_proposer_mutates_every_parameter():
     assert set(GENES) == set(hybrid.PARAMS)
 
 
-@pytest.mark.parametrize(("key", "value"), [(key, value) for key, gene in sorted(GENES.items()) for value in gene.extremes])
+@pytest.mark.parametrize(
+    ("key", "value"), [(key, value) for key, gene in sorted(GENES.items()) for value in gene.extremes]
+)
 def test_every_value_the_offline_proposer_can_set_round_trips_exactly(key, value, params, monkeypatch):
     y, u, v = _clip(6, 24, 40, cut=4)
     params[key] = value

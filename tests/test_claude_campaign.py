@@ -24,20 +24,34 @@ def edit(search: str, replace: str) -> str:
     return f"<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
 
 
-BUGGY = ("<hypothesis>Coarser chroma: PSNR-Y pays for chroma bits it does not measure.</hypothesis>\n\n"
-         + edit(CHROMA + "\n", "CHROMA_STEP_SCALE = 2.0\n") + "\n" + edit(HEADER_POS, "    pos = _HEADER.size + 1\n"))
-REPAIR = ("<hypothesis>Coarser chroma, with the stream offset restored.</hypothesis>\n\n"
-          + edit("    pos = _HEADER.size + 1\n", HEADER_POS))
+BUGGY = (
+    "<hypothesis>Coarser chroma: PSNR-Y pays for chroma bits it does not measure.</hypothesis>\n\n"
+    + edit(CHROMA + "\n", "CHROMA_STEP_SCALE = 2.0\n")
+    + "\n"
+    + edit(HEADER_POS, "    pos = _HEADER.size + 1\n")
+)
+REPAIR = "<hypothesis>Coarser chroma, with the stream offset restored.</hypothesis>\n\n" + edit(
+    "    pos = _HEADER.size + 1\n", HEADER_POS
+)
 REWRITE_MODULE = INTRA.replace(CHROMA, "CHROMA_STEP_SCALE = 1.25")
-REWRITE = ("<hypothesis>A rewrite with milder chroma steps.</hypothesis>\n\nThe whole module:\n\n```python\n"
-           + REWRITE_MODULE + "```\n")
+REWRITE = (
+    "<hypothesis>A rewrite with milder chroma steps.</hypothesis>\n\nThe whole module:\n\n```python\n"
+    + REWRITE_MODULE
+    + "```\n"
+)
 
 
 @pytest.fixture
 def claude_lab(tmp_path, anchor_cache, fake_anthropic):  # noqa: F811 (fixtures)
     experiments, artifacts = open_local_store(tmp_path / "lab")
-    settings = CampaignSettings(qualities=(0.3, 0.7), frames=3, train_clips=("moving_object",),
-                                validation_clips=("pan_zoom",), anchors=("x264",), timeout_s=60)
+    settings = CampaignSettings(
+        qualities=(0.3, 0.7),
+        frames=3,
+        train_clips=("moving_object",),
+        validation_clips=("pan_zoom",),
+        anchors=("x264",),
+        timeout_s=60,
+    )
     proposer = ClaudeProposer(max_retries=0, timeout_s=30.0)
     return Lab(experiments, artifacts, settings, lambda name: proposer, cache_dir=anchor_cache, clip_loader=tiny_loader)
 

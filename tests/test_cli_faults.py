@@ -65,8 +65,9 @@ EVALUATE_USAGE = [
 
 
 @pytest.mark.parametrize(("options", "message"), EVALUATE_USAGE, ids=[" ".join(c[0]) for c in EVALUATE_USAGE])
-def test_evaluate_refuses_a_bad_option_value_with_exit_2(options: list, message: str, clip: Path, tmp_path: Path,
-                                                         capsys) -> None:
+def test_evaluate_refuses_a_bad_option_value_with_exit_2(
+    options: list, message: str, clip: Path, tmp_path: Path, capsys
+) -> None:
     code, err = aiv(["evaluate", "intra", "--clips", clip, "--out", tmp_path / "o", *options], capsys)
     assert code == 2 and message in err, err
 
@@ -76,31 +77,39 @@ def test_evaluate_refuses_more_built_in_frames_than_it_can_render(tmp_path: Path
     assert code == 2 and "at most 1000 frames" in err
 
 
-def test_evaluate_refuses_an_output_folder_it_cannot_create_before_measuring(clip: Path, tmp_path: Path,
-                                                                              capsys) -> None:
+def test_evaluate_refuses_an_output_folder_it_cannot_create_before_measuring(
+    clip: Path, tmp_path: Path, capsys
+) -> None:
     (tmp_path / "a_file").write_text("")
     code, err = aiv(["evaluate", "intra", "--clips", clip, "--out", tmp_path / "a_file" / "o"], capsys)
     assert code == 2 and "cannot create the output folder" in err and "Not a directory" in err
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("binary.py", b"\xff\xfe\x00codec", "cannot be read"),
-    ("folder.py", None, "does not exist"),
-])
-def test_evaluate_refuses_a_codec_file_it_cannot_read(name: str, content: bytes | None, message: str, clip: Path,
-                                                     tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("binary.py", b"\xff\xfe\x00codec", "cannot be read"),
+        ("folder.py", None, "does not exist"),
+    ],
+)
+def test_evaluate_refuses_a_codec_file_it_cannot_read(
+    name: str, content: bytes | None, message: str, clip: Path, tmp_path: Path, capsys
+) -> None:
     codec = tmp_path / name
     codec.write_bytes(content) if content is not None else codec.mkdir()
     code, err = aiv(["evaluate", codec, "--clips", clip, "--out", tmp_path / "o"], capsys)
     assert code == 2 and f"codec file {codec}" in err and message in err, err
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("truncated.y4m", b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(100)),
-    ("no_header.y4m", b"not a y4m file at all"),
-    ("noise.mkv", bytes(range(256)) * 8),
-    ("clip.txt", b"text"),
-])
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("truncated.y4m", b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(100)),
+        ("no_header.y4m", b"not a y4m file at all"),
+        ("noise.mkv", bytes(range(256)) * 8),
+        ("clip.txt", b"text"),
+    ],
+)
 def test_evaluate_refuses_an_unreadable_clip_with_exit_2(name: str, content: bytes, tmp_path: Path, capsys) -> None:
     path = tmp_path / name
     path.write_bytes(content)
@@ -110,8 +119,24 @@ def test_evaluate_refuses_an_unreadable_clip_with_exit_2(name: str, content: byt
 
 def test_evaluate_exits_1_when_the_sandbox_cannot_start_the_codec(clip: Path, tmp_path: Path, capsys) -> None:
     # 64 MB is too little for the interpreter and numpy to start: the harness's failure, not the codec's
-    code, err = aiv(["evaluate", "intra", "--clips", clip, "--out", tmp_path / "o", "--quiet", "--memory-mb", "64",
-                     "--qualities", "0.5", "--no-vmaf", "--no-cache"], capsys)
+    code, err = aiv(
+        [
+            "evaluate",
+            "intra",
+            "--clips",
+            clip,
+            "--out",
+            tmp_path / "o",
+            "--quiet",
+            "--memory-mb",
+            "64",
+            "--qualities",
+            "0.5",
+            "--no-vmaf",
+            "--no-cache",
+        ],
+        capsys,
+    )
     assert code == 1 and "failed before the codec ran" in err, err
 
 
@@ -152,11 +177,14 @@ def test_serve_refuses_a_corrupt_store(tmp_path: Path, capsys) -> None:
     assert code == 2 and "lab.sqlite" in err, err
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--port", "70000"], "--port must be in 0..65535, got 70000"),
-    (["--port", "http"], "argument --port: invalid int value: 'http'"),
-    (["--host", "no-such-host.invalid"], "cannot listen on no-such-host.invalid:0"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--port", "70000"], "--port must be in 0..65535, got 70000"),
+        (["--port", "http"], "argument --port: invalid int value: 'http'"),
+        (["--host", "no-such-host.invalid"], "cannot listen on no-such-host.invalid:0"),
+    ],
+)
 def test_serve_refuses_a_bad_option_value(options: list, message: str, store: Path, capsys) -> None:
     code, err = aiv(["serve", "--store", store, "--port", "0", *options], capsys)
     assert code == 2 and message in err, err
@@ -167,9 +195,15 @@ def test_serve_refuses_a_port_in_use_in_a_real_process(store: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "aiv.cli", "serve", "--store", str(store), "--port", str(port)],
-                              capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
-                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+        done = subprocess.run(
+            [sys.executable, "-m", "aiv.cli", "serve", "--store", str(store), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            check=False,
+            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == f"aiv serve: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use"
 

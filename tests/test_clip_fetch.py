@@ -111,8 +111,15 @@ def y4m_bytes(tmp_path: Path, name: str = "pan_zoom", frames: int = 3) -> bytes:
     return path.read_bytes()
 
 
-def register(monkeypatch, server: ClipServer, name: str, body: bytes, sha256: str | None = None,
-             size: tuple[int, int] = (64, 48), suffix: str = ".y4m") -> Sequence:
+def register(
+    monkeypatch,
+    server: ClipServer,
+    name: str,
+    body: bytes,
+    sha256: str | None = None,
+    size: tuple[int, int] = (64, 48),
+    suffix: str = ".y4m",
+) -> Sequence:
     """Serve `body` and put a sequence for it (and a one-sequence set `<name>-set`) into the catalogue."""
     server.files[name + suffix] = body
     seq = Sequence(name, server.base + name + suffix, *size, 30.0, "test content", "made by the test", sha256)
@@ -124,8 +131,9 @@ def test_fetch_downloads_pins_and_lists_a_sequence(server, cache, tmp_path, monk
     body = y4m_bytes(tmp_path)
     register(monkeypatch, server, "tiny_a", body)
     register(monkeypatch, server, "tiny_b", y4m_bytes(tmp_path, "noisy_static"))
-    monkeypatch.setitem(testsets.SETS, "tiny-set", NamedSet("tiny-set", "two tiny clips", ("tiny_a", "tiny_b"),
-                                                           validation=("tiny_b",)))
+    monkeypatch.setitem(
+        testsets.SETS, "tiny-set", NamedSet("tiny-set", "two tiny clips", ("tiny_a", "tiny_b"), validation=("tiny_b",))
+    )
     assert main(["clips", "fetch", "tiny-set"]) == 0
     ready = ready_path(cache, "tiny_a")
     assert ready.read_bytes() == body and read_y4m(ready).frames == 3
@@ -289,13 +297,16 @@ def test_a_manifest_names_its_clips_and_validation(cache, tmp_path):
     assert [Path(f).stem for f in clip_set.train] == ["b", "c"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not a clip set manifest"),
-    ('{"clips": []}', "non-empty list"),
-    ('{"clips": ["clips/a.y4m"], "validation": ["zzz"]}', "validation names zzz are not among its clips"),
-    ('{"clips": ["clips/a.y4m"], "validation": ["a"]}', "nothing is left to train on"),
-    ('{"clips": ["clips/missing.y4m"]}', "missing or not a supported clip file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not a clip set manifest"),
+        ('{"clips": []}', "non-empty list"),
+        ('{"clips": ["clips/a.y4m"], "validation": ["zzz"]}', "validation names zzz are not among its clips"),
+        ('{"clips": ["clips/a.y4m"], "validation": ["a"]}', "nothing is left to train on"),
+        ('{"clips": ["clips/missing.y4m"]}', "missing or not a supported clip file"),
+    ],
+)
 def test_bad_manifests_say_what_is_wrong(cache, tmp_path, content, message):
     write_clips(tmp_path / "clips", tmp_path, ["a"])
     manifest = tmp_path / "bad.json"
@@ -355,8 +366,12 @@ def test_campaign_clips_from_a_corpus_and_a_validation_corpus(cache, tmp_path):
     add_local("one", tmp_path / "one", cache)
     defaults = (("pan_zoom",), ("val_pan_zoom",))
 
-    def stems(clips: list[str] | None = None, validation_clips: list[str] | None = None, corpus: str | None = None,
-              validation_corpus: str | None = None) -> tuple[list[str], list[str]]:
+    def stems(
+        clips: list[str] | None = None,
+        validation_clips: list[str] | None = None,
+        corpus: str | None = None,
+        validation_corpus: str | None = None,
+    ) -> tuple[list[str], list[str]]:
         train, validation = campaign_clips(clips, validation_clips, corpus, validation_corpus, defaults, cache)
         return [Path(f).stem for f in train], [Path(f).stem for f in validation]
 

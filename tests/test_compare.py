@@ -26,9 +26,15 @@ def result(rate_factor: float, vmaf: bool = False, seed: int = 1, qualities_kept
     clips = [clip_record(synthetic_clip(name), rate_factor, rng, vmaf, 1.0) for name in CLIPS]
     for clip in clips:
         clip["points"] = clip["points"][:qualities_kept]
-    return {"status": "ok", "failure": None, "codec": {"name": f"codec{rate_factor}", "origin": "test"},
-            "codec_sha256": "0" * 64, "settings": {}, "clips": clips,
-            "summary": {"bd_rate_x264_psnr_y": 100 * (rate_factor - 1), "bd_rate_x265_psnr_y": None}}
+    return {
+        "status": "ok",
+        "failure": None,
+        "codec": {"name": f"codec{rate_factor}", "origin": "test"},
+        "codec_sha256": "0" * 64,
+        "settings": {},
+        "clips": clips,
+        "summary": {"bd_rate_x264_psnr_y": 100 * (rate_factor - 1), "bd_rate_x265_psnr_y": None},
+    }
 
 
 def write(tmp_path, name: str, record: dict):
@@ -50,14 +56,17 @@ def test_bd_rate_of_each_against_the_first_per_clip_and_mean():
     against = comparison["against_reference"][0]
     for clip, name in zip(reference["clips"], CLIPS):
         other = better["clips"][CLIPS.index(name)]
-        expected = bd_rate([(p["kbps"], p["psnr_y"]) for p in clip["points"]],
-                           [(p["kbps"], p["psnr_y"]) for p in other["points"]]).value
+        expected = bd_rate(
+            [(p["kbps"], p["psnr_y"]) for p in clip["points"]], [(p["kbps"], p["psnr_y"]) for p in other["points"]]
+        ).value
         assert against["clips"][name]["psnr_y"]["value"] == pytest.approx(expected)
-        assert against["clips"][name]["vmaf"] == {"value": None, "caveat": None,
-                                                  "reason": "VMAF was not measured in both results"}
+        assert against["clips"][name]["vmaf"] == {
+            "value": None,
+            "caveat": None,
+            "reason": "VMAF was not measured in both results",
+        }
     assert -30 < against["mean"]["psnr_y"] < -20  # 0.9 / 1.2 of the bits: -25 %, give or take the noise
-    assert against["mean"]["psnr_y"] == pytest.approx(np.mean([against["clips"][n]["psnr_y"]["value"]
-                                                               for n in CLIPS]))
+    assert against["mean"]["psnr_y"] == pytest.approx(np.mean([against["clips"][n]["psnr_y"]["value"] for n in CLIPS]))
     assert "VMAF was not measured" in against["not_comparable"]["vmaf"]
     assert comparison["against_reference"][1]["mean"]["psnr_y"] == pytest.approx(0.0, abs=1e-9)
     assert [e["label"] for e in comparison["entries"]] == ["ref", "better", "same"]
@@ -79,8 +88,9 @@ def test_clips_are_matched_by_the_frames_measured_and_missing_ones_are_named():
 
 
 def test_fewer_than_four_points_are_flagged():
-    against = compare([Entry("a", "a", result(1.0)), Entry("b", "b", result(0.9, qualities_kept=2))]
-                      )["against_reference"][0]
+    against = compare([Entry("a", "a", result(1.0)), Entry("b", "b", result(0.9, qualities_kept=2))])[
+        "against_reference"
+    ][0]
     assert against["clips"]["pan_zoom"]["psnr_y"]["caveat"].startswith("from 2 test and 4 anchor points")
     assert against["mean"]["psnr_y"] is not None and "pan_zoom: from 2 test" in against["caveats"]["psnr_y"]
 
@@ -124,17 +134,21 @@ def test_experiments_by_id_prefix(tmp_path, capsys):
     comparison = json.loads(out)
     assert comparison["reference"]["label"] == intra
     assert comparison["against_reference"][0]["mean"]["psnr_y"] < 0  # the best beats the intra seed
-    code, out, err = run(["compare", intra, best, "--split", "validation", "--store", tmp_path / "lab", "--json"],
-                         capsys)
+    code, out, err = run(
+        ["compare", intra, best, "--split", "validation", "--store", tmp_path / "lab", "--json"], capsys
+    )
     assert code == 0 and [c["name"] for c in json.loads(out)["clips"]] == ["noisy_static"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["only-one"], "at least two results"),
-    (["missing/result.json", "x"], "missing/result.json: no such result file"),
-    (["exp-", "exp-"], "is the start of several experiment ids"),
-    (["exp-nothing-like-it", "exp-"], "no experiment exp-nothing-like-it"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["only-one"], "at least two results"),
+        (["missing/result.json", "x"], "missing/result.json: no such result file"),
+        (["exp-", "exp-"], "is the start of several experiment ids"),
+        (["exp-nothing-like-it", "exp-"], "no experiment exp-nothing-like-it"),
+    ],
+)
 def test_bad_inputs_exit_2_with_the_reason(argv, message, tmp_path, capsys):
     seed_normal(tmp_path / "lab", previews=False)
     code, out, err = run(["compare", *argv, "--store", tmp_path / "lab"], capsys)
@@ -165,7 +179,9 @@ def test_against_parent_covers_the_splits_both_finished():
     vs = against_parent("exp-parent", parent, child)
     assert vs["parent"] == "exp-parent" and set(vs) == {"parent", "train"}
     assert vs["train"]["mean"]["psnr_y"] == pytest.approx(
-        compare([Entry("p", "p", parent["train"]), Entry("c", "c", child["train"])])["against_reference"][0]
-        ["mean"]["psnr_y"])
+        compare([Entry("p", "p", parent["train"]), Entry("c", "c", child["train"])])["against_reference"][0]["mean"][
+            "psnr_y"
+        ]
+    )
     failed = dict(result(0.9), status="failed")
     assert against_parent("exp-parent", parent, {"train": failed}) is None

@@ -32,7 +32,7 @@ def other_corpus() -> dict[str, Clip]:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+    return float(10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
 def consecutive_psnr(clip: Clip) -> np.ndarray:
@@ -87,15 +87,16 @@ def test_a_shorter_clip_is_a_prefix_of_a_longer_one(corpus: dict[str, Clip]) -> 
         if name.endswith("light_cut"):  # its cut sits at the middle frame
             continue
         short = builtin_clip(name, 5, secret=SECRET)
-        assert all(np.array_equal(a, b[:5]) for a, b in zip((short.y, short.u, short.v), (corpus[name].y,
-                                                                                       corpus[name].u,
-                                                                                       corpus[name].v))), name
+        assert all(
+            np.array_equal(a, b[:5])
+            for a, b in zip((short.y, short.u, short.v), (corpus[name].y, corpus[name].u, corpus[name].v))
+        ), name
 
 
 def test_clips_differ_from_each_other(corpus: dict[str, Clip]) -> None:
     clips = list(corpus.values())
     for i, a in enumerate(clips):
-        for b in clips[i + 1:]:
+        for b in clips[i + 1 :]:
             assert psnr(a.y[0], b.y[0]) < 22, (a.name, b.name)  # different pictures
 
 

@@ -27,8 +27,10 @@ def test_a_cache_file_holds_a_private_secret(tmp_path) -> None:
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["corpus-secret"]  # no temporary file left
 
 
-@pytest.mark.parametrize("content, message", [("not hex", "does not hold a corpus secret"),
-                                              ("abcd", "holds a 2-byte corpus secret, expected 32")])
+@pytest.mark.parametrize(
+    "content, message",
+    [("not hex", "does not hold a corpus secret"), ("abcd", "holds a 2-byte corpus secret, expected 32")],
+)
 def test_a_damaged_secret_is_an_error_not_a_new_secret(tmp_path, content, message) -> None:
     (tmp_path / "corpus-secret").write_text(content)
     with pytest.raises(AivError, match=message):

@@ -8,8 +8,15 @@ from test_layers import loaded_after
 from test_store_dynamodb import aws, dynamodb, store  # noqa: F401 (the moto DynamoDB store fixture)
 
 from aiv.aws.prices import GpuPrice
-from aiv.cost_arithmetic import (codec_seconds, cost_usd, gpu_usd, round_usd, with_codec_seconds, with_job_seconds,
-                                 with_usage)
+from aiv.cost_arithmetic import (
+    codec_seconds,
+    cost_usd,
+    gpu_usd,
+    round_usd,
+    with_codec_seconds,
+    with_job_seconds,
+    with_usage,
+)
 from aiv.search.pricing import Price
 from aiv.search.proposer import Usage
 from aiv.store.runs import RunSpend
@@ -29,16 +36,23 @@ def evaluation(*seconds: tuple[float, float]) -> dict:
 
 
 def test_a_reply_is_priced_per_million_tokens_of_each_kind():
-    usd = cost_usd(PRICE, input_tokens=1_000, output_tokens=500, cache_write_5m_tokens=200,
-                   cache_write_1h_tokens=100, cache_read_tokens=3_000)
+    usd = cost_usd(
+        PRICE,
+        input_tokens=1_000,
+        output_tokens=500,
+        cache_write_5m_tokens=200,
+        cache_write_1h_tokens=100,
+        cache_read_tokens=3_000,
+    )
     assert usd == pytest.approx((1_000 * 2.0 + 500 * 10.0 + 200 * 2.5 + 100 * 4.0 + 3_000 * 0.2) / 1e6)
     assert cost_usd(PRICE, 1_000_000, 0) == 2.0 and cost_usd(PRICE, 0, 0) == 0.0
 
 
 def test_a_proposals_usage_is_added_and_the_dollars_kept_to_the_millionth():
     cost = fresh_cost()
-    once = with_usage(cost, Usage(input_tokens=1200, output_tokens=300, usd=0.1234567, cache_read_tokens=800,
-                                  cache_write_tokens=100))
+    once = with_usage(
+        cost, Usage(input_tokens=1200, output_tokens=300, usd=0.1234567, cache_read_tokens=800, cache_write_tokens=100)
+    )
     twice = with_usage(once, Usage(input_tokens=10, output_tokens=5, usd=0.2, cache_read_tokens=1))
     assert (twice["input_tokens"], twice["output_tokens"]) == (1210, 305)
     assert (twice["cache_read_tokens"], twice["cache_write_tokens"]) == (801, 100)
@@ -48,9 +62,14 @@ def test_a_proposals_usage_is_added_and_the_dollars_kept_to_the_millionth():
 
 def test_a_cost_stored_before_prompt_caching_gains_the_cache_fields():
     old = {"input_tokens": 5, "output_tokens": 1, "llm_usd": 0.5, "compute_s": 0.0}
-    assert with_usage(old, Usage(input_tokens=1, cache_read_tokens=2, cache_write_tokens=3)) == \
-        {"input_tokens": 6, "output_tokens": 1, "llm_usd": 0.5, "compute_s": 0.0, "cache_read_tokens": 2,
-         "cache_write_tokens": 3}
+    assert with_usage(old, Usage(input_tokens=1, cache_read_tokens=2, cache_write_tokens=3)) == {
+        "input_tokens": 6,
+        "output_tokens": 1,
+        "llm_usd": 0.5,
+        "compute_s": 0.0,
+        "cache_read_tokens": 2,
+        "cache_write_tokens": 3,
+    }
 
 
 def test_codec_seconds_sum_every_point_of_every_record_given():
@@ -85,8 +104,9 @@ def test_a_runs_spend_adds_as_an_experiments_cost_does():
 
 
 def test_costs_come_back_from_dynamodb_as_the_same_floats(store):
-    cost = with_job_seconds(with_usage(fresh_cost(), Usage(input_tokens=3, output_tokens=2, usd=0.000123)),
-                            1234.5678, GPU)
+    cost = with_job_seconds(
+        with_usage(fresh_cost(), Usage(input_tokens=3, output_tokens=2, usd=0.000123)), 1234.5678, GPU
+    )
     store.create_experiment(make_experiment(1, cost=cost))
     stored = store.get_experiment("exp-contract-000001").cost
     assert stored == cost and all(type(stored[k]) is type(cost[k]) for k in cost)  # floats, never Decimal
@@ -95,5 +115,7 @@ def test_costs_come_back_from_dynamodb_as_the_same_floats(store):
 
 
 def test_the_arithmetic_imports_nothing_of_the_lab():
-    assert {name for name in loaded_after("aiv.cost_arithmetic") if name.startswith("aiv")} == \
-        {"aiv", "aiv.cost_arithmetic"}
+    assert {name for name in loaded_after("aiv.cost_arithmetic") if name.startswith("aiv")} == {
+        "aiv",
+        "aiv.cost_arithmetic",
+    }

@@ -16,7 +16,8 @@ def attempts_of(lab, outcome) -> list[dict]:
 
 def test_a_comment_or_docstring_change_is_a_duplicate_of_the_archived_program(seeded, tiny_codec_source):
     reworded = '"""The same codec, described."""\n' + tiny_codec_source.replace(
-        "def _step(quality: float) -> int:\n", "def _step(quality: float) -> int:\n    # the step at a quality\n")
+        "def _step(quality: float) -> int:\n", "def _step(quality: float) -> int:\n    # the step at a quality\n"
+    )
     lab = seeded(ScriptedProposer([reworded]))
     [first, *_] = attempts_of(lab, run_candidate(lab, "run-1", "scripted", 1))
     assert first["stage"] == "duplicate"
@@ -32,8 +33,9 @@ def test_identical_bitstreams_on_the_cascade_stage_are_a_duplicate(seeded, tiny_
 
 def test_a_genuine_change_is_not_a_duplicate_even_when_the_smoke_clip_cannot_tell(seeded, tiny_codec_source):
     # a change the 96x64 smoke clip does not show (the old smoke RD-signature rule rejected such changes)
-    variant = tiny_codec_source.replace("    step = _step(quality)\n",
-                                        "    step = _step(quality) + (1 if y.shape[2] < 96 else 0)\n")
+    variant = tiny_codec_source.replace(
+        "    step = _step(quality)\n", "    step = _step(quality) + (1 if y.shape[2] < 96 else 0)\n"
+    )
     lab = seeded(ScriptedProposer([variant]))
     outcome = run_candidate(lab, "run-1", "scripted", 1)
     assert outcome.status == "succeeded", attempts_of(lab, outcome)

@@ -16,8 +16,9 @@ def cascade(scale: float, sha: str = "frames-1", qualities=(0.3, 0.7)) -> dict:
 def test_a_clearly_worse_candidate_stops_with_its_bd_rate_against_the_parent():
     stop = early_stop(cascade(1.5), cascade(1.0), "exp-parent", threshold=10.0)
     assert stop is not None and stop.bd_rate == pytest.approx(50.0)
-    assert stop.reason == ("stopped early: +50.00% BD-rate (PSNR-Y) against the parent exp-parent on the first 8 "
-                           "frames of moving_object")
+    assert stop.reason == (
+        "stopped early: +50.00% BD-rate (PSNR-Y) against the parent exp-parent on the first 8 frames of moving_object"
+    )
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.0, 1.09])
@@ -25,20 +26,24 @@ def test_a_better_equal_or_slightly_worse_candidate_goes_on(scale):
     assert early_stop(cascade(scale), cascade(1.0), "exp-parent", threshold=10.0) is None
 
 
-@pytest.mark.parametrize("parent", [
-    None,
-    {"status": "failed", "clips": []},
-    cascade(1.0, sha="other-frames"),
-    cascade(1.0, qualities=(0.2, 0.8)),
-])
+@pytest.mark.parametrize(
+    "parent",
+    [
+        None,
+        {"status": "failed", "clips": []},
+        cascade(1.0, sha="other-frames"),
+        cascade(1.0, qualities=(0.2, 0.8)),
+    ],
+)
 def test_records_that_cannot_be_compared_stop_nothing(parent):
     assert early_stop(cascade(3.0), parent, "exp-parent", threshold=10.0) is None
 
 
 def test_a_clearly_worse_candidate_is_stopped_after_the_cascade_stage(seeded, tiny_codec_source):
     # the same frames at twice the rate: the padding is read past, never decoded
-    wasteful = (tiny_codec_source.replace("+ bytes([step]) + payload\n", "+ bytes([step]) + payload + bytes(len(payload))\n")
-                .replace("zlib.decompress(bitstream", "zlib.decompressobj().decompress(bitstream"))
+    wasteful = tiny_codec_source.replace(
+        "+ bytes([step]) + payload\n", "+ bytes([step]) + payload + bytes(len(payload))\n"
+    ).replace("zlib.decompress(bitstream", "zlib.decompressobj().decompress(bitstream")
     assert wasteful.count("decompressobj") == 1 and "bytes(len(payload))" in wasteful
     lab = seeded(ScriptedProposer([wasteful]))
     outcome = run_candidate(lab, "run-1", "scripted", 1)

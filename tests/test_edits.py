@@ -23,10 +23,17 @@ def block(search: str, replace: str) -> str:
 
 
 def test_parse_reads_blocks_in_order_and_ignores_the_prose_around_them():
-    text = ("I will change the step.\n```python\n" + block("    return 8\n", "    return 4\n") + "```\n"
-            + "and the encoder:\n" + block("    q = step(quality)\n", "    q = step(quality) + 1\n    q *= 2\n"))
-    assert parse_edits(text) == [Edit("    return 8\n", "    return 4\n"),
-                                 Edit("    q = step(quality)\n", "    q = step(quality) + 1\n    q *= 2\n")]
+    text = (
+        "I will change the step.\n```python\n"
+        + block("    return 8\n", "    return 4\n")
+        + "```\n"
+        + "and the encoder:\n"
+        + block("    q = step(quality)\n", "    q = step(quality) + 1\n    q *= 2\n")
+    )
+    assert parse_edits(text) == [
+        Edit("    return 8\n", "    return 4\n"),
+        Edit("    q = step(quality)\n", "    q = step(quality) + 1\n    q *= 2\n"),
+    ]
 
 
 def test_parse_keeps_an_empty_replace_as_a_deletion():
@@ -37,21 +44,29 @@ def test_parse_of_text_without_blocks_is_empty():
     assert parse_edits("no edits here\n=======\n") == []
 
 
-@pytest.mark.parametrize("text, words", [
-    ("<<<<<<< SEARCH\n    return 8\n", "block 1 is not closed: '=======' is missing"),
-    ("<<<<<<< SEARCH\n    return 8\n=======\n    return 4\n", "block 1 is not closed: '>>>>>>> REPLACE' is missing"),
-    (block("a\n", "b\n") + ">>>>>>> REPLACE\n", "block 2: '>>>>>>> REPLACE' without a '<<<<<<< SEARCH'"),
-    ("<<<<<<< SEARCH\na\n<<<<<<< SEARCH\n", "block 1: '<<<<<<< SEARCH' inside the SEARCH section"),
-    ("<<<<<<< SEARCH\na\n=======\nb\n=======\n", "block 1: '=======' inside the REPLACE section"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("<<<<<<< SEARCH\n    return 8\n", "block 1 is not closed: '=======' is missing"),
+        (
+            "<<<<<<< SEARCH\n    return 8\n=======\n    return 4\n",
+            "block 1 is not closed: '>>>>>>> REPLACE' is missing",
+        ),
+        (block("a\n", "b\n") + ">>>>>>> REPLACE\n", "block 2: '>>>>>>> REPLACE' without a '<<<<<<< SEARCH'"),
+        ("<<<<<<< SEARCH\na\n<<<<<<< SEARCH\n", "block 1: '<<<<<<< SEARCH' inside the SEARCH section"),
+        ("<<<<<<< SEARCH\na\n=======\nb\n=======\n", "block 1: '=======' inside the REPLACE section"),
+    ],
+)
 def test_malformed_blocks_are_errors_naming_the_block(text, words):
     with pytest.raises(EditError, match=words.replace("(", r"\(").replace(")", r"\)")):
         parse_edits(text)
 
 
 def test_apply_replaces_each_match_in_order_each_on_the_previous_result():
-    edits = [Edit("    return 8\n", "    return 4\n"),
-             Edit("    return 4\n", "    return 2 + int(quality > 0.5)\n")]  # matches only after the first edit
+    edits = [
+        Edit("    return 8\n", "    return 4\n"),
+        Edit("    return 4\n", "    return 2 + int(quality > 0.5)\n"),
+    ]  # matches only after the first edit
     result = apply_edits(SOURCE, edits)
     assert "    return 2 + int(quality > 0.5)\n" in result
     assert "return 8" not in result and "return 4" not in result
@@ -93,5 +108,7 @@ def test_an_empty_search_is_an_error():
 
 
 def test_an_edit_that_changes_nothing_is_an_error():
-    with pytest.raises(EditError, match=r"block 1 \(SEARCH starting '    return 8'\): SEARCH and REPLACE are identical"):
+    with pytest.raises(
+        EditError, match=r"block 1 \(SEARCH starting '    return 8'\): SEARCH and REPLACE are identical"
+    ):
         apply_edits(SOURCE, [Edit("    return 8\n", "    return 8\n")])

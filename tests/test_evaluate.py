@@ -40,8 +40,9 @@ def codec(source: str, name: str = "c") -> CodecSource:
 
 
 def test_points_are_measured_by_the_harness(small_clip, tiny_codec_source, tmp_path):
-    record = evaluate(codec(tiny_codec_source), [small_clip], EvalSettings(**FAST, cache_dir=tmp_path),
-                      show_progress=False)
+    record = evaluate(
+        codec(tiny_codec_source), [small_clip], EvalSettings(**FAST, cache_dir=tmp_path), show_progress=False
+    )
     assert record["status"] == "ok" and record["failure"] is None
     clip = record["clips"][0]
     assert [p["quality"] for p in clip["points"]] == [0.2, 0.5, 0.8]
@@ -52,8 +53,11 @@ def test_points_are_measured_by_the_harness(small_clip, tiny_codec_source, tmp_p
     assert [p["bytes"] for p in clip["points"]] == sorted(p["bytes"] for p in clip["points"])
     assert clip["points"][-1]["psnr_y"] > clip["points"][0]["psnr_y"]
     assert [p["crf"] for p in clip["anchors"]["x264"]] == [22, 27, 32, 37]
-    assert clip["bd_rate"]["x264"]["vmaf"] == {"value": None, "reason": "VMAF was not measured (--no-vmaf)",
-                                                  "caveat": None}
+    assert clip["bd_rate"]["x264"]["vmaf"] == {
+        "value": None,
+        "reason": "VMAF was not measured (--no-vmaf)",
+        "caveat": None,
+    }
     assert record["codec_sha256"] == codec(tiny_codec_source).sha256
     assert record["summary"]["bd_rate_x264_vmaf"] is None
     assert "bd_rate_x264_vmaf" in record["summary"]["not_comparable"]
@@ -99,9 +103,15 @@ def test_anchor_cache_is_reused_for_the_same_clip_and_settings(small_clip, tiny_
 
 def test_summary_is_the_mean_or_null_with_reasons():
     ok = {"value": -10.0, "reason": None}
-    clips = [{"name": "a", "bd_rate": {"x264": {"psnr_y": ok, "vmaf": ok}, "x265": {"psnr_y": ok, "vmaf": ok}}},
-             {"name": "b", "bd_rate": {"x264": {"psnr_y": {"value": 20.0, "reason": None},
-                                                "vmaf": {"value": None, "reason": "no overlap"}}}}]
+    clips = [
+        {"name": "a", "bd_rate": {"x264": {"psnr_y": ok, "vmaf": ok}, "x265": {"psnr_y": ok, "vmaf": ok}}},
+        {
+            "name": "b",
+            "bd_rate": {
+                "x264": {"psnr_y": {"value": 20.0, "reason": None}, "vmaf": {"value": None, "reason": "no overlap"}}
+            },
+        },
+    ]
     summary = summarise(clips)
     assert summary["bd_rate_x264_psnr_y"] == pytest.approx(5.0)
     assert summary["bd_rate_x264_vmaf"] is None and "b: no overlap" in summary["not_comparable"]["bd_rate_x264_vmaf"]
@@ -117,5 +127,6 @@ def test_write_result_writes_json(tmp_path):
 @pytest.mark.parametrize("qualities", [(), (0.5, 0.2), (0.2, 1.5)])
 def test_bad_quality_lists_are_usage_errors(qualities):
     from aiv.errors import UsageError
+
     with pytest.raises(UsageError):
         EvalSettings(qualities=qualities)

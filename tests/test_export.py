@@ -13,8 +13,20 @@ from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.codec.contract import builtin_source
 from web_seed import seed_normal
 
-DOCUMENTED_RESULT_KEYS = ("status", "failure", "codec", "codec_sha256", "lab_commit", "lab_dirty", "created_at",
-                          "versions", "settings", "isolation", "clips", "summary")  # README, "Output: result.json"
+DOCUMENTED_RESULT_KEYS = (
+    "status",
+    "failure",
+    "codec",
+    "codec_sha256",
+    "lab_commit",
+    "lab_dirty",
+    "created_at",
+    "versions",
+    "settings",
+    "isolation",
+    "clips",
+    "summary",
+)  # README, "Output: result.json"
 
 
 @pytest.mark.parametrize("name", BUILTIN_CODECS)
@@ -36,8 +48,9 @@ def test_export_by_id_prefix_writes_the_documented_files(tmp_path, capsys):
     out = tmp_path / "exported"
     code = main(["export", best.rsplit("-", 1)[0], "--store", str(tmp_path / "lab"), "--out", str(out)])
     assert code == 0 and f"to {out}" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == sorted([f"{best}.py", "experiment.json", "result.json",
-                                                            "validation.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{best}.py", "experiment.json", "result.json", "validation.json"]
+    )
     result = json.loads((out / "result.json").read_text())
     assert set(DOCUMENTED_RESULT_KEYS) <= set(result) and result["status"] == "ok"  # the schema of aiv evaluate
     assert json.loads((out / "validation.json").read_text())["clips"][0]["name"] == "noisy_static"

@@ -20,10 +20,18 @@ from aiv.store import open_local_store
 from aiv.store.records import now_iso
 from aiv.store.runs import RunState, write_run
 
-BENCHMARK = CampaignSettings(qualities=(0.2, 0.5, 0.8), frames=4, train_clips=("moving_object",),
-                             validation_clips=(), anchors=("x264",), anchor_crfs=(30, 36, 42, 48))
-BROKEN = "def encode(y, u, v, fps, quality):\n    raise RuntimeError('encoder exploded')\n\n" \
-         "def decode(bitstream):\n    raise RuntimeError('unreachable')\n"
+BENCHMARK = CampaignSettings(
+    qualities=(0.2, 0.5, 0.8),
+    frames=4,
+    train_clips=("moving_object",),
+    validation_clips=(),
+    anchors=("x264",),
+    anchor_crfs=(30, 36, 42, 48),
+)
+BROKEN = (
+    "def encode(y, u, v, fps, quality):\n    raise RuntimeError('encoder exploded')\n\n"
+    "def decode(bitstream):\n    raise RuntimeError('unreachable')\n"
+)
 
 
 @pytest.fixture
@@ -32,8 +40,18 @@ def store(tmp_path):
     path = tmp_path / "lab"
     experiments, _ = open_local_store(path)
     experiments.put_state("campaign", {"last_run": "run-earlier", "recent_runs": ["run-earlier"]})
-    write_run(experiments, RunState(run_id="run-earlier", pid=1, host="elsewhere", started_at=now_iso(),
-                                    heartbeat_at=now_iso(), status="finished", settings=BENCHMARK.as_record()))
+    write_run(
+        experiments,
+        RunState(
+            run_id="run-earlier",
+            pid=1,
+            host="elsewhere",
+            started_at=now_iso(),
+            heartbeat_at=now_iso(),
+            status="finished",
+            settings=BENCHMARK.as_record(),
+        ),
+    )
     experiments.close()
     return path
 
@@ -44,8 +62,9 @@ def run(argv, capsys):
     return code, captured.out, captured.err
 
 
-def test_an_imported_codec_is_evaluated_on_the_stores_benchmark_and_becomes_a_parent(store, tmp_path, capsys,
-                                                                                       tiny_codec_source, monkeypatch):
+def test_an_imported_codec_is_evaluated_on_the_stores_benchmark_and_becomes_a_parent(
+    store, tmp_path, capsys, tiny_codec_source, monkeypatch
+):
     monkeypatch.setenv("AIV_CACHE", str(tmp_path / "cache"))
     module = tmp_path / "my_codec.py"
     module.write_text(tiny_codec_source)
@@ -70,8 +89,9 @@ def test_an_imported_codec_is_evaluated_on_the_stores_benchmark_and_becomes_a_pa
 
 def test_the_policy_refuses_before_anything_is_stored(store, tmp_path, capsys):
     module = tmp_path / "sneaky.py"
-    module.write_text("import os\n\ndef encode(y, u, v, fps, quality):\n    return b''\n\n"
-                      "def decode(b):\n    return None\n")
+    module.write_text(
+        "import os\n\ndef encode(y, u, v, fps, quality):\n    return b''\n\ndef decode(b):\n    return None\n"
+    )
     code, out, err = run(["import", module, "--store", store], capsys)
     assert code == 3 and out == "" and "the static policy refuses" in err and "os" in err
     experiments, _ = open_local_store(store)
@@ -88,10 +108,13 @@ def test_a_codec_that_fails_is_rejected_with_its_reason(store, tmp_path, capsys,
     assert f'File "{experiment_id}.py", line 2, in encode' in out  # the name `aiv export` gives the module
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["missing.py"], "does not exist"),
-    (["intra"], "takes a .py codec module"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["missing.py"], "does not exist"),
+        (["intra"], "takes a .py codec module"),
+    ],
+)
 def test_bad_usage_exits_2(argv, message, store, capsys):
     code, _, err = run(["import", *argv, "--store", store], capsys)
     assert code == 2 and message in err

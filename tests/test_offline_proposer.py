@@ -16,14 +16,20 @@ INTRA = builtin_source("intra").source
 
 
 def context(seed: int, parent: str = HYBRID, others: tuple[str, ...] = ()) -> ProposalContext:
-    return ProposalContext(parent=ArchiveEntry("exp-parent", parent, "", 10.0, []),
-                           others=[ArchiveEntry(f"exp-other{i}", code, "", 20.0, []) for i, code in enumerate(others)],
-                           rejections=[], seed=seed)
+    return ProposalContext(
+        parent=ArchiveEntry("exp-parent", parent, "", 10.0, []),
+        others=[ArchiveEntry(f"exp-other{i}", code, "", 20.0, []) for i, code in enumerate(others)],
+        rejections=[],
+        seed=seed,
+    )
 
 
 def changed_lines(before: str, after: str) -> list[str]:
-    return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), n=0, lineterm="")
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), n=0, lineterm="")
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -49,8 +55,11 @@ def test_crossover_copies_values_from_another_program():
     donor = rewrite(HYBRID, {"search_range": 48, "bframes": 7, "key_interval": 8})
     keys = ("search_range", "bframes", "key_interval")
     parent = {k: parse_value(v) for k, v in params_block(HYBRID)[2].items()}
-    crossed = [p for p in (OfflineProposer().propose(context(seed, others=(donor,))) for seed in range(40))
-               if "crossing over" in p.hypothesis]
+    crossed = [
+        p
+        for p in (OfflineProposer().propose(context(seed, others=(donor,))) for seed in range(40))
+        if "crossing over" in p.hypothesis
+    ]
     assert crossed
     for proposal in crossed:
         values = {k: parse_value(v) for k, v in params_block(proposal.code)[2].items()}
@@ -60,10 +69,16 @@ def test_crossover_copies_values_from_another_program():
 def test_crossover_never_rebuilds_the_donor():
     one_apart = rewrite(HYBRID, {"q_max": 149.1844})  # a parent one mutation away from its donor
     for seed in range(40):
-        assert "crossing over" not in OfflineProposer().propose(context(seed, parent=one_apart, others=(HYBRID,))).hypothesis
+        assert (
+            "crossing over"
+            not in OfflineProposer().propose(context(seed, parent=one_apart, others=(HYBRID,))).hypothesis
+        )
     two_apart = rewrite(HYBRID, {"q_max": 149.1844, "search_range": 48})
-    crossed = [p for p in (OfflineProposer().propose(context(seed, parent=two_apart, others=(HYBRID,)))
-                           for seed in range(40)) if "crossing over" in p.hypothesis]
+    crossed = [
+        p
+        for p in (OfflineProposer().propose(context(seed, parent=two_apart, others=(HYBRID,))) for seed in range(40))
+        if "crossing over" in p.hypothesis
+    ]
     assert crossed and all(p.code not in (HYBRID, two_apart) for p in crossed)
 
 

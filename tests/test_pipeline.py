@@ -24,8 +24,9 @@ from aiv.store.runs import RunState, write_run
 from aiv.video.corpus import builtin_clip
 
 POLICY_BREAKER = "import os\ndef encode(y, u, v, fps, quality):\n    return b''\ndef decode(b):\n    return None\n"
-CRASHER = ("def encode(y, u, v, fps, quality):\n    raise ValueError('boom in encode')\n"
-           "def decode(b):\n    return None\n")
+CRASHER = (
+    "def encode(y, u, v, fps, quality):\n    raise ValueError('boom in encode')\ndef decode(b):\n    return None\n"
+)
 
 
 class ScriptedProposer:
@@ -45,8 +46,14 @@ class ScriptedProposer:
             item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(item, BaseException):
             raise item
-        return Proposal(code=item, hypothesis=f"try {len(self.contexts)}", parents=[context.parent.experiment_id],
-                        proposer="scripted", model="script-1", usage=Usage(100, 50, self.usd))
+        return Proposal(
+            code=item,
+            hypothesis=f"try {len(self.contexts)}",
+            parents=[context.parent.experiment_id],
+            proposer="scripted",
+            model="script-1",
+            usage=Usage(100, 50, self.usd),
+        )
 
 
 def tiny_loader(spec: str, frames: int):
@@ -63,10 +70,18 @@ def anchor_cache(tmp_path_factory):
 def make_lab(tmp_path, anchor_cache):
     def make(proposer: ScriptedProposer) -> Lab:
         experiments, artifacts = open_local_store(tmp_path / "lab")
-        settings = CampaignSettings(qualities=(0.3, 0.7), frames=3, train_clips=("moving_object",),
-                                    validation_clips=("pan_zoom",), anchors=("x264",), timeout_s=60)
-        return Lab(experiments, artifacts, settings, lambda name: proposer, cache_dir=anchor_cache,
-                   clip_loader=tiny_loader)
+        settings = CampaignSettings(
+            qualities=(0.3, 0.7),
+            frames=3,
+            train_clips=("moving_object",),
+            validation_clips=("pan_zoom",),
+            anchors=("x264",),
+            timeout_s=60,
+        )
+        return Lab(
+            experiments, artifacts, settings, lambda name: proposer, cache_dir=anchor_cache, clip_loader=tiny_loader
+        )
+
     return make
 
 
@@ -85,10 +100,12 @@ def archive_program(lab: Lab, code: str) -> Experiment:
 @pytest.fixture
 def seeded(make_lab, tiny_codec_source):
     """A lab whose archive holds one succeeded program: the documented tiny codec."""
+
     def make(proposer: ScriptedProposer) -> Lab:
         lab = make_lab(proposer)
         archive_program(lab, tiny_codec_source)
         return lab
+
     return make
 
 
@@ -133,6 +150,7 @@ def test_an_error_inside_a_step_is_recorded_with_its_stage(seeded, tiny_codec_so
         if key.startswith("results/"):
             raise OSError(f"disk vanished while writing {key}")
         real_put(key, data, content_type)
+
     lab.artifacts.put = put_failing_on_results
     outcome = run_candidate(lab, "run-1", "scripted", 3)
     experiment = lab.experiments.get_experiment(outcome.experiment_id)
@@ -182,9 +200,18 @@ def test_orphans_of_dead_runs_are_closed_and_live_ones_kept(make_lab):
     live = new_experiment("run-live", "scripted", [], "h", None, benchmark=lab.benchmark_id)
     for experiment in (dead, live):
         lab.experiments.create_experiment(experiment)
-    for run_id, pid in (("run-dead", 2 ** 22 + 12345), ("run-live", os.getpid())):
-        write_run(lab.experiments, RunState(run_id=run_id, pid=pid, host=os.uname().nodename, started_at=now_iso(),
-                                            heartbeat_at=now_iso(), status="running"))
+    for run_id, pid in (("run-dead", 2**22 + 12345), ("run-live", os.getpid())):
+        write_run(
+            lab.experiments,
+            RunState(
+                run_id=run_id,
+                pid=pid,
+                host=os.uname().nodename,
+                started_at=now_iso(),
+                heartbeat_at=now_iso(),
+                status="running",
+            ),
+        )
     assert close_orphans(lab, "run-current") == [dead.id]
     closed = lab.experiments.get_experiment(dead.id)
     assert closed.status == "failed" and "interrupted: run run-dead ended" in closed.failure["reason"]
@@ -199,13 +226,15 @@ def test_ctrl_c_leaves_nothing_running(seeded, tiny_codec_source):
         if key.startswith("results/"):
             raise KeyboardInterrupt
         real_put(key, data, content_type)
+
     lab.artifacts.put = interrupted_while_evaluating
     run = CampaignRun(lab, RunOptions(iterations=3, proposer="scripted", seeds=()), report=lambda line: None)
     with pytest.raises(KeyboardInterrupt):
         run.execute()
     assert lab.experiments.get_state(f"run:{run.run_id}")["status"] == "interrupted"
-    active = [e for s in ("proposed", "validating", "evaluating")
-              for e in lab.experiments.list_experiments(status=s).items]
+    active = [
+        e for s in ("proposed", "validating", "evaluating") for e in lab.experiments.list_experiments(status=s).items
+    ]
     assert active == []
     closed = [e for e in lab.experiments.list_experiments(status="failed").items if e.run_id == run.run_id]
     assert len(closed) == 1 and "interrupted by the user" in closed[0].failure["reason"]

@@ -32,21 +32,24 @@ def test_the_builtin_codecs_pass(name):
     check_policy(builtin_source(name).source)
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("import os", "import of 'os' is not allowed"),
-    ("import subprocess", "import of 'subprocess'"),
-    ("from socket import socket", "import of 'socket'"),
-    ("import numpy.ctypeslib", "forbidden attribute 'ctypeslib'"),
-    ("from . import x", "relative import"),
-    ("x = open('/etc/passwd').read()", "use of 'open'"),
-    ("x = eval('1')", "use of 'eval'"),
-    ("x = __import__('os')", "use of '__import__'"),
-    ("x = getattr(zlib, 'compress')", "use of 'getattr'"),
-    ("x = ().__class__.__bases__", "'.__bases__'"),
-    ("x = encode.__globals__", "'.__globals__'"),
-    ("import numpy as np\nx = np.load('/tmp/a.npy')", "'.load'"),
-    ("import cv2\nx = cv2.imread('/x.png')", "'.imread'"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("import os", "import of 'os' is not allowed"),
+        ("import subprocess", "import of 'subprocess'"),
+        ("from socket import socket", "import of 'socket'"),
+        ("import numpy.ctypeslib", "forbidden attribute 'ctypeslib'"),
+        ("from . import x", "relative import"),
+        ("x = open('/etc/passwd').read()", "use of 'open'"),
+        ("x = eval('1')", "use of 'eval'"),
+        ("x = __import__('os')", "use of '__import__'"),
+        ("x = getattr(zlib, 'compress')", "use of 'getattr'"),
+        ("x = ().__class__.__bases__", "'.__bases__'"),
+        ("x = encode.__globals__", "'.__globals__'"),
+        ("import numpy as np\nx = np.load('/tmp/a.npy')", "'.load'"),
+        ("import cv2\nx = cv2.imread('/x.png')", "'.imread'"),
+    ],
+)
 def test_escape_hatches_are_named_with_their_line(line, expected):
     message = violation(GOOD + line + "\n")
     assert expected in message
@@ -67,16 +70,19 @@ def test_every_problem_is_listed_at_once():
     assert "'os'" in message and "'sys'" in message and "encode" in message
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("import torch\nx = torch.from_file('/etc/passwd', size=4)", "'.from_file'"),
-    ("import torch\nx = torch.UntypedStorage.from_file('/etc/passwd')", "'.from_file'"),
-    ("import torch\nx = torch.load('/x.pt')", "'.load'"),
-    ("import numpy as np\nx = np.fromfile('/etc/passwd')", "'.fromfile'"),
-    ("import numpy as np\nx = np.memmap('/etc/passwd')", "'.memmap'"),
-    ("import cv2\nx = cv2.VideoCapture('/clip.mp4')", "'.VideoCapture'"),
-    ("import cv2\nx = cv2.imreadanimation('/x.webp')", "'.imreadanimation'"),
-    ("import cv2\nx = cv2.dnn.readNetFromONNX('/x.onnx')", "'.readNetFromONNX'"),
-    ("import torch\nx = torch.__file__", "'.__file__'"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("import torch\nx = torch.from_file('/etc/passwd', size=4)", "'.from_file'"),
+        ("import torch\nx = torch.UntypedStorage.from_file('/etc/passwd')", "'.from_file'"),
+        ("import torch\nx = torch.load('/x.pt')", "'.load'"),
+        ("import numpy as np\nx = np.fromfile('/etc/passwd')", "'.fromfile'"),
+        ("import numpy as np\nx = np.memmap('/etc/passwd')", "'.memmap'"),
+        ("import cv2\nx = cv2.VideoCapture('/clip.mp4')", "'.VideoCapture'"),
+        ("import cv2\nx = cv2.imreadanimation('/x.webp')", "'.imreadanimation'"),
+        ("import cv2\nx = cv2.dnn.readNetFromONNX('/x.onnx')", "'.readNetFromONNX'"),
+        ("import torch\nx = torch.__file__", "'.__file__'"),
+    ],
+)
 def test_native_file_readers_are_named(line, expected):
     assert expected in violation(line + "\ndef encode(y, u, v, fps, quality): pass\ndef decode(b): pass\n")

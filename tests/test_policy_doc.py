@@ -9,7 +9,9 @@ from aiv.codec import policy_doc
 
 def test_the_contract_doc_lists_the_policy_of_policy_py() -> None:
     text = policy_doc.CONTRACT_DOC.read_text()
-    assert policy_doc.section() in text, "docs/codec-contract.md drifted from policy.py: run python -m aiv.codec.policy_doc"
+    assert policy_doc.section() in text, (
+        "docs/codec-contract.md drifted from policy.py: run python -m aiv.codec.policy_doc"
+    )
     assert policy_doc.updated(text) == text
 
 

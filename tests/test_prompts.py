@@ -1,7 +1,17 @@
 """The prompts: contract and rules in the system prompt; parent, results, archive and failures in the user turn."""
 
-from aiv.search.prompts import (CACHE, CODEC_CONTRACT, REPLY_FORMAT, SYSTEM_PROMPT, PromptBudget, build_request,
-                                build_user_message, system_prompt, traceback_excerpts, truncate)
+from aiv.search.prompts import (
+    CACHE,
+    CODEC_CONTRACT,
+    REPLY_FORMAT,
+    SYSTEM_PROMPT,
+    PromptBudget,
+    build_request,
+    build_user_message,
+    system_prompt,
+    traceback_excerpts,
+    truncate,
+)
 from aiv.search.proposer import ArchiveEntry, CampaignLimits, LineageStep, PastAttempt, ProposalContext, Rejection
 
 PARENT_CODE = '''\
@@ -20,52 +30,114 @@ def decode(bitstream):
     raise NotImplementedError("parent for prompt tests")
 '''
 
-CLIPS = [{
-    "name": "pan_zoom", "source": "builtin:pan_zoom", "width": 352, "height": 288, "frames": 3, "fps": 30.0,
-    "content": "a slow pan and zoom (global motion)",
-    "bd_rate": {"x264": {"psnr_y": {"value": 41.37, "reason": None},
-                         "vmaf": {"value": None, "reason": "VMAF was not measured (--no-vmaf)"}},
-                "x265": {"psnr_y": {"value": 77.5, "reason": None},
-                         "vmaf": {"value": None, "reason": "VMAF was not measured (--no-vmaf)"}}},
-    "points": [{"quality": 0.25, "kbps": 812.4, "psnr_y": 31.07, "psnr_yuv": 32.5, "ssim_y": 0.8712, "vmaf": None,
-                "encode_s": 1.23, "decode_s": 0.45, "psnr_y_frames": [33.04, 30.51, 29.66]},
-               {"quality": 0.75, "kbps": 2301.9, "psnr_y": 41.64, "psnr_yuv": 42.0, "ssim_y": 0.9655, "vmaf": None,
-                "encode_s": 1.5, "decode_s": 0.5, "psnr_y_frames": [42.0, 41.5, 41.42]}],
-    "anchors": {"x264": [{"crf": 22, "kbps": 1944.2, "psnr_y": 40.11}, {"crf": 37, "kbps": 301.6, "psnr_y": 31.0}],
-                "x265": [{"crf": 22, "kbps": 1500.0, "psnr_y": 39.5}, {"crf": 37, "kbps": 250.0, "psnr_y": 30.5}]},
-}]
+CLIPS = [
+    {
+        "name": "pan_zoom",
+        "source": "builtin:pan_zoom",
+        "width": 352,
+        "height": 288,
+        "frames": 3,
+        "fps": 30.0,
+        "content": "a slow pan and zoom (global motion)",
+        "bd_rate": {
+            "x264": {
+                "psnr_y": {"value": 41.37, "reason": None},
+                "vmaf": {"value": None, "reason": "VMAF was not measured (--no-vmaf)"},
+            },
+            "x265": {
+                "psnr_y": {"value": 77.5, "reason": None},
+                "vmaf": {"value": None, "reason": "VMAF was not measured (--no-vmaf)"},
+            },
+        },
+        "points": [
+            {
+                "quality": 0.25,
+                "kbps": 812.4,
+                "psnr_y": 31.07,
+                "psnr_yuv": 32.5,
+                "ssim_y": 0.8712,
+                "vmaf": None,
+                "encode_s": 1.23,
+                "decode_s": 0.45,
+                "psnr_y_frames": [33.04, 30.51, 29.66],
+            },
+            {
+                "quality": 0.75,
+                "kbps": 2301.9,
+                "psnr_y": 41.64,
+                "psnr_yuv": 42.0,
+                "ssim_y": 0.9655,
+                "vmaf": None,
+                "encode_s": 1.5,
+                "decode_s": 0.5,
+                "psnr_y_frames": [42.0, 41.5, 41.42],
+            },
+        ],
+        "anchors": {
+            "x264": [{"crf": 22, "kbps": 1944.2, "psnr_y": 40.11}, {"crf": 37, "kbps": 301.6, "psnr_y": 31.0}],
+            "x265": [{"crf": 22, "kbps": 1500.0, "psnr_y": 39.5}, {"crf": 37, "kbps": 250.0, "psnr_y": 30.5}],
+        },
+    }
+]
 
-SMOKE_FAILURE = ("Traceback (most recent call last):\n  File \"candidate.py\", line 12, in decode\n"
-                 "ValueError: cannot reshape array of size 4608 into shape (6,64,96)")
-LIMITS = CampaignLimits(timeout_s=300.0, memory_mb=4096, module_bytes=262144, qualities=(0.2, 0.4, 0.6, 0.8),
-                        smoke_size=(96, 64), smoke_frames=6, vmaf=False)
-LINEAGE = (LineageStep("exp-parent-1", "Coarser steps at low quality.", 41.37, {"pan_zoom": 41.37}, 45.0,
-                       {"pan_zoom": 45.5}),
-           LineageStep("exp-seed", "built-in reference codec 'lzq'", 45.0, {"pan_zoom": 45.5}))
+SMOKE_FAILURE = (
+    'Traceback (most recent call last):\n  File "candidate.py", line 12, in decode\n'
+    "ValueError: cannot reshape array of size 4608 into shape (6,64,96)"
+)
+LIMITS = CampaignLimits(
+    timeout_s=300.0,
+    memory_mb=4096,
+    module_bytes=262144,
+    qualities=(0.2, 0.4, 0.6, 0.8),
+    smoke_size=(96, 64),
+    smoke_frames=6,
+    vmaf=False,
+)
+LINEAGE = (
+    LineageStep("exp-parent-1", "Coarser steps at low quality.", 41.37, {"pan_zoom": 41.37}, 45.0, {"pan_zoom": 45.5}),
+    LineageStep("exp-seed", "built-in reference codec 'lzq'", 45.0, {"pan_zoom": 45.5}),
+)
 
 
-def sample_context(retry: Rejection | None = None, others: list[ArchiveEntry] | None = None,
-                   rejections: list[Rejection] | None = None, attempts: tuple[PastAttempt, ...] = (),
-                   parent_code: str = PARENT_CODE) -> ProposalContext:
+def sample_context(
+    retry: Rejection | None = None,
+    others: list[ArchiveEntry] | None = None,
+    rejections: list[Rejection] | None = None,
+    attempts: tuple[PastAttempt, ...] = (),
+    parent_code: str = PARENT_CODE,
+) -> ProposalContext:
     """A context like the pipeline builds: a parent with results and lineage, others, and a recent failure."""
     parent = ArchiveEntry("exp-parent-1", parent_code, "Coarser steps at low quality.", 41.37, CLIPS, LINEAGE)
     if others is None:
-        others = [ArchiveEntry("exp-other-2", PARENT_CODE.replace("40 *", "32 *"), "Finer steps.", 12.5, CLIPS),
-                  ArchiveEntry("exp-other-3", PARENT_CODE.replace("lzma", "zlib"), "zlib instead.", 3.25, [])]
+        others = [
+            ArchiveEntry("exp-other-2", PARENT_CODE.replace("40 *", "32 *"), "Finer steps.", 12.5, CLIPS),
+            ArchiveEntry("exp-other-3", PARENT_CODE.replace("lzma", "zlib"), "zlib instead.", 3.25, []),
+        ]
     if rejections is None:
         rejections = [Rejection("exp-bad-4", "smoke", SMOKE_FAILURE, "Pack planes together.")]
     if retry is not None:
         attempts = (PastAttempt(retry),)
-    return ProposalContext(parent=parent, others=others, rejections=rejections, attempts=attempts, seed=3,
-                           limits=LIMITS)
+    return ProposalContext(
+        parent=parent, others=others, rejections=rejections, attempts=attempts, seed=3, limits=LIMITS
+    )
 
 
 def test_system_prompt_carries_the_contract_rules_and_goal():
     assert CODEC_CONTRACT in SYSTEM_PROMPT
-    for words in ("def encode(y, u, v, fps: float, quality: float) -> bytes", "def decode(bitstream: bytes)",
-                  "numpy, torch", "cv2", "math, struct, zlib, lzma, bz2, heapq, itertools, functools, collections",
-                  "dataclasses, typing", "SEPARATE sandboxed processes", "sees only the bitstream",
-                  "sockets, subprocesses", "monotone", "BD-rate against x264", "runtime"):
+    for words in (
+        "def encode(y, u, v, fps: float, quality: float) -> bytes",
+        "def decode(bitstream: bytes)",
+        "numpy, torch",
+        "cv2",
+        "math, struct, zlib, lzma, bz2, heapq, itertools, functools, collections",
+        "dataclasses, typing",
+        "SEPARATE sandboxed processes",
+        "sees only the bitstream",
+        "sockets, subprocesses",
+        "monotone",
+        "BD-rate against x264",
+        "runtime",
+    ):
         assert words in SYSTEM_PROMPT, words
 
 
@@ -82,8 +154,10 @@ def test_user_message_shows_parent_code_once_with_its_results_and_both_anchors()
     message = build_user_message(sample_context())
     assert message.count(PARENT_CODE.rstrip("\n")) == 1
     assert "# Parent program exp-parent-1" in message and "+41.37%" in message
-    assert "| quality | kbps | PSNR-Y dB | PSNR-YUV dB | SSIM-Y | encode s | decode s | in x264 range | in x265 range |" \
-        in message  # no VMAF column: it was not measured
+    assert (
+        "| quality | kbps | PSNR-Y dB | PSNR-YUV dB | SSIM-Y | encode s | decode s | in x264 range | in x265 range |"
+        in message
+    )  # no VMAF column: it was not measured
     assert "| 0.25 | 812.4 | 31.07 | 32.50 | 0.8712 | 1.23 | 0.45 | yes | yes |" in message
     assert "| 0.75 | 2301.9 | 41.64 | 42.00 | 0.9655 | 1.50 | 0.50 | no (above) | no (above) |" in message
     assert "x264 spans 31.00-40.11 dB; x265 spans 30.50-39.50 dB" in message
@@ -101,8 +175,11 @@ def test_per_frame_quality_is_shown_compactly():
 
 
 def test_vmaf_is_shown_when_it_was_measured():
-    clip = dict(CLIPS[0], points=[dict(CLIPS[0]["points"][0], vmaf=91.25)],
-                bd_rate={"x264": {"vmaf": {"value": 12.0, "reason": None}}})
+    clip = dict(
+        CLIPS[0],
+        points=[dict(CLIPS[0]["points"][0], vmaf=91.25)],
+        bd_rate={"x264": {"vmaf": {"value": 12.0, "reason": None}}},
+    )
     parent = ArchiveEntry("exp-v", PARENT_CODE, "", 1.0, [clip])
     message = build_user_message(ProposalContext(parent=parent, others=[], rejections=[]))
     assert "| SSIM-Y | VMAF |" in message and "| 0.8712 | 91.25 |" in message and "x264 vmaf +12.00%" in message
@@ -110,16 +187,24 @@ def test_vmaf_is_shown_when_it_was_measured():
 
 def test_the_lineage_shows_each_ancestors_hypothesis_and_change_per_clip():
     message = build_user_message(sample_context())
-    assert ("- exp-parent-1 (+41.37%, was +45.00%): Coarser steps at low quality. Per clip: pan_zoom +41.37% "
-            "(-4.13).") in message
+    assert (
+        "- exp-parent-1 (+41.37%, was +45.00%): Coarser steps at low quality. Per clip: pan_zoom +41.37% (-4.13)."
+    ) in message
     assert "- exp-seed (+45.00%): built-in reference codec 'lzq'. Per clip: pan_zoom +45.50%." in message
 
 
 def test_user_message_ends_with_the_reply_format():
     message = build_user_message(sample_context())
     assert message.endswith(REPLY_FORMAT)
-    for words in ("<hypothesis>", "```python", "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE", "exactly one place",
-                  "must differ from its REPLACE"):
+    for words in (
+        "<hypothesis>",
+        "```python",
+        "<<<<<<< SEARCH",
+        "=======",
+        ">>>>>>> REPLACE",
+        "exactly one place",
+        "must differ from its REPLACE",
+    ):
         assert words in REPLY_FORMAT
 
 
@@ -165,8 +250,10 @@ def test_others_are_shown_as_diffs_against_the_parent():
 
 
 def test_others_best_scores_show_diffs_and_the_rest_only_hypotheses():
-    others = [ArchiveEntry(f"exp-o{i}", PARENT_CODE + f"CODE_OF_O{i} = {i}\n", f"idea {i}", score, [])
-              for i, score in enumerate([30.0, None, -2.0, 10.0])]
+    others = [
+        ArchiveEntry(f"exp-o{i}", PARENT_CODE + f"CODE_OF_O{i} = {i}\n", f"idea {i}", score, [])
+        for i, score in enumerate([30.0, None, -2.0, 10.0])
+    ]
     message = build_user_message(sample_context(others=others), PromptBudget(others_with_code=2))
     assert "+CODE_OF_O2" in message and "+CODE_OF_O3" in message  # the two best scores
     assert "CODE_OF_O0" not in message and "CODE_OF_O1" not in message
@@ -182,7 +269,8 @@ def test_others_diffs_over_budget_become_a_summary():
 def test_another_program_with_the_parents_code_is_named_not_diffed():
     others = [ArchiveEntry("exp-twin", PARENT_CODE, "a rerun", 40.0, [])]
     assert "- exp-twin (score +40.00%): a rerun [same code as the parent]" in build_user_message(
-        sample_context(others=others))
+        sample_context(others=others)
+    )
 
 
 def test_summaries_past_their_budget_are_counted_not_shown():
@@ -210,10 +298,14 @@ def test_the_request_puts_cache_breakpoints_on_the_stable_prefix():
     assert stable["cache_control"] == varying["cache_control"] == CACHE
 
 
-REJECTED_CODE = PARENT_CODE.replace("raise NotImplementedError(\"parent for prompt tests\")",
-                                    "y = np.frombuffer(bitstream, np.uint8).reshape(6, 64, 96)\n    return y, y, y")
-TRACEBACK = ('Traceback (most recent call last):\n  File "codec.py", line 13, in decode\n'
-             "ValueError: cannot reshape array of size 4608 into shape (6,64,96)")
+REJECTED_CODE = PARENT_CODE.replace(
+    'raise NotImplementedError("parent for prompt tests")',
+    "y = np.frombuffer(bitstream, np.uint8).reshape(6, 64, 96)\n    return y, y, y",
+)
+TRACEBACK = (
+    'Traceback (most recent call last):\n  File "codec.py", line 13, in decode\n'
+    "ValueError: cannot reshape array of size 4608 into shape (6,64,96)"
+)
 
 
 def test_a_rejected_attempt_comes_back_as_the_models_reply_and_a_repair_turn():
@@ -240,7 +332,7 @@ def test_a_long_rejected_reply_goes_back_as_a_diff_of_its_module():
     request = build_request(sample_context(attempts=(attempt,)), PromptBudget(reply_chars=300))
     answer = request["messages"][1]["content"][0]["text"]
     assert answer.startswith("<hypothesis>Rewrite.</hypothesis>")
-    assert "-    raise NotImplementedError(\"parent for prompt tests\")" in answer and "x" * 500 not in answer
+    assert '-    raise NotImplementedError("parent for prompt tests")' in answer and "x" * 500 not in answer
 
 
 def test_a_reply_that_made_no_module_is_repaired_against_the_parent():

@@ -10,8 +10,16 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from aiv.metrics import quality
-from aiv.metrics.quality import (PSNR_CAP_DB, psnr_frames, psnr_y, psnr_yuv, psnr_yuv_frames, ssim_frames,
-                                 ssim_frames_torch, ssim_y)
+from aiv.metrics.quality import (
+    PSNR_CAP_DB,
+    psnr_frames,
+    psnr_y,
+    psnr_yuv,
+    psnr_yuv_frames,
+    ssim_frames,
+    ssim_frames_torch,
+    ssim_y,
+)
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
 # The task's bound is 1e-4; both paths actually agree with scikit-image to rounding error.
@@ -19,8 +27,12 @@ SSIM_TOLERANCE = 1e-10
 
 
 def skimage_ssim(ref: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    return np.array([structural_similarity(r, d, data_range=255, gaussian_weights=True, sigma=1.5,
-                                           use_sample_covariance=False) for r, d in zip(ref, dist)])
+    return np.array(
+        [
+            structural_similarity(r, d, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+            for r, d in zip(ref, dist)
+        ]
+    )
 
 
 def skimage_psnr(ref: np.ndarray, dist: np.ndarray) -> np.ndarray:
@@ -37,14 +49,19 @@ def natural(frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     field = cv2.GaussianBlur(rng.normal(128, 60, (height + 8, width + 8)), (0, 0), 3)
     field += rng.normal(0, 6, field.shape)
-    field[:, (width + 8) // 2:] += 40
-    return np.stack([np.clip(field[t % 8: t % 8 + height, t: t + width], 0, 255) for t in range(frames)]
-                    ).astype(np.uint8)
+    field[:, (width + 8) // 2 :] += 40
+    return np.stack([np.clip(field[t % 8 : t % 8 + height, t : t + width], 0, 255) for t in range(frames)]).astype(
+        np.uint8
+    )
 
 
 def jpeg(frames: np.ndarray, level: int) -> np.ndarray:
-    return np.stack([cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, level])[1],
-                                  cv2.IMREAD_GRAYSCALE) for f in frames])
+    return np.stack(
+        [
+            cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, level])[1], cv2.IMREAD_GRAYSCALE)
+            for f in frames
+        ]
+    )
 
 
 def structured_pairs() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -113,7 +130,7 @@ def test_exact_frames_report_the_cap_and_lossy_frames_do_not():
     dist[1, 0, 0] ^= 1  # one pixel off by one: the closest a lossy 8-bit frame can come
     values = psnr_frames(ref, dist)
     assert values[0] == values[2] == PSNR_CAP_DB
-    assert values[1] == pytest.approx(10 * np.log10(255 ** 2 * 256))
+    assert values[1] == pytest.approx(10 * np.log10(255**2 * 256))
     assert values[1] < PSNR_CAP_DB
     assert psnr_y(ref, ref) == PSNR_CAP_DB
 
@@ -126,15 +143,18 @@ def test_psnr_yuv_weights_luma_six_to_one_to_one():
     assert psnr_yuv((y, u, v), dist) == pytest.approx(expected.mean(), abs=1e-9)
 
 
-@pytest.mark.parametrize("ref,dist,message", [
-    (np.zeros((2, 16, 16), np.uint8), np.zeros((2, 16, 18), np.uint8), "differs"),
-    (np.zeros((2, 16, 16), np.uint8), np.zeros((3, 16, 16), np.uint8), "differs"),
-    (np.zeros((2, 16, 16), np.uint8), np.zeros((2, 16, 16), np.uint16), "uint8"),
-    (np.zeros((2, 16, 16), np.float64), np.zeros((2, 16, 16), np.uint8), "uint8"),
-    (np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint8), "uint8 \\[T, H, W\\]"),
-    (np.zeros((0, 16, 16), np.uint8), np.zeros((0, 16, 16), np.uint8), "empty"),
-    ([[[0]]], np.zeros((1, 1, 1), np.uint8), "list"),
-])
+@pytest.mark.parametrize(
+    "ref,dist,message",
+    [
+        (np.zeros((2, 16, 16), np.uint8), np.zeros((2, 16, 18), np.uint8), "differs"),
+        (np.zeros((2, 16, 16), np.uint8), np.zeros((3, 16, 16), np.uint8), "differs"),
+        (np.zeros((2, 16, 16), np.uint8), np.zeros((2, 16, 16), np.uint16), "uint8"),
+        (np.zeros((2, 16, 16), np.float64), np.zeros((2, 16, 16), np.uint8), "uint8"),
+        (np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint8), "uint8 \\[T, H, W\\]"),
+        (np.zeros((0, 16, 16), np.uint8), np.zeros((0, 16, 16), np.uint8), "empty"),
+        ([[[0]]], np.zeros((1, 1, 1), np.uint8), "list"),
+    ],
+)
 def test_mismatched_or_malformed_input_is_a_value_error(ref, dist, message):
     with pytest.raises(ValueError, match=message):
         psnr_frames(ref, dist)
@@ -162,6 +182,7 @@ def test_ssim_needs_frames_as_large_as_its_window():
 
 def test_ssim_on_a_missing_cuda_device_says_so():
     import torch
+
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     frames = natural(1, 16, 16)
@@ -182,6 +203,7 @@ def test_real_clip_matches_skimage():
 
 def test_ssim_on_cuda_matches_skimage():
     import torch
+
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device here")
     ref = natural(4, 45, 61)

@@ -8,18 +8,49 @@ from aiv.evaluate import SUMMARY_KEYS, summarise
 from aiv.store.records import HEADLINE_KEYS, Experiment, ResultSummary, Summaries, new_experiment
 
 # the keys a stored experiment holds, in the order every store has written them
-STORED_KEYS = ["id", "run_id", "created_at", "updated_at", "status", "stage", "parents", "proposer", "model",
-               "hypothesis", "code_sha256", "code_key", "attempts", "failure", "score", "score_validation", "summary",
-               "result_key", "clip_scores", "best_point", "cost", "settings", "benchmark"]
+STORED_KEYS = [
+    "id",
+    "run_id",
+    "created_at",
+    "updated_at",
+    "status",
+    "stage",
+    "parents",
+    "proposer",
+    "model",
+    "hypothesis",
+    "code_sha256",
+    "code_key",
+    "attempts",
+    "failure",
+    "score",
+    "score_validation",
+    "summary",
+    "result_key",
+    "clip_scores",
+    "best_point",
+    "cost",
+    "settings",
+    "benchmark",
+]
 
 
 def clip(name: str, x264: float | None, x265: float, caveat: str | None = None) -> dict:
     """A clip record's BD-rates as aiv.evaluate writes them (no VMAF measured)."""
-    return {"name": name, "bd_rate": {
-        "x264": {"psnr_y": {"value": x264, "reason": None if x264 is not None else "ranges do not overlap",
-                            "caveat": caveat},
-                 "vmaf": {"value": None, "reason": "VMAF was not measured (--no-vmaf)", "caveat": None}},
-        "x265": {"psnr_y": {"value": x265, "reason": None, "caveat": None}}}}
+    return {
+        "name": name,
+        "bd_rate": {
+            "x264": {
+                "psnr_y": {
+                    "value": x264,
+                    "reason": None if x264 is not None else "ranges do not overlap",
+                    "caveat": caveat,
+                },
+                "vmaf": {"value": None, "reason": "VMAF was not measured (--no-vmaf)", "caveat": None},
+            },
+            "x265": {"psnr_y": {"value": x265, "reason": None, "caveat": None}},
+        },
+    }
 
 
 def test_a_new_experiment_is_stored_with_the_same_keys_as_before():
@@ -32,10 +63,13 @@ def test_the_summary_keys_are_the_evaluators():
     assert HEADLINE_KEYS == tuple(f"bd_rate_{anchor}_{metric}" for anchor, metric in SUMMARY_KEYS)
 
 
-@pytest.mark.parametrize("clips", [
-    [clip("a", -4.0, 2.5), clip("b", -2.0, 3.5, caveat="from 3 test points")],
-    [clip("a", None, 2.5), clip("b", -2.0, 3.5)],  # not comparable on x264
-])
+@pytest.mark.parametrize(
+    "clips",
+    [
+        [clip("a", -4.0, 2.5), clip("b", -2.0, 3.5, caveat="from 3 test points")],
+        [clip("a", None, 2.5), clip("b", -2.0, 3.5)],  # not comparable on x264
+    ],
+)
 def test_a_result_summary_round_trips_what_summarise_writes(clips):
     written = summarise(clips)
     summary = ResultSummary.from_record(written)
@@ -47,12 +81,20 @@ def test_a_result_summary_round_trips_what_summarise_writes(clips):
 
 def test_a_full_record_round_trips_exactly():
     summary = summarise([clip("a", -4.0, 2.5, caveat="from 3 test points")])
-    record = {**new_experiment("run-1", "claude", ["exp-p"], "sharper", "b" * 64, "claude-x", benchmark="bm-1").as_record(),
-              "status": "succeeded", "stage": "record", "score": -4.0, "score_validation": -3.5,
-              "summary": {"train": summary, "validation": None}, "result_key": "results/x.json",
-              "clip_scores": {"a": -4.0}, "best_point": {"quality": 0.6, "kbps": 300.0},
-              "attempts": [{"attempt": 1, "stage": "smoke", "reason": "boom", "code_sha256": None, "hypothesis": ""}],
-              "failure": None, "settings": {"frames": 8}}
+    record = {
+        **new_experiment("run-1", "claude", ["exp-p"], "sharper", "b" * 64, "claude-x", benchmark="bm-1").as_record(),
+        "status": "succeeded",
+        "stage": "record",
+        "score": -4.0,
+        "score_validation": -3.5,
+        "summary": {"train": summary, "validation": None},
+        "result_key": "results/x.json",
+        "clip_scores": {"a": -4.0},
+        "best_point": {"quality": 0.6, "kbps": 300.0},
+        "attempts": [{"attempt": 1, "stage": "smoke", "reason": "boom", "code_sha256": None, "hypothesis": ""}],
+        "failure": None,
+        "settings": {"frames": 8},
+    }
     experiment = Experiment.from_record(record)
     assert experiment.as_record() == record and list(experiment.as_record()) == STORED_KEYS
     assert experiment.summary_of("train") == ResultSummary.from_record(summary)
@@ -66,8 +108,10 @@ def test_an_older_record_reads_with_defaults_and_keeps_what_this_code_does_not_k
     record = new_experiment("run-1", "offline", [], "h", None, benchmark="bm-1").as_record()
     del record["benchmark"], record["best_point"], record["clip_scores"]
     record["rd_signature"] = [[120.5, 33.25]]
-    record["summary"] = {"train": {"bd_rate_x264_psnr_y": -1.0, "bd_rate_x265_psnr_y": None, "not_comparable": {}},
-                         "validation": None}  # before VMAF and caveats were summarised
+    record["summary"] = {
+        "train": {"bd_rate_x264_psnr_y": -1.0, "bd_rate_x265_psnr_y": None, "not_comparable": {}},
+        "validation": None,
+    }  # before VMAF and caveats were summarised
     experiment = Experiment.from_record(record)
     assert experiment.benchmark == "unknown" and experiment.best_point is None and experiment.clip_scores is None
     assert experiment.summary_of("train") == ResultSummary(bd_rate_x264_psnr_y=-1.0)

@@ -41,8 +41,12 @@ from aiv.video.corpus import builtin_clip
 
 HOSTILE = Limits(timeout_s=20)  # hostile codecs fail at once; the bound only matters if one is not stopped
 TORCH = Limits(timeout_s=120)  # importing torch takes seconds on a busy machine
-SECRETS = {"AWS_SECRET_ACCESS_KEY": "aws-secret-5d1c", "ANTHROPIC_API_KEY": "sk-ant-secret-77",
-           "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc", "ECS_CONTAINER_METADATA_URI": "http://x"}
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-5d1c",
+    "ANTHROPIC_API_KEY": "sk-ant-secret-77",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/abc",
+    "ECS_CONTAINER_METADATA_URI": "http://x",
+}
 
 
 @pytest.fixture(scope="module")
@@ -206,8 +210,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("name", "stage", "expected"), REFUSED, ids=[r[0] for r in REFUSED])
-def test_hostile_codec_is_refused(name: str, stage: str, expected: str, isolation: str, planes,
-                                  run_uids: list[int]) -> None:
+def test_hostile_codec_is_refused(
+    name: str, stage: str, expected: str, isolation: str, planes, run_uids: list[int]
+) -> None:
     failure = round_trip(codec(name), planes)
     assert failure.stage == stage
     assert failure.reason.startswith("refused: ") and expected in failure.reason, failure.reason
@@ -265,12 +270,15 @@ def test_oversized_bitstream_is_refused(planes) -> None:
     assert failure.reason.endswith(f"the limit is {8 * raw}")
 
 
-@pytest.mark.parametrize(("name", "stage", "expected"), [
-    ("encode_returns_str", "encode", "encode returned str; the contract requires bytes"),
-    ("decode_float", "check", "decode returned plane y as float32; expected uint8"),
-    ("decode_2d", "check", "decode returned plane y with 2 dimensions (16, 16); expected 3"),
-    ("decode_two_planes", "check", "decode returned a tuple of length 2"),
-])
+@pytest.mark.parametrize(
+    ("name", "stage", "expected"),
+    [
+        ("encode_returns_str", "encode", "encode returned str; the contract requires bytes"),
+        ("decode_float", "check", "decode returned plane y as float32; expected uint8"),
+        ("decode_2d", "check", "decode returned plane y with 2 dimensions (16, 16); expected 3"),
+        ("decode_two_planes", "check", "decode returned a tuple of length 2"),
+    ],
+)
 def test_wrong_return_types_are_named(name: str, stage: str, expected: str, planes) -> None:
     failure = round_trip(codec(name), planes)
     assert failure.stage == stage
@@ -296,8 +304,10 @@ def test_tracebacks_and_refusals_name_the_researchers_file(planes) -> None:
     with pytest.raises(CodecFailure) as failure:
         run_encode(codec("raises_at_import"), *planes, 25.0, 0.5, HOSTILE, codec_file="my_codec.py")
     assert failure.value.reason.startswith("exception while importing my_codec.py:\n")
-    assert 'File "my_codec.py", line 5, in <module>' in failure.value.reason and "codec.py" not in \
-        failure.value.reason.replace("my_codec.py", "")
+    assert (
+        'File "my_codec.py", line 5, in <module>' in failure.value.reason
+        and "codec.py" not in failure.value.reason.replace("my_codec.py", "")
+    )
     with pytest.raises(CodecFailure) as failure:
         run_encode(codec("read_passwd"), *planes, 25.0, 0.5, HOSTILE, codec_file="my_codec.py")
     assert "(at my_codec.py line " in failure.value.reason
@@ -327,8 +337,11 @@ def secret_file(where: Path) -> Iterator[Path]:
 def native_read_target(target: str) -> Iterator[Path]:
     """A readable file the lab holds that no codec may see: package data, /etc, the cache, a store, a clip..."""
     if target in ("a file in /tmp", "the anchor cache", "a store"):
-        where = {"a file in /tmp": Path("/tmp"), "the anchor cache": default_cache_dir(),
-                 "a store": REPO / "lab-test-stores"}[target]
+        where = {
+            "a file in /tmp": Path("/tmp"),
+            "the anchor cache": default_cache_dir(),
+            "a store": REPO / "lab-test-stores",
+        }[target]
         with secret_file(where) as secret:
             yield secret
         if target == "a store" and not any(where.iterdir()):
@@ -340,12 +353,22 @@ def native_read_target(target: str) -> Iterator[Path]:
             pytest.skip(f"no clips in {CLIPS}")
         yield clips[0]
         return
-    yield {"site-packages data": CHELSEA, "/etc/passwd": Path("/etc/passwd"),
-           "the lab's source": REPO / "aiv" / "video" / "corpus.py"}[target]
+    yield {
+        "site-packages data": CHELSEA,
+        "/etc/passwd": Path("/etc/passwd"),
+        "the lab's source": REPO / "aiv" / "video" / "corpus.py",
+    }[target]
 
 
-NATIVE_READ_TARGETS = ["site-packages data", "/etc/passwd", "the lab's source", "the anchor cache", "a store",
-                       "a file in /tmp", "a real clip"]
+NATIVE_READ_TARGETS = [
+    "site-packages data",
+    "/etc/passwd",
+    "the lab's source",
+    "the anchor cache",
+    "a store",
+    "a file in /tmp",
+    "a real clip",
+]
 
 
 @pytest.mark.parametrize("target", NATIVE_READ_TARGETS)
@@ -358,8 +381,11 @@ def test_native_file_reads_find_nothing_in_the_view(target: str, full_view: str,
     assert "No such file or directory" in failure.reason and content not in failure.reason, failure.reason
 
 
-NATIVE_READERS = [("numpy.fromfile", "site-packages data"), ("cv2.imread", "site-packages data"),
-                  ("cv2.VideoCapture", "a real clip")]
+NATIVE_READERS = [
+    ("numpy.fromfile", "site-packages data"),
+    ("cv2.imread", "site-packages data"),
+    ("cv2.VideoCapture", "a real clip"),
+]
 
 
 def native_reader_codec(reader: str, secret: Path) -> str:
@@ -375,8 +401,9 @@ def test_numpy_and_opencv_readers_find_nothing_in_the_view(reader: str, target: 
 
 
 @pytest.mark.parametrize(("reader", "target"), NATIVE_READERS, ids=[r for r, _ in NATIVE_READERS])
-def test_numpy_and_opencv_readers_do_read_without_the_view(reader: str, target: str, planes,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_numpy_and_opencv_readers_do_read_without_the_view(
+    reader: str, target: str, planes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The control: the same codecs read the file when the whole filesystem is in view (the audit hook alone)."""
     monkeypatch.setattr(sandbox, "_isolation", lambda: iso.Isolation(False, False, False))
     with native_read_target(target) as secret:
@@ -389,8 +416,9 @@ def noisy_static() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return replayed_noisy_static(2)
 
 
-def test_rebuilding_a_corpus_clip_from_package_files_works_without_the_view(noisy_static,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rebuilding_a_corpus_clip_from_package_files_works_without_the_view(
+    noisy_static, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The attack is real: with the whole filesystem in view, 2 bytes give back noisy_static exactly."""
     monkeypatch.setattr(sandbox, "_isolation", lambda: iso.Isolation(False, False, False))
     source = codec("rebuild_corpus")
@@ -431,18 +459,34 @@ def inside(path: str, folder: str) -> bool:
 
 def test_the_view_holds_only_what_a_codec_may_use() -> None:
     view = codec_view()
-    site_entries = {Path(p).name.split("-")[0].split(".")[0] for p in [*view.read_only, *view.in_hidden]
-                    if "-packages/" in p}
+    site_entries = {
+        Path(p).name.split("-")[0].split(".")[0] for p in [*view.read_only, *view.in_hidden] if "-packages/" in p
+    }
     assert {"numpy", "torch", "cv2"} <= site_entries
-    assert not site_entries & {"skimage", "scikit_image", "av", "imageio", "imageio_ffmpeg", "aiv", "PIL", "scipy",
-                               "boto3", "anthropic", "pytest", "__editable__"}, site_entries
+    assert not site_entries & {
+        "skimage",
+        "scikit_image",
+        "av",
+        "imageio",
+        "imageio_ffmpeg",
+        "aiv",
+        "PIL",
+        "scipy",
+        "boto3",
+        "anthropic",
+        "pytest",
+        "__editable__",
+    }, site_entries
     everything = [*view.read_only, *view.in_hidden, *(link for link, _ in view.symlinks)]
     assert [p for p in everything if p.startswith("/etc")] == ["/etc/ld.so.cache"]
     allowed = (*view.site_dirs, *iso.install_prefixes(), iso.interpreter())
     for outside in (REPO, CLIPS, default_cache_dir(), Path.home()):
         real = os.path.realpath(outside)
-        leaks = [p for p in everything if inside(p, real) and not any(inside(p, a) for a in allowed)
-                 and ".so" not in Path(p).name]  # shared libraries the interpreter loads are code, not data
+        leaks = [
+            p
+            for p in everything
+            if inside(p, real) and not any(inside(p, a) for a in allowed) and ".so" not in Path(p).name
+        ]  # shared libraries the interpreter loads are code, not data
         assert leaks == [], f"the view holds {leaks} from {outside}"
     args = bwrap_arguments(view, "/tmp/work")
     assert args[:5] == ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
@@ -454,8 +498,9 @@ def test_every_process_of_a_run_uid_is_killed() -> None:
     uid = iso.claim_uid()
     try:
         sleeper = subprocess.Popen(["sleep", "300"], user=uid, group=uid, extra_groups=[], start_new_session=True)
-        subprocess.run(["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"], user=uid, group=uid, extra_groups=[],
-                       check=True)  # a daemon: new session, parent gone
+        subprocess.run(
+            ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"], user=uid, group=uid, extra_groups=[], check=True
+        )  # a daemon: new session, parent gone
         assert len(iso._processes_of(uid)) >= 2
         iso.kill_uid(uid)
         sleeper.wait(timeout=10)
@@ -492,12 +537,17 @@ def test_plane_files_are_checked_before_they_are_loaded(tmp_path: Path) -> None:
     assert sandbox._read_plane(tmp_path / "v.npy", 1 << 20, None).shape == (1, 2, 2)
 
 
-
 def test_packages_inside_a_hidden_folder_are_bound_again_once_it_is_covered() -> None:
     """A conda-style installation: site-packages inside the stdlib is covered, then numpy bound over it."""
     site = "/opt/py/lib/python3.11/site-packages"
-    layout = View(read_only=("/opt/py/lib/python3.11",), symlinks=(), hidden=(site,), in_hidden=(f"{site}/numpy",),
-                  devices=(), site_dirs=(site,))
+    layout = View(
+        read_only=("/opt/py/lib/python3.11",),
+        symlinks=(),
+        hidden=(site,),
+        in_hidden=(f"{site}/numpy",),
+        devices=(),
+        site_dirs=(site,),
+    )
     args = bwrap_arguments(layout, "/tmp/work")
     assert args.index("--tmpfs") > args.index("/opt/py/lib/python3.11")
     assert args.index(f"{site}/numpy") > args.index("--tmpfs")
@@ -515,14 +565,16 @@ def test_symlinks_on_the_way_to_a_library_are_recreated(tmp_path: Path) -> None:
     assert links == {f"{tmp_path}/lib": "usr/lib", f"{tmp_path}/usr/lib/libz.so.1": "libz.so.1.2"}
 
 
-def test_a_covered_site_packages_keeps_only_the_allowed_packages(full_view: str, noisy_static, planes,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_covered_site_packages_keeps_only_the_allowed_packages(
+    full_view: str, noisy_static, planes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As in a conda image, where site-packages lies inside the stdlib: bound whole, covered, the allowed bound again."""
     real = codec_view()
     site = real.site_dirs[0]
     packages = tuple(p for p in real.read_only if p.startswith(site + "/"))
-    covered = dataclasses.replace(real, read_only=(*[p for p in real.read_only if p not in packages], site),
-                                  hidden=(site,), in_hidden=packages)
+    covered = dataclasses.replace(
+        real, read_only=(*[p for p in real.read_only if p not in packages], site), hidden=(site,), in_hidden=packages
+    )
     monkeypatch.setattr(iso, "codec_view", lambda: covered)
     source = codec("torch_codec")
     decoded = run_decode(source, run_encode(source, *planes, 25.0, 0.5, TORCH).bitstream, TORCH)

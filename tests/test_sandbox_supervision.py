@@ -87,23 +87,29 @@ def started_codec(folder: Path) -> tuple[Path, int, dict] | None:
 
 
 @pytest.mark.parametrize("isolation", ["strongest", "audit hook only"])
-def test_a_codec_dies_with_its_killed_supervisor_and_the_next_run_cleans_up(isolation: str, temp_folder: Path,
-                                                                            tmp_path: Path) -> None:
+def test_a_codec_dies_with_its_killed_supervisor_and_the_next_run_cleans_up(
+    isolation: str, temp_folder: Path, tmp_path: Path
+) -> None:
     codec_file = tmp_path / "sleeper.py"
     codec_file.write_text(hostile("sleeper"))
     env = {**os.environ, "TMPDIR": str(temp_folder), "PYTHONPATH": str(REPO)}
-    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR, isolation, str(codec_file)], env=env,
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, isolation, str(codec_file)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     straggler, codec_pid = None, 0
     try:
-        base, codec_pid, record = wait_for(lambda: started_codec(temp_folder) or supervisor.poll() is not None,
-                                           "the slow codec started", bound_s=120) or (None, 0, {})
+        base, codec_pid, record = wait_for(
+            lambda: started_codec(temp_folder) or supervisor.poll() is not None, "the slow codec started", bound_s=120
+        ) or (None, 0, {})
         assert supervisor.poll() is None, supervisor.stderr.read().decode()
         assert record["pid"] == supervisor.pid
         uid = record["uid"]
         if uid is not None:  # a process of the run's uid that the codec could have left (a native fork)
-            straggler = subprocess.Popen(["sleep", "300"], user=uid, group=uid, extra_groups=[],
-                                         start_new_session=True)
+            straggler = subprocess.Popen(["sleep", "300"], user=uid, group=uid, extra_groups=[], start_new_session=True)
         os.killpg(supervisor.pid, signal.SIGKILL)  # kill -9 of the run's process group
         supervisor.wait(timeout=BOUND_S)
         wait_for(lambda: not alive(codec_pid), "the codec died with its supervisor")
@@ -150,8 +156,9 @@ def test_work_directories_are_removed_however_deep(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["RLIMIT_AS", "cgroup memory.max"])
-def test_a_codec_over_the_memory_limit_fails_with_a_memory_limit_reason(mode: str, temp_folder: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_codec_over_the_memory_limit_fails_with_a_memory_limit_reason(
+    mode: str, temp_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parent, why = sandbox.delegated_parent()
     if mode == "RLIMIT_AS":
         monkeypatch.setattr(sandbox, "delegated_parent", lambda: (None, "switched off by the test"))

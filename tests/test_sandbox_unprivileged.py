@@ -30,8 +30,14 @@ CHELSEA = Path(find_spec("skimage").origin).parent / "data" / "chelsea.png"
 
 def as_unprivileged(python: str, *args: str) -> list[str]:
     """The command that runs `python args` as uid 65534 (as the current user when that is not root)."""
-    env = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8",
-           f"PYTHONPATH={REPO}:{sysconfig.get_paths()['purelib']}"]
+    env = [
+        "env",
+        "-i",
+        "PATH=/usr/bin:/bin",
+        "HOME=/tmp",
+        "LANG=C.UTF-8",
+        f"PYTHONPATH={REPO}:{sysconfig.get_paths()['purelib']}",
+    ]
     return [*(NOBODY if os.geteuid() == 0 else []), *env, python, *args]
 
 
@@ -40,8 +46,13 @@ def unprivileged_python() -> str:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     tried = []
     for python in dict.fromkeys((sys.executable, f"/usr/bin/{version}")):
-        check = subprocess.run(as_unprivileged(python, "-c", "import numpy, torch, cv2, skimage, aiv.codec.sandbox"),
-                               capture_output=True, text=True, timeout=300, check=False)
+        check = subprocess.run(
+            as_unprivileged(python, "-c", "import numpy, torch, cv2, skimage, aiv.codec.sandbox"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if check.returncode == 0:
             return python
         tried.append(f"{python}: {(check.stderr.strip().splitlines() or ['exit ' + str(check.returncode)])[-1]}")
@@ -65,8 +76,14 @@ def outcomes(secrets: list[str]) -> dict:
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is missing: cannot drop to an unprivileged user")
     python = unprivileged_python()
-    run = subprocess.run(as_unprivileged(python, str(DRIVER), *secrets), capture_output=True, text=True, check=False,
-                         timeout=900, cwd="/tmp")
+    run = subprocess.run(
+        as_unprivileged(python, str(DRIVER), *secrets),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        cwd="/tmp",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     checks = json.loads(run.stdout.strip().splitlines()[-1])
     if not checks["isolation"]["full_view"]:

@@ -58,13 +58,35 @@ def environment(tmp_path_factory):
 
 
 def run_command(store: Path, clips: list[str], *extra: str) -> list[str]:
-    return [sys.executable, "-m", "aiv.cli", "run", "--store", str(store), "--clips", clips[0],
-            "--validation-clips", clips[1], "--frames", "3", "--qualities", "0.3,0.7", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "aiv.cli",
+        "run",
+        "--store",
+        str(store),
+        "--clips",
+        clips[0],
+        "--validation-clips",
+        clips[1],
+        "--frames",
+        "3",
+        "--qualities",
+        "0.3,0.7",
+        *extra,
+    ]
 
 
 def start(command: list[str], environment: dict) -> subprocess.Popen:
-    return subprocess.Popen(command, env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def seeds(store: Path) -> dict[str, list[dict]]:
@@ -100,8 +122,14 @@ def test_a_seed_killed_with_its_run_is_evaluated_again_by_the_next_run(store, cl
         killed = wait_for_a_seed_evaluating(store, first)
     finally:
         stop(first)
-    second = subprocess.run(run_command(store, clips, "--iterations", "0"), env=environment, cwd=ROOT,
-                            capture_output=True, text=True, timeout=WAIT_S * 2)
+    second = subprocess.run(
+        run_command(store, clips, "--iterations", "0"),
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S * 2,
+    )
     assert second.returncode == 0, second.stderr
     assert f"closed 1 experiment(s) left running by an earlier run: {killed.id}" in second.stderr
     name = next(n for n, tries in seeds(store).items() if killed.id in [e.id for e in tries])
@@ -116,8 +144,14 @@ def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(store, c
     first = start(run_command(store, clips, "--iterations", "0"), environment)
     try:
         wait_for_a_seed_evaluating(store, first)
-        second = subprocess.run(run_command(store, clips, "--iterations", "1"), env=environment, cwd=ROOT,
-                                capture_output=True, text=True, timeout=WAIT_S * 2)
+        second = subprocess.run(
+            run_command(store, clips, "--iterations", "1"),
+            env=environment,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S * 2,
+        )
         out, err = first.communicate(timeout=WAIT_S)
     finally:
         stop(first)
@@ -130,8 +164,14 @@ def test_a_run_joining_during_seeding_waits_for_the_seeds_then_proposes(store, c
 
 
 def test_seeds_that_all_fail_end_the_run_with_exit_2_and_the_command_that_recovers(store, clips, environment):
-    failed = subprocess.run(run_command(store, clips, "--iterations", "1", "--timeout", "0.001"), env=environment,
-                            cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S)
+    failed = subprocess.run(
+        run_command(store, clips, "--iterations", "1", "--timeout", "0.001"),
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+    )
     assert failed.returncode == 2, failed.stderr
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("aiv run: no seed succeeded on benchmark bm-") and "Traceback" not in failed.stderr
@@ -139,8 +179,14 @@ def test_seeds_that_all_fail_end_the_run_with_exit_2_and_the_command_that_recove
         assert f"{name}: smoke: " in last and "timeout:" in last
     recovery = shlex.split(last.split("with: ", 1)[1])
     assert recovery[:2] == ["aiv", "run"] and recovery[recovery.index("--timeout") + 1] == "300"
-    recovered = subprocess.run([sys.executable, "-m", "aiv.cli", *recovery[1:], "--iterations", "0"],
-                               env=environment, cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S * 2)
+    recovered = subprocess.run(
+        [sys.executable, "-m", "aiv.cli", *recovery[1:], "--iterations", "0"],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S * 2,
+    )
     assert recovered.returncode == 0, recovered.stderr
     for tries in seeds(store).values():
         assert [e.status for e in tries] == ["rejected", "succeeded"]

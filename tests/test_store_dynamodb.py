@@ -25,8 +25,15 @@ from aiv.store.records import STATUSES, Experiment, ResultSummary, Summaries
 from aiv.store.s3 import S3ArtifactStore
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.store.table_design import BY_SCORE, BY_SCORE_VALIDATION, SCHEMA_VERSION, create_tables
-from store_contract import (BM, WORKER_FIELDS, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed,
-                            walk_pages)
+from store_contract import (
+    BM,
+    WORKER_FIELDS,
+    ArtifactStoreContract,
+    ExperimentStoreContract,
+    make_experiment,
+    seed,
+    walk_pages,
+)
 
 REGION = "eu-west-1"
 TABLE = "aiv-experiments"
@@ -44,8 +51,12 @@ def aws(monkeypatch):
     """
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     lock, handle = threading.Lock(), BotocoreStubber.__call__
 
@@ -100,13 +111,18 @@ def raw_item(client, experiment_id: str) -> dict:
 
 
 def index_ids(client, index, partition: str) -> list[str]:
-    items = client.query(TableName=TABLE, IndexName=index.name, KeyConditionExpression="#p = :p",
-                         ExpressionAttributeNames={"#p": index.partition_key},
-                         ExpressionAttributeValues={":p": {"S": partition}})["Items"]
+    items = client.query(
+        TableName=TABLE,
+        IndexName=index.name,
+        KeyConditionExpression="#p = :p",
+        ExpressionAttributeNames={"#p": index.partition_key},
+        ExpressionAttributeValues={":p": {"S": partition}},
+    )["Items"]
     return [json.loads(item["record"]["S"])["id"] for item in items]
 
 
 # --- access patterns ----------------------------------------------------------------------------
+
 
 def test_the_operation_log_would_see_a_scan(dynamodb):
     dynamodb.scan(TableName=TABLE)
@@ -151,15 +167,19 @@ def test_same_answers_as_sqlite_for_the_same_writes(store, tmp_path):
         seed(target, [7, 8], created_at=same_time, code_sha256="c" * 64)
         for n, created_at in ((2, "2026-01-01 00:00:05"), (3, "2026-01-01 00:00:05 UTC"), (4, "2026-01-01 00:00:05.5")):
             seed(target, [n], created_at=created_at)  # one a prefix of another: (created_at, id) order
-        target.update_experiment(make_experiment(9).id, {"status": "succeeded", "score": -1.5,
-                                                            "created_at": make_experiment(0).created_at})
+        target.update_experiment(
+            make_experiment(9).id, {"status": "succeeded", "score": -1.5, "created_at": make_experiment(0).created_at}
+        )
         target.update_experiment(make_experiment(1).id, {"parents": ["exp-other"], "status": "failed"})
-    for query in (lambda s: [[r.id for r in page] for page in walk_pages(s, limit=2)],
-                  lambda s: [[r.id for r in page] for page in walk_pages(s, limit=1, status="proposed")],
-                  lambda s: [r.id for r in s.children("exp-root")],
-                  lambda s: [r.id for r in s.children("exp-other")],
-                  lambda s: [r.id for r in s.find_by_code("c" * 64)],
-                  lambda s: [r.id for r in s.best_experiments(benchmark=BM)], lambda s: s.count_by_status()):
+    for query in (
+        lambda s: [[r.id for r in page] for page in walk_pages(s, limit=2)],
+        lambda s: [[r.id for r in page] for page in walk_pages(s, limit=1, status="proposed")],
+        lambda s: [r.id for r in s.children("exp-root")],
+        lambda s: [r.id for r in s.children("exp-other")],
+        lambda s: [r.id for r in s.find_by_code("c" * 64)],
+        lambda s: [r.id for r in s.best_experiments(benchmark=BM)],
+        lambda s: s.count_by_status(),
+    ):
         assert query(store) == query(reference)
     for n in (1, 2, 5, 7, 8, 9):  # the same records, but for the time of their last update
         experiment_id = make_experiment(n).id
@@ -172,9 +192,14 @@ def test_a_cursor_is_opaque_and_a_tampered_one_is_refused(store):
     seed(store, range(6))
     cursor = store.list_experiments(limit=2).cursor
     assert make_experiment(4).id not in cursor and base64.urlsafe_b64decode(cursor)
-    for tampered in ("not a cursor!", cursor[:-3], base64.urlsafe_b64encode(b'{"at": 1}').decode(),
-                     base64.urlsafe_b64encode(b'["2026-01-01"]').decode(),
-                     base64.urlsafe_b64encode(b"[1, 2]").decode(), base64.urlsafe_b64encode(b"\xff\xfe").decode()):
+    for tampered in (
+        "not a cursor!",
+        cursor[:-3],
+        base64.urlsafe_b64encode(b'{"at": 1}').decode(),
+        base64.urlsafe_b64encode(b'["2026-01-01"]').decode(),
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    ):
         with pytest.raises(ValueError, match="cursor"):
             store.list_experiments(limit=2, cursor=tampered)
     rest = store.list_experiments(limit=10, cursor=cursor)
@@ -195,6 +220,7 @@ def test_children_beyond_one_batch_read(store):
 
 # --- concurrency --------------------------------------------------------------------------------
 
+
 def test_concurrent_updaters_lose_nothing_and_counters_stay_exact(store):
     target = seed(store, [0])[0].id
     pool_ids = [r.id for r in seed(store, range(1, 9))]
@@ -213,8 +239,9 @@ def test_concurrent_updaters_lose_nothing_and_counters_stay_exact(store):
     with ThreadPoolExecutor(len(WORKER_FIELDS)) as pool:
         list(pool.map(work, range(len(WORKER_FIELDS))))
     record = store.get_experiment(target)
-    assert {field: getattr(record, field) for field in WORKER_FIELDS} == \
-           {field: f"t{w}-5" for w, field in enumerate(WORKER_FIELDS)}  # no worker's last write was lost
+    assert {field: getattr(record, field) for field in WORKER_FIELDS} == {
+        field: f"t{w}-5" for w, field in enumerate(WORKER_FIELDS)
+    }  # no worker's last write was lost
     assert len(claims) == 1 and record.status == "validating"
     statuses = [store.get_experiment(i).status for i in [target, *pool_ids]]
     assert store.count_by_status() == {status: statuses.count(status) for status in STATUSES}
@@ -236,9 +263,11 @@ def conflict_injector(client, times: int) -> list[int]:
         if left[0] == 0:
             return None
         left[0] -= 1
-        error = {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
-                 "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
-                 "ResponseMetadata": {"HTTPStatusCode": 400}}
+        error = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
         return botocore.awsrequest.AWSResponse("https://dynamodb", 400, {}, None), error
 
     client.meta.events.register("before-call.dynamodb.TransactWriteItems", collide)
@@ -262,19 +291,53 @@ def test_a_transaction_conflict_is_retried_and_endless_ones_give_up(store, dynam
 
 # --- limits and bad input -----------------------------------------------------------------------
 
+
 def test_a_realistic_record_fits_and_an_oversized_one_is_refused_by_size(store, dynamodb):
-    summary = ResultSummary(-4.2, 3.5, None, {"bd_rate_x264_vmaf": "; ".join(f"clip{c}: no VMAF" for c in range(8))},
-                            {"bd_rate_x264_psnr_y": "; ".join(f"clip{c}: 3 points" for c in range(8))})
-    point = {"quality": 0.6, "kbps": 312.5, "psnr_y": 36.1, "ssim_y": 0.95, "vmaf": None, "encode_fps": 41.0,
-             "decode_fps": 180.0}
-    realistic = Experiment.from_record({**make_experiment(
-        1, status="succeeded", score=-4.2, summary=Summaries(summary, summary), best_point=point,
-        clip_scores={f"clip{c}": -1.0 * c for c in range(8)}, hypothesis="h" * 600,
-        attempts=[{"attempt": a, "stage": "smoke", "reason": "r" * 400, "code_sha256": "c" * 64, "hypothesis": "h" * 300}
-                  for a in (1, 2)],
-        settings={"qualities": [0.2, 0.5, 0.8], "frames": 30,
-                  "clips": {split: [f"clip{c}" for c in range(8)] for split in ("train", "validation")}}).as_record(),
-        "rd_signature": [[120.5, 33.25]] * 8})
+    summary = ResultSummary(
+        -4.2,
+        3.5,
+        None,
+        {"bd_rate_x264_vmaf": "; ".join(f"clip{c}: no VMAF" for c in range(8))},
+        {"bd_rate_x264_psnr_y": "; ".join(f"clip{c}: 3 points" for c in range(8))},
+    )
+    point = {
+        "quality": 0.6,
+        "kbps": 312.5,
+        "psnr_y": 36.1,
+        "ssim_y": 0.95,
+        "vmaf": None,
+        "encode_fps": 41.0,
+        "decode_fps": 180.0,
+    }
+    realistic = Experiment.from_record(
+        {
+            **make_experiment(
+                1,
+                status="succeeded",
+                score=-4.2,
+                summary=Summaries(summary, summary),
+                best_point=point,
+                clip_scores={f"clip{c}": -1.0 * c for c in range(8)},
+                hypothesis="h" * 600,
+                attempts=[
+                    {
+                        "attempt": a,
+                        "stage": "smoke",
+                        "reason": "r" * 400,
+                        "code_sha256": "c" * 64,
+                        "hypothesis": "h" * 300,
+                    }
+                    for a in (1, 2)
+                ],
+                settings={
+                    "qualities": [0.2, 0.5, 0.8],
+                    "frames": 30,
+                    "clips": {split: [f"clip{c}" for c in range(8)] for split in ("train", "validation")},
+                },
+            ).as_record(),
+            "rd_signature": [[120.5, 33.25]] * 8,
+        }
+    )
     assert 3_000 < len(json.dumps(realistic.as_record())) < 20_000
     assert store.create_experiment(realistic) and store.get_experiment(realistic.id) == realistic
 
@@ -294,6 +357,7 @@ def test_too_many_parents_for_one_transaction_is_refused(store):
 
 
 # --- schema -------------------------------------------------------------------------------------
+
 
 def test_a_new_table_records_its_schema_version(store, dynamodb):
     assert store.schema_version() == SCHEMA_VERSION
@@ -320,8 +384,9 @@ def test_a_schema_1_table_is_upgraded_and_its_items_rank_as_the_unknown_benchmar
 
 
 def test_a_newer_schema_and_a_missing_table_are_refused(dynamodb):
-    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"},
-                                             "version": {"N": str(SCHEMA_VERSION + 1)}})
+    dynamodb.put_item(
+        TableName=TABLE, Item={"pk": {"S": "SCHEMA"}, "sk": {"S": "SCHEMA"}, "version": {"N": str(SCHEMA_VERSION + 1)}}
+    )
     with pytest.raises(UsageError, match=f"version {SCHEMA_VERSION + 1} is newer .*version {SCHEMA_VERSION}"):
         DynamoExperimentStore(TABLE, client=dynamodb)
     with pytest.raises(UsageError, match="'no-such-table' does not exist"):
@@ -329,6 +394,7 @@ def test_a_newer_schema_and_a_missing_table_are_refused(dynamodb):
 
 
 # --- S3 -----------------------------------------------------------------------------------------
+
 
 def test_presigned_url_shape(s3):
     artifacts = S3ArtifactStore(BUCKET, prefix="lab")

@@ -20,8 +20,15 @@ from aiv.store.local_artifacts import LocalArtifactStore
 from aiv.store.ports import ConflictError
 from aiv.store.records import Experiment
 from aiv.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteExperimentStore, migrate
-from store_contract import (BM, WORKER_FIELDS, ArtifactStoreContract, ExperimentStoreContract, make_experiment, seed,
-                            walk_pages)
+from store_contract import (
+    BM,
+    WORKER_FIELDS,
+    ArtifactStoreContract,
+    ExperimentStoreContract,
+    make_experiment,
+    seed,
+    walk_pages,
+)
 
 SPAWN = multiprocessing.get_context("spawn")
 WAIT_S = 120  # a guard against a hung child, not a speed requirement
@@ -52,6 +59,7 @@ def integrity(path: Path) -> str:
 
 
 # --- the local folder ---------------------------------------------------------------------------
+
 
 def test_local_url_is_the_dashboard_route(tmp_path):
     artifacts = LocalArtifactStore(tmp_path)
@@ -86,6 +94,7 @@ def test_open_local_store_layout(tmp_path):
 
 # --- schema versions ----------------------------------------------------------------------------
 
+
 def test_a_new_file_gets_the_current_schema_in_wal_mode(store):
     assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
     with sqlite3.connect(store.path) as conn:
@@ -108,9 +117,11 @@ def test_a_schema_1_file_is_migrated_and_its_records_rank_as_the_unknown_benchma
     migrate(conn, MIGRATIONS[:1])
     old = make_experiment(1, status="succeeded", score=-3.0).as_record()
     del old["benchmark"]
-    conn.execute("INSERT INTO experiments (id, created_at, status, score, score_validation, code_sha256, run_id, record)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (old["id"], old["created_at"], "succeeded", -3.0, None,
-                                                      old["code_sha256"], old["run_id"], json.dumps(old)))
+    conn.execute(
+        "INSERT INTO experiments (id, created_at, status, score, score_validation, code_sha256, run_id, record)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (old["id"], old["created_at"], "succeeded", -3.0, None, old["code_sha256"], old["run_id"], json.dumps(old)),
+    )
     conn.close()
     store = SqliteExperimentStore(path)
     assert store.schema_version() == SCHEMA_VERSION == 2
@@ -174,8 +185,17 @@ QUERIES = {
     "get_state": lambda s, c: s.get_state("schedule"),
     "update_experiment": lambda s, c: s.update_experiment(make_experiment(7).id, {"stage": "x"}),
 }
-ORDERED_BY_INDEX = {"list_experiments", "list_experiments_deep", "list_by_status", "list_by_status_deep",
-                    "best_train", "best_validation", "find_by_code", "events", "recent_events"}
+ORDERED_BY_INDEX = {
+    "list_experiments",
+    "list_experiments_deep",
+    "list_by_status",
+    "list_by_status_deep",
+    "best_train",
+    "best_validation",
+    "find_by_code",
+    "events",
+    "recent_events",
+}
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -196,14 +216,20 @@ def test_every_query_uses_an_index(store, name):
     assert queries, f"{name} ran no query"
     for sql in queries:
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
-        full_scans = [step for step in plan if step.startswith("SCAN ") and " USING " not in step
-                      and not (name == "recent_events" and step == "SCAN events")]
+        full_scans = [
+            step
+            for step in plan
+            if step.startswith("SCAN ")
+            and " USING " not in step
+            and not (name == "recent_events" and step == "SCAN events")
+        ]
         assert not full_scans, f"{name}: {sql!r} scans a table: {plan}"
         if name in ORDERED_BY_INDEX:
             assert not any("TEMP B-TREE" in step for step in plan), f"{name}: {sql!r} sorts: {plan}"
 
 
 # --- concurrency --------------------------------------------------------------------------------
+
 
 def _process_worker(path: str, worker: int, barrier, results) -> None:
     """One of several processes: open a fresh file, race for the shared experiment, then write 50 + 25 times."""
@@ -212,8 +238,9 @@ def _process_worker(path: str, worker: int, barrier, results) -> None:
     shared = make_experiment(0)
     created = store.create_experiment(shared)
     try:
-        store.update_experiment(shared.id, {"status": "validating", "stage": f"claimed by {worker}"},
-                                expect_status=("proposed",))
+        store.update_experiment(
+            shared.id, {"status": "validating", "stage": f"claimed by {worker}"}, expect_status=("proposed",)
+        )
         claimed = True
     except ConflictError:
         claimed = False
@@ -247,8 +274,9 @@ def test_processes_write_concurrently_without_losing_anything(tmp_path):
     assert {r.id for r in store.children(make_experiment(0).id)} == expected
     shared = store.get_experiment(make_experiment(0).id)
     assert shared.status == "validating" and shared.stage == f"claimed by {winner}"
-    assert {field: getattr(shared, field) for field in WORKER_FIELDS[:4]} == \
-           {field: f"w{w}-49" for w, field in enumerate(WORKER_FIELDS[:4])}  # each worker's last write
+    assert {field: getattr(shared, field) for field in WORKER_FIELDS[:4]} == {
+        field: f"w{w}-49" for w, field in enumerate(WORKER_FIELDS[:4])
+    }  # each worker's last write
     assert integrity(path) == "ok"
 
 
@@ -263,13 +291,15 @@ def test_threads_share_one_store_without_losing_updates(store):
     with ThreadPoolExecutor(len(WORKER_FIELDS)) as pool:
         list(pool.map(work, range(len(WORKER_FIELDS))))
     record = store.get_experiment(target)
-    assert {field: getattr(record, field) for field in WORKER_FIELDS} == \
-           {field: f"t{w}-19" for w, field in enumerate(WORKER_FIELDS)}  # no worker's last write was lost
+    assert {field: getattr(record, field) for field in WORKER_FIELDS} == {
+        field: f"t{w}-19" for w, field in enumerate(WORKER_FIELDS)
+    }  # no worker's last write was lost
     assert store.count_by_status()["proposed"] == 20 * len(WORKER_FIELDS) + 1
     assert integrity(store.path) == "ok"
 
 
 # --- a writer killed mid-write ------------------------------------------------------------------
+
 
 def _write_forever(path: str, progress) -> None:
     """Create, update and log experiments with large records until killed."""

@@ -13,14 +13,25 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from moto import mock_aws
 
 from aiv.store import table_design
-from aiv.store.table_design import (GSIS, IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_ATTRIBUTE, INDEXES, SCORE_INDEXES,
-                                    TABLE_KEY, create_tables, experiments_table_request, idempotency_table_request)
+from aiv.store.table_design import (
+    GSIS,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    INDEXES,
+    SCORE_INDEXES,
+    TABLE_KEY,
+    create_tables,
+    experiments_table_request,
+    idempotency_table_request,
+)
 
 
 def test_importing_it_loads_no_aws_sdk():
-    code = ("import sys, aiv.store.table_design; "
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')); "
-            "assert not loaded, loaded")
+    code = (
+        "import sys, aiv.store.table_design; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')); "
+        "assert not loaded, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -37,7 +48,8 @@ def test_every_defined_attribute_is_a_key_attribute():
     request = experiments_table_request("t")
     defined = {d["AttributeName"] for d in request["AttributeDefinitions"]}
     used = {k["AttributeName"] for k in request["KeySchema"]} | {
-        k["AttributeName"] for index in request["GlobalSecondaryIndexes"] for k in index["KeySchema"]}
+        k["AttributeName"] for index in request["GlobalSecondaryIndexes"] for k in index["KeySchema"]
+    }
     assert defined == used and len(defined) == len(request["AttributeDefinitions"])
     assert idempotency_table_request("i")["KeySchema"] == [{"AttributeName": IDEMPOTENCY_KEY, "KeyType": "HASH"}]
 
@@ -51,8 +63,12 @@ def test_idempotency_names_are_the_powertools_defaults():
 
 @pytest.fixture
 def dynamodb(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():

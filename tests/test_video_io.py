@@ -20,8 +20,10 @@ NTSC = 30000 / 1001
 
 def random_clip(frames: int = 3, height: int = 16, width: int = 24, fps: float = 25.0, name: str = "rnd") -> Clip:
     rng = np.random.default_rng(7)
-    planes = [rng.integers(0, 256, (frames, h, w), dtype=np.uint8)
-              for h, w in ((height, width), (height // 2, width // 2), (height // 2, width // 2))]
+    planes = [
+        rng.integers(0, 256, (frames, h, w), dtype=np.uint8)
+        for h, w in ((height, width), (height // 2, width // 2), (height // 2, width // 2))
+    ]
     return Clip(name, *planes, fps=fps)
 
 
@@ -32,27 +34,40 @@ def raw_bytes(clip: Clip) -> bytes:
 def moving_rgb(frames: int, height: int, width: int) -> np.ndarray:
     """Smooth moving colour gradients: content a real encoder reproduces closely."""
     yy, xx = np.mgrid[:height, :width].astype(np.float32)
-    out = [np.stack([128 + 100 * np.sin((xx + 2 * t) / 9), 128 + 100 * np.cos((yy - t) / 7),
-                     128 + 60 * np.sin((xx + yy) / 13)], axis=-1) for t in range(frames)]
+    out = [
+        np.stack(
+            [128 + 100 * np.sin((xx + 2 * t) / 9), 128 + 100 * np.cos((yy - t) / 7), 128 + 60 * np.sin((xx + yy) / 13)],
+            axis=-1,
+        )
+        for t in range(frames)
+    ]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def encode(path: Path, rgb: np.ndarray, rate: Fraction | int = Fraction(30000, 1001), pix_fmt: str = "yuv420p",
-           fmt: str | None = None, options: dict[str, str] | None = None, codec: str = "libx264") -> None:
+def encode(
+    path: Path,
+    rgb: np.ndarray,
+    rate: Fraction | int = Fraction(30000, 1001),
+    pix_fmt: str = "yuv420p",
+    fmt: str | None = None,
+    options: dict[str, str] | None = None,
+    codec: str = "libx264",
+) -> None:
     """Encode `rgb` frames into `path` (a container, or Annex B with fmt="h264"/"hevc")."""
     with av.open(str(path), "w", format=fmt, options=options or {}) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.height, stream.width = rgb.shape[1:3]
         stream.pix_fmt = pix_fmt
         stream.options = {"preset": "ultrafast", "crf": "8"} | (
-            {"x265-params": "log-level=error"} if codec == "libx265" else {})
+            {"x265-params": "log-level=error"} if codec == "libx265" else {}
+        )
         for image in rgb:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+    return float(10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
 def rgb_reference(rgb: np.ndarray) -> np.ndarray:
@@ -61,6 +76,7 @@ def rgb_reference(rgb: np.ndarray) -> np.ndarray:
 
 
 # --- y4m --------------------------------------------------------------------------------------------
+
 
 def test_y4m_round_trip(tmp_path: Path) -> None:
     clip = random_clip()
@@ -122,12 +138,15 @@ def test_y4m_without_a_whole_frame_is_an_error(tmp_path: Path) -> None:
         read_y4m(tmp_path / "a.y4m")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\x00\x01garbage" * 50, "not a y4m file"),
-    (b"YUV4MPEG2 W4 F25:1\nFRAME\n" + bytes(24), "no valid width and height"),
-    (b"YUV4MPEG2 W4 H4 F25:0\nFRAME\n" + bytes(24), "no valid frame rate"),
-    (b"YUV4MPEG2 W4 H4 F25:1\nFRAME\n" + bytes(24) + b"JUNK!\n" + bytes(24), "no FRAME marker for frame 1"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x00\x01garbage" * 50, "not a y4m file"),
+        (b"YUV4MPEG2 W4 F25:1\nFRAME\n" + bytes(24), "no valid width and height"),
+        (b"YUV4MPEG2 W4 H4 F25:0\nFRAME\n" + bytes(24), "no valid frame rate"),
+        (b"YUV4MPEG2 W4 H4 F25:1\nFRAME\n" + bytes(24) + b"JUNK!\n" + bytes(24), "no FRAME marker for frame 1"),
+    ],
+)
 def test_y4m_corrupt_headers_are_errors(tmp_path: Path, content: bytes, message: str) -> None:
     (tmp_path / "bad.y4m").write_bytes(content)
     with pytest.raises(ClipError, match=message):
@@ -146,14 +165,18 @@ def test_y4m_odd_size_is_cropped_with_a_note(tmp_path: Path) -> None:
 
 # --- raw .yuv ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("stem, size, fps", [
-    ("foreman_352x288_30", (352, 288), 30.0),
-    ("x_352x288_29.97fps", (352, 288), 29.97),
-    ("akiyo_cif_25fps", (352, 288), 25.0),
-    ("talk-1280x720-60hz-crop", (1280, 720), 60.0),
-    ("news_qcif", (176, 144), None),
-    ("clip_7", None, None),
-])
+
+@pytest.mark.parametrize(
+    "stem, size, fps",
+    [
+        ("foreman_352x288_30", (352, 288), 30.0),
+        ("x_352x288_29.97fps", (352, 288), 29.97),
+        ("akiyo_cif_25fps", (352, 288), 25.0),
+        ("talk-1280x720-60hz-crop", (1280, 720), 60.0),
+        ("news_qcif", (176, 144), None),
+        ("clip_7", None, None),
+    ],
+)
 def test_yuv_name_parsing(stem: str, size: tuple[int, int] | None, fps: float | None) -> None:
     assert parse_yuv_name(stem) == (size, fps)
 
@@ -173,8 +196,7 @@ def test_yuv_size_and_rate_from_arguments_win_with_a_note(tmp_path: Path) -> Non
     (tmp_path / "s_12x32_30.yuv").write_bytes(raw_bytes(clip))
     back = read_clip(tmp_path / "s_12x32_30.yuv", size=(24, 16), fps=25)
     assert back.sha256 == clip.sha256
-    assert back.notes == ("size 24x16 given; the file name says 12x32",
-                          "frame rate 25 given; the file name says 30")
+    assert back.notes == ("size 24x16 given; the file name says 12x32", "frame rate 25 given; the file name says 30")
 
 
 def test_yuv_without_size_or_rate_asks_for_them(tmp_path: Path) -> None:
@@ -193,8 +215,16 @@ def test_yuv_wrong_size_is_an_error(tmp_path: Path) -> None:
 
 # --- PyAV: containers and Annex B -----------------------------------------------------------------
 
-@pytest.mark.parametrize("name, fmt, codec", [("enc.mp4", None, "libx264"), ("enc.mkv", None, "libx264"),
-                                              ("enc.264", "h264", "libx264"), ("enc.hevc", "hevc", "libx265")])
+
+@pytest.mark.parametrize(
+    "name, fmt, codec",
+    [
+        ("enc.mp4", None, "libx264"),
+        ("enc.mkv", None, "libx264"),
+        ("enc.264", "h264", "libx264"),
+        ("enc.hevc", "hevc", "libx265"),
+    ],
+)
 def test_pyav_reads_a_real_encode(tmp_path: Path, name: str, fmt: str | None, codec: str) -> None:
     rgb = moving_rgb(6, 48, 64)
     encode(tmp_path / name, rgb, fmt=fmt, codec=codec)
@@ -242,8 +272,9 @@ def test_truncated_mp4_is_an_error_or_a_noted_short_read(tmp_path: Path) -> None
         read_clip(tmp_path / "cut_tail.mp4")
     cut = read_clip(tmp_path / "cut_fast.mp4")
     assert cut.frames < 12
-    assert cut.notes == (f"the file declares 12 frames but only {cut.frames} could be decoded (truncated file?); "
-                         "kept those",)
+    assert cut.notes == (
+        f"the file declares 12 frames but only {cut.frames} could be decoded (truncated file?); kept those",
+    )
 
 
 @pytest.mark.parametrize("name", ["junk.mp4", "junk.264", "junk.hevc", "junk.mkv"])
@@ -274,6 +305,7 @@ def test_missing_and_unsupported_files_are_errors(tmp_path: Path) -> None:
 
 # --- folders ----------------------------------------------------------------------------------------
 
+
 def test_load_clips_from_files_and_folders(tmp_path: Path) -> None:
     folder = tmp_path / "set"
     (folder / "deeper").mkdir(parents=True)
@@ -298,11 +330,24 @@ def test_load_clips_errors(tmp_path: Path) -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert set(SUPPORTED_SUFFIXES) == {".y4m", ".yuv", ".mp4", ".mkv", ".webm", ".avi", ".mov", ".264", ".h264",
-                                       ".265", ".hevc", ".ivf"}
+    assert set(SUPPORTED_SUFFIXES) == {
+        ".y4m",
+        ".yuv",
+        ".mp4",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mov",
+        ".264",
+        ".h264",
+        ".265",
+        ".hevc",
+        ".ivf",
+    }
 
 
 # --- the real clips (skipped when ../shared/clips is absent) ---------------------------------------
+
 
 @pytest.mark.clips
 @pytest.mark.skipif(not (CLIPS / "foreman_cif.264").is_file(), reason="no shared clips")

@@ -23,8 +23,8 @@ def textured(frames: int = 4, height: int = 64, width: int = 96, seed: int = 0):
     rng = np.random.default_rng(seed)
     field = cv2.GaussianBlur(rng.normal(128, 60, (height, width + frames)), (0, 0), 2.5)
     field += rng.normal(0, 8, field.shape)
-    field[:, width // 2:] += 30
-    y = np.stack([np.clip(field[:, t: t + width], 0, 255) for t in range(frames)]).astype(np.uint8)
+    field[:, width // 2 :] += 30
+    y = np.stack([np.clip(field[:, t : t + width], 0, 255) for t in range(frames)]).astype(np.uint8)
     u = np.full((frames, height // 2, width // 2), 110, np.uint8)
     v = np.full((frames, height // 2, width // 2), 140, np.uint8)
     return y, u, v
@@ -63,13 +63,16 @@ def test_blur_scores_clearly_lower():
     assert vmaf_mean(clip, blurred, 25.0) < vmaf_mean(clip, clip, 25.0) - 20
 
 
-@pytest.mark.parametrize("dist,message", [
-    (lambda c: (c[0][:3], c[1][:3], c[2][:3]), "shape"),
-    (lambda c: (c[0][:, :, :-2], c[1][:, :, :-1], c[2][:, :, :-1]), "shape"),
-    (lambda c: (c[0].astype(np.int16), c[1], c[2]), "uint8"),
-    (lambda c: (c[0], c[1]), "expected \\(y, u, v\\)"),
-    (lambda c: (c[0].tolist(), c[1], c[2]), "numpy arrays"),
-])
+@pytest.mark.parametrize(
+    "dist,message",
+    [
+        (lambda c: (c[0][:3], c[1][:3], c[2][:3]), "shape"),
+        (lambda c: (c[0][:, :, :-2], c[1][:, :, :-1], c[2][:, :, :-1]), "shape"),
+        (lambda c: (c[0].astype(np.int16), c[1], c[2]), "uint8"),
+        (lambda c: (c[0], c[1]), "expected \\(y, u, v\\)"),
+        (lambda c: (c[0].tolist(), c[1], c[2]), "numpy arrays"),
+    ],
+)
 def test_mismatched_clips_are_value_errors(dist, message):
     clip = textured()
     with pytest.raises(ValueError, match=message):
@@ -104,12 +107,14 @@ def fake_ffmpeg(tmp_path: Path, body: str, filters: str = " .. libvmaf          
 def use_ffmpeg(monkeypatch):
     def install(exe: str) -> None:
         monkeypatch.setattr(vmaf.imageio_ffmpeg, "get_ffmpeg_exe", lambda: exe)
+
     return install
 
 
 def test_no_ffmpeg(monkeypatch):
     def missing():
         raise RuntimeError("No ffmpeg exe could be found")
+
     monkeypatch.setattr(vmaf.imageio_ffmpeg, "get_ffmpeg_exe", missing)
     assert "no ffmpeg binary" in vmaf_available()
     with pytest.raises(MetricError, match="no ffmpeg binary"):

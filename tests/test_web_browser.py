@@ -19,9 +19,16 @@ from web_seed import seed_hostile
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian Chromium (/usr/bin/chromium) is absent; `make test` installs it with apt-get")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+    not CHROMIUM.exists(), reason="Debian Chromium (/usr/bin/chromium) is absent; `make test` installs it with apt-get"
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 WAIT_MS = 30_000  # a guard against a hung page, not a speed requirement
@@ -33,8 +40,12 @@ def server(tmp_path_factory):
     store = seed_hostile(tmp_path_factory.mktemp("browser"), aws_states=True, previews=True)
     ids = dict(store.ids)
     store.close()
-    process = subprocess.Popen([sys.executable, "-m", "aiv.cli", "serve", "--store", str(store.path), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiv.cli", "serve", "--store", str(store.path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = process.stdout.readline()
     match = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
     if not match:
@@ -76,8 +87,10 @@ def open_page(tab, url: str, name: str) -> None:
     charts = tab.locator("script[data-chart]").count()
     if charts:
         wait_until(tab, f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}")
-        drawn = tab.evaluate("Array.from(document.querySelectorAll('script[data-chart]'))"
-                             ".map(s => document.getElementById(s.dataset.chart).classList.contains('js-plotly-plot'))")
+        drawn = tab.evaluate(
+            "Array.from(document.querySelectorAll('script[data-chart]'))"
+            ".map(s => document.getElementById(s.dataset.chart).classList.contains('js-plotly-plot'))"
+        )
         assert all(drawn), f"{name}: a chart was not drawn"
     overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{name} is {overflow}px wider than the {tab.viewport_name} viewport"
@@ -87,10 +100,15 @@ def open_page(tab, url: str, name: str) -> None:
     assert tab.dialogs == [], f"{name}: a dialog opened: {tab.dialogs}"
 
 
-PAGES = [("overview", "/", "Overview", 1), ("experiments", "/experiments", "Experiments", 0),
-         ("ranked", "/experiments?sort=score", "Experiments", 0), ("leaderboard", "/leaderboard", "Leaderboard", 2),
-         ("lineage", "/lineage", "Lineage", 0), ("costs", "/costs", "Costs", 1),
-         ("activity", "/activity", "Activity", 0)]
+PAGES = [
+    ("overview", "/", "Overview", 1),
+    ("experiments", "/experiments", "Experiments", 0),
+    ("ranked", "/experiments?sort=score", "Experiments", 0),
+    ("leaderboard", "/leaderboard", "Leaderboard", 2),
+    ("lineage", "/lineage", "Lineage", 0),
+    ("costs", "/costs", "Costs", 1),
+    ("activity", "/activity", "Activity", 0),
+]
 
 
 def wait_until(tab, expression: str, timeout_s: float = 30.0) -> None:
@@ -128,13 +146,18 @@ def test_previews_load_and_play(server, tab):
     videos = tab.locator("video")
     assert videos.count() == 8  # decoded and source, for each of 3 train and 1 validation clips
     wait_until(tab, "Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)")
-    facts = tab.evaluate("Array.from(document.querySelectorAll('video')).map(v => [v.videoWidth, v.videoHeight, "
-                         "v.duration, v.error && v.error.code])")
+    facts = tab.evaluate(
+        "Array.from(document.querySelectorAll('video')).map(v => [v.videoWidth, v.videoHeight, "
+        "v.duration, v.error && v.error.code])"
+    )
     assert all(fact == [128, 96, pytest.approx(24 / 30, abs=0.05), None] for fact in facts), facts
     tab.locator(".play-both").first.click()
-    wait_until(tab, "Array.from(document.querySelectorAll('.preview-pair'))[0]"
-                          ".querySelectorAll('video').length === 2 && Array.from(document.querySelectorAll("
-                          "'.preview-pair')[0].querySelectorAll('video')).every(v => v.currentTime > 0)")
+    wait_until(
+        tab,
+        "Array.from(document.querySelectorAll('.preview-pair'))[0]"
+        ".querySelectorAll('video').length === 2 && Array.from(document.querySelectorAll("
+        "'.preview-pair')[0].querySelectorAll('video')).every(v => v.currentTime > 0)",
+    )
     assert tab.problems == []
 
 
@@ -170,14 +193,17 @@ def test_the_experiments_list_fits_the_columns_scanned_first(server, browser):
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
         page.goto(f"{base}/experiments", wait_until="load")
-        scroll = page.evaluate("(() => { const s = document.querySelector('.table-scroll'); "
-                               "return [s.scrollWidth, s.clientWidth]; })()")
+        scroll = page.evaluate(
+            "(() => { const s = document.querySelector('.table-scroll'); return [s.scrollWidth, s.clientWidth]; })()"
+        )
         if last_visible is None:
             assert scroll[0] <= scroll[1], f"the table is {scroll[0] - scroll[1]}px wider than the page at {width}px"
         else:
-            right = page.evaluate("Array.from(document.querySelectorAll('table.experiments thead th'))"
-                                  f".find(th => th.textContent.startsWith('{last_visible}'))"
-                                  ".getBoundingClientRect().right")
+            right = page.evaluate(
+                "Array.from(document.querySelectorAll('table.experiments thead th'))"
+                f".find(th => th.textContent.startsWith('{last_visible}'))"
+                ".getBoundingClientRect().right"
+            )
             assert right <= width, f"{last_visible} ends at {right}px, beyond the {width}px window"
         page.screenshot(path=str(SCREENSHOTS / f"experiments-{width}.png"), full_page=True)
         context.close()
@@ -186,8 +212,10 @@ def test_the_experiments_list_fits_the_columns_scanned_first(server, browser):
 def test_overview_chart_is_scaled_from_the_best_seed(server, tab):
     base, ids = server
     open_page(tab, base + "/", "overview-progress")
-    layout = tab.evaluate("(() => { const l = document.getElementById('chart-best').layout; "
-                          "return [l.yaxis.range, l.annotations.map(a => a.text)]; })()")
+    layout = tab.evaluate(
+        "(() => { const l = document.getElementById('chart-best').layout; "
+        "return [l.yaxis.range, l.annotations.map(a => a.text)]; })()"
+    )
     low, high = layout[0]
     assert low < high and any(text.startswith("above the scale: ") and ids["intra"] in text for text in layout[1])
     assert tab.evaluate("document.getElementById('chart-best').data[1].mode") == "markers"
@@ -199,8 +227,10 @@ def test_lineage_tree_and_ancestry(server, tab):
     open_page(tab, base + "/lineage", "lineage-tree")
     tree = tab.locator("ul.tree")
     assert tree.locator(f"a[href='/experiments/{ids['best']}']").count() == 1
-    nested = tab.evaluate(f"document.querySelector(\"ul.tree a[href='/experiments/{ids['best']}']\")"
-                          ".closest('li').parentElement.closest('li').querySelector('a').getAttribute('href')")
+    nested = tab.evaluate(
+        f"document.querySelector(\"ul.tree a[href='/experiments/{ids['best']}']\")"
+        ".closest('li').parentElement.closest('li').querySelector('a').getAttribute('href')"
+    )
     assert nested == f"/experiments/{ids['claude1']}"  # drawn under its parent
     open_page(tab, f"{base}/experiments/{ids['best']}#lineage", "experiment-lineage")
     ancestry = tab.locator("ol.ancestry li").all_inner_texts()
@@ -210,9 +240,13 @@ def test_lineage_tree_and_ancestry(server, tab):
 def test_diff_lines_sit_one_per_line(server, tab):
     base, ids = server
     open_page(tab, f"{base}/experiments/{ids['claude1']}#code", "experiment-diff")
-    spans, lines = tab.evaluate("(() => { const pre = document.querySelector('pre.diff'); "
-                                "return [pre.querySelectorAll('span').length, pre.innerText.split('\\n').length]; })()")
+    spans, lines = tab.evaluate(
+        "(() => { const pre = document.querySelector('pre.diff'); "
+        "return [pre.querySelectorAll('span').length, pre.innerText.split('\\n').length]; })()"
+    )
     assert spans > 3 and lines == spans  # no blank line between two diff lines
-    heights = tab.evaluate("Array.from(document.querySelectorAll('pre.diff span')).slice(0, 6)"
-                           ".map(s => Math.round(s.getBoundingClientRect().height))")
+    heights = tab.evaluate(
+        "Array.from(document.querySelectorAll('pre.diff span')).slice(0, 6)"
+        ".map(s => Math.round(s.getBoundingClientRect().height))"
+    )
     assert max(heights) < 1.5 * min(heights), heights  # each line one line high (a hunk line adds its border)

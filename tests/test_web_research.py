@@ -52,8 +52,10 @@ def test_progress_is_measured_from_the_best_seed_and_a_worse_seed_is_off_the_sca
 
 
 def test_without_a_seed_the_chart_is_not_clipped():
-    points = [{"at": "2026-01-01T00:00:00+00:00", "experiment_id": "a", "score": 700.0, "score_validation": None},
-              {"at": "2026-01-02T00:00:00+00:00", "experiment_id": "b", "score": 10.0, "score_validation": 12.0}]
+    points = [
+        {"at": "2026-01-01T00:00:00+00:00", "experiment_id": "a", "score": 700.0, "score_validation": None},
+        {"at": "2026-01-02T00:00:00+00:00", "experiment_id": "b", "score": 10.0, "score_validation": 12.0},
+    ]
     chart = charts.best_score(points)
     assert "range" not in chart["layout"]["yaxis"] and "annotations" not in chart["layout"]
     assert views.search_progress(points, None) is None
@@ -105,8 +107,9 @@ def test_the_experiment_page_shows_its_ancestry_and_the_bd_rate_against_its_pare
     parent = store.experiments.get_experiment(best.parents[0])
     result = json.loads(store.artifacts.get(best.result_key))
     parent_result = json.loads(store.artifacts.get(parent.result_key))
-    against = bd_rates_against(Entry(parent.id, "parent", parent_result["train"]),
-                               Entry(best.id, "this", result["train"]))
+    against = bd_rates_against(
+        Entry(parent.id, "parent", parent_result["train"]), Entry(best.id, "this", result["train"])
+    )
     result["vs_parent"] = {"parent": parent.id, "train": against}
     store.artifacts.put(best.result_key, json.dumps(result).encode())
     text = page(store, f"/experiments/{best.id}")
@@ -121,8 +124,10 @@ def test_the_experiment_page_shows_its_ancestry_and_the_bd_rate_against_its_pare
 
 def test_a_bd_rate_from_few_points_is_flagged(store):
     odd = store.experiments.get_experiment(store.ids["offline1"])
-    caveats = {"bd_rate_x265_psnr_y": "pan_zoom: from 2 test and 4 anchor points; the common test conditions use 4 or "
-                                      "more on each curve"}
+    caveats = {
+        "bd_rate_x265_psnr_y": "pan_zoom: from 2 test and 4 anchor points; the common test conditions use 4 or "
+        "more on each curve"
+    }
     summary = replace(odd.summary, train=replace(odd.summary_of("train"), caveats=caveats))
     store.experiments.update_experiment(odd.id, {"summary": summary})
     text = page(store, f"/experiments/{odd.id}")
@@ -135,8 +140,10 @@ def test_live_pages_reload_while_a_run_is_live(store, tmp_path):
     assert refresh not in page(store, "/experiments") and refresh not in page(store, "/costs")
     idle = seed_normal(tmp_path / "idle", previews=False)
     try:
-        idle.experiments.put_state("run:run-seed-2", dict(idle.experiments.get_state("run:run-seed-2"),
-                                                          heartbeat_at="2020-01-01T00:00:00+00:00"))
+        idle.experiments.put_state(
+            "run:run-seed-2",
+            dict(idle.experiments.get_state("run:run-seed-2"), heartbeat_at="2020-01-01T00:00:00+00:00"),
+        )
         assert refresh not in page(idle, "/") and refresh not in page(idle, "/activity")
     finally:
         idle.close()
@@ -154,9 +161,18 @@ def test_model_spend_covers_every_run_not_only_the_recent_ones(tmp_path):
         campaign = seeded.experiments.get_state("campaign")
         older = [f"run-old-{i}" for i in range(25)]
         for run_id in older:
-            write_run(seeded.experiments, RunState(run_id=run_id, pid=1, host="elsewhere", started_at=now_iso(),
-                                                   heartbeat_at=now_iso(), status="finished",
-                                                   spend=RunSpend(llm_usd=1.0, input_tokens=10, output_tokens=1)))
+            write_run(
+                seeded.experiments,
+                RunState(
+                    run_id=run_id,
+                    pid=1,
+                    host="elsewhere",
+                    started_at=now_iso(),
+                    heartbeat_at=now_iso(),
+                    status="finished",
+                    spend=RunSpend(llm_usd=1.0, input_tokens=10, output_tokens=1),
+                ),
+            )
         seeded.experiments.put_state("campaign", campaign | {"runs": campaign["recent_runs"] + older})
         spend = views.spend_view(seeded.experiments)
         assert spend["runs"] == len(campaign["recent_runs"]) + 25
@@ -168,10 +184,14 @@ def test_model_spend_covers_every_run_not_only_the_recent_ones(tmp_path):
 def test_a_crashed_run_and_a_silently_ended_run_say_why(tmp_path):
     seeded = seed_normal(tmp_path / "crashed", previews=False)
     try:
-        seeded.experiments.put_state("run:run-seed-1", dict(seeded.experiments.get_state("run:run-seed-1"),
-                                                            status="crashed", reason="OSError: disk full"))
-        seeded.experiments.put_state("run:run-seed-2", dict(seeded.experiments.get_state("run:run-seed-2"),
-                                                            heartbeat_at="2020-01-01T00:00:00+00:00"))
+        seeded.experiments.put_state(
+            "run:run-seed-1",
+            dict(seeded.experiments.get_state("run:run-seed-1"), status="crashed", reason="OSError: disk full"),
+        )
+        seeded.experiments.put_state(
+            "run:run-seed-2",
+            dict(seeded.experiments.get_state("run:run-seed-2"), heartbeat_at="2020-01-01T00:00:00+00:00"),
+        )
         text = page(seeded, "/activity")
         assert '<span class="reason">OSError: disk full</span>' in text
         assert "its heartbeat stopped: the process was killed" in text

@@ -57,8 +57,11 @@ def get(path: str, *headers: str) -> bytes:
 MALFORMED = [
     ("Range of 5000 digits", get(f"/artifacts/{KEY}", f"Range: bytes={HUGE}-"), 416),
     ("Range end of 5000 digits", get(f"/artifacts/{KEY}", f"Range: bytes=0{HUGE}-"), 416),
-    ("Range of bytes that are no text",
-     f"GET /artifacts/{KEY} HTTP/1.1\r\nRange: ".encode() + b"\xff\xfe\r\nConnection: close\r\n\r\n", 416),
+    (
+        "Range of bytes that are no text",
+        f"GET /artifacts/{KEY} HTTP/1.1\r\nRange: ".encode() + b"\xff\xfe\r\nConnection: close\r\n\r\n",
+        416,
+    ),
     ("Range of garbage", get(f"/artifacts/{KEY}", "Range: bytes=five-ten"), 416),
     ("Range without a span", get(f"/artifacts/{KEY}", "Range: bytes=-"), 416),
     ("Range of non-ASCII digits", get(f"/artifacts/{KEY}", "Range: bytes=\u0661\u0662-"), 416),
@@ -77,9 +80,9 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize(("name", "request_bytes", "expected"), MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_a_malformed_request_gets_a_4xx_and_the_server_keeps_serving(name: str, request_bytes: bytes,
-                                                                     expected: int, port: int, capsys,
-                                                                     caplog) -> None:
+def test_a_malformed_request_gets_a_4xx_and_the_server_keeps_serving(
+    name: str, request_bytes: bytes, expected: int, port: int, capsys, caplog
+) -> None:
     with caplog.at_level(logging.INFO, logger="aiv.web.server"):
         assert status(exchange(port, request_bytes)) == expected
         assert status(exchange(port, get("/"))) == 200
@@ -94,8 +97,10 @@ def test_ranges_that_are_valid_but_not_honoured_send_the_whole_file(port: int) -
         assert status(answer) in (200, 206) and answer.endswith(ARTIFACT), header
 
 
-@pytest.mark.parametrize(("header", "expected"), [(f"bytes=0-{HUGE}", (0, 999)), (f"bytes=-{HUGE}", (0, 999)),
-                                                  (f"bytes=00000{'0' * 5000}7-8", (7, 8))])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(f"bytes=0-{HUGE}", (0, 999)), (f"bytes=-{HUGE}", (0, 999)), (f"bytes=00000{'0' * 5000}7-8", (7, 8))],
+)
 def test_parse_range_reads_positions_of_any_length(header: str, expected: tuple[int, int]) -> None:
     assert parse_range(header, 1000) == expected
 

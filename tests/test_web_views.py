@@ -26,21 +26,30 @@ from aiv.store.records import STATUSES
 from aiv.web import charts, views
 from aiv.web.app import PLOTLY_JS, Dashboard, Request, static_asset
 from aiv.results import mean_preview_point, preview_quality_index
-from aiv.video.previews import (make_preview_mp4, preview_entry, recon_preview_key,
-                              source_preview_key)
+from aiv.video.previews import make_preview_mp4, preview_entry, recon_preview_key, source_preview_key
 from aiv.web.server import RangeNotSatisfiable, make_server, parse_range
 from web_seed import GPU_PRICE, RUN_SPEND_USD, HOSTILE, SEEDS, seed_normal, synthetic_clip
 
-PAGES = ("/", "/experiments", "/experiments?sort=score", "/experiments?sort=score&split=validation",
-         "/experiments?status=failed", "/leaderboard", "/leaderboard?split=validation", "/lineage", "/costs",
-         "/activity")
+PAGES = (
+    "/",
+    "/experiments",
+    "/experiments?sort=score",
+    "/experiments?sort=score&split=validation",
+    "/experiments?status=failed",
+    "/leaderboard",
+    "/leaderboard?split=validation",
+    "/lineage",
+    "/costs",
+    "/activity",
+)
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """Every kind of seeded store, made once for the module (the huge one takes seconds)."""
-    stores = {kind: SEEDS[kind](tmp_path_factory.mktemp(kind)) for kind in ("empty", "failed", "normal", "hostile",
-                                                                           "huge")}
+    stores = {
+        kind: SEEDS[kind](tmp_path_factory.mktemp(kind)) for kind in ("empty", "failed", "normal", "hostile", "huge")
+    }
     stores["aws"] = seed_normal(tmp_path_factory.mktemp("aws"), aws_states=True, previews=False)
     yield stores
     for store in stores.values():
@@ -115,11 +124,12 @@ def next_link(text: str) -> str | None:
 
 # --- every page on every store -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["empty", "failed", "normal", "hostile", "huge", "aws"])
 @pytest.mark.parametrize("url", PAGES)
 def test_every_page_renders(seeded, kind, url):
     text = page(seeded[kind], url)
-    assert text.startswith("<!doctype html>") and "<nav aria-label=\"Dashboard pages\">" in text
+    assert text.startswith("<!doctype html>") and '<nav aria-label="Dashboard pages">' in text
     assert "Traceback" not in text
     scripts = Tags(text).scripts
     assert all(a.get("src", "").startswith("/static/") or a.get("type") == "application/json" for a, _ in scripts)
@@ -161,6 +171,7 @@ def test_failed_only_store(seeded):
 
 # --- overview ----------------------------------------------------------------------------------
 
+
 def test_overview_of_a_running_campaign(seeded):
     store = seeded["normal"]
     text = page(store, "/")
@@ -200,6 +211,7 @@ def test_overview_paused_schedule_without_live_run(tmp_path):
 
 # --- the experiments table ---------------------------------------------------------------------
 
+
 def walk(store, url: str) -> list[list[str]]:
     """The row ids of every page, following the "next page" links."""
     pages = []
@@ -217,7 +229,7 @@ def test_pagination_visits_every_experiment_once(seeded):
     seen = [i for p in pages for i in p]
     assert len(seen) == len(set(seen)) == store.experiments.count_by_status()["failed"]
     assert all(len(p) == views.PAGE_SIZE for p in pages[:-1])
-    assert all(store.experiments.get_experiment(i).status == "failed" for i in seen[:: 97])
+    assert all(store.experiments.get_experiment(i).status == "failed" for i in seen[::97])
 
 
 def test_first_page_of_the_huge_store(seeded):
@@ -232,7 +244,10 @@ def test_sort_by_score_is_ranked_and_paginated(seeded):
     first = page(store, "/experiments?sort=score&split=validation")
     ranked = [store.experiments.get_experiment(i).score_validation for i in row_ids(first)]
     assert ranked == sorted(ranked) and len(ranked) == views.PAGE_SIZE
-    assert row_ids(first)[0] == store.experiments.best_experiments(limit=1, split="validation", benchmark="bm-web-seed")[0].id
+    assert (
+        row_ids(first)[0]
+        == store.experiments.best_experiments(limit=1, split="validation", benchmark="bm-web-seed")[0].id
+    )
     second = page(store, next_link(first))
     following = [store.experiments.get_experiment(i).score_validation for i in row_ids(second)]
     assert following[0] >= ranked[-1] and "first page" in second
@@ -249,18 +264,25 @@ def test_status_filter_and_row_contents(seeded):
     assert "claude / claude-sonnet-4-5" in listing and '<small title="rejected 3 times' in listing
 
 
-@pytest.mark.parametrize("url, needle", [
-    ("/experiments?status=sleeping", "unknown status"), ("/experiments?sort=random", "unknown sort"),
-    ("/experiments?sort=score&split=test", "unknown split"), ("/experiments?cursor=garbage!", "invalid page cursor"),
-    ("/experiments?sort=score&status=failed", "only succeeded"), ("/leaderboard?split=test", "unknown split"),
-    ("/leaderboard?clip=nope", "no clip"),
-])
+@pytest.mark.parametrize(
+    "url, needle",
+    [
+        ("/experiments?status=sleeping", "unknown status"),
+        ("/experiments?sort=random", "unknown sort"),
+        ("/experiments?sort=score&split=test", "unknown split"),
+        ("/experiments?cursor=garbage!", "invalid page cursor"),
+        ("/experiments?sort=score&status=failed", "only succeeded"),
+        ("/leaderboard?split=test", "unknown split"),
+        ("/leaderboard?clip=nope", "no clip"),
+    ],
+)
 def test_bad_parameters_are_400_with_the_reason(seeded, url, needle):
     response = get(seeded["normal"], url)
     assert response.status == 400 and needle in response.body.decode()
 
 
 # --- one experiment ----------------------------------------------------------------------------
+
 
 def test_succeeded_experiment_page(seeded):
     store = seeded["normal"]
@@ -317,8 +339,11 @@ def test_rejected_and_proposed_experiment_pages(seeded):
 
 def test_missing_result_artifact_is_said_not_fatal(seeded):
     store = seeded["huge"]
-    orphan = next(e for e in store.experiments.list_experiments(status="succeeded", limit=100).items
-                  if not store.artifacts.exists(e.result_key))
+    orphan = next(
+        e
+        for e in store.experiments.list_experiments(status="succeeded", limit=100).items
+        if not store.artifacts.exists(e.result_key)
+    )
     text = page(store, f"/experiments/{orphan.id}")
     assert f"The store does not hold the artifact <code>{orphan.code_key}</code>" in text
     assert "No evaluation record." in text and f"{orphan.score:+.2f}%" in text
@@ -338,8 +363,10 @@ def test_missing_code_artifact_still_shows_the_results(tmp_path):
 def test_not_comparable_shows_the_reason_not_a_number(seeded):
     store = seeded["normal"]
     text = page(store, f"/experiments/{store.ids['not_comparable']}")
-    assert '<details class="nc"><summary>not comparable</summary><span class="reason">moving_object: quality ranges ' \
-           'overlap by 0.4 dB' in text
+    assert (
+        '<details class="nc"><summary>not comparable</summary><span class="reason">moving_object: quality ranges '
+        "overlap by 0.4 dB" in text
+    )
     failed = page(store, f"/experiments/{store.ids['failed']}")
     assert "not comparable" not in failed  # no evaluation finished: nothing to compare, nothing claimed
 
@@ -358,12 +385,14 @@ def test_downloads(seeded):
 
 # --- leaderboard, costs, activity --------------------------------------------------------------
 
+
 def test_leaderboard_and_pareto_charts(seeded):
     store = seeded["normal"]
     text = page(store, "/leaderboard")
     best = store.experiments.best_experiments(limit=50, benchmark="bm-web-seed")
-    assert re.findall(r'<td class="num">\d+</td><td><a class="exp" href="/experiments/([^"]+)"', text) == \
-           [e.id for e in best]
+    assert re.findall(r'<td class="num">\d+</td><td><a class="exp" href="/experiments/([^"]+)"', text) == [
+        e.id for e in best
+    ]
     by_id = figures(text)
     rate, speed = by_id["chart-pareto-rate"], by_id["chart-pareto-speed"]
     names = [t["name"] for t in rate["data"]]
@@ -416,24 +445,29 @@ def cost_row(text: str, experiment_id: str) -> str:
 
 def test_gpu_job_seconds_and_spend_with_their_basis(seeded):
     store = seeded["normal"]
-    priced, local, never = (store.experiments.get_experiment(store.ids[role]).cost
-                            for role in ("best", "claude1", "hybrid"))
+    priced, local, never = (
+        store.experiments.get_experiment(store.ids[role]).cost for role in ("best", "claude1", "hybrid")
+    )
     assert priced["batch_s"] == 312.4
     assert priced["gpu_usd"] == pytest.approx(312.4 * GPU_PRICE.usd_per_hour / 3600, abs=1e-6)
     assert local["batch_s"] == 187.9 and local["gpu_usd"] is None
     assert "batch_s" not in never  # a built-in seed the GPU job never ran
     basis = escape(GPU_PRICE.basis)
     text = page(store, f"/experiments/{store.ids['best']}")
-    assert "<dt>GPU job</dt><dd class=\"num\">312.4 s (the Batch job's wall time, every attempt)</dd>" in text
-    assert (f'<dt>GPU spend</dt><dd class="num">${priced["gpu_usd"]:.4f} <small class="meta">({basis})</small></dd>'
-            in text)
+    assert '<dt>GPU job</dt><dd class="num">312.4 s (the Batch job\'s wall time, every attempt)</dd>' in text
+    assert (
+        f'<dt>GPU spend</dt><dd class="num">${priced["gpu_usd"]:.4f} <small class="meta">({basis})</small></dd>' in text
+    )
     text = page(store, f"/experiments/{store.ids['claude1']}")
-    assert "<dt>GPU job</dt><dd class=\"num\">187.9 s" in text and '<dt>GPU spend</dt><dd class="num">—</dd>' in text
+    assert '<dt>GPU job</dt><dd class="num">187.9 s' in text and '<dt>GPU spend</dt><dd class="num">—</dd>' in text
     text = page(store, f"/experiments/{store.ids['hybrid']}")
-    assert '<dt>GPU job</dt><dd class="num">—</dd><dt>GPU spend</dt><dd class="num">—</dd>' in re.sub(r"\n\s*", "", text)
+    assert '<dt>GPU job</dt><dd class="num">—</dd><dt>GPU spend</dt><dd class="num">—</dd>' in re.sub(
+        r"\n\s*", "", text
+    )
     costs = page(store, "/costs")
     assert cost_row(costs, store.ids["best"]).endswith(
-        f'<td class="num">312.4</td><td class="num" title="{basis}">${priced["gpu_usd"]:.4f}</td>')
+        f'<td class="num">312.4</td><td class="num" title="{basis}">${priced["gpu_usd"]:.4f}</td>'
+    )
     assert cost_row(costs, store.ids["claude1"]).endswith('<td class="num">187.9</td><td class="num">—</td>')
     assert cost_row(costs, store.ids["hybrid"]).endswith('<td class="num">—</td><td class="num">—</td>')
 
@@ -496,8 +530,18 @@ def test_hostile_json_blocks_round_trip(seeded):
 
 # --- errors, methods, static -------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["/nope", "/experiments/exp-none", "/experiments/a/b/c", "/static/nope.js",
-                                 "/static/../app.py", "/experiments/exp-none/codec.py"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/nope",
+        "/experiments/exp-none",
+        "/experiments/a/b/c",
+        "/static/nope.js",
+        "/static/../app.py",
+        "/experiments/exp-none/codec.py",
+    ],
+)
 def test_not_found(seeded, url):
     response = get(seeded["normal"], url)
     assert response.status == 404 and "Not found" in response.body.decode()
@@ -551,6 +595,7 @@ def test_security_headers(seeded):
 
 # --- bounded queries ---------------------------------------------------------------------------
 
+
 class CountingStore:
     """Wraps an ExperimentStore and records every call with its arguments."""
 
@@ -563,6 +608,7 @@ class CountingStore:
         def call(*args, **kwargs):
             self.calls.append((name, args, kwargs))
             return method(*args, **kwargs)
+
         return call
 
 
@@ -575,8 +621,17 @@ def test_pages_make_a_bounded_number_of_indexed_queries(seeded, url):
     response = Dashboard(counting, store.artifacts).handle(Request("GET", parts.path, dict(parse_qsl(parts.query))))
     assert response.status == 200
     assert len(counting.calls) <= 200
-    allowed = {"get_experiment", "get_state", "list_experiments", "ranked_experiments", "best_experiments",
-               "count_by_status", "events", "recent_events", "children"}
+    allowed = {
+        "get_experiment",
+        "get_state",
+        "list_experiments",
+        "ranked_experiments",
+        "best_experiments",
+        "count_by_status",
+        "events",
+        "recent_events",
+        "children",
+    }
     assert {name for name, _, _ in counting.calls} <= allowed
     for name, args, kwargs in counting.calls:
         if name in ("list_experiments", "ranked_experiments", "best_experiments", "recent_events"):
@@ -595,6 +650,7 @@ def test_each_page_says_its_benchmark_and_another_can_be_chosen(seeded):
 
 
 # --- the local server: pages over HTTP and artifacts with Range ---------------------------------
+
 
 @pytest.fixture(scope="module")
 def server(seeded):
@@ -638,12 +694,15 @@ def test_artifact_route_whole_and_ranges(server):
     response, body = fetch(port, store.artifacts.url(key))
     assert response.status == 200 and body == data and response.getheader("Content-Type") == "video/mp4"
     assert response.getheader("Accept-Ranges") == "bytes"
-    for header, start, end in (("bytes=0-99", 0, 99), ("bytes=100-", 100, len(data) - 1),
-                               ("bytes=-50", len(data) - 50, len(data) - 1),
-                               (f"bytes=10-{len(data) + 999}", 10, len(data) - 1)):
+    for header, start, end in (
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, len(data) - 1),
+        ("bytes=-50", len(data) - 50, len(data) - 1),
+        (f"bytes=10-{len(data) + 999}", 10, len(data) - 1),
+    ):
         response, body = fetch(port, store.artifacts.url(key), headers={"Range": header})
         assert response.status == 206, header
-        assert body == data[start:end + 1]
+        assert body == data[start : end + 1]
         assert response.getheader("Content-Range") == f"bytes {start}-{end}/{len(data)}"
     response, body = fetch(port, store.artifacts.url(key), headers={"Range": f"bytes={len(data)}-"})
     assert response.status == 416 and response.getheader("Content-Range") == f"bytes */{len(data)}"
@@ -658,8 +717,13 @@ def test_artifact_route_types_and_refusals(server):
     assert response.getheader("Content-Type") == "text/plain; charset=utf-8" and body.startswith(b"# variant")
     response, _ = fetch(port, store.artifacts.url(f"results/{store.ids['best']}.json"))
     assert response.getheader("Content-Type") == "application/json"
-    for path in ("/artifacts/../lab.sqlite", "/artifacts/%2e%2e/lab.sqlite", "/artifacts/code/none.py",
-                 "/artifacts/", "/artifacts//etc/passwd"):
+    for path in (
+        "/artifacts/../lab.sqlite",
+        "/artifacts/%2e%2e/lab.sqlite",
+        "/artifacts/code/none.py",
+        "/artifacts/",
+        "/artifacts//etc/passwd",
+    ):
         response, body = fetch(port, path)
         assert response.status == 404, path
         assert b"SQLite" not in body
@@ -667,17 +731,26 @@ def test_artifact_route_types_and_refusals(server):
     assert response.status == 405 and store.artifacts.exists(code_key)
 
 
-@pytest.mark.parametrize("header, size, expected", [
-    (None, 100, None), ("bytes=0-0", 100, (0, 0)), ("bytes=5-", 100, (5, 99)), ("bytes=-10", 100, (90, 99)),
-    ("bytes=-500", 100, (0, 99)), ("bytes=90-200", 100, (90, 99)), ("bytes=0-1,5-6", 100, None),
-    ("items=0-5", 100, None),
-])
+@pytest.mark.parametrize(
+    "header, size, expected",
+    [
+        (None, 100, None),
+        ("bytes=0-0", 100, (0, 0)),
+        ("bytes=5-", 100, (5, 99)),
+        ("bytes=-10", 100, (90, 99)),
+        ("bytes=-500", 100, (0, 99)),
+        ("bytes=90-200", 100, (90, 99)),
+        ("bytes=0-1,5-6", 100, None),
+        ("items=0-5", 100, None),
+    ],
+)
 def test_parse_range(header, size, expected):
     assert parse_range(header, size) == expected
 
 
-@pytest.mark.parametrize("header, size", [("bytes=100-", 100), ("bytes=5-4", 100), ("bytes=-0", 100),
-                                          ("bytes=0-", 0), ("bytes=-", 100)])
+@pytest.mark.parametrize(
+    "header, size", [("bytes=100-", 100), ("bytes=5-4", 100), ("bytes=-0", 100), ("bytes=0-", 0), ("bytes=-", 100)]
+)
 def test_parse_range_unsatisfiable(header, size):
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, size)
@@ -690,6 +763,7 @@ def test_serve_command_refuses_a_missing_store(tmp_path, capsys):
 
 # --- previews ----------------------------------------------------------------------------------
 
+
 def test_preview_is_a_faststart_h264_mp4_of_the_frames():
     clip = synthetic_clip("preview-test", frames=12)
     data = make_preview_mp4(clip.y, clip.u, clip.v, clip.fps)
@@ -699,15 +773,21 @@ def test_preview_is_a_faststart_h264_mp4_of_the_frames():
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
         assert (stream.codec_context.width, stream.codec_context.height) == (clip.width, clip.height)
         assert stream.average_rate == 30
-        decoded = [frame.to_ndarray()[:clip.height] for frame in container.decode(video=0)]  # the Y plane
+        decoded = [frame.to_ndarray()[: clip.height] for frame in container.decode(video=0)]  # the Y plane
     assert len(decoded) == clip.frames
     error = np.abs(np.stack(decoded).astype(int) - clip.y).mean()
     assert error < 2.0  # CRF 16: close to the frames it shows
 
 
-@pytest.mark.parametrize("planes, fps, needle", [
-    ("float", 30.0, "uint8"), ("odd", 30.0, "4:2:0"), ("ok", 0.0, "frame rate"), ("empty", 30.0, "no frames"),
-])
+@pytest.mark.parametrize(
+    "planes, fps, needle",
+    [
+        ("float", 30.0, "uint8"),
+        ("odd", 30.0, "4:2:0"),
+        ("ok", 0.0, "frame rate"),
+        ("empty", 30.0, "no frames"),
+    ],
+)
 def test_preview_refuses_bad_planes(planes, fps, needle):
     y, u, v = np.zeros((2, 16, 16), np.uint8), np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8), np.uint8)
     if planes == "float":
@@ -729,12 +809,16 @@ def test_preview_keys_and_quality_point():
         preview_quality_index(())
     clip = synthetic_clip("pan_zoom")
     entry = preview_entry("exp-2", clip, 0.6)
-    assert entry == {"quality": 0.6, "recon_key": "previews/exp-2/pan_zoom.mp4",
-                     "source_key": f"previews/source/{clip.sha256}.mp4"}
+    assert entry == {
+        "quality": 0.6,
+        "recon_key": "previews/exp-2/pan_zoom.mp4",
+        "source_key": f"previews/source/{clip.sha256}.mp4",
+    }
 
 
 def test_preview_keys_are_valid_artifact_keys(tmp_path):
     from aiv.store.local_artifacts import LocalArtifactStore
+
     artifacts = LocalArtifactStore(tmp_path)
     for name in ("../../etc/passwd", "a/b", ".hidden", "..", "clip\\name", HOSTILE):
         artifacts.put(recon_preview_key("exp-1", name), b"x")  # ValueError for a key that escapes
@@ -743,23 +827,53 @@ def test_preview_keys_are_valid_artifact_keys(tmp_path):
 
 # --- views and charts in isolation -------------------------------------------------------------
 
+
 def test_best_point_is_the_preview_quality_point_mean_over_clips():
-    clips = [{"frames": 10, "points": [{"quality": q, "kbps": 100 * (i + 1) * (j + 1), "psnr_y": 30 + j + i,
-                                        "ssim_y": 0.9 + 0.01 * j, "vmaf": None if i else 50.0 + j,
-                                        "encode_s": 0.5, "decode_s": 0.25} for j, q in enumerate((0.2, 0.4, 0.6))]}
-             for i in range(2)]
+    clips = [
+        {
+            "frames": 10,
+            "points": [
+                {
+                    "quality": q,
+                    "kbps": 100 * (i + 1) * (j + 1),
+                    "psnr_y": 30 + j + i,
+                    "ssim_y": 0.9 + 0.01 * j,
+                    "vmaf": None if i else 50.0 + j,
+                    "encode_s": 0.5,
+                    "decode_s": 0.25,
+                }
+                for j, q in enumerate((0.2, 0.4, 0.6))
+            ],
+        }
+        for i in range(2)
+    ]
     point = mean_preview_point({"clips": clips})
-    assert point == {"quality": 0.4, "kbps": (200 + 400) / 2, "psnr_y": (31 + 32) / 2, "ssim_y": pytest.approx(0.91),
-                     "vmaf": None, "encode_fps": 60 / 3.0, "decode_fps": 60 / 1.5}
+    assert point == {
+        "quality": 0.4,
+        "kbps": (200 + 400) / 2,
+        "psnr_y": (31 + 32) / 2,
+        "ssim_y": pytest.approx(0.91),
+        "vmaf": None,
+        "encode_fps": 60 / 3.0,
+        "decode_fps": 60 / 1.5,
+    }
     assert mean_preview_point({"clips": []}) is None and mean_preview_point(None) is None
 
 
-@pytest.mark.parametrize("points, minimise_x, maximise_y, front", [
-    ([(1, 30), (2, 29), (3, 35), (4, 35), (5, 40)], True, True, [(1, 30), (3, 35), (5, 40)]),
-    ([(100, 5.0), (50, -3.0), (10, -9.0), (60, 1.0)], False, False, [(100, 5.0), (60, 1.0), (50, -3.0), (10, -9.0)]),
-    ([(100, 5.0), (50, 6.0), (10, -9.0)], False, False, [(100, 5.0), (10, -9.0)]),
-    ([], True, True, []),
-])
+@pytest.mark.parametrize(
+    "points, minimise_x, maximise_y, front",
+    [
+        ([(1, 30), (2, 29), (3, 35), (4, 35), (5, 40)], True, True, [(1, 30), (3, 35), (5, 40)]),
+        (
+            [(100, 5.0), (50, -3.0), (10, -9.0), (60, 1.0)],
+            False,
+            False,
+            [(100, 5.0), (60, 1.0), (50, -3.0), (10, -9.0)],
+        ),
+        ([(100, 5.0), (50, 6.0), (10, -9.0)], False, False, [(100, 5.0), (10, -9.0)]),
+        ([], True, True, []),
+    ],
+)
 def test_pareto_front(points, minimise_x, maximise_y, front):
     assert charts.pareto_front(points, minimise_x, maximise_y) == front
 

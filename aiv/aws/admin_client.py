@@ -36,12 +36,19 @@ class AdminApiError(AivError):
 class AdminClient:
     """Calls the admin API at `api_url` (the stage URL, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod)."""
 
-    def __init__(self, api_url: str, region: str | None = None, session: botocore.session.Session | None = None,
-                 http: URLLib3Session | None = None):
+    def __init__(
+        self,
+        api_url: str,
+        region: str | None = None,
+        session: botocore.session.Session | None = None,
+        http: URLLib3Session | None = None,
+    ):
         parts = urlsplit(api_url)
         if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
-            raise ConfigError(f"the admin API URL must start with https:// (signed requests are not sent in "
-                              f"clear text), got {api_url!r}")
+            raise ConfigError(
+                f"the admin API URL must start with https:// (signed requests are not sent in "
+                f"clear text), got {api_url!r}"
+            )
         self.api_url = api_url.rstrip("/")
         self.session = session or botocore.session.get_session()
         found = _REGION_IN_URL.search(api_url)
@@ -61,8 +68,11 @@ class AdminClient:
     def start_run(self, candidates: int | None = None, proposer: str | None = None, corpus: str | None = None) -> dict:
         """Start an execution of the state machine (on the uploaded clip set `corpus` when given);
         {"execution_arn", "started_at", "input"}."""
-        body = {key: value for key, value in (("candidates", candidates), ("proposer", proposer), ("corpus", corpus))
-                if value is not None}
+        body = {
+            key: value
+            for key, value in (("candidates", candidates), ("proposer", proposer), ("corpus", corpus))
+            if value is not None
+        }
         return self.post("/admin/runs", body)
 
     def rerun(self, experiment_id: str) -> dict:
@@ -72,8 +82,11 @@ class AdminClient:
     def import_codec(self, name: str, source: str, candidates: int | None = None, proposer: str | None = None) -> dict:
         """Enter a researcher's codec module into the archive and start an execution that evaluates it as a
         seed; {"experiment_id", "created", "execution_arn", "started_at", "input"}."""
-        body = {key: value for key, value in (("name", name), ("source", source), ("candidates", candidates),
-                                              ("proposer", proposer)) if value is not None}
+        body = {
+            key: value
+            for key, value in (("name", name), ("source", source), ("candidates", candidates), ("proposer", proposer))
+            if value is not None
+        }
         return self.post("/admin/imports", body)
 
     def signed_request(self, path: str, body: dict | None = None) -> AWSRequest:
@@ -81,8 +94,12 @@ class AdminClient:
         credentials = self.session.get_credentials()
         if credentials is None:
             raise ConfigError("no AWS credentials found (profile, environment or SSO) to sign the admin request")
-        request = AWSRequest(method="POST", url=self.api_url + path, data=json.dumps(body or {}).encode(),
-                             headers={"Content-Type": "application/json"})
+        request = AWSRequest(
+            method="POST",
+            url=self.api_url + path,
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         SigV4Auth(credentials.get_frozen_credentials(), SERVICE, self.region).add_auth(request)
         return request
 

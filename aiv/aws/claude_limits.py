@@ -24,12 +24,17 @@ PROPOSE_LAMBDA_TIMEOUT_S = 900  # Lambda's maximum
 PROPOSE_MARGIN_S = 90  # the step's own work around the Claude call
 CLAUDE_MAX_RETRIES = 1  # SDK retries per proposal; the state machine's own retry loop comes on top
 CLAUDE_RETRY_WAIT_CAP_S = 30.0  # the longest wait before a retry, whatever the server's retry-after says
-CLAUDE_REQUEST_TIMEOUT_S = math.floor((PROPOSE_LAMBDA_TIMEOUT_S - PROPOSE_MARGIN_S
-                                       - CLAUDE_MAX_RETRIES * CLAUDE_RETRY_WAIT_CAP_S) / (CLAUDE_MAX_RETRIES + 1))
+CLAUDE_REQUEST_TIMEOUT_S = math.floor(
+    (PROPOSE_LAMBDA_TIMEOUT_S - PROPOSE_MARGIN_S - CLAUDE_MAX_RETRIES * CLAUDE_RETRY_WAIT_CAP_S)
+    / (CLAUDE_MAX_RETRIES + 1)
+)
 
 
-def worst_case_claude_s(request_timeout_s: float = CLAUDE_REQUEST_TIMEOUT_S, max_retries: int = CLAUDE_MAX_RETRIES,
-                        retry_wait_cap_s: float = CLAUDE_RETRY_WAIT_CAP_S) -> float:
+def worst_case_claude_s(
+    request_timeout_s: float = CLAUDE_REQUEST_TIMEOUT_S,
+    max_retries: int = CLAUDE_MAX_RETRIES,
+    retry_wait_cap_s: float = CLAUDE_RETRY_WAIT_CAP_S,
+) -> float:
     """The longest one proposal's Claude call can take: every try timing out, every wait at the cap."""
     return request_timeout_s * (max_retries + 1) + max_retries * retry_wait_cap_s
 
@@ -44,4 +49,3 @@ def cap_retry_after(response: Any) -> None:
     from aiv.search.retry_wait import lower_retry_after
 
     lower_retry_after(response, CLAUDE_RETRY_WAIT_CAP_S)
-

@@ -69,13 +69,17 @@ def upload_set(s3, bucket: str, clip_set: ClipSet, prefix: str = "clips/") -> tu
     files = [*clip_set.train, *clip_set.validation]
     keys = upload_clips(s3, bucket, files, f"{root}/{clip_set.name}")
     names = [key.removeprefix(f"{root}/") for key in keys]
-    settings = {"train_clips": names[:len(clip_set.train)], "validation_clips": names[len(clip_set.train):]}
-    manifest = {"name": clip_set.name, **settings,
-                "sha256": {name: sha256_file(Path(file)) for name, file in zip(names, files)}}
+    settings = {"train_clips": names[: len(clip_set.train)], "validation_clips": names[len(clip_set.train) :]}
+    manifest = {
+        "name": clip_set.name,
+        **settings,
+        "sha256": {name: sha256_file(Path(file)) for name, file in zip(names, files)},
+    }
     key = set_manifest_key(clip_set.name, prefix)
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=1).encode(),
-                      ContentType="application/json")
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=1).encode(), ContentType="application/json"
+        )
     except ClientError as exc:
         raise AivError(f"writing the set's manifest s3://{bucket}/{key} failed: {exc}") from exc
     return [*keys, key], settings
@@ -92,18 +96,24 @@ def read_set(s3, bucket: str, name: str, prefix: str = "clips/") -> dict[str, li
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
             raise
-        raise ClipError(f"no clip set {name!r} in the bucket (no s3://{bucket}/{key}); upload it with: "
-                        f"aiv clips upload --corpus {name} --bucket {bucket}") from None
+        raise ClipError(
+            f"no clip set {name!r} in the bucket (no s3://{bucket}/{key}); upload it with: "
+            f"aiv clips upload --corpus {name} --bucket {bucket}"
+        ) from None
     try:
         manifest = json.loads(body)
         lists = {field: manifest[field] for field in ("train_clips", "validation_clips")}
     except (ValueError, TypeError, KeyError) as exc:
-        raise ClipError(f"the manifest s3://{bucket}/{key} of clip set {name!r} is not a set manifest "
-                        f"({type(exc).__name__}: {exc}); upload the set again") from None
+        raise ClipError(
+            f"the manifest s3://{bucket}/{key} of clip set {name!r} is not a set manifest "
+            f"({type(exc).__name__}: {exc}); upload the set again"
+        ) from None
     for field, clips in lists.items():
         if not clips or not isinstance(clips, list) or not all(isinstance(c, str) and c for c in clips):
-            raise ClipError(f"the manifest s3://{bucket}/{key} of clip set {name!r} has no list of clip names "
-                            f"in {field!r}; upload the set again")
+            raise ClipError(
+                f"the manifest s3://{bucket}/{key} of clip set {name!r} has no list of clip names "
+                f"in {field!r}; upload the set again"
+            )
     return lists
 
 
@@ -126,7 +136,9 @@ def fetch_clips(s3, bucket: str, specs: list[str], dest: Path, prefix: str = "cl
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
                 raise
-            raise ClipError(f"clip {spec!r} is neither a built-in clip nor in the bucket (s3://{bucket}/{key}); "
-                            f"upload it with: aiv clips upload {spec} --bucket {bucket}") from None
+            raise ClipError(
+                f"clip {spec!r} is neither a built-in clip nor in the bucket (s3://{bucket}/{key}); "
+                f"upload it with: aiv clips upload {spec} --bucket {bucket}"
+            ) from None
         local[spec] = path
     return local

@@ -60,12 +60,17 @@ def next_run_at(schedule: dict, now: datetime) -> str | None:
 
 def schedule_document(schedule: dict, now: datetime) -> dict:
     """The "schedule" state document for the dashboard."""
-    return {"enabled": schedule["State"] == "ENABLED", "expression": schedule["ScheduleExpression"],
-            "next_run_at": next_run_at(schedule, now), "updated_at": now.isoformat()}
+    return {
+        "enabled": schedule["State"] == "ENABLED",
+        "expression": schedule["ScheduleExpression"],
+        "next_run_at": next_run_at(schedule, now),
+        "updated_at": now.isoformat(),
+    }
 
 
-def set_schedule_enabled(scheduler, experiments: ExperimentStore, name: str, group: str, enabled: bool,
-                         now: datetime | None = None) -> dict:
+def set_schedule_enabled(
+    scheduler, experiments: ExperimentStore, name: str, group: str, enabled: bool, now: datetime | None = None
+) -> dict:
     """Enable or disable the schedule `group`/`name`; store and return the "schedule" document."""
     now = now or datetime.now(timezone.utc)
     current = scheduler.get_schedule(Name=name, GroupName=group)
@@ -90,16 +95,22 @@ def run_input(request: dict) -> dict:
     if unknown:
         raise UsageError(f"unknown fields {unknown}; a run takes 'candidates', 'proposer' and 'corpus'")
     candidates, proposer, corpus = request.get("candidates"), request.get("proposer"), request.get("corpus")
-    if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
-                                   or not 1 <= candidates <= MAX_CANDIDATES):
+    if candidates is not None and (
+        isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= MAX_CANDIDATES
+    ):
         raise UsageError(f"candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {candidates!r}")
     if proposer is not None and proposer not in PROPOSERS:
         raise UsageError(f"proposer must be one of {list(PROPOSERS)}, got {proposer!r}")
     if corpus is not None and not (isinstance(corpus, str) and SET_NAME.fullmatch(corpus)):
-        raise UsageError(f"corpus must be the name of a clip set uploaded with `aiv clips upload --corpus` "
-                         f"(letters, digits, '.', '_', '-'), got {corpus!r}")
-    return {key: value for key, value in (("candidates", candidates), ("proposer", proposer), ("corpus", corpus))
-            if value is not None}
+        raise UsageError(
+            f"corpus must be the name of a clip set uploaded with `aiv clips upload --corpus` "
+            f"(letters, digits, '.', '_', '-'), got {corpus!r}"
+        )
+    return {
+        key: value
+        for key, value in (("candidates", candidates), ("proposer", proposer), ("corpus", corpus))
+        if value is not None
+    }
 
 
 def rerun_input(experiments: ExperimentStore, experiment_id: str) -> dict:
@@ -138,11 +149,18 @@ def start_execution(sfn, state_machine_arn: str, execution_input: dict, label: s
     {"execution_arn", "started_at", "input"}."""
     name = name or execution_name(label)
     response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input))
-    return {"execution_arn": response["executionArn"], "started_at": response["startDate"].isoformat(),
-            "input": execution_input}
+    return {
+        "execution_arn": response["executionArn"],
+        "started_at": response["startDate"].isoformat(),
+        "input": execution_input,
+    }
 
 
 def audit(experiments: ExperimentStore, action: str, caller: str | None, detail: dict) -> None:
     """A campaign-level event recording an admin action and who made it."""
-    experiments.add_event(None, "admin", f"{action} by {caller or 'an unknown caller'}",
-                          data={"action": action, "caller": caller, "at": now_iso(), **detail})
+    experiments.add_event(
+        None,
+        "admin",
+        f"{action} by {caller or 'an unknown caller'}",
+        data={"action": action, "caller": caller, "at": now_iso(), **detail},
+    )

@@ -47,9 +47,13 @@ def campaign_period(today: date, collected_since: str | None) -> tuple[str, str]
 
 def cost_request(project: str, start: str, end: str) -> dict:
     """The GetCostAndUsage request: daily unblended cost of the project, grouped by the CostCategory tag."""
-    return {"TimePeriod": {"Start": start, "End": end}, "Granularity": "DAILY", "Metrics": [METRIC],
-            "GroupBy": [{"Type": "TAG", "Key": CATEGORY_TAG}],
-            "Filter": {"Tags": {"Key": PROJECT_TAG, "Values": [project], "MatchOptions": ["EQUALS"]}}}
+    return {
+        "TimePeriod": {"Start": start, "End": end},
+        "Granularity": "DAILY",
+        "Metrics": [METRIC],
+        "GroupBy": [{"Type": "TAG", "Key": CATEGORY_TAG}],
+        "Filter": {"Tags": {"Key": PROJECT_TAG, "Values": [project], "MatchOptions": ["EQUALS"]}},
+    }
 
 
 def category_of(group_key: str) -> str:
@@ -57,7 +61,7 @@ def category_of(group_key: str) -> str:
     prefix = f"{CATEGORY_TAG}$"
     if not group_key.startswith(prefix):
         raise ValueError(f"Cost Explorer group key {group_key!r} is not a {CATEGORY_TAG} tag group")
-    return group_key[len(prefix):] or UNTAGGED
+    return group_key[len(prefix) :] or UNTAGGED
 
 
 def costs_document(results_by_time: list[dict], start: str, end: str, updated_at: str) -> dict:
@@ -68,16 +72,29 @@ def costs_document(results_by_time: list[dict], start: str, end: str, updated_at
         for group in day.get("Groups", []):
             amount = group["Metrics"][METRIC]
             if amount["Unit"] != CURRENCY:
-                raise ValueError(f"Cost Explorer reported {amount['Unit']} on {day['TimePeriod']['Start']}; "
-                                 f"only {CURRENCY} is supported")
+                raise ValueError(
+                    f"Cost Explorer reported {amount['Unit']} on {day['TimePeriod']['Start']}; "
+                    f"only {CURRENCY} is supported"
+                )
             category = category_of(group["Keys"][0])
             by_category[category] = by_category.get(category, 0.0) + float(amount["Amount"])
         for category, value in by_category.items():
             totals[category] = totals.get(category, 0.0) + value
-        daily.append({"date": day["TimePeriod"]["Start"], "estimated": bool(day.get("Estimated")),
-                      "by_category": {k: round_usd(v) for k, v in sorted(by_category.items())}})
-    return {"updated_at": updated_at, "currency": CURRENCY, "start": start, "end": end,
-            "by_category": {k: round_usd(v) for k, v in sorted(totals.items())}, "daily": daily}
+        daily.append(
+            {
+                "date": day["TimePeriod"]["Start"],
+                "estimated": bool(day.get("Estimated")),
+                "by_category": {k: round_usd(v) for k, v in sorted(by_category.items())},
+            }
+        )
+    return {
+        "updated_at": updated_at,
+        "currency": CURRENCY,
+        "start": start,
+        "end": end,
+        "by_category": {k: round_usd(v) for k, v in sorted(totals.items())},
+        "daily": daily,
+    }
 
 
 def refresh_costs(ce, experiments: ExperimentStore, project: str, today: date) -> dict:

@@ -18,6 +18,7 @@ from typing import Callable
 
 from aiv.errors import ConfigError
 from aiv.names import API_KEY_SECRET, BUCKET, CLIPS_PREFIX, DEFAULT_CLIPS_PREFIX, MODEL, SETTINGS, TABLE, USE_BEDROCK
+
 # the rest of the environment's names, which tests/aws reads as `environment.<NAME>`; their home is aiv/names.py
 from aiv.names import IDEMPOTENCY_TABLE, PROJECT, SCHEDULE_GROUP, SCHEDULE_NAME, STATE_MACHINE_ARN  # noqa: F401
 from aiv.pipeline.lab import Lab
@@ -88,8 +89,10 @@ def anthropic_api_key(secret_id: str) -> str:
     import boto3
 
     client = boto3.client("secretsmanager")
-    how = (f"set it with: aws secretsmanager put-secret-value --secret-id {secret_id} "
-           f"--secret-string <your Anthropic API key>")
+    how = (
+        f"set it with: aws secretsmanager put-secret-value --secret-id {secret_id} "
+        f"--secret-string <your Anthropic API key>"
+    )
     try:
         value = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
     except client.exceptions.ResourceNotFoundException:
@@ -98,8 +101,10 @@ def anthropic_api_key(secret_id: str) -> str:
     if not value:
         raise ConfigError(f"the Secrets Manager secret {secret_id!r} is empty; {how}")
     if not value.startswith(API_KEY_PREFIX):
-        raise ConfigError(f"the Secrets Manager secret {secret_id!r} does not hold an Anthropic API key (those start "
-                          f"with {API_KEY_PREFIX!r}); {how}")
+        raise ConfigError(
+            f"the Secrets Manager secret {secret_id!r} does not hold an Anthropic API key (those start "
+            f"with {API_KEY_PREFIX!r}); {how}"
+        )
     return value
 
 
@@ -115,11 +120,16 @@ def claude_proposer() -> Proposer:
 
     model = os.environ.get(MODEL, "").strip() or DEFAULT_MODEL
     bedrock, timeout_s = use_bedrock(), float(CLAUDE_REQUEST_TIMEOUT_S)
-    client = claude_client(bedrock=bedrock, timeout_s=timeout_s, max_retries=CLAUDE_MAX_RETRIES,
-                           on_response=cap_retry_after,
-                           api_key=None if bedrock else anthropic_api_key(require_env(API_KEY_SECRET)))
-    return ClaudeProposer(model=model, bedrock=bedrock, client=client, timeout_s=timeout_s,
-                          max_retries=CLAUDE_MAX_RETRIES)
+    client = claude_client(
+        bedrock=bedrock,
+        timeout_s=timeout_s,
+        max_retries=CLAUDE_MAX_RETRIES,
+        on_response=cap_retry_after,
+        api_key=None if bedrock else anthropic_api_key(require_env(API_KEY_SECRET)),
+    )
+    return ClaudeProposer(
+        model=model, bedrock=bedrock, client=client, timeout_s=timeout_s, max_retries=CLAUDE_MAX_RETRIES
+    )
 
 
 def proposer_factory() -> Callable[[str], Proposer]:

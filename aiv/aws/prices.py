@@ -48,11 +48,15 @@ def on_demand_price(region: str, instance_type: str) -> float:
     """The On-Demand list price (USD per hour) of `instance_type` in `region`; ConfigError naming what has none."""
     table = ON_DEMAND_USD_PER_HOUR.get(region)
     if table is None:
-        raise ConfigError(f"no On-Demand price table for region {region!r} in aiv/aws/prices.py (it has "
-                          f"{sorted(ON_DEMAND_USD_PER_HOUR)}); add that region's list prices from {PRICE_SOURCE}")
+        raise ConfigError(
+            f"no On-Demand price table for region {region!r} in aiv/aws/prices.py (it has "
+            f"{sorted(ON_DEMAND_USD_PER_HOUR)}); add that region's list prices from {PRICE_SOURCE}"
+        )
     if instance_type not in table:
-        raise ConfigError(f"no On-Demand price for instance type {instance_type!r} in region {region!r} in "
-                          f"aiv/aws/prices.py (it has {sorted(table)}); add its list price from {PRICE_SOURCE}")
+        raise ConfigError(
+            f"no On-Demand price for instance type {instance_type!r} in region {region!r} in "
+            f"aiv/aws/prices.py (it has {sorted(table)}); add its list price from {PRICE_SOURCE}"
+        )
     return table[instance_type]
 
 
@@ -92,8 +96,9 @@ def price_from_env() -> GpuPrice | None:
         return None
     if not text or not basis:
         missing = GPU_PRICE if not text else GPU_PRICE_BASIS
-        raise ConfigError(f"{missing} is not set, but {GPU_PRICE if text else GPU_PRICE_BASIS} is; the compute "
-                          f"stack sets both")
+        raise ConfigError(
+            f"{missing} is not set, but {GPU_PRICE if text else GPU_PRICE_BASIS} is; the compute stack sets both"
+        )
     try:
         value = float(text)
     except ValueError:
@@ -101,4 +106,3 @@ def price_from_env() -> GpuPrice | None:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{GPU_PRICE} must be a positive number of USD per hour, got {text!r}")
     return GpuPrice(value, basis)
-

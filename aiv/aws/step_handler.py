@@ -50,8 +50,11 @@ class StepPayload:
         if missing:
             raise ValueError(f"the step event lacks {missing}; it has {sorted(event)}")
         checks = {"execution": str, "step": str, "attempt": int, "item": int, "input": dict}
-        wrong = [f"{key} ({type(event[key]).__name__}, not {kind.__name__})" for key, kind in checks.items()
-                 if not isinstance(event[key], kind) or isinstance(event[key], bool)]
+        wrong = [
+            f"{key} ({type(event[key]).__name__}, not {kind.__name__})"
+            for key, kind in checks.items()
+            if not isinstance(event[key], kind) or isinstance(event[key], bool)
+        ]
         if not isinstance(event.get("corpus", ""), str):
             wrong.append(f"corpus ({type(event['corpus']).__name__}, not str)")
         if wrong:
@@ -69,8 +72,9 @@ def on_input(step: Callable[[dict, Lab], dict]) -> Step:
 
 def persistence_layer() -> DynamoDBPersistenceLayer:
     """The idempotency records' table, with the key and TTL attributes the storage stack declares."""
-    return DynamoDBPersistenceLayer(table_name=require_env(IDEMPOTENCY_TABLE), key_attr=IDEMPOTENCY_KEY,
-                                    expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE)
+    return DynamoDBPersistenceLayer(
+        table_name=require_env(IDEMPOTENCY_TABLE), key_attr=IDEMPOTENCY_KEY, expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE
+    )
 
 
 def step_handler(step: Step, note: Callable[[dict], None]) -> Callable[[dict, Any], dict]:
@@ -92,8 +96,7 @@ def step_handler(step: Step, note: Callable[[dict], None]) -> Callable[[dict, An
     @metrics.log_metrics
     def handler(event: dict, context: Any) -> dict:
         payload = StepPayload.parse(event)
-        logger.append_keys(execution=payload.execution, step=payload.step, attempt=payload.attempt,
-                           item=payload.item)
+        logger.append_keys(execution=payload.execution, step=payload.step, attempt=payload.attempt, item=payload.item)
         output = run_once(event, context)
         logger.info("step done", extra={"output": output})
         return output

@@ -83,8 +83,7 @@ def oom_killed(path: Path) -> bool:
 
 def remove_cgroup(path: Path) -> None:
     """Kill every process in a per-run cgroup and remove it; nothing if it is already gone."""
-    if not path.name.startswith(RUN_PREFIX) or _cgroup2_mount() is None \
-            or not path.is_relative_to(_cgroup2_mount()):
+    if not path.name.startswith(RUN_PREFIX) or _cgroup2_mount() is None or not path.is_relative_to(_cgroup2_mount()):
         raise SandboxError(f"not a per-run cgroup of this lab: {path}")
     if not path.is_dir():
         return
@@ -126,8 +125,9 @@ def _enable(own: Path, wanted: str) -> None:
             raise
         others = [pid for pid in _pids_in(own) if pid != os.getpid()]
         if others:
-            raise OSError(errno.EBUSY, f"{len(others)} other processes live in it, so its controllers "
-                                       f"cannot be delegated") from None
+            raise OSError(
+                errno.EBUSY, f"{len(others)} other processes live in it, so its controllers cannot be delegated"
+            ) from None
     leaf = own / SUPERVISOR_LEAF
     leaf.mkdir(exist_ok=True)
     (leaf / "cgroup.procs").write_text(str(os.getpid()))

@@ -59,8 +59,9 @@ def load_codec(spec: str) -> CodecSource:
     return builtin_source(spec)
 
 
-def check_decoded(source: tuple[np.ndarray, np.ndarray, np.ndarray],
-                  decoded: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def check_decoded(
+    source: tuple[np.ndarray, np.ndarray, np.ndarray], decoded: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
     """Raise CodecFailure(stage="check") unless `decoded` has exactly the source's shapes and dtype."""
     for plane, want, got in zip("yuv", source, decoded):
         if not isinstance(got, np.ndarray):

@@ -20,9 +20,13 @@ def normalised_sha256(source: str) -> str | None:
         return None
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body \
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
 
@@ -30,8 +34,11 @@ def normalised_sha256(source: str) -> str | None:
 def bitstreams_sha256(record: dict) -> str | None:
     """sha256 over every point of an evaluation record (clip by clip, in order): the clip's frames, the
     quality and the bitstream's hash; None unless every point has a bitstream hash."""
-    lines = [(clip.get("sha256"), point.get("quality"), point.get("bitstream_sha256"))
-             for clip in record.get("clips", []) for point in clip.get("points", [])]
+    lines = [
+        (clip.get("sha256"), point.get("quality"), point.get("bitstream_sha256"))
+        for clip in record.get("clips", [])
+        for point in clip.get("points", [])
+    ]
     if not lines or any(line[2] is None for line in lines):
         return None
     return hashlib.sha256("\n".join(f"{sha}:{quality}:{bits}" for sha, quality, bits in lines).encode()).hexdigest()

@@ -90,8 +90,16 @@ log = logging.getLogger(__name__)
 OPEN_FILES = 256
 UID_RANGE = (1_600_000_000, 1_700_000_000)  # per-run uids; no account on any sane system uses them
 PYTHON_FLAGS = ("-S", "-s", "-P", "-B")
-READ_FILES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/proc/self/maps",
-              "/proc/self/status", "/proc/cpuinfo", "/proc/meminfo")
+READ_FILES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/random",
+    "/dev/urandom",
+    "/proc/self/maps",
+    "/proc/self/status",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+)
 
 # Linux constants (sched.h, mount.h, prctl.h).
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x08000000, 0x10000000, 0x40000000
@@ -124,7 +132,7 @@ class Isolation:
 
     @property
     def kind(self) -> str:
-        """"root jail", "bwrap", or "audit hook only" (the weak fallback: the whole filesystem is in view)."""
+        """ "root jail", "bwrap", or "audit hook only" (the weak fallback: the whole filesystem is in view)."""
         return ROOT_JAIL if self.jail else BWRAP if self.bwrap else AUDIT_HOOK_ONLY
 
     @property
@@ -135,8 +143,11 @@ class Isolation:
     def describe(self) -> str:
         if self.bwrap:
             return "bwrap (user+mount+pid+net+ipc namespaces)"
-        parts = [("per-run uid" if self.uid_drop else "same uid"), ("mount jail" if self.jail else "no jail"),
-                 ("net+ipc namespaces" if self.namespaces else "shared network")]
+        parts = [
+            ("per-run uid" if self.uid_drop else "same uid"),
+            ("mount jail" if self.jail else "no jail"),
+            ("net+ipc namespaces" if self.namespaces else "shared network"),
+        ]
         return ", ".join(parts)
 
 
@@ -151,8 +162,14 @@ def strongest(probe: Callable[[Isolation], None]) -> Isolation:
     """
     with_bwrap = Isolation(False, False, True, bwrap=True)
     if os.geteuid() == 0:
-        candidates = [Isolation(True, True, True), with_bwrap, Isolation(True, False, True),
-                      Isolation(True, False, False), Isolation(False, False, True), Isolation(False, False, False)]
+        candidates = [
+            Isolation(True, True, True),
+            with_bwrap,
+            Isolation(True, False, True),
+            Isolation(True, False, False),
+            Isolation(False, False, True),
+            Isolation(False, False, False),
+        ]
     else:
         candidates = [with_bwrap, Isolation(False, False, True), Isolation(False, False, False)]
     notes: list[str] = []
@@ -163,9 +180,14 @@ def strongest(probe: Callable[[Isolation], None]) -> Isolation:
             notes.append(f"{candidate.describe()}: unavailable ({exc})")
             continue
         if os.geteuid() != 0:
-            notes.append("the lab is not root: no per-run uid" + (
-                " (bwrap's user and pid namespaces separate the child instead)" if candidate.bwrap
-                else " and no filesystem view of its own"))
+            notes.append(
+                "the lab is not root: no per-run uid"
+                + (
+                    " (bwrap's user and pid namespaces separate the child instead)"
+                    if candidate.bwrap
+                    else " and no filesystem view of its own"
+                )
+            )
         if notes:
             log.warning("codec sandbox weakened to %s: %s", candidate.describe(), "; ".join(notes))
         return Isolation(candidate.uid_drop, candidate.jail, candidate.namespaces, tuple(notes), candidate.bwrap)
@@ -176,8 +198,18 @@ def strongest(probe: Callable[[Isolation], None]) -> Isolation:
 # Entering the sandbox (runs in the forked child, before exec)
 
 
-def enter_sandbox(iso: Isolation, uid: int | None, work: Path, status_w: int, *, memory_mb: int | None, cpu_s: int,
-                  file_mb: int, nproc: int | None, cgroup: Path | None = None) -> Callable[[], None]:
+def enter_sandbox(
+    iso: Isolation,
+    uid: int | None,
+    work: Path,
+    status_w: int,
+    *,
+    memory_mb: int | None,
+    cpu_s: int,
+    file_mb: int,
+    nproc: int | None,
+    cgroup: Path | None = None,
+) -> Callable[[], None]:
     """The preexec function that gives the child `iso` (namespaces, jail), its rlimits and `uid`.
 
     The child first joins `cgroup` (a per-run cgroup, when there is one) and finally arranges to be
@@ -228,8 +260,12 @@ def _die_with_supervisor(libc: ctypes.CDLL, supervisor: int) -> None:
 
 def _set_limits(memory_mb: int | None, cpu_s: int, file_mb: int, nproc: int | None) -> None:
     """Lower this process's resource limits (never above a hard limit it already has); RLIMIT_AS unless memory_mb is None."""
-    wanted = {resource.RLIMIT_CPU: cpu_s, resource.RLIMIT_FSIZE: file_mb << 20,
-              resource.RLIMIT_NOFILE: OPEN_FILES, resource.RLIMIT_CORE: 0}
+    wanted = {
+        resource.RLIMIT_CPU: cpu_s,
+        resource.RLIMIT_FSIZE: file_mb << 20,
+        resource.RLIMIT_NOFILE: OPEN_FILES,
+        resource.RLIMIT_CORE: 0,
+    }
     if memory_mb is not None:
         wanted[resource.RLIMIT_AS] = memory_mb << 20
     if nproc is not None:
@@ -263,7 +299,7 @@ def _build_jail(libc: ctypes.CDLL, view: View, work: str) -> None:
     root = str(Path(work).parent / "root")
 
     def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-        encode = (lambda s: None if s is None else s.encode())
+        encode = lambda s: None if s is None else s.encode()
         _check(libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
 
     def bind(source: str, flags: int) -> None:
@@ -295,8 +331,12 @@ def _build_jail(libc: ctypes.CDLL, view: View, work: str) -> None:
     mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
     for device in view.devices:
         bind(device, MS_NOSUID | MS_NOEXEC)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{root}/dev/{name}")
     mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
     os.makedirs(root + "/proc")

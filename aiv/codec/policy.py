@@ -8,28 +8,116 @@ from __future__ import annotations
 
 import ast
 
-ALLOWED_IMPORTS = frozenset({
-    "numpy", "torch", "cv2", "math", "struct", "zlib", "lzma", "bz2", "heapq", "itertools", "functools",
-    "collections", "dataclasses", "typing", "__future__",
-})
-FORBIDDEN_NAMES = frozenset({
-    "open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "breakpoint", "input",
-    "memoryview", "getattr", "setattr", "delattr", "__builtins__", "__loader__", "__spec__",
-})
-FORBIDDEN_ATTRIBUTES = frozenset({
-    "__globals__", "__code__", "__closure__", "__subclasses__", "__bases__", "__mro__", "__dict__",
-    "__getattribute__", "__reduce__", "__reduce_ex__", "__builtins__", "__import__", "__loader__",
-    "f_globals", "f_locals", "f_back", "gi_frame", "cr_frame", "tofile", "fromfile", "load", "save",
-    "savez", "savez_compressed", "memmap", "open_memmap", "loadtxt", "savetxt", "genfromtxt", "fromregex",
-    "DataSource", "ctypeslib", "ctypes", "system", "popen", "imread", "imreadmulti", "imwrite", "VideoCapture",
-    "VideoWriter", "FileStorage", "hub", "cpp_extension", "load_inline", "load_library",
-    # native file readers that raise no audit event (the sandbox's view leaves them nothing to read anyway)
-    "from_file", "imreadanimation", "imcount", "haveImageReader", "readOpticalFlow", "CascadeClassifier",
-    "readNet", "readNetFromCaffe", "readNetFromDarknet", "readNetFromModelOptimizer", "readNetFromONNX",
-    "readNetFromTensorflow", "readNetFromTFLite", "readNetFromTorch", "readTensorFromONNX", "PackageImporter",
-    # where a module lives: the way to package files next to it
-    "__file__", "__path__", "__cached__",
-})
+ALLOWED_IMPORTS = frozenset(
+    {
+        "numpy",
+        "torch",
+        "cv2",
+        "math",
+        "struct",
+        "zlib",
+        "lzma",
+        "bz2",
+        "heapq",
+        "itertools",
+        "functools",
+        "collections",
+        "dataclasses",
+        "typing",
+        "__future__",
+    }
+)
+FORBIDDEN_NAMES = frozenset(
+    {
+        "open",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "globals",
+        "locals",
+        "vars",
+        "breakpoint",
+        "input",
+        "memoryview",
+        "getattr",
+        "setattr",
+        "delattr",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+    }
+)
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "__globals__",
+        "__code__",
+        "__closure__",
+        "__subclasses__",
+        "__bases__",
+        "__mro__",
+        "__dict__",
+        "__getattribute__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__builtins__",
+        "__import__",
+        "__loader__",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "gi_frame",
+        "cr_frame",
+        "tofile",
+        "fromfile",
+        "load",
+        "save",
+        "savez",
+        "savez_compressed",
+        "memmap",
+        "open_memmap",
+        "loadtxt",
+        "savetxt",
+        "genfromtxt",
+        "fromregex",
+        "DataSource",
+        "ctypeslib",
+        "ctypes",
+        "system",
+        "popen",
+        "imread",
+        "imreadmulti",
+        "imwrite",
+        "VideoCapture",
+        "VideoWriter",
+        "FileStorage",
+        "hub",
+        "cpp_extension",
+        "load_inline",
+        "load_library",
+        # native file readers that raise no audit event (the sandbox's view leaves them nothing to read anyway)
+        "from_file",
+        "imreadanimation",
+        "imcount",
+        "haveImageReader",
+        "readOpticalFlow",
+        "CascadeClassifier",
+        "readNet",
+        "readNetFromCaffe",
+        "readNetFromDarknet",
+        "readNetFromModelOptimizer",
+        "readNetFromONNX",
+        "readNetFromTensorflow",
+        "readNetFromTFLite",
+        "readNetFromTorch",
+        "readTensorFromONNX",
+        "PackageImporter",
+        # where a module lives: the way to package files next to it
+        "__file__",
+        "__path__",
+        "__cached__",
+    }
+)
 REQUIRED_FUNCTIONS = {"encode": 5, "decode": 1}
 MAX_SOURCE_BYTES = 256 * 1024
 
@@ -66,11 +154,15 @@ def _import_problems(tree: ast.Module) -> list[str]:
         for module in modules:
             parts = module.split(".")
             if parts[0] not in ALLOWED_IMPORTS:
-                problems.append(f"line {node.lineno}: import of '{module}' is not allowed "
-                                f"(allowed: {', '.join(sorted(ALLOWED_IMPORTS - {'__future__'}))})")
+                problems.append(
+                    f"line {node.lineno}: import of '{module}' is not allowed "
+                    f"(allowed: {', '.join(sorted(ALLOWED_IMPORTS - {'__future__'}))})"
+                )
             elif FORBIDDEN_ATTRIBUTES & set(parts[1:]):
-                problems.append(f"line {node.lineno}: import of '{module}' is not allowed "
-                                f"(it reaches the forbidden attribute '{min(FORBIDDEN_ATTRIBUTES & set(parts))}')")
+                problems.append(
+                    f"line {node.lineno}: import of '{module}' is not allowed "
+                    f"(it reaches the forbidden attribute '{min(FORBIDDEN_ATTRIBUTES & set(parts))}')"
+                )
     return problems
 
 

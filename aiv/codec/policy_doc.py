@@ -24,20 +24,25 @@ CONTRACT_DOC = Path(__file__).resolve().parents[2] / "docs" / "codec-contract.md
 
 def section() -> str:
     """The policy section's text, markers included."""
+
     def names(values: frozenset[str]) -> str:
         return ", ".join(f"`{v}`" for v in sorted(values, key=str.lower))
 
-    functions = ", ".join(f"`{name}` ({arity} positional argument{'s' if arity > 1 else ''})"
-                          for name, arity in REQUIRED_FUNCTIONS.items())
-    return "\n".join((
-        BEGIN,
-        f"- Allowed imports (and their submodules): {names(ALLOWED_IMPORTS - {'__future__'})}, `__future__`.",
-        f"- Forbidden names: {names(FORBIDDEN_NAMES)}.",
-        f"- Forbidden attributes (`x.name` on anything, and in an import path): {names(FORBIDDEN_ATTRIBUTES)}.",
-        f"- Top-level functions: {functions}.",
-        f"- Size: at most {MAX_SOURCE_BYTES} bytes of source (UTF-8).",
-        END,
-    ))
+    functions = ", ".join(
+        f"`{name}` ({arity} positional argument{'s' if arity > 1 else ''})"
+        for name, arity in REQUIRED_FUNCTIONS.items()
+    )
+    return "\n".join(
+        (
+            BEGIN,
+            f"- Allowed imports (and their submodules): {names(ALLOWED_IMPORTS - {'__future__'})}, `__future__`.",
+            f"- Forbidden names: {names(FORBIDDEN_NAMES)}.",
+            f"- Forbidden attributes (`x.name` on anything, and in an import path): {names(FORBIDDEN_ATTRIBUTES)}.",
+            f"- Top-level functions: {functions}.",
+            f"- Size: at most {MAX_SOURCE_BYTES} bytes of source (UTF-8).",
+            END,
+        )
+    )
 
 
 def updated(text: str) -> str:
@@ -45,7 +50,7 @@ def updated(text: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ValueError(f"the policy markers are missing: {BEGIN!r} ... {END!r}")
-    return text[:start] + section() + text[end + len(END):]
+    return text[:start] + section() + text[end + len(END) :]
 
 
 def main(path: Path = CONTRACT_DOC) -> int:

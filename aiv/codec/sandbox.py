@@ -42,9 +42,24 @@ import numpy as np
 from aiv.codec import sandbox_child as child
 from aiv.codec import sandbox_registry as registry
 from aiv.codec.cgroup import create_run_cgroup, delegated_parent, oom_killed, remove_cgroup
-from aiv.codec.isolation import (OPEN_FILES, PYTHON_FLAGS, READ_FILES, UID_RANGE, Isolation, SandboxError, claim_uid,
-                                 enter_sandbox, exit_status, install_prefixes, interpreter, kill_uid, launcher,
-                                 release_uid, site_dirs, strongest)
+from aiv.codec.isolation import (
+    OPEN_FILES,
+    PYTHON_FLAGS,
+    READ_FILES,
+    UID_RANGE,
+    Isolation,
+    SandboxError,
+    claim_uid,
+    enter_sandbox,
+    exit_status,
+    install_prefixes,
+    interpreter,
+    kill_uid,
+    launcher,
+    release_uid,
+    site_dirs,
+    strongest,
+)
 from aiv.codec.view import package_paths
 from aiv.errors import ClipError, CodecFailure
 
@@ -111,8 +126,16 @@ class _Outcome:
 # Public API
 
 
-def run_encode(codec_source: str, y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: float,
-               limits: Limits = Limits(), codec_file: str = child.CODEC_NAME) -> EncodeOutput:
+def run_encode(
+    codec_source: str,
+    y: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    fps: float,
+    quality: float,
+    limits: Limits = Limits(),
+    codec_file: str = child.CODEC_NAME,
+) -> EncodeOutput:
     """Run the codec's `encode` on the planes in a fresh sandboxed process; the bitstream it returned.
 
     Raises CodecFailure(stage="encode") with a reason a model can act on, SandboxError when the
@@ -126,16 +149,18 @@ def run_encode(codec_source: str, y: np.ndarray, u: np.ndarray, v: np.ndarray, f
         (work / child.CODEC_NAME).write_text(codec_source)
         for name, plane in zip("yuv", (y, u, v)):
             np.save(work / f"{name}.npy", np.ascontiguousarray(plane), allow_pickle=False)
-        uid, outcome = _run_child("encode", work, limits, {"fps": float(fps), "quality": float(quality),
-                                                           "codec_file": codec_file})
+        uid, outcome = _run_child(
+            "encode", work, limits, {"fps": float(fps), "quality": float(quality), "codec_file": codec_file}
+        )
         _raise_unless_ok("encode", outcome, limits)
         bound = min(OUTPUT_FACTOR * raw_bytes, limits.file_mb << 20)
         bitstream = _read_output("encode", work / "bitstream.bin", bound, uid)
     return EncodeOutput(bitstream=bytes(bitstream), seconds=outcome.seconds)
 
 
-def run_decode(codec_source: str, bitstream: bytes, limits: Limits = Limits(),
-               codec_file: str = child.CODEC_NAME) -> DecodeOutput:
+def run_decode(
+    codec_source: str, bitstream: bytes, limits: Limits = Limits(), codec_file: str = child.CODEC_NAME
+) -> DecodeOutput:
     """Run the codec's `decode` on the bitstream in a fresh sandboxed process; the planes it returned.
 
     Checks only that decode produced three uint8 arrays of three dimensions, else CodecFailure(stage="check"),
@@ -161,8 +186,11 @@ def isolation_report() -> dict:
     return {
         "isolation": iso.kind,
         "full_view": iso.full_view,
-        "child_uid": (f"fresh per process, from [{UID_RANGE[0]}, {UID_RANGE[1]})" if iso.uid_drop
-                      else f"same as the lab ({os.getuid()})"),
+        "child_uid": (
+            f"fresh per process, from [{UID_RANGE[0]}, {UID_RANGE[1]})"
+            if iso.uid_drop
+            else f"same as the lab ({os.getuid()})"
+        ),
         "uid_drop": iso.uid_drop,
         "filesystem_jail": iso.full_view,
         "network_namespace": iso.namespaces,
@@ -172,11 +200,16 @@ def isolation_report() -> dict:
         "non_dumpable": True,
         "memory_limit": _memory_limit_text(),
         "rlimits": ([] if _cgroup_parent() else ["RLIMIT_AS"])
-                   + ["RLIMIT_CPU", "RLIMIT_FSIZE", f"RLIMIT_NOFILE={OPEN_FILES}", "RLIMIT_CORE=0"]
-                   + ([f"RLIMIT_NPROC={_process_limit()}"] if iso.uid_drop else []),
-        "kill_after_run": ("every process of the per-run uid" if iso.uid_drop
-                           else "every process of its pid namespace" if iso.bwrap else "the process group only")
-                          + (" and of the per-run cgroup" if _cgroup_parent() else ""),
+        + ["RLIMIT_CPU", "RLIMIT_FSIZE", f"RLIMIT_NOFILE={OPEN_FILES}", "RLIMIT_CORE=0"]
+        + ([f"RLIMIT_NPROC={_process_limit()}"] if iso.uid_drop else []),
+        "kill_after_run": (
+            "every process of the per-run uid"
+            if iso.uid_drop
+            else "every process of its pid namespace"
+            if iso.bwrap
+            else "the process group only"
+        )
+        + (" and of the per-run cgroup" if _cgroup_parent() else ""),
         "dies_with_supervisor": "PR_SET_PDEATHSIG=SIGKILL; leftovers of dead runs removed by the next run",
         "python": interpreter(),
         "kernel": os.uname().release,
@@ -190,8 +223,10 @@ def weak_sandbox_reason() -> str | None:
     iso = _isolation()
     if iso.full_view:
         return None
-    return (f"the codec sandbox runs as '{iso.kind}' ({iso.describe()}): codecs can read, through native code, "
-            f"every file the lab can read" + (f"; {'; '.join(iso.notes)}" if iso.notes else ""))
+    return (
+        f"the codec sandbox runs as '{iso.kind}' ({iso.describe()}): codecs can read, through native code, "
+        f"every file the lab can read" + (f"; {'; '.join(iso.notes)}" if iso.notes else "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,8 +247,10 @@ def _failure_reason(stage: str, outcome: _Outcome, limits: Limits) -> str | None
     if outcome.over_quota:
         return f"wrote more than {limits.file_mb} MB into its working directory; the process was killed"
     if outcome.memory_killed:
-        return (f"out of memory in {stage} (the memory limit is {limits.memory_mb} MB of resident memory for the "
-                f"run, cgroup memory.max): the kernel killed the process")
+        return (
+            f"out of memory in {stage} (the memory limit is {limits.memory_mb} MB of resident memory for the "
+            f"run, cgroup memory.max): the kernel killed the process"
+        )
     if rc == 0:
         return None
     if rc == child.REFUSED:
@@ -226,8 +263,10 @@ def _failure_reason(stage: str, outcome: _Outcome, limits: Limits) -> str | None
         if sig == signal.SIGXCPU:
             return f"exceeded the CPU-time limit of {_cpu_limit(limits)} s; killed{tail}"
         if sig == signal.SIGKILL:
-            return (f"killed by SIGKILL (not by the timeout): the kernel's out-of-memory killer or the hard "
-                    f"CPU-time limit ({_cpu_limit(limits)} s){tail}")
+            return (
+                f"killed by SIGKILL (not by the timeout): the kernel's out-of-memory killer or the hard "
+                f"CPU-time limit ({_cpu_limit(limits)} s){tail}"
+            )
         return f"crashed with {sig.name}{tail}"
     return f"exited with status {rc} before finishing (sys.exit or os._exit in the codec?){tail}"
 
@@ -276,8 +315,11 @@ def _read_plane(path: Path, limit: int, uid: int | None) -> np.ndarray:
         raise CodecFailure("decode", f"{path.name} is not a well-formed .npy file: {exc}") from None
     offset = header.tell()
     if dtype != np.uint8 or len(shape) != 3 or math.prod(shape) != len(data) - offset:
-        raise CodecFailure("decode", f"{path.name} does not hold a complete uint8 array of 3 dimensions "
-                                     f"(dtype {dtype}, shape {shape}); was it overwritten by the codec?")
+        raise CodecFailure(
+            "decode",
+            f"{path.name} does not hold a complete uint8 array of 3 dimensions "
+            f"(dtype {dtype}, shape {shape}); was it overwritten by the codec?",
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape, order="F" if fortran else "C")
 
 
@@ -304,8 +346,9 @@ def _workdir() -> Iterator[Path]:
         registry.remove_tree(base)
 
 
-def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: Isolation | None = None
-               ) -> tuple[int | None, _Outcome]:
+def _run_child(
+    stage: str, work: Path, limits: Limits, extra: dict, isolation: Isolation | None = None
+) -> tuple[int | None, _Outcome]:
     """Run the child for `stage` in `work` to its end and kill all it started; the uid it ran as."""
     iso = isolation or _isolation()
     uid = claim_uid() if iso.uid_drop else None
@@ -334,23 +377,51 @@ def _run_child(stage: str, work: Path, limits: Limits, extra: dict, isolation: I
     return uid, outcome
 
 
-def _start_and_supervise(stage: str, work: Path, limits: Limits, extra: dict, iso: Isolation, uid: int | None,
-                         cgroup: Path | None) -> _Outcome:
+def _start_and_supervise(
+    stage: str, work: Path, limits: Limits, extra: dict, iso: Isolation, uid: int | None, cgroup: Path | None
+) -> _Outcome:
     prefix = launcher(iso, work)  # bwrap and its options, or nothing
     status_r, status_w = os.pipe()  # the child's ready byte and failure reason
-    memory_limit = (f"{limits.memory_mb} MB of resident memory for the run, cgroup memory.max" if cgroup
-                    else f"{limits.memory_mb} MB of address space per process, RLIMIT_AS")
-    cfg = {"stage": stage, "workdir": str(work), "status_fd": status_w, "site_dirs": list(site_dirs()),
-           "read_prefixes": list(install_prefixes()), "read_files": list(READ_FILES),
-           "memory_limit": memory_limit, "file_mb": limits.file_mb, **extra}
+    memory_limit = (
+        f"{limits.memory_mb} MB of resident memory for the run, cgroup memory.max"
+        if cgroup
+        else f"{limits.memory_mb} MB of address space per process, RLIMIT_AS"
+    )
+    cfg = {
+        "stage": stage,
+        "workdir": str(work),
+        "status_fd": status_w,
+        "site_dirs": list(site_dirs()),
+        "read_prefixes": list(install_prefixes()),
+        "read_files": list(READ_FILES),
+        "memory_limit": memory_limit,
+        "file_mb": limits.file_mb,
+        **extra,
+    }
     try:
         proc = subprocess.Popen(
             [*prefix, interpreter(), *PYTHON_FLAGS, "-c", _child_source(), json.dumps(cfg)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_environment(work),
-            cwd=work, close_fds=True, pass_fds=(status_w,), start_new_session=True, umask=0o077,
-            preexec_fn=enter_sandbox(iso, uid, work, status_w, memory_mb=None if cgroup else limits.memory_mb,
-                                     cpu_s=_cpu_limit(limits), file_mb=limits.file_mb,
-                                     nproc=_process_limit() if uid is not None else None, cgroup=cgroup))
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=_environment(work),
+            cwd=work,
+            close_fds=True,
+            pass_fds=(status_w,),
+            start_new_session=True,
+            umask=0o077,
+            preexec_fn=enter_sandbox(
+                iso,
+                uid,
+                work,
+                status_w,
+                memory_mb=None if cgroup else limits.memory_mb,
+                cpu_s=_cpu_limit(limits),
+                file_mb=limits.file_mb,
+                nproc=_process_limit() if uid is not None else None,
+                cgroup=cgroup,
+            ),
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         os.close(status_w)
         detail = _Outcome(status=_drain(status_r)).reason()
@@ -517,10 +588,21 @@ def _process_limit() -> int:
 def _environment(work: Path) -> dict[str, str]:
     """The child's whole environment: nothing is inherited except which GPUs it may use."""
     threads = str(_cores())
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-           "NUMEXPR_NUM_THREADS": threads, "VECLIB_MAXIMUM_THREADS": threads}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "NUMEXPR_NUM_THREADS": threads,
+        "VECLIB_MAXIMUM_THREADS": threads,
+    }
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return env

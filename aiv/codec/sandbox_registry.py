@@ -87,6 +87,7 @@ def _kill_leftovers(owner: dict) -> None:
 
 def remove_tree(path: Path) -> None:
     """Delete a sandbox folder however the codec left it: locked folders, or nested past recursion."""
+
     def unlock_and_retry(func: Callable, failed: str, _exc: object) -> None:
         for folder in (os.path.dirname(failed), failed):
             if stat.S_ISDIR(os.lstat(folder).st_mode):
@@ -133,7 +134,7 @@ def _start_time(pid: int) -> int | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return None if fields[0] == "Z" else int(fields[19])
 
 

@@ -66,8 +66,9 @@ def codec_view() -> View:
     gpu_libraries = _gpu_libraries() if any("nvidia" in d for d in devices) else []
     elf_files = [interpreter, *gpu_libraries, *_elf_files([*stdlib, *packages], hidden)]
     links: dict[str, str] = {}
-    real = {_follow(path, links) for path in [*_libraries(elf_files), *gpu_libraries, *ETC_FILES]
-            if os.path.exists(path)}
+    real = {
+        _follow(path, links) for path in [*_libraries(elf_files), *gpu_libraries, *ETC_FILES] if os.path.exists(path)
+    }
     in_hidden = tuple(p for p in packages if _inside(p, hidden))  # e.g. conda: site-packages inside the stdlib
     read_only = outermost([interpreter, *stdlib, *real, *(p for p in packages if p not in in_hidden)])
     symlinks = tuple(sorted((link, target) for link, target in links.items() if not _inside(link, read_only)))
@@ -78,8 +79,12 @@ def codec_view() -> View:
 @lru_cache(maxsize=1)
 def stdlib_dirs() -> tuple[str, ...]:
     """The standard library's folders of the base installation (in a venv, sysconfig's defaults point into it)."""
-    base = {"base": sys.base_prefix, "installed_base": sys.base_prefix, "platbase": sys.base_exec_prefix,
-            "installed_platbase": sys.base_exec_prefix}
+    base = {
+        "base": sys.base_prefix,
+        "installed_base": sys.base_prefix,
+        "platbase": sys.base_exec_prefix,
+        "installed_platbase": sys.base_exec_prefix,
+    }
     return tuple(sorted({os.path.realpath(sysconfig.get_paths(vars=base)[key]) for key in ("stdlib", "platstdlib")}))
 
 
@@ -100,8 +105,7 @@ def bwrap_arguments(view: View, work: str) -> list[str]:
     for device in view.devices:
         if device.startswith("/dev/nvidia"):
             args += ["--dev-bind", device, device]
-    args += ["--proc", "/proc", "--ro-bind", "/sys", "/sys", "--bind", work, work, "--chdir", work,
-             "--remount-ro", "/"]
+    args += ["--proc", "/proc", "--ro-bind", "/sys", "/sys", "--bind", work, work, "--chdir", work, "--remount-ro", "/"]
     return args
 
 

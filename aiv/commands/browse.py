@@ -15,8 +15,9 @@ from aiv.store.records import STATUSES
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    listing = commands.add_parser("list", help="experiments, newest first",
-                                  description="List experiments newest first, a page at a time.")
+    listing = commands.add_parser(
+        "list", help="experiments, newest first", description="List experiments newest first, a page at a time."
+    )
     listing.add_argument("--status", choices=STATUSES, help="only experiments in this status")
     listing.add_argument("--limit", type=int, default=30, help="experiments per page (default 30)")
     listing.add_argument("--cursor", help="the cursor a previous page printed, for the next page")
@@ -24,31 +25,42 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_json_argument(listing)
     listing.set_defaults(handler=cmd_list)
 
-    show = commands.add_parser("show", help="one experiment: results, events, code, diff against its parent",
-                               description="Show one experiment: its record, per-clip results, events, code and "
-                                           "the diff against its parent.")
+    show = commands.add_parser(
+        "show",
+        help="one experiment: results, events, code, diff against its parent",
+        description="Show one experiment: its record, per-clip results, events, code and the diff against its parent.",
+    )
     show.add_argument("id", help="experiment id (a unique prefix is enough)")
     add_store_argument(show)
     add_json_argument(show)
     show.set_defaults(handler=cmd_show)
 
-    board = commands.add_parser("leaderboard", help="the best experiments, train and validation scores",
-                                description="The best succeeded experiments by headline BD-rate vs x264 "
-                                            "(PSNR-Y), with their validation score to show whether gains generalise.")
+    board = commands.add_parser(
+        "leaderboard",
+        help="the best experiments, train and validation scores",
+        description="The best succeeded experiments by headline BD-rate vs x264 "
+        "(PSNR-Y), with their validation score to show whether gains generalise.",
+    )
     board.add_argument("--split", choices=("train", "validation"), default="train", help="rank by this split")
     board.add_argument("--limit", type=int, default=20, help="experiments shown (default %(default)s)")
-    board.add_argument("--benchmark", metavar="ID",
-                       help="rank within this benchmark (default: the store's current one; `unknown`: records older "
-                            "than benchmarks); scores of different benchmarks are never ranked together")
+    board.add_argument(
+        "--benchmark",
+        metavar="ID",
+        help="rank within this benchmark (default: the store's current one; `unknown`: records older "
+        "than benchmarks); scores of different benchmarks are never ranked together",
+    )
     add_store_argument(board)
     add_json_argument(board)
     board.set_defaults(handler=cmd_leaderboard)
 
-    export = commands.add_parser("export", help="write an experiment's codec module and results to a folder",
-                                 description="Write the codec module (encoder and decoder) as <id>.py, its "
-                                             "evaluation record as result.json (the schema `aiv evaluate` writes; "
-                                             "validation.json for the validation clips) and its experiment record "
-                                             "as experiment.json to a folder.")
+    export = commands.add_parser(
+        "export",
+        help="write an experiment's codec module and results to a folder",
+        description="Write the codec module (encoder and decoder) as <id>.py, its "
+        "evaluation record as result.json (the schema `aiv evaluate` writes; "
+        "validation.json for the validation clips) and its experiment record "
+        "as experiment.json to a folder.",
+    )
     export.add_argument("id", help="experiment id (a unique prefix is enough)")
     export.add_argument("--out", metavar="DIR", help="destination folder (default export/<id>)")
     add_store_argument(export)
@@ -78,8 +90,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'id':<30} {'created':<20} {'status':<10} {'proposer':<9} {'score':>9} {'valid.':>9}  parent")
     for e in page.items:
-        print(f"{e.id:<30} {e.created_at[:19]:<20} {e.status:<10} {e.proposer:<9} "
-              f"{_score(e.score):>9} {_score(e.score_validation):>9}  {','.join(e.parents) or '-'}")
+        print(
+            f"{e.id:<30} {e.created_at[:19]:<20} {e.status:<10} {e.proposer:<9} "
+            f"{_score(e.score):>9} {_score(e.score_validation):>9}  {','.join(e.parents) or '-'}"
+        )
     if page.cursor:
         print(f"next page: --cursor {page.cursor}")
     return EXIT_OK
@@ -94,13 +108,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json(view.as_json())
         return EXIT_OK
     e = view.experiment
-    print(f"{e.id}  {e.status} (stage {e.stage})  proposer {e.proposer}"
-          f"{' / ' + e.model if e.model else ''}  parents {', '.join(e.parents) or '-'}")
+    print(
+        f"{e.id}  {e.status} (stage {e.stage})  proposer {e.proposer}"
+        f"{' / ' + e.model if e.model else ''}  parents {', '.join(e.parents) or '-'}"
+    )
     print(f"hypothesis: {e.hypothesis or '-'}")
     print(f"score (train) {_score(e.score)}   validation {_score(e.score_validation)}")
     cost = e.cost
-    print(f"cost: {cost['input_tokens']} input + {cost['output_tokens']} output tokens, ${cost['llm_usd']:.4f}, "
-          f"{cost['compute_s']:.1f} codec seconds")
+    print(
+        f"cost: {cost['input_tokens']} input + {cost['output_tokens']} output tokens, ${cost['llm_usd']:.4f}, "
+        f"{cost['compute_s']:.1f} codec seconds"
+    )
     if cost.get("batch_s") is not None:
         gpu = f"${cost['gpu_usd']:.4f} ({cost['gpu_price_basis']})" if cost.get("gpu_usd") is not None else "no price"
         print(f"GPU job: {cost['batch_s']:.1f} s, {gpu}")
@@ -130,9 +148,11 @@ def print_leaderboard(rows: list[LeaderboardRow]) -> None:
     """The leaderboard as a table."""
     print(f"{'#':>3} {'id':<36} {'proposer':<9} {'train':>9} {'valid.':>9} {'gap':>8} {'vs x265':>9}  hypothesis")
     for r in rows:
-        print(f"{r.rank:>3} {r.experiment_id:<36} {r.proposer:<9} {_score(r.score_train):>9} "
-              f"{_score(r.score_validation):>9} {_score(r.validation_gap):>8} {_score(r.bd_rate_x265_train):>9}  "
-              f"{(r.hypothesis or '')[:60]}")
+        print(
+            f"{r.rank:>3} {r.experiment_id:<36} {r.proposer:<9} {_score(r.score_train):>9} "
+            f"{_score(r.score_validation):>9} {_score(r.validation_gap):>8} {_score(r.bd_rate_x265_train):>9}  "
+            f"{(r.hypothesis or '')[:60]}"
+        )
     if not rows:
         print("(no succeeded experiment with a score yet)")
 
@@ -148,7 +168,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print_json([row.as_json() for row in rows])
     else:
         others = [b for b in known_benchmarks(experiments)["known"] if b != benchmark]
-        print(f"benchmark {benchmark}" + (f" (the store's others: {', '.join(others)}; --benchmark ID)" if others else ""))
+        print(
+            f"benchmark {benchmark}" + (f" (the store's others: {', '.join(others)}; --benchmark ID)" if others else "")
+        )
         print(f"BD-rate vs x264 on PSNR-Y, mean over the {args.split} clips (lower is better)")
         print_leaderboard(rows)
     return EXIT_OK

@@ -15,20 +15,30 @@ from aiv.errors import UsageError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("clips", help="fetch, list and name test clips; upload them to the deployed lab",
-                                 description="Named public test sets land in the cache (AIV_CACHE, else ~/.cache/aiv) "
-                                             "as y4m, pinned by sha256. A set's name works wherever clips are named: "
-                                             "aiv run --corpus NAME, aiv evaluate --clips NAME.")
+    parser = commands.add_parser(
+        "clips",
+        help="fetch, list and name test clips; upload them to the deployed lab",
+        description="Named public test sets land in the cache (AIV_CACHE, else ~/.cache/aiv) "
+        "as y4m, pinned by sha256. A set's name works wherever clips are named: "
+        "aiv run --corpus NAME, aiv evaluate --clips NAME.",
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     fetch = actions.add_parser(
-        "fetch", help="download named test sets or sequences into the cache",
+        "fetch",
+        help="download named test sets or sequences into the cache",
         description="Download each sequence (resuming a partial download), check its sha256 against the published "
-                    "one or the one pinned at its first download (a different file is refused), and convert it "
-                    "once to 8-bit 4:2:0 y4m. Fetching a present sequence checks its hash again.")
+        "one or the one pinned at its first download (a different file is refused), and convert it "
+        "once to 8-bit 4:2:0 y4m. Fetching a present sequence checks its hash again.",
+    )
     fetch.add_argument("names", nargs="+", metavar="NAME", help="set or sequence names (aiv clips list)")
-    fetch.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                       help="give up when the server sends nothing for S seconds (default 60)")
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up when the server sends nothing for S seconds (default 60)",
+    )
     fetch.set_defaults(handler=cmd_fetch)
 
     listing = actions.add_parser("list", help="known sets and sequences, and local sets, with what is present")
@@ -36,19 +46,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=cmd_list)
 
     add_local = actions.add_parser(
-        "add-local", help="name a folder of clips, or a JSON manifest, as a local set",
+        "add-local",
+        help="name a folder of clips, or a JSON manifest, as a local set",
         description='A manifest is {"clips": ["a.y4m", "b.mp4"], "validation": ["b"]} with paths relative to it; '
-                    "without \"validation\" (and for a folder) every fourth clip from the last is held out.")
+        'without "validation" (and for a folder) every fourth clip from the last is held out.',
+    )
     add_local.add_argument("name", help="the set's name")
     add_local.add_argument("path", help="a folder of clip files or a .json manifest")
     add_local.set_defaults(handler=cmd_add_local)
 
     upload = actions.add_parser(
-        "upload", help="upload clip files, folders or a fetched set to the deployed lab's bucket",
+        "upload",
+        help="upload clip files, folders or a fetched set to the deployed lab's bucket",
         description="Check that each file reads as a clip, then upload it to s3://BUCKET/PREFIX<file name> "
-                    "(with --corpus NAME: s3://BUCKET/PREFIX<NAME>/<file name>). A campaign uses it by that "
-                    "name relative to the prefix in its settings (train_clips, validation_clips). "
-                    "Raw .yuv files must carry size and rate in their name, e.g. foreman_352x288_30.yuv.")
+        "(with --corpus NAME: s3://BUCKET/PREFIX<NAME>/<file name>). A campaign uses it by that "
+        "name relative to the prefix in its settings (train_clips, validation_clips). "
+        "Raw .yuv files must carry size and rate in their name, e.g. foreman_352x288_30.yuv.",
+    )
     upload.add_argument("paths", nargs="*", metavar="PATH", help="clip files or folders")
     upload.add_argument("--corpus", metavar="NAME", help="a fetched or local set to upload, with its split")
     upload.add_argument("--bucket", required=True, help="the artifacts bucket (the stack output ArtifactsBucket)")
@@ -109,8 +123,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
     for key in keys:
         print(f"uploaded s3://{args.bucket}/{key}")
     if settings:
-        print(f"start an execution on the set with the input {{\"corpus\": \"{args.corpus}\"}}, "
-              f"or put it in the campaign settings as: {settings}")
+        print(
+            f'start an execution on the set with the input {{"corpus": "{args.corpus}"}}, '
+            f"or put it in the campaign settings as: {settings}"
+        )
     else:
         print(f"use them in the campaign settings as: {[key.rsplit('/', 1)[1] for key in keys]}")
     return EXIT_OK

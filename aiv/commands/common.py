@@ -71,20 +71,34 @@ def parse_crfs(text: str) -> tuple[int, ...]:
 def add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose the x264/x265 anchors' CRF points and speed preset."""
     crfs = ",".join(str(crf) for crf in DEFAULT_ANCHOR_CRFS)
-    parser.add_argument("--anchor-crfs", type=parse_crfs, default=DEFAULT_ANCHOR_CRFS, metavar="CRF,CRF,...",
-                        help=f"CRF points of the x264/x265 anchors, increasing (default {crfs}); lower CRFs suit "
-                             "short clips whose quality range barely overlaps the defaults'")
-    parser.add_argument("--anchor-preset", choices=ANCHOR_PRESETS, default=DEFAULT_ANCHOR_PRESET, metavar="PRESET",
-                        help=f"x264/x265 speed preset of the anchors (default {DEFAULT_ANCHOR_PRESET}; "
-                             f"one of {', '.join(ANCHOR_PRESETS)})")
+    parser.add_argument(
+        "--anchor-crfs",
+        type=parse_crfs,
+        default=DEFAULT_ANCHOR_CRFS,
+        metavar="CRF,CRF,...",
+        help=f"CRF points of the x264/x265 anchors, increasing (default {crfs}); lower CRFs suit "
+        "short clips whose quality range barely overlaps the defaults'",
+    )
+    parser.add_argument(
+        "--anchor-preset",
+        choices=ANCHOR_PRESETS,
+        default=DEFAULT_ANCHOR_PRESET,
+        metavar="PRESET",
+        help=f"x264/x265 speed preset of the anchors (default {DEFAULT_ANCHOR_PRESET}; "
+        f"one of {', '.join(ANCHOR_PRESETS)})",
+    )
 
 
 def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose clips."""
-    parser.add_argument("--clips", nargs="+", metavar="CLIP",
-                        help="clip files or folders (.y4m .yuv .mp4 .mkv .webm .avi .264 .265 ...), built-in clip "
-                             "names (pan_zoom, val_pan_zoom, ...) or clip set names (aiv clips list); "
-                             "default: the built-in train clips")
+    parser.add_argument(
+        "--clips",
+        nargs="+",
+        metavar="CLIP",
+        help="clip files or folders (.y4m .yuv .mp4 .mkv .webm .avi .264 .265 ...), built-in clip "
+        "names (pan_zoom, val_pan_zoom, ...) or clip set names (aiv clips list); "
+        "default: the built-in train clips",
+    )
     parser.add_argument("--frames", type=int, metavar="N", help="use the first N frames of every clip")
     parser.add_argument("--size", type=parse_size, metavar="WxH", help="frame size of raw .yuv clips")
     parser.add_argument("--fps", type=positive_float, help="frame rate, overriding what the clip says")
@@ -106,8 +120,10 @@ def load_clip_arguments(args: argparse.Namespace) -> list[Clip]:
     names = [spec for spec in specs if spec in CORPUS_NAMES]
     paths = [spec for spec in specs if spec not in CORPUS_NAMES]
     if names and args.frames is not None and args.frames > BUILTIN_FRAMES_MAX:
-        raise UsageError(f"--frames: the built-in clips are rendered in memory, at most {BUILTIN_FRAMES_MAX} frames; "
-                         f"pass clip files for longer ones")
+        raise UsageError(
+            f"--frames: the built-in clips are rendered in memory, at most {BUILTIN_FRAMES_MAX} frames; "
+            f"pass clip files for longer ones"
+        )
     secret = file_secret(default_cache_dir()) if names else b""
     builtin = [builtin_clip(name, args.frames or 30, secret=secret) for name in names]
     return builtin + (load_clips(paths, frames=args.frames, size=args.size, fps=args.fps) if paths else [])

@@ -14,21 +14,28 @@ SPLITS = ("train", "validation")
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "compare", help="BD-rate of results against the first one: per clip, mean, table/JSON/CSV/plot",
+        "compare",
+        help="BD-rate of results against the first one: per clip, mean, table/JSON/CSV/plot",
         description="Compare evaluation results: the BD-rate of each against the first (the reference) on "
-                    "PSNR-Y, and on VMAF when both measured it, on every clip of the reference (clips are "
-                    "matched by the hash of the frames measured) and the mean over them. Each RESULT is a "
-                    "result.json written by `aiv evaluate` (or its folder) or an experiment id of the store "
-                    "(a unique prefix is enough).")
-    parser.add_argument("results", nargs="+", metavar="RESULT",
-                        help="the reference first, then one or more others: result.json files, folders "
-                             "holding one, or experiment ids")
-    parser.add_argument("--split", choices=SPLITS, default="train",
-                        help="which clips of an experiment to compare (default %(default)s)")
+        "PSNR-Y, and on VMAF when both measured it, on every clip of the reference (clips are "
+        "matched by the hash of the frames measured) and the mean over them. Each RESULT is a "
+        "result.json written by `aiv evaluate` (or its folder) or an experiment id of the store "
+        "(a unique prefix is enough).",
+    )
+    parser.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULT",
+        help="the reference first, then one or more others: result.json files, folders holding one, or experiment ids",
+    )
+    parser.add_argument(
+        "--split", choices=SPLITS, default="train", help="which clips of an experiment to compare (default %(default)s)"
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    output.add_argument("--csv", action="store_true",
-                        help="print CSV: codec, reference, clip, metric, bd_rate, reason, caveat")
+    output.add_argument(
+        "--csv", action="store_true", help="print CSV: codec, reference, clip, metric, bd_rate, reason, caveat"
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="also draw every clip's RD curves and anchors into a PNG")
     add_store_argument(parser)
     parser.set_defaults(handler=run)
@@ -89,8 +96,9 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror if isinstance(exc, OSError) else exc.reason})"
-                         ) from None
+        raise UsageError(
+            f"{path}: cannot be read ({exc.strerror if isinstance(exc, OSError) else exc.reason})"
+        ) from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
 
@@ -110,8 +118,9 @@ def _open_store(store: str | None, spec: str):
 
     path = store_path(store)
     if not path.exists():
-        raise UsageError(f"{spec}: no such file, and no store at {path} to look it up as an experiment id "
-                         "(pass --store)")
+        raise UsageError(
+            f"{spec}: no such file, and no store at {path} to look it up as an experiment id (pass --store)"
+        )
     return open_local_store(path)
 
 

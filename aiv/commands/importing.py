@@ -6,8 +6,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from aiv.commands.common import (EXIT_CODEC_FAILED, EXIT_OK, add_json_argument, add_store_argument,
-                                 default_cache_dir, print_json)
+from aiv.commands.common import (
+    EXIT_CODEC_FAILED,
+    EXIT_OK,
+    add_json_argument,
+    add_store_argument,
+    default_cache_dir,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from aiv.store.records import Experiment
@@ -15,12 +21,14 @@ if TYPE_CHECKING:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "import", help="enter your own codec module into the archive and evaluate it as a seed",
+        "import",
+        help="enter your own codec module into the archive and evaluate it as a seed",
         description="Check a codec module against the static policy, enter it into the store's archive like a "
-                    "built-in seed, and evaluate it on the store's benchmark (the clips, frames, qualities and "
-                    "anchors of the store's last run; the defaults of `aiv run` for a new store). Once it has "
-                    "succeeded it is a parent for the search. Exit 0: evaluated (or already in the archive); "
-                    "3: refused by the policy, or it failed or was rejected (the reason is printed); 2: bad usage.")
+        "built-in seed, and evaluate it on the store's benchmark (the clips, frames, qualities and "
+        "anchors of the store's last run; the defaults of `aiv run` for a new store). Once it has "
+        "succeeded it is a parent for the search. Exit 0: evaluated (or already in the archive); "
+        "3: refused by the policy, or it failed or was rejected (the reason is printed); 2: bad usage.",
+    )
     parser.add_argument("codec", metavar="CODEC.py", help="the module (encode and decode, see the codec contract)")
     parser.add_argument("--name", help="its name in the archive (default: the file's name without .py)")
     add_store_argument(parser)
@@ -55,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
     standing = [e for e in lab.experiments.find_by_code(codec.sha256) if e.status not in ("failed", "rejected")]
     if standing:
         return _report(args, standing[0], created=False)
-    report_line(f"importing {args.codec} as {name} into {path}; benchmark: "
-                f"{'the last run' if settings else 'the defaults of aiv run'} ({', '.join(lab.settings.train_clips)}, "
-                f"{lab.settings.frames} frames)")
+    report_line(
+        f"importing {args.codec} as {name} into {path}; benchmark: "
+        f"{'the last run' if settings else 'the defaults of aiv run'} ({', '.join(lab.settings.train_clips)}, "
+        f"{lab.settings.frames} frames)"
+    )
     campaign = CampaignRun(lab, RunOptions(iterations=0, seeds=(), imports=((name, args.codec),)), report=report_line)
     campaign.execute()
     entered = campaign.outcomes[0].experiment_id
@@ -70,19 +80,27 @@ def _report(args: argparse.Namespace, experiment: Experiment, created: bool) -> 
     from aiv.results import failure_text
 
     if args.json:
-        print_json({"experiment_id": experiment.id, "created": created, "status": experiment.status,
-                    "score": experiment.score, "score_validation": experiment.score_validation,
-                    "failure": experiment.failure})
+        print_json(
+            {
+                "experiment_id": experiment.id,
+                "created": created,
+                "status": experiment.status,
+                "score": experiment.score,
+                "score_validation": experiment.score_validation,
+                "failure": experiment.failure,
+            }
+        )
     elif not created:
         print(f"already in the archive as {experiment.id} ({experiment.status}); nothing imported")
     elif experiment.status == "succeeded":
         validation = experiment.score_validation
-        print(f"imported as {experiment.id}: succeeded, BD-rate vs x264 {_score(experiment.score)} (train), "
-              f"{_score(validation)} (validation); it is now a parent for the search")
+        print(
+            f"imported as {experiment.id}: succeeded, BD-rate vs x264 {_score(experiment.score)} (train), "
+            f"{_score(validation)} (validation); it is now a parent for the search"
+        )
     else:
         print(f"imported as {experiment.id}: {experiment.status}: {failure_text(experiment.failure or {})}")
-    return EXIT_OK if experiment.status in ("succeeded", "proposed", "validating", "evaluating") else \
-        EXIT_CODEC_FAILED
+    return EXIT_OK if experiment.status in ("succeeded", "proposed", "validating", "evaluating") else EXIT_CODEC_FAILED
 
 
 def _score(value: float | None) -> str:

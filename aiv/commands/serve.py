@@ -12,9 +12,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("serve", help="serve the dashboard of the local store",
-                                 description="Serve the read-only dashboard of the local store over HTTP: "
-                                             "overview, experiments, leaderboard, costs and activity.")
+    parser = commands.add_parser(
+        "serve",
+        help="serve the dashboard of the local store",
+        description="Serve the read-only dashboard of the local store over HTTP: "
+        "overview, experiments, leaderboard, costs and activity.",
+    )
     add_store_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0 picks a free one)")

@@ -55,13 +55,15 @@ ANCHORS: dict[str, AnchorSettings] = {
 }
 
 
-def anchor_settings(name: str, crfs: tuple[int, ...] = DEFAULT_ANCHOR_CRFS,
-                    preset: str = DEFAULT_ANCHOR_PRESET) -> AnchorSettings:
+def anchor_settings(
+    name: str, crfs: tuple[int, ...] = DEFAULT_ANCHOR_CRFS, preset: str = DEFAULT_ANCHOR_PRESET
+) -> AnchorSettings:
     """The settings of anchor `name` ("x264" or "x265") at the given CRF points and speed preset."""
     if name not in ANCHORS:
         raise UsageError(f"unknown anchor {name!r}; known: {', '.join(ANCHORS)}")
     check_anchor_options(crfs, preset)
     return replace(ANCHORS[name], crfs=tuple(crfs), preset=preset)
+
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 Measure = Callable[[Planes], dict]
@@ -96,15 +98,17 @@ def measure_anchor(clip: Clip, settings: AnchorSettings, measure: Measure) -> li
         if decoded[0].shape != clip.y.shape:
             raise MetricError(
                 f"anchor {settings.name} crf {crf} decoded {decoded[0].shape[0]} frames of "
-                f"{decoded[0].shape[1:]} for a clip of {clip.frames} frames of {clip.y.shape[1:]}")
+                f"{decoded[0].shape[1:]} for a clip of {clip.frames} frames of {clip.y.shape[1:]}"
+            )
         point = {"crf": crf, "bytes": len(stream_bytes), "kbps": kbps(len(stream_bytes), clip.fps, clip.frames)}
         point.update(measure(decoded))
         points.append(point)
     return points
 
 
-def anchor_points(clip: Clip, settings: AnchorSettings, measure: Measure, metrics_key: str,
-                  cache_dir: Path | None) -> list[dict]:
+def anchor_points(
+    clip: Clip, settings: AnchorSettings, measure: Measure, metrics_key: str, cache_dir: Path | None
+) -> list[dict]:
     """The measured points of the anchor `settings` on `clip`, from the cache when the same settings were measured.
 
     `metrics_key` names the metric set `measure` computes (e.g. with or without VMAF), so a cached
@@ -120,8 +124,11 @@ def anchor_points(clip: Clip, settings: AnchorSettings, measure: Measure, metric
     points = measure_anchor(clip, settings, measure)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        record = {"clip_sha256": clip.sha256, "settings": asdict(settings) | {"crfs": list(settings.crfs)},
-                  "points": points}
+        record = {
+            "clip_sha256": clip.sha256,
+            "settings": asdict(settings) | {"crfs": list(settings.crfs)},
+            "points": points,
+        }
         tmp = cache_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1))
         tmp.replace(cache_file)

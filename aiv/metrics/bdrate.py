@@ -70,14 +70,16 @@ def bd_rate(anchor: Sequence[Point], test: Sequence[Point], min_overlap: float =
     anchor_area = PchipInterpolator(anchor_q, anchor_log_rate).integrate(low, high)
     test_area = PchipInterpolator(test_q, test_log_rate).integrate(low, high)
     mean_log_ratio = (test_area - anchor_area) / (high - low)
-    return BdRate(float((10.0 ** mean_log_ratio - 1.0) * 100.0), None, _few_points_caveat(len(anchor), len(test)))
+    return BdRate(float((10.0**mean_log_ratio - 1.0) * 100.0), None, _few_points_caveat(len(anchor), len(test)))
 
 
 def _few_points_caveat(anchor_points: int, test_points: int) -> str | None:
     if min(anchor_points, test_points) >= CTC_POINTS:
         return None
-    return (f"from {test_points} test and {anchor_points} anchor points; the common test conditions use "
-            f"{CTC_POINTS} or more on each curve")
+    return (
+        f"from {test_points} test and {anchor_points} anchor points; the common test conditions use "
+        f"{CTC_POINTS} or more on each curve"
+    )
 
 
 def _curve(name: str, points: Sequence[Point]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +115,10 @@ def _overlap(anchor_q: np.ndarray, test_q: np.ndarray, min_overlap: float) -> tu
     smaller = min(anchor_q[-1] - anchor_q[0], test_q[-1] - test_q[0])
     share = (high - low) / smaller
     if share < min_overlap:
-        raise _NotComparable(f"quality ranges overlap by {high - low:g} only, {share:.0%} of the smaller range "
-                             f"(at least {min_overlap:.0%} needed; {ranges})")
+        raise _NotComparable(
+            f"quality ranges overlap by {high - low:g} only, {share:.0%} of the smaller range "
+            f"(at least {min_overlap:.0%} needed; {ranges})"
+        )
     return float(low), float(high)
 
 

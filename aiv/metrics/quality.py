@@ -36,8 +36,9 @@ def _check_pair(ref: np.ndarray, dist: np.ndarray, what: str) -> None:
     """Raise ValueError unless `ref` and `dist` are uint8 [T, H, W] of one shape with T >= 1."""
     for name, array in (("reference", ref), ("distorted", dist)):
         if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3:
-            kind = (f"{array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray)
-                    else type(array).__name__)
+            kind = (
+                f"{array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+            )
             raise ValueError(f"{what}: {name} must be a uint8 [T, H, W] array, got a {kind}")
     if ref.shape != dist.shape:
         raise ValueError(f"{what}: reference shape {ref.shape} differs from distorted shape {dist.shape}")
@@ -136,8 +137,9 @@ def _chunked(ref: np.ndarray, dist: np.ndarray, per_chunk) -> np.ndarray:
     """Apply `per_chunk(ref[a:b], dist[a:b]) -> [b-a]` over frame chunks of about _SSIM_CHUNK_PIXELS pixels."""
     frames, height, width = ref.shape
     step = max(1, _SSIM_CHUNK_PIXELS // (height * width))
-    return np.concatenate([per_chunk(ref[start:start + step], dist[start:start + step])
-                           for start in range(0, frames, step)]).astype(np.float64)
+    return np.concatenate(
+        [per_chunk(ref[start : start + step], dist[start : start + step]) for start in range(0, frames, step)]
+    ).astype(np.float64)
 
 
 def _ssim_cv2(ref: np.ndarray, dist: np.ndarray) -> np.ndarray:
@@ -151,8 +153,12 @@ def _ssim_cv2(ref: np.ndarray, dist: np.ndarray) -> np.ndarray:
     y = dist.reshape(frames * height, width).astype(np.float64)
     taps = _gaussian_window()
     keep = (slice(None), slice(SSIM_RADIUS, height - SSIM_RADIUS), slice(SSIM_RADIUS, width - SSIM_RADIUS))
-    filtered = [cv2.sepFilter2D(plane, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_REFLECT)
-                .reshape(frames, height, width)[keep] for plane in (x, y, x * x, y * y, x * y)]
+    filtered = [
+        cv2.sepFilter2D(plane, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_REFLECT).reshape(frames, height, width)[
+            keep
+        ]
+        for plane in (x, y, x * x, y * y, x * y)
+    ]
     return _ssim_map(*filtered).mean(axis=(1, 2))
 
 
@@ -162,5 +168,8 @@ def _ssim_map(mu_x, mu_y, xx, yy, xy):
     var_x = xx - mu_x * mu_x
     var_y = yy - mu_y * mu_y
     cov = xy - mu_xy
-    return ((2 * mu_xy + _SSIM_C1) * (2 * cov + _SSIM_C2)
-            / ((mu_x * mu_x + mu_y * mu_y + _SSIM_C1) * (var_x + var_y + _SSIM_C2)))
+    return (
+        (2 * mu_xy + _SSIM_C1)
+        * (2 * cov + _SSIM_C2)
+        / ((mu_x * mu_x + mu_y * mu_y + _SSIM_C1) * (var_x + var_y + _SSIM_C2))
+    )

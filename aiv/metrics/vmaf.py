@@ -54,13 +54,30 @@ def vmaf_frames(ref: Planes, dist: Planes, fps: float, timeout_s: float = VMAF_T
         work = Path(folder)
         write_y4m(work / "ref.y4m", reference)
         write_y4m(work / "dist.y4m", distorted)
-        graph = (f"[0:v][1:v]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={_LOG_NAME}"
-                 f":n_threads={os.cpu_count() or 1}")
-        command = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "dist.y4m", "-i", "ref.y4m",
-                   "-lavfi", graph, "-f", "null", "-"]
+        graph = (
+            f"[0:v][1:v]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={_LOG_NAME}"
+            f":n_threads={os.cpu_count() or 1}"
+        )
+        command = [
+            exe,
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            "dist.y4m",
+            "-i",
+            "ref.y4m",
+            "-lavfi",
+            graph,
+            "-f",
+            "null",
+            "-",
+        ]
         try:
-            done = subprocess.run(command, cwd=work, capture_output=True, text=True, errors="replace",
-                                  timeout=timeout_s)
+            done = subprocess.run(
+                command, cwd=work, capture_output=True, text=True, errors="replace", timeout=timeout_s
+            )
         except subprocess.TimeoutExpired as error:
             raise MetricError(f"VMAF: ffmpeg did not finish in {timeout_s:.0f} s{_tail(error.stderr)}") from error
         except OSError as error:
@@ -71,8 +88,9 @@ def vmaf_frames(ref: Planes, dist: Planes, fps: float, timeout_s: float = VMAF_T
             raise MetricError(f"VMAF: ffmpeg {how}{_tail(done.stderr)}")
         scores = _read_log(work / _LOG_NAME, done.stderr)
     if scores.shape[0] != reference.frames:
-        raise MetricError(f"VMAF: libvmaf scored {scores.shape[0]} frames, the clips have {reference.frames}"
-                          f"{_tail(done.stderr)}")
+        raise MetricError(
+            f"VMAF: libvmaf scored {scores.shape[0]} frames, the clips have {reference.frames}{_tail(done.stderr)}"
+        )
     return scores
 
 
@@ -87,15 +105,19 @@ def _clips(ref: Planes, dist: Planes, fps: float) -> tuple[Clip, Clip]:
         raise ValueError(f"VMAF: expected (y, u, v) planes, got {len(ref)} and {len(dist)} planes")
     for plane, r, d in zip("yuv", ref, dist):
         if not (isinstance(r, np.ndarray) and isinstance(d, np.ndarray)):
-            raise ValueError(f"VMAF: {plane} planes must be numpy arrays, got {type(r).__name__} and {type(d).__name__}")
+            raise ValueError(
+                f"VMAF: {plane} planes must be numpy arrays, got {type(r).__name__} and {type(d).__name__}"
+            )
         if r.shape != d.shape:
             raise ValueError(f"VMAF: reference {plane} shape {r.shape} differs from distorted {d.shape}")
     if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
         raise ValueError(f"VMAF: frame rate {fps!r} is not a positive number")
     reference, distorted = Clip("reference", *ref, fps=float(fps)), Clip("distorted", *dist, fps=float(fps))
     if min(reference.width, reference.height) < VMAF_MIN_SIDE:
-        raise MetricError(f"VMAF: frames of {reference.width}x{reference.height} are too small; libvmaf here "
-                          f"needs at least {VMAF_MIN_SIDE} pixels on each side")
+        raise MetricError(
+            f"VMAF: frames of {reference.width}x{reference.height} are too small; libvmaf here "
+            f"needs at least {VMAF_MIN_SIDE} pixels on each side"
+        )
     return reference, distorted
 
 
@@ -110,8 +132,9 @@ def _ffmpeg_exe() -> str:
 def _libvmaf_missing(exe: str) -> str | None:
     """None if the ffmpeg at `exe` lists the libvmaf filter, otherwise why not."""
     try:
-        listing = subprocess.run([exe, "-hide_banner", "-filters"], capture_output=True, text=True,
-                                 errors="replace", timeout=60)
+        listing = subprocess.run(
+            [exe, "-hide_banner", "-filters"], capture_output=True, text=True, errors="replace", timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"VMAF: could not run ffmpeg at {exe}: {error}"
     if listing.returncode != 0:
@@ -129,8 +152,9 @@ def _read_log(path: Path, stderr: str) -> np.ndarray:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise MetricError(f"VMAF: could not read libvmaf's log {path.name}: {error!r}{_tail(stderr)}") from error
     if [number for number, _ in numbered] != list(range(len(numbered))):
-        raise MetricError(f"VMAF: libvmaf's log numbers its frames {[n for n, _ in numbered][:10]}..., "
-                          f"not 0, 1, 2, ...")
+        raise MetricError(
+            f"VMAF: libvmaf's log numbers its frames {[n for n, _ in numbered][:10]}..., not 0, 1, 2, ..."
+        )
     scores = np.array([score for _, score in numbered], dtype=np.float64)
     if not np.all(np.isfinite(scores)):
         raise MetricError(f"VMAF: libvmaf's log has non-finite scores {scores.tolist()}")

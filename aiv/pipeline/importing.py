@@ -29,8 +29,10 @@ def check_import(name: str, source: str) -> None:
     """UsageError unless `name` can be part of an experiment id and `source` is a module of sensible size;
     PolicyViolation (aiv.codec.policy) when the module breaks the static policy."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise UsageError(f"an imported codec's name is 1 to 64 letters, digits, '_', '.' or '-' starting with a "
-                         f"letter or digit, got {name!r}")
+        raise UsageError(
+            f"an imported codec's name is 1 to 64 letters, digits, '_', '.' or '-' starting with a "
+            f"letter or digit, got {name!r}"
+        )
     if not isinstance(source, str) or not source.strip():
         raise UsageError("the codec module is empty")
     if len(source.encode()) > MAX_SOURCE_BYTES:
@@ -54,19 +56,27 @@ def import_codec(event: ImportEvent, lab: Lab) -> Seeded:
         return {"run_id": event["run_id"], "experiment_id": standing[0].id, "created": False}
     lab.artifacts.put(code_key(sha256), source.encode(), "text/x-python")
     experiment_id = f"exp-import-{name}-{sha256[:12]}-{len(existing) + 1}"
-    record = new_experiment(event["run_id"], IMPORT_PROPOSER, [], f"imported codec '{name}' ({event['origin']})",
-                            sha256, experiment_id=experiment_id, benchmark=lab.benchmark_id)
+    record = new_experiment(
+        event["run_id"],
+        IMPORT_PROPOSER,
+        [],
+        f"imported codec '{name}' ({event['origin']})",
+        sha256,
+        experiment_id=experiment_id,
+        benchmark=lab.benchmark_id,
+    )
     created = lab.experiments.create_experiment(record)
     if created:
-        lab.experiments.add_event(record.id, "import", f"codec {name} imported from {event['origin']}; it is "
-                                                          "evaluated as a seed")
+        lab.experiments.add_event(
+            record.id, "import", f"codec {name} imported from {event['origin']}; it is evaluated as a seed"
+        )
     return {"run_id": event["run_id"], "experiment_id": record.id, "created": created}
 
 
 def imported_seed(event: SeedEvent, lab: Lab) -> Seeded:
     """The seed step for a name IMPORT_PREFIX + id: {"run_id", "experiment_id", "created"}, "created" true
     when that imported experiment still waits for its evaluation (status proposed)."""
-    experiment_id = event["name"][len(IMPORT_PREFIX):]
+    experiment_id = event["name"][len(IMPORT_PREFIX) :]
     experiment = lab.experiments.get_experiment(experiment_id)
     if experiment is None or experiment.proposer != IMPORT_PROPOSER:
         raise ValueError(f"seed {event['name']}: no imported experiment {experiment_id} in this store")

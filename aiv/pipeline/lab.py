@@ -44,8 +44,11 @@ class Lab:
     @cached_property
     def benchmark(self) -> Benchmark:
         """The benchmark of these settings on these clips (their hashes: every clip is loaded once)."""
-        return define_benchmark(self.settings.as_record(), [clip.sha256 for clip in self.train_clips],
-                                [clip.sha256 for clip in self.validation_clips])
+        return define_benchmark(
+            self.settings.as_record(),
+            [clip.sha256 for clip in self.train_clips],
+            [clip.sha256 for clip in self.validation_clips],
+        )
 
     @property
     def benchmark_id(self) -> str:
@@ -89,6 +92,12 @@ class Lab:
         from aiv.evaluate import EvalSettings
 
         s = self.settings
-        return EvalSettings(qualities=s.qualities, limits=Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb),
-                            vmaf=s.vmaf if vmaf is None else vmaf, anchors=s.anchors if anchors is None else anchors,
-                            anchor_crfs=s.anchor_crfs, anchor_preset=s.anchor_preset, cache_dir=self.cache_dir)
+        return EvalSettings(
+            qualities=s.qualities,
+            limits=Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb),
+            vmaf=s.vmaf if vmaf is None else vmaf,
+            anchors=s.anchors if anchors is None else anchors,
+            anchor_crfs=s.anchor_crfs,
+            anchor_preset=s.anchor_preset,
+            cache_dir=self.cache_dir,
+        )

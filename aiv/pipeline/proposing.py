@@ -39,8 +39,15 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
         parent, mode = selection.parent, selection.mode
     attempt = len(experiment.attempts) + 1 if experiment else 1
     # a retried candidate's recorded attempts (each with the model's reply) become the conversation
-    context = build_context(experiments, lab.artifacts, parent, event["random_seed"] * 100 + attempt,
-                            experiment=experiment, settings=lab.settings, benchmark=parent.benchmark)
+    context = build_context(
+        experiments,
+        lab.artifacts,
+        parent,
+        event["random_seed"] * 100 + attempt,
+        experiment=experiment,
+        settings=lab.settings,
+        benchmark=parent.benchmark,
+    )
     # The proposer runs before a new experiment exists: if it crashes (not a ProposalError), no
     # experiment is left open that the failure handler could not name.
     outcome: Proposal | ProposalError
@@ -54,10 +61,19 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
         experiment = new_experiment(event["run_id"], event["proposer"], parents, "", None, benchmark=lab.benchmark_id)
         experiments.create_experiment(experiment)
         shown = "" if parents == [parent.id] else f"; it was shown {parent.id}"
-        experiments.add_event(experiment.id, "propose",
-                              f"improving {', '.join(parents)} ({mode}) with the {event['proposer']} proposer{shown}")
-    out: Proposed = {"run_id": event["run_id"], "experiment_id": experiment.id, "proposer": event["proposer"],
-                     "random_seed": event["random_seed"], "attempt": attempt, "proposed": True}
+        experiments.add_event(
+            experiment.id,
+            "propose",
+            f"improving {', '.join(parents)} ({mode}) with the {event['proposer']} proposer{shown}",
+        )
+    out: Proposed = {
+        "run_id": event["run_id"],
+        "experiment_id": experiment.id,
+        "proposer": event["proposer"],
+        "random_seed": event["random_seed"],
+        "attempt": attempt,
+        "proposed": True,
+    }
     if outcome.reply:
         lab.artifacts.put(reply_key(experiment.id, attempt), outcome.reply.encode(), "text/plain")
     if isinstance(outcome, ProposalError):
@@ -67,9 +83,17 @@ def propose(event: ProposeEvent, lab: Lab) -> Proposed:
     proposal = outcome
     source = CodecSource(experiment.id, proposal.code, "proposal")
     lab.artifacts.put(code_key(source.sha256), proposal.code.encode(), "text/x-python")
-    experiments.update_experiment(experiment.id, {
-        "code_sha256": source.sha256, "code_key": code_key(source.sha256), "hypothesis": proposal.hypothesis,
-        "model": proposal.model, "parents": proposal.parents or experiment.parents, "stage": "propose"})
+    experiments.update_experiment(
+        experiment.id,
+        {
+            "code_sha256": source.sha256,
+            "code_key": code_key(source.sha256),
+            "hypothesis": proposal.hypothesis,
+            "model": proposal.model,
+            "parents": proposal.parents or experiment.parents,
+            "stage": "propose",
+        },
+    )
     add_usage(experiments, experiment.id, proposal.usage)
     experiments.add_event(experiment.id, "propose", f"attempt {attempt}: {proposal.hypothesis[:200]}")
     return out
@@ -84,9 +108,22 @@ def propose_rerun(event: ProposeEvent, lab: Lab) -> Proposed:
     original = lab.experiments.get_experiment(event["rerun_of"]) if event["rerun_of"] else None
     if original is None or not original.code_sha256:
         raise ValueError(f"cannot rerun {event['rerun_of']}: no such experiment with code in this store")
-    experiment = new_experiment(event["run_id"], "rerun", [original.id], f"re-evaluation of {original.id}",
-                                original.code_sha256, model=original.model, benchmark=lab.benchmark_id)
+    experiment = new_experiment(
+        event["run_id"],
+        "rerun",
+        [original.id],
+        f"re-evaluation of {original.id}",
+        original.code_sha256,
+        model=original.model,
+        benchmark=lab.benchmark_id,
+    )
     lab.experiments.create_experiment(experiment)
     lab.experiments.add_event(experiment.id, "propose", f"rerun of {original.id}")
-    return {"run_id": event["run_id"], "experiment_id": experiment.id, "proposer": "rerun",
-            "random_seed": event["random_seed"], "attempt": 1, "proposed": True}
+    return {
+        "run_id": event["run_id"],
+        "experiment_id": experiment.id,
+        "proposer": "rerun",
+        "random_seed": event["random_seed"],
+        "attempt": 1,
+        "proposed": True,
+    }

@@ -14,14 +14,22 @@ from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, Experiment, Summaries
 
 
-def reject(lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True,
-           **extra: object) -> None:
+def reject(
+    lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True, **extra: object
+) -> None:
     """Note a rejected attempt on the experiment (its module and hypothesis, unless the attempt made no
     module; `extra` fields such as "saved_points") and set it back to "proposed"."""
     experiment = require_experiment(lab.experiments, experiment_id)
-    attempts = experiment.attempts + [{"attempt": attempt, "stage": stage, "reason": reason,
-                                       "code_sha256": experiment.code_sha256 if made_module else None,
-                                       "hypothesis": experiment.hypothesis if made_module else "", **extra}]
+    attempts = experiment.attempts + [
+        {
+            "attempt": attempt,
+            "stage": stage,
+            "reason": reason,
+            "code_sha256": experiment.code_sha256 if made_module else None,
+            "hypothesis": experiment.hypothesis if made_module else "",
+            **extra,
+        }
+    ]
     lab.experiments.update_experiment(experiment_id, {"attempts": attempts, "status": "proposed", "stage": stage})
     lab.experiments.add_event(experiment_id, "rejected", f"attempt {attempt} rejected at {stage}: {reason[:500]}")
 
@@ -43,20 +51,32 @@ def record(event: RecordEvent, lab: Lab) -> dict:
         experiment = require_experiment(lab.experiments, event["experiment_id"])
         if experiment.status == "evaluating":
             saved = {"saved_points": result["saved_points"]} if "saved_points" in result else {}
-            reject(lab, experiment.id, event.get("attempt", len(experiment.attempts) + 1), result["stage"],
-                   result["reason"], **saved)
+            reject(
+                lab,
+                experiment.id,
+                event.get("attempt", len(experiment.attempts) + 1),
+                result["stage"],
+                result["reason"],
+                **saved,
+            )
         return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment.proposer)}
     ok = result["status"] == "ok"
     train = result.get("train") or {}
     summaries = Summaries.from_result(result)
-    fields = {"status": "succeeded" if ok else "failed", "stage": "record",
-              "result_key": event["result_key"], "failure": result["failure"], "summary": summaries,
-              "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
-              "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
-              "clip_scores": {c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value")
-                              for c in train.get("clips", [])},
-              "best_point": mean_preview_point(train) if ok else None,
-              "settings": lab.settings.as_record()}
+    fields = {
+        "status": "succeeded" if ok else "failed",
+        "stage": "record",
+        "result_key": event["result_key"],
+        "failure": result["failure"],
+        "summary": summaries,
+        "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
+        "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
+        "clip_scores": {
+            c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value") for c in train.get("clips", [])
+        },
+        "best_point": mean_preview_point(train) if ok else None,
+        "settings": lab.settings.as_record(),
+    }
     if result.get("benchmark"):  # what the evaluation measured on (aiv/cascade.py)
         fields["benchmark"] = result["benchmark"]["id"]
         note_benchmark(lab.experiments, Benchmark(**result["benchmark"]))
@@ -64,15 +84,28 @@ def record(event: RecordEvent, lab: Lab) -> dict:
         updated = lab.experiments.update_experiment(event["experiment_id"], fields, expect_status=ACTIVE_STATUSES)
     except ConflictError:
         current = require_experiment(lab.experiments, event["experiment_id"])
-        return {"experiment_id": current.id, "status": current.status, "score": current.score,
-                "recorded": False, "rejected": False}
-    message = (f"succeeded: {format_score(updated.score)} (validation {format_score(updated.score_validation)})"
-               if updated.status == "succeeded" else f"failed: {failure_text(result['failure'])}")
+        return {
+            "experiment_id": current.id,
+            "status": current.status,
+            "score": current.score,
+            "recorded": False,
+            "rejected": False,
+        }
+    message = (
+        f"succeeded: {format_score(updated.score)} (validation {format_score(updated.score_validation)})"
+        if updated.status == "succeeded"
+        else f"failed: {failure_text(result['failure'])}"
+    )
     lab.experiments.add_event(updated.id, "record", message)
     if updated.score is not None:
         note_best(lab.experiments, updated)
-    return {"experiment_id": updated.id, "status": updated.status, "score": updated.score, "recorded": True,
-            "rejected": False}
+    return {
+        "experiment_id": updated.id,
+        "status": updated.status,
+        "score": updated.score,
+        "recorded": True,
+        "rejected": False,
+    }
 
 
 def note_benchmark(experiments: ExperimentStore, benchmark: Benchmark) -> None:
@@ -101,12 +134,15 @@ def note_best(experiments: ExperimentStore, experiment: Experiment) -> None:
         points = [] if history is None else history["points"]
         if points and points[-1]["score"] <= experiment.score:
             return
-        point = {"at": experiment.updated_at, "experiment_id": experiment.id, "score": experiment.score,
-                 "score_validation": experiment.score_validation}
+        point = {
+            "at": experiment.updated_at,
+            "experiment_id": experiment.id,
+            "score": experiment.score,
+            "score_validation": experiment.score_validation,
+        }
         if experiments.swap_state(key, history, {"points": [*points, point]}):
             return
-    raise ConflictError(f"the best-score history changed under {BEST_HISTORY_SWAPS} attempts to add "
-                        f"{experiment.id}")
+    raise ConflictError(f"the best-score history changed under {BEST_HISTORY_SWAPS} attempts to add {experiment.id}")
 
 
 def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
@@ -119,9 +155,11 @@ def mark_failed(event: MarkFailedEvent, lab: Lab) -> dict:
         raise ValueError(f"mark_failed sets failed or rejected, not {status!r}")
     failure = {"stage": event["stage"], "reason": event["reason"], "clip": None, "quality": None}
     try:
-        updated = lab.experiments.update_experiment(event["experiment_id"], {"status": status, "failure": failure,
-                                                                             "stage": event["stage"]},
-                                                    expect_status=ACTIVE_STATUSES)
+        updated = lab.experiments.update_experiment(
+            event["experiment_id"],
+            {"status": status, "failure": failure, "stage": event["stage"]},
+            expect_status=ACTIVE_STATUSES,
+        )
     except ConflictError:
         current = require_experiment(lab.experiments, event["experiment_id"])
         return {"experiment_id": current.id, "status": current.status, "recorded": False}

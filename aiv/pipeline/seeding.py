@@ -31,9 +31,18 @@ def seed(event: SeedEvent, lab: Lab) -> Seeded:
     if standing:
         return {"run_id": event["run_id"], "experiment_id": standing[0].id, "created": False}
     lab.artifacts.put(code_key(source.sha256), source.source.encode(), "text/x-python")
-    experiment_id = f"exp-seed-{event['name']}-{source.sha256[:8]}-{benchmark.removeprefix('bm-')[:8]}-{len(existing) + 1}"
-    record = new_experiment(event["run_id"], "builtin", [], f"built-in reference codec '{event['name']}'",
-                            source.sha256, experiment_id=experiment_id, benchmark=benchmark)
+    experiment_id = (
+        f"exp-seed-{event['name']}-{source.sha256[:8]}-{benchmark.removeprefix('bm-')[:8]}-{len(existing) + 1}"
+    )
+    record = new_experiment(
+        event["run_id"],
+        "builtin",
+        [],
+        f"built-in reference codec '{event['name']}'",
+        source.sha256,
+        experiment_id=experiment_id,
+        benchmark=benchmark,
+    )
     created = lab.experiments.create_experiment(record)
     if created:
         lab.experiments.add_event(record.id, "seed", f"built-in codec {event['name']} entered the archive")

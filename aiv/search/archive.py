@@ -49,8 +49,9 @@ def select_parent(experiments: ExperimentStore, rng: random.Random, benchmark: s
     """Choose the experiment the next proposal improves, among the experiments of `benchmark` only."""
     best = experiments.best_experiments(limit=TOP_K, split="train", benchmark=benchmark)
     if not best:
-        raise EmptyArchive(f"no experiment has succeeded on benchmark {benchmark} yet; "
-                           f"evaluate the built-in seeds on it first")
+        raise EmptyArchive(
+            f"no experiment has succeeded on benchmark {benchmark} yet; evaluate the built-in seeds on it first"
+        )
     if sum(e.proposer != "builtin" for e in best) < WARMUP_PROPOSALS:
         return Selection(best[0], "warm-up")
     draw = rng.random()
@@ -60,9 +61,14 @@ def select_parent(experiments: ExperimentStore, rng: random.Random, benchmark: s
     contenders = within_reach(best[0], best[1:])
     if draw < EXPLOIT_SHARE + EXPLORE_SHARE and contenders:
         return Selection(most_different(best[0], contenders), "explore")
-    seeds = within_reach(best[0], [e for e in experiments.best_experiments(limit=TOP_K * 4, split="train",
-                                                                                benchmark=benchmark)
-                                   if e.proposer == "builtin"])
+    seeds = within_reach(
+        best[0],
+        [
+            e
+            for e in experiments.best_experiments(limit=TOP_K * 4, split="train", benchmark=benchmark)
+            if e.proposer == "builtin"
+        ],
+    )
     return Selection(rng.choice(seeds), "seed") if seeds else Selection(best[0], "exploit")
 
 
@@ -91,7 +97,9 @@ def most_different(reference: Experiment, candidates: list[Experiment]) -> Exper
     return max(candidates, key=distance)
 
 
-def archive_entry(experiment: Experiment, artifacts: ArtifactStore, experiments: ExperimentStore | None = None) -> ArchiveEntry:
+def archive_entry(
+    experiment: Experiment, artifacts: ArtifactStore, experiments: ExperimentStore | None = None
+) -> ArchiveEntry:
     """An experiment as a proposer sees it: code, hypothesis, score, compact per-clip results, and (with
     `experiments`) its lineage."""
     if experiment.code_key is None:
@@ -101,9 +109,14 @@ def archive_entry(experiment: Experiment, artifacts: ArtifactStore, experiments:
     if experiment.result_key:
         result = json.loads(artifacts.get(experiment.result_key))
         clips = [compact_clip(clip) for clip in (result.get("train") or {}).get("clips", [])]
-    return ArchiveEntry(experiment_id=experiment.id, code=code, hypothesis=experiment.hypothesis,
-                        score=experiment.score, clips=clips,
-                        lineage=lineage(experiment, experiments) if experiments is not None else ())
+    return ArchiveEntry(
+        experiment_id=experiment.id,
+        code=code,
+        hypothesis=experiment.hypothesis,
+        score=experiment.score,
+        clips=clips,
+        lineage=lineage(experiment, experiments) if experiments is not None else (),
+    )
 
 
 def lineage(experiment: Experiment, experiments: ExperimentStore, depth: int = LINEAGE) -> tuple[LineageStep, ...]:
@@ -117,10 +130,16 @@ def lineage(experiment: Experiment, experiments: ExperimentStore, depth: int = L
     steps = []
     parents: list[Experiment | None] = [*chain[1:], None]
     for child, parent in zip(chain[:depth], parents):
-        steps.append(LineageStep(child.id, child.hypothesis, child.score,
-                                 dict(child.clip_scores or {}),
-                                 parent.score if parent else None,
-                                 dict(parent.clip_scores or {}) if parent else {}))
+        steps.append(
+            LineageStep(
+                child.id,
+                child.hypothesis,
+                child.score,
+                dict(child.clip_scores or {}),
+                parent.score if parent else None,
+                dict(parent.clip_scores or {}) if parent else {},
+            )
+        )
     return tuple(steps)
 
 
@@ -130,35 +149,56 @@ def compact_clip(clip: dict) -> dict:
     keep = ("quality", "kbps", "psnr_y", "psnr_yuv", "ssim_y", "vmaf", "encode_s", "decode_s", "psnr_y_frames")
     facts = {k: clip.get(k) for k in ("name", "source", "width", "height", "frames", "fps")}
     return {
-        **facts, "content": content_of(clip.get("source") or ""),
+        **facts,
+        "content": content_of(clip.get("source") or ""),
         "bd_rate": clip.get("bd_rate", {}),
         "points": [{k: p.get(k) for k in keep} for p in clip.get("points", [])],
-        "anchors": {name: [{"crf": p["crf"], "kbps": p["kbps"], "psnr_y": p["psnr_y"]} for p in points]
-                    for name, points in clip.get("anchors", {}).items()},
+        "anchors": {
+            name: [{"crf": p["crf"], "kbps": p["kbps"], "psnr_y": p["psnr_y"]} for p in points]
+            for name, points in clip.get("anchors", {}).items()
+        },
     }
 
 
-def recent_rejections(experiments: ExperimentStore, limit: int = REJECTIONS, exclude: str | None = None) -> list[Rejection]:
+def recent_rejections(
+    experiments: ExperimentStore, limit: int = REJECTIONS, exclude: str | None = None
+) -> list[Rejection]:
     """The newest failed and rejected experiments with their exact failure text, and the last rejected
     attempt of experiments still being retried (in flight); `exclude` leaves one experiment out. A failure
     of the harness (a metric or an anchor, stage "harness") is the lab's, not the code's, and is not among them."""
-    closed = [(e, e.failure or {}) for status in ("failed", "rejected")
-              for e in experiments.list_experiments(status=status, limit=limit).items
-              if (e.failure or {}).get("stage") != "harness"]
-    in_flight = [(e, e.attempts[-1]) for e in experiments.list_experiments(status="proposed", limit=limit).items
-                 if e.attempts]
-    newest = sorted((pair for pair in closed + in_flight if pair[0].id != exclude),
-                    key=lambda pair: pair[0].updated_at, reverse=True)[:limit]
-    return [Rejection(experiment_id=e.id, stage=why.get("stage", e.stage), reason=why.get("reason", ""),
-                      hypothesis=e.hypothesis)
-            for e, why in newest]
+    closed = [
+        (e, e.failure or {})
+        for status in ("failed", "rejected")
+        for e in experiments.list_experiments(status=status, limit=limit).items
+        if (e.failure or {}).get("stage") != "harness"
+    ]
+    in_flight = [
+        (e, e.attempts[-1]) for e in experiments.list_experiments(status="proposed", limit=limit).items if e.attempts
+    ]
+    newest = sorted(
+        (pair for pair in closed + in_flight if pair[0].id != exclude),
+        key=lambda pair: pair[0].updated_at,
+        reverse=True,
+    )[:limit]
+    return [
+        Rejection(
+            experiment_id=e.id, stage=why.get("stage", e.stage), reason=why.get("reason", ""), hypothesis=e.hypothesis
+        )
+        for e, why in newest
+    ]
 
 
 def campaign_limits(settings: CampaignSettings) -> CampaignLimits:
     """The limits a candidate runs under in a campaign with `settings`."""
-    return CampaignLimits(timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, module_bytes=MAX_SOURCE_BYTES,
-                          qualities=tuple(settings.qualities), smoke_size=SMOKE_SIZE, smoke_frames=SMOKE_FRAMES,
-                          vmaf=settings.vmaf)
+    return CampaignLimits(
+        timeout_s=settings.timeout_s,
+        memory_mb=settings.memory_mb,
+        module_bytes=MAX_SOURCE_BYTES,
+        qualities=tuple(settings.qualities),
+        smoke_size=SMOKE_SIZE,
+        smoke_frames=SMOKE_FRAMES,
+        vmaf=settings.vmaf,
+    )
 
 
 def past_attempts(experiment: Experiment, artifacts: ArtifactStore) -> tuple[PastAttempt, ...]:
@@ -169,14 +209,27 @@ def past_attempts(experiment: Experiment, artifacts: ArtifactStore) -> tuple[Pas
         key = reply_key(experiment.id, attempt["attempt"])
         reply = artifacts.get(key).decode() if artifacts.exists(key) else None
         code = artifacts.get(code_key(attempt["code_sha256"])).decode() if attempt.get("code_sha256") else None
-        attempts.append(PastAttempt(Rejection(experiment.id, attempt["stage"], attempt["reason"],
-                                              attempt.get("hypothesis", "")), reply, code))
+        attempts.append(
+            PastAttempt(
+                Rejection(experiment.id, attempt["stage"], attempt["reason"], attempt.get("hypothesis", "")),
+                reply,
+                code,
+            )
+        )
     return tuple(attempts)
 
 
-def build_context(experiments: ExperimentStore, artifacts: ArtifactStore, parent: Experiment, seed: int,
-                  retry_feedback: Rejection | None = None, *, experiment: Experiment | None = None,
-                  settings: CampaignSettings | None = None, benchmark: str) -> ProposalContext:
+def build_context(
+    experiments: ExperimentStore,
+    artifacts: ArtifactStore,
+    parent: Experiment,
+    seed: int,
+    retry_feedback: Rejection | None = None,
+    *,
+    experiment: Experiment | None = None,
+    settings: CampaignSettings | None = None,
+    benchmark: str,
+) -> ProposalContext:
     """Everything a proposer is shown to improve `parent`. `experiment` is the candidate being retried
     (its recorded attempts become the conversation); without it, `retry_feedback` is its one past attempt.
     The other programs shown are of `benchmark` only."""
@@ -191,7 +244,11 @@ def build_context(experiments: ExperimentStore, artifacts: ArtifactStore, parent
         attempts = past_attempts(experiment, artifacts)
     else:
         attempts = (PastAttempt(retry_feedback),) if retry_feedback is not None else ()
-    return ProposalContext(parent=archive_entry(parent, artifacts, experiments),
-                           others=[archive_entry(e, artifacts) for e in shown],
-                           rejections=recent_rejections(experiments, exclude=experiment.id if experiment else None),
-                           attempts=attempts, seed=seed, limits=campaign_limits(settings or CampaignSettings()))
+    return ProposalContext(
+        parent=archive_entry(parent, artifacts, experiments),
+        others=[archive_entry(e, artifacts) for e in shown],
+        rejections=recent_rejections(experiments, exclude=experiment.id if experiment else None),
+        attempts=attempts,
+        seed=seed,
+        limits=campaign_limits(settings or CampaignSettings()),
+    )

@@ -14,13 +14,20 @@ import anthropic
 
 from aiv.errors import ConfigError
 
-NO_API_KEY = ("no Anthropic API key: set ANTHROPIC_API_KEY (or use Amazon Bedrock with bedrock=True, or the offline "
-              "proposer)")
+NO_API_KEY = (
+    "no Anthropic API key: set ANTHROPIC_API_KEY (or use Amazon Bedrock with bedrock=True, or the offline proposer)"
+)
 
 
-def claude_client(*, bedrock: bool, timeout_s: float, max_retries: int, on_response: Callable[[Any], None],
-                  api_key: str | None = None,
-                  aws_region: str | None = None) -> anthropic.Anthropic | anthropic.AnthropicBedrock:
+def claude_client(
+    *,
+    bedrock: bool,
+    timeout_s: float,
+    max_retries: int,
+    on_response: Callable[[Any], None],
+    api_key: str | None = None,
+    aws_region: str | None = None,
+) -> anthropic.Anthropic | anthropic.AnthropicBedrock:
     """The SDK client: each request waits up to `timeout_s` and is retried `max_retries` times, and every
     response passes through the httpx hook `on_response` first (which caps the retry-after wait).
 
@@ -28,8 +35,11 @@ def claude_client(*, bedrock: bool, timeout_s: float, max_retries: int, on_respo
     with the AWS credentials of the process; else an Anthropic API client with `api_key`. ConfigError
     when Bedrock finds no region or no key is given.
     """
-    options: dict[str, Any] = {"timeout": timeout_s, "max_retries": max_retries,
-                               "http_client": anthropic.DefaultHttpxClient(event_hooks={"response": [on_response]})}
+    options: dict[str, Any] = {
+        "timeout": timeout_s,
+        "max_retries": max_retries,
+        "http_client": anthropic.DefaultHttpxClient(event_hooks={"response": [on_response]}),
+    }
     if bedrock:
         try:
             return anthropic.AnthropicBedrock(aws_region=aws_region, **options)

@@ -25,8 +25,10 @@ class EarlyStop:
 
     @property
     def reason(self) -> str:
-        return (f"stopped early: {self.bd_rate:+.2f}% BD-rate (PSNR-Y) against the parent {self.parent_id} on "
-                f"the first {self.frames} frames of {self.clip}")
+        return (
+            f"stopped early: {self.bd_rate:+.2f}% BD-rate (PSNR-Y) against the parent {self.parent_id} on "
+            f"the first {self.frames} frames of {self.clip}"
+        )
 
 
 def early_stop(candidate: dict, parent: dict | None, parent_id: str, threshold: float) -> EarlyStop | None:
@@ -39,8 +41,9 @@ def early_stop(candidate: dict, parent: dict | None, parent_id: str, threshold: 
         return None
     if [p["quality"] for p in ours[0]["points"]] != [p["quality"] for p in theirs[0]["points"]]:
         return None
-    result = bd_rate([(p["kbps"], p["psnr_y"]) for p in theirs[0]["points"]],
-                     [(p["kbps"], p["psnr_y"]) for p in ours[0]["points"]])
+    result = bd_rate(
+        [(p["kbps"], p["psnr_y"]) for p in theirs[0]["points"]], [(p["kbps"], p["psnr_y"]) for p in ours[0]["points"]]
+    )
     if result.value is None or result.value <= threshold:
         return None
     return EarlyStop(result.value, parent_id, ours[0]["name"], ours[0]["frames"])

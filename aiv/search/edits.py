@@ -56,8 +56,10 @@ def parse_edits(text: str) -> list[Edit]:
             if mark == DIVIDER:
                 section = "replace"
             elif mark in (SEARCH_MARK, REPLACE_MARK):
-                raise EditError(f"block {len(edits) + 1}: '{mark}' inside the SEARCH section; "
-                                f"each block needs '{SEARCH_MARK}', '{DIVIDER}', '{REPLACE_MARK}' in that order")
+                raise EditError(
+                    f"block {len(edits) + 1}: '{mark}' inside the SEARCH section; "
+                    f"each block needs '{SEARCH_MARK}', '{DIVIDER}', '{REPLACE_MARK}' in that order"
+                )
             else:
                 search.append(_with_newline(line))
         else:
@@ -65,8 +67,10 @@ def parse_edits(text: str) -> list[Edit]:
                 edits.append(Edit("".join(search), "".join(replace)))
                 section = None
             elif mark in (SEARCH_MARK, DIVIDER):
-                raise EditError(f"block {len(edits) + 1}: '{mark}' inside the REPLACE section; "
-                                f"close the block with '{REPLACE_MARK}' first")
+                raise EditError(
+                    f"block {len(edits) + 1}: '{mark}' inside the REPLACE section; "
+                    f"close the block with '{REPLACE_MARK}' first"
+                )
             else:
                 replace.append(_with_newline(line))
     if section is not None:
@@ -81,16 +85,20 @@ def apply_edits(source: str, blocks: list[Edit]) -> str:
     text = source if ends_with_newline else source + "\n"
     for number, edit in enumerate(blocks, start=1):
         if not edit.search.strip():
-            raise EditError(f"block {number}: the SEARCH section is empty; copy the existing lines the "
-                            "change goes at (or after) into it")
+            raise EditError(
+                f"block {number}: the SEARCH section is empty; copy the existing lines the "
+                "change goes at (or after) into it"
+            )
         if edit.search == edit.replace:
-            raise EditError(f"block {number} (SEARCH starting {edit.first_line!r}): SEARCH and REPLACE are "
-                            "identical, so it changes nothing; put the changed lines in REPLACE")
+            raise EditError(
+                f"block {number} (SEARCH starting {edit.first_line!r}): SEARCH and REPLACE are "
+                "identical, so it changes nothing; put the changed lines in REPLACE"
+            )
         starts = _line_matches(text, edit.search)
         if len(starts) != 1:
             raise EditError(_mismatch_reason(number, edit, text, starts))
         at = starts[0]
-        text = text[:at] + edit.replace + text[at + len(edit.search):]
+        text = text[:at] + edit.replace + text[at + len(edit.search) :]
     return text if ends_with_newline else text.removesuffix("\n")
 
 
@@ -117,21 +125,26 @@ def _mismatch_reason(number: int, edit: Edit, text: str, starts: list[int]) -> s
     name = f"block {number} (SEARCH starting {edit.first_line!r})"
     if starts:
         lines = ", ".join(str(text.count("\n", 0, at) + 1) for at in starts)
-        return (f"{name} matches {len(starts)} places in the current text (at lines {lines}); "
-                "include more surrounding lines so that it matches exactly one")
+        return (
+            f"{name} matches {len(starts)} places in the current text (at lines {lines}); "
+            "include more surrounding lines so that it matches exactly one"
+        )
     loose = _loose_matches(text, edit.search)
     if loose:
         lines = ", ".join(str(line) for line in loose)
-        return (f"{name} does not match the current text exactly, but would if whitespace were ignored "
-                f"(at lines {lines}); copy the lines exactly, indentation and spacing included")
+        return (
+            f"{name} does not match the current text exactly, but would if whitespace were ignored "
+            f"(at lines {lines}); copy the lines exactly, indentation and spacing included"
+        )
     return f"{name} does not match the current text; SEARCH must copy existing lines exactly"
 
 
 def _loose_matches(text: str, search: str) -> list[int]:
     """1-based line numbers where `search` matches `text` line by line if whitespace is ignored."""
+
     def squash(line: str) -> str:
         return "".join(line.split())
 
     want = [squash(line) for line in search.splitlines()]
     have = [squash(line) for line in text.splitlines()]
-    return [i + 1 for i in range(len(have) - len(want) + 1) if have[i:i + len(want)] == want]
+    return [i + 1 for i in range(len(have) - len(want) + 1) if have[i : i + len(want)] == want]

@@ -59,12 +59,16 @@ def _scale(low: float, high: float, why: str, spread: float = 0.35) -> Gene:
     def mutate(current: object, rng: random.Random) -> float:
         value = float(current) * (1.0 + rng.uniform(-spread, spread))
         return round(min(high, max(low, value)), 4)
+
     return Gene(mutate, why, (low, high))
 
 
 def _step(low: float, high: float, width: float, why: str) -> Gene:
-    return Gene(lambda current, rng: round(min(high, max(low, float(current) + rng.uniform(-width, width))), 4),
-                why, (low, high))
+    return Gene(
+        lambda current, rng: round(min(high, max(low, float(current) + rng.uniform(-width, width))), 4),
+        why,
+        (low, high),
+    )
 
 
 GENES: dict[str, Gene] = {
@@ -87,7 +91,9 @@ GENES: dict[str, Gene] = {
     "intra_rounding": _step(0.0, 0.5, 0.08, "the dead zone of intra blocks decides how many small levels survive"),
     "inter_rounding": _step(0.0, 0.5, 0.08, "the dead zone of inter blocks decides how many small levels survive"),
     "rdoq": _choice((True, False), "rate-distortion decisions per level drop the levels not worth their bits"),
-    "lambda_scale": _scale(0.01, 2.0, "the Lagrange multiplier balances rate against distortion in every decision", 0.5),
+    "lambda_scale": _scale(
+        0.01, 2.0, "the Lagrange multiplier balances rate against distortion in every decision", 0.5
+    ),
     "coef_bit_cost": _scale(0.5, 16.0, "the estimated cost of a level decides when a block is zeroed"),
     "intra_blocks": _choice((True, False), "intra blocks in P and B frames help at occlusions and cuts"),
     "intra_modes": _choice((1, 3, 4, 6), "more intra prediction directions predict edges better but cost a mode"),
@@ -167,9 +173,17 @@ class OfflineProposer:
             changes, why = _mutation(values, rng)
         if not changes:
             raise ProposalError("no parameter could be changed: every gene of the block is at its only value")
-        described = ", ".join(f"{key} {render_value(values[key])} -> {render_value(new)}" for key, new in changes.items())
-        return Proposal(code=rewrite(base.code, changes), hypothesis=f"{described}: {why}",
-                        parents=[base.experiment_id], proposer=self.name, model=None, usage=Usage())
+        described = ", ".join(
+            f"{key} {render_value(values[key])} -> {render_value(new)}" for key, new in changes.items()
+        )
+        return Proposal(
+            code=rewrite(base.code, changes),
+            hypothesis=f"{described}: {why}",
+            parents=[base.experiment_id],
+            proposer=self.name,
+            model=None,
+            usage=Usage(),
+        )
 
 
 def _mutation(values: dict[str, object], rng: random.Random, attempts: int = 8) -> tuple[dict[str, object], str]:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from aiv.errors import ConfigError
 
 PRICES_CHECKED = "2026-11-21"
-PRICES_SOURCE = ("https://platform.claude.com/docs/en/about-claude/pricing and each model's overview page "
-                 "(https://platform.claude.com/docs/en/models/<model>/overview)")
+PRICES_SOURCE = (
+    "https://platform.claude.com/docs/en/about-claude/pricing and each model's overview page "
+    "(https://platform.claude.com/docs/en/models/<model>/overview)"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ def price_for(model: str) -> Price:
     """The price of `model` (an Anthropic or Bedrock model id); ConfigError when none is on file."""
     name = _DATE_SUFFIX.sub("", _VERSION_SUFFIX.sub("", _BEDROCK_PREFIX.sub("", model)))
     if name not in PRICES:
-        raise ConfigError(f"no price on file for model {model!r} (known: {', '.join(PRICES)}); "
-                          "add it to aiv/search/pricing.py or pass a Price explicitly")
+        raise ConfigError(
+            f"no price on file for model {model!r} (known: {', '.join(PRICES)}); "
+            "add it to aiv/search/pricing.py or pass a Price explicitly"
+        )
     return PRICES[name]
-

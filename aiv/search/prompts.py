@@ -105,21 +105,30 @@ class PromptBudget:
     edits_above_chars: int = 20_000  # a parent longer than this steers the reply to SEARCH/REPLACE edits
 
 
-def build_request(context: ProposalContext, budget: PromptBudget = PromptBudget(),
-                  reply_tokens: int | None = None) -> dict:
+def build_request(
+    context: ProposalContext, budget: PromptBudget = PromptBudget(), reply_tokens: int | None = None
+) -> dict:
     """The Messages API's `system` and `messages` for one proposal, cache breakpoints included.
 
     The first user turn is the archive; each earlier rejected attempt adds the model's reply and a
     repair turn with the exact failure. `reply_tokens` is the reply budget the format tells of."""
     stable, varying = first_turn(context, budget, reply_tokens)
-    first = [{"type": "text", "text": stable, "cache_control": CACHE},
-             {"type": "text", "text": varying, "cache_control": CACHE}]
+    first = [
+        {"type": "text", "text": stable, "cache_control": CACHE},
+        {"type": "text", "text": varying, "cache_control": CACHE},
+    ]
     messages: list[dict] = [{"role": "user", "content": first}]
     base = context.parent.code
     for attempt in context.attempts:
-        messages.append({"role": "assistant", "content": [{"type": "text", "text": _reply_turn(attempt, base, budget)}]})
-        messages.append({"role": "user", "content": [{"type": "text",
-                                                      "text": repair_turn(attempt, base is context.parent.code, budget)}]})
+        messages.append(
+            {"role": "assistant", "content": [{"type": "text", "text": _reply_turn(attempt, base, budget)}]}
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": repair_turn(attempt, base is context.parent.code, budget)}],
+            }
+        )
         base = attempt.code if attempt.code is not None else base
     if len(messages) > 1:  # the newest turn is the next request's prefix: the fourth and last breakpoint
         messages[-1]["content"][-1]["cache_control"] = CACHE
@@ -127,8 +136,9 @@ def build_request(context: ProposalContext, budget: PromptBudget = PromptBudget(
     return {"system": system, "messages": messages}
 
 
-def build_user_message(context: ProposalContext, budget: PromptBudget = PromptBudget(),
-                       reply_tokens: int | None = None) -> str:
+def build_user_message(
+    context: ProposalContext, budget: PromptBudget = PromptBudget(), reply_tokens: int | None = None
+) -> str:
     """The first user turn as one text: the parent, the other programs, recent rejections, the format."""
     return "\n\n".join(first_turn(context, budget, reply_tokens))
 
@@ -140,8 +150,10 @@ def first_turn(context: ProposalContext, budget: PromptBudget, reply_tokens: int
         sections.append(_others_section(context.parent, context.others, budget))
     if context.rejections:
         sections.append(_rejections_section(context.rejections, budget))
-    sections.append(f"# Your task\nImprove the parent program {context.parent.experiment_id}.\n\n"
-                    f"{_size_advice(context.parent, budget, reply_tokens)}{REPLY_FORMAT}")
+    sections.append(
+        f"# Your task\nImprove the parent program {context.parent.experiment_id}.\n\n"
+        f"{_size_advice(context.parent, budget, reply_tokens)}{REPLY_FORMAT}"
+    )
     return _parent_section(context.parent, budget), "\n\n".join(sections)
 
 
@@ -150,13 +162,20 @@ def system_prompt(context: ProposalContext) -> str:
     lines = [SYSTEM_PROMPT, "# This campaign"]
     limits = context.limits
     if limits is not None:
-        lines += [(f"- Each encode and each decode runs under a {limits.timeout_s:g} s wall-clock timeout and a "
-                   f"{limits.memory_mb} MB address-space limit; the module may be at most {limits.module_bytes} bytes."),
-                  f"- Quality points: {', '.join(f'{q:g}' for q in limits.qualities)}.",
-                  (f"- Every candidate first runs on a {limits.smoke_size[0]}x{limits.smoke_size[1]}, "
-                   f"{limits.smoke_frames}-frame smoke clip; a crash there is a rejection you are shown."),
-                  "- VMAF is measured." if limits.vmaf else
-                  "- VMAF is not measured in this campaign: only PSNR and SSIM count."]
+        lines += [
+            (
+                f"- Each encode and each decode runs under a {limits.timeout_s:g} s wall-clock timeout and a "
+                f"{limits.memory_mb} MB address-space limit; the module may be at most {limits.module_bytes} bytes."
+            ),
+            f"- Quality points: {', '.join(f'{q:g}' for q in limits.qualities)}.",
+            (
+                f"- Every candidate first runs on a {limits.smoke_size[0]}x{limits.smoke_size[1]}, "
+                f"{limits.smoke_frames}-frame smoke clip; a crash there is a rejection you are shown."
+            ),
+            "- VMAF is measured."
+            if limits.vmaf
+            else "- VMAF is not measured in this campaign: only PSNR and SSIM count.",
+        ]
     clips = context.parent.clips
     if clips:
         lines.append("- Train clips (every score below is on these):")
@@ -180,8 +199,11 @@ def estimated_tokens(text: str) -> int:
 
 def unified_diff(before: str, after: str, before_name: str, after_name: str, context_lines: int = 2) -> str:
     """A unified diff of two modules ('' when they are equal)."""
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        before_name, after_name, n=context_lines))
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), before_name, after_name, n=context_lines
+        )
+    )
 
 
 def _clip_facts(clip: dict) -> str:
@@ -194,18 +216,22 @@ def _size_advice(parent: ArchiveEntry, budget: PromptBudget, reply_tokens: int |
     if len(parent.code) <= budget.edits_above_chars:
         return ""
     room = f" Your reply budget is {reply_tokens} tokens, thinking included." if reply_tokens else ""
-    return (f"The parent is {len(parent.code)} characters (about {estimated_tokens(parent.code)} tokens): answer "
-            f"with SEARCH/REPLACE edits unless you rewrite most of it.{room}\n\n")
+    return (
+        f"The parent is {len(parent.code)} characters (about {estimated_tokens(parent.code)} tokens): answer "
+        f"with SEARCH/REPLACE edits unless you rewrite most of it.{room}\n\n"
+    )
 
 
 def _parent_section(parent: ArchiveEntry, budget: PromptBudget) -> str:
-    lines = [f"# Parent program {parent.experiment_id}",
-             f"Score (mean BD-rate vs x264, PSNR-Y): {_percent(parent.score)}"]
+    lines = [
+        f"# Parent program {parent.experiment_id}",
+        f"Score (mean BD-rate vs x264, PSNR-Y): {_percent(parent.score)}",
+    ]
     if parent.hypothesis:
         lines.append(f"Its hypothesis: {parent.hypothesis}")
     lines += ["", _fence(parent.code, "python")]
     if parent.lineage:
-        lines += ["", _lineage_section(parent.lineage[:budget.lineage], budget)]
+        lines += ["", _lineage_section(parent.lineage[: budget.lineage], budget)]
     if parent.clips:
         vmaf = any(p.get("vmaf") is not None for clip in parent.clips for p in clip.get("points") or [])
         lines += ["", "## Parent results per clip"]
@@ -218,10 +244,15 @@ def _parent_section(parent: ArchiveEntry, budget: PromptBudget) -> str:
 def _lineage_section(steps: tuple[LineageStep, ...], budget: PromptBudget) -> str:
     lines = ["## Lineage (the parent first, then its ancestors): what each changed and how each clip moved"]
     for step in steps:
-        change = f"{_percent(step.score)}, was {_percent(step.parent_score)}" if step.parent_score is not None \
+        change = (
+            f"{_percent(step.score)}, was {_percent(step.parent_score)}"
+            if step.parent_score is not None
             else _percent(step.score)
-        clips = ", ".join(f"{name} {_percent(value)}{_delta(value, step.parent_clip_scores.get(name))}"
-                          for name, value in step.clip_scores.items())
+        )
+        clips = ", ".join(
+            f"{name} {_percent(value)}{_delta(value, step.parent_clip_scores.get(name))}"
+            for name, value in step.clip_scores.items()
+        )
         hypothesis = truncate(step.hypothesis, budget.hypothesis_chars).rstrip(" .") or "(no hypothesis)"
         lines.append(f"- {step.experiment_id} ({change}): {hypothesis}." + (f" Per clip: {clips}." if clips else ""))
     return "\n".join(lines)
@@ -236,27 +267,43 @@ def _clip_table(clip: dict, vmaf: bool, budget: PromptBudget) -> str:
     ranges = {name: _psnr_range(points) for name, points in anchors.items() if _psnr_range(points)}
     lines = [f"### {clip.get('name', '?')}", f"BD-rate: {_bd_rates(clip.get('bd_rate') or {}, vmaf)}"]
     if ranges:
-        lines.append("BD-rate counts the PSNR-Y range both curves cover: "
-                     + "; ".join(f"{name} spans {low:.2f}-{high:.2f} dB" for name, (low, high) in ranges.items()))
-    header = ["quality", "kbps", "PSNR-Y dB", "PSNR-YUV dB", "SSIM-Y"] + (["VMAF"] if vmaf else []) \
-        + ["encode s", "decode s"] + [f"in {name} range" for name in ranges]
+        lines.append(
+            "BD-rate counts the PSNR-Y range both curves cover: "
+            + "; ".join(f"{name} spans {low:.2f}-{high:.2f} dB" for name, (low, high) in ranges.items())
+        )
+    header = (
+        ["quality", "kbps", "PSNR-Y dB", "PSNR-YUV dB", "SSIM-Y"]
+        + (["VMAF"] if vmaf else [])
+        + ["encode s", "decode s"]
+        + [f"in {name} range" for name in ranges]
+    )
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in clip.get("points") or []:
-        cells = [_num(p.get("quality"), 2), _num(p.get("kbps"), 1), _num(p.get("psnr_y"), 2),
-                 _num(p.get("psnr_yuv"), 2), _num(p.get("ssim_y"), 4)] + ([_num(p.get("vmaf"), 2)] if vmaf else []) \
-            + [_num(p.get("encode_s"), 2), _num(p.get("decode_s"), 2)] \
+        cells = (
+            [
+                _num(p.get("quality"), 2),
+                _num(p.get("kbps"), 1),
+                _num(p.get("psnr_y"), 2),
+                _num(p.get("psnr_yuv"), 2),
+                _num(p.get("ssim_y"), 4),
+            ]
+            + ([_num(p.get("vmaf"), 2)] if vmaf else [])
+            + [_num(p.get("encode_s"), 2), _num(p.get("decode_s"), 2)]
             + [_inside(p.get("psnr_y"), span) for span in ranges.values()]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     for p in clip.get("points") or []:
         frames = p.get("psnr_y_frames") or []
         if frames:
-            shown = " ".join(f"{value:.1f}" for value in frames[:budget.frames_shown])
+            shown = " ".join(f"{value:.1f}" for value in frames[: budget.frames_shown])
             more = f" (+{len(frames) - budget.frames_shown} more)" if len(frames) > budget.frames_shown else ""
             lines.append(f"per-frame PSNR-Y at quality {_num(p.get('quality'), 2)}: {shown}{more}")
     for name, points in anchors.items():
         if points:
             lines += [f"{name} anchor:", "| crf | kbps | PSNR-Y dB |", "|---|---|---|"]
-            lines += [f"| {p.get('crf', '?')} | {_num(p.get('kbps'), 1)} | {_num(p.get('psnr_y'), 2)} |" for p in points]
+            lines += [
+                f"| {p.get('crf', '?')} | {_num(p.get('kbps'), 1)} | {_num(p.get('psnr_y'), 2)} |" for p in points
+            ]
     return "\n".join(lines)
 
 
@@ -279,8 +326,11 @@ def _bd_rates(rates: dict, vmaf: bool) -> str:
             if metric == "vmaf" and not vmaf:
                 continue
             if isinstance(value, dict):
-                shown = _percent(value["value"]) if value.get("value") is not None else \
-                    f"n/a ({value.get('reason') or 'no reason given'})"
+                shown = (
+                    _percent(value["value"])
+                    if value.get("value") is not None
+                    else f"n/a ({value.get('reason') or 'no reason given'})"
+                )
             else:
                 shown = _percent(value)
             parts.append(f"{anchor} {metric} {shown}")
@@ -292,17 +342,24 @@ def _others_section(parent: ArchiveEntry, others: list[ArchiveEntry], budget: Pr
     lines = [f"# Other strong and diverse programs, each as a unified diff against the parent {parent.experiment_id}"]
     code_left, summaries = budget.others_code_chars, []
     for rank, entry in enumerate(ranked):
-        diff = unified_diff(parent.code, entry.code, parent.experiment_id, entry.experiment_id,
-                            budget.diff_context_lines)
+        diff = unified_diff(
+            parent.code, entry.code, parent.experiment_id, entry.experiment_id, budget.diff_context_lines
+        )
         heading = f"{entry.experiment_id} (score {_percent(entry.score)})"
         if rank < budget.others_with_code and diff and len(diff) <= code_left:
             code_left -= len(diff)
-            lines += ["", f"## {heading}", f"Hypothesis: {truncate(entry.hypothesis, budget.hypothesis_chars)}",
-                      _per_clip_line(entry), _fence(diff, "diff")]
+            lines += [
+                "",
+                f"## {heading}",
+                f"Hypothesis: {truncate(entry.hypothesis, budget.hypothesis_chars)}",
+                _per_clip_line(entry),
+                _fence(diff, "diff"),
+            ]
         else:
             why = "same code as the parent" if not diff else f"diff of {len(diff)} characters not shown"
-            summaries.append(f"- {heading}: {truncate(entry.hypothesis, budget.hypothesis_chars) or '(no hypothesis)'} "
-                             f"[{why}]")
+            summaries.append(
+                f"- {heading}: {truncate(entry.hypothesis, budget.hypothesis_chars) or '(no hypothesis)'} [{why}]"
+            )
     shown, left = [], budget.others_summary_chars
     for summary in summaries:
         if len(summary) > left:
@@ -326,7 +383,7 @@ def _per_clip_line(entry: ArchiveEntry) -> str:
 
 def _rejections_section(rejections: list[Rejection], budget: PromptBudget) -> str:
     lines = ["# Recent rejections of other candidates (exact failure text; do not repeat these mistakes)"]
-    for rejection in rejections[:budget.rejections]:
+    for rejection in rejections[: budget.rejections]:
         lines += ["", f"## {rejection.experiment_id or 'unrecorded candidate'}, rejected at {rejection.stage}"]
         if rejection.hypothesis:
             lines.append(f"Hypothesis: {truncate(rejection.hypothesis, budget.hypothesis_chars)}")
@@ -342,8 +399,10 @@ def _reply_turn(attempt: PastAttempt, base: str, budget: PromptBudget) -> str:
     hypothesis = f"<hypothesis>{attempt.rejection.hypothesis}</hypothesis>\n\n" if attempt.rejection.hypothesis else ""
     if attempt.code is not None:
         diff = unified_diff(base, attempt.code, "before", "my module", budget.diff_context_lines)
-        return f"{hypothesis}(My module, shown as a unified diff against the module I changed:)\n\n" \
-               f"{_fence(truncate(diff, budget.reply_chars), 'diff')}"
+        return (
+            f"{hypothesis}(My module, shown as a unified diff against the module I changed:)\n\n"
+            f"{_fence(truncate(diff, budget.reply_chars), 'diff')}"
+        )
     if reply is not None:
         return truncate(reply, budget.reply_chars)
     return f"{hypothesis}(This reply was not recorded.)"
@@ -353,8 +412,10 @@ def repair_turn(attempt: PastAttempt, base_is_parent: bool, budget: PromptBudget
     """The user turn after a rejected reply: the stage, the exact failure, where it points, what to do.
     `base_is_parent`: whether the rejected reply's edits were meant for the parent (else for an earlier module)."""
     rejection = attempt.rejection
-    lines = [f"Your reply above was rejected at the {rejection.stage} stage. The exact failure text:",
-             _fence(truncate(rejection.reason, budget.retry_chars), "text")]
+    lines = [
+        f"Your reply above was rejected at the {rejection.stage} stage. The exact failure text:",
+        _fence(truncate(rejection.reason, budget.retry_chars), "text"),
+    ]
     if attempt.code is not None:
         excerpts = traceback_excerpts(rejection.reason, attempt.code)
         if excerpts:
@@ -362,8 +423,10 @@ def repair_turn(attempt: PastAttempt, base_is_parent: bool, budget: PromptBudget
         target = "your module above (the one this failure comes from)"
     else:
         target = "the parent, as before" if base_is_parent else "your last module that was built, as before"
-    lines.append(f"Repair it: reply in the same format. SEARCH/REPLACE blocks now apply to {target}; "
-                 "or send the complete module.")
+    lines.append(
+        f"Repair it: reply in the same format. SEARCH/REPLACE blocks now apply to {target}; "
+        "or send the complete module."
+    )
     return "\n".join(lines)
 
 
@@ -380,8 +443,9 @@ def traceback_excerpts(reason: str, code: str, context_lines: int = 3, most: int
             continue
         low, high = max(1, number - context_lines), min(len(source), number + context_lines)
         width = len(str(high))
-        parts.append("\n".join(f"{'>' if n == number else ' '}{n:>{width}} | {source[n - 1]}"
-                               for n in range(low, high + 1)))
+        parts.append(
+            "\n".join(f"{'>' if n == number else ' '}{n:>{width}} | {source[n - 1]}" for n in range(low, high + 1))
+        )
     return _fence("\n...\n".join(parts), "text") if parts else ""
 
 

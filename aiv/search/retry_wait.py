@@ -35,8 +35,10 @@ ASKED_HEADER = "x-aiv-retry-after-asked-s"  # set by retry_wait_cap: the wait th
 def retry_wait_cap(cap_s: float) -> Callable[[Any], None]:
     """An httpx response hook that lowers retry-after headers to `cap_s` seconds and notes the wait the
     server asked for in ASKED_HEADER."""
+
     def hook(response: Any) -> None:
         asked = lower_retry_after(response, cap_s)
         if asked is not None:
             response.headers[ASKED_HEADER] = f"{asked:g}"
+
     return hook

@@ -27,8 +27,7 @@ def decode_cursor(cursor: str, position_types: tuple[type, ...] = (str,)) -> tup
         position, experiment_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"invalid page cursor {cursor!r}: {exc}") from None
-    if (not isinstance(position, position_types) or isinstance(position, bool)
-            or not isinstance(experiment_id, str)):
+    if not isinstance(position, position_types) or isinstance(position, bool) or not isinstance(experiment_id, str):
         raise ValueError(f"invalid page cursor {cursor!r}: not a (position, id) pair of this listing")
     return position, experiment_id
 

@@ -32,10 +32,27 @@ from botocore.exceptions import ClientError
 from aiv.errors import UsageError
 from aiv.store.ports import ConflictError, Page
 from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, Experiment, now_iso
-from aiv.store.checks import (check_limit, check_record, check_status, decode_cursor, dumps_strict, encode_cursor,
-                              split_field)
-from aiv.store.table_design import (BY_CODE, BY_EVENT, BY_STATUS, BY_TIME, MAX_ITEM_BYTES, PARTITION_KEY,
-                                    SCHEMA_VERSION, SCORE_INDEXES, SORT_KEY, GlobalIndex)
+from aiv.store.checks import (
+    check_limit,
+    check_record,
+    check_status,
+    decode_cursor,
+    dumps_strict,
+    encode_cursor,
+    split_field,
+)
+from aiv.store.table_design import (
+    BY_CODE,
+    BY_EVENT,
+    BY_STATUS,
+    BY_TIME,
+    MAX_ITEM_BYTES,
+    PARTITION_KEY,
+    SCHEMA_VERSION,
+    SCORE_INDEXES,
+    SORT_KEY,
+    GlobalIndex,
+)
 
 T = TypeVar("T")
 
@@ -92,8 +109,10 @@ def _experiment_pk(experiment_id: str) -> str:
 
 def _item_bytes(item: dict) -> int:
     """The size DynamoDB charges an item of string and number attributes (numbers at their largest)."""
-    return sum(len(name.encode()) + (len(value["S"].encode()) if "S" in value else _NUMBER_BYTES)
-               for name, value in item.items())
+    return sum(
+        len(name.encode()) + (len(value["S"].encode()) if "S" in value else _NUMBER_BYTES)
+        for name, value in item.items()
+    )
 
 
 def _check_size(item: dict, what: str) -> dict:
@@ -107,10 +126,16 @@ def _experiment_item(record: dict, version: int) -> dict:
     """The table item of a checked record: key, JSON, version and the attributes of its indexes."""
     experiment_id = record["id"]
     time_key = _time_key(record["created_at"], experiment_id)
-    item = {PARTITION_KEY: _s(_experiment_pk(experiment_id)), SORT_KEY: _s(_META),
-            "record": _s(dumps_strict(record)), "version": _n(version),
-            BY_TIME.partition_key: _s("EXP"), BY_TIME.sort_key: _s(time_key),
-            BY_STATUS.partition_key: _s(record["status"]), BY_STATUS.sort_key: _s(time_key)}
+    item = {
+        PARTITION_KEY: _s(_experiment_pk(experiment_id)),
+        SORT_KEY: _s(_META),
+        "record": _s(dumps_strict(record)),
+        "version": _n(version),
+        BY_TIME.partition_key: _s("EXP"),
+        BY_TIME.sort_key: _s(time_key),
+        BY_STATUS.partition_key: _s(record["status"]),
+        BY_STATUS.sort_key: _s(time_key),
+    }
     if record.get("code_sha256") is not None:
         item[BY_CODE.partition_key] = _s(f"CODE#{record['code_sha256']}")
         item[BY_CODE.sort_key] = _s(time_key)
@@ -139,7 +164,7 @@ def _experiment(item: dict) -> Experiment:
 
 def _backoff(attempt: int) -> None:
     first, largest = _BACKOFF_S
-    time.sleep(random.uniform(0, min(largest, first * 2 ** attempt)))
+    time.sleep(random.uniform(0, min(largest, first * 2**attempt)))
 
 
 class DynamoExperimentStore:
@@ -158,11 +183,14 @@ class DynamoExperimentStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
-            raise UsageError(f"cannot open the experiment store: DynamoDB table {table_name!r} does not exist") \
-                from None
+            raise UsageError(
+                f"cannot open the experiment store: DynamoDB table {table_name!r} does not exist"
+            ) from None
         if version > SCHEMA_VERSION:
-            raise UsageError(f"store schema version {version} is newer than this code knows "
-                             f"(version {SCHEMA_VERSION}); upgrade the lab to open it")
+            raise UsageError(
+                f"store schema version {version} is newer than this code knows "
+                f"(version {SCHEMA_VERSION}); upgrade the lab to open it"
+            )
 
     # --- low-level calls --------------------------------------------------------------------------
 
@@ -176,11 +204,16 @@ class DynamoExperimentStore:
             raise
 
     def _get(self, pk: str, sk: str) -> dict | None:
-        return self._call("get_item", Key={PARTITION_KEY: _s(pk), SORT_KEY: _s(sk)},
-                          ConsistentRead=True).get("Item")
+        return self._call("get_item", Key={PARTITION_KEY: _s(pk), SORT_KEY: _s(sk)}, ConsistentRead=True).get("Item")
 
-    def _query(self, want: int | None, partition: str, index: GlobalIndex | None = None,
-               sort: tuple[str, str] | None = None, newest_first: bool = False) -> list[dict]:
+    def _query(
+        self,
+        want: int | None,
+        partition: str,
+        index: GlobalIndex | None = None,
+        sort: tuple[str, str] | None = None,
+        newest_first: bool = False,
+    ) -> list[dict]:
         """Up to `want` items (all when None) of one partition of the table or of `index`, in key order.
 
         `sort` keeps the sort keys that are ("<", key), (">", key) or ("begins_with", prefix). Pages
@@ -191,8 +224,12 @@ class DynamoExperimentStore:
         if sort is not None:
             operator, names["#sk"], values[":sk"] = sort[0], sk, _s(sort[1])
             condition += f" AND {operator}(#sk, :sk)" if operator == "begins_with" else f" AND #sk {operator} :sk"
-        params = {"KeyConditionExpression": condition, "ExpressionAttributeNames": names,
-                  "ExpressionAttributeValues": values, "ScanIndexForward": not newest_first}
+        params = {
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": not newest_first,
+        }
         params.update({"IndexName": index.name} if index else {"ConsistentRead": True})
         items: list[dict] = []
         while True:
@@ -209,8 +246,10 @@ class DynamoExperimentStore:
         found: dict[str, Experiment] = {}
         unique = list(dict.fromkeys(experiment_ids))
         for start in range(0, len(unique), _MAX_BATCH_GET):
-            keys = [{PARTITION_KEY: _s(_experiment_pk(i)), SORT_KEY: _s(_META)}
-                    for i in unique[start:start + _MAX_BATCH_GET]]
+            keys = [
+                {PARTITION_KEY: _s(_experiment_pk(i)), SORT_KEY: _s(_META)}
+                for i in unique[start : start + _MAX_BATCH_GET]
+            ]
             request = {self.table_name: {"ConsistentRead": True, "Keys": keys}}
             attempt = 0
             while request:
@@ -230,8 +269,10 @@ class DynamoExperimentStore:
         _Retry when the transaction lost a race with another (a fresh attempt may win).
         """
         if len(actions) > _MAX_TRANSACT_ITEMS:
-            raise ValueError(f"{what} needs {len(actions)} writes in one transaction; DynamoDB allows "
-                             f"{_MAX_TRANSACT_ITEMS} (too many parents?)")
+            raise ValueError(
+                f"{what} needs {len(actions)} writes in one transaction; DynamoDB allows "
+                f"{_MAX_TRANSACT_ITEMS} (too many parents?)"
+            )
         items = [{op: {**body, "TableName": self.table_name}} for action in actions for op, body in action.items()]
         try:
             self.client.transact_write_items(TransactItems=items)
@@ -261,16 +302,23 @@ class DynamoExperimentStore:
 
     @staticmethod
     def _count(status: str, delta: int) -> dict:
-        return {"Update": {"Key": {PARTITION_KEY: _s("COUNT"), SORT_KEY: _s(status)},
-                           "UpdateExpression": "ADD #n :delta", "ExpressionAttributeNames": {"#n": "n"},
-                           "ExpressionAttributeValues": {":delta": _n(delta)}}}
+        return {
+            "Update": {
+                "Key": {PARTITION_KEY: _s("COUNT"), SORT_KEY: _s(status)},
+                "UpdateExpression": "ADD #n :delta",
+                "ExpressionAttributeNames": {"#n": "n"},
+                "ExpressionAttributeValues": {":delta": _n(delta)},
+            }
+        }
 
     @staticmethod
     def _link_writes(old: set[tuple[str, str]], new: set[tuple[str, str]], child_id: str) -> list[dict]:
         """Delete the links only in `old`, put those only in `new`."""
         deletes = [{"Delete": {"Key": {PARTITION_KEY: _s(pk), SORT_KEY: _s(sk)}}} for pk, sk in sorted(old - new)]
-        puts = [{"Put": {"Item": {PARTITION_KEY: _s(pk), SORT_KEY: _s(sk), "child_id": _s(child_id)}}}
-                for pk, sk in sorted(new - old)]
+        puts = [
+            {"Put": {"Item": {PARTITION_KEY: _s(pk), SORT_KEY: _s(sk), "child_id": _s(child_id)}}}
+            for pk, sk in sorted(new - old)
+        ]
         return deletes + puts
 
     # --- the port ---------------------------------------------------------------------------------
@@ -281,11 +329,13 @@ class DynamoExperimentStore:
         version = self._stored_version()
         if version in _UPGRADES:
             try:
-                self._call("put_item", Item={PARTITION_KEY: _s("SCHEMA"), SORT_KEY: _s("SCHEMA"),
-                                             "version": _n(SCHEMA_VERSION)},
-                           ConditionExpression="#version = :old",
-                           ExpressionAttributeNames={"#version": "version"},
-                           ExpressionAttributeValues={":old": _n(version)})
+                self._call(
+                    "put_item",
+                    Item={PARTITION_KEY: _s("SCHEMA"), SORT_KEY: _s("SCHEMA"), "version": _n(SCHEMA_VERSION)},
+                    ConditionExpression="#version = :old",
+                    ExpressionAttributeNames={"#version": "version"},
+                    ExpressionAttributeValues={":old": _n(version)},
+                )
             except ClientError as exc:  # another opener upgraded it first
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
@@ -296,10 +346,12 @@ class DynamoExperimentStore:
         item = self._get("SCHEMA", "SCHEMA")
         if item is None:
             try:
-                self._call("put_item", Item={PARTITION_KEY: _s("SCHEMA"), SORT_KEY: _s("SCHEMA"),
-                                             "version": _n(SCHEMA_VERSION)},
-                           ConditionExpression="attribute_not_exists(#pk)",
-                           ExpressionAttributeNames={"#pk": PARTITION_KEY})
+                self._call(
+                    "put_item",
+                    Item={PARTITION_KEY: _s("SCHEMA"), SORT_KEY: _s("SCHEMA"), "version": _n(SCHEMA_VERSION)},
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": PARTITION_KEY},
+                )
                 return SCHEMA_VERSION
             except ClientError as exc:  # another opener recorded it first
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -314,15 +366,23 @@ class DynamoExperimentStore:
         record = experiment.as_record()
         check_record(record)
         item = _experiment_item(record, version=1)
-        actions = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": PARTITION_KEY}}},
-                   self._count(record["status"], 1),
-                   *self._link_writes(set(), _link_keys(record), record["id"])]
+        actions = [
+            {
+                "Put": {
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+                }
+            },
+            self._count(record["status"], 1),
+            *self._link_writes(set(), _link_keys(record), record["id"]),
+        ]
         what = f"experiment {record['id']!r}"
         return self._retrying(lambda: self._transact(actions, what), what)
 
-    def update_experiment(self, experiment_id: str, fields: dict,
-                          expect_status: tuple[str, ...] | None = None) -> Experiment:
+    def update_experiment(
+        self, experiment_id: str, fields: dict, expect_status: tuple[str, ...] | None = None
+    ) -> Experiment:
         """Set `fields` (each replaces its whole value) on the experiment, atomically."""
         if "id" in fields and fields["id"] != experiment_id:
             raise ValueError(f"update of {experiment_id!r} may not change its id to {fields['id']!r}")
@@ -334,15 +394,22 @@ class DynamoExperimentStore:
                 raise KeyError(experiment_id)
             old, version = _record(item), int(item["version"]["N"])
             if expect_status is not None and old["status"] not in expect_status:
-                raise ConflictError(f"experiment {experiment_id} is {old['status']!r}, "
-                                    f"expected one of {tuple(expect_status)}")
+                raise ConflictError(
+                    f"experiment {experiment_id} is {old['status']!r}, expected one of {tuple(expect_status)}"
+                )
             experiment = Experiment.from_record(old).with_fields({**fields, "updated_at": now_iso()})
             record = experiment.as_record()
             check_record(record)
-            actions = [{"Put": {"Item": _experiment_item(record, version + 1),
-                                "ConditionExpression": "#version = :version",
-                                "ExpressionAttributeNames": {"#version": "version"},
-                                "ExpressionAttributeValues": {":version": _n(version)}}}]
+            actions = [
+                {
+                    "Put": {
+                        "Item": _experiment_item(record, version + 1),
+                        "ConditionExpression": "#version = :version",
+                        "ExpressionAttributeNames": {"#version": "version"},
+                        "ExpressionAttributeValues": {":version": _n(version)},
+                    }
+                }
+            ]
             if record["status"] != old["status"]:
                 actions += [self._count(old["status"], -1), self._count(record["status"], 1)]
             actions += self._link_writes(_link_keys(old), _link_keys(record), experiment_id)
@@ -365,8 +432,9 @@ class DynamoExperimentStore:
             check_status(status)
             index, partition = BY_STATUS, status
         sort = None if cursor is None else ("<", _time_key(*decode_cursor(cursor)))
-        found = [_experiment(item) for item in
-                 self._query(limit + 1, partition, index=index, sort=sort, newest_first=True)]
+        found = [
+            _experiment(item) for item in self._query(limit + 1, partition, index=index, sort=sort, newest_first=True)
+        ]
         if len(found) <= limit:
             return Page(items=found, cursor=None)
         last = found[limit - 1]
@@ -376,8 +444,9 @@ class DynamoExperimentStore:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: older id first)."""
         return self.ranked_experiments(split=split, limit=limit, benchmark=benchmark).items
 
-    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None, *,
-                           benchmark: str) -> Page:
+    def ranked_experiments(
+        self, split: str = "train", limit: int = 50, cursor: str | None = None, *, benchmark: str
+    ) -> Page:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: id), paged by
         `cursor`: one query of the split's score index, in the benchmark's partition."""
         check_limit(limit)
@@ -386,8 +455,12 @@ class DynamoExperimentStore:
         if cursor is not None:
             score, experiment_id = decode_cursor(cursor, (int, float))
             sort = (">", _score_key(field, score, experiment_id))
-        found = [_experiment(item) for item in
-                 self._query(limit + 1, _score_partition(benchmark, split), index=SCORE_INDEXES[split], sort=sort)]
+        found = [
+            _experiment(item)
+            for item in self._query(
+                limit + 1, _score_partition(benchmark, split), index=SCORE_INDEXES[split], sort=sort
+            )
+        ]
         if len(found) <= limit:
             return Page(items=found, cursor=None)
         last = found[limit - 1]  # the cursor holds the score as SQLite's REAL column does: a float
@@ -410,17 +483,31 @@ class DynamoExperimentStore:
 
     def add_event(self, experiment_id: str | None, kind: str, message: str, data: dict | None = None) -> dict:
         """Append an event; returns it with its `seq` and `at`."""
-        event: dict[str, object] = {"experiment_id": experiment_id, "at": now_iso(), "kind": kind,
-                                    "message": message, "data": dict(data or {})}
+        event: dict[str, object] = {
+            "experiment_id": experiment_id,
+            "at": now_iso(),
+            "kind": kind,
+            "message": message,
+            "data": dict(data or {}),
+        }
         dumps_strict(event)  # refuse what JSON cannot hold before taking a sequence number
-        counter = self._call("update_item", Key={PARTITION_KEY: _s("COUNTER"), SORT_KEY: _s("EVENT_SEQ")},
-                             UpdateExpression="ADD #n :one", ExpressionAttributeNames={"#n": "n"},
-                             ExpressionAttributeValues={":one": _n(1)}, ReturnValues="UPDATED_NEW")
+        counter = self._call(
+            "update_item",
+            Key={PARTITION_KEY: _s("COUNTER"), SORT_KEY: _s("EVENT_SEQ")},
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":one": _n(1)},
+            ReturnValues="UPDATED_NEW",
+        )
         event["seq"] = int(counter["Attributes"]["n"]["N"])
         sequence = f"{event['seq']:020d}"
-        item = {PARTITION_KEY: _s("CAMPAIGN" if experiment_id is None else _experiment_pk(experiment_id)),
-                SORT_KEY: _s(_EVENT + sequence), "event": _s(dumps_strict(event)),
-                BY_EVENT.partition_key: _s("EVENTS"), BY_EVENT.sort_key: _s(sequence)}
+        item = {
+            PARTITION_KEY: _s("CAMPAIGN" if experiment_id is None else _experiment_pk(experiment_id)),
+            SORT_KEY: _s(_EVENT + sequence),
+            "event": _s(dumps_strict(event)),
+            BY_EVENT.partition_key: _s("EVENTS"),
+            BY_EVENT.sort_key: _s(sequence),
+        }
         self._call("put_item", Item=_check_size(item, f"event {kind!r} of {experiment_id!r}"))
         return event
 
@@ -433,8 +520,9 @@ class DynamoExperimentStore:
     def recent_events(self, limit: int = 50) -> list[dict]:
         """The newest events of every experiment and the campaign, newest first."""
         check_limit(limit)
-        return [json.loads(item["event"]["S"])
-                for item in self._query(limit, "EVENTS", index=BY_EVENT, newest_first=True)]
+        return [
+            json.loads(item["event"]["S"]) for item in self._query(limit, "EVENTS", index=BY_EVENT, newest_first=True)
+        ]
 
     def get_state(self, key: str) -> dict | None:
         """A campaign-state document, or None."""
@@ -450,11 +538,16 @@ class DynamoExperimentStore:
         """Replace a campaign-state document if it still is `expected`: a put conditional on the stored text."""
         item = {PARTITION_KEY: _s(f"STATE#{key}"), SORT_KEY: _s("STATE"), "value": _s(dumps_strict(value))}
         if expected is None:
-            condition = {"ConditionExpression": "attribute_not_exists(#pk)",
-                         "ExpressionAttributeNames": {"#pk": PARTITION_KEY}}
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#pk)",
+                "ExpressionAttributeNames": {"#pk": PARTITION_KEY},
+            }
         else:  # the text get_state parsed: dumps_strict gives it back exactly
-            condition = {"ConditionExpression": "#value = :expected", "ExpressionAttributeNames": {"#value": "value"},
-                         "ExpressionAttributeValues": {":expected": _s(dumps_strict(expected))}}
+            condition = {
+                "ConditionExpression": "#value = :expected",
+                "ExpressionAttributeNames": {"#value": "value"},
+                "ExpressionAttributeValues": {":expected": _s(dumps_strict(expected))},
+            }
         try:
             self._call("put_item", Item=_check_size(item, f"campaign state {key!r}"), **condition)
         except ClientError as exc:

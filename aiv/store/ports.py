@@ -36,8 +36,9 @@ class ExperimentStore(Protocol):
     def create_experiment(self, experiment: Experiment) -> bool:
         """Store a new experiment (its `id` is the key); False, and no change, if the id exists already."""
 
-    def update_experiment(self, experiment_id: str, fields: dict[str, Any],
-                          expect_status: tuple[str, ...] | None = None) -> Experiment:
+    def update_experiment(
+        self, experiment_id: str, fields: dict[str, Any], expect_status: tuple[str, ...] | None = None
+    ) -> Experiment:
         """Set `fields` ({Experiment field name: typed value}) on the experiment and return it, atomically.
 
         With `expect_status`, the update happens only if the current status is one of them, else
@@ -55,8 +56,9 @@ class ExperimentStore(Protocol):
         """Succeeded experiments of `benchmark` (aiv/benchmark.py) with a score on `split` ("train" or
         "validation"), lowest score first. Scores of other benchmarks are never among them."""
 
-    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None, *,
-                           benchmark: str) -> Page:
+    def ranked_experiments(
+        self, split: str = "train", limit: int = 50, cursor: str | None = None, *, benchmark: str
+    ) -> Page:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest score first (ties: id), paged by
         `cursor`. The paginated form of best_experiments: the same order, a page at a time.
         """

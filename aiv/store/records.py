@@ -79,8 +79,11 @@ class ResultSummary:
 
     def as_record(self) -> dict:
         """The summary as the result JSON and the store hold it."""
-        return {"not_comparable": dict(self.not_comparable), "caveats": dict(self.caveats),
-                **{key: getattr(self, key) for key in HEADLINE_KEYS}}
+        return {
+            "not_comparable": dict(self.not_comparable),
+            "caveats": dict(self.caveats),
+            **{key: getattr(self, key) for key in HEADLINE_KEYS},
+        }
 
     def value(self, key: str) -> float | None:
         """The headline number `key` (one of HEADLINE_KEYS); ValueError for any other key."""
@@ -109,8 +112,10 @@ class Summaries:
 
     def as_record(self) -> dict:
         """{"train": summary | None, "validation": summary | None} as the store holds it."""
-        return {split: None if summary is None else summary.as_record()
-                for split, summary in (("train", self.train), ("validation", self.validation))}
+        return {
+            split: None if summary is None else summary.as_record()
+            for split, summary in (("train", self.train), ("validation", self.validation))
+        }
 
 
 @dataclass(frozen=True)
@@ -195,14 +200,39 @@ def new_experiment_id() -> str:
     return f"exp-{time.time_ns() // 1000:016x}-{os.urandom(3).hex()}"
 
 
-def new_experiment(run_id: str, proposer: str, parents: list[str], hypothesis: str, code_sha256: str | None,
-                   model: str | None = None, experiment_id: str | None = None, *, benchmark: str) -> Experiment:
+def new_experiment(
+    run_id: str,
+    proposer: str,
+    parents: list[str],
+    hypothesis: str,
+    code_sha256: str | None,
+    model: str | None = None,
+    experiment_id: str | None = None,
+    *,
+    benchmark: str,
+) -> Experiment:
     """A fresh experiment in status "proposed", on `benchmark` (the id its scores will belong to)."""
     stamp = now_iso()
     return Experiment(
-        id=experiment_id or new_experiment_id(), run_id=run_id, created_at=stamp, updated_at=stamp,
-        status="proposed", stage="propose", parents=list(parents), proposer=proposer, model=model,
-        hypothesis=hypothesis, code_sha256=code_sha256, code_key=code_key(code_sha256) if code_sha256 else None,
-        cost={"input_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 0,
-              "llm_usd": 0.0, "compute_s": 0.0},
-        benchmark=benchmark)
+        id=experiment_id or new_experiment_id(),
+        run_id=run_id,
+        created_at=stamp,
+        updated_at=stamp,
+        status="proposed",
+        stage="propose",
+        parents=list(parents),
+        proposer=proposer,
+        model=model,
+        hypothesis=hypothesis,
+        code_sha256=code_sha256,
+        code_key=code_key(code_sha256) if code_sha256 else None,
+        cost={
+            "input_tokens": 0,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "output_tokens": 0,
+            "llm_usd": 0.0,
+            "compute_s": 0.0,
+        },
+        benchmark=benchmark,
+    )

@@ -25,8 +25,11 @@ class RunSpend:
 
     def plus(self, cost: dict) -> RunSpend:
         """This spend with one experiment's "cost" added."""
-        return RunSpend(round_usd(self.llm_usd + cost["llm_usd"]), self.input_tokens + cost["input_tokens"],
-                        self.output_tokens + cost["output_tokens"])
+        return RunSpend(
+            round_usd(self.llm_usd + cost["llm_usd"]),
+            self.input_tokens + cost["input_tokens"],
+            self.output_tokens + cost["output_tokens"],
+        )
 
 
 @dataclass(frozen=True)

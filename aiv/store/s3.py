@@ -29,8 +29,9 @@ class S3ArtifactStore:
         self.bucket = bucket
         self.prefix = check_artifact_key(prefix.strip("/")) + "/" if prefix.strip("/") else ""
         self.client = client or boto3.client(
-            "s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"},
-                                retries={"mode": "standard"}))
+            "s3",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}, retries={"mode": "standard"}),
+        )
 
     def object_key(self, key: str) -> str:
         """The S3 object key that holds (or would hold) `key`; ValueError for an invalid key."""
@@ -62,7 +63,9 @@ class S3ArtifactStore:
         """A presigned GET URL for `key`, valid for `expires_s` seconds (1 s to 7 days)."""
         object_key = self.object_key(key)
         if isinstance(expires_s, bool) or not isinstance(expires_s, int) or not 1 <= expires_s <= MAX_URL_EXPIRY_S:
-            raise ValueError(f"expires_s must be a whole number of seconds from 1 to {MAX_URL_EXPIRY_S}, "
-                             f"got {expires_s!r}")
-        return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": object_key},
-                                                  ExpiresIn=expires_s)
+            raise ValueError(
+                f"expires_s must be a whole number of seconds from 1 to {MAX_URL_EXPIRY_S}, got {expires_s!r}"
+            )
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": object_key}, ExpiresIn=expires_s
+        )

@@ -25,8 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aiv.errors import UsageError
-from aiv.store.checks import (check_limit, check_record, check_status, decode_cursor, dumps_strict,
-                              encode_cursor, split_field)
+from aiv.store.checks import (
+    check_limit,
+    check_record,
+    check_status,
+    decode_cursor,
+    dumps_strict,
+    encode_cursor,
+    split_field,
+)
 from aiv.store.ports import ConflictError, Page
 from aiv.store.records import STATUSES, UNKNOWN_BENCHMARK, Experiment, now_iso
 
@@ -97,8 +104,10 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]] = MIGR
         with _immediate(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > target:
-                raise UsageError(f"store schema version {version} is newer than this code knows "
-                                 f"(version {target}); upgrade the lab to open it")
+                raise UsageError(
+                    f"store schema version {version} is newer than this code knows "
+                    f"(version {target}); upgrade the lab to open it"
+                )
             if version == target:
                 return version
             for statement in migrations[version]:
@@ -120,8 +129,10 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def _write_state(conn: sqlite3.Connection, key: str, value: dict) -> None:
-    conn.execute("INSERT INTO state (key, value) VALUES (?, ?) "
-                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, dumps_strict(value)))
+    conn.execute(
+        "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, dumps_strict(value)),
+    )
 
 
 class SqliteExperimentStore:
@@ -146,8 +157,7 @@ class SqliteExperimentStore:
         if conn is not None and self._local.pid == os.getpid():
             return conn
         # timeout= is SQLite's busy_timeout: a locked database is retried for that long, not failed.
-        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         self._local.conn, self._local.pid = conn, os.getpid()
@@ -173,17 +183,21 @@ class SqliteExperimentStore:
         check_record(record)
         text = dumps_strict(record)
         with _immediate(self._connection()) as conn:
-            inserted = conn.execute(
-                f"INSERT OR IGNORE INTO experiments ({', '.join(('id', *_INDEXED_FIELDS))}, record) "
-                f"VALUES ({', '.join('?' * (len(_INDEXED_FIELDS) + 2))})",
-                (record["id"], *_indexed_values(record), text),
-            ).rowcount == 1
+            inserted = (
+                conn.execute(
+                    f"INSERT OR IGNORE INTO experiments ({', '.join(('id', *_INDEXED_FIELDS))}, record) "
+                    f"VALUES ({', '.join('?' * (len(_INDEXED_FIELDS) + 2))})",
+                    (record["id"], *_indexed_values(record), text),
+                ).rowcount
+                == 1
+            )
             if inserted:
                 self._write_parents(conn, record["id"], record["parents"] or [])
         return inserted
 
-    def update_experiment(self, experiment_id: str, fields: dict,
-                          expect_status: tuple[str, ...] | None = None) -> Experiment:
+    def update_experiment(
+        self, experiment_id: str, fields: dict, expect_status: tuple[str, ...] | None = None
+    ) -> Experiment:
         """Set `fields` (each replaces its whole value) on the experiment, atomically."""
         if "id" in fields and fields["id"] != experiment_id:
             raise ValueError(f"update of {experiment_id!r} may not change its id to {fields['id']!r}")
@@ -193,8 +207,9 @@ class SqliteExperimentStore:
                 raise KeyError(experiment_id)
             stored = _experiment(row[0])
             if expect_status is not None and stored.status not in expect_status:
-                raise ConflictError(f"experiment {experiment_id} is {stored.status!r}, "
-                                    f"expected one of {tuple(expect_status)}")
+                raise ConflictError(
+                    f"experiment {experiment_id} is {stored.status!r}, expected one of {tuple(expect_status)}"
+                )
             experiment = stored.with_fields({**fields, "updated_at": now_iso()})
             record = experiment.as_record()
             check_record(record)
@@ -210,13 +225,14 @@ class SqliteExperimentStore:
 
     @staticmethod
     def _write_parents(conn: sqlite3.Connection, experiment_id: str, parents: list[str]) -> None:
-        conn.executemany("INSERT OR IGNORE INTO experiment_parents (parent_id, experiment_id) VALUES (?, ?)",
-                         [(parent, experiment_id) for parent in parents])
+        conn.executemany(
+            "INSERT OR IGNORE INTO experiment_parents (parent_id, experiment_id) VALUES (?, ?)",
+            [(parent, experiment_id) for parent in parents],
+        )
 
     def get_experiment(self, experiment_id: str) -> Experiment | None:
         """One experiment by id, or None."""
-        row = self._connection().execute("SELECT record FROM experiments WHERE id = ?",
-                                          (experiment_id,)).fetchone()
+        row = self._connection().execute("SELECT record FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
         return None if row is None else _experiment(row[0])
 
     def list_experiments(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
@@ -231,12 +247,16 @@ class SqliteExperimentStore:
         if cursor is not None:
             where.append("(created_at, id) < (?, ?)")
             params.extend(decode_cursor(cursor))
-        rows = self._connection().execute(
-            "SELECT created_at, id, record FROM experiments "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-            "ORDER BY created_at DESC, id DESC LIMIT ?",
-            (*params, limit + 1),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT created_at, id, record FROM experiments "
+                f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                (*params, limit + 1),
+            )
+            .fetchall()
+        )
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         return Page(items=[_experiment(row[2]) for row in rows[:limit]], cursor=next_cursor)
 
@@ -244,8 +264,9 @@ class SqliteExperimentStore:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: older id first)."""
         return self.ranked_experiments(split=split, limit=limit, benchmark=benchmark).items
 
-    def ranked_experiments(self, split: str = "train", limit: int = 50, cursor: str | None = None, *,
-                           benchmark: str) -> Page:
+    def ranked_experiments(
+        self, split: str = "train", limit: int = 50, cursor: str | None = None, *, benchmark: str
+    ) -> Page:
         """Succeeded experiments of `benchmark` with a score on `split`, lowest first (ties: id), paged by `cursor`."""
         check_limit(limit)
         column = split_field(split)
@@ -254,41 +275,57 @@ class SqliteExperimentStore:
         if cursor is not None:
             where.append(f"({column}, id) > (?, ?)")
             params.extend(decode_cursor(cursor, (int, float)))
-        rows = self._connection().execute(
-            f"SELECT {column}, id, record FROM experiments WHERE {' AND '.join(where)} ORDER BY {column}, id LIMIT ?",
-            (*params, limit + 1),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT {column}, id, record FROM experiments WHERE {' AND '.join(where)} ORDER BY {column}, id LIMIT ?",
+                (*params, limit + 1),
+            )
+            .fetchall()
+        )
         next_cursor = encode_cursor(rows[limit - 1][0], rows[limit - 1][1]) if len(rows) > limit else None
         return Page(items=[_experiment(row[2]) for row in rows[:limit]], cursor=next_cursor)
 
     def children(self, experiment_id: str) -> list[Experiment]:
         """Experiments that name `experiment_id` among their parents, oldest first."""
-        rows = self._connection().execute(
-            "SELECT e.record FROM experiment_parents AS p JOIN experiments AS e ON e.id = p.experiment_id "
-            "WHERE p.parent_id = ? ORDER BY e.created_at, e.id",
-            (experiment_id,),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT e.record FROM experiment_parents AS p JOIN experiments AS e ON e.id = p.experiment_id "
+                "WHERE p.parent_id = ? ORDER BY e.created_at, e.id",
+                (experiment_id,),
+            )
+            .fetchall()
+        )
         return [_experiment(row[0]) for row in rows]
 
     def find_by_code(self, code_sha256: str) -> list[Experiment]:
         """Experiments whose code has this sha256, oldest first."""
-        rows = self._connection().execute(
-            "SELECT record FROM experiments WHERE code_sha256 = ? ORDER BY created_at, id",
-            (code_sha256,),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT record FROM experiments WHERE code_sha256 = ? ORDER BY created_at, id",
+                (code_sha256,),
+            )
+            .fetchall()
+        )
         return [_experiment(row[0]) for row in rows]
 
     def count_by_status(self) -> dict[str, int]:
         """How many experiments are in each status (every status named, zeros included)."""
         counts = dict.fromkeys(STATUSES, 0)
-        counts.update(self._connection().execute(
-            "SELECT status, count(*) FROM experiments GROUP BY status").fetchall())
+        counts.update(self._connection().execute("SELECT status, count(*) FROM experiments GROUP BY status").fetchall())
         return counts
 
     def add_event(self, experiment_id: str | None, kind: str, message: str, data: dict | None = None) -> dict:
         """Append an event; returns it with its `seq` and `at`."""
-        event: dict[str, object] = {"experiment_id": experiment_id, "at": now_iso(), "kind": kind,
-                                    "message": message, "data": dict(data or {})}
+        event: dict[str, object] = {
+            "experiment_id": experiment_id,
+            "at": now_iso(),
+            "kind": kind,
+            "message": message,
+            "data": dict(data or {}),
+        }
         with _immediate(self._connection()) as conn:
             event["seq"] = conn.execute(
                 "INSERT INTO events (experiment_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?)",
@@ -299,27 +336,41 @@ class SqliteExperimentStore:
     def events(self, experiment_id: str, limit: int = 200) -> list[dict]:
         """One experiment's newest `limit` events, oldest first."""
         check_limit(limit)
-        rows = self._connection().execute(
-            "SELECT seq, experiment_id, at, kind, message, data FROM events WHERE experiment_id = ? "
-            "ORDER BY seq DESC LIMIT ?",
-            (experiment_id, limit),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT seq, experiment_id, at, kind, message, data FROM events WHERE experiment_id = ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (experiment_id, limit),
+            )
+            .fetchall()
+        )
         return [self._event(row) for row in reversed(rows)]
 
     def recent_events(self, limit: int = 50) -> list[dict]:
         """The newest events of every experiment and the campaign, newest first."""
         check_limit(limit)
-        rows = self._connection().execute(
-            "SELECT seq, experiment_id, at, kind, message, data FROM events ORDER BY seq DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT seq, experiment_id, at, kind, message, data FROM events ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
         return [self._event(row) for row in rows]
 
     @staticmethod
     def _event(row: tuple) -> dict:
         seq, experiment_id, at, kind, message, data = row
-        return {"seq": seq, "experiment_id": experiment_id, "at": at, "kind": kind, "message": message,
-                "data": json.loads(data)}
+        return {
+            "seq": seq,
+            "experiment_id": experiment_id,
+            "at": at,
+            "kind": kind,
+            "message": message,
+            "data": json.loads(data),
+        }
 
     def get_state(self, key: str) -> dict | None:
         """A campaign-state document, or None."""

@@ -78,13 +78,19 @@ def experiments_table_request(table_name: str) -> dict:
         "TableName": table_name,
         "BillingMode": BILLING_MODE,
         "AttributeDefinitions": [{"AttributeName": name, "AttributeType": KEY_TYPE} for name in attributes],
-        "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                      {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
         "GlobalSecondaryIndexes": [
-            {"IndexName": index.name,
-             "KeySchema": [{"AttributeName": index.partition_key, "KeyType": "HASH"},
-                           {"AttributeName": index.sort_key, "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": index.projection}}
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": index.projection},
+            }
             for index in INDEXES
         ],
     }
@@ -106,5 +112,7 @@ def create_tables(client, experiments_table: str, idempotency_table: str) -> Non
     client.create_table(**idempotency_table_request(idempotency_table))
     for name in (experiments_table, idempotency_table):
         client.get_waiter("table_exists").wait(TableName=name)
-    client.update_time_to_live(TableName=idempotency_table, TimeToLiveSpecification={
-        "Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE})
+    client.update_time_to_live(
+        TableName=idempotency_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": IDEMPOTENCY_TTL_ATTRIBUTE},
+    )

@@ -67,14 +67,21 @@ class Clip:
         """The top-left `width` x `height` window of every frame (even sizes), optionally renamed."""
         if width % 2 or height % 2 or not 0 < width <= self.width or not 0 < height <= self.height:
             raise ValueError(f"clip {self.name}: cannot crop {self.width}x{self.height} to {width}x{height}")
-        return Clip(name or self.name, self.y[:, :height, :width].copy(), self.u[:, :height // 2, :width // 2].copy(),
-                    self.v[:, :height // 2, :width // 2].copy(), self.fps, self.source,
-                    self.notes + (f"top-left {width}x{height} of {self.width}x{self.height}",))
+        return Clip(
+            name or self.name,
+            self.y[:, :height, :width].copy(),
+            self.u[:, : height // 2, : width // 2].copy(),
+            self.v[:, : height // 2, : width // 2].copy(),
+            self.fps,
+            self.source,
+            self.notes + (f"top-left {width}x{height} of {self.width}x{self.height}",),
+        )
 
     def head(self, frames: int) -> Clip:
         """The first `frames` frames (all of them when the clip is shorter)."""
         if frames >= self.frames:
             return self
         note = f"first {frames} of {self.frames} frames"
-        return Clip(self.name, self.y[:frames], self.u[:frames], self.v[:frames], self.fps, self.source,
-                    self.notes + (note,))
+        return Clip(
+            self.name, self.y[:frames], self.u[:frames], self.v[:frames], self.fps, self.source, self.notes + (note,)
+        )

@@ -84,6 +84,7 @@ def builtin_corpus(frames: int = 30, *, secret: bytes, names: tuple[str, ...] = 
 
 # --- the photographs ----------------------------------------------------------------------------
 
+
 def _photo(rgb: np.ndarray) -> np.ndarray:
     """A photograph as float32 RGB in [0, 1], softened a little like a camera's optics (anti-aliasing too)."""
     return cv2.GaussianBlur(rgb.astype(np.float32) / 255.0, (0, 0), 0.6)
@@ -160,8 +161,9 @@ def _pick(rng: Rng, loaders: tuple[Callable[[], np.ndarray], ...]) -> np.ndarray
 Pose = tuple[float, float, float, float]  # centre x, centre y (source pixels), source pixels per output pixel, radians
 
 
-def _view(image: np.ndarray, pose: Pose, at: tuple[float, float] | None = None,
-          border: int = cv2.BORDER_REFLECT_101) -> np.ndarray:
+def _view(
+    image: np.ndarray, pose: Pose, at: tuple[float, float] | None = None, border: int = cv2.BORDER_REFLECT_101
+) -> np.ndarray:
     """What a camera at `pose` sees of `image`, cubic sampling; the pose's centre lands on output point `at`
     (default: the frame's centre)."""
     cx, cy, scale, angle = pose
@@ -169,12 +171,14 @@ def _view(image: np.ndarray, pose: Pose, at: tuple[float, float] | None = None,
     cos, sin = scale * np.cos(angle), scale * np.sin(angle)
     # output (x, y) -> source: scale * R(angle) * ((x, y) - at) + (cx, cy)
     matrix = np.array([[cos, -sin, cx - cos * ax + sin * ay], [sin, cos, cy - sin * ax - cos * ay]], np.float32)
-    return cv2.warpAffine(image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                          borderMode=border)
+    return cv2.warpAffine(
+        image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=border
+    )
 
 
-def _centres(rng: Rng, image: np.ndarray, scale: float, margin: float = 6) -> tuple[tuple[float, float],
-                                                                                   tuple[float, float]]:
+def _centres(
+    rng: Rng, image: np.ndarray, scale: float, margin: float = 6
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Two points a window of `scale` source pixels per output pixel can be centred on inside `image`: the
     first in an outer third of each axis, the second in the opposite third (a pan that goes somewhere)."""
     h, w = image.shape[:2]
@@ -217,6 +221,7 @@ def _tint(rng: Rng, base: tuple[float, float, float], spread: float = 0.08) -> n
 
 # --- the clips ----------------------------------------------------------------------------------
 
+
 def _pan_zoom(frames: int, photos: _Photos, rng: Rng) -> np.ndarray:
     image = _photo(_pick(rng, photos.wide))
     scale = rng.uniform(1.0, 1.15)  # the widest window; the zoom narrows it by `depth`
@@ -247,8 +252,7 @@ def _cutout_layers(cutout: _Cutout, width: float) -> tuple[np.ndarray, np.ndarra
 
 def _moving_object(frames: int, photos: _Photos, rng: Rng) -> np.ndarray:
     floor = _photo(np.clip(_tinted(_pick(rng, photos.floors), _tint(rng, (1.0, 0.72, 0.58), 0.15)), 0, 255))
-    layer, shadow, centre = _cutout_layers(photos.objects[int(rng.integers(len(photos.objects)))],
-                                           rng.uniform(95, 125))
+    layer, shadow, centre = _cutout_layers(photos.objects[int(rng.integers(len(photos.objects)))], rng.uniform(95, 125))
     (fx, fy), _ = _centres(rng, floor, 1.0)
     reach_x, reach_y = rng.uniform(80, 115), rng.uniform(50, 75)
     period_x, period_y, period_turn = rng.uniform(3.6, 4.8) * FPS, rng.uniform(2.5, 3.3) * FPS, rng.uniform(4, 6) * FPS
@@ -298,7 +302,7 @@ def _noisy_static(frames: int, photos: _Photos, rng: Rng) -> np.ndarray:
     still = _photo(_pick(rng, photos.stills))
     (cx, cy), _ = _centres(rng, still, 1.0, margin=2)
     shake = _shake(rng, amplitude=rng.uniform(0.25, 0.45))
-    noise_seed = int(rng.integers(2 ** 63))
+    noise_seed = int(rng.integers(2**63))
 
     def frame(t: int) -> np.ndarray:
         dx, dy, da = shake(t)

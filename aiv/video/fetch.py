@@ -40,8 +40,9 @@ def download(url: str, dest: Path, timeout_s: float = 60.0, show_progress: bool 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
     offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(
-        {"Range": f"bytes={offset}-"} if offset else {})})
+    request = urllib.request.Request(
+        url, headers={"User-Agent": USER_AGENT, **({"Range": f"bytes={offset}-"} if offset else {})}
+    )
     try:
         response = urllib.request.urlopen(request, timeout=timeout_s)
     except urllib.error.HTTPError as exc:
@@ -51,8 +52,10 @@ def download(url: str, dest: Path, timeout_s: float = 60.0, show_progress: bool 
                 part.replace(dest)
                 return dest
             part.unlink()
-            raise FetchError(f"{url}: the server refused to resume at byte {offset} (HTTP 416); the partial "
-                             f"download was removed, run again to start over") from None
+            raise FetchError(
+                f"{url}: the server refused to resume at byte {offset} (HTTP 416); the partial "
+                f"download was removed, run again to start over"
+            ) from None
         raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError, HTTPException) as exc:
         raise FetchError(f"{url}: cannot download: {getattr(exc, 'reason', exc)}") from None
@@ -77,23 +80,33 @@ def _total_from_range(header: str | None) -> int | None:
     return int(match[1]) if match and match[1] != "*" else None
 
 
-def _receive(response, part: Path, offset: int, total: int | None, url: str, timeout_s: float,
-             show_progress: bool) -> None:
+def _receive(
+    response, part: Path, offset: int, total: int | None, url: str, timeout_s: float, show_progress: bool
+) -> None:
     """Append the body to `part` (from scratch when `offset` is 0), checking its length against `total`."""
     received = offset
-    with open(part, "ab" if offset else "wb") as out, tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-            disable=not show_progress, leave=False) as bar:
+    with (
+        open(part, "ab" if offset else "wb") as out,
+        tqdm(
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            desc=url.rsplit("/", 1)[-1],
+            disable=not show_progress,
+            leave=False,
+        ) as bar,
+    ):
         try:
             while chunk := response.read(CHUNK):
                 out.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
         except TimeoutError:
-            raise FetchError(f"{url}: no data for {timeout_s:g} s after {received} bytes; run again to "
-                             f"resume") from None
+            raise FetchError(
+                f"{url}: no data for {timeout_s:g} s after {received} bytes; run again to resume"
+            ) from None
         except (OSError, HTTPException) as exc:
-            raise FetchError(f"{url}: connection lost after {received} bytes ({exc}); run again to "
-                             f"resume") from None
+            raise FetchError(f"{url}: connection lost after {received} bytes ({exc}); run again to resume") from None
     if total is not None and received != total:
         raise FetchError(f"{url}: the server sent {received} of {total} bytes (truncated); run again to resume")

@@ -62,8 +62,10 @@ def ready_path(cache_dir: Path, sequence: str) -> Path:
 
 # --- fetching ------------------------------------------------------------------------------------
 
-def fetch(names: list[str], cache_dir: Path, timeout_s: float = 60.0, show_progress: bool = True,
-          report=print) -> list[Path]:
+
+def fetch(
+    names: list[str], cache_dir: Path, timeout_s: float = 60.0, show_progress: bool = True, report=print
+) -> list[Path]:
     """Fetch (or check again) every sequence `names` stand for; the ready y4m paths, in order.
 
     Stops at the first failure (FetchError), keeping every sequence already done and any partial download.
@@ -75,8 +77,9 @@ def fetch(names: list[str], cache_dir: Path, timeout_s: float = 60.0, show_progr
     return paths
 
 
-def fetch_sequence(seq: Sequence, cache_dir: Path, timeout_s: float = 60.0, show_progress: bool = True,
-                   report=print) -> Path:
+def fetch_sequence(
+    seq: Sequence, cache_dir: Path, timeout_s: float = 60.0, show_progress: bool = True, report=print
+) -> Path:
     """Download `seq` unless present, check its hash against its pin (pinning a first download), convert it."""
     source = clips_dir(cache_dir) / "source" / seq.url.rsplit("/", 1)[-1]
     if not source.exists():
@@ -91,8 +94,10 @@ def fetch_sequence(seq: Sequence, cache_dir: Path, timeout_s: float = 60.0, show
     clip = read_y4m(ready, frames=1)
     if (clip.width, clip.height) != (seq.width, seq.height):
         ready.unlink()
-        raise FetchError(f"{seq.name}: the download is {clip.width}x{clip.height}, the catalogue says "
-                         f"{seq.width}x{seq.height}; not using it")
+        raise FetchError(
+            f"{seq.name}: the download is {clip.width}x{clip.height}, the catalogue says "
+            f"{seq.width}x{seq.height}; not using it"
+        )
     return ready
 
 
@@ -108,11 +113,14 @@ def _check_pin(seq: Sequence, source: Path, cache_dir: Path) -> None:
     if digest != pinned:
         source.unlink()
         ready_path(cache_dir, seq.name).unlink(missing_ok=True)
-        where = ("the catalogue's published hash" if seq.sha256
-                 else f"the hash pinned at its first download ({pins_file})")
-        raise FetchError(f"{seq.name}: the download from {seq.url} has sha256 {digest}, not {pinned} ({where}); "
-                         f"refusing it and removing the file. If the source really changed, delete its pin to "
-                         f"accept the new file")
+        where = (
+            "the catalogue's published hash" if seq.sha256 else f"the hash pinned at its first download ({pins_file})"
+        )
+        raise FetchError(
+            f"{seq.name}: the download from {seq.url} has sha256 {digest}, not {pinned} ({where}); "
+            f"refusing it and removing the file. If the source really changed, delete its pin to "
+            f"accept the new file"
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -140,8 +148,10 @@ def _convert(source: Path, ready: Path) -> None:
             header_written = False
             for frame in container.decode(stream):
                 if not header_written:
-                    out.write(f"YUV4MPEG2 W{frame.width} H{frame.height} F{rate.numerator}:{rate.denominator} "
-                              f"Ip A1:1 C420jpeg\n".encode())
+                    out.write(
+                        f"YUV4MPEG2 W{frame.width} H{frame.height} F{rate.numerator}:{rate.denominator} "
+                        f"Ip A1:1 C420jpeg\n".encode()
+                    )
                     header_written = True
                 out.write(b"FRAME\n" + frame.reformat(format="yuv420p").to_ndarray().tobytes())
     except av.error.FFmpegError as exc:
@@ -157,6 +167,7 @@ def _y4m_chroma(path: Path) -> str:
 
 
 # --- local sets ----------------------------------------------------------------------------------
+
 
 def add_local(name: str, path: Path, cache_dir: Path) -> ClipSet:
     """Define the local set `name` as a folder or manifest (checked now: every clip must read)."""
@@ -190,12 +201,14 @@ def _manifest(path: Path) -> tuple[list[str], list[str] | None]:
         validation = manifest.get("validation")
         if not isinstance(clips, list) or not all(isinstance(c, str) for c in clips) or not clips:
             raise ValueError("'clips' must be a non-empty list of file paths")
-        if validation is not None and not (isinstance(validation, list) and all(isinstance(v, str)
-                                                                                for v in validation)):
+        if validation is not None and not (
+            isinstance(validation, list) and all(isinstance(v, str) for v in validation)
+        ):
             raise ValueError("'validation' must be a list of clip names (file stems)")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ClipError(f"{path}: not a clip set manifest ({exc}); expected "
-                        '{"clips": ["a.y4m", ...], "validation": ["a"]}') from None
+        raise ClipError(
+            f'{path}: not a clip set manifest ({exc}); expected {{"clips": ["a.y4m", ...], "validation": ["a"]}}'
+        ) from None
     files = [str((path.parent / clip).resolve()) for clip in clips]
     for file in files:
         if Path(file).suffix.lower() not in SUPPORTED_SUFFIXES or not Path(file).is_file():
@@ -214,16 +227,19 @@ def split(name: str, files: list[str], validation: list[str] | None = None) -> C
     else:
         unknown = sorted(set(validation) - set(stems))
         if unknown:
-            raise ClipError(f"set {name}: validation names {', '.join(unknown)} are not among its clips "
-                            f"({', '.join(stems)})")
+            raise ClipError(
+                f"set {name}: validation names {', '.join(unknown)} are not among its clips ({', '.join(stems)})"
+            )
         held = {i for i, stem in enumerate(stems) if stem in validation}
         if len(held) == len(files):
             raise ClipError(f"set {name}: every clip is a validation clip; nothing is left to train on")
-    return ClipSet(name, tuple(f for i, f in enumerate(files) if i not in held),
-                   tuple(f for i, f in enumerate(files) if i in held))
+    return ClipSet(
+        name, tuple(f for i, f in enumerate(files) if i not in held), tuple(f for i, f in enumerate(files) if i in held)
+    )
 
 
 # --- naming sets ---------------------------------------------------------------------------------
+
 
 def resolve_set(spec: str, cache_dir: Path) -> ClipSet:
     """A catalogue set, a local set (by name), or a folder or manifest path, as clip files.
@@ -244,9 +260,11 @@ def resolve_set(spec: str, cache_dir: Path) -> ClipSet:
     path = Path(spec)
     if path.is_dir() or (path.is_file() and path.suffix == ".json"):
         return _local_set(path.stem, path.resolve())
-    raise UsageError(f"no clip set named {spec!r}: not a catalogue set ({', '.join(SETS)}), not a local set "
-                     f"({', '.join(local) or 'none defined; aiv clips add-local NAME DIR'}), not a folder or "
-                     f".json manifest")
+    raise UsageError(
+        f"no clip set named {spec!r}: not a catalogue set ({', '.join(SETS)}), not a local set "
+        f"({', '.join(local) or 'none defined; aiv clips add-local NAME DIR'}), not a folder or "
+        f".json manifest"
+    )
 
 
 def entries(cache_dir: Path) -> list[Entry]:
@@ -254,14 +272,27 @@ def entries(cache_dir: Path) -> list[Entry]:
     rows = []
     for test_set in SETS.values():
         present = [seq for seq in test_set.sequences if ready_path(cache_dir, seq).exists()]
-        rows.append(Entry(test_set.name, "set", len(present) == len(test_set.sequences),
-                          sum(_on_disk(cache_dir, SEQUENCES[seq]) for seq in present),
-                          f"{len(present)}/{len(test_set.sequences)} fetched; {test_set.description}"))
+        rows.append(
+            Entry(
+                test_set.name,
+                "set",
+                len(present) == len(test_set.sequences),
+                sum(_on_disk(cache_dir, SEQUENCES[seq]) for seq in present),
+                f"{len(present)}/{len(test_set.sequences)} fetched; {test_set.description}",
+            )
+        )
     for seq in SEQUENCES.values():
         partial = part_path(clips_dir(cache_dir) / "source" / seq.url.rsplit("/", 1)[-1])
         state = f", {partial.stat().st_size} bytes downloaded so far" if partial.exists() else ""
-        rows.append(Entry(seq.name, "sequence", ready_path(cache_dir, seq.name).exists(), _on_disk(cache_dir, seq),
-                          f"{seq.width}x{seq.height} {seq.fps:.4g} fps, {seq.content}{state}; {seq.url}"))
+        rows.append(
+            Entry(
+                seq.name,
+                "sequence",
+                ready_path(cache_dir, seq.name).exists(),
+                _on_disk(cache_dir, seq),
+                f"{seq.width}x{seq.height} {seq.fps:.4g} fps, {seq.content}{state}; {seq.url}",
+            )
+        )
     for name, path in _read_json(clips_dir(cache_dir) / LOCAL_SETS).items():
         rows.append(Entry(name, "local set", Path(path).exists(), _local_bytes(Path(path)), path))
     return rows
@@ -320,9 +351,14 @@ def expand_specs(specs: list[str], cache_dir: Path) -> list[str]:
     return expanded
 
 
-def campaign_clips(clips: list[str] | None, validation_clips: list[str] | None, corpus: str | None,
-                   validation_corpus: str | None, defaults: tuple[tuple[str, ...], tuple[str, ...]],
-                   cache_dir: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def campaign_clips(
+    clips: list[str] | None,
+    validation_clips: list[str] | None,
+    corpus: str | None,
+    validation_corpus: str | None,
+    defaults: tuple[tuple[str, ...], tuple[str, ...]],
+    cache_dir: Path,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A campaign's (train, validation) clip specs from `aiv run`'s options.
 
     Train: `clips` (set names expanded), else `corpus`'s train split, else the defaults. Validation:
@@ -344,6 +380,8 @@ def campaign_clips(clips: list[str] | None, validation_clips: list[str] | None, 
         validation = list(clip_set.validation if clip_set else defaults[1])
     shared = sorted(set(train) & set(validation))
     if shared:
-        raise UsageError(f"{', '.join(shared)}: in both the train and the validation clips; a validation clip "
-                         f"must be one the search never trains on")
+        raise UsageError(
+            f"{', '.join(shared)}: in both the train and the validation clips; a validation clip "
+            f"must be one the search never trains on"
+        )
     return tuple(train), tuple(validation)

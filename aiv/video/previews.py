@@ -34,8 +34,11 @@ def source_preview_key(clip_sha256: str) -> str:
 
 def preview_entry(experiment_id: str, clip: Clip, quality: float) -> dict:
     """The `preview` object of a clip in the result record: {"quality", "recon_key", "source_key"}."""
-    return {"quality": quality, "recon_key": recon_preview_key(experiment_id, clip.name),
-            "source_key": source_preview_key(clip.sha256)}
+    return {
+        "quality": quality,
+        "recon_key": recon_preview_key(experiment_id, clip.name),
+        "source_key": source_preview_key(clip.sha256),
+    }
 
 
 def make_preview_mp4(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float) -> bytes:
@@ -54,8 +57,14 @@ def make_preview_mp4(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float) ->
     # name: it cannot work on an in-memory buffer, so the MP4 is written to a temporary file.
     with tempfile.TemporaryDirectory(prefix="aiv-preview-") as folder:
         path = Path(folder) / "preview.mp4"
-        encode_clip(clip, str(path), "mp4", "libx264", {"crf": str(PREVIEW_CRF), "preset": PREVIEW_PRESET},
-                    {"movflags": "+faststart"})
+        encode_clip(
+            clip,
+            str(path),
+            "mp4",
+            "libx264",
+            {"crf": str(PREVIEW_CRF), "preset": PREVIEW_PRESET},
+            {"movflags": "+faststart"},
+        )
         return path.read_bytes()
 
 

@@ -11,8 +11,14 @@ import numpy as np
 from aiv.video.clip import Clip
 
 
-def encode_clip(clip: Clip, target: str | BinaryIO, container_format: str, codec: str, codec_options: dict[str, str],
-                container_options: dict[str, str] | None = None) -> None:
+def encode_clip(
+    clip: Clip,
+    target: str | BinaryIO,
+    container_format: str,
+    codec: str,
+    codec_options: dict[str, str],
+    container_options: dict[str, str] | None = None,
+) -> None:
     """Encode every frame of `clip` as 8-bit 4:2:0 into `target` (a path or a binary file object).
 
     `container_format` is a muxer name: "h264"/"hevc" for a raw elementary stream (no container

@@ -28,8 +28,9 @@ _SIZE_TOKEN = re.compile(r"(\d+)x(\d+)", re.IGNORECASE)
 _FPS_TOKEN = re.compile(r"(\d+(?:\.\d+)?)(fps|hz)?", re.IGNORECASE)
 
 
-def read_clip(path: str | Path, frames: int | None = None, size: tuple[int, int] | None = None,
-              fps: float | None = None) -> Clip:
+def read_clip(
+    path: str | Path, frames: int | None = None, size: tuple[int, int] | None = None, fps: float | None = None
+) -> Clip:
     """Read the first `frames` frames of one file as 8-bit 4:2:0; the clip is named after the file stem.
 
     `size` (width, height) applies to raw .yuv only. `fps` overrides the file's rate (noted when
@@ -56,8 +57,9 @@ def read_clip(path: str | Path, frames: int | None = None, size: tuple[int, int]
     return _read_av(path, frames, fps)
 
 
-def load_clips(specs: list[str | Path], frames: int | None = None, size: tuple[int, int] | None = None,
-               fps: float | None = None) -> list[Clip]:
+def load_clips(
+    specs: list[str | Path], frames: int | None = None, size: tuple[int, int] | None = None, fps: float | None = None
+) -> list[Clip]:
     """Read every file named, and every supported file directly inside every folder named (sorted by name).
 
     Clips are named after their file stems; a repeated name gets a suffix (-2, -3, ...).
@@ -73,8 +75,9 @@ def load_clips(specs: list[str | Path], frames: int | None = None, size: tuple[i
     return clips
 
 
-def read_yuv(path: str | Path, frames: int | None = None, size: tuple[int, int] | None = None,
-             fps: float | None = None) -> Clip:
+def read_yuv(
+    path: str | Path, frames: int | None = None, size: tuple[int, int] | None = None, fps: float | None = None
+) -> Clip:
     """Read raw planar 8-bit 4:2:0; size and rate from the arguments, else from a name like foo_352x288_30.yuv."""
     path = Path(path)
     named_size, named_fps = parse_yuv_name(path.stem)
@@ -86,8 +89,9 @@ def read_yuv(path: str | Path, frames: int | None = None, size: tuple[int, int] 
     geometry, rate = size or named_size, float(fps) if fps else named_fps
     if geometry is None or rate is None:
         missing = " and ".join(what for what, known in (("size", geometry), ("frame rate", rate)) if known is None)
-        raise ClipError(f"{path}: raw .yuv {missing} unknown: pass --size WxH / --fps, "
-                        f"or name the file like foreman_352x288_30.yuv")
+        raise ClipError(
+            f"{path}: raw .yuv {missing} unknown: pass --size WxH / --fps, or name the file like foreman_352x288_30.yuv"
+        )
     width, height = geometry
     if width < 1 or height < 1:
         raise ClipError(f"{path}: frame size {width}x{height} is empty")
@@ -95,8 +99,10 @@ def read_yuv(path: str | Path, frames: int | None = None, size: tuple[int, int] 
     total = path.stat().st_size
     whole, rest = divmod(total, frame_size)
     if whole == 0 or rest:
-        raise ClipError(f"{path}: {total} bytes is not a whole number of {width}x{height} 4:2:0 frames "
-                        f"({frame_size} bytes each); wrong --size, or a truncated file")
+        raise ClipError(
+            f"{path}: {total} bytes is not a whole number of {width}x{height} 4:2:0 frames "
+            f"({frame_size} bytes each); wrong --size, or a truncated file"
+        )
     count = whole if frames is None else min(frames, whole)
     try:
         with open(path, "rb") as stream:
@@ -176,12 +182,20 @@ def _read_av(path: Path, frames: int | None, fps: float | None) -> Clip:
         planes, decode_notes = _decode(container, stream, frames, path)
     y, u, v = (np.stack(plane) for plane in zip(*planes))
     y, u, v, crop_notes = crop_even(y, u, v)
-    return Clip(path.stem, np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v), rate,
-                str(path), rate_notes + decode_notes + crop_notes)
+    return Clip(
+        path.stem,
+        np.ascontiguousarray(y),
+        np.ascontiguousarray(u),
+        np.ascontiguousarray(v),
+        rate,
+        str(path),
+        rate_notes + decode_notes + crop_notes,
+    )
 
 
-def _stream_rate(stream: av.video.stream.VideoStream, raw_format: str | None, fps: float | None,
-                 path: Path) -> tuple[float, tuple[str, ...]]:
+def _stream_rate(
+    stream: av.video.stream.VideoStream, raw_format: str | None, fps: float | None, path: Path
+) -> tuple[float, tuple[str, ...]]:
     """The rate to use and notes about it: `fps` if given, else the stored rate, else ffmpeg's guess."""
     if raw_format:
         stored = stream.codec_context.framerate  # from the bitstream's timing info, when it has any
@@ -196,12 +210,14 @@ def _stream_rate(stream: av.video.stream.VideoStream, raw_format: str | None, fp
     guess = stream.guessed_rate or stream.average_rate
     if not guess:
         raise ClipError(f"{path}: the file stores no frame rate and ffmpeg cannot guess one; pass --fps")
-    return float(guess), ((f"frame rate not stored in the file; assumed {float(guess):g} (ffmpeg's guess), "
-                          f"pass --fps to override"),)
+    return float(guess), (
+        (f"frame rate not stored in the file; assumed {float(guess):g} (ffmpeg's guess), pass --fps to override"),
+    )
 
 
-def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, frames: int | None,
-            path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], tuple[str, ...]]:
+def _decode(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, frames: int | None, path: Path
+) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], tuple[str, ...]]:
     """Decoded frames as (y, u, v) arrays, stopping at `frames`, a decoding error or a corrupt frame."""
     planes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     notes: tuple[str, ...] = ()
@@ -209,8 +225,12 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
     try:
         for frame in container.decode(stream):
             if frame.is_corrupt:
-                notes += ((f"stopped at frame {len(planes)}: the decoder flagged it corrupt (truncated or damaged "
-                          f"stream); kept {len(planes)} frames"),)
+                notes += (
+                    (
+                        f"stopped at frame {len(planes)}: the decoder flagged it corrupt (truncated or damaged "
+                        f"stream); kept {len(planes)} frames"
+                    ),
+                )
                 break
             if planes and (frame.height, frame.width) != planes[0][0].shape:
                 raise ClipError(f"{path}: frame size changes mid-stream at frame {len(planes)}")
@@ -226,8 +246,12 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
         raise ClipError(f"{path}: no decodable video frames" + (f" ({notes[-1]})" if notes else ""))
     wanted = stream.frames if frames is None else min(frames, stream.frames)  # stream.frames: 0 when unknown
     if len(planes) < wanted and not notes:  # a silent short read, not one explained above
-        notes = ((f"the file declares {stream.frames} frames but only {len(planes)} could be decoded "
-                 f"(truncated file?); kept those"),)
+        notes = (
+            (
+                f"the file declares {stream.frames} frames but only {len(planes)} could be decoded "
+                f"(truncated file?); kept those"
+            ),
+        )
     converted = sorted(formats - {"yuv420p"})
     if converted:
         notes = (f"converted {', '.join(converted)} to 8-bit yuv420p",) + notes
@@ -240,4 +264,5 @@ def _yuv420(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         frame = frame.reformat(format="yuv420p")
     return tuple(  # type: ignore[return-value]
         np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width].copy()
-        for plane in frame.planes)
+        for plane in frame.planes
+    )

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from aiv.errors import UsageError
 
 DERF = "https://media.xiph.org/video/derf/y4m/"
-DERF_LICENCE = ("Xiph.org 'derf' collection: redistributed for video coding research; the copyright stays "
-                "with the original owners (see https://media.xiph.org/video/derf/)")
-SVT_LICENCE = ("SVT high-definition multi-format test set, distributed through the Xiph.org derf collection for "
-               "research use; see https://media.xiph.org/video/derf/ for its terms")
+DERF_LICENCE = (
+    "Xiph.org 'derf' collection: redistributed for video coding research; the copyright stays "
+    "with the original owners (see https://media.xiph.org/video/derf/)"
+)
+SVT_LICENCE = (
+    "SVT high-definition multi-format test set, distributed through the Xiph.org derf collection for "
+    "research use; see https://media.xiph.org/video/derf/ for its terms"
+)
 NTSC = 30000 / 1001
 
 
@@ -44,8 +48,9 @@ class NamedSet:
     validation: tuple[str, ...]
 
 
-def _derf(name: str, width: int, height: int, fps: float, content: str, licence: str = DERF_LICENCE,
-          sha256: str | None = None) -> Sequence:
+def _derf(
+    name: str, width: int, height: int, fps: float, content: str, licence: str = DERF_LICENCE, sha256: str | None = None
+) -> Sequence:
     return Sequence(name, f"{DERF}{name}.y4m", width, height, fps, content, licence, sha256)
 
 
@@ -64,32 +69,64 @@ _CIF = (
     ("tempete_cif", "leaves in wind, zoom out"),
 )
 
-SEQUENCES: dict[str, Sequence] = {seq.name: seq for seq in (
-    *(_derf(name, 352, 288, NTSC, content) for name, content in _CIF),
-    _derf("bus_qcif_15fps", 176, 144, 15, "a bus passing, fast pan (QCIF, 15 fps)",
-          sha256="868fc3446d37d0c6959a48b68906486bd64788b2e795f0e29613cbb1fa73480e"),
-    _derf("bus_qcif_7.5fps", 176, 144, 7.5, "a bus passing, fast pan (QCIF, 7.5 fps)",
-          sha256="1f5bfcce0c881567ea31c1eb9ecb1da9f9583fdb7d6bb1c80a8c9acfc6b66f6b"),
-    _derf("KristenAndSara_1280x720_60", 1280, 720, 60, "video conference, two people, static camera"),
-    _derf("720p50_parkrun_ter", 1280, 720, 50, "a man running in a park, pan over detailed trees", SVT_LICENCE),
-    _derf("720p50_shields_ter", 1280, 720, 50, "a man walking past shields, pan then zoom", SVT_LICENCE),
-    _derf("crowd_run_1080p50", 1920, 1080, 50, "a crowd of runners, complex motion", SVT_LICENCE),
-    _derf("park_joy_1080p50", 1920, 1080, 50, "people running past trees, fast pan, detail", SVT_LICENCE),
-    _derf("old_town_cross_1080p50", 1920, 1080, 50, "old town roofs, slow pan", SVT_LICENCE),
-)}
+SEQUENCES: dict[str, Sequence] = {
+    seq.name: seq
+    for seq in (
+        *(_derf(name, 352, 288, NTSC, content) for name, content in _CIF),
+        _derf(
+            "bus_qcif_15fps",
+            176,
+            144,
+            15,
+            "a bus passing, fast pan (QCIF, 15 fps)",
+            sha256="868fc3446d37d0c6959a48b68906486bd64788b2e795f0e29613cbb1fa73480e",
+        ),
+        _derf(
+            "bus_qcif_7.5fps",
+            176,
+            144,
+            7.5,
+            "a bus passing, fast pan (QCIF, 7.5 fps)",
+            sha256="1f5bfcce0c881567ea31c1eb9ecb1da9f9583fdb7d6bb1c80a8c9acfc6b66f6b",
+        ),
+        _derf("KristenAndSara_1280x720_60", 1280, 720, 60, "video conference, two people, static camera"),
+        _derf("720p50_parkrun_ter", 1280, 720, 50, "a man running in a park, pan over detailed trees", SVT_LICENCE),
+        _derf("720p50_shields_ter", 1280, 720, 50, "a man walking past shields, pan then zoom", SVT_LICENCE),
+        _derf("crowd_run_1080p50", 1920, 1080, 50, "a crowd of runners, complex motion", SVT_LICENCE),
+        _derf("park_joy_1080p50", 1920, 1080, 50, "people running past trees, fast pan, detail", SVT_LICENCE),
+        _derf("old_town_cross_1080p50", 1920, 1080, 50, "old town roofs, slow pan", SVT_LICENCE),
+    )
+}
 
-SETS: dict[str, NamedSet] = {test_set.name: test_set for test_set in (
-    NamedSet("derf-cif", "the classic CIF (352x288) derf sequences", tuple(name for name, _ in _CIF),
-            validation=("foreman_cif", "mobile_cif", "news_cif")),
-    NamedSet("derf-qcif-bus", "bus at QCIF, two frame rates; small downloads with published hashes",
-            ("bus_qcif_15fps", "bus_qcif_7.5fps"), validation=("bus_qcif_7.5fps",)),
-    NamedSet("derf-720p", "720p sequences (large uncompressed downloads)",
+SETS: dict[str, NamedSet] = {
+    test_set.name: test_set
+    for test_set in (
+        NamedSet(
+            "derf-cif",
+            "the classic CIF (352x288) derf sequences",
+            tuple(name for name, _ in _CIF),
+            validation=("foreman_cif", "mobile_cif", "news_cif"),
+        ),
+        NamedSet(
+            "derf-qcif-bus",
+            "bus at QCIF, two frame rates; small downloads with published hashes",
+            ("bus_qcif_15fps", "bus_qcif_7.5fps"),
+            validation=("bus_qcif_7.5fps",),
+        ),
+        NamedSet(
+            "derf-720p",
+            "720p sequences (large uncompressed downloads)",
             ("KristenAndSara_1280x720_60", "720p50_parkrun_ter", "720p50_shields_ter"),
-            validation=("720p50_shields_ter",)),
-    NamedSet("derf-1080p", "1080p50 SVT sequences (very large uncompressed downloads)",
+            validation=("720p50_shields_ter",),
+        ),
+        NamedSet(
+            "derf-1080p",
+            "1080p50 SVT sequences (very large uncompressed downloads)",
             ("crowd_run_1080p50", "park_joy_1080p50", "old_town_cross_1080p50"),
-            validation=("old_town_cross_1080p50",)),
-)}
+            validation=("old_town_cross_1080p50",),
+        ),
+    )
+}
 
 
 def sequences_named(names: list[str]) -> list[Sequence]:
@@ -101,6 +138,7 @@ def sequences_named(names: list[str]) -> list[Sequence]:
         elif name in SEQUENCES:
             found[name] = SEQUENCES[name]
         else:
-            raise UsageError(f"no test set or sequence named {name!r}; `aiv clips list` shows them "
-                             f"(sets: {', '.join(SETS)})")
+            raise UsageError(
+                f"no test set or sequence named {name!r}; `aiv clips list` shows them (sets: {', '.join(SETS)})"
+            )
     return list(found.values())

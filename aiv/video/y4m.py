@@ -29,21 +29,31 @@ def frame_bytes(width: int, height: int) -> int:
     return width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
 
 
-def clip_from_planar(name: str, data: bytes | bytearray, frames: int, width: int, height: int, fps: float, source: str,
-                     notes: tuple[str, ...] = ()) -> Clip:
+def clip_from_planar(
+    name: str,
+    data: bytes | bytearray,
+    frames: int,
+    width: int,
+    height: int,
+    fps: float,
+    source: str,
+    notes: tuple[str, ...] = (),
+) -> Clip:
     """A Clip from `frames` concatenated planar 4:2:0 frames, cropped to even size (noted) if odd."""
     cw, ch = (width + 1) // 2, (height + 1) // 2
     flat = np.frombuffer(data, np.uint8, count=frames * frame_bytes(width, height)).reshape(frames, -1)
     y = flat[:, : width * height].reshape(frames, height, width)
-    u = flat[:, width * height: width * height + cw * ch].reshape(frames, ch, cw)
-    v = flat[:, width * height + cw * ch:].reshape(frames, ch, cw)
+    u = flat[:, width * height : width * height + cw * ch].reshape(frames, ch, cw)
+    v = flat[:, width * height + cw * ch :].reshape(frames, ch, cw)
     y, u, v, crop_notes = crop_even(y, u, v)
-    return Clip(name, np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v), fps, source,
-                notes + crop_notes)
+    return Clip(
+        name, np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v), fps, source, notes + crop_notes
+    )
 
 
-def crop_even(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                      tuple[str, ...]]:
+def crop_even(
+    y: np.ndarray, u: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Drop the last column/row of an odd-sized [T, H, W] luma plane (and chroma to match), with a note."""
     _, height, width = y.shape
     even_w, even_h = width - width % 2, height - height % 2
@@ -85,11 +95,13 @@ def _read_header(stream: BinaryIO, path: Path) -> tuple[int, int, float]:
     line = stream.readline(_LINE_LIMIT)
     if not line.startswith(_MAGIC + b" ") or not line.endswith(b"\n"):
         raise ClipError(f"{path}: not a y4m file (no YUV4MPEG2 header line)")
-    params = {token[:1]: token[1:] for token in line[len(_MAGIC):].decode("ascii", "replace").split()}
+    params = {token[:1]: token[1:] for token in line[len(_MAGIC) :].decode("ascii", "replace").split()}
     chroma = params.get("C", "420")
     if chroma not in Y4M_CHROMA:
-        raise ClipError(f"{path}: chroma format C{chroma} is not supported; only 8-bit 4:2:0 "
-                        f"({', '.join('C' + c for c in Y4M_CHROMA)})")
+        raise ClipError(
+            f"{path}: chroma format C{chroma} is not supported; only 8-bit 4:2:0 "
+            f"({', '.join('C' + c for c in Y4M_CHROMA)})"
+        )
     try:
         width, height = int(params["W"]), int(params["H"])
     except (KeyError, ValueError):

@@ -36,16 +36,27 @@ PAGE_CACHE = "public, max-age=15"  # CloudFront's short cache; presigned links i
 STATIC_CACHE = "public, max-age=31536000, immutable"  # static URLs carry a content hash
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data: blob:; media-src 'self' https:; connect-src 'self'; "
-                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "img-src 'self' data: blob:; media-src 'self' https:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
 READ_METHODS = ("GET", "HEAD")
-STATUS_SYMBOLS = {"succeeded": "✓", "failed": "✗", "rejected": "⊘", "proposed": "○", "validating": "◔",
-                  "evaluating": "◑", "running": "▶", "finished": "■", "interrupted": "⏸", "crashed": "✗",
-                  "paused": "⏸", "idle": "■"}  # a status reads without colour: symbol and word
+STATUS_SYMBOLS = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "rejected": "⊘",
+    "proposed": "○",
+    "validating": "◔",
+    "evaluating": "◑",
+    "running": "▶",
+    "finished": "■",
+    "interrupted": "⏸",
+    "crashed": "✗",
+    "paused": "⏸",
+    "idle": "■",
+}  # a status reads without colour: symbol and word
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,13 @@ def _pretty(value: object) -> str:
 
 def make_environment() -> Environment:
     """The Jinja2 environment: every template autoescaped, undefined names an error."""
-    env = Environment(loader=PackageLoader("aiv.web", "templates"), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("aiv.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(json_script=_json_script, pct=_pct, num=_num, usd=_usd, ago=_ago, when=_when, pretty=_pretty)
     env.globals.update(static_url=static_url, status_symbols=STATUS_SYMBOLS)
     return env
@@ -161,7 +177,8 @@ class Dashboard:
         self.experiments, self.artifacts = experiments, artifacts
         self.env = make_environment()
         self.routes: list[tuple[re.Pattern, Callable[..., Response]]] = [
-            (re.compile(pattern), handler) for pattern, handler in (
+            (re.compile(pattern), handler)
+            for pattern, handler in (
                 (r"/", self._overview),
                 (r"/experiments", self._experiments),
                 (rf"/experiments/{_ID}", self._experiment),
@@ -172,14 +189,18 @@ class Dashboard:
                 (r"/costs", self._costs),
                 (r"/activity", self._activity),
                 (r"/static/(?P<name>[A-Za-z0-9_.-]+)", self._static),
-            )]
+            )
+        ]
 
     def handle(self, request: Request) -> Response:
         """The response to `request`; never raises."""
         try:
             if request.method.upper() not in READ_METHODS:
-                return self.error_response(405, f"{request.method} is not allowed: this dashboard is read-only",
-                                   {"Allow": ", ".join(READ_METHODS)})
+                return self.error_response(
+                    405,
+                    f"{request.method} is not allowed: this dashboard is read-only",
+                    {"Allow": ", ".join(READ_METHODS)},
+                )
             path = request.path.rstrip("/") or "/"
             for pattern, handler in self.routes:
                 match = pattern.fullmatch(path)
@@ -193,18 +214,24 @@ class Dashboard:
         except Exception:
             error_id = uuid.uuid4().hex[:12]
             log.exception("dashboard error %s on %s %s", error_id, request.method, request.path)
-            return self.error_response(500, "this page failed; the server log has the details under error id "
-                                            f"{error_id}")
+            return self.error_response(
+                500, f"this page failed; the server log has the details under error id {error_id}"
+            )
 
     # --- rendering -------------------------------------------------------------------------------
 
-    def _render(self, template: str, page: str | None, context: dict, status: int = 200,
-                headers: dict | None = None) -> Response:
-        body = self.env.get_template(template).render(
-            context, page=page, generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds")).encode()
+    def _render(
+        self, template: str, page: str | None, context: dict, status: int = 200, headers: dict | None = None
+    ) -> Response:
+        body = (
+            self.env.get_template(template)
+            .render(context, page=page, generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            .encode()
+        )
         cache_control = PAGE_CACHE if status == 200 else "no-store"
-        return Response(status, body, {"Content-Type": HTML, "Cache-Control": cache_control, **SECURITY_HEADERS,
-                                       **(headers or {})})
+        return Response(
+            status, body, {"Content-Type": HTML, "Cache-Control": cache_control, **SECURITY_HEADERS, **(headers or {})}
+        )
 
     def error_response(self, status: int, message: str, headers: dict | None = None) -> Response:
         """The error page for `status` saying `message` (which must hold no secret: the browser sees it)."""
@@ -212,9 +239,16 @@ class Dashboard:
             return self._render("error.html", None, {"code": status, "message": message}, status, headers)
         except Exception:  # the error page itself failed: plain text, still without a trace
             log.exception("the error page failed")
-            return Response(status, f"{status}: {message}\n".encode(),
-                            {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store",
-                             **SECURITY_HEADERS, **(headers or {})})
+            return Response(
+                status,
+                f"{status}: {message}\n".encode(),
+                {
+                    "Content-Type": "text/plain; charset=utf-8",
+                    "Cache-Control": "no-store",
+                    **SECURITY_HEADERS,
+                    **(headers or {}),
+                },
+            )
 
     @staticmethod
     def _query(request: Request, name: str, default: str | None = None) -> str | None:
@@ -223,13 +257,19 @@ class Dashboard:
     # --- pages -----------------------------------------------------------------------------------
 
     def _overview(self, request: Request) -> Response:
-        return self._render("overview.html", "overview",
-                            views.overview(self.experiments, self._query(request, "benchmark")))
+        return self._render(
+            "overview.html", "overview", views.overview(self.experiments, self._query(request, "benchmark"))
+        )
 
     def _experiments(self, request: Request) -> Response:
-        view = views.experiment_list(self.experiments, self._query(request, "status"),
-                                     self._query(request, "sort", "time"), self._query(request, "split", "train"),
-                                     self._query(request, "cursor"), self._query(request, "benchmark"))
+        view = views.experiment_list(
+            self.experiments,
+            self._query(request, "status"),
+            self._query(request, "sort", "time"),
+            self._query(request, "split", "train"),
+            self._query(request, "cursor"),
+            self._query(request, "benchmark"),
+        )
         return self._render("experiments.html", "experiments", view)
 
     def _experiment(self, request: Request, experiment_id: str) -> Response:
@@ -246,16 +286,31 @@ class Dashboard:
 
     @staticmethod
     def _download(body: bytes, content_type: str, filename: str) -> Response:
-        return Response(200, body, {"Content-Type": content_type, "Cache-Control": PAGE_CACHE,
-                                    "Content-Disposition": f'attachment; filename="{filename}"', **SECURITY_HEADERS})
+        return Response(
+            200,
+            body,
+            {
+                "Content-Type": content_type,
+                "Cache-Control": PAGE_CACHE,
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                **SECURITY_HEADERS,
+            },
+        )
 
     def _leaderboard(self, request: Request) -> Response:
-        view = views.leaderboard(self.experiments, self.artifacts, self._query(request, "split", "train"),
-                                 self._query(request, "clip"), self._query(request, "benchmark"))
+        view = views.leaderboard(
+            self.experiments,
+            self.artifacts,
+            self._query(request, "split", "train"),
+            self._query(request, "clip"),
+            self._query(request, "benchmark"),
+        )
         return self._render("leaderboard.html", "leaderboard", view)
 
     def _lineage(self, request: Request) -> Response:
-        return self._render("lineage.html", "lineage", views.lineage(self.experiments, self._query(request, "benchmark")))
+        return self._render(
+            "lineage.html", "lineage", views.lineage(self.experiments, self._query(request, "benchmark"))
+        )
 
     def _costs(self, request: Request) -> Response:
         return self._render("costs.html", "costs", views.costs(self.experiments, self._query(request, "benchmark")))
@@ -268,8 +323,12 @@ class Dashboard:
         if asset is None:
             raise views.NotFound(f"no static file {name}")
         etag = f'"{asset.digest}"'
-        headers = {"Content-Type": asset.content_type, "Cache-Control": STATIC_CACHE, "ETag": etag,
-                   "X-Content-Type-Options": "nosniff"}
+        headers = {
+            "Content-Type": asset.content_type,
+            "Cache-Control": STATIC_CACHE,
+            "ETag": etag,
+            "X-Content-Type-Options": "nosniff",
+        }
         if request.header("If-None-Match") == etag:
             return Response(304, b"", headers)
         return Response(200, asset.body, headers)

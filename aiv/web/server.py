@@ -20,8 +20,13 @@ from aiv.web.app import SECURITY_HEADERS, Dashboard, Request
 log = logging.getLogger("aiv.web.server")
 
 ARTIFACT_PREFIX = "/artifacts/"
-ARTIFACT_TYPES = {".mp4": "video/mp4", ".json": "application/json", ".py": "text/plain; charset=utf-8",
-                  ".txt": "text/plain; charset=utf-8", ".y4m": "application/octet-stream"}
+ARTIFACT_TYPES = {
+    ".mp4": "video/mp4",
+    ".json": "application/json",
+    ".py": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".y4m": "application/octet-stream",
+}
 ARTIFACT_CACHE = "max-age=300"
 CHUNK = 1 << 16
 POSITION_DIGITS = 18  # every byte position up to 10**18 - 1 (an exabyte) is read as a number
@@ -95,9 +100,12 @@ class DashboardHandler(BaseHTTPRequestHandler):
         path = unquote(parts.path)
         if self.command not in ("GET", "HEAD"):
             self.close_connection = True  # a request body, if any, is never read
-        if path.startswith(ARTIFACT_PREFIX) and self.command in ("GET", "HEAD") \
-                and isinstance(self.artifacts, LocalArtifactStore):
-            self._artifact(path[len(ARTIFACT_PREFIX):])
+        if (
+            path.startswith(ARTIFACT_PREFIX)
+            and self.command in ("GET", "HEAD")
+            and isinstance(self.artifacts, LocalArtifactStore)
+        ):
+            self._artifact(path[len(ARTIFACT_PREFIX) :])
             return
         request = Request(self.command, path, dict(parse_qsl(parts.query)), dict(self.headers.items()))
         response = self.dashboard.handle(request)
@@ -122,8 +130,12 @@ class DashboardHandler(BaseHTTPRequestHandler):
             self._send(response.status, response.headers, response.body)
             return
         size = path.stat().st_size
-        headers = {"Content-Type": artifact_type(key), "Accept-Ranges": "bytes", "Cache-Control": ARTIFACT_CACHE,
-                   **SECURITY_HEADERS}
+        headers = {
+            "Content-Type": artifact_type(key),
+            "Accept-Ranges": "bytes",
+            "Cache-Control": ARTIFACT_CACHE,
+            **SECURITY_HEADERS,
+        }
         if headers["Content-Type"] == "application/octet-stream":
             headers["Content-Disposition"] = "attachment"
         try:
@@ -166,8 +178,9 @@ class DashboardServer(ThreadingHTTPServer):
             log.exception("request from %s failed", client_address[0])
 
 
-def make_server(dashboard: Dashboard, artifacts: ArtifactStore, host: str = "127.0.0.1",
-                port: int = 8080) -> DashboardServer:
+def make_server(
+    dashboard: Dashboard, artifacts: ArtifactStore, host: str = "127.0.0.1", port: int = 8080
+) -> DashboardServer:
     """A threading HTTP server for `dashboard` bound to host:port (port 0: a free one); call serve_forever()."""
     handler = type("BoundDashboardHandler", (DashboardHandler,), {"dashboard": dashboard, "artifacts": artifacts})
     server = DashboardServer((host, port), handler)

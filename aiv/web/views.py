@@ -50,6 +50,7 @@ class BadRequest(Exception):
 
 # --- shared pieces -------------------------------------------------------------------------------
 
+
 def _age_s(iso: str | None, now: datetime) -> float | None:
     if not iso:
         return None
@@ -62,14 +63,34 @@ def run_states(experiments: ExperimentStore, campaign: dict, now: datetime) -> l
     for run_id in campaign.get("recent_runs", []):
         run = read_run(experiments, run_id)
         if run is None:
-            runs.append({"run_id": run_id, "status": "unknown", "alive": False, "host": None, "pid": None,
-                         "started_at": None, "heartbeat_age_s": None, "options": {},
-                         "reason": "the store holds no registration of this run"})
+            runs.append(
+                {
+                    "run_id": run_id,
+                    "status": "unknown",
+                    "alive": False,
+                    "host": None,
+                    "pid": None,
+                    "started_at": None,
+                    "heartbeat_age_s": None,
+                    "options": {},
+                    "reason": "the store holds no registration of this run",
+                }
+            )
             continue
         alive = run_is_alive(run)
-        runs.append({"run_id": run_id, "status": run.status, "alive": alive, "host": run.host,
-                     "pid": run.pid, "started_at": run.started_at, "heartbeat_age_s": _age_s(run.heartbeat_at, now),
-                     "options": run.options, "reason": run.reason or _silent_end(run, alive)})
+        runs.append(
+            {
+                "run_id": run_id,
+                "status": run.status,
+                "alive": alive,
+                "host": run.host,
+                "pid": run.pid,
+                "started_at": run.started_at,
+                "heartbeat_age_s": _age_s(run.heartbeat_at, now),
+                "options": run.options,
+                "reason": run.reason or _silent_end(run, alive),
+            }
+        )
     return runs
 
 
@@ -77,8 +98,10 @@ def _silent_end(run: RunState, alive: bool) -> str | None:
     """Why a run that says "running" is not alive: its process ended without closing it."""
     if run.status != "running" or alive:
         return None
-    return ("its heartbeat stopped: the process was killed or its machine stopped before it closed the run "
-            "(the next run closes the experiments it left open)")
+    return (
+        "its heartbeat stopped: the process was killed or its machine stopped before it closed the run "
+        "(the next run closes the experiments it left open)"
+    )
 
 
 def schedule_view(experiments: ExperimentStore) -> dict | None:
@@ -86,8 +109,11 @@ def schedule_view(experiments: ExperimentStore) -> dict | None:
     schedule = experiments.get_state(SCHEDULE_STATE)
     if schedule is None:
         return None
-    return {"enabled": bool(schedule.get("enabled")), "expression": schedule.get("expression"),
-            "next_run_at": schedule.get("next_run_at")}
+    return {
+        "enabled": bool(schedule.get("enabled")),
+        "expression": schedule.get("expression"),
+        "next_run_at": schedule.get("next_run_at"),
+    }
 
 
 def cloud_costs(experiments: ExperimentStore) -> dict | None:
@@ -96,9 +122,14 @@ def cloud_costs(experiments: ExperimentStore) -> dict | None:
     if costs is None:
         return None
     by_category = costs.get("by_category") or {}
-    return {"updated_at": costs.get("updated_at"), "currency": costs.get("currency", "USD"),
-            "start": costs.get("start"), "by_category": by_category, "daily": costs.get("daily") or [],
-            "total": sum(by_category.values())}
+    return {
+        "updated_at": costs.get("updated_at"),
+        "currency": costs.get("currency", "USD"),
+        "start": costs.get("start"),
+        "by_category": by_category,
+        "daily": costs.get("daily") or [],
+        "total": sum(by_category.values()),
+    }
 
 
 def spend_view(experiments: ExperimentStore) -> dict | None:
@@ -110,8 +141,12 @@ def spend_view(experiments: ExperimentStore) -> dict | None:
     spends = [run.spend for run in (read_run(experiments, run_id) for run_id in runs) if run is not None]
     if not spends:
         return None
-    return {"llm_usd": round(sum(s.llm_usd for s in spends), 6), "input_tokens": sum(s.input_tokens for s in spends),
-            "output_tokens": sum(s.output_tokens for s in spends), "runs": len(spends)}
+    return {
+        "llm_usd": round(sum(s.llm_usd for s in spends), 6),
+        "input_tokens": sum(s.input_tokens for s in spends),
+        "output_tokens": sum(s.output_tokens for s in spends),
+        "runs": len(spends),
+    }
 
 
 def best_seed(experiments: ExperimentStore, history: list[dict]) -> dict | None:
@@ -146,23 +181,34 @@ def summary_value(experiment: Experiment, split: str, key: str) -> dict:
     if summary is None:
         return {"value": None, "reason": None, "caveat": None}
     value = summary.value(key)
-    return {"value": value, "reason": None if value is not None else summary.not_comparable.get(key),
-            "caveat": summary.caveats.get(key) if value is not None else None}
+    return {
+        "value": value,
+        "reason": None if value is not None else summary.not_comparable.get(key),
+        "caveat": summary.caveats.get(key) if value is not None else None,
+    }
 
 
 def experiment_row(experiment: Experiment) -> dict:
     """One experiment as a row of a table."""
     failure = experiment.failure or {}
     attempts = experiment.attempts
-    return {"id": experiment.id, "created_at": experiment.created_at, "parents": experiment.parents,
-            "proposer": experiment.proposer, "model": experiment.model, "status": experiment.status,
-            "stage": experiment.stage, "score": experiment.score,
-            "score_validation": experiment.score_validation,
-            "x265": summary_value(experiment, "train", "bd_rate_x265_psnr_y"),
-            "point": experiment.best_point, "cost": experiment.cost,
-            "failure_stage": failure.get("stage") or (attempts[-1]["stage"] if attempts else None),
-            "failure_reason": failure.get("reason") or (attempts[-1]["reason"] if attempts else None),
-            "hypothesis": experiment.hypothesis}
+    return {
+        "id": experiment.id,
+        "created_at": experiment.created_at,
+        "parents": experiment.parents,
+        "proposer": experiment.proposer,
+        "model": experiment.model,
+        "status": experiment.status,
+        "stage": experiment.stage,
+        "score": experiment.score,
+        "score_validation": experiment.score_validation,
+        "x265": summary_value(experiment, "train", "bd_rate_x265_psnr_y"),
+        "point": experiment.best_point,
+        "cost": experiment.cost,
+        "failure_stage": failure.get("stage") or (attempts[-1]["stage"] if attempts else None),
+        "failure_reason": failure.get("reason") or (attempts[-1]["reason"] if attempts else None),
+        "hypothesis": experiment.hypothesis,
+    }
 
 
 def _load_result(artifacts: ArtifactStore, experiment: Experiment) -> dict | None:
@@ -188,6 +234,7 @@ def benchmark_choice(experiments: ExperimentStore, requested: str | None) -> dic
 
 # --- pages ---------------------------------------------------------------------------------------
 
+
 def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     """Campaign status, counts, the best headline numbers, best score over time, spend."""
     now = datetime.now(timezone.utc)
@@ -202,9 +249,14 @@ def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict
     seed = best_seed(experiments, history)
     headline = None
     if best:
-        headline = [{"split": split, **{anchor: summary_value(best[0], split, f"bd_rate_{anchor}_psnr_y")
-                                        for anchor in ("x264", "x265")},
-                     "vmaf": summary_value(best[0], split, "bd_rate_x264_vmaf")} for split in SPLITS]
+        headline = [
+            {
+                "split": split,
+                **{anchor: summary_value(best[0], split, f"bd_rate_{anchor}_psnr_y") for anchor in ("x264", "x265")},
+                "vmaf": summary_value(best[0], split, "bd_rate_x264_vmaf"),
+            }
+            for split in SPLITS
+        ]
     running = [run for run in runs if run["alive"]]
     if running:
         status = "running"
@@ -212,17 +264,34 @@ def overview(experiments: ExperimentStore, benchmark: str | None = None) -> dict
         status = "paused"
     else:
         status = "idle"
-    return {"benchmark": shown, "status": status, "running": running, "last_run": last_run, "schedule": schedule,
-            "counts": experiments.count_by_status(), "best": best[0] if best else None,
-            "best_validation": best_validation[0] if best_validation else None, "headline": headline,
-            "history": history, "seed": seed, "progress": search_progress(history, seed),
-            "chart": charts.best_score(history, seed["score"] if seed else None) if history else None,
-            "costs": cloud_costs(experiments), "spend": spend_view(experiments),
-            "refresh_s": LIVE_REFRESH_S if running else None}
+    return {
+        "benchmark": shown,
+        "status": status,
+        "running": running,
+        "last_run": last_run,
+        "schedule": schedule,
+        "counts": experiments.count_by_status(),
+        "best": best[0] if best else None,
+        "best_validation": best_validation[0] if best_validation else None,
+        "headline": headline,
+        "history": history,
+        "seed": seed,
+        "progress": search_progress(history, seed),
+        "chart": charts.best_score(history, seed["score"] if seed else None) if history else None,
+        "costs": cloud_costs(experiments),
+        "spend": spend_view(experiments),
+        "refresh_s": LIVE_REFRESH_S if running else None,
+    }
 
 
-def experiment_list(experiments: ExperimentStore, status: str | None, sort: str, split: str,
-                    cursor: str | None, benchmark: str | None = None) -> dict:
+def experiment_list(
+    experiments: ExperimentStore,
+    status: str | None,
+    sort: str,
+    split: str,
+    cursor: str | None,
+    benchmark: str | None = None,
+) -> dict:
     """A page of the experiments table: newest first (any status, every benchmark) or ranked by score
     (succeeded only, within one benchmark)."""
     if status is not None and status not in STATUSES:
@@ -241,13 +310,28 @@ def experiment_list(experiments: ExperimentStore, status: str | None, sort: str,
             page = experiments.list_experiments(status=status, limit=PAGE_SIZE, cursor=cursor)
     except ValueError as error:
         raise BadRequest(str(error)) from None
-    params = {k: v for k, v in (("status", status), ("sort", sort), ("split", split if sort == "score" else None),
-                                ("benchmark", shown["id"] if shown and benchmark else None)) if v}
-    return {"benchmark": shown, "rows": [experiment_row(e) for e in page.items], "status": status, "sort": sort,
-            "split": split,
-            "counts": experiments.count_by_status(), "statuses": STATUSES, "first_page": cursor is not None,
-            "query": urlencode(params),
-            "next_query": urlencode(params | {"cursor": page.cursor}) if page.cursor else None}
+    params = {
+        k: v
+        for k, v in (
+            ("status", status),
+            ("sort", sort),
+            ("split", split if sort == "score" else None),
+            ("benchmark", shown["id"] if shown and benchmark else None),
+        )
+        if v
+    }
+    return {
+        "benchmark": shown,
+        "rows": [experiment_row(e) for e in page.items],
+        "status": status,
+        "sort": sort,
+        "split": split,
+        "counts": experiments.count_by_status(),
+        "statuses": STATUSES,
+        "first_page": cursor is not None,
+        "query": urlencode(params),
+        "next_query": urlencode(params | {"cursor": page.cursor}) if page.cursor else None,
+    }
 
 
 def diff_lines(diff: str | None) -> list[tuple[str, str]]:
@@ -264,27 +348,56 @@ def diff_lines(diff: str | None) -> list[tuple[str, str]]:
     return lines
 
 
-def _clip_view(split: str, index: int, clip: dict, artifacts: ArtifactStore, parent: tuple[str, dict] | None,
-               vs_parent: dict | None) -> dict:
+def _clip_view(
+    split: str,
+    index: int,
+    clip: dict,
+    artifacts: ArtifactStore,
+    parent: tuple[str, dict] | None,
+    vs_parent: dict | None,
+) -> dict:
     """One clip of an evaluation: its charts (with the parent's curve on the same frames), preview and the
     BD-rate against the parent measured at evaluation."""
     slug, name, figures = f"{split}-{index}", clip["name"], []
     curve = (f"parent {parent[0]}", parent[1]["points"]) if parent and parent[1].get("points") else None
     against = " and the parent" if curve else ""
     if clip["points"]:
-        figures.append({"id": f"chart-{slug}-rd", "figure": charts.rd_chart(clip, "psnr_y", parent=curve),
-                        "label": f"PSNR-Y against bitrate on {name}: this codec, x264, x265{against}"})
+        figures.append(
+            {
+                "id": f"chart-{slug}-rd",
+                "figure": charts.rd_chart(clip, "psnr_y", parent=curve),
+                "label": f"PSNR-Y against bitrate on {name}: this codec, x264, x265{against}",
+            }
+        )
         if any(p.get("vmaf") is not None for p in clip["points"]):
-            figures.append({"id": f"chart-{slug}-vmaf", "figure": charts.rd_chart(clip, "vmaf", parent=curve),
-                            "label": f"VMAF against bitrate on {name}: this codec, x264, x265{against}"})
+            figures.append(
+                {
+                    "id": f"chart-{slug}-vmaf",
+                    "figure": charts.rd_chart(clip, "vmaf", parent=curve),
+                    "label": f"VMAF against bitrate on {name}: this codec, x264, x265{against}",
+                }
+            )
         if any(p.get("psnr_y_frames") for p in clip["points"]):
-            figures.append({"id": f"chart-{slug}-frames", "figure": charts.frame_psnr_chart(clip),
-                            "label": f"PSNR-Y of each frame of {name} at each quality point"})
+            figures.append(
+                {
+                    "id": f"chart-{slug}-frames",
+                    "figure": charts.frame_psnr_chart(clip),
+                    "label": f"PSNR-Y of each frame of {name} at each quality point",
+                }
+            )
     preview = clip.get("preview")
-    return {"slug": slug, "clip": clip, "figures": figures,
-            "vs_parent": vs_parent["clips"].get(name) if vs_parent else None,
-            "preview": preview and {"quality": preview["quality"], "recon_url": artifacts.url(preview["recon_key"]),
-                                    "source_url": artifacts.url(preview["source_key"])}}
+    return {
+        "slug": slug,
+        "clip": clip,
+        "figures": figures,
+        "vs_parent": vs_parent["clips"].get(name) if vs_parent else None,
+        "preview": preview
+        and {
+            "quality": preview["quality"],
+            "recon_url": artifacts.url(preview["recon_key"]),
+            "source_url": artifacts.url(preview["source_key"]),
+        },
+    }
 
 
 def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str) -> dict:
@@ -310,38 +423,77 @@ def experiment_detail(experiments: ExperimentStore, artifacts: ArtifactStore, ex
         if evaluation is None or (split == "cascade" and result.get("train")):
             continue
         parent_clips = {c["sha256"]: c for c in (parent_result.get(split) or {}).get("clips", [])}
-        clips = [_clip_view(split, i, clip, artifacts,
-                            (parent.id, parent_clips[clip["sha256"]]) if parent and clip["sha256"] in parent_clips else None,
-                            vs_parent.get(split)) for i, clip in enumerate(evaluation["clips"])]
-        splits.append({"name": split, "status": evaluation.get("status"), "failure": evaluation.get("failure"),
-                       "clips": clips, "vs_parent": vs_parent.get(split)})
+        clips = [
+            _clip_view(
+                split,
+                i,
+                clip,
+                artifacts,
+                (parent.id, parent_clips[clip["sha256"]]) if parent and clip["sha256"] in parent_clips else None,
+                vs_parent.get(split),
+            )
+            for i, clip in enumerate(evaluation["clips"])
+        ]
+        splits.append(
+            {
+                "name": split,
+                "status": evaluation.get("status"),
+                "failure": evaluation.get("failure"),
+                "clips": clips,
+                "vs_parent": vs_parent.get(split),
+            }
+        )
     children = experiments.children(experiment_id)
     shown: dict = {"id": experiment.benchmark, "current": current_benchmark(experiments), "known": []}
-    return {"benchmark": shown, "experiment": experiment, "row": experiment_row(experiment), "code": view.code,
-            "diff": diff_lines(view.diff), "events": view.events[-LOG_TAIL:], "splits": splits,
-            "parents": parents, "children": children[:CHILDREN_SHOWN],
-            "children_count": len(children), "missing_artifact": missing,
-            "vs_parent": vs_parent, "parent_measured": bool(parent_result.get("train")),
-            "ancestors": _ancestors(experiments, experiment),
-            "provenance": _provenance(experiment, result)}
+    return {
+        "benchmark": shown,
+        "experiment": experiment,
+        "row": experiment_row(experiment),
+        "code": view.code,
+        "diff": diff_lines(view.diff),
+        "events": view.events[-LOG_TAIL:],
+        "splits": splits,
+        "parents": parents,
+        "children": children[:CHILDREN_SHOWN],
+        "children_count": len(children),
+        "missing_artifact": missing,
+        "vs_parent": vs_parent,
+        "parent_measured": bool(parent_result.get("train")),
+        "ancestors": _ancestors(experiments, experiment),
+        "provenance": _provenance(experiment, result),
+    }
 
 
 def _provenance(experiment: Experiment, result: dict) -> dict:
     """What reproducing the experiment needs: hashes, the lab commit, tool versions, every setting."""
     train = result.get("train") or result.get("cascade") or {}
     clips = [(split, clip) for split in ("train", "validation") for clip in (result.get(split) or {}).get("clips", [])]
-    return {"code_sha256": experiment.code_sha256, "lab_commit": train.get("lab_commit"),
-            "lab_dirty": train.get("lab_dirty"),
-            "created_at": train.get("created_at"), "versions": train.get("versions"),
-            "eval_settings": train.get("settings"), "isolation": train.get("isolation"),
-            "campaign_settings": experiment.settings,
-            "clips": [{"split": split, "name": c["name"], "sha256": c.get("sha256"), "source": c.get("source"),
-                       "size": f"{c.get('width')}x{c.get('height')}", "frames": c.get("frames"), "fps": c.get("fps"),
-                       "notes": c.get("notes") or []} for split, c in clips]}
+    return {
+        "code_sha256": experiment.code_sha256,
+        "lab_commit": train.get("lab_commit"),
+        "lab_dirty": train.get("lab_dirty"),
+        "created_at": train.get("created_at"),
+        "versions": train.get("versions"),
+        "eval_settings": train.get("settings"),
+        "isolation": train.get("isolation"),
+        "campaign_settings": experiment.settings,
+        "clips": [
+            {
+                "split": split,
+                "name": c["name"],
+                "sha256": c.get("sha256"),
+                "source": c.get("source"),
+                "size": f"{c.get('width')}x{c.get('height')}",
+                "frames": c.get("frames"),
+                "fps": c.get("fps"),
+                "notes": c.get("notes") or [],
+            }
+            for split, c in clips
+        ],
+    }
 
 
-def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str,
-                    field: str) -> bytes:
+def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, experiment_id: str, field: str) -> bytes:
     """The bytes of an experiment's artifact named by `field` ("code_key" or "result_key")."""
     experiment = experiments.get_experiment(experiment_id)
     if experiment is None:
@@ -355,8 +507,9 @@ def experiment_file(experiments: ExperimentStore, artifacts: ArtifactStore, expe
         raise NotFound(f"the store does not hold {key}") from None
 
 
-def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None,
-                benchmark: str | None = None) -> dict:
+def leaderboard(
+    experiments: ExperimentStore, artifacts: ArtifactStore, split: str, clip: str | None, benchmark: str | None = None
+) -> dict:
     """The best experiments of one benchmark on a split, and Pareto charts over the best PARETO_RESULTS of them."""
     if split not in SPLITS:
         raise BadRequest(f"unknown split {split!r}; use train or validation")
@@ -381,11 +534,17 @@ def leaderboard(experiments: ExperimentStore, artifacts: ArtifactStore, split: s
         score = experiment.score_of(split)
         if point and point["encode_fps"]:
             speed.append({"label": f"#{rank}", "encode_fps": point["encode_fps"], "score": score})
-    return {"benchmark": shown, "rows": rows, "split": split, "clip": chosen, "clips": clip_names,
-            "missing_results": [e.id for e, r in results if not (r and r.get(split))],
-            "pareto_count": len(loaded),
-            "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves and chosen else None,
-            "speed_chart": charts.pareto_speed_chart(speed) if speed else None}
+    return {
+        "benchmark": shown,
+        "rows": rows,
+        "split": split,
+        "clip": chosen,
+        "clips": clip_names,
+        "missing_results": [e.id for e, r in results if not (r and r.get(split))],
+        "pareto_count": len(loaded),
+        "rate_chart": charts.pareto_rate_chart(chosen, curves, anchors) if curves and chosen else None,
+        "speed_chart": charts.pareto_speed_chart(speed) if speed else None,
+    }
 
 
 def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
@@ -397,8 +556,18 @@ def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
     for e in window:
         cost = e.cost
         key = f"{e.proposer} / {e.model}" if e.model else str(e.proposer)
-        entry = by_proposer.setdefault(key, {"name": key, "experiments": 0, "succeeded": 0, "input_tokens": 0,
-                                             "output_tokens": 0, "llm_usd": 0.0, "compute_s": 0.0})
+        entry = by_proposer.setdefault(
+            key,
+            {
+                "name": key,
+                "experiments": 0,
+                "succeeded": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "llm_usd": 0.0,
+                "compute_s": 0.0,
+            },
+        )
         entry["experiments"] += 1
         entry["succeeded"] += e.status == "succeeded"
         for field in ("input_tokens", "output_tokens", "llm_usd", "compute_s"):
@@ -408,25 +577,47 @@ def costs(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
         parent = experiments.get_experiment(e.parents[0]) if e.parents else None
         gain = parent.score - e.score if parent and parent.score is not None and e.score is not None else None
         usd = e.cost.get("llm_usd", 0.0)
-        gains.append({"id": e.id, "parent": parent.id if parent else None, "score": e.score, "gain": gain,
-                      "llm_usd": usd, "compute_s": e.cost.get("compute_s", 0.0),
-                      "usd_per_point": usd / gain if gain and gain > 0 else None})
+        gains.append(
+            {
+                "id": e.id,
+                "parent": parent.id if parent else None,
+                "score": e.score,
+                "gain": gain,
+                "llm_usd": usd,
+                "compute_s": e.cost.get("compute_s", 0.0),
+                "usd_per_point": usd / gain if gain and gain > 0 else None,
+            }
+        )
     cloud = cloud_costs(experiments)
     spend = spend_view(experiments)
     history = (experiments.get_state(best_history_key(shown["id"])) or {}).get("points", [])
     seed = best_seed(experiments, history)
     campaign_gain = search_progress(history, seed)
-    parts = [(label, usd) for label, usd in (("cloud spend (Cost Explorer)", cloud["total"] if cloud else None),
-                                             ("model spend", spend["llm_usd"] if spend else None)) if usd is not None]
+    parts = [
+        (label, usd)
+        for label, usd in (
+            ("cloud spend (Cost Explorer)", cloud["total"] if cloud else None),
+            ("model spend", spend["llm_usd"] if spend else None),
+        )
+        if usd is not None
+    ]
     total = sum(usd for _, usd in parts) if parts else None
-    return {"benchmark": shown, "cloud": cloud,
-            "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
-            "spend": spend, "window": len(window), "rows": [experiment_row(e) for e in window[:COST_ROWS]],
-            "by_proposer": sorted(by_proposer.values(), key=lambda p: -p["llm_usd"]), "gains": gains,
-            "seed": seed, "best": history[-1] if history else None,
-            "campaign_gain": campaign_gain, "campaign_usd": total,
-            "campaign_usd_source": " + ".join(label for label, _ in parts) or None,
-            "usd_per_point": total / campaign_gain if total is not None and campaign_gain else None}
+    return {
+        "benchmark": shown,
+        "cloud": cloud,
+        "chart": charts.daily_cost_chart(cloud["daily"]) if cloud and cloud.get("daily") else None,
+        "spend": spend,
+        "window": len(window),
+        "rows": [experiment_row(e) for e in window[:COST_ROWS]],
+        "by_proposer": sorted(by_proposer.values(), key=lambda p: -p["llm_usd"]),
+        "gains": gains,
+        "seed": seed,
+        "best": history[-1] if history else None,
+        "campaign_gain": campaign_gain,
+        "campaign_usd": total,
+        "campaign_usd_source": " + ".join(label for label, _ in parts) or None,
+        "usd_per_point": total / campaign_gain if total is not None and campaign_gain else None,
+    }
 
 
 def activity(experiments: ExperimentStore) -> dict:
@@ -441,14 +632,28 @@ def activity(experiments: ExperimentStore) -> dict:
         latest = experiments.events(e.id, limit=1)
         stage = e.stage
         step = STAGES.index(stage) + 1 if stage in STAGES else ACTIVE_STATUSES.index(e.status) + 1
-        rows.append({"id": e.id, "status": e.status, "stage": stage, "run_id": e.run_id, "step": step,
-                     "steps": len(STAGES), "updated_age_s": _age_s(e.updated_at, now),
-                     "attempts": len(e.attempts), "latest": latest[0] if latest else None})
+        rows.append(
+            {
+                "id": e.id,
+                "status": e.status,
+                "stage": stage,
+                "run_id": e.run_id,
+                "step": step,
+                "steps": len(STAGES),
+                "updated_age_s": _age_s(e.updated_at, now),
+                "attempts": len(e.attempts),
+                "latest": latest[0] if latest else None,
+            }
+        )
     campaign = experiments.get_state(CAMPAIGN_STATE) or {}
     runs = run_states(experiments, campaign, now)
-    return {"runs": runs, "active": rows, "events": experiments.recent_events(RECENT_EVENTS),
-            "stale_after_s": STALE_AFTER_S,
-            "refresh_s": LIVE_REFRESH_S if any(run["alive"] for run in runs) else None}
+    return {
+        "runs": runs,
+        "active": rows,
+        "events": experiments.recent_events(RECENT_EVENTS),
+        "stale_after_s": STALE_AFTER_S,
+        "refresh_s": LIVE_REFRESH_S if any(run["alive"] for run in runs) else None,
+    }
 
 
 def _ancestry(experiments: ExperimentStore, experiment: Experiment, known: dict[str, Experiment | None]) -> list[str]:
@@ -471,15 +676,25 @@ def _ancestors(experiments: ExperimentStore, experiment: Experiment) -> list[dic
     """The experiment's first parent, its first parent, and so on to a root: {"id", "status", "score", "proposer"}."""
     known: dict[str, Experiment | None] = {}
     chain = _ancestry(experiments, experiment, known)[1:]
-    return [{"id": e.id, "status": e.status, "score": e.score, "proposer": e.proposer}
-            for e in (known[i] for i in chain) if e is not None]
+    return [
+        {"id": e.id, "status": e.status, "score": e.score, "proposer": e.proposer}
+        for e in (known[i] for i in chain)
+        if e is not None
+    ]
 
 
 def _node(record: Experiment, rank: int | None) -> dict:
-    return {"id": record.id, "status": record.status, "score": record.score,
-            "proposer": record.proposer, "model": record.model, "rank": rank,
-            "hypothesis": record.hypothesis, "other_parents": record.parents[1:],
-            "children": []}
+    return {
+        "id": record.id,
+        "status": record.status,
+        "score": record.score,
+        "proposer": record.proposer,
+        "model": record.model,
+        "rank": rank,
+        "hypothesis": record.hypothesis,
+        "other_parents": record.parents[1:],
+        "children": [],
+    }
 
 
 def lineage(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
@@ -503,8 +718,13 @@ def lineage(experiments: ExperimentStore, benchmark: str | None = None) -> dict:
         (nodes[parent]["children"] if parent in nodes else roots).append(nodes[node_id])
     for node in nodes.values():
         node["children"].sort(key=_tree_order)
-    return {"benchmark": shown, "roots": sorted(roots, key=_tree_order), "shown": len(nodes), "best": len(best),
-            "limit": LINEAGE_BEST}
+    return {
+        "benchmark": shown,
+        "roots": sorted(roots, key=_tree_order),
+        "shown": len(nodes),
+        "best": len(best),
+        "limit": LINEAGE_BEST,
+    }
 
 
 def _tree_order(node: dict) -> tuple:

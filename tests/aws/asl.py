@@ -50,19 +50,38 @@ _COMMON = {"Type", "Comment", "Next", "End", "InputPath", "OutputPath"}
 _FIELDS = {
     "Pass": _COMMON | {"Parameters", "Result", "ResultPath"},
     "Task": _COMMON | {"Resource", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch", "TimeoutSeconds"},
-    "Map": _COMMON | {"ItemsPath", "ItemSelector", "Parameters", "ItemProcessor", "Iterator", "MaxConcurrency",
-                      "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": _COMMON
+    | {
+        "ItemsPath",
+        "ItemSelector",
+        "Parameters",
+        "ItemProcessor",
+        "Iterator",
+        "MaxConcurrency",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+    },
     "Choice": _COMMON | {"Choices", "Default"},
     "Succeed": _COMMON,
     "Fail": {"Type", "Comment", "Error", "Cause"},
 }
 _RETRY_FIELDS = {"ErrorEquals", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxDelaySeconds", "JitterStrategy"}
 PAYLOAD_LIMIT_BYTES = 256 * 1024  # Step Functions' quota on a state's input and output, and on a task's result
-_TYPES = {"IsNumeric": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          "IsString": lambda v: isinstance(v, str), "IsBoolean": lambda v: isinstance(v, bool)}
+_TYPES = {
+    "IsNumeric": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "IsString": lambda v: isinstance(v, str),
+    "IsBoolean": lambda v: isinstance(v, bool),
+}
 _UNCATCHABLE_BY_ALL = ("States.Runtime", "States.DataLimitExceeded")
-_NUMERIC = {"Equals": lambda a, b: a == b, "LessThan": lambda a, b: a < b, "LessThanEquals": lambda a, b: a <= b,
-            "GreaterThan": lambda a, b: a > b, "GreaterThanEquals": lambda a, b: a >= b}
+_NUMERIC = {
+    "Equals": lambda a, b: a == b,
+    "LessThan": lambda a, b: a < b,
+    "LessThanEquals": lambda a, b: a <= b,
+    "GreaterThan": lambda a, b: a > b,
+    "GreaterThanEquals": lambda a, b: a >= b,
+}
 
 
 class UnsupportedAsl(Exception):
@@ -83,18 +102,19 @@ class ExecutionTimedOut(StatesError):
 
 # --- paths ---------------------------------------------------------------------------------------
 
+
 def _segments(path: str) -> tuple[str, list[str | int]]:
     root = "$$" if path.startswith("$$") else "$"
     if not path.startswith("$"):
         raise UnsupportedAsl(f"not a reference path: {path!r}")
-    rest, parts = path[len(root):], []
+    rest, parts = path[len(root) :], []
     while rest:
         match = _SEGMENT.match(rest)
         if match is None:
             raise UnsupportedAsl(f"unsupported JSONPath {path!r} (only reference paths)")
         name, quoted, index = match.groups()
         parts.append(int(index) if index is not None else name if name is not None else quoted)
-        rest = rest[match.end():]
+        rest = rest[match.end() :]
     return root, parts
 
 
@@ -137,6 +157,7 @@ def set_path(path: str, data: Any, value: Any) -> Any:
 
 # --- payload templates and intrinsic functions ----------------------------------------------------
 
+
 def _split_arguments(text: str) -> list[str]:
     args, depth, quoted, start = [], 0, False, 0
     for i, char in enumerate(text):
@@ -177,10 +198,13 @@ def intrinsic(expression: str, data: Any, context: dict) -> Any:
     if name == "States.Format":
         pieces = args[0].split("{}")
         if len(pieces) - 1 != len(args) - 1:
-            raise StatesError("States.IntrinsicFailure", f"{expression}: {len(pieces) - 1} placeholders, "
-                                                         f"{len(args) - 1} arguments")
-        return "".join(p + (_format_value(a) if i < len(args) - 1 else "")
-                       for i, (p, a) in enumerate(zip(pieces, [*args[1:], None])))
+            raise StatesError(
+                "States.IntrinsicFailure", f"{expression}: {len(pieces) - 1} placeholders, {len(args) - 1} arguments"
+            )
+        return "".join(
+            p + (_format_value(a) if i < len(args) - 1 else "")
+            for i, (p, a) in enumerate(zip(pieces, [*args[1:], None]))
+        )
     if name == "States.MathAdd":
         return args[0] + args[1]
     if name == "States.MathRandom":
@@ -208,8 +232,9 @@ def fill_template(template: Any, data: Any, context: dict) -> Any:
         out = {}
         for key, value in template.items():
             if key.endswith(".$"):
-                out[key[:-2]] = (intrinsic(value, data, context) if value.startswith("States.")
-                                 else get_path(value, data, context))
+                out[key[:-2]] = (
+                    intrinsic(value, data, context) if value.startswith("States.") else get_path(value, data, context)
+                )
             else:
                 out[key] = fill_template(value, data, context)
         return out
@@ -219,6 +244,7 @@ def fill_template(template: Any, data: Any, context: dict) -> Any:
 
 
 # --- choice rules --------------------------------------------------------------------------------
+
 
 def matches(rule: dict, data: Any, context: dict) -> bool:
     """Whether a Choice rule holds for `data`."""
@@ -252,6 +278,7 @@ def matches(rule: dict, data: Any, context: dict) -> bool:
 
 # --- the machine ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Event:
     """One step of the history: a state entered or exited, a task attempt, a Map or one of its iterations,
@@ -273,7 +300,7 @@ def history_event_count(history: list[Event], item: tuple = ()) -> int:
     """How many events Step Functions' history holds for `history` (all of it, or within one Map item)."""
     count = 0
     for event in history:
-        if event.item[:len(item)] != item:
+        if event.item[: len(item)] != item:
             continue
         count += _HISTORY_EVENTS.get(event.kind, 0)
         if event.kind == "task" and str(event.detail).endswith(".sync"):
@@ -311,9 +338,15 @@ class Execution:
         """The execution's output; StatesError when it fails (ExecutionTimedOut past its TimeoutSeconds)."""
         timeout = self.definition.get("TimeoutSeconds")
         self._deadline = None if timeout is None else self.clock() + timeout
-        context = {"Execution": {"Id": self.arn, "Name": self.name, "Input": execution_input,
-                                 "StartTime": datetime.now(timezone.utc).isoformat()},
-                   "StateMachine": {"Id": self.machine_arn, "Name": "test"}}
+        context = {
+            "Execution": {
+                "Id": self.arn,
+                "Name": self.name,
+                "Input": execution_input,
+                "StartTime": datetime.now(timezone.utc).isoformat(),
+            },
+            "StateMachine": {"Id": self.machine_arn, "Name": "test"},
+        }
         _check_size("the execution's input", execution_input)
         return self._machine(self.definition, execution_input, context)
 
@@ -325,11 +358,14 @@ class Execution:
         name = machine["StartAt"]
         while True:
             if self._deadline is not None and self.clock() > self._deadline:
-                raise ExecutionTimedOut("States.Timeout", f"the execution ran past its TimeoutSeconds "
-                                                          f"({self.definition['TimeoutSeconds']}) before {name}")
+                raise ExecutionTimedOut(
+                    "States.Timeout",
+                    f"the execution ran past its TimeoutSeconds ({self.definition['TimeoutSeconds']}) before {name}",
+                )
             state = machine["States"][name]
-            context = dict(context, State={"Name": name, "EnteredTime": datetime.now(timezone.utc).isoformat(),
-                                           "RetryCount": 0})
+            context = dict(
+                context, State={"Name": name, "EnteredTime": datetime.now(timezone.utc).isoformat(), "RetryCount": 0}
+            )
             self._record("entered", name, context, data)
             data, next_name = self._state(name, state, data, context)
             _check_size(f"the output of {name}", data)
@@ -345,8 +381,9 @@ class Execution:
             raise StatesError(state.get("Error", "States.Fail"), state.get("Cause", ""))
         data = get_path(state.get("InputPath", "$"), raw, context) if state.get("InputPath", "$") is not None else {}
         if kind == "Choice":
-            chosen = next((rule["Next"] for rule in state["Choices"] if matches(rule, data, context)),
-                          state.get("Default"))
+            chosen = next(
+                (rule["Next"] for rule in state["Choices"] if matches(rule, data, context)), state.get("Default")
+            )
             if chosen is None:
                 raise StatesError("States.NoChoiceMatched", f"no choice of {name} matched")
             return self._output(state, data, context), chosen
@@ -416,8 +453,11 @@ class Execution:
         except (StatesError, UnsupportedAsl):
             raise
         except Exception as error:
-            cause = {"errorMessage": str(error), "errorType": type(error).__name__,
-                     "stackTrace": traceback.format_exception(error)}
+            cause = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_exception(error),
+            }
             raise StatesError(type(error).__name__, json.dumps(cause)) from error
 
     def _map(self, name: str, state: dict, data: Any, context: dict) -> list:
@@ -435,8 +475,9 @@ class Execution:
         def run_item(index: int, item: Any) -> Any:
             if stop.is_set():
                 raise _NotStarted()
-            item_context = dict(context, Map={"Item": {"Index": index, "Value": item}},
-                                _item=(*context.get("_item", ()), (name, index)))
+            item_context = dict(
+                context, Map={"Item": {"Index": index, "Value": item}}, _item=(*context.get("_item", ()), (name, index))
+            )
             self._record("iteration", name, item_context, index)
             item_input = fill_template(selector, data, item_context) if selector is not None else item
             return self._machine(processor, item_input, item_context)
@@ -445,8 +486,11 @@ class Execution:
         with ThreadPoolExecutor(max_workers=min(width, len(items)), thread_name_prefix=f"map-{name}") as pool:
             futures: list[Future] = [pool.submit(run_item, index, item) for index, item in enumerate(items)]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in futures if f in done and f.exception() is not None
-                      and not isinstance(f.exception(), _NotStarted)]
+            failed = [
+                f
+                for f in futures
+                if f in done and f.exception() is not None and not isinstance(f.exception(), _NotStarted)
+            ]
             if failed:
                 stop.set()
                 for future in futures:

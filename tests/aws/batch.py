@@ -39,8 +39,11 @@ def decision(rules: list[dict], outcome: AttemptOutcome) -> str | None:
     """RETRY or EXIT from the first EvaluateOnExit rule that matches a failed attempt; None when none does."""
     for rule in rules:
         exit_code = None if outcome.exit_code is None else str(outcome.exit_code)
-        if (_glob(rule.get("OnStatusReason"), outcome.status_reason) and _glob(rule.get("OnReason"), outcome.reason)
-                and _glob(rule.get("OnExitCode"), exit_code)):
+        if (
+            _glob(rule.get("OnStatusReason"), outcome.status_reason)
+            and _glob(rule.get("OnReason"), outcome.reason)
+            and _glob(rule.get("OnExitCode"), exit_code)
+        ):
             return rule["Action"]
     return None
 
@@ -63,12 +66,21 @@ class BatchJobs:
             if decision(self.retry_strategy.get("EvaluateOnExit", []), outcome) == "EXIT":
                 break
         last = attempts[-1]
-        job = {"JobId": job_id, "JobName": parameters["JobName"], "JobQueue": parameters["JobQueue"],
-               "JobDefinition": parameters["JobDefinition"], "Status": "SUCCEEDED" if last.exit_code == 0 else "FAILED",
-               "StatusReason": last.status_reason, "Attempts": [{"StatusReason": a.status_reason} for a in attempts],
-               "Container": {"Command": parameters["ContainerOverrides"]["Command"], "ExitCode": last.exit_code,
-                             "LogStreamName": "gpu-runner/default/test",
-                             **({"Reason": last.reason} if last.reason else {})}}
+        job = {
+            "JobId": job_id,
+            "JobName": parameters["JobName"],
+            "JobQueue": parameters["JobQueue"],
+            "JobDefinition": parameters["JobDefinition"],
+            "Status": "SUCCEEDED" if last.exit_code == 0 else "FAILED",
+            "StatusReason": last.status_reason,
+            "Attempts": [{"StatusReason": a.status_reason} for a in attempts],
+            "Container": {
+                "Command": parameters["ContainerOverrides"]["Command"],
+                "ExitCode": last.exit_code,
+                "LogStreamName": "gpu-runner/default/test",
+                **({"Reason": last.reason} if last.reason else {}),
+            },
+        }
         if last.exit_code != 0:
             raise StatesError("States.TaskFailed", json.dumps(job))
         return job

@@ -63,5 +63,6 @@ def archived_parent(lab) -> Experiment:
     Its score is fixture data for parent selection, not a measurement (tests/aws/test_state_machine_e2e.py
     evaluates the seeds for real)."""
     out = seed({"run_id": "run-fixture", "name": "hybrid"}, lab)
-    return lab.experiments.update_experiment(out["experiment_id"], {"status": "succeeded", "score": 0.0,
-                                                                    "score_validation": 0.0, "stage": "record"})
+    return lab.experiments.update_experiment(
+        out["experiment_id"], {"status": "succeeded", "score": 0.0, "score_validation": 0.0, "stage": "record"}
+    )

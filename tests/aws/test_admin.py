@@ -15,8 +15,11 @@ from awslab import ACCOUNT, SCHEDULE, SCHEDULE_GROUP, STATE_MACHINE_ARN, handler
 from aiv.aws.control import SCHEDULE_STATE, next_run_at
 from aiv.store.records import new_experiment
 
-TARGET = {"Arn": STATE_MACHINE_ARN, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/aiv-scheduler",
-          "Input": json.dumps({"candidates": 4})}
+TARGET = {
+    "Arn": STATE_MACHINE_ARN,
+    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/aiv-scheduler",
+    "Input": json.dumps({"candidates": 4}),
+}
 
 
 @pytest.fixture
@@ -24,13 +27,21 @@ def deployed(lab):
     """The schedule (disabled, as the stack creates it) and the state machine, in moto."""
     scheduler = boto3.client("scheduler")
     scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
-    scheduler.create_schedule(Name=SCHEDULE, GroupName=SCHEDULE_GROUP, ScheduleExpression="rate(1 day)",
-                              FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15},
-                              Target=TARGET, State="DISABLED", Description="AiV1 campaign")
+    scheduler.create_schedule(
+        Name=SCHEDULE,
+        GroupName=SCHEDULE_GROUP,
+        ScheduleExpression="rate(1 day)",
+        FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15},
+        Target=TARGET,
+        State="DISABLED",
+        Description="AiV1 campaign",
+    )
     definition = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
     arn = boto3.client("stepfunctions").create_state_machine(
-        name=STATE_MACHINE_ARN.rsplit(":", 1)[1], definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/aiv-sfn")["stateMachineArn"]
+        name=STATE_MACHINE_ARN.rsplit(":", 1)[1],
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/aiv-sfn",
+    )["stateMachineArn"]
     assert arn == STATE_MACHINE_ARN
     return scheduler
 
@@ -87,15 +98,18 @@ def test_a_run_starts_an_execution_with_the_input(deployed, lambda_context):
     assert status == 202 and started["input"] == {"corpus": "derf-cif"}
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"candidates": 0}, "candidates must be a whole number from 1 to 100, got 0"),
-    ({"candidates": True}, "candidates must be a whole number"),
-    ({"proposer": "gpt"}, "proposer must be one of"),
-    ({"iterations": 3}, r"unknown fields \['iterations'\]"),
-    ({"corpus": "../clips"}, "corpus must be the name of a clip set"),
-    ({"corpus": 3}, "corpus must be the name of a clip set"),
-    ("{not json", "the request body is not JSON"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"candidates": 0}, "candidates must be a whole number from 1 to 100, got 0"),
+        ({"candidates": True}, "candidates must be a whole number"),
+        ({"proposer": "gpt"}, "proposer must be one of"),
+        ({"iterations": 3}, r"unknown fields \['iterations'\]"),
+        ({"corpus": "../clips"}, "corpus must be the name of a clip set"),
+        ({"corpus": 3}, "corpus must be the name of a clip set"),
+        ("{not json", "the request body is not JSON"),
+    ],
+)
 def test_a_bad_run_request_is_a_400_saying_why(deployed, lambda_context, body, message):
     status, answer = call("POST", "/admin/runs", lambda_context, body)
     assert status == 400
@@ -128,18 +142,30 @@ def test_other_routes_are_404(deployed, lambda_context):
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("schedule, expected", [
-    ({"State": "ENABLED", "ScheduleExpression": "rate(6 hours)", "StartDate": NOW - timedelta(hours=13)},
-     NOW + timedelta(hours=5)),
-    ({"State": "ENABLED", "ScheduleExpression": "rate(1 day)", "StartDate": NOW + timedelta(minutes=3)},
-     NOW + timedelta(minutes=3)),
-    ({"State": "ENABLED", "ScheduleExpression": "at(2026-11-22T09:30:00)",
-      "ScheduleExpressionTimezone": "Europe/Paris"},
-     datetime(2026, 11, 22, 8, 30, tzinfo=timezone.utc)),
-    ({"State": "ENABLED", "ScheduleExpression": "cron(0 3 * * ? *)"}, None),
-    ({"State": "ENABLED", "ScheduleExpression": "rate(1 day)"}, None),
-    ({"State": "DISABLED", "ScheduleExpression": "rate(1 day)", "StartDate": NOW}, None),
-])
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        (
+            {"State": "ENABLED", "ScheduleExpression": "rate(6 hours)", "StartDate": NOW - timedelta(hours=13)},
+            NOW + timedelta(hours=5),
+        ),
+        (
+            {"State": "ENABLED", "ScheduleExpression": "rate(1 day)", "StartDate": NOW + timedelta(minutes=3)},
+            NOW + timedelta(minutes=3),
+        ),
+        (
+            {
+                "State": "ENABLED",
+                "ScheduleExpression": "at(2026-11-22T09:30:00)",
+                "ScheduleExpressionTimezone": "Europe/Paris",
+            },
+            datetime(2026, 11, 22, 8, 30, tzinfo=timezone.utc),
+        ),
+        ({"State": "ENABLED", "ScheduleExpression": "cron(0 3 * * ? *)"}, None),
+        ({"State": "ENABLED", "ScheduleExpression": "rate(1 day)"}, None),
+        ({"State": "DISABLED", "ScheduleExpression": "rate(1 day)", "StartDate": NOW}, None),
+    ],
+)
 def test_the_next_run_is_computed_only_where_it_is_known(schedule, expected):
     found = next_run_at(schedule, NOW)
     assert (datetime.fromisoformat(found) if found else None) == expected

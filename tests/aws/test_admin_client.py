@@ -32,9 +32,16 @@ def sigv4_valid(method: str, path: str, headers: dict, body: bytes, secret_key: 
     parts = dict(item.strip().split("=", 1) for item in fields.split(","))
     credential, signed = parts["Credential"].split("/"), parts["SignedHeaders"].split(";")
     date, region, service = credential[1], credential[2], credential[3]
-    canonical = "\n".join([method, quote(path, safe="/~"), "",
-                           "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in signed),
-                           ";".join(signed), hashlib.sha256(body).hexdigest()])
+    canonical = "\n".join(
+        [
+            method,
+            quote(path, safe="/~"),
+            "",
+            "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in signed),
+            ";".join(signed),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join([scheme, headers["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()])
     key = _hmac(_hmac(_hmac(_hmac(f"AWS4{secret_key}".encode(), date), region), service), "aws4_request")
@@ -94,7 +101,7 @@ def test_aiv_admin_resume_and_pause_through_the_signed_api(admin_api, capsys):
     assert scheduler.get_schedule(Name=SCHEDULE, GroupName=SCHEDULE_GROUP)["State"] == "ENABLED"
     assert main(["admin", "pause", "--api", admin_api.url, "--region", REGION, "--json"]) == 0
     out = capsys.readouterr().out  # after the admin Lambda's own metric line: it runs in this process
-    assert json.loads(out[out.index("{\n"):])["enabled"] is False
+    assert json.loads(out[out.index("{\n") :])["enabled"] is False
     assert scheduler.get_schedule(Name=SCHEDULE, GroupName=SCHEDULE_GROUP)["State"] == "DISABLED"
     authorization = admin_api.requests[0]["headers"]["authorization"]
     assert f"/{REGION}/execute-api/aws4_request" in authorization
@@ -102,8 +109,23 @@ def test_aiv_admin_resume_and_pause_through_the_signed_api(admin_api, capsys):
 
 
 def test_aiv_admin_start_run_and_its_refusal(admin_api, capsys):
-    assert main(["admin", "start-run", "--api", admin_api.url, "--region", REGION, "--candidates", "3",
-                 "--corpus", "derf-cif"]) == 0
+    assert (
+        main(
+            [
+                "admin",
+                "start-run",
+                "--api",
+                admin_api.url,
+                "--region",
+                REGION,
+                "--candidates",
+                "3",
+                "--corpus",
+                "derf-cif",
+            ]
+        )
+        == 0
+    )
     assert "started arn:aws:states:" in capsys.readouterr().out
     assert json.loads(admin_api.requests[-1]["body"]) == {"candidates": 3, "corpus": "derf-cif"}
     assert main(["admin", "rerun", "exp-nope", "--api", admin_api.url, "--region", REGION]) == 1

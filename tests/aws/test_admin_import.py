@@ -14,8 +14,10 @@ from aiv.cli import main
 from aiv.codec.builtin import BUILTIN_CODECS
 from aiv.pipeline.importing import IMPORT_PREFIX
 
-MODULE = ("import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    return y.tobytes()\n\n"
-          "def decode(bitstream):\n    raise NotImplementedError\n")
+MODULE = (
+    "import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    return y.tobytes()\n\n"
+    "def decode(bitstream):\n    raise NotImplementedError\n"
+)
 
 
 def call(body, lambda_context) -> tuple[int, dict]:
@@ -23,8 +25,11 @@ def call(body, lambda_context) -> tuple[int, dict]:
     return response["statusCode"], json.loads(response["body"])
 
 
-def test_an_import_enters_the_archive_and_starts_an_execution_that_evaluates_it(deployed, lab,  # noqa: F811
-                                                                               lambda_context):
+def test_an_import_enters_the_archive_and_starts_an_execution_that_evaluates_it(
+    deployed,
+    lab,  # noqa: F811
+    lambda_context,
+):
     status, answer = call({"name": "mine", "source": MODULE, "candidates": 2}, lambda_context)
     assert status == 202 and answer["created"] is True
     experiment = lab.experiments.get_experiment(answer["experiment_id"])
@@ -32,8 +37,10 @@ def test_an_import_enters_the_archive_and_starts_an_execution_that_evaluates_it(
     assert lab.artifacts.get(experiment.code_key).decode() == MODULE
     assert f"arn:aws:iam::{ACCOUNT}:user/alice" in experiment.hypothesis
     execution = boto3.client("stepfunctions").describe_execution(executionArn=answer["execution_arn"])
-    assert json.loads(execution["input"]) == {"candidates": 2,
-                                              "seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + experiment.id]}
+    assert json.loads(execution["input"]) == {
+        "candidates": 2,
+        "seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + experiment.id],
+    }
     assert execution["name"] == experiment.run_id  # the experiment belongs to the run that evaluates it
     [event] = lab.experiments.recent_events(limit=1)
     assert event["kind"] == "admin" and event["data"]["experiment_id"] == experiment.id
@@ -42,10 +49,12 @@ def test_an_import_enters_the_archive_and_starts_an_execution_that_evaluates_it(
 
 
 def test_a_refused_import_is_a_400_and_stores_nothing(deployed, lab, lambda_context):  # noqa: F811
-    for body, message in (({"name": "x", "source": "import os\n"}, "the static policy refuses the module"),
-                          ({"name": "../x", "source": MODULE}, "name is 1 to 64 letters"),
-                          ({"source": MODULE}, "an import needs 'name'"),
-                          ({"name": "x", "source": MODULE, "proposer": "gpt"}, "proposer must be one of")):
+    for body, message in (
+        ({"name": "x", "source": "import os\n"}, "the static policy refuses the module"),
+        ({"name": "../x", "source": MODULE}, "name is 1 to 64 letters"),
+        ({"source": MODULE}, "an import needs 'name'"),
+        ({"name": "x", "source": MODULE, "proposer": "gpt"}, "proposer must be one of"),
+    ):
         status, answer = call(body, lambda_context)
         assert status == 400 and message in answer["message"], answer
     assert lab.experiments.list_experiments().items == []

@@ -59,45 +59,104 @@ def test_intrinsic_functions():
 
 
 def test_pass_parameters_result_path_output_path_and_context():
-    definition = machine(("Start", {"Type": "Pass", "Parameters": {"items.$": "States.ArrayRange(1, $.k, 1)",
-                                                                   "run.$": "$$.Execution.Name", "fixed": {"a": 1}},
-                                    "ResultPath": "$.made"}),
-                         ("Keep", {"Type": "Pass", "OutputPath": "$.made"}))
-    assert Execution(definition, never, name="exec-1").run({"k": 2}) == {"items": [1, 2], "run": "exec-1",
-                                                                          "fixed": {"a": 1}}
+    definition = machine(
+        (
+            "Start",
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "items.$": "States.ArrayRange(1, $.k, 1)",
+                    "run.$": "$$.Execution.Name",
+                    "fixed": {"a": 1},
+                },
+                "ResultPath": "$.made",
+            },
+        ),
+        ("Keep", {"Type": "Pass", "OutputPath": "$.made"}),
+    )
+    assert Execution(definition, never, name="exec-1").run({"k": 2}) == {
+        "items": [1, 2],
+        "run": "exec-1",
+        "fixed": {"a": 1},
+    }
 
 
-@pytest.mark.parametrize("data, expected", [({"ok": True, "n": 1, "id": "x"}, "Yes"),
-                                            ({"ok": False, "n": 1, "id": "x"}, "Low"),
-                                            ({"ok": False, "n": 5, "id": None}, "NoId"),
-                                            ({"ok": False, "n": 5, "id": "x"}, "Other")])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"ok": True, "n": 1, "id": "x"}, "Yes"),
+        ({"ok": False, "n": 1, "id": "x"}, "Low"),
+        ({"ok": False, "n": 5, "id": None}, "NoId"),
+        ({"ok": False, "n": 5, "id": "x"}, "Other"),
+    ],
+)
 def test_choice_rules(data, expected):
-    definition = machine(("Pick", {"Type": "Choice", "Default": "Other", "Choices": [
-        {"Variable": "$.ok", "BooleanEquals": True, "Next": "Yes"},
-        {"And": [{"Variable": "$.n", "NumericLessThan": 3}, {"Not": {"Variable": "$.id", "IsNull": True}}],
-         "Next": "Low"},
-        {"Variable": "$.id", "IsNull": True, "Next": "NoId"}]}),
-        *((name, {"Type": "Pass", "Result": name, "End": True}) for name in ("Yes", "Low", "NoId", "Other")))
+    definition = machine(
+        (
+            "Pick",
+            {
+                "Type": "Choice",
+                "Default": "Other",
+                "Choices": [
+                    {"Variable": "$.ok", "BooleanEquals": True, "Next": "Yes"},
+                    {
+                        "And": [
+                            {"Variable": "$.n", "NumericLessThan": 3},
+                            {"Not": {"Variable": "$.id", "IsNull": True}},
+                        ],
+                        "Next": "Low",
+                    },
+                    {"Variable": "$.id", "IsNull": True, "Next": "NoId"},
+                ],
+            },
+        ),
+        *((name, {"Type": "Pass", "Result": name, "End": True}) for name in ("Yes", "Low", "NoId", "Other")),
+    )
     assert Execution(definition, never).run(data) == expected
 
 
 def test_a_map_runs_its_processor_per_item_with_the_item_context():
-    processor = machine(("Double", {"Type": "Pass", "Parameters": {"index.$": "$.index", "twice.$":
-                                                                   "States.MathAdd($.value, $.value)"}}))
-    definition = machine(("Each", {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
-                                   "ItemSelector": {"index.$": "$$.Map.Item.Index", "value.$": "$$.Map.Item.Value"},
-                                   "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **processor},
-                                   "ResultPath": "$.out"}))
-    assert Execution(definition, never).run({"items": [5, 7]})["out"] == [{"index": 0, "twice": 10},
-                                                                          {"index": 1, "twice": 14}]
+    processor = machine(
+        (
+            "Double",
+            {"Type": "Pass", "Parameters": {"index.$": "$.index", "twice.$": "States.MathAdd($.value, $.value)"}},
+        )
+    )
+    definition = machine(
+        (
+            "Each",
+            {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 2,
+                "ItemSelector": {"index.$": "$$.Map.Item.Index", "value.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **processor},
+                "ResultPath": "$.out",
+            },
+        )
+    )
+    assert Execution(definition, never).run({"items": [5, 7]})["out"] == [
+        {"index": 0, "twice": 10},
+        {"index": 1, "twice": 14},
+    ]
 
 
 def each(items_state: dict, task: dict | None = None, concurrency: int = 0) -> dict:
     """A definition with one Map over $.items whose processor is one Task on "fn" with the item as input."""
     processor = machine(("Work", {"Type": "Task", "Resource": "fn", **(task or {})}))
-    return machine(("Each", {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": concurrency,
-                             "ItemSelector": {"value.$": "$$.Map.Item.Value"}, "ItemProcessor": processor,
-                             **items_state}))
+    return machine(
+        (
+            "Each",
+            {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": concurrency,
+                "ItemSelector": {"value.$": "$$.Map.Item.Value"},
+                "ItemProcessor": processor,
+                **items_state,
+            },
+        )
+    )
 
 
 def test_map_items_run_concurrently_but_never_more_than_max_concurrency():
@@ -140,10 +199,19 @@ def test_a_task_past_its_timeout_seconds_is_a_states_timeout_that_a_catch_sees()
         release.wait(30)
         return "late"
 
-    definition = machine(("Slow", {"Type": "Task", "Resource": "fn", "TimeoutSeconds": 1, "Next": "Done",
-                                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                              "Next": "Done"}]}),
-                         ("Done", {"Type": "Pass", "OutputPath": "$.error", "End": True}))
+    definition = machine(
+        (
+            "Slow",
+            {
+                "Type": "Task",
+                "Resource": "fn",
+                "TimeoutSeconds": 1,
+                "Next": "Done",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}],
+            },
+        ),
+        ("Done", {"Type": "Pass", "OutputPath": "$.error", "End": True}),
+    )
     try:
         error = Execution(definition, invoke).run({})
     finally:
@@ -158,10 +226,19 @@ def test_the_execution_timeout_ends_the_execution_past_any_catch():
         now[0] += 60  # each task takes a minute of the fake clock
         return {}
 
-    task = {"Type": "Task", "Resource": "fn", "ResultPath": None,
-            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]}
-    definition = machine(("One", dict(task)), ("Two", dict(task)), ("Three", dict(task)),
-                         ("Caught", {"Type": "Succeed"}), TimeoutSeconds=90)
+    task = {
+        "Type": "Task",
+        "Resource": "fn",
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+    }
+    definition = machine(
+        ("One", dict(task)),
+        ("Two", dict(task)),
+        ("Three", dict(task)),
+        ("Caught", {"Type": "Succeed"}),
+        TimeoutSeconds=90,
+    )
     definition["States"]["Three"]["End"] = True
     with pytest.raises(ExecutionTimedOut, match="States.Timeout.*before Three"):
         Execution(definition, invoke, clock=lambda: now[0]).run({})
@@ -169,9 +246,18 @@ def test_the_execution_timeout_ends_the_execution_past_any_catch():
 
 def test_a_payload_over_256_kib_is_data_limit_exceeded_and_states_all_does_not_catch_it():
     big = "x" * PAYLOAD_LIMIT_BYTES
-    definition = machine(("Big", {"Type": "Task", "Resource": "fn", "Next": "Done",
-                                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]}),
-                         ("Done", {"Type": "Succeed"}))
+    definition = machine(
+        (
+            "Big",
+            {
+                "Type": "Task",
+                "Resource": "fn",
+                "Next": "Done",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+            },
+        ),
+        ("Done", {"Type": "Succeed"}),
+    )
     with pytest.raises(StatesError, match="States.DataLimitExceeded: the result of Big is"):
         Execution(definition, lambda resource, parameters: big).run({})
     with pytest.raises(StatesError, match="States.DataLimitExceeded: the execution's input"):
@@ -196,15 +282,31 @@ def test_a_task_gets_its_parameters_and_its_result_is_selected():
         calls.append((resource, parameters))
         return {"JobId": "job-1", "Status": "SUCCEEDED", "Noise": 1}
 
-    definition = machine(("Submit", {"Type": "Task", "Resource": "arn:aws:states:::batch:submitJob.sync",
-                                     "Parameters": {"JobName.$": "States.Format('evaluate-{}', $.id)",
-                                                    "ContainerOverrides": {"Command.$": "States.Array('run', $.id)"}},
-                                     "ResultSelector": {"job_id.$": "$.JobId", "status.$": "$.Status"},
-                                     "ResultPath": "$.batch"}))
-    assert Execution(definition, invoke).run({"id": "e1"}) == {"id": "e1", "batch": {"job_id": "job-1",
-                                                                                      "status": "SUCCEEDED"}}
-    assert calls == [("arn:aws:states:::batch:submitJob.sync",
-                      {"JobName": "evaluate-e1", "ContainerOverrides": {"Command": ["run", "e1"]}})]
+    definition = machine(
+        (
+            "Submit",
+            {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::batch:submitJob.sync",
+                "Parameters": {
+                    "JobName.$": "States.Format('evaluate-{}', $.id)",
+                    "ContainerOverrides": {"Command.$": "States.Array('run', $.id)"},
+                },
+                "ResultSelector": {"job_id.$": "$.JobId", "status.$": "$.Status"},
+                "ResultPath": "$.batch",
+            },
+        )
+    )
+    assert Execution(definition, invoke).run({"id": "e1"}) == {
+        "id": "e1",
+        "batch": {"job_id": "job-1", "status": "SUCCEEDED"},
+    }
+    assert calls == [
+        (
+            "arn:aws:states:::batch:submitJob.sync",
+            {"JobName": "evaluate-e1", "ContainerOverrides": {"Command": ["run", "e1"]}},
+        )
+    ]
 
 
 def test_retry_then_catch_without_waiting():
@@ -214,15 +316,32 @@ def test_retry_then_catch_without_waiting():
         attempts.append(resource)
         raise StatesError("Lambda.TooManyRequestsException", "slow down")
 
-    definition = machine(("Step", {"Type": "Task", "Resource": "fn", "Next": "Done",
-                                   "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "MaxAttempts": 2,
-                                              "IntervalSeconds": 3600, "BackoffRate": 2}],
-                                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
-                                              "Next": "Caught"}]}),
-                         ("Done", {"Type": "Succeed"}), ("Caught", {"Type": "Pass", "End": True}))
+    definition = machine(
+        (
+            "Step",
+            {
+                "Type": "Task",
+                "Resource": "fn",
+                "Next": "Done",
+                "Retry": [
+                    {
+                        "ErrorEquals": ["Lambda.TooManyRequestsException"],
+                        "MaxAttempts": 2,
+                        "IntervalSeconds": 3600,
+                        "BackoffRate": 2,
+                    }
+                ],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+            },
+        ),
+        ("Done", {"Type": "Succeed"}),
+        ("Caught", {"Type": "Pass", "End": True}),
+    )
     execution = Execution(definition, invoke)
-    assert execution.run({"a": 1}) == {"a": 1, "error": {"Error": "Lambda.TooManyRequestsException",
-                                                         "Cause": "slow down"}}
+    assert execution.run({"a": 1}) == {
+        "a": 1,
+        "error": {"Error": "Lambda.TooManyRequestsException", "Cause": "slow down"},
+    }
     assert len(attempts) == 3 and [e.kind for e in execution.history].count("retry") == 2
 
 
@@ -230,10 +349,18 @@ def test_an_exception_becomes_an_error_named_by_its_type_with_a_lambda_cause():
     def invoke(resource, parameters):
         raise KeyError("experiment")
 
-    definition = machine(("Step", {"Type": "Task", "Resource": "fn", "Next": "Done",
-                                   "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error",
-                                              "Next": "Done"}]}),
-                         ("Done", {"Type": "Pass", "OutputPath": "$.error", "End": True}))
+    definition = machine(
+        (
+            "Step",
+            {
+                "Type": "Task",
+                "Resource": "fn",
+                "Next": "Done",
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Done"}],
+            },
+        ),
+        ("Done", {"Type": "Pass", "OutputPath": "$.error", "End": True}),
+    )
     error = Execution(definition, invoke).run({})
     assert error["Error"] == "KeyError"
     assert json.loads(error["Cause"])["errorMessage"] == "'experiment'"
@@ -247,14 +374,21 @@ def test_a_runtime_error_is_not_caught_and_a_fail_state_fails():
         Execution(machine(("F", {"Type": "Fail", "Error": "Boom", "Cause": "why"})), never).run({})
 
 
-@pytest.mark.parametrize("definition, message", [
-    (machine(("W", {"Type": "Wait", "Seconds": 5, "End": True})), "state type Wait"),
-    (machine(("M", {"Type": "Map", "ItemReader": {}, "ItemProcessor": machine(("P", {"Type": "Succeed"}))})),
-     "ItemReader"),
-    (machine(("T", {"Type": "Task", "Resource": "fn", "Retry": [{"ErrorEquals": ["X"], "MaxAttemptz": 1}]})),
-     "Retry.MaxAttemptz"),
-    (machine(("P", {"Type": "Pass"}), QueryLanguage="JSONata"), "JSONPath"),
-])
+@pytest.mark.parametrize(
+    "definition, message",
+    [
+        (machine(("W", {"Type": "Wait", "Seconds": 5, "End": True})), "state type Wait"),
+        (
+            machine(("M", {"Type": "Map", "ItemReader": {}, "ItemProcessor": machine(("P", {"Type": "Succeed"}))})),
+            "ItemReader",
+        ),
+        (
+            machine(("T", {"Type": "Task", "Resource": "fn", "Retry": [{"ErrorEquals": ["X"], "MaxAttemptz": 1}]})),
+            "Retry.MaxAttemptz",
+        ),
+        (machine(("P", {"Type": "Pass"}), QueryLanguage="JSONata"), "JSONPath"),
+    ],
+)
 def test_what_is_not_implemented_is_refused(definition, message):
     with pytest.raises(UnsupportedAsl, match=message):
         Execution(definition, never).run({})

@@ -20,14 +20,23 @@ from awslab import SECRET, handler_module, step_event
 from fake_anthropic import TEST_API_KEY, fake_anthropic  # noqa: F401 (the fixture)
 
 from aiv.aws import claude_limits, environment
-from aiv.aws.claude_limits import (CLAUDE_MAX_RETRIES, CLAUDE_REQUEST_TIMEOUT_S, CLAUDE_RETRY_WAIT_CAP_S,
-                                   PROPOSE_LAMBDA_TIMEOUT_S, PROPOSE_MARGIN_S, cap_retry_after, worst_case_claude_s)
+from aiv.aws.claude_limits import (
+    CLAUDE_MAX_RETRIES,
+    CLAUDE_REQUEST_TIMEOUT_S,
+    CLAUDE_RETRY_WAIT_CAP_S,
+    PROPOSE_LAMBDA_TIMEOUT_S,
+    PROPOSE_MARGIN_S,
+    cap_retry_after,
+    worst_case_claude_s,
+)
 from aiv.search.claude import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 
 
 def test_the_worst_case_fits_the_lambda_with_its_margin():
-    assert worst_case_claude_s() == CLAUDE_REQUEST_TIMEOUT_S * (CLAUDE_MAX_RETRIES + 1) + \
-        CLAUDE_MAX_RETRIES * CLAUDE_RETRY_WAIT_CAP_S
+    assert (
+        worst_case_claude_s()
+        == CLAUDE_REQUEST_TIMEOUT_S * (CLAUDE_MAX_RETRIES + 1) + CLAUDE_MAX_RETRIES * CLAUDE_RETRY_WAIT_CAP_S
+    )
     assert 0 < PROPOSE_MARGIN_S and worst_case_claude_s() + PROPOSE_MARGIN_S <= PROPOSE_LAMBDA_TIMEOUT_S
     # The request timeout is the largest whole number of seconds that fits: nothing is wasted.
     assert worst_case_claude_s(CLAUDE_REQUEST_TIMEOUT_S + 1) + PROPOSE_MARGIN_S > PROPOSE_LAMBDA_TIMEOUT_S
@@ -41,8 +50,10 @@ def test_the_sdks_own_backoff_is_within_the_cap():
 
 def test_the_proposers_defaults_would_outlast_the_lambda():
     """Why the Lambda does not use ClaudeProposer's defaults (600 s, 4 retries)."""
-    assert worst_case_claude_s(DEFAULT_TIMEOUT_S, DEFAULT_MAX_RETRIES, sdk_constants.MAX_RETRY_DELAY) > \
-        PROPOSE_LAMBDA_TIMEOUT_S
+    assert (
+        worst_case_claude_s(DEFAULT_TIMEOUT_S, DEFAULT_MAX_RETRIES, sdk_constants.MAX_RETRY_DELAY)
+        > PROPOSE_LAMBDA_TIMEOUT_S
+    )
 
 
 def sdk_wait(headers: dict) -> float | None:
@@ -52,9 +63,15 @@ def sdk_wait(headers: dict) -> float | None:
     return anthropic.Anthropic(api_key=TEST_API_KEY)._parse_retry_after_header(response.headers)
 
 
-@pytest.mark.parametrize("headers", [{"retry-after": "3600"}, {"retry-after-ms": "3600000"},
-                                     {"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"},
-                                     {"retry-after-ms": "soon", "retry-after": "86400"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after": "3600"},
+        {"retry-after-ms": "3600000"},
+        {"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"},
+        {"retry-after-ms": "soon", "retry-after": "86400"},
+    ],
+)
 def test_a_long_retry_after_is_capped(headers):
     assert sdk_wait(headers) == CLAUDE_RETRY_WAIT_CAP_S
 
@@ -80,16 +97,18 @@ def test_the_bedrock_client_has_the_limits(aws_env, monkeypatch):
     assert cap_retry_after in proposer.client._client.event_hooks["response"]
 
 
-def test_an_overloaded_api_is_retried_once_after_the_capped_wait_then_rejected(archived_parent, lab, lambda_context,
-                                                                               fake_anthropic, monkeypatch, caplog):
+def test_an_overloaded_api_is_retried_once_after_the_capped_wait_then_rejected(
+    archived_parent, lab, lambda_context, fake_anthropic, monkeypatch, caplog
+):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=TEST_API_KEY)
     monkeypatch.setattr(claude_limits, "CLAUDE_RETRY_WAIT_CAP_S", 0.002)  # the hook reads it at each response
     for _ in range(CLAUDE_MAX_RETRIES + 1):
         fake_anthropic.error(529, "overloaded_error", "Overloaded", headers={"retry-after-ms": "3000"})
     caplog.set_level(logging.INFO, logger="anthropic")
-    out = handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "claude", "random_seed": 1}),
-                                            lambda_context)
+    out = handler_module("propose").handler(
+        step_event("Propose", {"run_id": "r", "proposer": "claude", "random_seed": 1}), lambda_context
+    )
     assert len(fake_anthropic.requests) == CLAUDE_MAX_RETRIES + 1
     assert (out["proposed"], out["stage"]) == (False, "propose")
     assert f"after {CLAUDE_MAX_RETRIES + 1} attempt(s): HTTP 529" in out["reason"]
@@ -99,7 +118,9 @@ def test_an_overloaded_api_is_retried_once_after_the_capped_wait_then_rejected(a
 
 def test_the_deploy_guide_states_the_numbers_the_code_uses():
     guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
-    sentence = (f"{CLAUDE_REQUEST_TIMEOUT_S} s per request, one SDK\nretry, and a server's `retry-after` capped at "
-                f"{CLAUDE_RETRY_WAIT_CAP_S:g} s, so 2 x {CLAUDE_REQUEST_TIMEOUT_S} + {CLAUDE_RETRY_WAIT_CAP_S:g} = "
-                f"{worst_case_claude_s():g} s at worst plus {PROPOSE_MARGIN_S} s")
+    sentence = (
+        f"{CLAUDE_REQUEST_TIMEOUT_S} s per request, one SDK\nretry, and a server's `retry-after` capped at "
+        f"{CLAUDE_RETRY_WAIT_CAP_S:g} s, so 2 x {CLAUDE_REQUEST_TIMEOUT_S} + {CLAUDE_RETRY_WAIT_CAP_S:g} = "
+        f"{worst_case_claude_s():g} s at worst plus {PROPOSE_MARGIN_S} s"
+    )
     assert CLAUDE_MAX_RETRIES == 1 and sentence in guide

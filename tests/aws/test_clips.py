@@ -35,8 +35,10 @@ def test_upload_puts_files_and_folders_under_clips(aws, tiny_clip_files, tmp_pat
 
 
 def test_upload_takes_another_prefix(aws, tiny_clip_files):
-    assert main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), "--bucket", BUCKET,
-                 "--prefix", "corpora/xiph"]) == 0
+    assert (
+        main(["clips", "upload", str(tiny_clip_files["tiny_pan.y4m"]), "--bucket", BUCKET, "--prefix", "corpora/xiph"])
+        == 0
+    )
     assert keys() == ["corpora/xiph/tiny_pan.y4m"]
 
 

@@ -13,27 +13,48 @@ from aiv.aws.costs import COSTS_STATE, campaign_period, category_of, costs_docum
 
 
 def day(start: str, end: str, groups: dict[str, str], unit: str = "USD") -> dict:
-    return {"TimePeriod": {"Start": start, "End": end}, "Estimated": True, "Total": {},
-            "Groups": [{"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": unit}}}
-                       for key, amount in groups.items()]}
+    return {
+        "TimePeriod": {"Start": start, "End": end},
+        "Estimated": True,
+        "Total": {},
+        "Groups": [
+            {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": unit}}}
+            for key, amount in groups.items()
+        ],
+    }
 
 
-SEEDED = [day("2026-11-01", "2026-11-02", {"CostCategory$Inference": "1.25", "CostCategory$Orchestrator": "0.0125",
-                                           "CostCategory$": "0.5"}),
-          day("2026-11-02", "2026-11-03", {"CostCategory$Inference": "2.5", "CostCategory$Storage": "0.031"})]
+SEEDED = [
+    day(
+        "2026-11-01",
+        "2026-11-02",
+        {"CostCategory$Inference": "1.25", "CostCategory$Orchestrator": "0.0125", "CostCategory$": "0.5"},
+    ),
+    day("2026-11-02", "2026-11-03", {"CostCategory$Inference": "2.5", "CostCategory$Storage": "0.031"}),
+]
 
 
 @pytest.fixture
 def seeded_cost_explorer(aws):
     """moto's Cost Explorer answering the next GetCostAndUsage with SEEDED; yields the requests the code makes."""
-    answer = requests.post("http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results",
-                           json={"results": [{"ResultsByTime": SEEDED, "DimensionValueAttributes": [],
-                                              "GroupDefinitions": [{"Type": "TAG", "Key": "CostCategory"}]}]})
+    answer = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results",
+        json={
+            "results": [
+                {
+                    "ResultsByTime": SEEDED,
+                    "DimensionValueAttributes": [],
+                    "GroupDefinitions": [{"Type": "TAG", "Key": "CostCategory"}],
+                }
+            ]
+        },
+    )
     assert answer.status_code == 201
     sent: list[dict] = []
     boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register("provide-client-params.ce.GetCostAndUsage",
-                                          lambda params, **kwargs: sent.append(params))
+    boto3.DEFAULT_SESSION.events.register(
+        "provide-client-params.ce.GetCostAndUsage", lambda params, **kwargs: sent.append(params)
+    )
     yield sent
     boto3.setup_default_session()
 
@@ -80,8 +101,12 @@ def test_month_to_date_includes_today_and_works_on_the_first():
 
 def test_a_cost_in_another_currency_is_refused():
     with pytest.raises(ValueError, match="reported EUR on 2026-11-01; only USD"):
-        costs_document([day("2026-11-01", "2026-11-02", {"CostCategory$Inference": "1"}, unit="EUR")],
-                       "2026-11-01", "2026-11-02", "now")
+        costs_document(
+            [day("2026-11-01", "2026-11-02", {"CostCategory$Inference": "1"}, unit="EUR")],
+            "2026-11-01",
+            "2026-11-02",
+            "now",
+        )
 
 
 def test_a_group_that_is_not_the_category_tag_is_refused():

@@ -22,11 +22,14 @@ def test_settings_come_from_aiv_settings_over_the_defaults(aws_env, monkeypatch)
     assert environment.settings_from_env() == CampaignSettings()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{frames: 3}", "AIV_SETTINGS is not valid JSON"),
-    ("[1, 2]", "must be a JSON object"),
-    ('{"frames": 3, "clips": ["a"]}', r"unknown fields \['clips'\]"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{frames: 3}", "AIV_SETTINGS is not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"frames": 3, "clips": ["a"]}', r"unknown fields \['clips'\]"),
+    ],
+)
 def test_bad_settings_are_a_config_error_naming_the_variable(aws_env, monkeypatch, text, message):
     monkeypatch.setenv(environment.SETTINGS, text)
     with pytest.raises(ConfigError, match=message):
@@ -41,8 +44,9 @@ def test_a_missing_variable_is_named(aws_env, monkeypatch):
 
 def test_the_lab_is_made_once_per_process(lab):
     assert environment.lab_from_env() is lab
-    assert lab.settings == CampaignSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                               for k, v in TINY_SETTINGS.items()})
+    assert lab.settings == CampaignSettings(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in TINY_SETTINGS.items()}
+    )
 
 
 def test_the_api_key_is_read_from_the_secret_once(aws_env):
@@ -66,8 +70,9 @@ def test_a_missing_secret_is_a_config_error_naming_it(aws_env):
         environment.anthropic_api_key(SECRET)
 
 
-@pytest.mark.parametrize("value, message", [("   ", "is empty"),
-                                            ("x7Gq-random-generated", "does not hold an Anthropic")])
+@pytest.mark.parametrize(
+    "value, message", [("   ", "is empty"), ("x7Gq-random-generated", "does not hold an Anthropic")]
+)
 def test_a_secret_that_is_not_a_key_is_refused(aws_env, value, message):
     boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=value)
     with pytest.raises(ConfigError, match=message):
@@ -84,16 +89,24 @@ def test_bedrock_needs_no_secret(aws_env, monkeypatch):
         environment.use_bedrock()
 
 
-def test_the_claude_proposer_calls_the_api_with_the_key_from_the_secret(archived_parent, lab, lambda_context,
-                                                                       fake_anthropic, monkeypatch):
+def test_the_claude_proposer_calls_the_api_with_the_key_from_the_secret(
+    archived_parent, lab, lambda_context, fake_anthropic, monkeypatch
+):
     monkeypatch.delenv("ANTHROPIC_API_KEY")  # the key must come from Secrets Manager, not the environment
     boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=TEST_API_KEY)
-    code = lab.artifacts.get(archived_parent.code_key).decode().replace("# --- end parameters ---",
-                                                                           "# tuned\n# --- end parameters ---")
-    fake_anthropic.reply(f"<hypothesis>A comment changes nothing.</hypothesis>\n\n```python\n{code}```\n",
-                         input_tokens=1000, output_tokens=200)
-    out = handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "claude", "random_seed": 1}),
-                                            lambda_context)
+    code = (
+        lab.artifacts.get(archived_parent.code_key)
+        .decode()
+        .replace("# --- end parameters ---", "# tuned\n# --- end parameters ---")
+    )
+    fake_anthropic.reply(
+        f"<hypothesis>A comment changes nothing.</hypothesis>\n\n```python\n{code}```\n",
+        input_tokens=1000,
+        output_tokens=200,
+    )
+    out = handler_module("propose").handler(
+        step_event("Propose", {"run_id": "r", "proposer": "claude", "random_seed": 1}), lambda_context
+    )
     assert out["proposed"] is True
     [request] = fake_anthropic.requests
     sent = (request.headers.get("x-api-key"), request.headers.get("authorization", "").removeprefix("Bearer "))

@@ -18,8 +18,10 @@ from aiv.local import open_local_lab
 from gpu_runner import entry
 from gpu_runner.entry import main
 
-CRASHING = ("import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n"
-            "def decode(bitstream):\n    return None\n")
+CRASHING = (
+    "import numpy as np\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n"
+    "def decode(bitstream):\n    return None\n"
+)
 
 
 BASIS = "upper bound: g4dn.2xlarge On-Demand list price in us-east-1, $0.752/h; Spot costs less"
@@ -62,16 +64,18 @@ def test_the_job_evaluates_an_experiment_from_the_bucket_and_table(clips_in_buck
     assert result["train"]["clips"][0]["source"] == f"s3://{BUCKET}/clips/tiny_pan.y4m"
     assert lab.experiments.get_experiment(experiment_id).status == "evaluating"  # record() closes it
     log = events(lab.experiments, experiment_id)
-    assert any(line.startswith("evaluate: job local attempt 1 on ") and line.endswith("evaluation started")
-               for line in log)
+    assert any(
+        line.startswith("evaluate: job local attempt 1 on ") and line.endswith("evaluation started") for line in log
+    )
     assert any("evaluation finished: ok in" in line for line in log)
     report = sandbox.isolation_report()  # every evaluation record says how the candidate was isolated
     assert [result[name]["isolation"] for name in ("cascade", "train", "validation")] == [report] * 3
     assert any("sandbox is WEAKENED" in line for line in log) == bool(report["weakened"])
 
 
-def test_a_weakened_sandbox_is_reported_loudly_and_the_evaluation_still_runs(clips_in_bucket, lab, tiny_codec_source,
-                                                                             monkeypatch, capsys):
+def test_a_weakened_sandbox_is_reported_loudly_and_the_evaluation_still_runs(
+    clips_in_bucket, lab, tiny_codec_source, monkeypatch, capsys
+):
     refused = "sandbox setup: OSError: [Errno 1] unshare: Operation not permitted"
 
     def unprivileged_container(candidate: Isolation) -> None:
@@ -112,8 +116,9 @@ def test_the_instance_metadata_probe_tells_an_open_service_from_a_blocked_one(li
     assert entry.instance_metadata_reachable(closed_address(), timeout_s=1.0) is False
 
 
-def test_a_batch_job_that_reaches_instance_metadata_says_so_loudly(aws, lab, tiny_codec_source, monkeypatch, listening,
-                                                                   capsys):
+def test_a_batch_job_that_reaches_instance_metadata_says_so_loudly(
+    aws, lab, tiny_codec_source, monkeypatch, listening, capsys
+):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     monkeypatch.setenv("AWS_BATCH_JOB_ID", "job-1")
     monkeypatch.setattr(entry, "IMDS_ADDRESS", closed_address())
@@ -137,8 +142,9 @@ def test_a_codec_that_crashes_is_a_result_not_a_job_failure(clips_in_bucket, lab
     assert "boom in encode" in result["reason"]
 
 
-def test_a_metric_failure_after_the_codec_ran_is_a_job_failure_at_stage_harness(clips_in_bucket, lab,
-                                                                                 tiny_codec_source, monkeypatch, capsys):
+def test_a_metric_failure_after_the_codec_ran_is_a_job_failure_at_stage_harness(
+    clips_in_bucket, lab, tiny_codec_source, monkeypatch, capsys
+):
     from aiv import evaluate as evaluator
     from aiv.errors import MetricError
 
@@ -148,6 +154,7 @@ def test_a_metric_failure_after_the_codec_ran_is_a_job_failure_at_stage_harness(
         if clip.name != "smoke":
             raise MetricError("VMAF: ffmpeg crashed")
         return real(clip, planes, *args)
+
     monkeypatch.setattr(evaluator, "measure_quality", fails_on_campaign_clips)
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     assert main(["--experiment-id", experiment_id]) == 1
@@ -160,8 +167,10 @@ def test_a_missing_clip_is_an_infrastructure_failure_recorded_with_the_experimen
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     assert main(["--experiment-id", experiment_id]) == 1
     assert f"s3://{BUCKET}/clips/tiny_pan.y4m" in capsys.readouterr().err
-    assert any("the job failed: ClipError: clip 'tiny_pan.y4m' is neither a built-in clip nor in the bucket" in line
-               for line in events(lab.experiments, experiment_id))
+    assert any(
+        "the job failed: ClipError: clip 'tiny_pan.y4m' is neither a built-in clip nor in the bucket" in line
+        for line in events(lab.experiments, experiment_id)
+    )
     assert not lab.artifacts.exists(f"results/{experiment_id}.json")
 
 
@@ -189,10 +198,14 @@ def test_an_experiment_not_ready_is_a_usage_error(aws, lab, tiny_codec_source, c
     assert main(["--experiment-id", "exp-none"]) == 2
 
 
-def test_the_same_entry_point_runs_on_a_local_store(aws_env, monkeypatch, tmp_path, tiny_clip_files, tiny_codec_source,
-                                                   unpriced):
-    settings = dict(TINY_SETTINGS, train_clips=[str(tiny_clip_files["tiny_pan.y4m"])],
-                    validation_clips=[str(tiny_clip_files["tiny_noise.y4m"])])
+def test_the_same_entry_point_runs_on_a_local_store(
+    aws_env, monkeypatch, tmp_path, tiny_clip_files, tiny_codec_source, unpriced
+):
+    settings = dict(
+        TINY_SETTINGS,
+        train_clips=[str(tiny_clip_files["tiny_pan.y4m"])],
+        validation_clips=[str(tiny_clip_files["tiny_noise.y4m"])],
+    )
     monkeypatch.setenv(environment.SETTINGS, json.dumps(settings))
     for name in (environment.TABLE, environment.BUCKET):
         monkeypatch.delenv(name)  # nothing of AWS is needed or touched
@@ -216,6 +229,7 @@ def test_the_experiment_id_is_required(argv):
 
 # --- what the job costs --------------------------------------------------------------------------
 
+
 def test_the_job_records_its_seconds_and_their_price(clips_in_bucket, lab, tiny_codec_source, priced):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     status, elapsed = timed_main(["--experiment-id", experiment_id])
@@ -225,14 +239,17 @@ def test_the_job_records_its_seconds_and_their_price(clips_in_bucket, lab, tiny_
     assert cost["compute_s"] < cost["batch_s"]  # the codec's own seconds are part of the job's
     assert cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
     assert cost["gpu_price_basis"] == BASIS
-    assert any(f"s of GPU job recorded, {cost['batch_s']:.0f} s in all" in line
-               for line in events(lab.experiments, experiment_id))
+    assert any(
+        f"s of GPU job recorded, {cost['batch_s']:.0f} s in all" in line
+        for line in events(lab.experiments, experiment_id)
+    )
 
 
 def test_a_retried_job_adds_its_seconds_to_the_earlier_attempts(clips_in_bucket, lab, tiny_codec_source, priced):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, CRASHING, "evaluating")  # attempt 1 died ...
-    earlier = dict(lab.experiments.get_experiment(experiment_id).cost, batch_s=1000.0, gpu_usd=0.208889,
-                   gpu_price_basis=BASIS)  # ... after recording its seconds
+    earlier = dict(
+        lab.experiments.get_experiment(experiment_id).cost, batch_s=1000.0, gpu_usd=0.208889, gpu_price_basis=BASIS
+    )  # ... after recording its seconds
     lab.experiments.update_experiment(experiment_id, {"cost": earlier})
     status, elapsed = timed_main(["--experiment-id", experiment_id])
     assert status == 0
@@ -262,14 +279,15 @@ def test_a_failed_job_still_records_its_seconds(aws, lab, tiny_codec_source, pri
     assert cost["batch_s"] > 0 and cost["gpu_usd"] == pytest.approx(cost["batch_s"] * priced / 3600, abs=1e-6)
 
 
-def test_a_malformed_price_is_an_infrastructure_failure_naming_it(clips_in_bucket, lab, tiny_codec_source,
-                                                                  monkeypatch):
+def test_a_malformed_price_is_an_infrastructure_failure_naming_it(clips_in_bucket, lab, tiny_codec_source, monkeypatch):
     monkeypatch.setenv(GPU_PRICE, "cheap")
     monkeypatch.setenv(GPU_PRICE_BASIS, BASIS)
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     assert main(["--experiment-id", experiment_id]) == 1
-    assert any(f"the job failed: ConfigError: {GPU_PRICE} must be a positive number" in line
-               for line in events(lab.experiments, experiment_id))
+    assert any(
+        f"the job failed: ConfigError: {GPU_PRICE} must be a positive number" in line
+        for line in events(lab.experiments, experiment_id)
+    )
     assert not lab.artifacts.exists(f"results/{experiment_id}.json")  # it failed before evaluating
     cost = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] > 0 and cost["gpu_usd"] is None  # no price stands in for the one it could not read

@@ -36,8 +36,9 @@ print(json.dumps({"modules": sorted(names), "distributions": sorted({d for n in 
 def imported_by(handler: str) -> dict:
     """The top-level modules and distributions importing functions/<handler>.py loads, in a fresh interpreter."""
     env = {**os.environ, **ENV}
-    out = subprocess.run([sys.executable, "-c", PROBE, handler], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, handler], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from aiv.aws.prices import (GPU_PRICE, GPU_PRICE_BASIS, GpuPrice, job_price, on_demand_price, price_environment,
-                            price_from_env)
+from aiv.aws.prices import (
+    GPU_PRICE,
+    GPU_PRICE_BASIS,
+    GpuPrice,
+    job_price,
+    on_demand_price,
+    price_environment,
+    price_from_env,
+)
 from aiv.cost_arithmetic import gpu_usd
 from aiv.errors import ConfigError
 
@@ -23,15 +30,20 @@ def test_a_single_on_demand_type_is_priced_exactly():
 def test_several_types_or_spot_make_the_dearest_list_price_an_upper_bound():
     price = job_price("us-east-1", ["g4dn.4xlarge", "g4dn.xlarge", "g4dn.2xlarge"], spot=True)
     assert price.usd_per_hour == 1.204
-    assert price.basis == ("upper bound: g4dn.4xlarge On-Demand list price in us-east-1, $1.204/h; Batch may place "
-                           "the job on a cheaper type (g4dn.xlarge, g4dn.2xlarge); Spot costs less")
+    assert price.basis == (
+        "upper bound: g4dn.4xlarge On-Demand list price in us-east-1, $1.204/h; Batch may place "
+        "the job on a cheaper type (g4dn.xlarge, g4dn.2xlarge); Spot costs less"
+    )
     assert job_price("us-east-1", ["g4dn.xlarge"], spot=True).basis.startswith("upper bound: g4dn.xlarge")
 
 
-@pytest.mark.parametrize("region, types, named", [
-    ("us-east-1", ["g4dn.xlarge", "g5.xlarge"], "instance type 'g5.xlarge' in region 'us-east-1'"),
-    ("eu-west-1", ["g4dn.xlarge"], "region 'eu-west-1'"),
-])
+@pytest.mark.parametrize(
+    "region, types, named",
+    [
+        ("us-east-1", ["g4dn.xlarge", "g5.xlarge"], "instance type 'g5.xlarge' in region 'us-east-1'"),
+        ("eu-west-1", ["g4dn.xlarge"], "region 'eu-west-1'"),
+    ],
+)
 def test_a_price_missing_from_the_table_is_an_error_naming_it(region, types, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         job_price(region, types, spot=True)
@@ -53,13 +65,16 @@ def test_no_price_in_the_environment_is_none(monkeypatch):
     assert price_from_env() is None
 
 
-@pytest.mark.parametrize("price, basis, named", [
-    ("0.752", "", GPU_PRICE_BASIS),
-    ("", "upper bound: g4dn.2xlarge", GPU_PRICE),
-    ("cheap", "upper bound: g4dn.2xlarge", GPU_PRICE),
-    ("0", "upper bound: g4dn.2xlarge", GPU_PRICE),
-    ("nan", "upper bound: g4dn.2xlarge", GPU_PRICE),
-])
+@pytest.mark.parametrize(
+    "price, basis, named",
+    [
+        ("0.752", "", GPU_PRICE_BASIS),
+        ("", "upper bound: g4dn.2xlarge", GPU_PRICE),
+        ("cheap", "upper bound: g4dn.2xlarge", GPU_PRICE),
+        ("0", "upper bound: g4dn.2xlarge", GPU_PRICE),
+        ("nan", "upper bound: g4dn.2xlarge", GPU_PRICE),
+    ],
+)
 def test_a_bad_price_in_the_environment_is_an_error_naming_the_variable(monkeypatch, price, basis, named):
     monkeypatch.setenv(GPU_PRICE, price)
     monkeypatch.setenv(GPU_PRICE_BASIS, basis)
@@ -69,6 +84,14 @@ def test_a_bad_price_in_the_environment_is_an_error_naming_the_variable(monkeypa
 
 def test_the_guide_says_what_each_experiment_records():
     section = GUIDE.read_text().split("### Per experiment", 1)[1].split("\n## ", 1)[0]
-    for needle in ("`batch_s`", "`gpu_usd`", "`gpu_price_basis`", "`compute_s`", "`llm_usd`", GPU_PRICE,
-                   "upper bound", "aiv/aws/prices.py"):
+    for needle in (
+        "`batch_s`",
+        "`gpu_usd`",
+        "`gpu_price_basis`",
+        "`compute_s`",
+        "`llm_usd`",
+        GPU_PRICE,
+        "upper bound",
+        "aiv/aws/prices.py",
+    ):
         assert needle in section, needle

@@ -21,8 +21,16 @@ import boto3
 import pytest
 from botocore.exceptions import NoRegionError
 from asl import PAYLOAD_LIMIT_BYTES, Execution, StatesError, history_event_count, payload_size
-from awslab import (BUCKET, IDEMPOTENCY_TABLE, REGION, TABLE, LambdaContext, apply_stack_env, handler_module,
-                    write_tiny_clips)
+from awslab import (
+    BUCKET,
+    IDEMPOTENCY_TABLE,
+    REGION,
+    TABLE,
+    LambdaContext,
+    apply_stack_env,
+    handler_module,
+    write_tiny_clips,
+)
 from batch import AttemptOutcome, BatchJobs
 from moto import mock_aws
 
@@ -43,8 +51,10 @@ BATCH_SYNC = "arn:aws:states:::batch:submitJob.sync"
 LIST_EXECUTIONS = "arn:aws:states:::aws-sdk:sfn:listExecutions"
 ENTRY = ["python", "-m", "gpu_runner.entry"]
 EMPTY_TABLE = f"{TABLE}-empty"
-CRASHING = ("import numpy as np\n\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n\n"
-            "def decode(bitstream):\n    return None\n")
+CRASHING = (
+    "import numpy as np\n\n\ndef encode(y, u, v, fps, quality):\n    raise RuntimeError('boom in encode')\n\n\n"
+    "def decode(bitstream):\n    return None\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +83,11 @@ class Routes:
 
 @pytest.fixture(scope="module")
 def routes(synthesized) -> Routes:
-    handlers = {logical_id: resource["Properties"]["Handler"].removesuffix(".handler")
-                for logical_id, resource in synthesized["Pipeline"]["Resources"].items()
-                if resource["Type"] == "AWS::Lambda::Function"}
+    handlers = {
+        logical_id: resource["Properties"]["Handler"].removesuffix(".handler")
+        for logical_id, resource in synthesized["Pipeline"]["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
     [job] = [r for r in synthesized["Compute"]["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
     return Routes(handlers, job["Properties"]["RetryStrategy"])
 
@@ -101,8 +113,15 @@ def seeded(world, definition, routes) -> tuple:
     return run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 5})
 
 
-def run(definition: dict, routes: Routes, execution_input: dict, *, attempt=None, running: int = 1,
-        broken: tuple[str, ...] = ()) -> tuple[Execution, object]:
+def run(
+    definition: dict,
+    routes: Routes,
+    execution_input: dict,
+    *,
+    attempt=None,
+    running: int = 1,
+    broken: tuple[str, ...] = (),
+) -> tuple[Execution, object]:
     """Execute the definition: Lambda tasks in process (a handler module in `broken` raises instead), the Batch
     task through tests/aws/batch.py, each attempt `attempt(parameters, number)` (default: gpu_runner.entry's main),
     and ListExecutions answering `running` executions RUNNING (this one included)."""
@@ -118,8 +137,11 @@ def run(definition: dict, routes: Routes, execution_input: dict, *, attempt=None
         if resource == BATCH_SYNC:
             return BatchJobs(routes.retry_strategy, attempt or batch_attempt).submit(parameters)
         if resource == LIST_EXECUTIONS:
-            assert parameters == {"StateMachineArn": execution.machine_arn, "StatusFilter": "RUNNING",
-                                  "MaxResults": 2}, parameters
+            assert parameters == {
+                "StateMachineArn": execution.machine_arn,
+                "StatusFilter": "RUNNING",
+                "MaxResults": 2,
+            }, parameters
             return {"Executions": [{"executionArn": f"{execution.arn}-{i}"} for i in range(min(running, 2))]}
         raise AssertionError(f"the definition calls {resource}, which this test does not route")
 
@@ -162,8 +184,11 @@ def test_an_empty_table_gets_its_seeds_evaluated_then_a_candidate_succeeds(world
     assert max(i for i, state in enumerate(entered) if state == "SeedRecorded") < entered.index("Propose")
     seeds = seed_experiments(lab)
     for name, [experiment] in seeds.items():
-        assert (experiment.status, experiment.proposer, experiment.run_id) == ("succeeded", "builtin",
-                                                                                       execution.name), name
+        assert (experiment.status, experiment.proposer, experiment.run_id) == (
+            "succeeded",
+            "builtin",
+            execution.name,
+        ), name
         assert isinstance(experiment.score, float)
         result = json.loads(lab.artifacts.get(experiment.result_key))
         assert result["status"] == "ok" and [c["name"] for c in result["train"]["clips"]] == ["tiny_pan"]
@@ -182,15 +207,21 @@ def test_the_admin_api_starts_executions_with_inputs_the_state_machine_reads(wor
     assert set(control.rerun_input(lab.experiments, archived)) <= read
 
 
-def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api_starts(world, seeded, definition,
-                                                                                        routes, tiny_codec_source):
+def test_an_imported_codec_is_evaluated_as_a_seed_of_the_execution_the_admin_api_starts(
+    world, seeded, definition, routes, tiny_codec_source
+):
     lab, _ = world
     name = f"import-{uuid.uuid4().hex[:8]}"
     entered = import_codec({"run_id": name, "name": "tiny", "source": tiny_codec_source, "origin": "a test"}, lab)
-    execution_input = {"seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + entered["experiment_id"]], "candidates": 1,
-                       "proposer": "offline", "seed": 21}
-    assert set(execution_input) <= {key.removesuffix(".$") for key in
-                                    definition["States"]["Defaults"]["Parameters"]["defaults"]}
+    execution_input = {
+        "seeds": [*BUILTIN_CODECS, IMPORT_PREFIX + entered["experiment_id"]],
+        "candidates": 1,
+        "proposer": "offline",
+        "seed": 21,
+    }
+    assert set(execution_input) <= {
+        key.removesuffix(".$") for key in definition["States"]["Defaults"]["Parameters"]["defaults"]
+    }
     execution, _ = run(definition, routes, execution_input)
     entered_states = states_entered(execution)
     assert entered_states.count("SeedArchived") == len(BUILTIN_CODECS)  # the built-ins were evaluated before
@@ -230,8 +261,14 @@ class CrashingProposer:
 
     def propose(self, context) -> Proposal:
         note = f"# attempt with feedback: {context.retry_feedback.reason[:40]!r}\n" if context.retry_feedback else ""
-        return Proposal(code=note + CRASHING, hypothesis="encode raises", parents=[context.parent.experiment_id],
-                        proposer=self.name, model=None, usage=Usage())
+        return Proposal(
+            code=note + CRASHING,
+            hypothesis="encode raises",
+            parents=[context.parent.experiment_id],
+            proposer=self.name,
+            model=None,
+            usage=Usage(),
+        )
 
 
 def run_crashing(world, definition: dict, routes: Routes, seed: int, **options) -> tuple[Execution, object]:
@@ -268,8 +305,9 @@ def test_a_rejected_rerun_is_proposed_once(world, seeded, definition, routes):
     lab, _ = world
     source = CodecSource("crasher", CRASHING, "test")
     lab.artifacts.put(code_key(source.sha256), CRASHING.encode(), "text/x-python")
-    crashed = new_experiment("run-old", "offline", [], "crashes in encode", source.sha256,
-                             benchmark=current_benchmark(lab.experiments))
+    crashed = new_experiment(
+        "run-old", "offline", [], "crashes in encode", source.sha256, benchmark=current_benchmark(lab.experiments)
+    )
     lab.experiments.create_experiment(crashed)
     execution, output = run(definition, routes, {"candidates": 1, "rerun_of": crashed.id, "seed": 31})
     [outcome] = output
@@ -324,8 +362,10 @@ def test_with_no_seed_evaluated_the_candidates_fail_with_empty_archive_recorded(
     assert output == [{"experiment_id": None, "status": "failed", "recorded": True}]
     assert [e.state for e in execution.history if e.kind == "caught"][-1] == "Propose"
     [event] = [e for e in events if e["experiment_id"] is None and e["kind"] == "failed"]
-    assert "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded on benchmark pending yet" in \
-        event["message"]
+    assert (
+        "failed at propose before an experiment existed: EmptyArchive: no experiment has succeeded on benchmark pending yet"
+        in event["message"]
+    )
     assert event["data"]["reason"].startswith("EmptyArchive: ")
     for text in (json.dumps(output), json.dumps(event)):
         assert "stackTrace" not in text and "Traceback" not in text and 'File "' not in text
@@ -342,8 +382,9 @@ def test_a_spot_reclaim_retries_the_job_and_the_next_attempt_redoes_the_evaluati
             return AttemptOutcome(exit_code=None, status_reason="Host EC2 (instance i-0123) terminated.")
         return batch_attempt(parameters, number)
 
-    execution, output = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 41},
-                            attempt=reclaimed_once)
+    execution, output = run(
+        definition, routes, {"candidates": 1, "proposer": "offline", "seed": 41}, attempt=reclaimed_once
+    )
     [outcome] = output
     assert outcome["status"] == "succeeded"
     messages = [e["message"] for e in lab.experiments.events(outcome["experiment_id"])]
@@ -359,17 +400,32 @@ def test_a_job_that_exits_non_zero_is_not_retried(routes):
         return AttemptOutcome(exit_code=1)
 
     with pytest.raises(StatesError, match="States.TaskFailed"):
-        BatchJobs(routes.retry_strategy, failing).submit({"JobName": "j", "JobQueue": "q", "JobDefinition": "d",
-                                                          "ContainerOverrides": {"Command": ENTRY}})
+        BatchJobs(routes.retry_strategy, failing).submit(
+            {"JobName": "j", "JobQueue": "q", "JobDefinition": "d", "ContainerOverrides": {"Command": ENTRY}}
+        )
     assert attempts == [1]  # EXIT on any other reason: an infrastructure error is not run three times
 
 
-def test_when_recording_a_failure_fails_the_item_ends_unrecorded_and_its_siblings_go_on(world, seeded, definition,
-                                                                                        routes):
-    execution, output = run(definition, routes, {"candidates": 2, "proposer": "offline", "seed": 13},
-                            broken=("propose", "mark_failed"))
-    assert output == [{"experiment_id": "", "status": "failed", "recorded": False, "stage": "propose",
-                       "error": "RuntimeError", "close_error": "RuntimeError"}] * 2  # both items ran to their end
+def test_when_recording_a_failure_fails_the_item_ends_unrecorded_and_its_siblings_go_on(
+    world, seeded, definition, routes
+):
+    execution, output = run(
+        definition, routes, {"candidates": 2, "proposer": "offline", "seed": 13}, broken=("propose", "mark_failed")
+    )
+    assert (
+        output
+        == [
+            {
+                "experiment_id": "",
+                "status": "failed",
+                "recorded": False,
+                "stage": "propose",
+                "error": "RuntimeError",
+                "close_error": "RuntimeError",
+            }
+        ]
+        * 2
+    )  # both items ran to their end
     assert states_entered(execution).count("MarkFailedUnrecorded") == 2
 
 
@@ -383,17 +439,20 @@ def test_an_error_without_a_cause_is_recorded_with_its_name(world, seeded, defin
     [outcome] = output
     experiment = lab.experiments.get_experiment(outcome["experiment_id"])
     assert (outcome["status"], experiment.status) == ("failed", "failed")
-    assert experiment.failure == {**experiment.failure, "stage": "evaluate",
-                                     "reason": "States.Timeout (the error carried no cause)"}
+    assert experiment.failure == {
+        **experiment.failure,
+        "stage": "evaluate",
+        "reason": "States.Timeout (the error carried no cause)",
+    }
 
 
 def test_a_scheduled_run_starts_nothing_while_another_runs(world, seeded, definition, routes):
-    execution, output = run(definition, routes, {"scheduled": True, "candidates": 1, "proposer": "offline"},
-                            running=2)
+    execution, output = run(definition, routes, {"scheduled": True, "candidates": 1, "proposer": "offline"}, running=2)
     assert states_entered(execution) == ["Scheduled?", "ListRunning", "Overlapping?", "AnotherRunInProgress"]
     assert output["running"] == {"count": 2}
-    alone, _ = run(definition, routes, {"scheduled": True, "candidates": 1, "proposer": "offline", "seed": 19},
-                   running=1)
+    alone, _ = run(
+        definition, routes, {"scheduled": True, "candidates": 1, "proposer": "offline", "seed": 19}, running=1
+    )
     assert "Recorded" in states_entered(alone)
     console, _ = run(definition, routes, {"candidates": 1, "proposer": "offline", "seed": 23}, running=2)
     assert "ListRunning" not in states_entered(console) and "Recorded" in states_entered(console)
@@ -401,8 +460,9 @@ def test_a_scheduled_run_starts_nothing_while_another_runs(world, seeded, defini
 
 @pytest.mark.parametrize("candidates", [0, MAX_CANDIDATES + 1, "3"])
 def test_k_outside_the_range_fails_the_execution_before_anything_runs(world, definition, routes, candidates):
-    with pytest.raises(StatesError, match=f"CandidatesOutOfRange: candidates must be a whole number from 1 to "
-                                          f"{MAX_CANDIDATES}"):
+    with pytest.raises(
+        StatesError, match=f"CandidatesOutOfRange: candidates must be a whole number from 1 to {MAX_CANDIDATES}"
+    ):
         run(definition, routes, {"candidates": candidates, "proposer": "offline"})
 
 
@@ -449,8 +509,7 @@ def on_a_fresh_table(patch, table: str, execution_input: dict, definition: dict,
         environment.forget()
 
 
-def test_an_execution_naming_an_uploaded_set_trains_and_validates_on_its_clips(world, definition, routes,
-                                                                              tmp_path):
+def test_an_execution_naming_an_uploaded_set_trains_and_validates_on_its_clips(world, definition, routes, tmp_path):
     """{"corpus": set}: the seeds and the candidate are evaluated on the set's split, not AIV_SETTINGS' clips
     (train tiny_pan, validation tiny_noise); the set here has them the other way round."""
     from aiv.aws.clips import upload_set
@@ -458,11 +517,17 @@ def test_an_execution_naming_an_uploaded_set_trains_and_validates_on_its_clips(w
 
     _, patch = world
     files = write_tiny_clips(tmp_path)
-    upload_set(boto3.client("s3"), BUCKET, ClipSet("tiny-set", (str(files["tiny_noise.y4m"]),),
-                                                   (str(files["tiny_pan.y4m"]),)))
+    upload_set(
+        boto3.client("s3"), BUCKET, ClipSet("tiny-set", (str(files["tiny_noise.y4m"]),), (str(files["tiny_pan.y4m"]),))
+    )
     assert "corpus" in definition["States"]["Defaults"]["Parameters"]["defaults"]
-    execution, output, lab = on_a_fresh_table(patch, f"{TABLE}-corpus", {
-        "corpus": "tiny-set", "candidates": 1, "proposer": "offline", "seed": 11}, definition, routes)
+    execution, output, lab = on_a_fresh_table(
+        patch,
+        f"{TABLE}-corpus",
+        {"corpus": "tiny-set", "candidates": 1, "proposer": "offline", "seed": 11},
+        definition,
+        routes,
+    )
     seeds = seed_experiments(lab)
     [outcome] = output
     candidate = lab.experiments.get_experiment(outcome["experiment_id"])
@@ -473,14 +538,21 @@ def test_an_execution_naming_an_uploaded_set_trains_and_validates_on_its_clips(w
         assert [c["name"] for c in result["train"]["clips"]] == ["tiny_noise"], experiment.id
         assert [c["name"] for c in result["validation"]["clips"]] == ["tiny_pan"], experiment.id
         assert (experiment.settings["train_clips"], experiment.settings["validation_clips"]) == (
-            ["tiny-set/tiny_noise.y4m"], ["tiny-set/tiny_pan.y4m"])
+            ["tiny-set/tiny_noise.y4m"],
+            ["tiny-set/tiny_pan.y4m"],
+        )
     assert states_entered(execution).count("EvaluateSeed") == len(BUILTIN_CODECS)  # each job got --corpus tiny-set
 
 
 def test_an_execution_naming_a_set_not_in_the_bucket_records_why_each_item_failed(world, definition, routes):
     _, patch = world
-    execution, output, lab = on_a_fresh_table(patch, f"{TABLE}-no-corpus", {
-        "corpus": "no-such-set", "candidates": 1, "proposer": "offline", "seed": 13}, definition, routes)
+    execution, output, lab = on_a_fresh_table(
+        patch,
+        f"{TABLE}-no-corpus",
+        {"corpus": "no-such-set", "candidates": 1, "proposer": "offline", "seed": 13},
+        definition,
+        routes,
+    )
     entered = states_entered(execution)
     assert "EvaluateSeed" not in entered and "Evaluate" not in entered  # no GPU job started
     assert entered.count("MarkSeedFailed") == len(BUILTIN_CODECS) and entered.count("MarkFailed") == 1

@@ -19,8 +19,9 @@ def proposed_experiment(lab, code: str) -> str:
 
 def test_propose_creates_an_experiment_with_its_code_in_the_bucket(archived_parent, lab, lambda_context, capsys):
     propose = handler_module("propose")
-    out = propose.handler(step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7}),
-                          lambda_context)
+    out = propose.handler(
+        step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7}), lambda_context
+    )
     assert out["proposed"] is True and out["attempt"] == 1
     experiment = lab.experiments.get_experiment(out["experiment_id"])
     assert experiment.parents == [archived_parent.id]
@@ -36,8 +37,9 @@ def test_a_repeated_invocation_of_one_state_runs_the_step_once(archived_parent, 
     assert first == second
     assert lab.experiments.count_by_status().get("proposed") == 1
     assert metric_names(capsys.readouterr().out) == ["ProposalsCreated"]  # the replay counts nothing
-    third = propose.handler(step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7}, attempt=2),
-                            lambda_context)
+    third = propose.handler(
+        step_event("Propose", {"run_id": "run-1", "proposer": "offline", "random_seed": 7}, attempt=2), lambda_context
+    )
     assert third["experiment_id"] != first["experiment_id"]  # another attempt is another invocation
 
 
@@ -57,8 +59,9 @@ def test_an_unknown_proposer_fails_the_step_with_its_name(archived_parent, lambd
     from aiv.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown proposer 'gpt'"):
-        handler_module("propose").handler(step_event("Propose", {"run_id": "r", "proposer": "gpt", "random_seed": 1}),
-                                          lambda_context)
+        handler_module("propose").handler(
+            step_event("Propose", {"run_id": "r", "proposer": "gpt", "random_seed": 1}), lambda_context
+        )
 
 
 def test_seed_enters_a_built_in_codec_once(lab, lambda_context, capsys):
@@ -77,8 +80,9 @@ def test_seed_enters_a_built_in_codec_once(lab, lambda_context, capsys):
 
 def test_validate_passes_a_conforming_module(lab, lambda_context, tiny_codec_source, capsys):
     experiment_id = proposed_experiment(lab, tiny_codec_source)
-    out = handler_module("validate").handler(step_event("Validate", {"experiment_id": experiment_id, "attempt": 1}),
-                                             lambda_context)
+    out = handler_module("validate").handler(
+        step_event("Validate", {"experiment_id": experiment_id, "attempt": 1}), lambda_context
+    )
     assert out["valid"] is True
     assert lab.experiments.get_experiment(experiment_id).status == "validating"
     assert metric_names(capsys.readouterr().out) == ["ValidationPassed"]
@@ -87,8 +91,9 @@ def test_validate_passes_a_conforming_module(lab, lambda_context, tiny_codec_sou
 def test_validate_rejects_a_policy_violation_with_the_reason(lab, lambda_context, capsys):
     code = "import os\n\ndef encode(y, u, v, fps, quality):\n    return b''\n\ndef decode(b):\n    return None\n"
     experiment_id = proposed_experiment(lab, code)
-    out = handler_module("validate").handler(step_event("Validate", {"experiment_id": experiment_id, "attempt": 1}),
-                                             lambda_context)
+    out = handler_module("validate").handler(
+        step_event("Validate", {"experiment_id": experiment_id, "attempt": 1}), lambda_context
+    )
     assert (out["valid"], out["stage"]) == (False, "policy")
     assert "os" in out["reason"]
     experiment = lab.experiments.get_experiment(experiment_id)
@@ -105,8 +110,11 @@ def evaluated(lab, tiny_codec_source: str, result: dict) -> str:
 
 
 def test_record_sends_a_smoke_rejection_back_to_propose(lab, lambda_context, tiny_codec_source, capsys):
-    experiment_id = evaluated(lab, tiny_codec_source, {"status": "rejected", "stage": "smoke",
-                                                       "reason": "encode failed on the smoke clip: boom"})
+    experiment_id = evaluated(
+        lab,
+        tiny_codec_source,
+        {"status": "rejected", "stage": "smoke", "reason": "encode failed on the smoke clip: boom"},
+    )
     event = {"experiment_id": experiment_id, "result_key": f"results/{experiment_id}.json", "attempt": 1}
     out = handler_module("record").handler(step_event("Record", event), lambda_context)
     assert (out["rejected"], out["stage"]) == (True, "smoke")
@@ -115,10 +123,18 @@ def test_record_sends_a_smoke_rejection_back_to_propose(lab, lambda_context, tin
 
 
 def test_record_closes_a_failed_evaluation_with_its_failure(lab, lambda_context, tiny_codec_source, capsys):
-    failure = {"stage": "decode", "clip": "moving_object", "quality": 0.4, "reason": "wrong shape",
-               "evaluation": "train"}
-    experiment_id = evaluated(lab, tiny_codec_source, {"status": "failed", "failure": failure, "cascade": None,
-                                                       "train": None, "validation": None})
+    failure = {
+        "stage": "decode",
+        "clip": "moving_object",
+        "quality": 0.4,
+        "reason": "wrong shape",
+        "evaluation": "train",
+    }
+    experiment_id = evaluated(
+        lab,
+        tiny_codec_source,
+        {"status": "failed", "failure": failure, "cascade": None, "train": None, "validation": None},
+    )
     event = {"experiment_id": experiment_id, "result_key": f"results/{experiment_id}.json", "attempt": 1}
     out = handler_module("record").handler(step_event("Record", event), lambda_context)
     assert (out["status"], out["recorded"], out["score"]) == ("failed", True, None)
@@ -126,13 +142,12 @@ def test_record_closes_a_failed_evaluation_with_its_failure(lab, lambda_context,
     assert metric_names(capsys.readouterr().out) == ["ExperimentsRecorded", "ExperimentsFailed"]
 
 
-def test_mark_failed_closes_the_experiment_with_a_readable_lambda_cause(lab, lambda_context, tiny_codec_source,
-                                                                       capsys):
+def test_mark_failed_closes_the_experiment_with_a_readable_lambda_cause(lab, lambda_context, tiny_codec_source, capsys):
     experiment_id = proposed_experiment(lab, tiny_codec_source)
     cause = json.dumps({"errorMessage": "table is gone", "errorType": "UsageError", "stackTrace": ["..."]})
     out = handler_module("mark_failed").handler(
-        step_event("MarkFailed", {"experiment_id": experiment_id, "stage": "validate", "reason": cause}),
-        lambda_context)
+        step_event("MarkFailed", {"experiment_id": experiment_id, "stage": "validate", "reason": cause}), lambda_context
+    )
     assert out == {"experiment_id": experiment_id, "status": "failed", "recorded": True}
     assert lab.experiments.get_experiment(experiment_id).failure["reason"] == "UsageError: table is gone"
     assert metric_names(capsys.readouterr().out) == ["ExperimentsFailed"]
@@ -148,7 +163,8 @@ def test_mark_failed_after_three_rejections_sets_rejected(lab, lambda_context, t
 def test_mark_failed_without_an_experiment_records_a_campaign_event(lab, lambda_context, capsys):
     cause = json.dumps({"errorMessage": "no experiment has succeeded yet", "errorType": "EmptyArchive"})
     out = handler_module("mark_failed").handler(
-        step_event("MarkFailed", {"stage": "propose", "reason": cause}, item=2), lambda_context)
+        step_event("MarkFailed", {"stage": "propose", "reason": cause}, item=2), lambda_context
+    )
     assert out == {"experiment_id": None, "status": "failed", "recorded": True}
     [event] = lab.experiments.recent_events(limit=5)
     assert event["kind"] == "failed"
@@ -158,11 +174,19 @@ def test_mark_failed_without_an_experiment_records_a_campaign_event(lab, lambda_
 
 def test_a_batch_job_cause_becomes_one_line():
     mark_failed = handler_module("mark_failed")
-    cause = json.dumps({"JobName": "aiv-eval-exp-1", "JobId": "job-1", "Status": "FAILED",
-                        "StatusReason": "Essential container in task exited",
-                        "Container": {"ExitCode": 1, "LogStreamName": "aiv/default/abc"}})
-    assert mark_failed.readable_cause(cause) == ("Batch job aiv-eval-exp-1 (job-1) FAILED: Essential container in "
-                                                 "task exited; exit code 1; log stream aiv/default/abc")
+    cause = json.dumps(
+        {
+            "JobName": "aiv-eval-exp-1",
+            "JobId": "job-1",
+            "Status": "FAILED",
+            "StatusReason": "Essential container in task exited",
+            "Container": {"ExitCode": 1, "LogStreamName": "aiv/default/abc"},
+        }
+    )
+    assert mark_failed.readable_cause(cause) == (
+        "Batch job aiv-eval-exp-1 (job-1) FAILED: Essential container in "
+        "task exited; exit code 1; log stream aiv/default/abc"
+    )
     assert mark_failed.readable_cause("States.Timeout after 3600 s") == "States.Timeout after 3600 s"
 
 
@@ -192,10 +216,13 @@ def scored(name: str, score: float) -> Experiment:
     return replace(experiment, score=score, score_validation=score + 1.0, updated_at=f"2026-12-01T00:00:0{name[-1]}")
 
 
-@pytest.mark.parametrize("late, early, kept", [
-    (scored("exp-1", -5.0), scored("exp-2", -3.0), ["exp-0", "exp-2", "exp-1"]),  # both beat the best: both kept
-    (scored("exp-1", -3.0), scored("exp-2", -5.0), ["exp-0", "exp-2"]),  # the early one is better: the late is not
-])
+@pytest.mark.parametrize(
+    "late, early, kept",
+    [
+        (scored("exp-1", -5.0), scored("exp-2", -3.0), ["exp-0", "exp-2", "exp-1"]),  # both beat the best: both kept
+        (scored("exp-1", -3.0), scored("exp-2", -5.0), ["exp-0", "exp-2"]),  # the early one is better: the late is not
+    ],
+)
 def test_records_finishing_together_lose_no_best_score(lab, late, early, kept):
     note_best(lab.experiments, scored("exp-0", 1.0))
     note_best(InterleavedStore(lab.experiments, early), late)

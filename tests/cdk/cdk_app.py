@@ -25,10 +25,22 @@ from app import build_app  # noqa: E402
 from stacks.settings import Settings  # noqa: E402
 
 STACK_PARTS = ("Storage", "Compute", "Pipeline", "Schedule", "Dashboard")
-VARIANT_CONTEXT = {"use_bedrock": "true", "spot": "false", "budget_email": "lab@example.com",
-                   "schedule_enabled": "true", "schedule_rate": "rate(2 hours)", "schedule_corpus": "derf-cif"}
-NAG_MODULES = ("stacks.bundling", "stacks.storage", "stacks.compute", "stacks.pipeline", "stacks.schedule",
-               "stacks.dashboard")
+VARIANT_CONTEXT = {
+    "use_bedrock": "true",
+    "spot": "false",
+    "budget_email": "lab@example.com",
+    "schedule_enabled": "true",
+    "schedule_rate": "rate(2 hours)",
+    "schedule_corpus": "derf-cif",
+}
+NAG_MODULES = (
+    "stacks.bundling",
+    "stacks.storage",
+    "stacks.compute",
+    "stacks.pipeline",
+    "stacks.schedule",
+    "stacks.dashboard",
+)
 
 
 @dataclass
@@ -75,8 +87,9 @@ def cdk_json_context() -> dict[str, Any]:
 
 def synthesize(outdir: Path, extra: dict[str, Any]) -> Synth:
     """Build and synth the app into `outdir`; a cdk-nag failure is recorded, not raised."""
-    app = build_app({**cdk_json_context(), "bundling": "copy-only", **extra}, outdir=str(outdir),
-                    cloudformation_validation=False)
+    app = build_app(
+        {**cdk_json_context(), "bundling": "copy-only", **extra}, outdir=str(outdir), cloudformation_validation=False
+    )
     settings = Settings.from_context(app.node.try_get_context)
     try:
         app.synth()
@@ -85,6 +98,7 @@ def synthesize(outdir: Path, extra: dict[str, Any]) -> Synth:
         if "ValidationFailed" not in str(exc):
             raise
         error = str(exc)
-    templates = {part: json.loads((outdir / f"{settings.stack_name(part)}.template.json").read_text())
-                 for part in STACK_PARTS}
+    templates = {
+        part: json.loads((outdir / f"{settings.stack_name(part)}.template.json").read_text()) for part in STACK_PARTS
+    }
     return Synth(settings, outdir, templates, error)

@@ -12,9 +12,12 @@ def as_list(value: Any) -> list:
 
 def statements(template: dict, policy_id_prefix: str) -> list[dict]:
     """The statements of every AWS::IAM::Policy whose logical id starts with `policy_id_prefix`."""
-    return [statement for key, resource in template["Resources"].items()
-            if resource["Type"] == "AWS::IAM::Policy" and key.startswith(policy_id_prefix)
-            for statement in resource["Properties"]["PolicyDocument"]["Statement"]]
+    return [
+        statement
+        for key, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and key.startswith(policy_id_prefix)
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def actions(found: list[dict]) -> set[str]:

@@ -20,8 +20,11 @@ IGNORED = {"W3005"}
 @pytest.fixture(scope="module")
 def reports(synth, variant) -> dict[tuple[str, str], list]:
     """cfn-lint's matches for every template of both synths, each template linted once."""
-    return {(which, part): lint(json.dumps(app.template(part)), regions=[REGION])
-            for which, app in (("synth", synth), ("variant", variant)) for part in STACK_PARTS}
+    return {
+        (which, part): lint(json.dumps(app.template(part)), regions=[REGION])
+        for which, app in (("synth", synth), ("variant", variant))
+        for part in STACK_PARTS
+    }
 
 
 @pytest.mark.parametrize("which", ["synth", "variant"])

@@ -57,18 +57,24 @@ def user_data(synth) -> str:
 
 def test_containers_cannot_reach_the_instance_role_through_imds(synth):
     template = synth.only("Compute", "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
-    assert template["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required",
-                                           "HttpProtocolIpv6": "disabled"}
+    assert template["MetadataOptions"] == {
+        "HttpPutResponseHopLimit": 1,
+        "HttpTokens": "required",
+        "HttpProtocolIpv6": "disabled",
+    }
     [volume] = template["BlockDeviceMappings"]
     assert volume["Ebs"]["DeleteOnTermination"] is True and volume["Ebs"]["Encrypted"] is True
     # Batch runs ECS-EC2 jobs in host networking: the hop limit does not stop them, a firewall rule does.
     text = user_data(synth)
     message = email.message_from_string(text)
     assert message.is_multipart()  # Batch merges its own parts into MIME multipart user data only
-    [script] = [part.get_payload(decode=True).decode() for part in message.get_payload()
-                if part.get_content_type() == "text/x-shellscript"]
+    [script] = [
+        part.get_payload(decode=True).decode()
+        for part in message.get_payload()
+        if part.get_content_type() == "text/x-shellscript"
+    ]
     assert script == IMDS_BLOCK_SCRIPT.read_text()
-    rule = "--destination 169.254.169.254/32 --match cgroup --path \"${SLICE}\" --jump DROP"
+    rule = '--destination 169.254.169.254/32 --match cgroup --path "${SLICE}" --jump DROP'
     assert f"iptables --wait --insert OUTPUT 1 {rule}" in script and "SLICE=ecstasks.slice" in script
     assert script.index("systemctl start") < script.index("--insert OUTPUT")  # the cgroup exists before the rule
 
@@ -127,8 +133,9 @@ def test_job_definition_reserves_one_gpu_and_fits_every_instance_type(synth):
 def test_the_gpu_container_is_privileged_so_the_sandbox_gets_its_namespaces(synth):
     # aiv/codec/sandbox.py's mount jail and network namespace need CAP_SYS_ADMIN (unshare, mount) past
     # Docker's default seccomp profile: without them a candidate shares the container's network.
-    synth.assertions("Compute").has_resource_properties("AWS::Batch::JobDefinition", {
-        "ContainerProperties": Match.object_like({"Privileged": True, "User": "root"})})  # root: per-run uids
+    synth.assertions("Compute").has_resource_properties(
+        "AWS::Batch::JobDefinition", {"ContainerProperties": Match.object_like({"Privileged": True, "User": "root"})}
+    )  # root: per-run uids
     # Batch offers nothing narrower: its LinuxParameters cannot add single capabilities. If this starts
     # failing, Batch can, and the job should add CAP_SYS_ADMIN alone instead of running privileged.
     fields = {name.lower() for name in dir(batch.CfnJobDefinition.LinuxParametersProperty)}
@@ -138,8 +145,10 @@ def test_the_gpu_container_is_privileged_so_the_sandbox_gets_its_namespaces(synt
 def test_job_retries_only_when_spot_takes_the_instance(synth):
     strategy = synth.only("Compute", "AWS::Batch::JobDefinition")["RetryStrategy"]
     assert strategy["Attempts"] > 1
-    assert strategy["EvaluateOnExit"] == [{"Action": "RETRY", "OnStatusReason": "Host EC2*"},
-                                          {"Action": "EXIT", "OnReason": "*"}]
+    assert strategy["EvaluateOnExit"] == [
+        {"Action": "RETRY", "OnStatusReason": "Host EC2*"},
+        {"Action": "EXIT", "OnReason": "*"},
+    ]
 
 
 def test_job_image_is_an_asset_built_from_the_gpu_runner_dockerfile(synth):
@@ -172,8 +181,10 @@ def test_the_job_is_given_the_dearest_instance_list_price_as_an_upper_bound(synt
     # the defaults: Spot on g4dn.xlarge or g4dn.2xlarge in us-east-1; the job prices its seconds at the dearer
     spot = job_environment(synth)
     assert spot[GPU_PRICE] == "0.752"
-    assert spot[GPU_PRICE_BASIS] == ("upper bound: g4dn.2xlarge On-Demand list price in us-east-1, $0.752/h; Batch "
-                                     "may place the job on a cheaper type (g4dn.xlarge); Spot costs less")
+    assert spot[GPU_PRICE_BASIS] == (
+        "upper bound: g4dn.2xlarge On-Demand list price in us-east-1, $0.752/h; Batch "
+        "may place the job on a cheaper type (g4dn.xlarge); Spot costs less"
+    )
     on_demand = job_environment(variant)
     assert on_demand[GPU_PRICE] == "0.752" and "Spot" not in on_demand[GPU_PRICE_BASIS]
     assert on_demand[GPU_PRICE_BASIS].startswith("upper bound: g4dn.2xlarge On-Demand list price in us-east-1")
@@ -185,5 +196,8 @@ def test_every_allowed_instance_type_has_a_list_price_in_the_default_region():
 
 def test_a_region_without_list_prices_fails_the_synth_naming_it(tmp_path):
     with pytest.raises(ConfigError, match="no On-Demand price table for region 'eu-west-1'"):
-        build_app({**cdk_json_context(), "bundling": "copy-only", "region": "eu-west-1"}, outdir=str(tmp_path),
-                  cloudformation_validation=False)
+        build_app(
+            {**cdk_json_context(), "bundling": "copy-only", "region": "eu-west-1"},
+            outdir=str(tmp_path),
+            cloudformation_validation=False,
+        )

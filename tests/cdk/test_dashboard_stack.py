@@ -81,8 +81,14 @@ def test_only_cloudfront_holds_the_pages_api_key(synth):
 def test_the_admin_api_has_its_own_throttle(synth):
     stage = synth.only("Dashboard", "AWS::ApiGateway::Stage")
     admin = [m for m in stage["MethodSettings"] if m["ResourcePath"] != "/*"]
-    assert admin == [{**admin[0], "ResourcePath": f"/~1{ADMIN_PATH}~1{{proxy+}}", "HttpMethod": "*",
-                      "ThrottlingRateLimit": ADMIN_THROTTLE_RATE}]
+    assert admin == [
+        {
+            **admin[0],
+            "ResourcePath": f"/~1{ADMIN_PATH}~1{{proxy+}}",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": ADMIN_THROTTLE_RATE,
+        }
+    ]
 
 
 def test_stage_logs_access_traces_and_throttles(synth):
@@ -94,18 +100,30 @@ def test_stage_logs_access_traces_and_throttles(synth):
 
 def test_dashboard_lambda_reads_table_and_objects_only(synth):
     found = statements(synth.template("Dashboard"), "DashboardFunctionRole")
-    allowed = actions(found) - {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
-                                "xray:PutTelemetryRecords"}
+    allowed = actions(found) - {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
     assert "s3:GetObject" in allowed  # presigned links are signed with it
-    assert not any(a.startswith(("s3:Put", "dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "states:",
-                                 "scheduler:")) for a in allowed)
+    assert not any(
+        a.startswith(("s3:Put", "dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "states:", "scheduler:"))
+        for a in allowed
+    )
 
 
 def test_admin_lambda_may_steer_the_schedule_start_runs_and_write_the_table(synth):
     found = statements(synth.template("Dashboard"), "AdminFunctionRole")
     allowed = actions(found)
-    assert {"scheduler:GetSchedule", "scheduler:UpdateSchedule", "iam:PassRole", "states:StartExecution",
-            "dynamodb:UpdateItem", "dynamodb:Query"} <= allowed
+    assert {
+        "scheduler:GetSchedule",
+        "scheduler:UpdateSchedule",
+        "iam:PassRole",
+        "states:StartExecution",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+    } <= allowed
     [pass_role] = [s for s in found if "iam:PassRole" in as_list(s["Action"])]
     roles = imports(pass_role["Resource"])
     assert roles and all(name.startswith("AiV1-Schedule:") for name in roles)  # the run schedule's role only

@@ -25,8 +25,12 @@ def two_commits(tmp_path_factory) -> tuple[Synth, Synth]:
 
 def exports(synth: Synth) -> dict[str, tuple[str, object]]:
     """{export name: (its stack part, its value)} over every stack."""
-    return {output["Export"]["Name"]: (part, output["Value"]) for part in STACK_PARTS
-            for output in synth.template(part).get("Outputs", {}).values() if "Export" in output}
+    return {
+        output["Export"]["Name"]: (part, output["Value"])
+        for part in STACK_PARTS
+        for output in synth.template(part).get("Outputs", {}).values()
+        if "Export" in output
+    }
 
 
 def referenced(value: object) -> set[str]:
@@ -61,4 +65,5 @@ def test_a_new_commit_changes_no_cross_stack_export(two_commits):
         resources = (first.template(part)["Resources"], second.template(part)["Resources"])
         for logical_id in referenced(value) - {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::URLSuffix"}:
             assert resources[0][logical_id] == resources[1][logical_id], (
-                f"export {name} names {logical_id}, which a new commit changes")
+                f"export {name} names {logical_id}, which a new commit changes"
+            )

@@ -55,15 +55,19 @@ def test_the_synthesized_functions_use_the_staged_folder(synth):
 
 def test_gpu_image_context_holds_what_the_dockerfile_copies():
     dockerfile = (ROOT / "gpu_runner" / "Dockerfile").read_text()
-    sources = {source for line in dockerfile.splitlines() if line.startswith("COPY ")
-               for source in line.split()[1:-1]}  # COPY <source>... <destination>
+    sources = {
+        source for line in dockerfile.splitlines() if line.startswith("COPY ") for source in line.split()[1:-1]
+    }  # COPY <source>... <destination>
     assert sources and {source.split("/")[0] for source in sources} <= set(GPU_IMAGE_FILES)
     assert (ROOT / "gpu_runner" / "requirements.txt").is_file()
 
 
 def test_every_log_group_keeps_its_retention_and_goes_with_its_stack(synth):
-    groups = [group for part in ("Compute", "Pipeline", "Schedule", "Dashboard")
-              for group in synth.resources(part, "AWS::Logs::LogGroup").values()]
+    groups = [
+        group
+        for part in ("Compute", "Pipeline", "Schedule", "Dashboard")
+        for group in synth.resources(part, "AWS::Logs::LogGroup").values()
+    ]
     assert len(groups) == 12  # flow logs, Batch job, 8 Lambdas, state machine, API access log
     for group in groups:
         assert group["Properties"]["RetentionInDays"] == synth.settings.log_retention_days

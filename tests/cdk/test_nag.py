@@ -19,9 +19,12 @@ def _report(outdir: Path) -> dict:
 
 def _findings(report: dict) -> set[tuple[str, str]]:
     """(finding id, construct path) of every violation in a CDK validation report."""
-    return {(violation["ruleName"], construct["constructPath"])
-            for plugin in report["pluginReports"] for violation in plugin["violations"]
-            for construct in violation["violatingConstructs"]}
+    return {
+        (violation["ruleName"], construct["constructPath"])
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    }
 
 
 def _covers(scope: str, path: str) -> bool:
@@ -38,11 +41,17 @@ def test_every_finding_has_an_acknowledgment_and_every_acknowledgment_a_finding(
     assert report is not None  # acknowledgments were recorded, not applied: the raw findings are all here
     findings = _findings(report)
     acknowledged = variant.acknowledgments
-    unanswered = [(rule, path) for rule, path in findings
-                  if not any(rule == finding and _covers(scope, path) for scope, finding, _ in acknowledged)]
+    unanswered = [
+        (rule, path)
+        for rule, path in findings
+        if not any(rule == finding and _covers(scope, path) for scope, finding, _ in acknowledged)
+    ]
     assert unanswered == []
-    stale = [(scope, finding) for scope, finding, _ in acknowledged
-             if not any(rule == finding and _covers(scope, path) for rule, path in findings)]
+    stale = [
+        (scope, finding)
+        for scope, finding, _ in acknowledged
+        if not any(rule == finding and _covers(scope, path) for rule, path in findings)
+    ]
     assert stale == []
 
 

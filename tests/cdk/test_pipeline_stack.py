@@ -18,13 +18,26 @@ from stacks.settings import CANDIDATE_EVENTS_BUDGET, HISTORY_EVENT_QUOTA, MAX_CA
 from .cdk_app import ROOT
 from .cfn_json import actions, as_list, statements
 
-STEP_FUNCTIONS = {"Propose": "propose", "Validate": "validate", "Record": "record", "MarkFailed": "mark_failed",
-                  "MarkRejected": "mark_failed", "Seed": "seed", "ValidateSeed": "validate", "RecordSeed": "record",
-                  "MarkSeedFailed": "mark_failed", "MarkSeedRejected": "mark_failed"}
+STEP_FUNCTIONS = {
+    "Propose": "propose",
+    "Validate": "validate",
+    "Record": "record",
+    "MarkFailed": "mark_failed",
+    "MarkRejected": "mark_failed",
+    "Seed": "seed",
+    "ValidateSeed": "validate",
+    "RecordSeed": "record",
+    "MarkSeedFailed": "mark_failed",
+    "MarkSeedRejected": "mark_failed",
+}
 # Each Map's item: its tasks, and the one that closes a failed item.
-ITEMS = {"Candidates": ({"Propose", "Validate", "Evaluate", "Record", "MarkRejected", "MarkFailed"}, "MarkFailed"),
-         "Seeds": ({"Seed", "ValidateSeed", "EvaluateSeed", "RecordSeed", "MarkSeedRejected", "MarkSeedFailed"},
-                   "MarkSeedFailed")}
+ITEMS = {
+    "Candidates": ({"Propose", "Validate", "Evaluate", "Record", "MarkRejected", "MarkFailed"}, "MarkFailed"),
+    "Seeds": (
+        {"Seed", "ValidateSeed", "EvaluateSeed", "RecordSeed", "MarkSeedRejected", "MarkSeedFailed"},
+        "MarkSeedFailed",
+    ),
+}
 PAYLOAD = {"execution.$", "step", "attempt.$", "item.$"}
 
 
@@ -70,13 +83,18 @@ def test_evaluate_is_a_batch_sync_job_running_the_gpu_runner(item_states):
     assert evaluate["Resource"] == "arn:aws:states:::batch:submitJob.sync"
     command = ", ".join(f"'{part}'" for part in ENTRY_COMMAND)
     assert evaluate["Parameters"]["ContainerOverrides"] == {
-        "Command.$": f"States.Array({command}, $.last.experiment_id, '--corpus', $.corpus)"}  # "" (NONE): no set
+        "Command.$": f"States.Array({command}, $.last.experiment_id, '--corpus', $.corpus)"
+    }  # "" (NONE): no set
     assert evaluate["Parameters"]["JobQueue"].startswith("AiV1-Compute:")
     # by name, without a revision: Batch takes the latest active one, and nothing is imported for it
-    assert evaluate["Parameters"]["JobDefinition"] == "arn:aws:batch:us-east-1:123456789012:job-definition/AiV1-gpu-runner"
+    assert (
+        evaluate["Parameters"]["JobDefinition"] == "arn:aws:batch:us-east-1:123456789012:job-definition/AiV1-gpu-runner"
+    )
     assert evaluate["Next"] == "Record"
-    assert item_states["Record"]["Parameters"]["input"]["result_key.$"] == \
-        "States.Format('results/{}.json', $.last.experiment_id)"
+    assert (
+        item_states["Record"]["Parameters"]["input"]["result_key.$"]
+        == "States.Format('results/{}.json', $.last.experiment_id)"
+    )
 
 
 @pytest.mark.parametrize("item", ITEMS)
@@ -116,14 +134,23 @@ def test_the_seeds_are_evaluated_once_before_the_candidates(synth, definition, s
     seeds = states["Seeds"]
     assert seeds["ItemsPath"] == "$.seeds" and seeds["MaxConcurrency"] == synth.settings.map_concurrency
     assert seeds["ResultPath"] is None  # the execution's output stays the candidates'
-    assert seeds["ItemSelector"] == {"item.$": "$$.Map.Item.Index", "attempt": 1, "run_id.$": "$$.Execution.Name",
-                                     "name.$": "$$.Map.Item.Value", "corpus.$": "$.run.corpus"}
+    assert seeds["ItemSelector"] == {
+        "item.$": "$$.Map.Item.Index",
+        "attempt": 1,
+        "run_id.$": "$$.Execution.Name",
+        "name.$": "$$.Map.Item.Value",
+        "corpus.$": "$.run.corpus",
+    }
     assert seeds["ItemProcessor"]["StartAt"] == "Seed"
     assert seed_states["Seed"]["Parameters"]["input"] == {"run_id.$": "$.run_id", "name.$": "$.name"}
     created = seed_states["SeedCreated?"]
     assert created["Choices"] == [{"Variable": "$.last.created", "BooleanEquals": True, "Next": "ValidateSeed"}]
-    assert seed_states[created["Default"]] == {"Type": "Pass", "Comment": "evaluated by an earlier execution",
-                                               "OutputPath": "$.last", "End": True}
+    assert seed_states[created["Default"]] == {
+        "Type": "Pass",
+        "Comment": "evaluated by an earlier execution",
+        "OutputPath": "$.last",
+        "End": True,
+    }
     valid = seed_states["SeedValid?"]
     assert valid["Choices"][0]["Next"] == "EvaluateSeed" and valid["Default"] == "MarkSeedRejected"
     # The candidates' Batch job and record step, built by the same factories.
@@ -145,9 +172,15 @@ def test_rejections_loop_back_to_propose_until_the_attempts_run_out(item_states)
     rejected = item_states["Rejected?"]["Choices"][0]
     assert rejected == {"Variable": "$.last.rejected", "BooleanEquals": True, "Next": "AttemptsLeft?"}
     left = item_states["AttemptsLeft?"]
-    assert left["Choices"] == [{"And": [{"Variable": f"$.last.{RETRY_FIELD}", "BooleanEquals": True},
-                                        {"Variable": "$.attempt", "NumericLessThan": MAX_PROPOSAL_ATTEMPTS}],
-                                "Next": "Retry"}]
+    assert left["Choices"] == [
+        {
+            "And": [
+                {"Variable": f"$.last.{RETRY_FIELD}", "BooleanEquals": True},
+                {"Variable": "$.attempt", "NumericLessThan": MAX_PROPOSAL_ATTEMPTS},
+            ],
+            "Next": "Retry",
+        }
+    ]
     assert left["Default"] == "MarkRejected"
     retry = item_states["Retry"]
     assert retry["Next"] == "Propose"
@@ -171,8 +204,15 @@ def test_step_lambdas_are_python_312_traced_with_the_lab_environment(synth):
         props = function["Properties"]
         assert props["Runtime"] == "python3.12" and props["TracingConfig"] == {"Mode": "Active"}
         variables = props["Environment"]["Variables"]
-        assert {"AIV_TABLE", "AIV_IDEMPOTENCY_TABLE", "AIV_BUCKET", "AIV_API_KEY_SECRET", "AIV_SETTINGS",
-                "AIV_PROJECT", "POWERTOOLS_SERVICE_NAME"} <= set(variables)
+        assert {
+            "AIV_TABLE",
+            "AIV_IDEMPOTENCY_TABLE",
+            "AIV_BUCKET",
+            "AIV_API_KEY_SECRET",
+            "AIV_SETTINGS",
+            "AIV_PROJECT",
+            "POWERTOOLS_SERVICE_NAME",
+        } <= set(variables)
         assert variables["AIV_USE_BEDROCK"] == "0" and variables["AIV_CLIPS_PREFIX"] == "clips/"
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "AiV1"
         assert json.loads(variables["AIV_SETTINGS"]) == synth.settings.campaign
@@ -214,8 +254,15 @@ def test_bedrock_variant_grants_anthropic_models_only(variant):
 def test_state_machine_may_follow_and_terminate_its_batch_jobs(synth):
     found = statements(synth.template("Pipeline"), "StateMachineRole")
     allowed = actions(found)
-    assert {"batch:SubmitJob", "batch:DescribeJobs", "batch:TerminateJob", "events:PutRule", "events:PutTargets",
-            "events:DescribeRule", "lambda:InvokeFunction"} <= allowed
+    assert {
+        "batch:SubmitJob",
+        "batch:DescribeJobs",
+        "batch:TerminateJob",
+        "events:PutRule",
+        "events:PutTargets",
+        "events:DescribeRule",
+        "lambda:InvokeFunction",
+    } <= allowed
     [submit] = [s for s in found if "batch:SubmitJob" in as_list(s["Action"])]
     definition, queue = submit["Resource"]
     assert definition["Fn::Join"][1][-1] == ":job-definition/AiV1-gpu-runner*"  # that one name, any revision
@@ -233,15 +280,31 @@ def test_state_machine_logs_everything_and_traces(synth):
 
 
 def _template(definition_string) -> dict:
-    return {"Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine",
-                                      "Properties": {"DefinitionString": definition_string}}}}
+    return {
+        "Resources": {
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {"DefinitionString": definition_string},
+            }
+        }
+    }
 
 
 def test_definition_reader_resolves_references_and_substitutions():
-    joined = {"Fn::Join": ["", ['{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"',
-                                {"Fn::GetAtt": ["Fn1", "Arn"]},
-                                '","Parameters":{"Q":"', {"Fn::ImportValue": "Other:Queue"}, '","P":"arn:',
-                                {"Ref": "AWS::Partition"}, '"},"End":true}}}']]}
+    joined = {
+        "Fn::Join": [
+            "",
+            [
+                '{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"',
+                {"Fn::GetAtt": ["Fn1", "Arn"]},
+                '","Parameters":{"Q":"',
+                {"Fn::ImportValue": "Other:Queue"},
+                '","P":"arn:',
+                {"Ref": "AWS::Partition"},
+                '"},"End":true}}}',
+            ],
+        ]
+    }
     state = state_machine_definition(_template(joined))["States"]["A"]
     assert state["Resource"] == "Fn1"
     assert state["Parameters"] == {"Q": "Other:Queue", "P": f"arn:{PSEUDO_PARAMETERS['AWS::Partition']}"}
@@ -252,8 +315,9 @@ def test_definition_reader_resolves_references_and_substitutions():
 
 def test_definition_reader_refuses_what_it_cannot_resolve():
     with pytest.raises(ValueError, match="2 state machines"):
-        state_machine_definition({"Resources": {**_template("{}")["Resources"],
-                                                "Again": _template("{}")["Resources"]["Machine"]}})
+        state_machine_definition(
+            {"Resources": {**_template("{}")["Resources"], "Again": _template("{}")["Resources"]["Machine"]}}
+        )
     with pytest.raises(ValueError, match="does not resolve"):
         state_machine_definition(_template({"Fn::Join": ["", ["{", {"Fn::Sub": "x"}, "}"]]}))
     with pytest.raises(ValueError, match="neither a string nor an Fn::Join"):
@@ -278,15 +342,21 @@ def test_a_scheduled_run_starts_nothing_while_another_execution_runs(synth, defi
     assert scheduled["Next"] == "ListRunning"
     listing = states["ListRunning"]
     assert listing["Resource"] == "arn:aws:states:::aws-sdk:sfn:listExecutions"
-    assert listing["Parameters"] == {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING",
-                                     "MaxResults": 2}
+    assert listing["Parameters"] == {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        "StatusFilter": "RUNNING",
+        "MaxResults": 2,
+    }
     [overlapping] = states["Overlapping?"]["Choices"]
     assert overlapping == {"Variable": "$.running.count", "NumericGreaterThan": 1, "Next": "AnotherRunInProgress"}
     assert states["AnotherRunInProgress"]["Type"] == "Succeed" and states["Overlapping?"]["Default"] == "Defaults"
     machine = synth.only("Pipeline", "AWS::StepFunctions::StateMachine")
     assert machine["StateMachineName"] == "AiV1-Pipeline"
-    [listing_grant] = [s for s in statements(synth.template("Pipeline"), "StateMachineRole")
-                       if "states:ListExecutions" in as_list(s["Action"])]
+    [listing_grant] = [
+        s
+        for s in statements(synth.template("Pipeline"), "StateMachineRole")
+        if "states:ListExecutions" in as_list(s["Action"])
+    ]
     assert listing_grant["Resource"]["Fn::Join"][1][-1] == ":stateMachine:AiV1-Pipeline"  # itself only
 
 

@@ -66,8 +66,11 @@ def test_budget_with_an_email_watches_the_project_tag(variant):
     budget = variant.only("Schedule", "AWS::Budgets::Budget")
     assert budget["Budget"]["BudgetLimit"] == {"Amount": variant.settings.budget_usd, "Unit": "USD"}
     assert budget["Budget"]["TimeUnit"] == "MONTHLY"
-    assert budget["Budget"]["FilterExpression"]["Tags"] == {"Key": "Project", "Values": ["AiV1"],
-                                                            "MatchOptions": ["EQUALS"]}
+    assert budget["Budget"]["FilterExpression"]["Tags"] == {
+        "Key": "Project",
+        "Values": ["AiV1"],
+        "MatchOptions": ["EQUALS"],
+    }
     subscribers = [s for n in budget["NotificationsWithSubscribers"] for s in n["Subscribers"]]
     assert subscribers and all(s == {"SubscriptionType": "EMAIL", "Address": "lab@example.com"} for s in subscribers)
     kinds = {n["Notification"]["NotificationType"] for n in budget["NotificationsWithSubscribers"]}
@@ -85,8 +88,12 @@ def test_a_teardown_deletes_the_schedule_group_so_a_redeploy_can_create_it_again
     # its name is generated from the construct path, the same at every deploy: retained, it would block the next
     [group] = synth.resources("Schedule", "AWS::Scheduler::ScheduleGroup").values()
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete"
-    retained = {key: resource for part in STACK_PARTS for key, resource in synth.template(part)["Resources"].items()
-                if resource.get("DeletionPolicy") == "Retain"}
+    retained = {
+        key: resource
+        for part in STACK_PARTS
+        for key, resource in synth.template(part)["Resources"].items()
+        if resource.get("DeletionPolicy") == "Retain"
+    }
     # what docs/deploy.md lists as left behind: data, and API Gateway's account-wide logging role and setting
     prefixes = ("Experiments", "Artifacts", "AccessLogs", "ApiCloudWatchRole", "ApiAccount")
     assert sorted(key.rstrip("0123456789ABCDEF") for key in retained) == sorted(prefixes)

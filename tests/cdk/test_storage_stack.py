@@ -23,13 +23,17 @@ def _tables(synth) -> dict[str, dict]:
 def test_experiments_table_matches_table_design(synth):
     table = _tables(synth)["experiments"]["Properties"]
     assert table["BillingMode"] == table_design.BILLING_MODE
-    assert table["KeySchema"] == [{"AttributeName": table_design.PARTITION_KEY, "KeyType": "HASH"},
-                                  {"AttributeName": table_design.SORT_KEY, "KeyType": "RANGE"}]
+    assert table["KeySchema"] == [
+        {"AttributeName": table_design.PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": table_design.SORT_KEY, "KeyType": "RANGE"},
+    ]
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     assert set(indexes) == set(table_design.GSIS)
     for name, (partition_key, sort_key) in table_design.GSIS.items():
-        assert indexes[name]["KeySchema"] == [{"AttributeName": partition_key, "KeyType": "HASH"},
-                                              {"AttributeName": sort_key, "KeyType": "RANGE"}]
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": partition_key, "KeyType": "HASH"},
+            {"AttributeName": sort_key, "KeyType": "RANGE"},
+        ]
         assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
     declared = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     requested = table_design.experiments_table_request("experiments")["AttributeDefinitions"]
@@ -45,8 +49,10 @@ def test_experiments_table_is_recoverable_and_retained(synth):
 def test_idempotency_table_has_the_powertools_key_and_ttl(synth):
     table = _tables(synth)["idempotency"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": table_design.IDEMPOTENCY_KEY, "KeyType": "HASH"}]
-    assert table["TimeToLiveSpecification"] == {"AttributeName": table_design.IDEMPOTENCY_TTL_ATTRIBUTE,
-                                                "Enabled": True}
+    assert table["TimeToLiveSpecification"] == {
+        "AttributeName": table_design.IDEMPOTENCY_TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
     assert table["BillingMode"] == table_design.BILLING_MODE
     assert "GlobalSecondaryIndexes" not in table
 
@@ -63,18 +69,30 @@ def test_every_bucket_is_encrypted_private_and_retained(synth):
     for bucket in buckets.values():
         props = bucket["Properties"]
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
-            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        ]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
         assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
         assert bucket["DeletionPolicy"] == "Retain"
 
 
 def test_every_bucket_refuses_requests_without_tls(synth):
     policies = synth.resources("Storage", "AWS::S3::BucketPolicy")
-    protected = {policy["Properties"]["Bucket"]["Ref"] for policy in policies.values()
-                 if any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-                        and s["Action"] == "s3:*" for s in policy["Properties"]["PolicyDocument"]["Statement"])}
+    protected = {
+        policy["Properties"]["Bucket"]["Ref"]
+        for policy in policies.values()
+        if any(
+            s["Effect"] == "Deny"
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            and s["Action"] == "s3:*"
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+    }
     assert protected == set(synth.resources("Storage", "AWS::S3::Bucket"))
 
 
@@ -89,8 +107,10 @@ def test_artifacts_bucket_logs_access_and_moves_old_artifacts_to_infrequent_acce
         assert rule["Status"] == "Enabled"
         assert rule["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
     assert "clips/" not in rules  # clips are read by every evaluation: they stay in STANDARD
-    assert any(rule.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 7}
-               for rule in props["LifecycleConfiguration"]["Rules"])
+    assert any(
+        rule.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 7}
+        for rule in props["LifecycleConfiguration"]["Rules"]
+    )
 
 
 def test_api_key_secret_is_created_without_a_value(synth):
@@ -107,12 +127,28 @@ def test_bedrock_deploys_no_secret(variant):
 def test_storage_is_exported_under_stable_names(synth):
     outputs = synth.template("Storage")["Outputs"]
     names = {output["Export"]["Name"] for output in outputs.values()}
-    assert names == {f"AiV1-Storage-{key}" for key in (
-        "ExperimentsTableArn", "ExperimentsTable", "IdempotencyTableArn", "IdempotencyTable",
-        "ArtifactsBucketArn", "ArtifactsBucket", "ApiKeySecretArn")}
-    synth.assertions("Compute").has_resource_properties("AWS::Batch::JobDefinition", {"ContainerProperties": {
-        "Environment": Match.array_with([{"Name": "AIV_TABLE",
-                                          "Value": {"Fn::ImportValue": "AiV1-Storage-ExperimentsTable"}}])}})
+    assert names == {
+        f"AiV1-Storage-{key}"
+        for key in (
+            "ExperimentsTableArn",
+            "ExperimentsTable",
+            "IdempotencyTableArn",
+            "IdempotencyTable",
+            "ArtifactsBucketArn",
+            "ArtifactsBucket",
+            "ApiKeySecretArn",
+        )
+    }
+    synth.assertions("Compute").has_resource_properties(
+        "AWS::Batch::JobDefinition",
+        {
+            "ContainerProperties": {
+                "Environment": Match.array_with(
+                    [{"Name": "AIV_TABLE", "Value": {"Fn::ImportValue": "AiV1-Storage-ExperimentsTable"}}]
+                )
+            }
+        },
+    )
 
 
 TABLE_NAME, BUCKET_NAME = "AiV1-Storage-ExperimentsBA9AEAD2-1A2B3C", "aiv1-storage-artifacts82dd59a1-4d5e6f"

@@ -15,9 +15,13 @@ from aiv.aws.costs import CATEGORY_TAG, PROJECT_TAG
 from stacks.tagging import CostCategory
 
 REGION = "us-east-1"
-CATEGORY_OF_STACK = {"Storage": CostCategory.STORAGE, "Compute": CostCategory.INFERENCE,
-                     "Pipeline": CostCategory.ORCHESTRATOR, "Schedule": CostCategory.ORCHESTRATOR,
-                     "Dashboard": CostCategory.DASHBOARD}
+CATEGORY_OF_STACK = {
+    "Storage": CostCategory.STORAGE,
+    "Compute": CostCategory.INFERENCE,
+    "Pipeline": CostCategory.ORCHESTRATOR,
+    "Schedule": CostCategory.ORCHESTRATOR,
+    "Dashboard": CostCategory.DASHBOARD,
+}
 # Types without tags: each is free configuration of a tagged resource, or is tagged another way.
 UNTAGGABLE = {
     "AWS::ApiGateway::Account": "account-level API Gateway setting (the logs role); free",
