@@ -566,9 +566,6 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
     ok = np.pad(usable, 1)[..., None]
     side = {name: np.where(ok[sl], mvp[sl], mv) for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
     rows, cols = usable.shape
-    first_half = np.arange(cfg.block) < cfg.block // 2
-    horizontal = np.where(np.tile(first_half, cols)[None, :, None], _spread(side["l"], cfg.block), _spread(side["r"], cfg.block))
-    vertical = np.where(np.tile(first_half, rows)[:, None, None], _spread(side["t"], cfg.block), _spread(side["b"], cfg.block))
     blended = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
@@ -580,9 +577,11 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
         all_rows, all_cols = np.arange(acc.shape[-2], dtype=np.int32)[:, None], np.arange(acc.shape[-1], dtype=np.int32)[None, :]
         predict = _luma_pred if plane == 0 else _chroma_pred
         source = ref.phases if plane == 0 else ref.chroma
-        f = horizontal[::scale, ::scale][:, at_cols]
+        # the nearer neighbour's vector, gathered only at those columns and rows
+        block_of_row, block_of_col = all_rows // b, all_cols // b
+        f = np.where(((at_cols % b) < b // 2)[None, :, None], side["l"][block_of_row, at_cols // b], side["r"][block_of_row, at_cols // b])
         acc[..., at_cols] += wh[at_cols] * predict(source, cfg, all_rows, at_cols[None, :].astype(np.int32), f[..., 0], f[..., 1])
-        f = vertical[::scale, ::scale][at_rows]
+        f = np.where(((at_rows % b) < b // 2)[:, None, None], side["t"][at_rows[:, None] // b, block_of_col], side["b"][at_rows[:, None] // b, block_of_col])
         acc[..., at_rows, :] += wv[at_rows, None] * predict(source, cfg, at_rows[:, None].astype(np.int32), all_cols, f[..., 0], f[..., 1])
         blended.append(acc >> 4)
     return blended[0], blended[1]
@@ -1329,13 +1328,15 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     ox = ((chosen % cols) * b)[:, None] + np.array([0, h, 0, h])
     ys = (oy.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, :, None]
     xs = (ox.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, None, :]
-    target = cur[ys, xs]
+    target = cur[ys, xs].astype(np.int32)  # whole pel values: integer SSDs equal the float ones
     centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
+    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]
+    base = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))  # the sub-blocks' samples at vector 0
 
     def ssd(cand: np.ndarray) -> np.ndarray:
-        pred = _luma_pred(ref.phases, cfg, ys, xs, cand[:, 0, None, None], cand[:, 1, None, None])
-        return ((pred - target) ** 2).sum((1, 2))
+        offset = (cand[:, 0] * row + cand[:, 1]).astype(base.dtype)
+        return ((np.take(flat, base + offset[:, None, None]) - target) ** 2).sum((1, 2))
 
     def costs(cand: np.ndarray, d: np.ndarray) -> dict:
         """Per sub-block, the cost of its group's vector in each partition (halves: both sub-blocks' SSD)."""
