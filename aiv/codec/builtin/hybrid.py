@@ -577,11 +577,11 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
         all_rows, all_cols = np.arange(acc.shape[-2], dtype=np.int32)[:, None], np.arange(acc.shape[-1], dtype=np.int32)[None, :]
         predict = _luma_pred if plane == 0 else _chroma_pred
         source = ref.phases if plane == 0 else ref.chroma
-        # the nearer neighbour's vector, gathered only at those columns and rows
-        block_of_row, block_of_col = all_rows // b, all_cols // b
-        f = np.where(((at_cols % b) < b // 2)[None, :, None], side["l"][block_of_row, at_cols // b], side["r"][block_of_row, at_cols // b])
+        # the nearer neighbour's vector at only those columns and rows, chosen per block, then spread
+        first = (np.flatnonzero(ramp) < b // 2)[:, None]
+        f = np.repeat(np.where(first, side["l"][:, :, None], side["r"][:, :, None]).reshape(rows, -1, 2), b, 0)
         acc[..., at_cols] += wh[at_cols] * predict(source, cfg, all_rows, at_cols[None, :].astype(np.int32), f[..., 0], f[..., 1])
-        f = np.where(((at_rows % b) < b // 2)[:, None, None], side["t"][at_rows[:, None] // b, block_of_col], side["b"][at_rows[:, None] // b, block_of_col])
+        f = np.repeat(np.where(first[:, None], side["t"][:, None], side["b"][:, None]).reshape(-1, cols, 2), b, 1)
         acc[..., at_rows, :] += wv[at_rows, None] * predict(source, cfg, at_rows[:, None].astype(np.int32), all_cols, f[..., 0], f[..., 1])
         blended.append(acc >> 4)
     return blended[0], blended[1]
