@@ -1813,11 +1813,11 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     zz = _zigzag(ts)
     modes, imodes, dirs, refidx = frame.modes.tolist(), frame.imodes.tolist(), frame.dirs.tolist(), frame.refidx.tolist()
     mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
-    luma = frame.luma[:, :, zz].tolist()
-    chroma = frame.chroma[:, :, zz].tolist()
+    # levels move between the arrays and zigzag lists only for coded blocks: read when encoding, written when decoding
+    levels_of = (frame.luma, frame.chroma, frame.chroma)
+    nonzero = (np.any(frame.luma != 0, -1).tolist(), np.any(frame.chroma != 0, -1).tolist()) if enc else None
     splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), [frame.sub0.tolist(), frame.sub1.tolist()]
     zz_half = _zigzag(ts // 2) if cfg.tsplit else None
-    luma_small = frame.luma.reshape(rows * cols, k * k, 4, -1)[..., zz_half].tolist() if cfg.tsplit else None
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
@@ -1896,27 +1896,29 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             if mode == _INTER and cfg.tsplit:
                 small = coder.bit(ctx.small + int(c > 0 and smalls[r][c - 1]) + int(r > 0 and smalls[r - 1][c]), smalls[r][c])
             smalls[r][c] = small
-            for plane, blocks, kk, offset in ((0, luma[m], k, 0), (1, chroma[m], kc, 0), (2, chroma[m], kc, kc * kc)):
+            for plane, kk, offset in ((0, k, 0), (1, kc, 0), (2, kc, kc * kc)):
                 grid = cbf[plane]
                 is_chroma = plane > 0
                 for j in range(kk * kk):
-                    lv = blocks[offset + j]
                     ty, tx = r * kk + j // kk, c * kk + j % kk
                     nb = (grid[ty][tx - 1] if tx > 0 else 0) + (grid[ty - 1][tx] if ty > 0 else 0)
-                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and any(lv))
+                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and nonzero[is_chroma][m][offset + j])
                     grid[ty][tx] = flag
-                    if flag and small and plane == 0:
-                        _small_blocks(coder, ctx, luma_small[m][j])
-                    elif flag:
+                    if not flag:
+                        continue
+                    block = levels_of[plane][m, offset + j]  # a view into the frame's levels
+                    if small and plane == 0:
+                        quads = block.reshape(4, -1)[:, zz_half].tolist() if enc else [[0] * (ts * ts // 4) for _ in range(4)]
+                        _small_blocks(coder, ctx, quads)
+                        if not enc:
+                            block.reshape(4, -1)[:, zz_half] = quads
+                    else:
+                        lv = block[zz].tolist() if enc else [0] * (ts * ts)
                         _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv)
+                        if not enc:
+                            block[zz] = lv
     if enc:
         return frame
-    unzz = np.argsort(zz)
-    luma_levels = np.array(luma, np.int64)[:, :, unzz]
-    small_mbs = np.array(smalls, bool).reshape(-1)
-    if small_mbs.any():
-        quads = np.array(luma_small, np.int64)[..., np.argsort(zz_half)]
-        luma_levels[small_mbs] = quads[small_mbs].reshape(-1, k * k, ts * ts)
     return _Frame(
         frame.kind,
         frame.depth,
@@ -1926,12 +1928,12 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
         np.array(refidx, np.int64),
         np.array(mvs[0], np.int64).reshape(rows, cols, 2),
         np.array(mvs[1], np.int64).reshape(rows, cols, 2),
-        luma_levels,
-        np.array(chroma, np.int64)[:, :, unzz],
+        frame.luma,
+        frame.chroma,
         np.array(splits, np.int64),
         np.array(subs[0], np.int64).reshape(rows, cols, 4, 2),
         np.array(subs[1], np.int64).reshape(rows, cols, 4, 2),
-        small_mbs.reshape(rows, cols),
+        np.array(smalls, bool),
     )
 
 
