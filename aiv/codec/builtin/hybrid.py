@@ -558,33 +558,48 @@ def _obmc_ramp(size: int, edge_weight: int) -> np.ndarray:
 def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Motion-compensated luma and chroma; with OBMC, blended with the predictions of the nearer
     horizontal and vertical neighbours' vectors (blocks not `usable` lend their own vector)."""
-    mv = mv.astype(np.int32)
-    own = _plain_predict(ref, cfg, mv)
     if cfg.obmc == 0:
-        return own
-    mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    ok = np.pad(usable, 1)[..., None]
-    side = {name: np.where(ok[sl], mvp[sl], mv) for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
+        return _plain_predict(ref, cfg, mv.astype(np.int32))
     rows, cols = usable.shape
-    blended = []
+    luma, chroma = _predict_blocks(ref, cfg, mv, usable, np.arange(rows * cols))
+    b, bc = cfg.block, cfg.block // 2
+    return (luma.reshape(rows, cols, b, b).swapaxes(1, 2).reshape(rows * b, cols * b),
+            chroma.reshape(2, rows, cols, bc, bc).swapaxes(2, 3).reshape(2, rows * bc, cols * bc))
+
+
+def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_predict` of only the blocks `chosen` (raster indices): luma [n, b, b] and chroma [2, n, b/2, b/2]."""
+    mv = mv.astype(np.int32)
+    rows, cols = usable.shape
+    own_mv = mv.reshape(-1, 2)[chosen]
+    if cfg.obmc:
+        mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        ok = np.pad(usable, 1)[..., None]
+        side = {name: np.where(ok[sl], mvp[sl], mv).reshape(-1, 2)[chosen][:, None]
+                for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
+    out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
-        ramp = _obmc_ramp(b, cfg.obmc)
-        wh, wv = np.tile(ramp, cols), np.tile(ramp, rows)
-        acc = (16 - wh[None, :] - wv[:, None]) * own[plane] + 8
-        # a neighbour's prediction only where its weight is not zero (next to a block edge)
-        at_cols, at_rows = np.flatnonzero(wh), np.flatnonzero(wv)
-        all_rows, all_cols = np.arange(acc.shape[-2], dtype=np.int32)[:, None], np.arange(acc.shape[-1], dtype=np.int32)[None, :]
         predict = _luma_pred if plane == 0 else _chroma_pred
         source = ref.phases if plane == 0 else ref.chroma
-        # the nearer neighbour's vector at only those columns and rows, chosen per block, then spread
-        first = (np.flatnonzero(ramp) < b // 2)[:, None]
-        f = np.repeat(np.where(first, side["l"][:, :, None], side["r"][:, :, None]).reshape(rows, -1, 2), b, 0)
-        acc[..., at_cols] += wh[at_cols] * predict(source, cfg, all_rows, at_cols[None, :].astype(np.int32), f[..., 0], f[..., 1])
-        f = np.repeat(np.where(first[:, None], side["t"][:, None], side["b"][:, None]).reshape(-1, cols, 2), b, 1)
-        acc[..., at_rows, :] += wv[at_rows, None] * predict(source, cfg, at_rows[:, None].astype(np.int32), all_cols, f[..., 0], f[..., 1])
-        blended.append(acc >> 4)
-    return blended[0], blended[1]
+        span = np.arange(b, dtype=np.int32)
+        ys = ((chosen // cols) * b).astype(np.int32)[:, None, None] + span[None, :, None]
+        xs = ((chosen % cols) * b).astype(np.int32)[:, None, None] + span[None, None, :]
+        own = predict(source, cfg, ys, xs, own_mv[:, 0, None, None], own_mv[:, 1, None, None])
+        if cfg.obmc == 0:
+            out.append(own)
+            continue
+        ramp = _obmc_ramp(b, cfg.obmc)
+        acc = (16 - ramp[None, :] - ramp[:, None]) * own + 8
+        # a neighbour's prediction only where its weight is not zero (next to a block edge): the nearer one's vector
+        at = np.flatnonzero(ramp)
+        first = (at < b // 2)[None, :, None]
+        f = np.where(first, side["l"], side["r"])  # [n, len(at), 2]
+        acc[..., at] += ramp[at] * predict(source, cfg, ys, xs[..., at], f[:, None, :, 0], f[:, None, :, 1])
+        f = np.where(first, side["t"], side["b"])
+        acc[..., at, :] += ramp[at, None] * predict(source, cfg, ys[:, at], xs, f[:, :, None, 0], f[:, :, None, 1])
+        out.append(acc >> 4)
+    return out[0], out[1]
 
 
 def _plain_at(ref: _Reference, cfg: _Config, plane: int, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
@@ -990,9 +1005,14 @@ def _split_predict(ref: _Reference, cfg: _Config, mv: np.ndarray, sub: np.ndarra
     own = _predict(ref, cfg, mv, used)
     if not split.any():
         return own
-    fine = _predict(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2))
-    b = cfg.block
-    return np.where(_spread(split, b), fine[0], own[0]), np.where(_spread(split, b // 2)[None], fine[1], own[1])
+    rows, cols = split.shape
+    half = _half_config(cfg)
+    fine = _spread(split, 2)
+    luma, chroma = _predict_blocks(ref, half, _sub_field(mv, sub, split), _spread(used, 2), np.flatnonzero(fine))
+    b, bc = half.block, half.block // 2  # the sub-blocks' sides
+    own[0].reshape(2 * rows, b, 2 * cols, b).swapaxes(1, 2)[fine] = luma  # views of the (contiguous) planes
+    own[1].reshape(2, 2 * rows, bc, 2 * cols, bc).swapaxes(2, 3)[:, fine] = chroma
+    return own
 
 
 def _edge_motion(frame: _Frame, cfg: _Config, kk: int) -> tuple[np.ndarray, np.ndarray]:
