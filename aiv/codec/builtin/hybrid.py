@@ -1005,14 +1005,17 @@ def _split_predict(ref: _Reference, cfg: _Config, mv: np.ndarray, sub: np.ndarra
     own = _predict(ref, cfg, mv, used)
     if not split.any():
         return own
-    rows, cols = split.shape
-    half = _half_config(cfg)
     fine = _spread(split, 2)
-    luma, chroma = _predict_blocks(ref, half, _sub_field(mv, sub, split), _spread(used, 2), np.flatnonzero(fine))
-    b, bc = half.block, half.block // 2  # the sub-blocks' sides
-    own[0].reshape(2 * rows, b, 2 * cols, b).swapaxes(1, 2)[fine] = luma  # views of the (contiguous) planes
-    own[1].reshape(2, 2 * rows, bc, 2 * cols, bc).swapaxes(2, 3)[:, fine] = chroma
+    luma, chroma = _predict_blocks(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2), np.flatnonzero(fine))
+    _put_sub_blocks(own, fine, luma, chroma)
     return own
+
+
+def _put_sub_blocks(planes: tuple[np.ndarray, np.ndarray], fine: np.ndarray, luma: np.ndarray, chroma: np.ndarray) -> None:
+    """Write the `_predict_blocks` output of the sub-blocks `fine` [2*rows, 2*cols] into contiguous luma and chroma planes."""
+    (rows, cols), b, bc = fine.shape, luma.shape[-1], chroma.shape[-1]
+    planes[0].reshape(rows, b, cols, b).swapaxes(1, 2)[fine] = luma  # views of the planes
+    planes[1].reshape(2, rows, bc, cols, bc).swapaxes(2, 3)[:, fine] = chroma
 
 
 def _edge_motion(frame: _Frame, cfg: _Config, kk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1284,11 +1287,12 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
             candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
             if p["partitions"]:
-                found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], _worth_splitting(motion_cost, lam))
+                worth = _worth_splitting(motion_cost, lam)
+                found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], worth)
                 kind, sub, cost = _best_partition(found)
                 side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
                 side = np.where(np.isfinite(cost), side, np.inf)
-                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub), (kind, sub, np.zeros_like(sub))))
+                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub, worth), (kind, sub, np.zeros_like(sub))))
     else:
         mv0, cost0 = _motion(cur_y, l0[0], cfg, lam)
         mv1, cost1 = _motion(cur_y, l1[0], cfg, lam)
@@ -1439,11 +1443,17 @@ def _sub_bits(sub: np.ndarray, kind: np.ndarray, pmv: np.ndarray) -> np.ndarray:
     return sum(_mv_bits(sub[:, :, j] - preds[j]).sum(-1) * coded[..., j] for j in range(4))
 
 
-def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The prediction of a frame whose every macroblock is split, from sub-block vectors [rows, cols, 4, 2]."""
+def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction of a frame whose every macroblock is split, from sub-block vectors [rows, cols, 4, 2],
+    computed for the macroblocks `where` [rows, cols] is set only (zero elsewhere: candidates that cost infinity there)."""
     rows, cols = sub.shape[:2]
     field = sub.reshape(rows, cols, 2, 2, 2).swapaxes(1, 2).reshape(2 * rows, 2 * cols, 2)
-    return _predict(ref, _half_config(cfg), field, np.ones((2 * rows, 2 * cols), bool))
+    fine = _spread(where, 2)
+    luma, chroma = _predict_blocks(ref, _half_config(cfg), field, np.ones((2 * rows, 2 * cols), bool), np.flatnonzero(fine))
+    b = cfg.block
+    planes = np.zeros((rows * b, cols * b), luma.dtype), np.zeros((2, rows * b // 2, cols * b // 2), chroma.dtype)
+    _put_sub_blocks(planes, fine, luma, chroma)
+    return planes
 
 
 def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
@@ -1459,11 +1469,11 @@ def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Confi
     both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
     gate = np.where(where, 0.0, np.inf)
     zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
-    a, b = _fine_predict(past, cfg, sub0), _fine_predict(future, cfg, sub1)
+    a, b = _fine_predict(past, cfg, sub0, where), _fine_predict(future, cfg, sub1, where)
     if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
         both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
     else:
-        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0), _fine_predict(future, cfg, both1)))
+        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0, where), _fine_predict(future, cfg, both1, where)))
     bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
     return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0 + gate, a, (kind0, sub0, zsub)),
             (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0 + gate, b, (kind1, zsub, sub1)),
