@@ -1541,21 +1541,25 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
     before = [field.tolist() for field in before]
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays
+    modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
+    vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
     for r in range(rows):
         for c in range(cols):
-            if frame.modes[r, c] == _INTRA:
+            if modes[r][c] == _INTRA:
                 continue
             pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
-            mine = [(int(frame.mv0[r, c, 0]), int(frame.mv0[r, c, 1])), (int(frame.mv1[r, c, 0]), int(frame.mv1[r, c, 1]))]
-            same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and not frame.split[r, c] and all(
+            mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
+            same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
-            skip = same and not coded[r, c]
+            skip = same and not coded[r][c]
             if not skip:
                 if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
-                    d_skip = d_before[r, c]
+                    d_skip = d_before[r][c]
                 else:
                     d_skip = _block_skip_distortion(refs, cfg, cur_y, cur_uv, r, c, pmv[: len(refs)])
-                skip = d_skip + lam <= j_inter[r, c]
+                skip = d_skip + lam <= j_inter[r][c]
+            used = dirs[r][c]
             if skip:
                 frame.modes[r, c] = _SKIP
                 frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
@@ -1564,9 +1568,10 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 frame.luma[r * cols + c] = 0
                 frame.chroma[r * cols + c] = 0
                 frame.split[r, c] = frame.small[r, c] = False
-            for x, mv in enumerate((frame.mv0, frame.mv1)):
-                if frame.dirs[r, c] >> x & 1:
-                    fields[x][r][c] = (int(mv[r, c, 0]), int(mv[r, c, 1]))
+                used, mine = skip_dirs, [pmv[0] if skip_dirs & 1 else (0, 0), pmv[1] if skip_dirs & 2 else (0, 0)]
+            for x in (0, 1):
+                if used >> x & 1:
+                    fields[x][r][c] = mine[x]
 
 
 # ----------------------------------------------------------------------------------------------
