@@ -558,34 +558,48 @@ def _obmc_ramp(size: int, edge_weight: int) -> np.ndarray:
 def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Motion-compensated luma and chroma; with OBMC, blended with the predictions of the nearer
     horizontal and vertical neighbours' vectors (blocks not `usable` lend their own vector)."""
-    mv = mv.astype(np.int32)
-    own = _plain_predict(ref, cfg, mv)
     if cfg.obmc == 0:
-        return own
-    mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    ok = np.pad(usable, 1)[..., None]
-    side = {name: np.where(ok[sl], mvp[sl], mv) for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
+        return _plain_predict(ref, cfg, mv.astype(np.int32))
     rows, cols = usable.shape
-    first_half = np.arange(cfg.block) < cfg.block // 2
-    horizontal = np.where(np.tile(first_half, cols)[None, :, None], _spread(side["l"], cfg.block), _spread(side["r"], cfg.block))
-    vertical = np.where(np.tile(first_half, rows)[:, None, None], _spread(side["t"], cfg.block), _spread(side["b"], cfg.block))
-    blended = []
+    luma, chroma = _predict_blocks(ref, cfg, mv, usable, np.arange(rows * cols))
+    b, bc = cfg.block, cfg.block // 2
+    return (luma.reshape(rows, cols, b, b).swapaxes(1, 2).reshape(rows * b, cols * b),
+            chroma.reshape(2, rows, cols, bc, bc).swapaxes(2, 3).reshape(2, rows * bc, cols * bc))
+
+
+def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_predict` of only the blocks `chosen` (raster indices): luma [n, b, b] and chroma [2, n, b/2, b/2]."""
+    mv = mv.astype(np.int32)
+    rows, cols = usable.shape
+    own_mv = mv.reshape(-1, 2)[chosen]
+    if cfg.obmc:
+        mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        ok = np.pad(usable, 1)[..., None]
+        side = {name: np.where(ok[sl], mvp[sl], mv).reshape(-1, 2)[chosen][:, None]
+                for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
+    out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
-        ramp = _obmc_ramp(b, cfg.obmc)
-        wh, wv = np.tile(ramp, cols), np.tile(ramp, rows)
-        acc = (16 - wh[None, :] - wv[:, None]) * own[plane] + 8
-        # a neighbour's prediction only where its weight is not zero (next to a block edge)
-        at_cols, at_rows = np.flatnonzero(wh), np.flatnonzero(wv)
-        all_rows, all_cols = np.arange(acc.shape[-2], dtype=np.int32)[:, None], np.arange(acc.shape[-1], dtype=np.int32)[None, :]
         predict = _luma_pred if plane == 0 else _chroma_pred
         source = ref.phases if plane == 0 else ref.chroma
-        f = horizontal[::scale, ::scale][:, at_cols]
-        acc[..., at_cols] += wh[at_cols] * predict(source, cfg, all_rows, at_cols[None, :].astype(np.int32), f[..., 0], f[..., 1])
-        f = vertical[::scale, ::scale][at_rows]
-        acc[..., at_rows, :] += wv[at_rows, None] * predict(source, cfg, at_rows[:, None].astype(np.int32), all_cols, f[..., 0], f[..., 1])
-        blended.append(acc >> 4)
-    return blended[0], blended[1]
+        span = np.arange(b, dtype=np.int32)
+        ys = ((chosen // cols) * b).astype(np.int32)[:, None, None] + span[None, :, None]
+        xs = ((chosen % cols) * b).astype(np.int32)[:, None, None] + span[None, None, :]
+        own = predict(source, cfg, ys, xs, own_mv[:, 0, None, None], own_mv[:, 1, None, None])
+        if cfg.obmc == 0:
+            out.append(own)
+            continue
+        ramp = _obmc_ramp(b, cfg.obmc)
+        acc = (16 - ramp[None, :] - ramp[:, None]) * own + 8
+        # a neighbour's prediction only where its weight is not zero (next to a block edge): the nearer one's vector
+        at = np.flatnonzero(ramp)
+        first = (at < b // 2)[None, :, None]
+        f = np.where(first, side["l"], side["r"])  # [n, len(at), 2]
+        acc[..., at] += ramp[at] * predict(source, cfg, ys, xs[..., at], f[:, None, :, 0], f[:, None, :, 1])
+        f = np.where(first, side["t"], side["b"])
+        acc[..., at, :] += ramp[at, None] * predict(source, cfg, ys[:, at], xs, f[:, :, None, 0], f[:, :, None, 1])
+        out.append(acc >> 4)
+    return out[0], out[1]
 
 
 def _plain_at(ref: _Reference, cfg: _Config, plane: int, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
@@ -991,9 +1005,17 @@ def _split_predict(ref: _Reference, cfg: _Config, mv: np.ndarray, sub: np.ndarra
     own = _predict(ref, cfg, mv, used)
     if not split.any():
         return own
-    fine = _predict(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2))
-    b = cfg.block
-    return np.where(_spread(split, b), fine[0], own[0]), np.where(_spread(split, b // 2)[None], fine[1], own[1])
+    fine = _spread(split, 2)
+    luma, chroma = _predict_blocks(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2), np.flatnonzero(fine))
+    _put_sub_blocks(own, fine, luma, chroma)
+    return own
+
+
+def _put_sub_blocks(planes: tuple[np.ndarray, np.ndarray], fine: np.ndarray, luma: np.ndarray, chroma: np.ndarray) -> None:
+    """Write the `_predict_blocks` output of the sub-blocks `fine` [2*rows, 2*cols] into contiguous luma and chroma planes."""
+    (rows, cols), b, bc = fine.shape, luma.shape[-1], chroma.shape[-1]
+    planes[0].reshape(rows, b, cols, b).swapaxes(1, 2)[fine] = luma  # views of the planes
+    planes[1].reshape(2, rows, bc, cols, bc).swapaxes(2, 3)[:, fine] = chroma
 
 
 def _edge_motion(frame: _Frame, cfg: _Config, kk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1265,11 +1287,12 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
             candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
             if p["partitions"]:
-                found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], _worth_splitting(motion_cost, lam))
+                worth = _worth_splitting(motion_cost, lam)
+                found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], worth)
                 kind, sub, cost = _best_partition(found)
                 side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
                 side = np.where(np.isfinite(cost), side, np.inf)
-                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub), (kind, sub, np.zeros_like(sub))))
+                candidates.append((1, i, sub[:, :, 3], np.zeros_like(mv), side, _fine_predict(ref, cfg, sub, worth), (kind, sub, np.zeros_like(sub))))
     else:
         mv0, cost0 = _motion(cur_y, l0[0], cfg, lam)
         mv1, cost1 = _motion(cur_y, l1[0], cfg, lam)
@@ -1329,13 +1352,15 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     ox = ((chosen % cols) * b)[:, None] + np.array([0, h, 0, h])
     ys = (oy.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, :, None]
     xs = (ox.reshape(-1, 1) + np.arange(h)).astype(np.int32)[:, None, :]
-    target = cur[ys, xs]
+    target = cur[ys, xs].astype(np.int32)  # whole pel values: integer SSDs equal the float ones
     centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
+    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]
+    base = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))  # the sub-blocks' samples at vector 0
 
     def ssd(cand: np.ndarray) -> np.ndarray:
-        pred = _luma_pred(ref.phases, cfg, ys, xs, cand[:, 0, None, None], cand[:, 1, None, None])
-        return ((pred - target) ** 2).sum((1, 2))
+        offset = (cand[:, 0] * row + cand[:, 1]).astype(base.dtype)
+        return ((np.take(flat, base + offset[:, None, None]) - target) ** 2).sum((1, 2))
 
     def costs(cand: np.ndarray, d: np.ndarray) -> dict:
         """Per sub-block, the cost of its group's vector in each partition (halves: both sub-blocks' SSD)."""
@@ -1418,11 +1443,17 @@ def _sub_bits(sub: np.ndarray, kind: np.ndarray, pmv: np.ndarray) -> np.ndarray:
     return sum(_mv_bits(sub[:, :, j] - preds[j]).sum(-1) * coded[..., j] for j in range(4))
 
 
-def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The prediction of a frame whose every macroblock is split, from sub-block vectors [rows, cols, 4, 2]."""
+def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction of a frame whose every macroblock is split, from sub-block vectors [rows, cols, 4, 2],
+    computed for the macroblocks `where` [rows, cols] is set only (zero elsewhere: candidates that cost infinity there)."""
     rows, cols = sub.shape[:2]
     field = sub.reshape(rows, cols, 2, 2, 2).swapaxes(1, 2).reshape(2 * rows, 2 * cols, 2)
-    return _predict(ref, _half_config(cfg), field, np.ones((2 * rows, 2 * cols), bool))
+    fine = _spread(where, 2)
+    luma, chroma = _predict_blocks(ref, _half_config(cfg), field, np.ones((2 * rows, 2 * cols), bool), np.flatnonzero(fine))
+    b = cfg.block
+    planes = np.zeros((rows * b, cols * b), luma.dtype), np.zeros((2, rows * b // 2, cols * b // 2), chroma.dtype)
+    _put_sub_blocks(planes, fine, luma, chroma)
+    return planes
 
 
 def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
@@ -1438,11 +1469,11 @@ def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Confi
     both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
     gate = np.where(where, 0.0, np.inf)
     zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
-    a, b = _fine_predict(past, cfg, sub0), _fine_predict(future, cfg, sub1)
+    a, b = _fine_predict(past, cfg, sub0, where), _fine_predict(future, cfg, sub1, where)
     if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
         both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
     else:
-        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0), _fine_predict(future, cfg, both1)))
+        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0, where), _fine_predict(future, cfg, both1, where)))
     bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
     return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0 + gate, a, (kind0, sub0, zsub)),
             (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0 + gate, b, (kind1, zsub, sub1)),
@@ -1510,21 +1541,25 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
     before = [field.tolist() for field in before]
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays
+    modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
+    vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
     for r in range(rows):
         for c in range(cols):
-            if frame.modes[r, c] == _INTRA:
+            if modes[r][c] == _INTRA:
                 continue
             pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
-            mine = [(int(frame.mv0[r, c, 0]), int(frame.mv0[r, c, 1])), (int(frame.mv1[r, c, 0]), int(frame.mv1[r, c, 1]))]
-            same = frame.dirs[r, c] == skip_dirs and frame.refidx[r, c] == 0 and not frame.split[r, c] and all(
+            mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
+            same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
-            skip = same and not coded[r, c]
+            skip = same and not coded[r][c]
             if not skip:
                 if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
-                    d_skip = d_before[r, c]
+                    d_skip = d_before[r][c]
                 else:
                     d_skip = _block_skip_distortion(refs, cfg, cur_y, cur_uv, r, c, pmv[: len(refs)])
-                skip = d_skip + lam <= j_inter[r, c]
+                skip = d_skip + lam <= j_inter[r][c]
+            used = dirs[r][c]
             if skip:
                 frame.modes[r, c] = _SKIP
                 frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
@@ -1533,9 +1568,10 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 frame.luma[r * cols + c] = 0
                 frame.chroma[r * cols + c] = 0
                 frame.split[r, c] = frame.small[r, c] = False
-            for x, mv in enumerate((frame.mv0, frame.mv1)):
-                if frame.dirs[r, c] >> x & 1:
-                    fields[x][r][c] = (int(mv[r, c, 0]), int(mv[r, c, 1]))
+                used, mine = skip_dirs, [pmv[0] if skip_dirs & 1 else (0, 0), pmv[1] if skip_dirs & 2 else (0, 0)]
+            for x in (0, 1):
+                if used >> x & 1:
+                    fields[x][r][c] = mine[x]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1812,11 +1848,11 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     zz = _zigzag(ts)
     modes, imodes, dirs, refidx = frame.modes.tolist(), frame.imodes.tolist(), frame.dirs.tolist(), frame.refidx.tolist()
     mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
-    luma = frame.luma[:, :, zz].tolist()
-    chroma = frame.chroma[:, :, zz].tolist()
+    # levels move between the arrays and zigzag lists only for coded blocks: read when encoding, written when decoding
+    levels_of = (frame.luma, frame.chroma, frame.chroma)
+    nonzero = (np.any(frame.luma != 0, -1).tolist(), np.any(frame.chroma != 0, -1).tolist()) if enc else None
     splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), [frame.sub0.tolist(), frame.sub1.tolist()]
     zz_half = _zigzag(ts // 2) if cfg.tsplit else None
-    luma_small = frame.luma.reshape(rows * cols, k * k, 4, -1)[..., zz_half].tolist() if cfg.tsplit else None
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
@@ -1895,27 +1931,29 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             if mode == _INTER and cfg.tsplit:
                 small = coder.bit(ctx.small + int(c > 0 and smalls[r][c - 1]) + int(r > 0 and smalls[r - 1][c]), smalls[r][c])
             smalls[r][c] = small
-            for plane, blocks, kk, offset in ((0, luma[m], k, 0), (1, chroma[m], kc, 0), (2, chroma[m], kc, kc * kc)):
+            for plane, kk, offset in ((0, k, 0), (1, kc, 0), (2, kc, kc * kc)):
                 grid = cbf[plane]
                 is_chroma = plane > 0
                 for j in range(kk * kk):
-                    lv = blocks[offset + j]
                     ty, tx = r * kk + j // kk, c * kk + j % kk
                     nb = (grid[ty][tx - 1] if tx > 0 else 0) + (grid[ty - 1][tx] if ty > 0 else 0)
-                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and any(lv))
+                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and nonzero[is_chroma][m][offset + j])
                     grid[ty][tx] = flag
-                    if flag and small and plane == 0:
-                        _small_blocks(coder, ctx, luma_small[m][j])
-                    elif flag:
+                    if not flag:
+                        continue
+                    block = levels_of[plane][m, offset + j]  # a view into the frame's levels
+                    if small and plane == 0:
+                        quads = block.reshape(4, -1)[:, zz_half].tolist() if enc else [[0] * (ts * ts // 4) for _ in range(4)]
+                        _small_blocks(coder, ctx, quads)
+                        if not enc:
+                            block.reshape(4, -1)[:, zz_half] = quads
+                    else:
+                        lv = block[zz].tolist() if enc else [0] * (ts * ts)
                         _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv)
+                        if not enc:
+                            block[zz] = lv
     if enc:
         return frame
-    unzz = np.argsort(zz)
-    luma_levels = np.array(luma, np.int64)[:, :, unzz]
-    small_mbs = np.array(smalls, bool).reshape(-1)
-    if small_mbs.any():
-        quads = np.array(luma_small, np.int64)[..., np.argsort(zz_half)]
-        luma_levels[small_mbs] = quads[small_mbs].reshape(-1, k * k, ts * ts)
     return _Frame(
         frame.kind,
         frame.depth,
@@ -1925,12 +1963,12 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
         np.array(refidx, np.int64),
         np.array(mvs[0], np.int64).reshape(rows, cols, 2),
         np.array(mvs[1], np.int64).reshape(rows, cols, 2),
-        luma_levels,
-        np.array(chroma, np.int64)[:, :, unzz],
+        frame.luma,
+        frame.chroma,
         np.array(splits, np.int64),
         np.array(subs[0], np.int64).reshape(rows, cols, 4, 2),
         np.array(subs[1], np.int64).reshape(rows, cols, 4, 2),
-        small_mbs.reshape(rows, cols),
+        np.array(smalls, bool),
     )
 
 
