@@ -147,6 +147,23 @@ def refused_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings
     return record
 
 
+def empty_clip_record(clip: Clip) -> dict:
+    """A clip's entry in an evaluation record before anything is measured on it."""
+    return {
+        "name": clip.name,
+        "sha256": clip.sha256,
+        "source": clip.source,
+        "notes": list(clip.notes),
+        "width": clip.width,
+        "height": clip.height,
+        "frames": clip.frames,
+        "fps": clip.fps,
+        "points": [],
+        "anchors": {},
+        "bd_rate": {},
+    }
+
+
 def _new_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings) -> dict:
     provenance = lab_commit()
     return {
@@ -160,22 +177,7 @@ def _new_record(codec: CodecSource, clips: list[Clip], settings: EvalSettings) -
         "versions": tool_versions(),
         "settings": settings.as_record(),
         "isolation": isolation_report(),
-        "clips": [
-            {
-                "name": clip.name,
-                "sha256": clip.sha256,
-                "source": clip.source,
-                "notes": list(clip.notes),
-                "width": clip.width,
-                "height": clip.height,
-                "frames": clip.frames,
-                "fps": clip.fps,
-                "points": [],
-                "anchors": {},
-                "bd_rate": {},
-            }
-            for clip in clips
-        ],
+        "clips": [empty_clip_record(clip) for clip in clips],
         "summary": None,
     }
 

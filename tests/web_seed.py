@@ -24,17 +24,17 @@ import numpy as np
 from aiv.aws.prices import GpuPrice, job_price
 from aiv.benchmark import Benchmark, use_benchmark
 from aiv.codec.sandbox import isolation_report
-from aiv.cost_arithmetic import with_job_seconds
-from aiv.evaluate import EvalSettings, summarise
+from aiv.cost_arithmetic import codec_seconds, with_codec_seconds, with_job_seconds
+from aiv.evaluate import EvalSettings, empty_clip_record, summarise
 from aiv.metrics.bdrate import bd_rate
-from aiv.pipeline.recording import note_best
+from aiv.pipeline.recording import measured_fields, note_best
 from aiv.provenance import lab_commit, tool_versions
 from aiv.names import CAMPAIGN_STATE
 from aiv.settings import CampaignSettings
 from aiv.store import open_local_store
 from aiv.store.local_artifacts import LocalArtifactStore
 from aiv.store.ports import require_experiment
-from aiv.names import code_key
+from aiv.names import code_key, result_key
 from aiv.store.records import Experiment, ResultSummary, Summaries, new_experiment
 from aiv.store.sqlite import SqliteExperimentStore
 from aiv.video.clip import Clip
@@ -136,19 +136,7 @@ def clip_record(
 ) -> dict:
     """One clip of an evaluation record; `fail_at` stops it before that quality index (a failure there)."""
     scale = 40 + 30 * (sum(clip.name.encode()) % 7)
-    record = {
-        "name": clip.name,
-        "sha256": clip.sha256,
-        "source": clip.source,
-        "notes": list(clip.notes),
-        "width": clip.width,
-        "height": clip.height,
-        "frames": clip.frames,
-        "fps": clip.fps,
-        "points": [],
-        "anchors": {},
-        "bd_rate": {},
-    }
+    record = empty_clip_record(clip)
     for index, quality in enumerate(QUALITIES):
         if index == fail_at:
             return record
@@ -343,32 +331,17 @@ class Builder:
 
     def _record(self, record: Experiment, result: dict, with_point: bool) -> Experiment:
         experiments, artifacts = self.store.experiments, self.store.artifacts
-        key = f"results/{record.id}.json"
+        key = result_key(record.id)
         artifacts.put(key, json.dumps(result).encode(), "application/json")
         ok = result["status"] == "ok"
         train = result.get("train") or {}
-        compute = sum(
-            p["encode_s"] + p["decode_s"]
-            for name in ("cascade", "train", "validation")
-            for c in (result.get(name) or {}).get("clips", [])
-            for p in c["points"]
-        )
-        summaries = Summaries.from_result(result)
+        compute = codec_seconds(result.get("cascade"), result.get("train"), result.get("validation"))
         fields = {
-            "status": "succeeded" if ok else "failed",
-            "stage": "record",
-            "result_key": key,
-            "failure": result["failure"],
-            "summary": summaries,
-            "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
-            "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
-            "clip_scores": {
-                c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value") for c in train.get("clips", [])
-            },
+            **measured_fields(result, key),
             "settings": CampaignSettings(
                 qualities=QUALITIES, train_clips=TRAIN, validation_clips=VALIDATION
             ).as_record(),
-            "cost": record.cost | {"compute_s": round(record.cost["compute_s"] + compute, 3)},
+            "cost": with_codec_seconds(record.cost, compute),
         }
         if ok and with_point:
             fields["best_point"] = mean_preview_point(train)

@@ -14,6 +14,27 @@ from aiv.store.ports import ConflictError, ExperimentStore, require_experiment
 from aiv.store.records import ACTIVE_STATUSES, FINAL_STATUSES, Experiment, Summaries
 
 
+def measured_fields(result: dict, result_key: str) -> dict:
+    """The experiment fields an evaluation record `result` (stored at `result_key`) decides: the final
+    status, the failure, the summaries, the headline scores (None unless it succeeded) and the per-clip
+    train scores."""
+    ok = result["status"] == "ok"
+    summaries = Summaries.from_result(result)
+    return {
+        "status": "succeeded" if ok else "failed",
+        "stage": "record",
+        "result_key": result_key,
+        "failure": result["failure"],
+        "summary": summaries,
+        "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
+        "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
+        "clip_scores": {
+            c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value")
+            for c in (result.get("train") or {}).get("clips", [])
+        },
+    }
+
+
 def reject(
     lab: Lab, experiment_id: str, attempt: int, stage: str, reason: str, made_module: bool = True, **extra: object
 ) -> None:
@@ -61,20 +82,9 @@ def record(event: RecordEvent, lab: Lab) -> dict:
             )
         return dict(event) | {"rejected": True, **rejection(result["stage"], result["reason"], experiment.proposer)}
     ok = result["status"] == "ok"
-    train = result.get("train") or {}
-    summaries = Summaries.from_result(result)
     fields = {
-        "status": "succeeded" if ok else "failed",
-        "stage": "record",
-        "result_key": event["result_key"],
-        "failure": result["failure"],
-        "summary": summaries,
-        "score": summaries.train.bd_rate_x264_psnr_y if ok and summaries.train else None,
-        "score_validation": summaries.validation.bd_rate_x264_psnr_y if ok and summaries.validation else None,
-        "clip_scores": {
-            c["name"]: c["bd_rate"].get("x264", {}).get("psnr_y", {}).get("value") for c in train.get("clips", [])
-        },
-        "best_point": mean_preview_point(train) if ok else None,
+        **measured_fields(result, event["result_key"]),
+        "best_point": mean_preview_point(result.get("train") or {}) if ok else None,
         "settings": lab.settings.as_record(),
     }
     if result.get("benchmark"):  # what the evaluation measured on (aiv/cascade.py)
