@@ -1584,7 +1584,9 @@ _TOP = 1 << 24
 
 
 class _RangeEncoder:
-    """Adaptive binary range encoder with LZMA's carry handling; `bit` and `bypass` return the bit."""
+    """Adaptive binary range encoder with LZMA's carry handling. Bins are queued (`ctxs`, `bits`:
+    a context index, or -1 for a bypass bin) and coded in one pass by `flush`; `bit` and `bypass`
+    queue one and return the bit."""
 
     encoding = True
 
@@ -1593,9 +1595,11 @@ class _RangeEncoder:
         self.shift = shift
         self.low, self.range, self.cache, self.pending = 0, 0xFFFFFFFF, 0, 0
         self.out = bytearray()
+        self.ctxs: list[int] = []
+        self.bits: list[int] = []
 
-    def _shift_low(self) -> None:
-        low = self.low
+    def _shift_low(self, low: int) -> int:
+        """Emit the top byte of `low` (held back while a carry may still reach it); returns the new low."""
         if low < 0xFF000000 or low >= 1 << 32:
             carry = low >> 32
             self.out.append((self.cache + carry) & 0xFF)
@@ -1604,40 +1608,54 @@ class _RangeEncoder:
             self.cache = (low >> 24) & 0xFF
         else:
             self.pending += 1
-        self.low = (low << 8) & 0xFFFFFFFF
+        return (low << 8) & 0xFFFFFFFF
 
     def bit(self, ctx: int, bit: object) -> int:
-        p = self.probs[ctx]
-        bound = (self.range >> _PROB_BITS) * p
-        if bit:
-            self.low += bound
-            self.range -= bound
-            self.probs[ctx] = p - (p >> self.shift)
-        else:
-            self.range = bound
-            self.probs[ctx] = p + ((_PROB_ONE - p) >> self.shift)
-        while self.range < _TOP:
-            self.range <<= 8
-            self._shift_low()
-        return 1 if bit else 0
+        self.ctxs.append(ctx)
+        self.bits.append(b := 1 if bit else 0)
+        return b
 
     def bypass(self, bit: object) -> int:
-        self.range >>= 1
-        if bit:
-            self.low += self.range
-        while self.range < _TOP:
-            self.range <<= 8
-            self._shift_low()
-        return 1 if bit else 0
+        self.ctxs.append(-1)
+        self.bits.append(b := 1 if bit else 0)
+        return b
+
+    def flush(self) -> None:
+        """Code the queued bins."""
+        probs, shift = self.probs, self.shift
+        low, rng = self.low, self.range
+        for ctx, bit in zip(self.ctxs, self.bits):
+            if ctx < 0:
+                rng >>= 1
+                if bit:
+                    low += rng
+            else:
+                p = probs[ctx]
+                bound = (rng >> _PROB_BITS) * p
+                if bit:
+                    low += bound
+                    rng -= bound
+                    probs[ctx] = p - (p >> shift)
+                else:
+                    rng = bound
+                    probs[ctx] = p + ((_PROB_ONE - p) >> shift)
+            while rng < _TOP:
+                rng <<= 8
+                low = self._shift_low(low)
+        self.low, self.range = low, rng
+        self.ctxs.clear()
+        self.bits.clear()
 
     def finish(self) -> bytes:
+        self.flush()
         for _ in range(5):
-            self._shift_low()
+            self.low = self._shift_low(self.low)
         return bytes(self.out)
 
 
 class _RangeDecoder:
-    """The decoder matching `_RangeEncoder`; the bit arguments are ignored. Reading past the end raises."""
+    """The decoder matching `_RangeEncoder`; the bit arguments are ignored. Reading past the end raises.
+    `_ac_block` decodes with the state (`code`, `range`, `pos`) in locals."""
 
     encoding = False
 
@@ -1649,11 +1667,11 @@ class _RangeDecoder:
         self.data, self.pos = data, 5
         self.code, self.range = int.from_bytes(data[1:5], "big"), 0xFFFFFFFF
 
-    def _next(self) -> int:
-        if self.pos >= len(self.data):
+    def _next(self, pos: int) -> int:
+        """The byte at `pos`."""
+        if pos >= len(self.data):
             raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)")
-        self.pos += 1
-        return self.data[self.pos - 1]
+        return self.data[pos]
 
     def bit(self, ctx: int, _bit: object = None) -> int:
         p = self.probs[ctx]
@@ -1669,7 +1687,8 @@ class _RangeDecoder:
             out = 1
         while self.range < _TOP:
             self.range <<= 8
-            self.code = (self.code << 8) | self._next()
+            self.code = (self.code << 8) | self._next(self.pos)
+            self.pos += 1
         return out
 
     def bypass(self, _bit: object = None) -> int:
@@ -1680,7 +1699,8 @@ class _RangeDecoder:
             out = 1
         while self.range < _TOP:
             self.range <<= 8
-            self.code = (self.code << 8) | self._next()
+            self.code = (self.code << 8) | self._next(self.pos)
+            self.pos += 1
         return out
 
     def finish(self) -> None:
@@ -1765,35 +1785,112 @@ def _contexts(tsize: int, start: int = 0) -> _Contexts:
 
 def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
     """Levels of one coded block in zigzag order (filled in place when decoding): significance map, then levels."""
+    if not coder.encoding:
+        _decode_block(coder, ctx, cat, levels)
+        return
     n = len(levels)
-    enc = coder.encoding
-    last = max(i for i in range(n) if levels[i]) if enc else -1
+    last = n - 1
+    while not levels[last]:
+        last -= 1
     sig, lst, pos = ctx.sig[cat], ctx.last[cat], ctx.pos
+    ctxs, bits = coder.ctxs, coder.bits
     where = []
-    i = 0
-    while i < n - 1:
-        if coder.bit(sig + 3 * pos[i] + min(len(where), 2), enc and levels[i] != 0):
+    seen = 0  # significant levels so far, at most 2
+    for i in range(min(last + 1, n - 1)):  # a level at the final position is implied when the map reaches it
+        if levels[i]:
+            ctxs += (sig + 3 * pos[i] + seen, lst + pos[i])
+            bits += (1, i == last)
             where.append(i)
-            if coder.bit(lst + pos[i], i == last):
+            seen += seen < 2
+        else:
+            ctxs.append(sig + 3 * pos[i] + seen)
+            bits.append(0)
+    if last == n - 1:
+        where.append(last)
+    gt1 = eq1 = 0
+    base = ctx.level[cat]
+    for i in reversed(where):
+        v = levels[i]
+        a = abs(v)
+        ctxs.append(base if gt1 else base + min(4, 1 + eq1))
+        bits.append(a > 1)
+        if a > 1:
+            _unary(coder, [base + 5 + min(4, gt1)], a - 2, 14, 0)
+            gt1 += 1
+        else:
+            eq1 += 1
+        ctxs.append(-1)
+        bits.append(v < 0)
+
+
+def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
+    """`_ac_block` when decoding, the coder's state in locals (the same bins as `_RangeDecoder.bit` and `bypass`)."""
+    n = len(levels)
+    sig, lst, pos = ctx.sig[cat], ctx.last[cat], ctx.pos
+    probs, shift = coder.probs, coder.shift
+    code, rng, at = coder.code, coder.range, coder.pos
+    where = []
+    seen = 0
+    i = 0
+    flagged = False  # the next bin is the last flag of the significant level at i
+    while i < n - 1:
+        c = lst + pos[i] if flagged else sig + 3 * pos[i] + seen
+        p = probs[c]
+        bound = (rng >> _PROB_BITS) * p
+        if code < bound:
+            rng, bit = bound, 0
+            probs[c] = p + ((_PROB_ONE - p) >> shift)
+        else:
+            code, rng, bit = code - bound, rng - bound, 1
+            probs[c] = p - (p >> shift)
+        while rng < _TOP:
+            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
+        if flagged:
+            if bit:
                 break
-        i += 1
+            flagged = False
+            i += 1
+        elif bit:
+            where.append(i)
+            seen += seen < 2
+            flagged = True
+        else:
+            i += 1
     else:
         where.append(n - 1)
     gt1 = eq1 = 0
     base = ctx.level[cat]
     for i in reversed(where):
-        a = abs(levels[i])
-        if coder.bit(base + (0 if gt1 else min(4, 1 + eq1)), a > 1):
-            a = 2 + _unary(coder, [base + 5 + min(4, gt1)], a - 2, 14, 0)
-            gt1 += 1
+        c = base if gt1 else base + min(4, 1 + eq1)
+        p = probs[c]
+        bound = (rng >> _PROB_BITS) * p
+        greater = code >= bound  # the level's magnitude exceeds one
+        if greater:
+            code, rng = code - bound, rng - bound
+            probs[c] = p - (p >> shift)
         else:
+            rng = bound
+            probs[c] = p + ((_PROB_ONE - p) >> shift)
+        while rng < _TOP:
+            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
+        if not greater:
             a = 1
             eq1 += 1
-        sign = coder.bypass(levels[i] < 0)
-        if not enc:
+        else:
+            coder.code, coder.range, coder.pos = code, rng, at
+            a = 2 + _unary(coder, [base + 5 + min(4, gt1)], None, 14, 0)
+            code, rng, at = coder.code, coder.range, coder.pos
+            gt1 += 1
             if a > 1 << 24:
                 raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
-            levels[i] = -a if sign else a
+        rng >>= 1  # the sign, a bypass bin
+        negative = code >= rng
+        if negative:
+            code -= rng
+        while rng < _TOP:
+            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
+        levels[i] = -a if negative else a
+    coder.code, coder.range, coder.pos = code, rng, at
 
 
 def _partition(coder, ctx: _Contexts, kind: int, neighbours: int) -> int:
@@ -1953,6 +2050,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                         if not enc:
                             block[zz] = lv
     if enc:
+        coder.flush()  # one frame's bins at a time
         return frame
     return _Frame(
         frame.kind,
