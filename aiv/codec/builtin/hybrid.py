@@ -484,27 +484,25 @@ def _luma_index(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray
     return py * phases.shape[1] + px
 
 
-def _luma_pred(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
-    """Luma prediction at frame coordinates (ys, xs) displaced by (mvy, mvx) in 1/subpel pel."""
-    return np.take(phases.reshape(-1), _luma_index(phases, cfg, ys, xs, mvy, mvx))
+def _luma_blocks(phases: np.ndarray, cfg: _Config, y0: np.ndarray, x0: np.ndarray, mvy: np.ndarray, mvx: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Luma predictions [n, h, w] of the h x w blocks at frame pixels (y0, x0) [n], each displaced by its
+    own vector (mvy, mvx) [n] in 1/subpel pel: strided copies out of the interleaved phases."""
+    s = cfg.subpel
+    windows = np.lib.stride_tricks.sliding_window_view(phases, ((h - 1) * s + 1, (w - 1) * s + 1))[..., ::s, ::s]
+    return windows[(y0 + cfg.pad) * s + mvy, (x0 + cfg.pad) * s + mvx]
 
 
-def _chroma_pred(ref: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
-    """Bilinear chroma prediction of both planes [2, ...] from padded int32 refs [2, Hc, Wc].
-
-    A luma vector in 1/subpel pel is the same number in 1/(2*subpel) chroma pel.
-    """
+def _chroma_blocks(ref: np.ndarray, cfg: _Config, y0: np.ndarray, x0: np.ndarray, mvy: np.ndarray, mvx: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear chroma predictions of both planes [2, n, h, w] of the h x w blocks at chroma pixels (y0, x0) [n]
+    from padded int32 refs [2, Hc, Wc], each displaced by its own luma vector (mvy, mvx) [n]: a luma vector in
+    1/subpel pel is the same number in 1/(2*subpel) chroma pel."""
     d = 2 * cfg.subpel
     shift = d.bit_length() - 1
     padc = cfg.pad // 2
-    py = (ys + padc) * d + mvy
-    px = (xs + padc) * d + mvx
-    fy, fx = py & (d - 1), px & (d - 1)
-    wc = ref.shape[2]
-    corner = (py >> shift) * wc + (px >> shift)
-    flat = ref.reshape(2, -1)
-    a, b, c, e = (np.take(flat, corner + offset, axis=1) for offset in (0, 1, wc, wc + 1))
-    acc = (d - fx) * (d - fy) * a + fx * (d - fy) * b + (d - fx) * fy * c + fx * fy * e
+    fy, fx = (mvy & (d - 1))[:, None, None], (mvx & (d - 1))[:, None, None]
+    windows = np.lib.stride_tricks.sliding_window_view(ref, (h + 1, w + 1), axis=(1, 2))
+    e = windows[:, y0 + padc + (mvy >> shift), x0 + padc + (mvx >> shift)]  # [2, n, h + 1, w + 1]
+    acc = (d - fx) * (d - fy) * e[..., :h, :w] + fx * (d - fy) * e[..., :h, 1:] + (d - fx) * fy * e[..., 1:, :w] + fx * fy * e[..., 1:, 1:]
     return (acc + d * d // 2) >> (2 * shift)
 
 
@@ -543,8 +541,7 @@ def _mb_grids(cfg: _Config, mv: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def _plain_predict(ref: _Reference, cfg: _Config, mv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Block motion compensation: luma [Hp, Wp] and chroma [2, Hp/2, Wp/2] for macroblock vectors."""
-    ly, lx, cy, cx = _mb_grids(cfg, mv)
-    return _plain_at(ref, cfg, 0, ly, lx), _plain_at(ref, cfg, 1, cy, cx)
+    return _predict(ref, replace(cfg, obmc=0), mv, np.ones(mv.shape[:2], bool))
 
 
 def _obmc_ramp(size: int, edge_weight: int) -> np.ndarray:
@@ -558,8 +555,6 @@ def _obmc_ramp(size: int, edge_weight: int) -> np.ndarray:
 def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Motion-compensated luma and chroma; with OBMC, blended with the predictions of the nearer
     horizontal and vertical neighbours' vectors (blocks not `usable` lend their own vector)."""
-    if cfg.obmc == 0:
-        return _plain_predict(ref, cfg, mv.astype(np.int32))
     rows, cols = usable.shape
     luma, chroma = _predict_blocks(ref, cfg, mv, usable, np.arange(rows * cols))
     b, bc = cfg.block, cfg.block // 2
@@ -575,40 +570,29 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
     if cfg.obmc:
         mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
         ok = np.pad(usable, 1)[..., None]
-        side = {name: np.where(ok[sl], mvp[sl], mv).reshape(-1, 2)[chosen][:, None]
+        side = {name: np.where(ok[sl], mvp[sl], mv).reshape(-1, 2)[chosen]
                 for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
     out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
-        predict = _luma_pred if plane == 0 else _chroma_pred
+        predict = _luma_blocks if plane == 0 else _chroma_blocks
         source = ref.phases if plane == 0 else ref.chroma
-        span = np.arange(b, dtype=np.int32)
-        ys = ((chosen // cols) * b).astype(np.int32)[:, None, None] + span[None, :, None]
-        xs = ((chosen % cols) * b).astype(np.int32)[:, None, None] + span[None, None, :]
-        own = predict(source, cfg, ys, xs, own_mv[:, 0, None, None], own_mv[:, 1, None, None])
+        y0, x0 = ((chosen // cols) * b).astype(np.int32), ((chosen % cols) * b).astype(np.int32)
+        own = predict(source, cfg, y0, x0, own_mv[:, 0], own_mv[:, 1], b, b)
         if cfg.obmc == 0:
             out.append(own)
             continue
         ramp = _obmc_ramp(b, cfg.obmc)
         acc = (16 - ramp[None, :] - ramp[:, None]) * own + 8
-        # a neighbour's prediction only where its weight is not zero (next to a block edge): the nearer one's vector
-        at = np.flatnonzero(ramp)
-        first = (at < b // 2)[None, :, None]
-        f = np.where(first, side["l"], side["r"])  # [n, len(at), 2]
-        acc[..., at] += ramp[at] * predict(source, cfg, ys, xs[..., at], f[:, None, :, 0], f[:, None, :, 1])
-        f = np.where(first, side["t"], side["b"])
-        acc[..., at, :] += ramp[at, None] * predict(source, cfg, ys[:, at], xs, f[:, :, None, 0], f[:, :, None, 1])
+        # a neighbour's prediction only where its weight is not zero: the m rows or columns next to its edge
+        m = np.count_nonzero(ramp) // 2
+        for name, dy, dx, h, w in (("l", 0, 0, b, m), ("r", 0, b - m, b, m), ("t", 0, 0, m, b), ("b", b - m, 0, m, b)):
+            f = side[name]
+            strip = predict(source, cfg, y0 + dy, x0 + dx, f[:, 0], f[:, 1], h, w)
+            weight = ramp[dx : dx + w] if h == b else ramp[dy : dy + h, None]
+            acc[..., dy : dy + h, dx : dx + w] += weight * strip
         out.append(acc >> 4)
     return out[0], out[1]
-
-
-def _plain_at(ref: _Reference, cfg: _Config, plane: int, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
-    """Prediction of a whole luma (plane 0) or chroma (plane 1, both components) plane from per-pixel vectors."""
-    h, w = mvy.shape
-    ys, xs = np.arange(h, dtype=np.int32)[:, None], np.arange(w, dtype=np.int32)[None, :]
-    if plane == 0:
-        return _luma_pred(ref.phases, cfg, ys, xs, mvy, mvx)
-    return _chroma_pred(ref.chroma, cfg, ys, xs, mvy, mvx)
 
 
 def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int) -> tuple[int, int]:
