@@ -423,18 +423,18 @@ def _from_tblocks(blocks: np.ndarray, rows: int, cols: int, mb: int, ts: int) ->
 
 
 def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
-    """All sub-pel phases of a padded luma reference, interleaved: int32 [H*subpel, W*subpel] holding
+    """All sub-pel phases of a padded luma reference, interleaved: uint8 [H*subpel, W*subpel] holding
     the sample at (y + fy/subpel, x + fx/subpel) at [y*subpel + fy, x*subpel + fx], so a position
-    in 1/subpel pel is a plain index."""
-    r = ref.astype(np.int32)
+    in 1/subpel pel is a plain index (every phase lies in 0..255: a quarter of the memory traffic of int32)."""
     if subpel == 1:
-        return r
+        return np.ascontiguousarray(ref, np.uint8)
+    r = ref.astype(np.int32)
     h, w = r.shape
     if _INTERP[interp] == "bilinear":
         e = np.pad(r, ((0, 1), (0, 1)), mode="edge")
         a, b, c, d = e[:-1, :-1], e[:-1, 1:], e[1:, :-1], e[1:, 1:]
         s2 = subpel * subpel
-        out = np.empty((h * subpel, w * subpel), np.int32)
+        out = np.empty((h * subpel, w * subpel), np.uint8)
         for fy in range(subpel):
             for fx in range(subpel):
                 acc = (subpel - fx) * (subpel - fy) * a + fx * (subpel - fy) * b + (subpel - fx) * fy * c + fx * fy * d
@@ -453,8 +453,8 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
     half[-1, :] = half[-2, :]
     half[:, -1] = half[:, -2]
     if subpel == 2:
-        return np.ascontiguousarray(half[:-1, :-1])
-    out = np.empty((4 * h, 4 * w), np.int32)
+        return half[:-1, :-1].astype(np.uint8)
+    out = np.empty((4 * h, 4 * w), np.uint8)
     for fy in range(4):
         for fx in range(4):
             r0, c0 = fy // 2, fx // 2
@@ -499,11 +499,11 @@ def _chroma_blocks(ref: np.ndarray, cfg: _Config, y0: np.ndarray, x0: np.ndarray
     d = 2 * cfg.subpel
     shift = d.bit_length() - 1
     padc = cfg.pad // 2
-    fy, fx = (mvy & (d - 1))[:, None, None], (mvx & (d - 1))[:, None, None]
+    fy, fx = ((mvy & (d - 1)).astype(np.int16)[:, None, None], (mvx & (d - 1)).astype(np.int16)[:, None, None])  # int16 sums: at most d*d*255
     windows = np.lib.stride_tricks.sliding_window_view(ref, (h + 1, w + 1), axis=(1, 2))
     e = windows[:, y0 + padc + (mvy >> shift), x0 + padc + (mvx >> shift)]  # [2, n, h + 1, w + 1]
-    acc = (d - fx) * (d - fy) * e[..., :h, :w] + fx * (d - fy) * e[..., :h, 1:] + (d - fx) * fy * e[..., 1:, :w] + fx * fy * e[..., 1:, 1:]
-    return (acc + d * d // 2) >> (2 * shift)
+    across = (d - fx) * e[..., :w] + fx * e[..., 1:]  # separably: the same integer sums as the four-tap form
+    return ((d - fy) * across[..., :h, :] + fy * across[..., 1:, :] + d * d // 2) >> (2 * shift)
 
 
 @dataclass
@@ -511,8 +511,8 @@ class _Reference:
     """A decoded frame ready to predict from."""
 
     padded: np.ndarray  # uint8 luma padded by the search margin, for the integer search
-    phases: np.ndarray  # int32 luma sub-pel phases of the padded frame, interleaved (`_luma_phases`)
-    chroma: np.ndarray  # int32 [2, Hc + 2*pad/2, Wc + 2*pad/2]
+    phases: np.ndarray  # uint8 luma sub-pel phases of the padded frame, interleaved (`_luma_phases`)
+    chroma: np.ndarray  # int16 [2, Hc + 2*pad/2, Wc + 2*pad/2] (its bilinear sums fit int16)
 
 
 def _reference(y: np.ndarray, uv: np.ndarray, cfg: _Config) -> _Reference:
@@ -521,7 +521,7 @@ def _reference(y: np.ndarray, uv: np.ndarray, cfg: _Config) -> _Reference:
     return _Reference(
         padded=padded,
         phases=_luma_phases(padded, cfg.subpel, cfg.interp),
-        chroma=np.pad(uv, ((0, 0), (padc, padc), (padc, padc)), mode="edge").astype(np.int32),
+        chroma=np.pad(uv, ((0, 0), (padc, padc), (padc, padc)), mode="edge").astype(np.int16),
     )
 
 
@@ -580,9 +580,9 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
         y0, x0 = ((chosen // cols) * b).astype(np.int32), ((chosen % cols) * b).astype(np.int32)
         own = predict(source, cfg, y0, x0, own_mv[:, 0], own_mv[:, 1], b, b)
         if cfg.obmc == 0:
-            out.append(own)
+            out.append(own.astype(np.int32))
             continue
-        ramp = _obmc_ramp(b, cfg.obmc)
+        ramp = _obmc_ramp(b, cfg.obmc).astype(np.int32)  # the blend stays within int32
         acc = (16 - ramp[None, :] - ramp[:, None]) * own + 8
         # a neighbour's prediction only where its weight is not zero: the m rows or columns next to its edge
         m = np.count_nonzero(ramp) // 2
@@ -1498,10 +1498,10 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
     py, pc = [], []
     for ref, (mvy, mvx) in zip(refs, vectors):
         y0, x0 = (r * b + cfg.pad) * s + mvy, (c * b + cfg.pad) * s + mvx
-        py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s])
+        py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s].astype(np.int32))
         fy, fx = mvy & (d - 1), mvx & (d - 1)
         cy, cx = r * h + cfg.pad // 2 + (mvy >> (shift + 1)), c * h + cfg.pad // 2 + (mvx >> (shift + 1))
-        a = ref.chroma[:, cy : cy + h + 1, cx : cx + h + 1]
+        a = ref.chroma[:, cy : cy + h + 1, cx : cx + h + 1].astype(np.int32)
         acc = (d - fx) * (d - fy) * a[:, :h, :h] + fx * (d - fy) * a[:, :h, 1:] + (d - fx) * fy * a[:, 1:, :h] + fx * fy * a[:, 1:, 1:]
         pc.append((acc + d * d // 2) >> (2 * shift + 2))
     if len(refs) == 2:
