@@ -1098,14 +1098,14 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
     bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
     offsets = np.arange(-r, r + 1) * s
+    offsets = offsets.tolist()
     chosen = [[(0, 0)] * cols for _ in range(rows)]
     for by in range(rows):
         for bx in range(cols):
             py, px = _median_predictor(chosen, rows, cols, by, bx)
             bits_y, bits_x = bits[reach - r * s - py : reach + r * s - py + 1 : s], bits[reach - r * s - px : reach + r * s - px + 1 : s]
-            total = costs[by, bx] + lam * (bits_y[:, None] + bits_x[None, :])
-            iy, ix = np.unravel_index(int(np.argmin(total)), total.shape)
-            chosen[by][bx] = (int(offsets[iy]), int(offsets[ix]))
+            iy, ix = divmod(int((costs[by, bx] + lam * (bits_y[:, None] + bits_x[None, :])).argmin()), n)
+            chosen[by][bx] = (offsets[iy], offsets[ix])
     return np.array(chosen, np.int64).reshape(rows, cols, 2)
 
 
@@ -1658,21 +1658,19 @@ class _RangeDecoder:
         return self.data[pos]
 
     def bit(self, ctx: int, _bit: object = None) -> int:
-        p = self.probs[ctx]
-        bound = (self.range >> _PROB_BITS) * p
-        if self.code < bound:
-            self.range = bound
-            self.probs[ctx] = p + ((_PROB_ONE - p) >> self.shift)
-            out = 0
+        probs = self.probs
+        p = probs[ctx]
+        rng, code = self.range, self.code
+        bound = (rng >> _PROB_BITS) * p
+        if code < bound:
+            rng, out = bound, 0
+            probs[ctx] = p + ((_PROB_ONE - p) >> self.shift)
         else:
-            self.code -= bound
-            self.range -= bound
-            self.probs[ctx] = p - (p >> self.shift)
-            out = 1
-        while self.range < _TOP:
-            self.range <<= 8
-            self.code = (self.code << 8) | self._next(self.pos)
-            self.pos += 1
+            code, rng, out = code - bound, rng - bound, 1
+            probs[ctx] = p - (p >> self.shift)
+        while rng < _TOP:
+            rng, code, self.pos = rng << 8, (code << 8) | self._next(self.pos), self.pos + 1
+        self.range, self.code = rng, code
         return out
 
     def bypass(self, _bit: object = None) -> int:
