@@ -755,25 +755,29 @@ def _cut_score(prev: np.ndarray, cur: np.ndarray, block: int = 8, reach: int = 4
 # intra prediction (shared by encoder and decoder)
 
 
-def _neighbours(plane: np.ndarray, r0: np.ndarray, c0: np.ndarray, n: int, top_right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reconstructed neighbours of the n x n blocks at (r0, c0) [B]: top rows with top-right [B, 2n]
-    (the last available sample repeated past the plane, or past the top row where `top_right` is
-    not yet decoded), left columns [B, n] and corners [B]; a missing side is replaced by the
-    other's nearest sample, both by 128. int64."""
-    w = plane.shape[1]
+def _neighbour_index(r0: np.ndarray, c0: np.ndarray, n: int, top_right: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Where the reconstructed neighbours of the n x n blocks at (r0, c0) [B] lie, as flat indices [B, 3n + 1] into
+    a plane of `shape` followed by one constant 128 (index h*w): the top row with top-right [:, :2n] (the last
+    available sample repeated past the plane, or past the top row where `top_right` is not yet decoded), the left
+    column [:, 2n:3n] and the corner [:, 3n]; a missing side is replaced by the other's nearest sample, both by 128."""
+    h, w = shape
     has_top, has_left = (r0 > 0)[:, None], (c0 > 0)[:, None]
-    above, beside = np.maximum(r0 - 1, 0), np.maximum(c0 - 1, 0)
-    last = np.minimum(w, c0 + np.where(top_right, 2 * n, n)) - 1
-    top = plane[above[:, None], np.minimum(c0[:, None] + np.arange(2 * n), last[:, None])].astype(np.int64)
-    left = plane[r0[:, None] + np.arange(n), beside[:, None]].astype(np.int64)
-    corner = plane[above, beside].astype(np.int64)[:, None]
-    fill = np.where(has_top, top[:, :1], np.where(has_left, left[:, :1], 128))  # a missing side's stand-in
-    corner = np.where(has_top & has_left, corner, fill)
-    return np.where(has_top, top, fill), np.where(has_left, left, fill), corner[:, 0]
+    above, beside = np.maximum(r0 - 1, 0)[:, None], np.maximum(c0 - 1, 0)[:, None]
+    last = np.minimum(w, c0 + np.where(top_right, 2 * n, n))[:, None] - 1
+    top = above * w + np.minimum(c0[:, None] + np.arange(2 * n), last)
+    left = (r0[:, None] + np.arange(n)) * w + beside
+    fill = np.where(has_top, top[:, :1], np.where(has_left, left[:, :1], h * w))  # a missing side's stand-in
+    corner = np.where(has_top & has_left, above * w + beside, fill)
+    return np.concatenate([np.where(has_top, top, fill), np.where(has_left, left, fill), corner], 1)
+
+
+def _split_neighbours(samples: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The samples at `_neighbour_index` [B, 3n + 1] as (top rows with top-right [B, 2n], left columns [B, n], corners [B])."""
+    return samples[:, : 2 * n], samples[:, 2 * n : 3 * n], samples[:, 3 * n]
 
 
 def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: tuple[int, ...]) -> np.ndarray:
-    """The predictions of B n x n blocks (neighbours as `_neighbours` gives them) in the given intra
+    """The predictions of B n x n blocks (neighbours as `_split_neighbours` gives them) in the given intra
     modes, int64 [B, len(modes), n, n]. Modes: 0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal
     down-left, 5 diagonal down-right."""
     shift = n.bit_length() - 1
@@ -834,6 +838,12 @@ def _block_pixels(r0: np.ndarray, c0: np.ndarray, n: int) -> tuple[np.ndarray, n
     return r0[:, None, None] + i[None, :, None], c0[:, None, None] + i[None, None, :]
 
 
+def _flat_blocks(r0: np.ndarray, c0: np.ndarray, n: int, width: int) -> np.ndarray:
+    """Flat indices [B, n, n] of the n x n blocks at (r0, c0) [B] in a plane `width` wide."""
+    i = np.arange(n)
+    return (r0[:, None, None] + i[None, :, None]) * width + c0[:, None, None] + i[None, None, :]
+
+
 def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: np.ndarray) -> np.ndarray:
     """The prediction [B, n, n] of each block in its own mode `modes` [B]."""
     present = np.unique(modes)
@@ -841,12 +851,20 @@ def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes
     return preds[np.arange(modes.size), np.searchsorted(present, modes)]
 
 
+def _chroma_residual(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
+    """Inverse-transformed levels [M, kc*kc, ts*ts] of one chroma plane of M macroblocks -> residuals [M, b/2, b/2]."""
+    h = cfg.block // 2
+    return _from_tblocks(_inverse(levels.reshape(-1, cfg.tsize**2), cfg, q16), levels.shape[0], 1, h, cfg.tsize).reshape(-1, h, h)
+
+
 def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser: "_IntraChooser | None" = None) -> None:
     """Predict and reconstruct the intra macroblocks of `frame` in place on the int32 planes (the
     inter ones already reconstructed), with the result of raster order, one wave (`_wavefronts`)
     at a time. Luma: each transform block with its own mode (in raster order within
     its macroblock); chroma: the mode of the macroblock's first luma block. `chooser` (encoder only)
-    first sets each luma block's mode and levels, and the chroma levels from their prediction."""
+    first sets each luma block's mode and levels, and the chroma levels from their prediction.
+    The waves work on flat int64 copies of the planes (a constant 128 appended for missing neighbours)
+    with precomputed gather and scatter indices; the decoder inverse-transforms every residual up front."""
     _, cols = cfg.grid
     b, h, ts = cfg.block, cfg.block // 2, cfg.tsize
     k = b // ts
@@ -858,22 +876,39 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     ty, tx = (mr[:, None] * k + jy).ravel(), (mc[:, None] * k + jx).ravel()
     mb, j = np.repeat(mr * cols + mc, k * k), np.tile(np.arange(k * k), mr.size)
     top_right = np.tile((jy == 0) | (jx < k - 1), mr.size)
+    flat = np.append(y.ravel(), 128).astype(np.int64)
+    around = _neighbour_index(ty * ts, tx * ts, ts, top_right, y.shape)
+    inside = _flat_blocks(ty * ts, tx * ts, ts, y.shape[1])
+    residual = _inverse(frame.luma[mb, j], cfg, qy) if chooser is None else None
     for group in _wavefronts(ty, tx, top_right, (frame.imodes.shape[0], frame.imodes.shape[1])):
         gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
-        neighbours = _neighbours(y, gy * ts, gx * ts, ts, top_right[group])
-        pred = chooser.luma(gm, gj, gy, gx, neighbours) if chooser is not None else _chosen(*neighbours, ts, frame.imodes[gy, gx])
-        y[_block_pixels(gy * ts, gx * ts, ts)] = np.clip(pred + _inverse(frame.luma[gm, gj], cfg, qy), 0, 255)
+        neighbours = _split_neighbours(flat[around[group]], ts)
+        if chooser is None:
+            pred, res = _chosen(*neighbours, ts, frame.imodes[gy, gx]), residual[group]
+        else:
+            pred = chooser.luma(gm, gj, gy, gx, neighbours)
+            res = _inverse(frame.luma[gm, gj], cfg, qy)
+        flat[inside[group]] = np.clip(pred + res, 0, 255)
+    y[...] = flat[:-1].reshape(y.shape)
     first = frame.imodes[mr * k, mc * k]
+    mbs = mr * cols + mc
+    flats = [np.append(uv[i].ravel(), 128).astype(np.int64) for i in (0, 1)]
+    around = _neighbour_index(mr * h, mc * h, h, np.ones(mr.size, bool), uv.shape[1:])
+    inside = _flat_blocks(mr * h, mc * h, h, uv.shape[2])
+    residuals = [_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, qc) for i in (0, 1)] if chooser is None else None
     for group in _wavefronts(mr, mc, np.ones(mr.size, bool), frame.modes.shape):
-        gr, gc, gm = mr[group], mc[group], mr[group] * cols + mc[group]
-        pixels = _block_pixels(gr * h, gc * h, h)
+        gm = mbs[group]
+        pixels = _block_pixels(mr[group] * h, mc[group] * h, h) if chooser is not None else None
         for i in (0, 1):
-            pred = _chosen(*_neighbours(uv[i], gr * h, gc * h, h, np.ones(group.size, bool)), h, first[group])
-            if chooser is not None:
+            pred = _chosen(*_split_neighbours(flats[i][around[group]], h), h, first[group])
+            if chooser is None:
+                res = residuals[i][group]
+            else:
                 chooser.chroma(gm, i, pred, pixels)
-            levels = frame.chroma[gm, i * kc2 : (i + 1) * kc2].reshape(-1, ts * ts)
-            blocks = _stack_tblocks(pred, ts) + _inverse(levels, cfg, qc).reshape(group.size, kc2, ts, ts)
-            uv[i][pixels] = np.clip(_from_tblocks(blocks, group.size, 1, h, ts), 0, 255).reshape(group.size, h, h)
+                res = _chroma_residual(frame.chroma[gm, i * kc2 : (i + 1) * kc2], cfg, qc)
+            flats[i][inside[group]] = np.clip(pred + res, 0, 255)
+    for i in (0, 1):
+        uv[i] = flats[i][:-1].reshape(uv[i].shape)
 
 
 def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
