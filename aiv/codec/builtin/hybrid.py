@@ -1831,8 +1831,12 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
         a = abs(v)
         ctxs.append(base if gt1 else base + min(4, 1 + eq1))
         bits.append(a > 1)
-        if a > 1:
-            _unary(coder, [base + 5 + min(4, gt1)], a - 2, 14, 0)
+        if a > 1:  # a - 2 in truncated unary (cap 14) with one context, as `_unary` codes it
+            extra = min(a - 2, 14)
+            ctxs += [base + 5 + min(4, gt1)] * (extra + (extra < 14))
+            bits += [1] * extra + [0] * (extra < 14)
+            if extra == 14:
+                _eg_bypass(coder, 0, a - 16)
             gt1 += 1
         else:
             eq1 += 1
@@ -1878,28 +1882,35 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
     gt1 = eq1 = 0
     base = ctx.level[cat]
     for i in reversed(where):
+        # the greater-than-one bin, then (as `_unary` codes it) the rest of the magnitude in truncated unary (cap 14)
         c = base if gt1 else base + min(4, 1 + eq1)
-        p = probs[c]
-        bound = (rng >> _PROB_BITS) * p
-        greater = code >= bound  # the level's magnitude exceeds one
-        if greater:
-            code, rng = code - bound, rng - bound
-            probs[c] = p - (p >> shift)
-        else:
-            rng = bound
-            probs[c] = p + ((_PROB_ONE - p) >> shift)
-        while rng < _TOP:
-            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        if not greater:
-            a = 1
-            eq1 += 1
-        else:
-            coder.code, coder.range, coder.pos = code, rng, at
-            a = 2 + _unary(coder, [base + 5 + min(4, gt1)], None, 14, 0)
-            code, rng, at = coder.code, coder.range, coder.pos
+        a = 1
+        while True:
+            p = probs[c]
+            bound = (rng >> _PROB_BITS) * p
+            if code < bound:
+                rng, bit = bound, 0
+                probs[c] = p + ((_PROB_ONE - p) >> shift)
+            else:
+                code, rng, bit = code - bound, rng - bound, 1
+                probs[c] = p - (p >> shift)
+            while rng < _TOP:
+                rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
+            if not bit:
+                break
+            a += 1
+            if a == 16:  # the unary code's cap: an Exp-Golomb escape follows
+                coder.code, coder.range, coder.pos = code, rng, at
+                a += _eg_bypass(coder, 0, None)
+                code, rng, at = coder.code, coder.range, coder.pos
+                if a > 1 << 24:
+                    raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
+                break
+            c = base + 5 + min(4, gt1)
+        if a > 1:
             gt1 += 1
-            if a > 1 << 24:
-                raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
+        else:
+            eq1 += 1
         rng >>= 1  # the sign, a bypass bin
         negative = code >= rng
         if negative:
