@@ -484,26 +484,29 @@ def _luma_index(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray
     return py * phases.shape[1] + px
 
 
-def _luma_blocks(phases: np.ndarray, cfg: _Config, y0: np.ndarray, x0: np.ndarray, mvy: np.ndarray, mvx: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Luma predictions [n, h, w] of the h x w blocks at frame pixels (y0, x0) [n], each displaced by its
-    own vector (mvy, mvx) [n] in 1/subpel pel: strided copies out of the interleaved phases."""
-    s = cfg.subpel
-    windows = np.lib.stride_tricks.sliding_window_view(phases, ((h - 1) * s + 1, (w - 1) * s + 1))[..., ::s, ::s]
-    return windows[(y0 + cfg.pad) * s + mvy, (x0 + cfg.pad) * s + mvx]
-
-
-def _chroma_blocks(ref: np.ndarray, cfg: _Config, y0: np.ndarray, x0: np.ndarray, mvy: np.ndarray, mvx: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bilinear chroma predictions of both planes [2, n, h, w] of the h x w blocks at chroma pixels (y0, x0) [n]
-    from padded int32 refs [2, Hc, Wc], each displaced by its own luma vector (mvy, mvx) [n]: a luma vector in
-    1/subpel pel is the same number in 1/(2*subpel) chroma pel."""
-    d = 2 * cfg.subpel
+def _chroma_phases(ref: np.ndarray, subpel: int) -> np.ndarray:
+    """Bilinear phases of both padded chroma planes [2, Hc, Wc], interleaved like `_luma_phases`: uint8
+    [2, Hc*d, Wc*d] (d = 2*subpel) holding the sample at (y + fy/d, x + fx/d) at [y*d + fy, x*d + fx]; a
+    luma vector in 1/subpel pel is the same number in 1/d chroma pel. The last row and column's
+    neighbours beyond the plane repeat it (no vector within the search range reaches them)."""
+    d = 2 * subpel
     shift = d.bit_length() - 1
-    padc = cfg.pad // 2
-    fy, fx = ((mvy & (d - 1)).astype(np.int16)[:, None, None], (mvx & (d - 1)).astype(np.int16)[:, None, None])  # int16 sums: at most d*d*255
-    windows = np.lib.stride_tricks.sliding_window_view(ref, (h + 1, w + 1), axis=(1, 2))
-    e = windows[:, y0 + padc + (mvy >> shift), x0 + padc + (mvx >> shift)]  # [2, n, h + 1, w + 1]
-    across = (d - fx) * e[..., :w] + fx * e[..., 1:]  # separably: the same integer sums as the four-tap form
-    return ((d - fy) * across[..., :h, :] + fy * across[..., 1:, :] + d * d // 2) >> (2 * shift)
+    two, hc, wc = ref.shape
+    e = np.pad(ref.astype(np.int16), ((0, 0), (0, 1), (0, 1)), mode="edge")  # int16 sums: at most d*d*255
+    out = np.empty((two, hc, d, wc, d), np.uint8)
+    for fx in range(d):
+        across = (d - fx) * e[:, :, :-1] + fx * e[:, :, 1:]
+        for fy in range(d):
+            out[:, :, fy, :, fx] = ((d - fy) * across[:, :-1] + fy * across[:, 1:] + d * d // 2) >> (2 * shift)
+    return out.reshape(two, hc * d, wc * d)
+
+
+def _phase_blocks(phases: np.ndarray, step: int, pad: int, y0: np.ndarray, x0: np.ndarray, mvy: np.ndarray, mvx: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Predictions [..., n, h, w] of the h x w blocks at pixels (y0, x0) [n] of a plane padded by `pad`, each
+    displaced by its own vector (mvy, mvx) [n] in 1/step pel: strided copies out of its interleaved phases
+    [..., H*step, W*step] (`_luma_phases`, `_chroma_phases`)."""
+    windows = np.lib.stride_tricks.sliding_window_view(phases, ((h - 1) * step + 1, (w - 1) * step + 1), axis=(-2, -1))
+    return windows[..., ::step, ::step][..., (y0 + pad) * step + mvy, (x0 + pad) * step + mvx, :, :]
 
 
 @dataclass
@@ -512,7 +515,7 @@ class _Reference:
 
     padded: np.ndarray  # uint8 luma padded by the search margin, for the integer search
     phases: np.ndarray  # uint8 luma sub-pel phases of the padded frame, interleaved (`_luma_phases`)
-    chroma: np.ndarray  # int16 [2, Hc + 2*pad/2, Wc + 2*pad/2] (its bilinear sums fit int16)
+    chroma: np.ndarray  # uint8 chroma phases of both planes padded by pad/2, interleaved (`_chroma_phases`)
 
 
 def _reference(y: np.ndarray, uv: np.ndarray, cfg: _Config) -> _Reference:
@@ -521,7 +524,7 @@ def _reference(y: np.ndarray, uv: np.ndarray, cfg: _Config) -> _Reference:
     return _Reference(
         padded=padded,
         phases=_luma_phases(padded, cfg.subpel, cfg.interp),
-        chroma=np.pad(uv, ((0, 0), (padc, padc), (padc, padc)), mode="edge").astype(np.int16),
+        chroma=_chroma_phases(np.pad(uv, ((0, 0), (padc, padc), (padc, padc)), mode="edge"), cfg.subpel),
     )
 
 
@@ -575,10 +578,9 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
     out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
-        predict = _luma_blocks if plane == 0 else _chroma_blocks
-        source = ref.phases if plane == 0 else ref.chroma
+        source, step, pad = (ref.phases, cfg.subpel, cfg.pad) if plane == 0 else (ref.chroma, 2 * cfg.subpel, cfg.pad // 2)
         y0, x0 = ((chosen // cols) * b).astype(np.int32), ((chosen % cols) * b).astype(np.int32)
-        own = predict(source, cfg, y0, x0, own_mv[:, 0], own_mv[:, 1], b, b)
+        own = _phase_blocks(source, step, pad, y0, x0, own_mv[:, 0], own_mv[:, 1], b, b)
         if cfg.obmc == 0:
             out.append(own.astype(np.int32))
             continue
@@ -588,7 +590,7 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
         m = np.count_nonzero(ramp) // 2
         for name, dy, dx, h, w in (("l", 0, 0, b, m), ("r", 0, b - m, b, m), ("t", 0, 0, m, b), ("b", b - m, 0, m, b)):
             f = side[name]
-            strip = predict(source, cfg, y0 + dy, x0 + dx, f[:, 0], f[:, 1], h, w)
+            strip = _phase_blocks(source, step, pad, y0 + dy, x0 + dx, f[:, 0], f[:, 1], h, w)
             weight = ramp[dx : dx + w] if h == b else ramp[dy : dy + h, None]
             acc[..., dy : dy + h, dx : dx + w] += weight * strip
         out.append(acc >> 4)
@@ -1529,16 +1531,13 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
     """`_skip_distortion` of the one macroblock (r, c) at its own vectors, from slices of the
     references (a vector shared by the whole block needs no per-pixel gather)."""
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
-    shift, d = s.bit_length() - 1, 2 * s
+    d = 2 * s
     py, pc = [], []
     for ref, (mvy, mvx) in zip(refs, vectors):
         y0, x0 = (r * b + cfg.pad) * s + mvy, (c * b + cfg.pad) * s + mvx
         py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s].astype(np.int32))
-        fy, fx = mvy & (d - 1), mvx & (d - 1)
-        cy, cx = r * h + cfg.pad // 2 + (mvy >> (shift + 1)), c * h + cfg.pad // 2 + (mvx >> (shift + 1))
-        a = ref.chroma[:, cy : cy + h + 1, cx : cx + h + 1].astype(np.int32)
-        acc = (d - fx) * (d - fy) * a[:, :h, :h] + fx * (d - fy) * a[:, :h, 1:] + (d - fx) * fy * a[:, 1:, :h] + fx * fy * a[:, 1:, 1:]
-        pc.append((acc + d * d // 2) >> (2 * shift + 2))
+        y0, x0 = (r * h + cfg.pad // 2) * d + mvy, (c * h + cfg.pad // 2) * d + mvx
+        pc.append(ref.chroma[:, y0 : y0 + h * d : d, x0 : x0 + h * d : d].astype(np.int32))
     if len(refs) == 2:
         py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
     luma = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
