@@ -1134,14 +1134,19 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
             costs[by, bx] = cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF)
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
     bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
-    offsets = np.arange(-r, r + 1) * s
-    offsets = offsets.tolist()
+    offsets = (np.arange(-r, r + 1) * s).tolist()
+    costs = costs.astype(np.float64)  # what adding the float64 rate would promote them to, once
+    rates: dict[tuple[int, int], np.ndarray] = {}  # lam * vector bits of every offset, per predictor (few distinct ones)
     chosen = [[(0, 0)] * cols for _ in range(rows)]
     for by in range(rows):
         for bx in range(cols):
-            py, px = _median_predictor(chosen, rows, cols, by, bx)
-            bits_y, bits_x = bits[reach - r * s - py : reach + r * s - py + 1 : s], bits[reach - r * s - px : reach + r * s - px + 1 : s]
-            iy, ix = divmod(int((costs[by, bx] + lam * (bits_y[:, None] + bits_x[None, :])).argmin()), n)
+            pred = _median_predictor(chosen, rows, cols, by, bx)
+            rate = rates.get(pred)
+            if rate is None:
+                py, px = pred
+                bits_y, bits_x = bits[reach - r * s - py : reach + r * s - py + 1 : s], bits[reach - r * s - px : reach + r * s - px + 1 : s]
+                rate = rates[pred] = lam * (bits_y[:, None] + bits_x[None, :])
+            iy, ix = divmod(int((costs[by, bx] + rate).argmin()), n)
             chosen[by][bx] = (offsets[iy], offsets[ix])
     return np.array(chosen, np.int64).reshape(rows, cols, 2)
 
