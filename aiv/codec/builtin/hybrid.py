@@ -1786,6 +1786,8 @@ class _Contexts:
     sub_mvd: tuple[int, int]  # per component of a sub-block vector: 3 zero-flag contexts, then 6 magnitude contexts
     cbf_small: int  # 3 counts of the coded small blocks before this one in its quadrant
     half: object  # a _Contexts: the coefficient contexts of the transforms of half the size (None for size 4)
+    sig_at: tuple[tuple[int, ...], ...]  # per category and zigzag position: the significance context with no level before it
+    last_at: tuple[tuple[int, ...], ...]  # per category and zigzag position: the last-flag context
 
 
 def _contexts(tsize: int, start: int = 0) -> _Contexts:
@@ -1800,8 +1802,10 @@ def _contexts(tsize: int, start: int = 0) -> _Contexts:
         total += size
     o = offsets
     half = _contexts(tsize // 2, total) if tsize >= 8 and start == 0 else None
+    sig_at = tuple(tuple(s + 3 * q for q in pos) for s in o[9:13])
+    last_at = tuple(tuple(s + q for q in pos) for s in o[13:17])
     return _Contexts(half.n if half else total, o[0], o[1], o[2], o[3], o[4], (o[5], o[6]), (o[7], o[8]), tuple(o[9:13]),
-                     tuple(o[13:17]), tuple(o[17:21]), pos, o[21], o[22], (o[23], o[24]), o[25], half)
+                     tuple(o[13:17]), tuple(o[17:21]), pos, o[21], o[22], (o[23], o[24]), o[25], half, sig_at, last_at)
 
 
 def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
@@ -1813,23 +1817,23 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
     last = n - 1
     while not levels[last]:
         last -= 1
-    sig, lst, pos = ctx.sig[cat], ctx.last[cat], ctx.pos
+    sig_at, last_at = ctx.sig_at[cat], ctx.last_at[cat]
     ctxs, bits = coder.ctxs, coder.bits
-    where = []
+    where = [i for i in range(last + 1) if levels[i]]
     seen = 0  # significant levels so far, at most 2
-    for i in range(min(last + 1, n - 1)):  # a level at the final position is implied when the map reaches it
-        if levels[i]:
-            ctxs += (sig + 3 * pos[i] + seen, lst + pos[i])
-            bits += (1, i == last)
-            where.append(i)
-            seen += seen < 2
-        else:
-            ctxs.append(sig + 3 * pos[i] + seen)
-            bits.append(0)
+    start = 0  # the first position not coded yet
+    for i in where[:-1] if last == n - 1 else where:  # a level at the final position is implied when the map reaches it
+        ctxs += [c + seen for c in sig_at[start:i]]  # the zeros before it
+        bits += [0] * (i - start)
+        ctxs += (sig_at[i] + seen, last_at[i])
+        bits += (1, i == last)
+        seen += seen < 2
+        start = i + 1
     if last == n - 1:
-        where.append(last)
-    gt1 = eq1 = 0
+        ctxs += [c + seen for c in sig_at[start:last]]
+        bits += [0] * (last - start)
     base = ctx.level[cat]
+    gt1 = eq1 = 0
     for i in reversed(where):
         v = levels[i]
         a = abs(v)
@@ -1851,7 +1855,7 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
 def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
     """`_ac_block` when decoding, the coder's state in locals (the same bins as `_RangeDecoder.bit` and `bypass`)."""
     n = len(levels)
-    sig, lst, pos = ctx.sig[cat], ctx.last[cat], ctx.pos
+    sig_at, last_at = ctx.sig_at[cat], ctx.last_at[cat]
     probs, shift = coder.probs, coder.shift
     code, rng, at = coder.code, coder.range, coder.pos
     where = []
@@ -1859,7 +1863,7 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
     i = 0
     flagged = False  # the next bin is the last flag of the significant level at i
     while i < n - 1:
-        c = lst + pos[i] if flagged else sig + 3 * pos[i] + seen
+        c = last_at[i] if flagged else sig_at[i] + seen
         p = probs[c]
         bound = (rng >> _PROB_BITS) * p
         if code < bound:
