@@ -445,34 +445,25 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
     hs = sum(t * e[:, 1 + i : 1 + i + w] for i, t in enumerate(_SIXTAP))  # [h + 6, w]
     vs = sum(t * e[1 + i : 1 + i + h, 3 : 3 + w] for i, t in enumerate(_SIXTAP))
     js = sum(t * hs[1 + i : 1 + i + h] for i, t in enumerate(_SIXTAP))
-    half = np.empty((2 * h + 1, 2 * w + 1), np.int32)
-    half[0:-1:2, 0:-1:2] = r
-    half[0:-1:2, 1::2] = np.clip((hs[3 : 3 + h] + 16) >> 5, 0, 255)
-    half[1::2, 0:-1:2] = np.clip((vs + 16) >> 5, 0, 255)
-    half[1::2, 1::2] = np.clip((js + 512) >> 10, 0, 255)
-    half[-1, :] = half[-2, :]
-    half[:, -1] = half[:, -2]
+    half = _interleave(ref, np.clip((hs[3 : 3 + h] + 16) >> 5, 0, 255), np.clip((vs + 16) >> 5, 0, 255), np.clip((js + 512) >> 10, 0, 255))
     if subpel == 2:
-        return half[:-1, :-1].astype(np.uint8)
-    out = np.empty((4 * h, 4 * w), np.uint8)
-    for fy in range(4):
-        for fx in range(4):
-            r0, c0 = fy // 2, fx // 2
+        return half
+    # quarter pel: the sample at half-pel (i, j) and the means of it and its right and lower neighbours;
+    # on the diagonal, of the two half-pel corners that are neither integer nor centre (by the parity of i + j)
+    e = np.pad(half, ((0, 1), (0, 1)), mode="edge").astype(np.int16)
+    a, right, down, diagonal = e[:-1, :-1], e[:-1, 1:], e[1:, :-1], e[1:, 1:]
+    cross = (right + down + 1) >> 1
+    cross[0::2, 1::2] = (a[0::2, 1::2] + diagonal[0::2, 1::2] + 1) >> 1
+    cross[1::2, 0::2] = (a[1::2, 0::2] + diagonal[1::2, 0::2] + 1) >> 1
+    return _interleave(half, (a + right + 1) >> 1, (a + down + 1) >> 1, cross)
 
-            def at(dr: int, dc: int, r0: int = r0, c0: int = c0) -> np.ndarray:
-                return half[r0 + dr : r0 + dr + 2 * h : 2, c0 + dc : c0 + dc + 2 * w : 2]
 
-            if fy % 2 == 0 and fx % 2 == 0:
-                out[fy::4, fx::4] = at(0, 0)
-            elif fy % 2 == 0:
-                out[fy::4, fx::4] = (at(0, 0) + at(0, 1) + 1) >> 1
-            elif fx % 2 == 0:
-                out[fy::4, fx::4] = (at(0, 0) + at(1, 0) + 1) >> 1
-            elif (r0 + c0) % 2 == 0:  # diagonal quarter: mean of the two half-pel (not integer, not centre) corners
-                out[fy::4, fx::4] = (at(0, 1) + at(1, 0) + 1) >> 1
-            else:
-                out[fy::4, fx::4] = (at(0, 0) + at(1, 1) + 1) >> 1
-    return out
+def _interleave(at: np.ndarray, right: np.ndarray, down: np.ndarray, across: np.ndarray) -> np.ndarray:
+    """Four [h, w] planes with values 0..255 -> uint8 [2h, 2w] holding at[y, x] at [2y, 2x], right at [2y, 2x + 1],
+    down at [2y + 1, 2x] and across at [2y + 1, 2x + 1] (OpenCV's channel merge interleaves the columns)."""
+    h, w = at.shape
+    rows = [cv2.merge([np.ascontiguousarray(p, np.uint8) for p in pair]).reshape(h, 2 * w) for pair in ((at, right), (down, across))]
+    return np.stack(rows, 1).reshape(2 * h, 2 * w)
 
 
 def _luma_index(phases: np.ndarray, cfg: _Config, ys: np.ndarray, xs: np.ndarray, mvy: np.ndarray, mvx: np.ndarray) -> np.ndarray:
