@@ -1972,11 +1972,21 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     zz = _zigzag(ts)
     modes, imodes, dirs, refidx = frame.modes.tolist(), frame.imodes.tolist(), frame.dirs.tolist(), frame.refidx.tolist()
     mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
-    # levels move between the arrays and zigzag lists only for coded blocks: read when encoding, written when decoding
-    levels_of = (frame.luma, frame.chroma, frame.chroma)
-    nonzero = (np.any(frame.luma != 0, -1).tolist(), np.any(frame.chroma != 0, -1).tolist()) if enc else None
     splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), [frame.sub0.tolist(), frame.sub1.tolist()]
-    zz_half = _zigzag(ts // 2) if cfg.tsplit else None
+    n, n4 = ts * ts, ts * ts // 4
+    # a small-transform block's levels: its four quadrants' zigzag orders one after the other
+    small_order = (np.arange(4)[:, None] * n4 + _zigzag(ts // 2)).ravel() if cfg.tsplit else zz
+    # levels move between the arrays and zigzag lists only for coded blocks, all at once: read when encoding, written when decoding
+    if enc:
+        nonzero = (np.any(frame.luma != 0, -1), np.any(frame.chroma != 0, -1))
+        small_mb = frame.small.reshape(-1) & (frame.modes.reshape(-1) == _INTER) & bool(cfg.tsplit)
+        listed = []
+        for levels, coded, orders in ((frame.luma, nonzero[0], np.where(small_mb[:, None], small_order, zz)), (frame.chroma, nonzero[1], zz[None])):
+            ms, js = np.nonzero(coded)
+            lists = levels[ms[:, None], js[:, None], orders[ms if orders.shape[0] > 1 else 0]].tolist()
+            listed.append(dict(zip(zip(ms.tolist(), js.tolist()), lists)))
+        nonzero = (nonzero[0].tolist(), nonzero[1].tolist())
+    decoded: tuple[list, list, list] = ([], [], [])  # (macroblock, block, levels) of luma, chroma and small luma
     fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
@@ -2065,20 +2075,23 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     grid[ty][tx] = flag
                     if not flag:
                         continue
-                    block = levels_of[plane][m, offset + j]  # a view into the frame's levels
+                    lv = listed[is_chroma][m, offset + j] if enc else [0] * n
                     if small and plane == 0:
-                        quads = block.reshape(4, -1)[:, zz_half].tolist() if enc else [[0] * (ts * ts // 4) for _ in range(4)]
+                        quads = [lv[q * n4 : (q + 1) * n4] for q in range(4)]
                         _small_blocks(coder, ctx, quads)
                         if not enc:
-                            block.reshape(4, -1)[:, zz_half] = quads
+                            decoded[2].append((m, j, [v for quad in quads for v in quad]))
                     else:
-                        lv = block[zz].tolist() if enc else [0] * (ts * ts)
                         _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv)
                         if not enc:
-                            block[zz] = lv
+                            decoded[is_chroma].append((m, offset + j, lv))
     if enc:
         coder.flush()  # one frame's bins at a time
         return frame
+    for levels, entries, order in ((frame.luma, decoded[0], zz), (frame.chroma, decoded[1], zz), (frame.luma, decoded[2], small_order)):
+        if entries:
+            ms, js, lists = zip(*entries)
+            levels[np.array(ms)[:, None], np.array(js)[:, None], order] = np.array(lists, np.int64)
     return _Frame(
         frame.kind,
         frame.depth,
