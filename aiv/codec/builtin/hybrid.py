@@ -1993,17 +1993,19 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     s = cfg.subpel
     near, far = max(1, 3 * s // 4), 8 * s
     bound = cfg.search * s + s
-    bi_frame = frame.kind == _B
+    bi_frame, key_frame = frame.kind == _B, frame.kind == _I
+    bit = coder.bit
+    skip_ctx, intra_ctx, partitions, tsplit = ctx.skip, ctx.intra, cfg.partitions, cfg.tsplit
     for r in range(rows):
         for c in range(cols):
             m = r * cols + c
             left = (modes[r][c - 1], dirs[r][c - 1]) if c > 0 else (-1, 0)
             top = (modes[r - 1][c], dirs[r - 1][c]) if r > 0 else (-1, 0)
-            if frame.kind == _I:
+            if key_frame:
                 mode = _INTRA
-            elif coder.bit(ctx.skip + (left[0] == _SKIP) + (top[0] == _SKIP), modes[r][c] == _SKIP):
+            elif bit(skip_ctx + (left[0] == _SKIP) + (top[0] == _SKIP), modes[r][c] == _SKIP):
                 mode = _SKIP
-            elif coder.bit(ctx.intra + (left[0] == _INTRA) + (top[0] == _INTRA), modes[r][c] == _INTRA):
+            elif bit(intra_ctx + (left[0] == _INTRA) + (top[0] == _INTRA), modes[r][c] == _INTRA):
                 mode = _INTRA
             else:
                 mode = _INTER
@@ -2035,7 +2037,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                         ref += 1
                 dirs[r][c], refidx[r][c] = d, ref
                 split = 0
-                if mode == _INTER and cfg.partitions:
+                if mode == _INTER and partitions:
                     split = _partition(coder, ctx, splits[r][c], int(c > 0 and splits[r][c - 1] > 0) + int(r > 0 and splits[r - 1][c] > 0))
                 splits[r][c] = split
                 for x in (0, 1):
@@ -2062,8 +2064,8 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                 continue
             intra = mode == _INTRA
             small = 0
-            if mode == _INTER and cfg.tsplit:
-                small = coder.bit(ctx.small + int(c > 0 and smalls[r][c - 1]) + int(r > 0 and smalls[r - 1][c]), smalls[r][c])
+            if mode == _INTER and tsplit:
+                small = bit(ctx.small + int(c > 0 and smalls[r][c - 1]) + int(r > 0 and smalls[r - 1][c]), smalls[r][c])
             smalls[r][c] = small
             for plane, kk, offset in ((0, k, 0), (1, kc, 0), (2, kc, kc * kc)):
                 grid = cbf[plane]
@@ -2071,7 +2073,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                 for j in range(kk * kk):
                     ty, tx = r * kk + j // kk, c * kk + j % kk
                     nb = (grid[ty][tx - 1] if tx > 0 else 0) + (grid[ty - 1][tx] if ty > 0 else 0)
-                    flag = coder.bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and nonzero[is_chroma][m][offset + j])
+                    flag = bit(ctx.cbf[is_chroma] + 3 * intra + nb, enc and nonzero[is_chroma][m][offset + j])
                     grid[ty][tx] = flag
                     if not flag:
                         continue
