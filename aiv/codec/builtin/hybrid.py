@@ -1972,7 +1972,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     zz = _zigzag(ts)
     modes, imodes, dirs, refidx = frame.modes.tolist(), frame.imodes.tolist(), frame.dirs.tolist(), frame.refidx.tolist()
     mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
-    splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), [frame.sub0.tolist(), frame.sub1.tolist()]
+    splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), (frame.sub0, frame.sub1)  # sub-block vectors: read or written per split macroblock
     n, n4 = ts * ts, ts * ts // 4
     # a small-transform block's levels: its four quadrants' zigzag orders one after the other
     small_order = (np.arange(4)[:, None] * n4 + _zigzag(ts // 2)).ravel() if cfg.tsplit else zz
@@ -2046,7 +2046,10 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                         continue
                     mv = _median_predictor(fields[x], rows, cols, r, c)
                     if split:
-                        mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, subs[x][r][c], mv, bound, split)
+                        sub = subs[x][r, c].tolist()
+                        mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, sub, mv, bound, split)
+                        if not enc:
+                            subs[x][r, c] = sub
                     elif mode == _INTER:
                         delta = []
                         for comp in (0, 1):
@@ -2101,15 +2104,20 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
         np.array(imodes, np.int64),
         np.array(dirs, np.int64),
         np.array(refidx, np.int64),
-        np.array(mvs[0], np.int64).reshape(rows, cols, 2),
-        np.array(mvs[1], np.int64).reshape(rows, cols, 2),
+        _grid_array(mvs[0], (rows, cols, 2)),
+        _grid_array(mvs[1], (rows, cols, 2)),
         frame.luma,
         frame.chroma,
         np.array(splits, np.int64),
-        np.array(subs[0], np.int64).reshape(rows, cols, 4, 2),
-        np.array(subs[1], np.int64).reshape(rows, cols, 4, 2),
+        frame.sub0,
+        frame.sub1,
         np.array(smalls, bool),
     )
+
+
+def _grid_array(vectors: list, shape: tuple[int, int, int]) -> np.ndarray:
+    """Nested lists [rows][cols][n] of ints -> int64 array `shape` (faster than np.array on nested lists)."""
+    return np.fromiter(itertools.chain.from_iterable(itertools.chain.from_iterable(vectors)), np.int64, shape[0] * shape[1] * shape[2]).reshape(shape)
 
 
 # ----------------------------------------------------------------------------------------------
