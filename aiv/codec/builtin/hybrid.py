@@ -1735,7 +1735,7 @@ def _eg_bypass(coder, k: int, value: int | None) -> int:
     return base + rest
 
 
-def _unary(coder, ctxs: list[int], value: int | None, cap: int, k: int) -> int:
+def _unary(coder, ctxs: list[int] | tuple[int, ...], value: int | None, cap: int, k: int) -> int:
     """Truncated unary with contexts `ctxs` (the last one repeats), escaping to Exp-Golomb-k at `cap`."""
     v = value or 0
     m = 0
@@ -1747,7 +1747,7 @@ def _unary(coder, ctxs: list[int], value: int | None, cap: int, k: int) -> int:
     return m
 
 
-def _signed(coder, zero_ctx: int, mag_ctxs: list[int], value: int | None, cap: int, k: int) -> int:
+def _signed(coder, zero_ctx: int, mag_ctxs: list[int] | tuple[int, ...], value: int | None, cap: int, k: int) -> int:
     """Zero flag, magnitude - 1 in truncated unary + Exp-Golomb, then a bypass sign."""
     v = value or 0
     if not coder.bit(zero_ctx, v != 0):
@@ -1779,6 +1779,8 @@ class _Contexts:
     half: object  # a _Contexts: the coefficient contexts of the transforms of half the size (None for size 4)
     sig_at: tuple[tuple[int, ...], ...]  # per category and zigzag position: the significance context with no level before it
     last_at: tuple[tuple[int, ...], ...]  # per category and zigzag position: the last-flag context
+    mvd_mag: tuple[tuple[int, ...], ...]  # per component: the 6 magnitude contexts of `mvd`
+    sub_mvd_mag: tuple[tuple[int, ...], ...]  # the same of `sub_mvd`
 
 
 def _contexts(tsize: int, start: int = 0) -> _Contexts:
@@ -1796,7 +1798,8 @@ def _contexts(tsize: int, start: int = 0) -> _Contexts:
     sig_at = tuple(tuple(s + 3 * q for q in pos) for s in o[9:13])
     last_at = tuple(tuple(s + q for q in pos) for s in o[13:17])
     return _Contexts(half.n if half else total, o[0], o[1], o[2], o[3], o[4], (o[5], o[6]), (o[7], o[8]), tuple(o[9:13]),
-                     tuple(o[13:17]), tuple(o[17:21]), pos, o[21], o[22], (o[23], o[24]), o[25], half, sig_at, last_at)
+                     tuple(o[13:17]), tuple(o[17:21]), pos, o[21], o[22], (o[23], o[24]), o[25], half, sig_at, last_at,
+                     tuple(tuple(range(s + 3, s + 9)) for s in o[5:7]), tuple(tuple(range(s + 3, s + 9)) for s in o[23:25]))
 
 
 def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
@@ -1940,7 +1943,7 @@ def _sub_vectors(coder, ctx: _Contexts, sub: list, pmv: tuple[int, int], bound: 
         for comp in (0, 1):
             base = ctx.sub_mvd[comp]
             inc = 0 if j == 0 else 1 + (first[comp] != 0)
-            delta.append(_signed(coder, base + inc, [base + 3 + i for i in range(6)], sub[j][comp] - pred[comp], 8, 3))
+            delta.append(_signed(coder, base + inc, ctx.sub_mvd_mag[comp], sub[j][comp] - pred[comp], 8, 3))
         vector = [pred[0] + delta[0], pred[1] + delta[1]]
         if abs(vector[0]) > bound or abs(vector[1]) > bound:
             raise ValueError("hybrid: a sub-block motion vector lies outside the search range (corrupt stream)")
@@ -2056,7 +2059,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                             near_mag = (abs(mvd_fields[x][r][c - 1][comp]) if c > 0 else 0) + (abs(mvd_fields[x][r - 1][c][comp]) if r > 0 else 0)
                             base = ctx.mvd[comp]
                             inc = 0 if near_mag < near else (1 if near_mag <= far else 2)
-                            delta.append(_signed(coder, base + inc, [base + 3 + j for j in range(6)], mvs[x][r][c][comp] - mv[comp], 8, 3))
+                            delta.append(_signed(coder, base + inc, ctx.mvd_mag[comp], mvs[x][r][c][comp] - mv[comp], 8, 3))
                         mv = (mv[0] + delta[0], mv[1] + delta[1])
                         mvd_fields[x][r][c] = (delta[0], delta[1])
                     if abs(mv[0]) > bound or abs(mv[1]) > bound:
