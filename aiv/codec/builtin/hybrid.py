@@ -1125,21 +1125,24 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
             costs[by, bx] = cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF)
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
     bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
-    offsets = (np.arange(-r, r + 1) * s).tolist()
-    costs = costs.astype(np.float64)  # what adding the float64 rate would promote them to, once
-    rates: dict[tuple[int, int], np.ndarray] = {}  # lam * vector bits of every offset, per predictor (few distinct ones)
-    chosen = [[(0, 0)] * cols for _ in range(rows)]
-    for by in range(rows):
-        for bx in range(cols):
-            pred = _median_predictor(chosen, rows, cols, by, bx)
-            rate = rates.get(pred)
-            if rate is None:
-                py, px = pred
-                bits_y, bits_x = bits[reach - r * s - py : reach + r * s - py + 1 : s], bits[reach - r * s - px : reach + r * s - px + 1 : s]
-                rate = rates[pred] = lam * (bits_y[:, None] + bits_x[None, :])
-            iy, ix = divmod(int((costs[by, bx] + rate).argmin()), n)
-            chosen[by][bx] = (offsets[iy], offsets[ix])
-    return np.array(chosen, np.int64).reshape(rows, cols, 2)
+    offsets = np.arange(-r, r + 1) * s
+    costs = costs.astype(np.float64).reshape(rows * cols, n * n)  # what adding the float64 rate would promote them to
+    # The rate term needs each block's median predictor, which depends on the vectors chosen before it. The
+    # raster-order recursion is solved by fixed-point iteration: each pass rechooses the blocks whose predictor
+    # changed. On this acyclic dependency the only fixed point is the block-by-block result, reached within as
+    # many passes as the longest chain of changes (a few: neighbouring vectors agree).
+    everywhere = np.ones((rows, cols), bool)
+    pred = np.zeros((rows * cols, 2), np.int64)
+    chosen = np.zeros((rows * cols, 2), np.int64)
+    todo = np.arange(rows * cols)
+    while todo.size:
+        bits_y, bits_x = bits[reach + offsets - pred[todo, :1]], bits[reach + offsets - pred[todo, 1:]]
+        best = (costs[todo] + (lam * (bits_y[:, :, None] + bits_x[:, None, :])).reshape(todo.size, n * n)).argmin(1)
+        chosen[todo, 0], chosen[todo, 1] = offsets[best // n], offsets[best % n]
+        update = _predictors(chosen.reshape(rows, cols, 2), everywhere).reshape(-1, 2)
+        todo = np.flatnonzero((update != pred).any(1))
+        pred = update
+    return chosen.reshape(rows, cols, 2)
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
