@@ -1122,7 +1122,7 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
         for bx in range(cols):
             y0, x0 = by * b + pad - r, bx * b + pad - r
             window = ref_padded[y0 : y0 + b + 2 * r, x0 : x0 + b + 2 * r]
-            costs[by, bx] = cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF)
+            cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF, result=costs[by, bx])
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
     bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
     offsets = np.arange(-r, r + 1) * s
