@@ -1850,17 +1850,20 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
 
 
 def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
-    """`_ac_block` when decoding, the coder's state in locals (the same bins as `_RangeDecoder.bit` and `bypass`)."""
+    """`_ac_block` when decoding, with the coder's state in locals: one loop decodes every context bin (the
+    same as `_RangeDecoder.bit`), first of the significance map, then of each level, last first."""
     n = len(levels)
-    sig_at, last_at = ctx.sig_at[cat], ctx.last_at[cat]
+    sig_at, last_at, base = ctx.sig_at[cat], ctx.last_at[cat], ctx.level[cat]
     probs, shift = coder.probs, coder.shift
     code, rng, at = coder.code, coder.range, coder.pos
-    where = []
-    seen = 0
-    i = 0
+    where = []  # the significant positions
+    seen = 0  # significant levels so far, at most 2
+    i = 0  # the significance map's position
     flagged = False  # the next bin is the last flag of the significant level at i
-    while i < n - 1:
-        c = last_at[i] if flagged else sig_at[i] + seen
+    order = None  # once the map is done: the significant positions, last first
+    k = a = gt1 = eq1 = 0  # the level being decoded (its index in `order`, its magnitude so far) and the counts so far
+    c = sig_at[0]
+    while True:
         p = probs[c]
         bound = (rng >> _PROB_BITS) * p
         if code < bound:
@@ -1871,47 +1874,33 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
             probs[c] = p - (p >> shift)
         while rng < _TOP:
             rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        if flagged:
-            if bit:
-                break
-            flagged = False
-            i += 1
-        elif bit:
-            where.append(i)
-            seen += seen < 2
-            flagged = True
-        else:
-            i += 1
-    else:
-        where.append(n - 1)
-    gt1 = eq1 = 0
-    base = ctx.level[cat]
-    for i in reversed(where):
+        if order is None:  # a significance or last bin
+            if bit and not flagged:
+                where.append(i)
+                seen += seen < 2
+                flagged = True
+                c = last_at[i]
+                continue
+            if not (bit and flagged):
+                flagged = False
+                i += 1
+                if i < n - 1:
+                    c = sig_at[i] + seen
+                    continue
+                where.append(n - 1)  # a level at the final position is implied when the map reaches it
+            order, a, c = where[::-1], 1, base + 1
+            continue
         # the greater-than-one bin, then (as `_unary` codes it) the rest of the magnitude in truncated unary (cap 14)
-        c = base if gt1 else base + min(4, 1 + eq1)
-        a = 1
-        while True:
-            p = probs[c]
-            bound = (rng >> _PROB_BITS) * p
-            if code < bound:
-                rng, bit = bound, 0
-                probs[c] = p + ((_PROB_ONE - p) >> shift)
-            else:
-                code, rng, bit = code - bound, rng - bound, 1
-                probs[c] = p - (p >> shift)
-            while rng < _TOP:
-                rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-            if not bit:
-                break
+        if bit:
             a += 1
-            if a == 16:  # the unary code's cap: an Exp-Golomb escape follows
-                coder.code, coder.range, coder.pos = code, rng, at
-                a += _eg_bypass(coder, 0, None)
-                code, rng, at = coder.code, coder.range, coder.pos
-                if a > 1 << 24:
-                    raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
-                break
-            c = base + 5 + min(4, gt1)
+            if a < 16:
+                c = base + 5 + min(4, gt1)
+                continue
+            coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
+            a += _eg_bypass(coder, 0, None)
+            code, rng, at = coder.code, coder.range, coder.pos
+            if a > 1 << 24:
+                raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
         if a > 1:
             gt1 += 1
         else:
@@ -1922,7 +1911,11 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
             code -= rng
         while rng < _TOP:
             rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        levels[i] = -a if negative else a
+        levels[order[k]] = -a if negative else a
+        k += 1
+        if k == len(order):
+            break
+        a, c = 1, base if gt1 else base + min(4, 1 + eq1)
     coder.code, coder.range, coder.pos = code, rng, at
 
 
