@@ -1013,18 +1013,23 @@ def _half_config(cfg: _Config) -> _Config:
 
 
 def _split_predict(ref: _Reference, cfg: _Config, mv: np.ndarray, sub: np.ndarray, split: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`_predict` where the `split` macroblocks are predicted sub-block by sub-block from their own vectors."""
-    own = _predict(ref, cfg, mv, used)
-    if not split.any():
-        return own
-    fine = _spread(split, 2)
-    luma, chroma = _predict_blocks(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2), np.flatnonzero(fine))
-    _put_sub_blocks(own, fine, luma, chroma)
-    return own
+    """`_predict` of only the `used` macroblocks (zero elsewhere), the `split` ones sub-block by sub-block from their own vectors."""
+    rows, cols = used.shape
+    b = cfg.block
+    planes = np.zeros((rows * b, cols * b), np.int32), np.zeros((2, rows * b // 2, cols * b // 2), np.int32)
+    whole = used & ~split
+    if whole.any():
+        luma, chroma = _predict_blocks(ref, cfg, mv, used, np.flatnonzero(whole))
+        _put_sub_blocks(planes, whole, luma, chroma)
+    if split.any():
+        fine = _spread(split, 2)
+        luma, chroma = _predict_blocks(ref, _half_config(cfg), _sub_field(mv, sub, split), _spread(used, 2), np.flatnonzero(fine))
+        _put_sub_blocks(planes, fine, luma, chroma)
+    return planes
 
 
 def _put_sub_blocks(planes: tuple[np.ndarray, np.ndarray], fine: np.ndarray, luma: np.ndarray, chroma: np.ndarray) -> None:
-    """Write the `_predict_blocks` output of the sub-blocks `fine` [2*rows, 2*cols] into contiguous luma and chroma planes."""
+    """Write the `_predict_blocks` output of the blocks `fine` (a grid of macroblocks or of sub-blocks) into contiguous luma and chroma planes."""
     (rows, cols), b, bc = fine.shape, luma.shape[-1], chroma.shape[-1]
     planes[0].reshape(rows, b, cols, b).swapaxes(1, 2)[fine] = luma  # views of the planes
     planes[1].reshape(2, rows, bc, cols, bc).swapaxes(2, 3)[:, fine] = chroma
