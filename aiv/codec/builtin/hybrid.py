@@ -1137,17 +1137,19 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
     # changed. On this acyclic dependency the only fixed point is the block-by-block result, reached within as
     # many passes as the longest chain of changes (a few: neighbouring vectors agree).
     everywhere = np.ones((rows, cols), bool)
+    at_zero = bits[reach + offsets]
+    best = (costs + (lam * (at_zero[:, None] + at_zero[None, :])).reshape(n * n)).argmin(1)  # the first pass: every predictor zero
+    chosen = np.stack([offsets[best // n], offsets[best % n]], 1)
     pred = np.zeros((rows * cols, 2), np.int64)
-    chosen = np.zeros((rows * cols, 2), np.int64)
-    todo = np.arange(rows * cols)
-    while todo.size:
+    while True:
+        update = _predictors(chosen.reshape(rows, cols, 2), everywhere).reshape(-1, 2)
+        todo = np.flatnonzero((update != pred).any(1))
+        if todo.size == 0:
+            return chosen.reshape(rows, cols, 2)
+        pred = update
         bits_y, bits_x = bits[reach + offsets - pred[todo, :1]], bits[reach + offsets - pred[todo, 1:]]
         best = (costs[todo] + (lam * (bits_y[:, :, None] + bits_x[:, None, :])).reshape(todo.size, n * n)).argmin(1)
         chosen[todo, 0], chosen[todo, 1] = offsets[best // n], offsets[best % n]
-        update = _predictors(chosen.reshape(rows, cols, 2), everywhere).reshape(-1, 2)
-        todo = np.flatnonzero((update != pred).any(1))
-        pred = update
-    return chosen.reshape(rows, cols, 2)
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
