@@ -96,6 +96,7 @@ _SIXTAP = (1, -5, 20, 20, -5, 1)
 _PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
 _CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
 _SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
+_SPLIT_B_MIN_COST = 24.0  # B macroblocks whose best one-vector cost is below this many lambdas are not split (~90% of those split exceed it)
 
 
 @dataclass(frozen=True)
@@ -1287,7 +1288,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
             candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
             if p["partitions"]:
-                worth = _worth_splitting(motion_cost, lam)
+                worth = _worth_splitting(motion_cost, lam * _SPLIT_MIN_BITS)
                 found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], worth)
                 kind, sub, cost = _best_partition(found)
                 side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
@@ -1304,7 +1305,8 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         candidates = [(1, 0, mv0, zero, bits0 + 2, past, None), (2, 0, zero, mv1, bits1 + 2, future, None),
                       (3, 0, mv0, mv1, bits0 + bits1 + 1, both, None)]
         if p["partitions"]:
-            worth = _worth_splitting(np.minimum(cost0, cost1), lam)
+            cost_both = _block_sum((both[0] - cur_y) ** 2, b) + lam * (bits0 + bits1)
+            worth = _worth_splitting(np.minimum(np.minimum(cost0, cost1), cost_both), lam * _SPLIT_B_MIN_COST)
             candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
@@ -1420,10 +1422,11 @@ def _best_partition(found: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(kinds)[pick], np.take_along_axis(subs, pick[None, :, :, None, None], 0)[0], costs.min(0)
 
 
-def _worth_splitting(motion_cost: np.ndarray, lam: float) -> np.ndarray:
-    """Early termination: the macroblocks whose best single-vector motion cost exceeds what the extra
-    vectors of a split would cost at least, the only ones a split can pay for."""
-    return motion_cost > lam * _SPLIT_MIN_BITS
+def _worth_splitting(motion_cost: np.ndarray, threshold: float) -> np.ndarray:
+    """Early termination: the macroblocks whose best single-vector motion cost exceeds `threshold`
+    (P: what the extra vectors of a split cost at least, the only ones a split can pay for; B: a
+    cost below which a split is rarely chosen)."""
+    return motion_cost > threshold
 
 
 def _sub_predictors(sub, pmv):
