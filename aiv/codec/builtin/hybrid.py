@@ -1159,8 +1159,10 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     def centred(centre: np.ndarray) -> np.ndarray:
         return _luma_index(ref.phases, cfg, ys, xs, *_mb_grids(cfg, centre)[:2])
 
+    whole = cur.astype(np.int32)  # whole pel values: integer SSDs equal the float ones
+
     def cost_of(index: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        err = (np.take(flat, index) - cur) ** 2
+        err = (np.take(flat, index) - whole) ** 2
         return _block_sum(err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
 
     best_cost = cost_of(centred(mv), mv)
@@ -1460,27 +1462,20 @@ def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray, where: np.ndar
 
 
 def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
-    """The split candidates of a B frame (past, future, both: one partition for both) of the macroblocks
-    `where` is set, in `_decide_frame`'s form."""
+    """The split candidates of a B frame (past, future; a split predicted from both is rarely chosen
+    and not tried) of the macroblocks `where` is set, in `_decide_frame`'s form."""
     everywhere = np.ones(mv0.shape[:2], bool)
-    found0 = _partition_motion(cur_y, past, cfg, lam, mv0, reach, where)
-    found1 = _partition_motion(cur_y, future, cfg, lam, mv1, reach, where)
-    pmv0, pmv1 = _predictors(mv0, everywhere), _predictors(mv1, everywhere)
-    kind0, sub0, _ = _best_partition(found0)
-    kind1, sub1, _ = _best_partition(found1)
-    kind, both0, _ = _best_partition({k: (found0[k][0], found0[k][1] + found1[k][1]) for k in found0})
-    both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
     gate = np.where(where, 0.0, np.inf)
-    zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
-    a, b = _fine_predict(past, cfg, sub0, where), _fine_predict(future, cfg, sub1, where)
-    if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
-        both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
-    else:
-        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0, where), _fine_predict(future, cfg, both1, where)))
-    bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
-    return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0 + gate, a, (kind0, sub0, zsub)),
-            (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0 + gate, b, (kind1, zsub, sub1)),
-            (3, 0, both0[:, :, 3], both1[:, :, 3], bits_both + gate, both, (kind, both0, both1))]
+    zero = np.zeros_like(mv0)
+    zsub = np.zeros((*mv0.shape[:2], 4, 2), np.int64)
+    candidates = []
+    for dirs, ref, mv in ((1, past, mv0), (2, future, mv1)):
+        kind, sub, _ = _best_partition(_partition_motion(cur_y, ref, cfg, lam, mv, reach, where))
+        side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 4.0 + gate
+        vectors = (sub[:, :, 3], zero) if dirs == 1 else (zero, sub[:, :, 3])
+        subs = (kind, sub, zsub) if dirs == 1 else (kind, zsub, sub)
+        candidates.append((dirs, 0, *vectors, side, _fine_predict(ref, cfg, sub, where), subs))
+    return candidates
 
 
 def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
