@@ -1312,8 +1312,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
-        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
-        j = (dist + lam * (bits + 1.0)).reshape(rows, cols) + lam * side
+        j = _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], np.isfinite(side)) + lam * side
         better = everywhere if best_j is None else j < best_j
         best_j = j if best_j is None else np.where(better, j, best_j)
         best_y = pred_y if best_y is None else np.where(_spread(better, b), pred_y, best_y)
@@ -1341,6 +1340,30 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         _choose_transform_size(frame, cur_y, pred_y, cfg, coding, p["inter_rounding"])
     _decide_skips(frame, cur_y, cur_uv, l0, l1, cfg, lam, best_j)
     return frame, chooser
+
+
+def _mb_strip(plane: np.ndarray, size: int, chosen: np.ndarray) -> np.ndarray:
+    """The size x size macroblocks `chosen` (raster indices) of a plane [H, W], side by side in one row [size, n*size]."""
+    h, w = plane.shape
+    blocks = plane.reshape(h // size, size, w // size, size).swapaxes(1, 2).reshape(-1, size, size)[chosen]
+    return blocks.swapaxes(0, 1).reshape(size, -1)
+
+
+def _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, where: np.ndarray) -> np.ndarray:
+    """Distortion + lam * bits [rows, cols] of coding each macroblock's residual from this prediction (one
+    bit for its mode), computed only where `where` [rows, cols] is set (infinite elsewhere)."""
+    if where.all():
+        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, rounding)
+        return (dist + coding.lam * (bits + 1.0)).reshape(where.shape)
+    j = np.full(where.size, np.inf)
+    chosen = np.flatnonzero(where)
+    if chosen.size:
+        b = cfg.block
+        planes = [_mb_strip(cur_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in cur_uv]),
+                  _mb_strip(pred_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in pred_uv])]
+        _, _, dist, bits = _code_mb(*planes, cfg, coding, rounding)
+        j[chosen] = dist + coding.lam * (bits + 1.0)
+    return j.reshape(where.shape)
 
 
 def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int, where: np.ndarray) -> dict:
