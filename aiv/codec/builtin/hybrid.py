@@ -1156,8 +1156,11 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
     flat, row = ref.phases.astype(np.uint8).reshape(-1), ref.phases.shape[1]  # bytes: a quarter of the memory traffic
 
+    at_zero = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))
+
     def centred(centre: np.ndarray) -> np.ndarray:
-        return _luma_index(ref.phases, cfg, ys, xs, *_mb_grids(cfg, centre)[:2])
+        """The sample indices of every block displaced by its vector `centre` (indices are linear in the vector)."""
+        return at_zero + _spread(centre[..., 0] * row + centre[..., 1], cfg.block).astype(at_zero.dtype)
 
     whole = cur.astype(np.int32)  # whole pel values: integer SSDs equal the float ones
 
