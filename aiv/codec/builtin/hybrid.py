@@ -15,7 +15,8 @@ then picks by rate-distortion cost between inter (each reference or direction), 
 An inter macroblock may be split (`partitions`): four sub-blocks, or two halves stacked or side by
 side, each with its own vector (searched within `sub_search` pels of the macroblock's vector and of
 its neighbours' vectors, the partition chosen by motion cost, the split by rate-distortion cost
-against one vector; skipped where the single vector's cost is already below a split's side bits).
+against one vector; skipped where the single vector's cost is already below a split's side bits, in
+B frames below `_SPLIT_B_MIN_COST` lambdas; a B split predicts from one direction).
 Its luma residual may use transforms of half the size (`transform_split`, by rate-distortion cost).
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
