@@ -16,7 +16,8 @@ An inter macroblock may be split (`partitions`): four sub-blocks, or two halves 
 side, each with its own vector (searched within `sub_search` pels of the macroblock's vector and of
 its neighbours' vectors, the partition chosen by motion cost, the split by rate-distortion cost
 against one vector; skipped where the single vector's cost is already below a split's side bits, in
-B frames below `_SPLIT_B_MIN_COST` lambdas; a B split predicts from one direction).
+B frames below `_SPLIT_B_MIN_COST` lambdas times the B level squared; a B split predicts from one
+direction).
 Its luma residual may use transforms of half the size (`transform_split`, by rate-distortion cost).
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
@@ -97,7 +98,7 @@ _SIXTAP = (1, -5, 20, 20, -5, 1)
 _PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
 _CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
 _SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
-_SPLIT_B_MIN_COST = 24.0  # B macroblocks whose best one-vector cost is below this many lambdas are not split (~90% of those split exceed it)
+_SPLIT_B_MIN_COST = 24.0  # B macroblocks whose best one-vector cost is below this many lambdas times their B level squared are not split
 
 
 @dataclass(frozen=True)
@@ -1312,7 +1313,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
                       (3, 0, mv0, mv1, bits0 + bits1 + 1, both, None)]
         if p["partitions"]:
             cost_both = _block_sum((both[0] - cur_y) ** 2, b) + lam * (bits0 + bits1)
-            worth = _worth_splitting(np.minimum(np.minimum(cost0, cost1), cost_both), lam * _SPLIT_B_MIN_COST)
+            worth = _worth_splitting(np.minimum(np.minimum(cost0, cost1), cost_both), lam * _SPLIT_B_MIN_COST * entry.depth**2)
             candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
