@@ -15,7 +15,9 @@ then picks by rate-distortion cost between inter (each reference or direction), 
 An inter macroblock may be split (`partitions`): four sub-blocks, or two halves stacked or side by
 side, each with its own vector (searched within `sub_search` pels of the macroblock's vector and of
 its neighbours' vectors, the partition chosen by motion cost, the split by rate-distortion cost
-against one vector; skipped where the single vector's cost is already below a split's side bits).
+against one vector; skipped where the single vector's cost is already below a split's side bits, in
+B frames below `_SPLIT_B_MIN_COST` lambdas times the B level squared; a B split predicts from one
+direction).
 Its luma residual may use transforms of half the size (`transform_split`, by rate-distortion cost).
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
@@ -96,6 +98,7 @@ _SIXTAP = (1, -5, 20, 20, -5, 1)
 _PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
 _CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
 _SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
+_SPLIT_B_MIN_COST = 24.0  # B macroblocks whose best one-vector cost is below this many lambdas times their B level squared are not split
 
 
 @dataclass(frozen=True)
@@ -1180,14 +1183,19 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
-    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]
+    flat, row = ref.phases.astype(np.uint8).reshape(-1), ref.phases.shape[1]  # bytes: a quarter of the memory traffic
+
+    at_zero = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))
 
     def centred(centre: np.ndarray) -> np.ndarray:
-        return _luma_index(ref.phases, cfg, ys, xs, *_mb_grids(cfg, centre)[:2])
+        """The sample indices of every block displaced by its vector `centre` (indices are linear in the vector)."""
+        return at_zero + _spread(centre[..., 0] * row + centre[..., 1], cfg.block).astype(at_zero.dtype)
+
+    whole = cur.astype(np.int32)  # whole pel values: integer SSDs equal the float ones
 
     def cost_of(index: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        err = (np.take(flat, index) - cur) ** 2
-        return _block_sum(err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
+        err = np.subtract(np.take(flat, index), whole, dtype=np.int32)
+        return _block_sum(err * err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
 
     best_cost = cost_of(centred(mv), mv)
     step = cfg.subpel // 2
@@ -1314,7 +1322,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             side = _mv_bits(mv - _predictors(mv, everywhere)).sum(-1) + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
             candidates.append((1, i, mv, np.zeros_like(mv), side, _predict(ref, cfg, mv, everywhere), None))
             if p["partitions"]:
-                worth = _worth_splitting(motion_cost, lam)
+                worth = _worth_splitting(motion_cost, lam * _SPLIT_MIN_BITS)
                 found = _partition_motion(cur_y, ref, cfg, lam, mv, p["sub_search"], worth)
                 kind, sub, cost = _best_partition(found)
                 side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 2.0 + (min(i + 1, len(l0) - 1) if len(l0) > 1 else 0)
@@ -1331,12 +1339,12 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         candidates = [(1, 0, mv0, zero, bits0 + 2, past, None), (2, 0, zero, mv1, bits1 + 2, future, None),
                       (3, 0, mv0, mv1, bits0 + bits1 + 1, both, None)]
         if p["partitions"]:
-            worth = _worth_splitting(np.minimum(cost0, cost1), lam)
+            cost_both = _block_sum((both[0] - cur_y) ** 2, b) + lam * (bits0 + bits1)
+            worth = _worth_splitting(np.minimum(np.minimum(cost0, cost1), cost_both), lam * _SPLIT_B_MIN_COST * entry.depth**2)
             candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
-        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"])
-        j = (dist + lam * (bits + 1.0)).reshape(rows, cols) + lam * side
+        j = _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], np.isfinite(side)) + lam * side
         better = everywhere if best_j is None else j < best_j
         best_j = j if best_j is None else np.where(better, j, best_j)
         best_y = pred_y if best_y is None else np.where(_spread(better, b), pred_y, best_y)
@@ -1366,6 +1374,30 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     return frame, chooser
 
 
+def _mb_strip(plane: np.ndarray, size: int, chosen: np.ndarray) -> np.ndarray:
+    """The size x size macroblocks `chosen` (raster indices) of a plane [H, W], side by side in one row [size, n*size]."""
+    h, w = plane.shape
+    blocks = plane.reshape(h // size, size, w // size, size).swapaxes(1, 2).reshape(-1, size, size)[chosen]
+    return blocks.swapaxes(0, 1).reshape(size, -1)
+
+
+def _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, where: np.ndarray) -> np.ndarray:
+    """Distortion + lam * bits [rows, cols] of coding each macroblock's residual from this prediction (one
+    bit for its mode), computed only where `where` [rows, cols] is set (infinite elsewhere)."""
+    if where.all():
+        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, rounding)
+        return (dist + coding.lam * (bits + 1.0)).reshape(where.shape)
+    j = np.full(where.size, np.inf)
+    chosen = np.flatnonzero(where)
+    if chosen.size:
+        b = cfg.block
+        planes = [_mb_strip(cur_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in cur_uv]),
+                  _mb_strip(pred_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in pred_uv])]
+        _, _, dist, bits = _code_mb(*planes, cfg, coding, rounding)
+        j[chosen] = dist + coding.lam * (bits + 1.0)
+    return j.reshape(where.shape)
+
+
 def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float, mv: np.ndarray, reach: int, where: np.ndarray) -> dict:
     """For each split partition (1, 2, 3; see _CODED_SUBS) the sub-block vectors [rows, cols, 4, 2] and
     cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`)
@@ -1382,23 +1414,23 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     target = cur[ys, xs].astype(np.int32)  # whole pel values: integer SSDs equal the float ones
     centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
-    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]
+    flat, row = ref.phases.astype(np.uint8).reshape(-1), ref.phases.shape[1]  # bytes: a quarter of the memory traffic
     base = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))  # the sub-blocks' samples at vector 0
 
-    def ssd(cand: np.ndarray) -> np.ndarray:
+    def costs(cand: np.ndarray, kinds) -> dict:
+        """Per sub-block, the cost of its group's vector in each partition of `kinds` (halves: both sub-blocks' SSD)."""
         offset = (cand[:, 0] * row + cand[:, 1]).astype(base.dtype)
-        return ((np.take(flat, base + offset[:, None, None]) - target) ** 2).sum((1, 2))
-
-    def costs(cand: np.ndarray, d: np.ndarray) -> dict:
-        """Per sub-block, the cost of its group's vector in each partition (halves: both sub-blocks' SSD)."""
+        err = np.subtract(np.take(flat, base + offset[:, None, None]), target, dtype=np.int32)
+        d = np.einsum("nij,nij->n", err, err)  # SSD per sub-block (at most 64 * 255^2: no overflow)
         rate = lam * _mv_bits(cand - centre).sum(-1)
         by_mb = d.reshape(-1, 4)
-        return {kind: (by_mb + by_mb[:, partner] * (kind > 1)).reshape(-1) + rate for kind, partner in _PARTNER.items()}
+        return {kind: (d if kind == 1 else (by_mb + by_mb[:, _PARTNER[kind]]).reshape(-1)) + rate for kind in kinds}
 
     best = {kind: centre for kind in _PARTNER}
-    best_cost = costs(centre, ssd(centre))
+    best_cost = costs(centre, _PARTNER)
 
-    def keep(cand: np.ndarray, cost: dict, kinds) -> None:
+    def keep(cand: np.ndarray, kinds) -> None:
+        cost = costs(cand, kinds)
         inside = (np.abs(cand) <= bound).all(-1)
         for kind in kinds:
             better = (cost[kind] < best_cost[kind]) & inside
@@ -1408,26 +1440,22 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
             if dy or dx:
-                cand = centre + np.array([dy * s, dx * s])
-                keep(cand, costs(cand, ssd(cand)), _PARTNER)
+                keep(centre + np.array([dy * s, dx * s]), _PARTNER)
     around = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
     for neighbour in (around[1:-1, :-2], around[1:-1, 2:], around[:-2, 1:-1], around[2:, 1:-1]):  # left, right, top, bottom
-        cand = np.repeat(neighbour.reshape(-1, 2)[chosen], 4, 0)
-        keep(cand, costs(cand, ssd(cand)), _PARTNER)
+        keep(np.repeat(neighbour.reshape(-1, 2)[chosen], 4, 0), _PARTNER)
     step = s // 2
     while step >= 1:
         start = best[1]
         for dy in (-step, 0, step):
             for dx in (-step, 0, step):
                 if dy or dx:
-                    cand = start + np.array([dy, dx])
-                    keep(cand, costs(cand, ssd(cand)), (1,))
+                    keep(start + np.array([dy, dx]), (1,))
         step //= 2
     quads = best[1].reshape(-1, 4, 2)
     for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
         for members in pairs:
-            cand = quads[:, members].reshape(-1, 2)
-            keep(cand, costs(cand, ssd(cand)), (kind,))
+            keep(quads[:, members].reshape(-1, 2), (kind,))
     found = {}
     for kind in _PARTNER:
         subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
@@ -1447,10 +1475,11 @@ def _best_partition(found: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(kinds)[pick], np.take_along_axis(subs, pick[None, :, :, None, None], 0)[0], costs.min(0)
 
 
-def _worth_splitting(motion_cost: np.ndarray, lam: float) -> np.ndarray:
-    """Early termination: the macroblocks whose best single-vector motion cost exceeds what the extra
-    vectors of a split would cost at least, the only ones a split can pay for."""
-    return motion_cost > lam * _SPLIT_MIN_BITS
+def _worth_splitting(motion_cost: np.ndarray, threshold: float) -> np.ndarray:
+    """Early termination: the macroblocks whose best single-vector motion cost exceeds `threshold`
+    (P: what the extra vectors of a split cost at least, the only ones a split can pay for; B: a
+    cost below which a split is rarely chosen)."""
+    return motion_cost > threshold
 
 
 def _sub_predictors(sub, pmv):
@@ -1484,27 +1513,20 @@ def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray, where: np.ndar
 
 
 def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
-    """The split candidates of a B frame (past, future, both: one partition for both) of the macroblocks
-    `where` is set, in `_decide_frame`'s form."""
+    """The split candidates of a B frame (past, future; a split predicted from both is rarely chosen
+    and not tried) of the macroblocks `where` is set, in `_decide_frame`'s form."""
     everywhere = np.ones(mv0.shape[:2], bool)
-    found0 = _partition_motion(cur_y, past, cfg, lam, mv0, reach, where)
-    found1 = _partition_motion(cur_y, future, cfg, lam, mv1, reach, where)
-    pmv0, pmv1 = _predictors(mv0, everywhere), _predictors(mv1, everywhere)
-    kind0, sub0, _ = _best_partition(found0)
-    kind1, sub1, _ = _best_partition(found1)
-    kind, both0, _ = _best_partition({k: (found0[k][0], found0[k][1] + found1[k][1]) for k in found0})
-    both1 = _best_partition({k: (found1[k][0], found0[k][1] + found1[k][1]) for k in found0})[1]
     gate = np.where(where, 0.0, np.inf)
-    zero, zsub = np.zeros_like(mv0), np.zeros_like(sub0)
-    a, b = _fine_predict(past, cfg, sub0, where), _fine_predict(future, cfg, sub1, where)
-    if np.array_equal(both0, sub0) and np.array_equal(both1, sub1):
-        both = tuple((x + y + 1) >> 1 for x, y in zip(a, b))
-    else:
-        both = tuple((x + y + 1) >> 1 for x, y in zip(_fine_predict(past, cfg, both0, where), _fine_predict(future, cfg, both1, where)))
-    bits_both = _sub_bits(both0, kind, pmv0) + _sub_bits(both1, kind, pmv1) + 3.0
-    return [(1, 0, sub0[:, :, 3], zero, _sub_bits(sub0, kind0, pmv0) + 4.0 + gate, a, (kind0, sub0, zsub)),
-            (2, 0, zero, sub1[:, :, 3], _sub_bits(sub1, kind1, pmv1) + 4.0 + gate, b, (kind1, zsub, sub1)),
-            (3, 0, both0[:, :, 3], both1[:, :, 3], bits_both + gate, both, (kind, both0, both1))]
+    zero = np.zeros_like(mv0)
+    zsub = np.zeros((*mv0.shape[:2], 4, 2), np.int64)
+    candidates = []
+    for dirs, ref, mv in ((1, past, mv0), (2, future, mv1)):
+        kind, sub, _ = _best_partition(_partition_motion(cur_y, ref, cfg, lam, mv, reach, where))
+        side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 4.0 + gate
+        vectors = (sub[:, :, 3], zero) if dirs == 1 else (zero, sub[:, :, 3])
+        subs = (kind, sub, zsub) if dirs == 1 else (kind, zsub, sub)
+        candidates.append((dirs, 0, *vectors, side, _fine_predict(ref, cfg, sub, where), subs))
+    return candidates
 
 
 def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
