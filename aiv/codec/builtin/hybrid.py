@@ -1183,7 +1183,7 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
-    flat, row = ref.phases.astype(np.uint8).reshape(-1), ref.phases.shape[1]  # bytes: a quarter of the memory traffic
+    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]  # uint8 phases: bytes
 
     at_zero = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))
 
@@ -1414,7 +1414,7 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     target = cur[ys, xs].astype(np.int32)  # whole pel values: integer SSDs equal the float ones
     centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
-    flat, row = ref.phases.astype(np.uint8).reshape(-1), ref.phases.shape[1]  # bytes: a quarter of the memory traffic
+    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]  # uint8 phases: bytes
     base = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))  # the sub-blocks' samples at vector 0
 
     def costs(cand: np.ndarray, kinds) -> dict:
