@@ -8,6 +8,11 @@ B frames coded hierarchically (the middle one first, from the nearest decoded fr
 side, then each half), each macroblock predicted from the past, the future or both (averaged),
 with a direct mode (both predicted vectors, no residual). B frames use coarser steps per level.
 
+Weighted prediction (`weighted_pred`): per inter frame and reference, the encoder estimates a luma
+and a chroma weight (1/64) and offset from the frames' means and deviations and keeps them where they
+clearly lower a coarse motion-compensated error; the frame then predicts from the weighted copy
+clip(round(weight * pel / 64) + offset) of the reference (a flag per reference, the values if set).
+
 Macroblocks: the encoder runs an exhaustive integer motion search per reference (SSD from
 OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
 refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
