@@ -193,6 +193,19 @@ def test_hybrid_weights_no_reference_of_a_steady_clip(monkeypatch, moving):
     assert weights and all(w is None for w in weights)
 
 
+def test_hybrid_weights_round_trip_and_out_of_range_weights_raise():
+    weights = [None, (80, -12, 60, 5), (64, 0, 64, 0)]
+    encoder = hybrid._RangeEncoder(1, 5)
+    hybrid._code_weights(encoder, 0, weights)
+    assert hybrid._code_weights(hybrid._RangeDecoder(encoder.finish(), 1, 5), 0, [None] * 3) == weights
+    encoder = hybrid._RangeEncoder(1, 5)
+    encoder.bit(0, 1)  # a weighted reference whose luma weight is one past the largest
+    for value in (hybrid._WEIGHT_MAX + 1 - 64, 0, 0, 0):
+        hybrid._signed_eg(encoder, value)
+    with pytest.raises(ValueError, match="weights"):
+        hybrid._code_weights(hybrid._RangeDecoder(encoder.finish(), 1, 5), 0, [None])
+
+
 def test_hybrid_codes_a_scene_cut_as_a_key_frame():
     y, _, _ = _clip(12, 96, 128, cut=6)
     assert hybrid._key_frames(y, 250, hybrid.PARAMS["scenecut"]) == [0, 6]
