@@ -40,6 +40,15 @@ def _clip(frames: int, h: int, w: int, cut: int | None = None) -> tuple[np.ndarr
     return y, u, v
 
 
+def _fade(frames: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_clip`'s panning texture fading towards black (chroma towards grey), to 35% brightness at the end."""
+    gain = np.linspace(1.0, 0.35, frames)[:, None, None]
+    y, u, v = _clip(frames, h, w)
+    faded_y = np.rint(y * gain).astype(np.uint8)
+    faded_u, faded_v = (np.rint(128 + (c.astype(np.float64) - 128) * gain).astype(np.uint8) for c in (u, v))
+    return faded_y, faded_u, faded_v
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(a.shape[0], -1).mean(axis=1)
     return float(np.mean(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))))
@@ -149,6 +158,54 @@ def test_hybrid_splits_macroblocks_and_halves_transforms_and_rebuilds_them_exact
     assert sum(split for split, _ in coded) > 0 and sum(small for _, small in coded) > 0
 
 
+def test_hybrid_weights_its_references_on_a_fade_and_rebuilds_them_exactly(params, monkeypatch):
+    y, u, v = _fade(12, 64, 96)
+    params["weighted_pred"] = False
+    plain = hybrid.encode(y, u, v, 30.0, 0.5)
+    params["weighted_pred"] = True
+    weighted_refs = []
+    real = hybrid._code_weights
+
+    def spy(coder, ctx, weights):
+        out = real(coder, ctx, weights)
+        if coder.encoding:
+            weighted_refs.append(sum(w is not None for w in out))
+        return out
+
+    monkeypatch.setattr(hybrid, "_code_weights", spy)
+    _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, 0.5)
+    weighted = hybrid.encode(y, u, v, 30.0, 0.5)
+    assert sum(n > 0 for n in weighted_refs) >= 8  # most of the 11 inter frames
+    assert len(weighted) < 0.85 * len(plain)
+    assert _psnr(y, hybrid.decode(weighted)[0]) > _psnr(y, hybrid.decode(plain)[0])
+
+
+def test_hybrid_weights_no_reference_of_a_steady_clip(monkeypatch, moving):
+    weights = []
+    real = hybrid._code_weights
+
+    def spy(coder, ctx, given):
+        weights.extend(given if coder.encoding else [])
+        return real(coder, ctx, given)
+
+    monkeypatch.setattr(hybrid, "_code_weights", spy)
+    hybrid.encode(*moving, 30.0, 0.5)
+    assert weights and all(w is None for w in weights)
+
+
+def test_hybrid_weights_round_trip_and_out_of_range_weights_raise():
+    weights = [None, (80, -12, 60, 5), (64, 0, 64, 0)]
+    encoder = hybrid._RangeEncoder(1, 5)
+    hybrid._code_weights(encoder, 0, weights)
+    assert hybrid._code_weights(hybrid._RangeDecoder(encoder.finish(), 1, 5), 0, [None] * 3) == weights
+    encoder = hybrid._RangeEncoder(1, 5)
+    encoder.bit(0, 1)  # a weighted reference whose luma weight is one past the largest
+    for value in (hybrid._WEIGHT_MAX + 1 - 64, 0, 0, 0):
+        hybrid._signed_eg(encoder, value)
+    with pytest.raises(ValueError, match="weights"):
+        hybrid._code_weights(hybrid._RangeDecoder(encoder.finish(), 1, 5), 0, [None])
+
+
 def test_hybrid_codes_a_scene_cut_as_a_key_frame():
     y, _, _ = _clip(12, 96, 128, cut=6)
     assert hybrid._key_frames(y, 250, hybrid.PARAMS["scenecut"]) == [0, 6]
@@ -215,6 +272,7 @@ ALTERNATIVES = {
     "partitions": ({}, {"partitions": False}),
     "sub_search": ({}, {"sub_search": 8}),
     "transform_split": ({}, {"transform_split": False}),
+    "weighted_pred": ({}, {"weighted_pred": False}),
 }
 
 
@@ -224,7 +282,8 @@ def test_every_parameter_is_covered():
 
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
 def test_every_parameter_changes_the_bitstream(key, params):
-    y, u, v = _clip(12, 48, 64, cut=6)  # a scene cut, so intra blocks appear in a P frame
+    # a scene cut, so intra blocks appear in a P frame; weights only matter where the brightness changes
+    y, u, v = _fade(12, 64, 96) if key == "weighted_pred" else _clip(12, 48, 64, cut=6)
     base, changed = ALTERNATIVES[key]
     defaults = dict(params)
     params.update(base)
@@ -284,6 +343,7 @@ def test_every_value_the_offline_proposer_can_set_round_trips_exactly(key, value
         {"partitions": 1},
         {"sub_search": 0},
         {"transform_split": "yes"},
+        {"weighted_pred": 1},
         {"entropy": "lzma"},
         {"colour": "blue"},
     ],

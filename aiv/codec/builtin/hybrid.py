@@ -8,6 +8,11 @@ B frames coded hierarchically (the middle one first, from the nearest decoded fr
 side, then each half), each macroblock predicted from the past, the future or both (averaged),
 with a direct mode (both predicted vectors, no residual). B frames use coarser steps per level.
 
+Weighted prediction (`weighted_pred`): per inter frame and reference, the encoder estimates a luma
+and a chroma weight (1/64) and offset from the frames' means and deviations and keeps them where they
+clearly lower a coarse motion-compensated error; the frame then predicts from the weighted copy
+clip(round(weight * pel / 64) + offset) of the reference (a flag per reference, the values if set).
+
 Macroblocks: the encoder runs an exhaustive integer motion search per reference (SSD from
 OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
 refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
@@ -78,6 +83,7 @@ PARAMS = {
     "partitions": True,  # per inter macroblock, a rate-distortion choice between one vector and four sub-block vectors
     "sub_search": 2,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
     "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (off at size 4)
+    "weighted_pred": True,  # per inter frame and reference, a luma and a chroma weight and offset (fades), kept where they match it clearly better
 }
 # --- end parameters ---
 
@@ -171,7 +177,7 @@ _PARAM_KEYS = (
     "block_size", "transform_size", "search_range", "subpel", "interp", "obmc", "key_interval", "scenecut", "bframes",
     "refs", "q_min", "q_max", "chroma_q_scale", "key_q_scale", "b_q_scale", "freq_weight", "intra_rounding",
     "inter_rounding", "rdoq", "lambda_scale", "coef_bit_cost", "intra_blocks", "intra_modes", "loop_filter", "lf_alpha",
-    "lf_beta", "lf_tc", "arith_shift", "partitions", "sub_search", "transform_split",
+    "lf_beta", "lf_tc", "arith_shift", "partitions", "sub_search", "transform_split", "weighted_pred",
 )  # fmt: skip
 
 
@@ -198,6 +204,7 @@ def _validated(params: dict) -> dict:
         "partitions": _choice(params, "partitions", (True, False)),
         "sub_search": _integer(params, "sub_search", 1, 8),
         "transform_split": _choice(params, "transform_split", (True, False)),
+        "weighted_pred": _choice(params, "weighted_pred", (True, False)),
     }
     if p["block_size"] % (2 * p["transform_size"]):
         raise ValueError(
@@ -2149,6 +2156,91 @@ def _grid_array(vectors: list, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# weighted prediction: per inter frame and reference, clip(round(weight * pel / 64) + offset) for luma and for chroma
+
+
+_WEIGHT_ONE = 64  # weights in 1/64
+_WEIGHT_MAX = 255
+_OFFSET_MAX = 255
+_IDENTITY = (_WEIGHT_ONE, 0)
+_WEIGHT_GAIN = 0.95  # weights are kept only when their coarse matching error is below this share of the plain one
+
+
+@dataclass
+class _Stored:
+    """A decoded frame kept for later frames: its padded planes and its unweighted reference."""
+
+    y: np.ndarray  # uint8 [Hp, Wp]
+    uv: np.ndarray  # uint8 [2, Hp/2, Wp/2]
+    ref: _Reference
+
+
+def _apply_weight(plane: np.ndarray, weight: int, offset: int) -> np.ndarray:
+    """clip(round(weight * plane / 64) + offset, 0, 255) in integer arithmetic, uint8."""
+    return np.clip(((plane.astype(np.int32) * weight + _WEIGHT_ONE // 2) >> 6) + offset, 0, 255).astype(np.uint8)
+
+
+def _coarse(plane: np.ndarray, factor: int) -> np.ndarray:
+    h, w = plane.shape
+    return cv2.resize(plane, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int) -> tuple[int, int]:
+    """Weight (1/64) and offset mapping the mean and deviation of `ref`'s planes [n, H, W] onto `cur`'s
+    (the least-squares fade estimate), or the identity unless they clearly lower the coarse
+    motion-compensated error (`_cut_score` at 1/`factor` size) of every plane together (encoder only)."""
+    cur_mean, cur_sd, ref_mean, ref_sd = float(cur.mean()), float(cur.std()), float(ref.mean()), float(ref.std())
+    if abs(cur_mean - ref_mean) < 1.0 and abs(cur_sd - ref_sd) < 1.0:  # under one grey level: nothing to gain
+        return _IDENTITY
+    weight = min(_WEIGHT_MAX, round(_WEIGHT_ONE * cur_sd / ref_sd)) if ref_sd > 0.5 else _WEIGHT_ONE
+    offset = max(-_OFFSET_MAX, min(_OFFSET_MAX, round(cur_mean - weight * ref_mean / _WEIGHT_ONE)))
+    if (weight, offset) == _IDENTITY:
+        return _IDENTITY
+    small = [(_coarse(c, factor), _coarse(r, factor)) for c, r in zip(cur, ref)]
+    plain = sum(_cut_score(r, c, reach=2) for c, r in small)
+    weighted = sum(_cut_score(np.clip(r * (weight / _WEIGHT_ONE) + offset, 0, 255), c, reach=2) for c, r in small)
+    return (weight, offset) if weighted < _WEIGHT_GAIN * plain else _IDENTITY
+
+
+def _choose_weights(cur_y: np.ndarray, cur_uv: np.ndarray, stored: _Stored) -> tuple[int, int, int, int] | None:
+    """Luma and chroma (weight, offset) of one reference for the frame (`_component_weight`); None when neither helps."""
+    luma = _component_weight(cur_y[None], stored.y[None], 4)
+    chroma = _component_weight(cur_uv, stored.uv, 2)
+    return None if luma == chroma == _IDENTITY else (*luma, *chroma)
+
+
+def _signed_eg(coder, value: int | None) -> int:
+    """A signed integer as Exp-Golomb-1 bypass bits of its zigzag index (0, 1, -1, 2, -2, ...); decodes with value None."""
+    v = value or 0
+    code = _eg_bypass(coder, 1, 2 * v - 1 if v > 0 else -2 * v)
+    return (code + 1) // 2 if code & 1 else -(code // 2)
+
+
+def _code_weights(coder, ctx: int, weights: list) -> list:
+    """Per reference a flag (context `ctx`), then luma weight - 64, offset, chroma weight - 64, offset.
+    Encodes `weights` (None or (wy, oy, wc, oc) each) or, when decoding, returns the decoded list."""
+    out = []
+    for weight in weights:
+        if not coder.bit(ctx, weight is not None):
+            out.append(None)
+            continue
+        values = tuple(_signed_eg(coder, None if weight is None else v - base) + base for v, base in zip(weight or (0,) * 4, (_WEIGHT_ONE, 0) * 2))
+        if not (0 <= values[0] <= _WEIGHT_MAX and 0 <= values[2] <= _WEIGHT_MAX and max(abs(values[1]), abs(values[3])) <= _OFFSET_MAX):
+            raise ValueError(f"hybrid: prediction weights {values} are out of range (corrupt stream)")
+        out.append(values)
+    return out
+
+
+def _references(stored: list[_Stored], weights: list, n0: int, cfg: _Config) -> tuple[list[_Reference], list[_Reference]]:
+    """The frame's lists L0 (the first `n0` references) and L1: each reference weighted where it has weights."""
+    refs = [
+        s.ref if w is None else _reference(_apply_weight(s.y, w[0], w[1]), _apply_weight(s.uv, w[2], w[3]), cfg)
+        for s, w in zip(stored, weights)
+    ]
+    return refs[:n0], refs[n0:]
+
+
+# ----------------------------------------------------------------------------------------------
 # contract
 
 
@@ -2165,7 +2257,7 @@ def _check_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
 def _store(dpb: dict, position: int, entry: _Coded, last: dict[int, int], rec_y: np.ndarray, rec_uv: np.ndarray, cfg: _Config) -> None:
     """Keep a decoded frame while a later frame refers to it; drop the frames no later one needs."""
     if last.get(entry.display, -1) > position:
-        dpb[entry.display] = _reference(rec_y, rec_uv, cfg)
+        dpb[entry.display] = _Stored(rec_y, rec_uv, _reference(rec_y, rec_uv, cfg))
     for display in [d for d in dpb if last[d] <= position]:
         del dpb[display]
 
@@ -2188,11 +2280,15 @@ def encode(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: flo
     plan = _plan(t, keys, cfg.bframes, cfg.refs)
     last = _last_use(plan)
     ctx = _contexts(cfg.tsize)
-    coder = _RangeEncoder(ctx.n, cfg.arith_shift)
-    dpb: dict[int, _Reference] = {}
+    coder = _RangeEncoder(ctx.n + 1, cfg.arith_shift)  # the context after the table: the weighted-prediction flag
+    dpb: dict[int, _Stored] = {}
     for position, entry in enumerate(plan):
-        l0, l1 = [dpb[d] for d in entry.l0], [dpb[d] for d in entry.l1]
-        frame, chooser = _decide_frame(ys[entry.display], uvs[entry.display], entry, l0, l1, cfg, p)
+        stored = [dpb[d] for d in entry.l0 + entry.l1]
+        cur_y, cur_uv = ys[entry.display], uvs[entry.display]
+        weights = [_choose_weights(cur_y, cur_uv, s) if p["weighted_pred"] else None for s in stored]
+        _code_weights(coder, ctx.n, weights)
+        l0, l1 = _references(stored, weights, len(entry.l0), cfg)
+        frame, chooser = _decide_frame(cur_y, cur_uv, entry, l0, l1, cfg, p)
         rec_y, rec_uv = _reconstruct(frame, l0, l1, cfg, chooser)
         _ac_frame(coder, ctx, cfg, frame, len(l0))
         _store(dpb, position, entry, last, rec_y, rec_uv, cfg)
@@ -2210,15 +2306,16 @@ def decode(bitstream: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pos + length != len(bitstream):
         raise ValueError(f"hybrid: bitstream holds {len(bitstream)} bytes, its header announces {pos + length}")
     ctx = _contexts(cfg.tsize)
-    coder = _RangeDecoder(bitstream[pos:], ctx.n, cfg.arith_shift)
+    coder = _RangeDecoder(bitstream[pos:], ctx.n + 1, cfg.arith_shift)
     t, h, w = cfg.frames, cfg.height, cfg.width
     out_y = np.empty((t, h, w), np.uint8)
     out_uv = np.empty((t, 2, h // 2, w // 2), np.uint8)
     plan = _plan(t, keys, cfg.bframes, cfg.refs)
     last = _last_use(plan)
-    dpb: dict[int, _Reference] = {}
+    dpb: dict[int, _Stored] = {}
     for position, entry in enumerate(plan):
-        l0, l1 = [dpb[d] for d in entry.l0], [dpb[d] for d in entry.l1]
+        stored = [dpb[d] for d in entry.l0 + entry.l1]
+        l0, l1 = _references(stored, _code_weights(coder, ctx.n, [None] * len(stored)), len(entry.l0), cfg)
         frame = _ac_frame(coder, ctx, cfg, _empty_frame(cfg, entry.kind, entry.depth), len(l0))
         rec_y, rec_uv = _reconstruct(frame, l0, l1, cfg)
         out_y[entry.display] = rec_y[:h, :w]
