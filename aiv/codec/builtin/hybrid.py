@@ -61,11 +61,11 @@ PARAMS = {
     "key_q_scale": 0.6,  # key-frame step / P-frame step, > 0
     "b_q_scale": 1.4,  # B-frame step / the step of the level above (P frames at the top), 0.5..2
     "freq_weight": 0.0,  # step grows by (1 + freq_weight) from DC to the highest frequency, 0..3
-    "intra_rounding": 0.34,  # dead-zone rounding offset for intra blocks, 0..0.5
-    "inter_rounding": 0.17,  # dead-zone rounding offset for inter blocks, 0..0.5
-    "rdoq": False,  # rate-distortion decision between each level and the next smaller one
-    "lambda_scale": 0.12,  # Lagrange multiplier / step^2 for every rate-distortion decision, > 0
-    "coef_bit_cost": 5.0,  # estimated bits of a nonzero level besides its magnitude, > 0
+    "intra_rounding": 0.45,  # dead-zone rounding offset for intra blocks, 0..0.5
+    "inter_rounding": 0.3,  # dead-zone rounding offset for inter blocks, 0..0.5
+    "rdoq": True,  # rate-distortion decision between each level and the next smaller one, and on dropping a block's last levels
+    "lambda_scale": 0.09,  # Lagrange multiplier / step^2 for every rate-distortion decision, > 0
+    "coef_bit_cost": 4.0,  # estimated bits of a nonzero level besides its magnitude (and the zeros ahead of it), > 0
     "intra_blocks": True,  # allow intra macroblocks in P and B frames
     "intra_modes": 6,  # intra prediction modes tried: 1 (DC), 3 (+ vertical, horizontal), 4 (+ planar), 6 (+ two diagonals)
     "loop_filter": True,  # deblocking filter on transform block edges, in the prediction loop
@@ -95,6 +95,8 @@ _SIXTAP = (1, -5, 20, 20, -5, 1)
 # pairing, and only the `_CODED_SUBS` carry their own
 _PARTNER = {1: (0, 1, 2, 3), 2: (1, 0, 3, 2), 3: (2, 3, 0, 1)}
 _CODED_SUBS = {1: (0, 1, 2, 3), 2: (0, 2), 3: (0, 1)}
+_ZERO_BITS = 0.8  # estimated bits of the significance flag of a zero ahead of a block's last nonzero level (measured)
+_RDOQ_TAIL = 3  # how many times RDOQ tests dropping a block's last nonzero level
 _SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
 
 
@@ -365,25 +367,70 @@ def _inverse(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
     return (dint.T @ coef @ dint + (1 << (shift - 1))) >> shift
 
 
+@functools.cache
+def _scan_order(n: int) -> np.ndarray:
+    """The zigzag scan of a block of n coefficients (n a square), cached read-only."""
+    order = _zigzag(round(n**0.5))
+    order.setflags(write=False)
+    return order
+
+
+def _scan_shape(scanned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block of levels in scan order [..., n]: the scan index of the last nonzero level (-1 if
+    none) and, per scan position, the index of the nonzero level before it (-1 if none)."""
+    seen = np.where(scanned != 0, np.arange(scanned.shape[-1]), -1)
+    upto = np.maximum.accumulate(seen, axis=-1)
+    before = np.concatenate([np.full((*scanned.shape[:-1], 1), -1), upto[..., :-1]], axis=-1)
+    return upto[..., -1], before
+
+
 def _bit_estimate(levels: np.ndarray, per_nonzero: float) -> np.ndarray:
-    """Rough bits of each block of levels [..., n] (for decisions only)."""
+    """Estimated bits of each block of levels [..., n] (for decisions only): per nonzero level
+    `per_nonzero` plus its magnitude's, and per zero ahead of the last nonzero its significance flag."""
     mag = np.abs(levels)
-    return np.where(mag > 0, per_nonzero + 2.0 * np.log2(np.maximum(mag, 1)), 0.0).sum(-1)
+    count = (mag > 0).sum(-1)
+    last = np.argmax(np.cumsum(mag[..., _scan_order(levels.shape[-1])], -1), -1)  # where the sum stops growing
+    zeros_ahead = np.where(count > 0, last + 1 - count, 0)
+    nonzero_bits = np.where(mag > 0, per_nonzero + 2.0 * np.log2(np.maximum(mag, 1)), 0.0).sum(-1)
+    return nonzero_bits + _ZERO_BITS * zeros_ahead
 
 
 def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, per_nonzero: float) -> np.ndarray:
-    """Each nonzero level or the next smaller magnitude, whichever costs less distortion + lam * bits."""
+    """Each nonzero level or the next smaller magnitude, whichever costs less distortion + lam * bits.
+
+    A level of 1 that becomes 0 saves its own bits less a zero's significance flag, or, as the last
+    nonzero of its block, also the flags of the zeros between it and the nonzero before it (that
+    test repeats on the new last level, up to `_RDOQ_TAIL` times)."""
     mag = np.abs(levels)
     smaller = np.maximum(mag - 1, 0)
     target = np.abs(coef) / steps
     step2 = steps * steps
 
     def cost(m: np.ndarray) -> np.ndarray:
-        bits = np.where(m > 0, per_nonzero + 2.0 * np.log2(np.maximum(m, 1)), 0.0)
+        bits = np.where(m > 0, per_nonzero + 2.0 * np.log2(np.maximum(m, 1)), _ZERO_BITS)
         return (target - m) ** 2 * step2 + lam * bits
 
     better = (mag > 0) & (cost(smaller) < cost(mag))
-    return np.where(better, np.sign(levels) * smaller, levels)
+    out = np.where(better, smaller, mag)
+    order = _scan_order(levels.shape[-1])
+    zz_target, zz_step2 = target[..., order], np.broadcast_to(step2[order], target.shape)
+    flat = out[..., order].reshape(-1, out.shape[-1])
+    t2, s2 = zz_target.reshape(flat.shape), zz_step2.reshape(flat.shape)
+    for _ in range(_RDOQ_TAIL):
+        last, before = _scan_shape(flat)
+        rows = np.flatnonzero(last >= 0)
+        at = last[rows]
+        ones = flat[rows, at] == 1
+        rows, at = rows[ones], at[ones]
+        gap = at - before[rows, at] - 1
+        gain = t2[rows, at] ** 2 * s2[rows, at] - (t2[rows, at] - 1) ** 2 * s2[rows, at]
+        drop = gain < lam * (per_nonzero + _ZERO_BITS * gap)
+        if not drop.any():
+            break
+        flat[rows[drop], at[drop]] = 0
+    out = np.empty_like(mag)
+    out[..., order] = flat.reshape(mag.shape)
+    return np.sign(levels) * out
 
 
 def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
