@@ -359,7 +359,10 @@ def _forward(blocks: np.ndarray, ts: int) -> np.ndarray:
 
 
 def _quantise(coef: np.ndarray, steps: np.ndarray, rounding: float) -> np.ndarray:
-    return (np.sign(coef) * np.floor(np.abs(coef) / steps + rounding)).astype(np.int64)
+    """Dead-zone quantisation: sign(c) * floor(|c| / step + rounding), as one truncation toward zero."""
+    scaled = coef / steps
+    scaled += np.copysign(rounding, scaled)
+    return np.trunc(scaled, out=scaled).astype(np.int64)
 
 
 def _inverse(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
@@ -379,15 +382,26 @@ def _scan_rank(n: int) -> np.ndarray:
     return rank
 
 
+def _scan_runs(rows: np.ndarray, cols: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nonzero levels given by block `rows` (ascending) and natural index `cols`: the permutation that
+    puts each block's in scan order, and each coded block's first and last entry in that order."""
+    order = np.argsort(rows * n + _scan_rank(n)[cols])
+    ends = np.flatnonzero(np.diff(rows[order], append=-1))
+    return order, np.concatenate([[0], ends[:-1] + 1]).astype(np.int64), ends
+
+
 def _bit_estimate(levels: np.ndarray, per_nonzero: float) -> np.ndarray:
     """Estimated bits of each block of levels [..., n] (for decisions only): per nonzero level
     `per_nonzero` plus its magnitude's, and per zero ahead of the last nonzero its significance flag."""
-    mag = np.abs(levels)
-    nonzero = mag > 0
-    last = np.where(nonzero, _scan_rank(levels.shape[-1]), -1).max(-1)
-    zeros_ahead = last + 1 - nonzero.sum(-1)
-    nonzero_bits = np.where(nonzero, per_nonzero + _LEVEL_BITS * np.log2(np.maximum(mag, 1)), 0.0).sum(-1)
-    return nonzero_bits + _ZERO_BITS * zeros_ahead
+    n = levels.shape[-1]
+    flat = levels.reshape(-1, n)
+    rows, cols = np.nonzero(flat)
+    bits = np.bincount(rows, per_nonzero + _LEVEL_BITS * np.log2(np.abs(flat[rows, cols])), len(flat))
+    last = np.full(len(flat), -1)
+    if rows.size:
+        np.maximum.at(last, rows, _scan_rank(n)[cols])
+    zeros_ahead = last + 1 - np.bincount(rows, minlength=len(flat))
+    return (bits + _ZERO_BITS * zeros_ahead).reshape(levels.shape[:-1])
 
 
 def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, per_nonzero: float) -> np.ndarray:
@@ -397,29 +411,31 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
     nonzero of its block, also the flags of the zeros between it and the nonzero before it (that
     test repeats on the new last level, up to `_RDOQ_TAIL` times)."""
     n = levels.shape[-1]
-    out = np.abs(levels).reshape(-1, n)
-    target = np.abs(coef).reshape(-1, n) / steps
-    step2 = steps * steps
+    out = levels.reshape(-1, n).copy()
     rows, cols = np.nonzero(out)
-    m, t, s2 = out[rows, cols], target[rows, cols], step2[cols]
-    saved = np.where(m > 1, _LEVEL_BITS * np.log2(np.maximum(m, 2) / np.maximum(m - 1, 1)), per_nonzero - _ZERO_BITS)
-    smaller = s2 * (2 * (t - m) + 1) < lam * saved  # the distortion added by one step down is worth less than its bits
-    out[rows[smaller], cols[smaller]] -= 1
-    rank, order = _scan_rank(n), _zigzag(round(n**0.5))
-    rows = np.flatnonzero(out.any(-1))
+    value = out[rows, cols]
+    mag, step = np.abs(value), steps[cols]
+    target, step2 = np.abs(coef.reshape(-1, n)[rows, cols]) / step, step * step
+    saved = np.where(mag > 1, _LEVEL_BITS * np.log2(np.maximum(mag, 2) / np.maximum(mag - 1, 1)), per_nonzero - _ZERO_BITS)
+    smaller = step2 * (2 * (target - mag) + 1) < lam * saved  # the distortion added by one step down is worth less than its bits
+    out[rows[smaller], cols[smaller]] -= np.sign(value[smaller])
+    mag = mag - smaller
+    left = mag > 0
+    rows, cols, mag, target, step2 = rows[left], cols[left], mag[left], target[left], step2[left]
+    order, firsts, at_end = _scan_runs(rows, cols, n)
+    scan = _scan_rank(n)[cols][order]
+    rows, cols, mag, target, step2 = rows[order], cols[order], mag[order], target[order], step2[order]
     for _ in range(_RDOQ_TAIL):
-        scan = np.where(out[rows] > 0, rank, -1)
-        last = scan.max(-1)
-        at = order[last]
-        before = np.where(scan < last[:, None], scan, -1).max(-1)
-        t = target[rows, at]
-        drop = (out[rows, at] == 1) & ((2 * t - 1) * step2[at] < lam * (per_nonzero + _ZERO_BITS * (last - before - 1)))
-        rows, at = rows[drop], at[drop]
-        if rows.size == 0:
+        last = scan[at_end]
+        before = np.where(at_end > firsts, scan[at_end - 1], -1)
+        gain = (2 * target[at_end] - 1) * step2[at_end]
+        drop = (mag[at_end] == 1) & (gain < lam * (per_nonzero + _ZERO_BITS * (last - before - 1)))
+        out[rows[at_end[drop]], cols[at_end[drop]]] = 0
+        more = drop & (at_end > firsts)
+        if not more.any():
             break
-        out[rows, at] = 0
-        rows = rows[out[rows].any(-1)]
-    return np.sign(levels) * out.reshape(levels.shape)
+        firsts, at_end = firsts[more], at_end[more] - 1
+    return out.reshape(levels.shape)
 
 
 def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
@@ -430,8 +446,9 @@ def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: floa
     levels = _quantise(coef, steps, rounding)
     if rdoq:
         levels = _rdoq(coef, steps, levels, lam, per_nonzero)
-    kept = ((coef - levels * steps) ** 2).sum(-1)
-    dropped = (coef**2).sum(-1)
+    error = coef - levels * steps
+    kept = np.einsum("...i,...i->...", error, error)
+    dropped = np.einsum("...i,...i->...", coef, coef)
     bits = _bit_estimate(levels, per_nonzero) + 1.0
     drop = dropped <= kept + lam * bits
     levels[drop] = 0
