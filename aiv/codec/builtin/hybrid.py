@@ -20,8 +20,10 @@ Its luma residual may use transforms of half the size (`transform_split`, by rat
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
 diagonals, each block's mode chosen by rate-distortion cost; chroma follows the first block's). Prediction may be overlapped (OBMC). Residuals are transformed with an
-orthonormal DCT and quantised with a dead zone (optionally followed by a rate-distortion level
-decision per coefficient, RDOQ) and a step that falls exponentially with `quality`; transform
+orthonormal DCT and quantised with a dead zone (optionally followed by RDOQ: a rate-distortion
+decision per level and on dropping each block's trailing levels, under a rate model that also counts
+the significance flags of the zeros ahead of a block's last level) and a step that falls
+exponentially with `quality`; transform
 blocks whose coefficients are not worth their bits are zeroed. Reconstruction is integer-exact
 (integer inverse transform, intra prediction, interpolation, OBMC and deblocking filter), so the
 encoder's reference equals the decoder's output bit for bit.
