@@ -407,26 +407,28 @@ def _bit_estimate(levels: np.ndarray, per_nonzero: float) -> np.ndarray:
 
 
 def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, per_nonzero: float) -> np.ndarray:
-    """Each nonzero level or the next smaller magnitude, whichever costs less distortion + lam * bits.
+    """Each nonzero level or the next smaller magnitude, whichever costs less distortion + lam * bits
+    (`levels` change in place and are returned).
 
     A level of 1 that becomes 0 saves its own bits less a zero's significance flag, or, as the last
     nonzero of its block, also the flags of the zeros between it and the nonzero before it (that
     test repeats on the new last level, up to `_RDOQ_TAIL` times)."""
     n = levels.shape[-1]
-    out = levels.reshape(-1, n).copy()
+    out = levels.reshape(-1, n)  # a view: the levels change in place
     rows, cols = np.nonzero(out)
+    if rows.size == 0:
+        return levels
     value = out[rows, cols]
     mag, step = np.abs(value), steps[cols]
     target, step2 = np.abs(coef.reshape(-1, n)[rows, cols]) / step, step * step
     saved = np.where(mag > 1, _LEVEL_BITS * np.log2(np.maximum(mag, 2) / np.maximum(mag - 1, 1)), per_nonzero - _ZERO_BITS)
     smaller = step2 * (2 * (target - mag) + 1) < lam * saved  # the distortion added by one step down is worth less than its bits
     out[rows[smaller], cols[smaller]] -= np.sign(value[smaller])
-    mag = mag - smaller
-    left = mag > 0
-    rows, cols, mag, target, step2 = rows[left], cols[left], mag[left], target[left], step2[left]
-    order, firsts, at_end = _scan_runs(rows, cols, n)
-    scan = _scan_rank(n)[cols][order]
-    rows, cols, mag, target, step2 = rows[order], cols[order], mag[order], target[order], step2[order]
+    kept = np.flatnonzero(mag > smaller)  # the levels still nonzero
+    order, firsts, at_end = _scan_runs(rows[kept], cols[kept], n)
+    kept = kept[order]
+    rows, cols, target, step2 = rows[kept], cols[kept], target[kept], step2[kept]
+    mag, scan = mag[kept] - smaller[kept], _scan_rank(n)[cols]
     for _ in range(_RDOQ_TAIL):
         last = scan[at_end]
         before = np.where(at_end > firsts, scan[at_end - 1], -1)
@@ -437,7 +439,7 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
         if not more.any():
             break
         firsts, at_end = firsts[more], at_end[more] - 1
-    return out.reshape(levels.shape)
+    return levels
 
 
 def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
