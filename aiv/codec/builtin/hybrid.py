@@ -408,13 +408,13 @@ def _bit_estimate(levels: np.ndarray, per_nonzero: float) -> np.ndarray:
 
 def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, per_nonzero: float) -> np.ndarray:
     """Each nonzero level or the next smaller magnitude, whichever costs less distortion + lam * bits
-    (`levels` change in place and are returned).
+    (`levels` may change in place; use the returned array).
 
     A level of 1 that becomes 0 saves its own bits less a zero's significance flag, or, as the last
     nonzero of its block, also the flags of the zeros between it and the nonzero before it (that
     test repeats on the new last level, up to `_RDOQ_TAIL` times)."""
     n = levels.shape[-1]
-    out = levels.reshape(-1, n)  # a view: the levels change in place
+    out = levels.reshape(-1, n)  # a view where the layout allows (then the levels change in place), else a copy
     rows, cols = np.nonzero(out)
     if rows.size == 0:
         return levels
@@ -439,7 +439,7 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
         if not more.any():
             break
         firsts, at_end = firsts[more], at_end[more] - 1
-    return levels
+    return out.reshape(levels.shape)
 
 
 def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
