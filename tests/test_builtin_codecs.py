@@ -259,7 +259,7 @@ ALTERNATIVES = {
     "freq_weight": ({}, {"freq_weight": 1.5}),
     "intra_rounding": ({}, {"intra_rounding": 0.05}),
     "inter_rounding": ({}, {"inter_rounding": 0.45}),
-    "rdoq": ({}, {"rdoq": True}),
+    "rdoq": ({}, {"rdoq": False}),
     "lambda_scale": ({}, {"lambda_scale": 1.0}),
     "coef_bit_cost": ({}, {"coef_bit_cost": 20.0}),
     "intra_blocks": ({}, {"intra_blocks": False}),
