@@ -1403,8 +1403,8 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`)
     of the macroblocks `where` [rows, cols] is set (elsewhere: `mv` and an infinite cost).
     Four sub-blocks: an integer search within `reach` pels of `mv` and the neighbours' vectors, then half- and quarter-pel
-    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors, then the same
-    half- and quarter-pel refinement of each half's vector (both its sub-blocks at once)."""
+    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors, then a refinement
+    of each half's vector (both its sub-blocks at once) by the finest step."""
     rows, cols = mv.shape[:2]
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
     chosen = np.flatnonzero(where.reshape(-1))
@@ -1457,15 +1457,12 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
         for members in pairs:
             keep(quads[:, members].reshape(-1, 2), (kind,))
-    step = s // 2
-    while step >= 1:  # the halves' own refinement: both sub-blocks of a half hold one vector and one summed cost
-        starts = {kind: best[kind] for kind in (2, 3)}
-        for dy in (-step, 0, step):
-            for dx in (-step, 0, step):
-                if dy or dx:
-                    for kind, start in starts.items():
-                        keep(start + np.array([dy, dx]), (kind,))
-        step //= 2
+    starts = {kind: best[kind] for kind in (2, 3)}  # the halves' own finest refinement: both sub-blocks of a half hold one vector and one summed cost
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                for kind, start in starts.items():
+                    keep(start + np.array([dy, dx]), (kind,))
     found = {}
     for kind in _PARTNER:
         subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
