@@ -656,12 +656,18 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
 
 
 def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int) -> tuple[int, int]:
-    """Median of the left, top and top-right (else top-left) vectors; the left one on the top row."""
-    left = mv[r][c - 1] if c > 0 else (0, 0)
+    """Median of the left, top and top-right (else top-left) vectors; the left one on the top row. A
+    neighbour that does not predict in this direction (None: intra, or the other direction only) counts
+    as zero, except that when it is the only one of the three that does, its vector is the predictor."""
+    left = mv[r][c - 1] if c > 0 else None
     if r == 0:
-        return left
+        return left or (0, 0)
     top = mv[r - 1][c]
-    corner = mv[r - 1][c + 1] if c + 1 < cols else (mv[r - 1][c - 1] if c > 0 else (0, 0))
+    corner = mv[r - 1][c + 1] if c + 1 < cols else (mv[r - 1][c - 1] if c > 0 else None)
+    known = [v for v in (left, top, corner) if v is not None]
+    if len(known) == 1:
+        return tuple(known[0])
+    left, top, corner = (v or (0, 0) for v in (left, top, corner))
     return (
         sorted((left[0], top[0], corner[0]))[1],
         sorted((left[1], top[1], corner[1]))[1],
@@ -1220,8 +1226,9 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Median predictors of a whole vector field (unavailable blocks count as zero), as
-    `_median_predictor` gives them block by block."""
+    """Median predictors of a whole vector field, as `_median_predictor` gives them block by block
+    (`available`: the blocks whose vectors predict; the others count as zero, or are skipped when just
+    one of the three neighbours is available)."""
     field = np.where(available[..., None], mv, 0).astype(np.int64)
     out = np.zeros_like(field)
     out[:, 1:] = field[:, :-1]  # the left vector (all of the top row's predictor)
@@ -1231,7 +1238,16 @@ def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
     if up.shape[1] > 1:
         corner[:, -1] = up[:, -2]
     left = out[1:]
-    out[1:] = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    median = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    has_left = np.zeros_like(available[1:])
+    has_left[:, 1:] = available[1:, :-1]
+    has_up = available[:-1]
+    has_corner = np.zeros_like(has_up)
+    has_corner[:, :-1] = has_up[:, 1:]
+    if up.shape[1] > 1:
+        has_corner[:, -1] = has_up[:, -2]
+    alone = (has_left.astype(int) + has_up + has_corner == 1)[..., None]
+    out[1:] = np.where(alone, left + up + corner, median)  # the unavailable two are zero
     return out
 
 
@@ -1646,11 +1662,10 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     skip_dirs = 3 if bi else 1
     refs = [l0[0], l1[0]] if bi else [l0[0]]
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
-    everywhere = np.ones((rows, cols), bool)
-    before = [_predictors(np.where((frame.dirs >> x & 1 > 0)[..., None], mv, 0), everywhere) for x, mv in enumerate((frame.mv0, frame.mv1))]
+    before = [_predictors(mv, frame.dirs >> x & 1 > 0) for x, mv in enumerate((frame.mv0, frame.mv1))]
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
     before = [field.tolist() for field in before]
-    fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
     # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays
     modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
     vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
@@ -2079,7 +2094,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             listed.append(dict(zip(zip(ms.tolist(), js.tolist()), lists)))
         nonzero = (nonzero[0].tolist(), nonzero[1].tolist())
     decoded: tuple[list, list, list] = ([], [], [])  # (macroblock, block, levels) of luma, chroma and small luma
-    fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
     mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
     s = cfg.subpel
