@@ -655,18 +655,20 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
     return out[0], out[1]
 
 
-def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int) -> tuple[int, int]:
+def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int, refs: list, ref: int) -> tuple[int, int]:
     """Median of the left, top and top-right (else top-left) vectors; the left one on the top row. A
     neighbour that does not predict in this direction (None: intra, or the other direction only) counts
-    as zero, except that when it is the only one of the three that does, its vector is the predictor."""
+    as zero; when just one of the three predicts from the same reference (`refs`: the grid of reference
+    indices) as this block (`ref`), its vector is the predictor."""
     left = mv[r][c - 1] if c > 0 else None
     if r == 0:
         return left or (0, 0)
     top = mv[r - 1][c]
-    corner = mv[r - 1][c + 1] if c + 1 < cols else (mv[r - 1][c - 1] if c > 0 else None)
-    known = [v for v in (left, top, corner) if v is not None]
-    if len(known) == 1:
-        return tuple(known[0])
+    cr, cc = (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)
+    corner = mv[cr][cc] if cc >= 0 else None
+    same = [v for v, (y, x) in ((left, (r, c - 1)), (top, (r - 1, c)), (corner, (cr, cc))) if v is not None and refs[y][x] == ref]
+    if len(same) == 1:
+        return tuple(same[0])
     left, top, corner = (v or (0, 0) for v in (left, top, corner))
     return (
         sorted((left[0], top[0], corner[0]))[1],
@@ -1673,7 +1675,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
         for c in range(cols):
             if modes[r][c] == _INTRA:
                 continue
-            pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
+            pmv = [_median_predictor(fields[x], rows, cols, r, c, refidx, 0) for x in (0, 1)]
             mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
             same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
@@ -1688,6 +1690,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
             if skip:
                 frame.modes[r, c] = _SKIP
                 frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
+                refidx[r][c] = 0  # the predictors of the macroblocks after it read it
                 frame.mv0[r, c] = pmv[0] if skip_dirs & 1 else (0, 0)
                 frame.mv1[r, c] = pmv[1] if skip_dirs & 2 else (0, 0)
                 frame.luma[r * cols + c] = 0
@@ -2151,7 +2154,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     if not d >> x & 1:
                         mvs[x][r][c] = [0, 0]
                         continue
-                    mv = _median_predictor(fields[x], rows, cols, r, c)
+                    mv = _median_predictor(fields[x], rows, cols, r, c, refidx, ref)
                     if split:
                         sub = subs[x][r, c].tolist()
                         mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, sub, mv, bound, split)
