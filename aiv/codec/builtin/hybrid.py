@@ -6,7 +6,8 @@ are key frames. Between key frames, anchors every `bframes + 1` frames are P fra
 the `refs` latest anchors (a reference index per macroblock); the frames between two anchors are
 B frames coded hierarchically (the middle one first, from the nearest decoded frames on either
 side, then each half), each macroblock predicted from the past, the future or both (averaged),
-with a direct mode (both predicted vectors, no residual). B frames use coarser steps per level.
+with a direct mode (the predicted vectors of the directions its neighbours predict in, else of both;
+no residual). B frames use coarser steps per level.
 
 Weighted prediction (`weighted_pred`): per inter frame and reference, the encoder estimates a luma
 and a chroma weight (1/64) and offset from the frames' means and deviations and keeps them where they
@@ -674,6 +675,19 @@ def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int, refs: list
         sorted((left[0], top[0], corner[0]))[1],
         sorted((left[1], top[1], corner[1]))[1],
     )
+
+
+def _skip_directions(fields: list, cols: int, r: int, c: int) -> int:
+    """A B skip's directions (bit 0 past, bit 1 future): those that any of the left, top and top-right
+    (else top-left) neighbours predicts in (`fields`: per direction, the vectors or None); both when none does."""
+    around = [(r, c - 1)] if c > 0 else []
+    if r > 0:
+        around += [(r - 1, c), (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)]
+    d = 0
+    for x in (0, 1):
+        if any(cc >= 0 and fields[x][rr][cc] is not None for rr, cc in around):
+            d |= 1 << x
+    return d or 3
 
 
 def _mv_bits(d: np.ndarray) -> np.ndarray:
@@ -1656,12 +1670,12 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
 
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
     """In raster order (the vector predictors depend on the final field), turn inter macroblocks into
-    skips (P: first reference, predicted vector; B: both directions, predicted vectors; no residual)
-    where that costs no more. The skip distortions at the predictors of the field before any skip
+    skips (P: first reference, predicted vector; B: the directions its neighbours predict in, predicted
+    vectors; no residual) where that costs no more. The skip distortions at the predictors of the field before any skip
     are computed at once; a macroblock whose predictors an earlier skip changed gets its own."""
     rows, cols = cfg.grid
     bi = frame.kind == _B
-    skip_dirs = 3 if bi else 1
+    all_dirs = 3 if bi else 1
     refs = [l0[0], l1[0]] if bi else [l0[0]]
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
     before = [_predictors(mv, frame.dirs >> x & 1 > 0) for x, mv in enumerate((frame.mv0, frame.mv1))]
@@ -1677,14 +1691,16 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 continue
             pmv = [_median_predictor(fields[x], rows, cols, r, c, refidx, 0) for x in (0, 1)]
             mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
+            skip_dirs = _skip_directions(fields, cols, r, c) if bi else 1
             same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
             skip = same and not coded[r][c]
             if not skip:
-                if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
+                if skip_dirs == all_dirs and all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
                     d_skip = d_before[r][c]
                 else:
-                    d_skip = _block_skip_distortion(refs, cfg, cur_y, cur_uv, r, c, pmv[: len(refs)])
+                    sides = [x for x in range(len(refs)) if skip_dirs >> x & 1]
+                    d_skip = _block_skip_distortion([refs[x] for x in sides], cfg, cur_y, cur_uv, r, c, [pmv[x] for x in sides])
                 skip = d_skip + lam <= j_inter[r][c]
             used = dirs[r][c]
             if skip:
@@ -2135,7 +2151,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     imodes[ty][tx] = rest + (rest >= mpm)
             else:
                 if mode == _SKIP:
-                    d, ref = (3 if bi_frame else 1), 0
+                    d, ref = (_skip_directions(fields, cols, r, c) if bi_frame else 1), 0
                 elif bi_frame:
                     both = (left[1] == 3) + (top[1] == 3)
                     d = 3 if coder.bit(ctx.dirs + both, dirs[r][c] == 3) else 1 + coder.bit(ctx.dirs + 3, dirs[r][c] == 2)
