@@ -6,7 +6,8 @@ are key frames. Between key frames, anchors every `bframes + 1` frames are P fra
 the `refs` latest anchors (a reference index per macroblock); the frames between two anchors are
 B frames coded hierarchically (the middle one first, from the nearest decoded frames on either
 side, then each half), each macroblock predicted from the past, the future or both (averaged),
-with a direct mode (both predicted vectors, no residual). B frames use coarser steps per level.
+with a direct mode (the predicted vectors of the directions its neighbours predict in, else of both;
+no residual). B frames use coarser steps per level.
 
 Weighted prediction (`weighted_pred`): per inter frame and reference, the encoder estimates a luma
 and a chroma weight (1/64) and offset from the frames' means and deviations and keeps them where they
@@ -655,17 +656,38 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
     return out[0], out[1]
 
 
-def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int) -> tuple[int, int]:
-    """Median of the left, top and top-right (else top-left) vectors; the left one on the top row."""
-    left = mv[r][c - 1] if c > 0 else (0, 0)
+def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int, refs: list, ref: int) -> tuple[int, int]:
+    """Median of the left, top and top-right (else top-left) vectors; the left one on the top row. A
+    neighbour that does not predict in this direction (None: intra, or the other direction only) counts
+    as zero; when just one of the three predicts from the same reference (`refs`: the grid of reference
+    indices) as this block (`ref`), its vector is the predictor."""
+    left = mv[r][c - 1] if c > 0 else None
     if r == 0:
-        return left
+        return left or (0, 0)
     top = mv[r - 1][c]
-    corner = mv[r - 1][c + 1] if c + 1 < cols else (mv[r - 1][c - 1] if c > 0 else (0, 0))
+    cr, cc = (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)
+    corner = mv[cr][cc] if cc >= 0 else None
+    same = [v for v, (y, x) in ((left, (r, c - 1)), (top, (r - 1, c)), (corner, (cr, cc))) if v is not None and refs[y][x] == ref]
+    if len(same) == 1:
+        return tuple(same[0])
+    left, top, corner = (v or (0, 0) for v in (left, top, corner))
     return (
         sorted((left[0], top[0], corner[0]))[1],
         sorted((left[1], top[1], corner[1]))[1],
     )
+
+
+def _skip_directions(fields: list, cols: int, r: int, c: int) -> int:
+    """A B skip's directions (bit 0 past, bit 1 future): those that any of the left, top and top-right
+    (else top-left) neighbours predicts in (`fields`: per direction, the vectors or None); both when none does."""
+    around = [(r, c - 1)] if c > 0 else []
+    if r > 0:
+        around += [(r - 1, c), (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)]
+    d = 0
+    for x in (0, 1):
+        if any(cc >= 0 and fields[x][rr][cc] is not None for rr, cc in around):
+            d |= 1 << x
+    return d or 3
 
 
 def _mv_bits(d: np.ndarray) -> np.ndarray:
@@ -1220,8 +1242,9 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Median predictors of a whole vector field (unavailable blocks count as zero), as
-    `_median_predictor` gives them block by block."""
+    """Median predictors of a whole vector field, as `_median_predictor` gives them block by block
+    (`available`: the blocks whose vectors predict; the others count as zero, or are skipped when just
+    one of the three neighbours is available)."""
     field = np.where(available[..., None], mv, 0).astype(np.int64)
     out = np.zeros_like(field)
     out[:, 1:] = field[:, :-1]  # the left vector (all of the top row's predictor)
@@ -1231,7 +1254,16 @@ def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
     if up.shape[1] > 1:
         corner[:, -1] = up[:, -2]
     left = out[1:]
-    out[1:] = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    median = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    has_left = np.zeros_like(available[1:])
+    has_left[:, 1:] = available[1:, :-1]
+    has_up = available[:-1]
+    has_corner = np.zeros_like(has_up)
+    has_corner[:, :-1] = has_up[:, 1:]
+    if up.shape[1] > 1:
+        has_corner[:, -1] = has_up[:, -2]
+    alone = (has_left.astype(int) + has_up + has_corner == 1)[..., None]
+    out[1:] = np.where(alone, left + up + corner, median)  # the unavailable two are zero
     return out
 
 
@@ -1660,19 +1692,18 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
 
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
     """In raster order (the vector predictors depend on the final field), turn inter macroblocks into
-    skips (P: first reference, predicted vector; B: both directions, predicted vectors; no residual)
-    where that costs no more. The skip distortions at the predictors of the field before any skip
+    skips (P: first reference, predicted vector; B: the directions its neighbours predict in, predicted
+    vectors; no residual) where that costs no more. The skip distortions at the predictors of the field before any skip
     are computed at once; a macroblock whose predictors an earlier skip changed gets its own."""
     rows, cols = cfg.grid
     bi = frame.kind == _B
-    skip_dirs = 3 if bi else 1
+    all_dirs = 3 if bi else 1
     refs = [l0[0], l1[0]] if bi else [l0[0]]
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
-    everywhere = np.ones((rows, cols), bool)
-    before = [_predictors(np.where((frame.dirs >> x & 1 > 0)[..., None], mv, 0), everywhere) for x, mv in enumerate((frame.mv0, frame.mv1))]
+    before = [_predictors(mv, frame.dirs >> x & 1 > 0) for x, mv in enumerate((frame.mv0, frame.mv1))]
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
     before = [field.tolist() for field in before]
-    fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
     # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays
     modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
     vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
@@ -1680,21 +1711,24 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
         for c in range(cols):
             if modes[r][c] == _INTRA:
                 continue
-            pmv = [_median_predictor(fields[x], rows, cols, r, c) for x in (0, 1)]
+            pmv = [_median_predictor(fields[x], rows, cols, r, c, refidx, 0) for x in (0, 1)]
             mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
+            skip_dirs = _skip_directions(fields, cols, r, c) if bi else 1
             same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
                 mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
             skip = same and not coded[r][c]
             if not skip:
-                if all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
+                if skip_dirs == all_dirs and all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
                     d_skip = d_before[r][c]
                 else:
-                    d_skip = _block_skip_distortion(refs, cfg, cur_y, cur_uv, r, c, pmv[: len(refs)])
+                    sides = [x for x in range(len(refs)) if skip_dirs >> x & 1]
+                    d_skip = _block_skip_distortion([refs[x] for x in sides], cfg, cur_y, cur_uv, r, c, [pmv[x] for x in sides])
                 skip = d_skip + lam <= j_inter[r][c]
             used = dirs[r][c]
             if skip:
                 frame.modes[r, c] = _SKIP
                 frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
+                refidx[r][c] = 0  # the predictors of the macroblocks after it read it
                 frame.mv0[r, c] = pmv[0] if skip_dirs & 1 else (0, 0)
                 frame.mv1[r, c] = pmv[1] if skip_dirs & 2 else (0, 0)
                 frame.luma[r * cols + c] = 0
@@ -2101,7 +2135,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             listed.append(dict(zip(zip(ms.tolist(), js.tolist()), lists)))
         nonzero = (nonzero[0].tolist(), nonzero[1].tolist())
     decoded: tuple[list, list, list] = ([], [], [])  # (macroblock, block, levels) of luma, chroma and small luma
-    fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
+    fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
     mvd_fields = [[[(0, 0)] * cols for _ in range(rows)] for _ in range(2)]
     cbf = [[[0] * (cols * kk) for _ in range(rows * kk)] for kk in (k, kc, kc)]
     s = cfg.subpel
@@ -2139,7 +2173,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     imodes[ty][tx] = rest + (rest >= mpm)
             else:
                 if mode == _SKIP:
-                    d, ref = (3 if bi_frame else 1), 0
+                    d, ref = (_skip_directions(fields, cols, r, c) if bi_frame else 1), 0
                 elif bi_frame:
                     both = (left[1] == 3) + (top[1] == 3)
                     d = 3 if coder.bit(ctx.dirs + both, dirs[r][c] == 3) else 1 + coder.bit(ctx.dirs + 3, dirs[r][c] == 2)
@@ -2158,7 +2192,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     if not d >> x & 1:
                         mvs[x][r][c] = [0, 0]
                         continue
-                    mv = _median_predictor(fields[x], rows, cols, r, c)
+                    mv = _median_predictor(fields[x], rows, cols, r, c, refidx, ref)
                     if split:
                         sub = subs[x][r, c].tolist()
                         mv, mvd_fields[x][r][c] = _sub_vectors(coder, ctx, sub, mv, bound, split)
