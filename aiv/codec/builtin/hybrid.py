@@ -23,7 +23,7 @@ side, each with its own vector (searched within `sub_search` pels of the macrobl
 its neighbours' vectors, the partition chosen by motion cost, the split by rate-distortion cost
 against one vector; skipped where the single vector's cost is already below a split's side bits, in
 B frames below `_SPLIT_B_MIN_COST` lambdas times the B level squared; a B split predicts from one
-direction or from both averaged, in one partition).
+direction).
 Its luma residual may use transforms of half the size (`transform_split`, by rate-distortion cost).
 Intra macroblocks (all of a key frame's, and any in P/B frames) are predicted transform block
 by transform block from reconstructed neighbours (DC, vertical, horizontal, planar and two
@@ -1616,34 +1616,19 @@ def _fine_predict(ref: _Reference, cfg: _Config, sub: np.ndarray, where: np.ndar
 
 
 def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Config, lam: float, mv0, mv1, reach: int, where) -> list:
-    """The split candidates of a B frame (past, future, and both averaged in the partition whose two
-    motion costs sum least, where its own motion cost is below both others') of the macroblocks `where`
-    is set, in `_decide_frame`'s form."""
+    """The split candidates of a B frame (past, future; a split predicted from both is rarely chosen
+    and not tried) of the macroblocks `where` is set, in `_decide_frame`'s form."""
     everywhere = np.ones(mv0.shape[:2], bool)
     gate = np.where(where, 0.0, np.inf)
     zero = np.zeros_like(mv0)
     zsub = np.zeros((*mv0.shape[:2], 4, 2), np.int64)
-    candidates, found, single = [], {}, {}
+    candidates = []
     for dirs, ref, mv in ((1, past, mv0), (2, future, mv1)):
-        found[dirs] = _partition_motion(cur_y, ref, cfg, lam, mv, reach, where)
-        kind, sub, _ = _best_partition(found[dirs])
+        kind, sub, _ = _best_partition(_partition_motion(cur_y, ref, cfg, lam, mv, reach, where))
         side = _sub_bits(sub, kind, _predictors(mv, everywhere)) + 4.0 + gate
         vectors = (sub[:, :, 3], zero) if dirs == 1 else (zero, sub[:, :, 3])
         subs = (kind, sub, zsub) if dirs == 1 else (kind, zsub, sub)
-        single[dirs] = kind, _fine_predict(ref, cfg, sub, where)
-        candidates.append((dirs, 0, *vectors, side, single[dirs][1], subs))
-    kind, both, _ = _best_partition({k: (np.concatenate((found[1][k][0], found[2][k][0]), 2), found[1][k][1] + found[2][k][1]) for k in _PARTNER})
-    sub0, sub1 = both[:, :, :4], both[:, :, 4:]
-    preds = []
-    for dirs, ref, sub in ((1, past, sub0), (2, future, sub1)):
-        other = where & (kind != single[dirs][0])  # elsewhere the single-direction candidate's prediction is this one
-        fresh = _fine_predict(ref, cfg, sub, other)
-        preds.append(tuple(np.where(_spread(other, n), a, c) for a, c, n in zip(fresh, single[dirs][1], (cfg.block, cfg.block // 2))))
-    side = _sub_bits(sub0, kind, _predictors(mv0, everywhere)) + _sub_bits(sub1, kind, _predictors(mv1, everywhere)) + 3.0 + gate
-    pred = tuple((a + c + 1) >> 1 for a, c in zip(*preds))
-    motion_cost = [_block_sum((c[5][0] - cur_y) ** 2, cfg.block) + lam * c[4] for c in candidates]
-    side = np.where(_block_sum((pred[0] - cur_y) ** 2, cfg.block) + lam * side < np.minimum(*motion_cost), side, np.inf)  # its RD cost only where its motion cost is the least
-    candidates.append((3, 0, sub0[:, :, 3], sub1[:, :, 3], side, pred, (kind, sub0, sub1)))
+        candidates.append((dirs, 0, *vectors, side, _fine_predict(ref, cfg, sub, where), subs))
     return candidates
 
 
