@@ -105,7 +105,9 @@ GENES: dict[str, Gene] = {
     "partitions": _choice((True, False), "sub-block vectors follow motion edges at the cost of three more vectors"),
     "sub_search": _choice((1, 2, 4, 8), "a wider sub-block search finds motion the macroblock's vector missed"),
     "transform_split": _choice((True, False), "smaller transforms keep ringing inside detailed residuals"),
-    "weighted_pred": _choice((True, False), "a weighted reference follows fades and lighting changes that motion cannot"),
+    "weighted_pred": _choice(
+        (True, False), "a weighted reference follows fades and lighting changes that motion cannot"
+    ),
 }
 
 
