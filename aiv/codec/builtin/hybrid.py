@@ -592,15 +592,6 @@ def _spread(a: np.ndarray, size: int) -> np.ndarray:
     return np.repeat(np.repeat(a, size, 0), size, 1)
 
 
-def _mb_grids(cfg: _Config, mv: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-pixel luma and chroma vector maps from macroblock vectors [rows, cols, 2]."""
-    b = cfg.block
-    mv = mv.astype(np.int32)
-    luma = _spread(mv, b)
-    chroma = _spread(mv, b // 2)
-    return luma[..., 0], luma[..., 1], chroma[..., 0], chroma[..., 1]
-
-
 def _plain_predict(ref: _Reference, cfg: _Config, mv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Block motion compensation: luma [Hp, Wp] and chroma [2, Hp/2, Wp/2] for macroblock vectors."""
     return _predict(ref, replace(cfg, obmc=0), mv, np.ones(mv.shape[:2], bool))
