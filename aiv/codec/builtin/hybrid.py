@@ -113,6 +113,7 @@ _ZERO_BITS = 0.8
 _LEVEL_BITS = 2.0
 _RDOQ_TAIL = 3  # how many times RDOQ tests dropping a block's last nonzero level
 _SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
+_NARROW_REACH = 8  # pels: the integer search tries this window first (32 pixels wide: OpenCV matches 16x16 blocks in it fastest)
 _SPLIT_B_MIN_COST = 24.0  # B macroblocks whose best one-vector cost is below this many lambdas times their B level squared are not split
 
 
@@ -1198,38 +1199,57 @@ def _reconstruct(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg:
 
 
 def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: float) -> np.ndarray:
-    """Rate-constrained full search: integer vectors [rows, cols, 2] in 1/subpel pel."""
+    """Rate-constrained integer search: vectors [rows, cols, 2] in 1/subpel pel. Every block is searched
+    within +-_NARROW_REACH pels; a block whose best vector lies on that window's edge (and each one that
+    comes to lie there as its predictor moves) is searched again over the whole range."""
     rows, cols = cfg.grid
-    b, r, s, pad = cfg.block, cfg.search, cfg.subpel, cfg.pad
-    n = 2 * r + 1
-    costs = np.empty((rows, cols, n, n), np.float32)
-    for by in range(rows):
-        for bx in range(cols):
-            y0, x0 = by * b + pad - r, bx * b + pad - r
-            window = ref_padded[y0 : y0 + b + 2 * r, x0 : x0 + b + 2 * r]
-            cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF, result=costs[by, bx])
+    r, s = cfg.search, cfg.subpel
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
     bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
-    offsets = np.arange(-r, r + 1) * s
-    costs = costs.reshape(rows * cols, n * n)  # float32: adding the float64 rate promotes them exactly
-    # The rate term needs each block's median predictor, which depends on the vectors chosen before it. The
-    # raster-order recursion is solved by fixed-point iteration: each pass rechooses the blocks whose predictor
-    # changed. On this acyclic dependency the only fixed point is the block-by-block result, reached within as
-    # many passes as the longest chain of changes (a few: neighbouring vectors agree).
-    everywhere = np.ones((rows, cols), bool)
-    at_zero = bits[reach + offsets]
-    best = (costs + (lam * (at_zero[:, None] + at_zero[None, :])).reshape(n * n)).argmin(1)  # the first pass: every predictor zero
-    chosen = np.stack([offsets[best // n], offsets[best % n]], 1)
-    pred = np.zeros((rows * cols, 2), np.int64)
-    while True:
-        update = _predictors(chosen.reshape(rows, cols, 2), everywhere).reshape(-1, 2)
-        todo = np.flatnonzero((update != pred).any(1))
-        if todo.size == 0:
-            return chosen.reshape(rows, cols, 2)
-        pred = update
+    narrow = min(r, _NARROW_REACH)
+    every = np.arange(rows * cols)
+    costs = _window_costs(cur, ref_padded, cfg, narrow, every)
+    chosen, pred = np.zeros((rows * cols, 2), np.int64), np.zeros((rows * cols, 2), np.int64)
+    _rate_choice(costs.reshape(rows * cols, -1), np.arange(-narrow, narrow + 1) * s, bits, lam, chosen, pred, every, (rows, cols))
+    if narrow < r:
+        n, inner = 2 * r + 1, slice(r - narrow, r + narrow + 1)
+        wide = np.full((rows * cols, n, n), np.inf, np.float32)
+        wide[:, inner, inner] = costs
+        widened = np.zeros(rows * cols, bool)
+        while (edge := np.flatnonzero(~widened & (np.abs(chosen).max(1) == narrow * s))).size:
+            wide[edge] = _window_costs(cur, ref_padded, cfg, r, edge)
+            widened[edge] = True
+            _rate_choice(wide.reshape(rows * cols, n * n), np.arange(-r, r + 1) * s, bits, lam, chosen, pred, edge, (rows, cols))
+    return chosen.reshape(rows, cols, 2)
+
+
+def _window_costs(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, reach: int, blocks: np.ndarray) -> np.ndarray:
+    """SSDs [len(blocks), 2*reach+1, 2*reach+1] of the macroblocks `blocks` (raster indices) at every integer
+    vector within +-reach pels."""
+    cols, b, pad = cfg.grid[1], cfg.block, cfg.pad
+    costs = np.empty((len(blocks), 2 * reach + 1, 2 * reach + 1), np.float32)
+    for k, (by, bx) in enumerate(zip(*np.divmod(blocks, cols))):
+        y0, x0 = by * b + pad - reach, bx * b + pad - reach
+        window = ref_padded[y0 : y0 + b + 2 * reach, x0 : x0 + b + 2 * reach]
+        cv2.matchTemplate(window, cur[by * b : by * b + b, bx * b : bx * b + b], cv2.TM_SQDIFF, result=costs[k])
+    return costs
+
+
+def _rate_choice(costs, offsets, bits, lam: float, chosen: np.ndarray, pred: np.ndarray, todo: np.ndarray, grid: tuple[int, int]) -> None:
+    """Rechoose the vectors `chosen` [N, 2] of the blocks `todo` as the least SSD `costs` [N, len(offsets)**2] (float32:
+    adding the float64 rate promotes them exactly) plus lam times the bits from their median predictor `pred` [N, 2],
+    then those whose predictor changed, until none does (both updated in place). The raster-order recursion is solved
+    by fixed-point iteration: on this acyclic dependency the only fixed point is the block-by-block result, reached
+    within as many passes as the longest chain of changes (a few: neighbouring vectors agree)."""
+    n, reach = offsets.size, (bits.size - 1) // 2
+    everywhere = np.ones(grid, bool)
+    while todo.size:
         bits_y, bits_x = bits[reach + offsets - pred[todo, :1]], bits[reach + offsets - pred[todo, 1:]]
         best = (costs[todo] + (lam * (bits_y[:, :, None] + bits_x[:, None, :])).reshape(todo.size, n * n)).argmin(1)
         chosen[todo, 0], chosen[todo, 1] = offsets[best // n], offsets[best % n]
+        update = _predictors(chosen.reshape(*grid, 2), everywhere).reshape(-1, 2)
+        todo = np.flatnonzero((update != pred).any(1))
+        pred[:] = update
 
 
 def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
