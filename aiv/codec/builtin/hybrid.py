@@ -1266,6 +1266,9 @@ def _predictors(mv: np.ndarray, available: np.ndarray) -> np.ndarray:
         corner[:, -1] = up[:, -2]
     left = out[1:]
     median = np.maximum(np.minimum(left, up), np.minimum(np.maximum(left, up), corner))
+    if up.shape[1] > 1 and available.all():  # every block below the top row has its upper two neighbours
+        out[1:] = median
+        return out
     has_left = np.zeros_like(available[1:])
     has_left[:, 1:] = available[1:, :-1]
     has_up = available[:-1]
