@@ -226,6 +226,22 @@ def test_hybrid_plan_references_only_decoded_frames():
     assert kinds[2] == hybrid._B and kinds[10] == hybrid._B
 
 
+@pytest.mark.parametrize("shift", [(3, -5), (11, -13), (-16, 16)])
+def test_hybrid_integer_search_finds_motion_beyond_its_first_window(shift):
+    """The search looks within +-_NARROW_REACH first; blocks on that window's edge are searched over the whole range."""
+    p = hybrid._validated(hybrid.PARAMS)
+    texture = np.clip(_texture(160, 192, 3), 0, 255).astype(np.uint8)
+    ref_y, (dy, dx) = texture[32:128, 32:160], shift
+    cur = texture[32 + dy : 128 + dy, 32 + dx : 160 + dx]
+    cfg = hybrid._config(p, (1, *ref_y.shape), 0.5, 1)
+    assert abs(dy) > hybrid._NARROW_REACH or abs(dx) <= hybrid._NARROW_REACH < cfg.search
+    ref = hybrid._reference(ref_y, np.full((2, 48, 64), 128, np.uint8), cfg)
+    mv = hybrid._integer_search(cur, ref.padded, cfg, lam=1.0)
+    rows = slice(1, 5)  # blocks whose displaced block lies inside the reference, not in its padding
+    cols = slice(1, 7)
+    assert (mv[rows, cols] == np.array(shift) * cfg.subpel).all()
+
+
 def test_hybrid_needs_far_fewer_bytes_than_intra_on_motion(moving):
     y, u, v = moving
     intra_bits = intra.encode(y, u, v, 30.0, 0.5)

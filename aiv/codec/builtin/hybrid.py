@@ -1200,8 +1200,8 @@ def _reconstruct(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg:
 
 def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: float) -> np.ndarray:
     """Rate-constrained integer search: vectors [rows, cols, 2] in 1/subpel pel. Every block is searched
-    within +-_NARROW_REACH pels; a block whose best vector lies on that window's edge (and each one that
-    comes to lie there as its predictor moves) is searched again over the whole range."""
+    within +-_NARROW_REACH pels; a block whose best vector lies on that window's edge, or next to a block
+    whose vector lies beyond it, is searched again over the whole range (until no more are)."""
     rows, cols = cfg.grid
     r, s = cfg.search, cfg.subpel
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
@@ -1216,11 +1216,18 @@ def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: 
         wide = np.full((rows * cols, n, n), np.inf, np.float32)
         wide[:, inner, inner] = costs
         widened = np.zeros(rows * cols, bool)
-        while (edge := np.flatnonzero(~widened & (np.abs(chosen).max(1) == narrow * s))).size:
+        while (edge := np.flatnonzero(~widened & _reaching(np.abs(chosen).max(1), narrow * s, (rows, cols)))).size:
             wide[edge] = _window_costs(cur, ref_padded, cfg, r, edge)
             widened[edge] = True
             _rate_choice(wide.reshape(rows * cols, n * n), np.arange(-r, r + 1) * s, bits, lam, chosen, pred, edge, (rows, cols))
     return chosen.reshape(rows, cols, 2)
+
+
+def _reaching(extent: np.ndarray, bound: int, grid: tuple[int, int]) -> np.ndarray:
+    """Which blocks to search beyond +-bound, from their vectors' largest components `extent` [N]: those on the
+    window's edge, and the neighbours (eight around) of each one whose vector lies beyond it."""
+    beyond = (extent > bound).reshape(grid).astype(np.uint8)
+    return (extent == bound) | cv2.dilate(beyond, np.ones((3, 3), np.uint8)).reshape(-1).astype(bool)
 
 
 def _window_costs(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, reach: int, blocks: np.ndarray) -> np.ndarray:
