@@ -14,7 +14,8 @@ and a chroma weight (1/64) and offset from the frames' means and deviations and 
 clearly lower a coarse motion-compensated error; the frame then predicts from the weighted copy
 clip(round(weight * pel / 64) + offset) of the reference (a flag per reference, the values if set).
 
-Macroblocks: the encoder runs an exhaustive integer motion search per reference (SSD from
+Macroblocks: the encoder runs an integer motion search per reference (within 8 pels, then over the
+whole range for blocks on that window's edge or next to motion beyond it; SSD from
 OpenCV's template matcher plus a rate term for the vector's distance from its median predictor),
 refines it to half and quarter pel on an H.264-style six-tap (or bilinear) interpolated reference,
 then picks by rate-distortion cost between inter (each reference or direction), intra and skip.
@@ -1299,7 +1300,7 @@ def _block_sum(err: np.ndarray, b: int) -> np.ndarray:
 
 def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """Best vector per macroblock against one reference and its cost (SSD + lam * vector bits):
-    integer full search, then half- and quarter-pel refinement of every block at once."""
+    integer search (`_integer_search`), then half- and quarter-pel refinement of every block at once."""
     mv = _integer_search(cur.astype(np.uint8), ref.padded, cfg, lam)
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
