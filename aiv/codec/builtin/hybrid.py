@@ -547,16 +547,20 @@ def _chroma_phases(ref: np.ndarray, subpel: int) -> np.ndarray:
     """Bilinear phases of both padded chroma planes [2, Hc, Wc], interleaved like `_luma_phases`: uint8
     [2, Hc*d, Wc*d] (d = 2*subpel) holding the sample at (y + fy/d, x + fx/d) at [y*d + fy, x*d + fx]; a
     luma vector in 1/subpel pel is the same number in 1/d chroma pel. The last row and column's
-    neighbours beyond the plane repeat it (no vector within the search range reaches them)."""
+    neighbours beyond the plane repeat it (no vector within the search range reaches them).
+    Each weighted sum (d - f) * a + f * b is built as d * a + f * (b - a), one phase from the last by an add."""
     d = 2 * subpel
     shift = d.bit_length() - 1
     two, hc, wc = ref.shape
     e = np.pad(ref.astype(np.int16), ((0, 0), (0, 1), (0, 1)), mode="edge")  # int16 sums: at most d*d*255
+    f = np.arange(d, dtype=np.int16)
+    across = d * e[:, :, :-1, None] + (e[:, :, 1:] - e[:, :, :-1])[..., None] * f  # [2, hc + 1, wc, d]: every fx
+    down = across[:, 1:] - across[:, :-1]
+    acc = d * across[:, :-1] + d * d // 2
     out = np.empty((two, hc, d, wc, d), np.uint8)
-    for fx in range(d):
-        across = (d - fx) * e[:, :, :-1] + fx * e[:, :, 1:]
-        for fy in range(d):
-            out[:, :, fy, :, fx] = ((d - fy) * across[:, :-1] + fy * across[:, 1:] + d * d // 2) >> (2 * shift)
+    for fy in range(d):
+        np.right_shift(acc, 2 * shift, out=out[:, :, fy], casting="unsafe")
+        acc += down
     return out.reshape(two, hc * d, wc * d)
 
 
@@ -564,8 +568,13 @@ def _phase_blocks(phases: np.ndarray, step: int, pad: int, y0: np.ndarray, x0: n
     """Predictions [..., n, h, w] of the h x w blocks at pixels (y0, x0) [n] of a plane padded by `pad`, each
     displaced by its own vector (mvy, mvx) [n] in 1/step pel: strided copies out of its interleaved phases
     [..., H*step, W*step] (`_luma_phases`, `_chroma_phases`)."""
-    windows = np.lib.stride_tricks.sliding_window_view(phases, ((h - 1) * step + 1, (w - 1) * step + 1), axis=(-2, -1))
-    return windows[..., ::step, ::step][..., (y0 + pad) * step + mvy, (x0 + pad) * step + mvx, :, :]
+    src = np.ascontiguousarray(phases)
+    *lead, height, width = src.shape
+    sy, sx = src.strides[-2:]
+    # every h x w window of every step-th sample, as a view [..., Y, X, h, w] (the constructor: far less overhead than stride_tricks)
+    windows = np.ndarray((*lead, height - (h - 1) * step, width - (w - 1) * step, h, w), src.dtype, src,
+                         strides=(*src.strides[:-2], sy, sx, sy * step, sx * step))
+    return windows[..., (y0 + pad) * step + mvy, (x0 + pad) * step + mvx, :, :]
 
 
 @dataclass
@@ -635,14 +644,20 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
             out.append(own.astype(np.int32))
             continue
         ramp = _obmc_ramp(b, cfg.obmc).astype(np.int32)  # the blend stays within int32
-        acc = (16 - ramp[None, :] - ramp[:, None]) * own + 8
+        # the weights of a pixel sum to 16: (16 - ramp_x - ramp_y) * own + ramp_x * side + ramp_y * side equals
+        # 16 * own plus each side's weight times its difference from own, zero where it has the block's own vector
+        acc = own.astype(np.int32) * 16 + 8
         # a neighbour's prediction only where its weight is not zero: the m rows or columns next to its edge
         m = np.count_nonzero(ramp) // 2
         for name, dy, dx, h, w in (("l", 0, 0, b, m), ("r", 0, b - m, b, m), ("t", 0, 0, m, b), ("b", b - m, 0, m, b)):
             f = side[name]
-            strip = _phase_blocks(source, step, pad, y0 + dy, x0 + dx, f[:, 0], f[:, 1], h, w)
+            other = np.flatnonzero((f != own_mv).any(1))
+            if other.size == 0:
+                continue
+            strip = _phase_blocks(source, step, pad, y0[other] + dy, x0[other] + dx, f[other, 0], f[other, 1], h, w).astype(np.int32)
             weight = ramp[dx : dx + w] if h == b else ramp[dy : dy + h, None]
-            acc[..., dy : dy + h, dx : dx + w] += weight * strip
+            region = (..., other, slice(dy, dy + h), slice(dx, dx + w))
+            acc[region] += weight * (strip - own[region])
         out.append(acc >> 4)
     return out[0], out[1]
 
