@@ -670,29 +670,36 @@ def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int, refs: list
     left = mv[r][c - 1] if c > 0 else None
     if r == 0:
         return left or (0, 0)
-    top = mv[r - 1][c]
-    cr, cc = (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)
-    corner = mv[cr][cc] if cc >= 0 else None
-    same = [v for v, (y, x) in ((left, (r, c - 1)), (top, (r - 1, c)), (corner, (cr, cc))) if v is not None and refs[y][x] == ref]
-    if len(same) == 1:
-        return tuple(same[0])
-    left, top, corner = (v or (0, 0) for v in (left, top, corner))
-    return (
-        sorted((left[0], top[0], corner[0]))[1],
-        sorted((left[1], top[1], corner[1]))[1],
-    )
+    above, refs_above = mv[r - 1], refs[r - 1]
+    cc = c + 1 if c + 1 < cols else c - 1
+    top, corner = above[c], (above[cc] if cc >= 0 else None)
+    same, count = None, 0
+    if left is not None and refs[r][c - 1] == ref:
+        same, count = left, 1
+    if top is not None and refs_above[c] == ref:
+        same, count = top, count + 1
+    if corner is not None and refs_above[cc] == ref:
+        same, count = corner, count + 1
+    if count == 1:
+        return tuple(same)
+    ly, lx = left if left is not None else (0, 0)
+    ty, tx = top if top is not None else (0, 0)
+    cy, cx = corner if corner is not None else (0, 0)
+    return max(min(ly, ty), min(max(ly, ty), cy)), max(min(lx, tx), min(max(lx, tx), cx))
 
 
 def _skip_directions(fields: list, cols: int, r: int, c: int) -> int:
     """A B skip's directions (bit 0 past, bit 1 future): those that any of the left, top and top-right
     (else top-left) neighbours predicts in (`fields`: per direction, the vectors or None); both when none does."""
-    around = [(r, c - 1)] if c > 0 else []
-    if r > 0:
-        around += [(r - 1, c), (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)]
     d = 0
-    for x in (0, 1):
-        if any(cc >= 0 and fields[x][rr][cc] is not None for rr, cc in around):
+    for x, field in enumerate(fields):
+        if c > 0 and field[r][c - 1] is not None:
             d |= 1 << x
+        elif r > 0:
+            above = field[r - 1]
+            cc = c + 1 if c + 1 < cols else c - 1
+            if above[c] is not None or (cc >= 0 and above[cc] is not None):
+                d |= 1 << x
     return d or 3
 
 
@@ -1669,16 +1676,17 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
     references (a vector shared by the whole block needs no per-pixel gather)."""
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
     d = 2 * s
-    py, pc = [], []
+    luma = chroma = None
     for ref, (mvy, mvx) in zip(refs, vectors):
         y0, x0 = (r * b + cfg.pad) * s + mvy, (c * b + cfg.pad) * s + mvx
-        py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s].astype(np.int32))
+        block = ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s]
         y0, x0 = (r * h + cfg.pad // 2) * d + mvy, (c * h + cfg.pad // 2) * d + mvx
-        pc.append(ref.chroma[:, y0 : y0 + h * d : d, x0 : x0 + h * d : d].astype(np.int32))
-    if len(refs) == 2:
-        py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
-    luma = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
-    return luma + ((pc[0] - cur_uv[:, r * h : r * h + h, c * h : c * h + h]) ** 2).sum()
+        blocks = ref.chroma[:, y0 : y0 + h * d : d, x0 : x0 + h * d : d]
+        # uint8 samples enter the float differences as they are; two references average in int32
+        luma = block if luma is None else (luma.astype(np.int32) + block + 1) >> 1
+        chroma = blocks if chroma is None else (chroma.astype(np.int32) + blocks + 1) >> 1
+    total = ((luma - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
+    return total + ((chroma - cur_uv[:, r * h : r * h + h, c * h : c * h + h]) ** 2).sum()
 
 
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
@@ -1695,14 +1703,16 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
     before = [field.tolist() for field in before]
     fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
-    # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays
+    # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays after
     modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
     vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
+    skipped = []  # (row, column, directions, past vector, future vector) of each skip
     for r in range(rows):
         for c in range(cols):
             if modes[r][c] == _INTRA:
                 continue
-            pmv = [_median_predictor(fields[x], rows, cols, r, c, refidx, 0) for x in (0, 1)]
+            # a P frame predicts in the past only: its future predictor is (0, 0) and never read
+            pmv = [_median_predictor(fields[0], rows, cols, r, c, refidx, 0), _median_predictor(fields[1], rows, cols, r, c, refidx, 0) if bi else (0, 0)]
             mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
             skip_dirs = _skip_directions(fields, cols, r, c) if bi else 1
             same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
@@ -1717,18 +1727,20 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 skip = d_skip + lam <= j_inter[r][c]
             used = dirs[r][c]
             if skip:
-                frame.modes[r, c] = _SKIP
-                frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
                 refidx[r][c] = 0  # the predictors of the macroblocks after it read it
-                frame.mv0[r, c] = pmv[0] if skip_dirs & 1 else (0, 0)
-                frame.mv1[r, c] = pmv[1] if skip_dirs & 2 else (0, 0)
-                frame.luma[r * cols + c] = 0
-                frame.chroma[r * cols + c] = 0
-                frame.split[r, c] = frame.small[r, c] = False
                 used, mine = skip_dirs, [pmv[0] if skip_dirs & 1 else (0, 0), pmv[1] if skip_dirs & 2 else (0, 0)]
+                skipped.append((r, c, skip_dirs, *mine))
             for x in (0, 1):
                 if used >> x & 1:
                     fields[x][r][c] = mine[x]
+    if skipped:  # the skips' symbols, written all at once
+        at_r, at_c, skip_dirs, mv0, mv1 = (np.array(column) for column in zip(*skipped))
+        frame.modes[at_r, at_c] = _SKIP
+        frame.dirs[at_r, at_c], frame.refidx[at_r, at_c] = skip_dirs, 0
+        frame.mv0[at_r, at_c], frame.mv1[at_r, at_c] = mv0, mv1
+        frame.luma[at_r * cols + at_c] = 0
+        frame.chroma[at_r * cols + at_c] = 0
+        frame.split[at_r, at_c] = frame.small[at_r, at_c] = False
 
 
 # ----------------------------------------------------------------------------------------------
