@@ -987,23 +987,27 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     y[...] = flat[:-1].reshape(y.shape)
     first = frame.imodes[mr * k, mc * k]
     mbs = mr * cols + mc
-    flats = [np.append(uv[i].ravel(), 128).astype(np.int64) for i in (0, 1)]
+    # both chroma planes in one flat copy (then the constant 128), each wave's U and V blocks at once
+    size = uv[0].size
+    flat = np.append(uv.ravel(), 128).astype(np.int64)
     around = _neighbour_index(mr * h, mc * h, h, np.ones(mr.size, bool), uv.shape[1:])
+    around = np.stack([np.where(around == size, 2 * size, around + plane * size) for plane in (0, 1)])
     inside = _flat_blocks(mr * h, mc * h, h, uv.shape[2])
-    residuals = [_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, qc) for i in (0, 1)] if chooser is None else None
+    inside = np.stack([inside, inside + size])
+    residuals = np.stack([_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, qc) for i in (0, 1)]) if chooser is None else None
     for group in _wavefronts(mr, mc, np.ones(mr.size, bool), frame.modes.shape):
-        gm = mbs[group]
-        pixels = _block_pixels(mr[group] * h, mc[group] * h, h) if chooser is not None else None
-        for i in (0, 1):
-            pred = _chosen(*_split_neighbours(flats[i][around[group]], h), h, first[group])
-            if chooser is None:
-                res = residuals[i][group]
-            else:
-                chooser.chroma(gm, i, pred, pixels)
-                res = _chroma_residual(frame.chroma[gm, i * kc2 : (i + 1) * kc2], cfg, qc)
-            flats[i][inside[group]] = np.clip(pred + res, 0, 255)
-    for i in (0, 1):
-        uv[i] = flats[i][:-1].reshape(uv[i].shape)
+        n = group.size
+        neighbours = _split_neighbours(flat[around[:, group].reshape(2 * n, -1)], h)
+        pred = _chosen(*neighbours, h, np.tile(first[group], 2)).reshape(2, n, h, h)
+        if chooser is None:
+            res = residuals[:, group]
+        else:
+            gm = mbs[group]
+            chooser.chroma(gm, pred, _block_pixels(mr[group] * h, mc[group] * h, h))
+            levels = frame.chroma[gm].reshape(n, 2, kc2, -1).swapaxes(0, 1).reshape(2 * n, kc2, -1)
+            res = _chroma_residual(levels, cfg, qc).reshape(2, n, h, h)
+        flat[inside[:, group]] = np.clip(pred + res, 0, 255)
+    uv[...] = flat[:-1].reshape(uv.shape)
 
 
 def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
@@ -1371,7 +1375,7 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
 class _IntraChooser:
     """The encoder's intra decisions, called by `_intra_pass` for each wavefront of blocks:
     `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels and returns their predictions,
-    `chroma(mbs, plane, pred, pixels)` those macroblocks' chroma levels from their prediction."""
+    `chroma(mbs, pred, pixels)` those macroblocks' chroma levels from their prediction [2, B, b/2, b/2] (U, V)."""
 
     luma: object
     chroma: object
@@ -1399,10 +1403,10 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
         frame.luma[mbs, js] = levels[np.arange(best.size), best]
         return preds[np.arange(best.size), best]
 
-    def chroma(mbs: np.ndarray, plane: int, pred: np.ndarray, pixels: tuple) -> None:
-        coef = _forward(_stack_tblocks(cur_uv[plane][pixels] - pred, ts), ts)
-        levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
-        frame.chroma[mbs, plane * kc2 : (plane + 1) * kc2] = levels
+    def chroma(mbs: np.ndarray, pred: np.ndarray, pixels: tuple) -> None:
+        residual = np.concatenate([cur_uv[0][pixels] - pred[0], cur_uv[1][pixels] - pred[1]])
+        levels = _code_blocks(_forward(_stack_tblocks(residual, ts), ts), steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
+        frame.chroma[mbs] = levels.reshape(2, mbs.size, kc2, -1).swapaxes(0, 1).reshape(mbs.size, 2 * kc2, -1)
 
     return _IntraChooser(luma, chroma)
 
