@@ -874,7 +874,7 @@ def _split_neighbours(samples: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
 def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: tuple[int, ...]) -> np.ndarray:
     """The predictions of B n x n blocks (neighbours as `_split_neighbours` gives them) in the given intra
     modes, int64 [B, len(modes), n, n]. Modes: 0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal
-    down-left, 5 diagonal down-right."""
+    down-left, 5 diagonal down-right (the diagonals: the 1-2-1 smoothed edge, gathered along each diagonal)."""
     shift = n.bit_length() - 1
     t = top[:, :n]
     x = np.arange(n)
@@ -889,14 +889,15 @@ def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n:
         elif mode == 3:
             out[:, i] = ((n - 1 - x) * left[:, :, None] + (x + 1) * top[:, n, None, None]
                          + (n - 1 - x)[:, None] * t[:, None, :] + (x + 1)[:, None] * left[:, n - 1, None, None] + n) >> (shift + 1)
-        elif mode == 4:
-            ext = np.concatenate([top, top[:, -1:]], 1)
-            s = x[:, None] + x[None, :]
-            out[:, i] = (ext[:, s] + 2 * ext[:, s + 1] + ext[:, s + 2] + 2) >> 2
         else:
-            edge = np.concatenate([left[:, -1:], left[:, ::-1], corner[:, None], top[:, : n + 1]], 1)
-            d = n + 1 + x[None, :] - x[:, None]
-            out[:, i] = (edge[:, d - 1] + 2 * edge[:, d] + edge[:, d + 1] + 2) >> 2
+            if mode == 4:  # the top row with top-right, its last sample repeated; sample (y, x) reads edge x + y
+                edge = np.concatenate([top, top[:, -1:]], 1)
+                at = x[:, None] + x[None, :]
+            else:  # the left column bottom up, the corner, then the top row; sample (y, x) reads edge n + x - y
+                edge = np.concatenate([left[:, -1:], left[:, ::-1], corner[:, None], top[:, : n + 1]], 1)
+                at = n + x[None, :] - x[:, None]
+            smooth = edge[:, :-2] + 2 * edge[:, 1:-1] + edge[:, 2:] + 2
+            out[:, i] = smooth[:, at] >> 2
     return out
 
 
