@@ -626,14 +626,15 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
 
 def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_predict` of only the blocks `chosen` (raster indices): luma [n, b, b] and chroma [2, n, b/2, b/2]."""
-    mv = mv.astype(np.int32)
     rows, cols = usable.shape
-    own_mv = mv.reshape(-1, 2)[chosen]
-    if cfg.obmc:
-        mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        ok = np.pad(usable, 1)[..., None]
-        side = {name: np.where(ok[sl], mvp[sl], mv).reshape(-1, 2)[chosen]
-                for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
+    vectors = mv.reshape(-1, 2).astype(np.int32)
+    own_mv = vectors[chosen]
+    if cfg.obmc:  # each side's neighbour vector: its own where that neighbour lies outside the frame or is not usable
+        r, c = chosen // cols, chosen % cols
+        side = {}
+        for name, nr, nc in (("l", r, c - 1), ("r", r, c + 1), ("t", r - 1, c), ("b", r + 1, c)):
+            at = np.where((nr >= 0) & (nr < rows) & (nc >= 0) & (nc < cols), nr * cols + nc, chosen)
+            side[name] = np.where(((at != chosen) & usable.reshape(-1)[at])[:, None], vectors[at], own_mv)
     out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
