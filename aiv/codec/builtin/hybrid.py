@@ -1679,7 +1679,7 @@ def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vector
 
 def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, r: int, c: int, vectors: list[tuple[int, int]]) -> float:
     """`_skip_distortion` of the one macroblock (r, c) at its own vectors, from slices of the
-    references (a vector shared by the whole block needs no per-pixel gather)."""
+    references (a vector shared by the whole block needs no per-pixel gather); `cur_y`, `cur_uv`: float planes of whole numbers."""
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
     d = 2 * s
     luma = chroma = None
@@ -1691,8 +1691,10 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
         # uint8 samples enter the float differences as they are; two references average in int32
         luma = block if luma is None else (luma.astype(np.int32) + block + 1) >> 1
         chroma = blocks if chroma is None else (chroma.astype(np.int32) + blocks + 1) >> 1
-    total = ((luma - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
-    return total + ((chroma - cur_uv[:, r * h : r * h + h, c * h : c * h + h]) ** 2).sum()
+    # the planes hold whole numbers: every partial sum of squares is exact, in any order
+    luma = luma - cur_y[r * b : r * b + b, c * b : c * b + b]
+    chroma = chroma - cur_uv[:, r * h : r * h + h, c * h : c * h + h]
+    return np.vdot(luma, luma) + np.vdot(chroma, chroma)
 
 
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
