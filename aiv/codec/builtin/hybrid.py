@@ -518,12 +518,17 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
         return half
     # quarter pel: the sample at half-pel (i, j) and the means of it and its right and lower neighbours;
     # on the diagonal, of the two half-pel corners that are neither integer nor centre (by the parity of i + j)
-    e = np.pad(half, ((0, 1), (0, 1)), mode="edge").astype(np.int16)
+    e = np.pad(half, ((0, 1), (0, 1)), mode="edge")
     a, right, down, diagonal = e[:-1, :-1], e[:-1, 1:], e[1:, :-1], e[1:, 1:]
-    cross = (right + down + 1) >> 1
-    cross[0::2, 1::2] = (a[0::2, 1::2] + diagonal[0::2, 1::2] + 1) >> 1
-    cross[1::2, 0::2] = (a[1::2, 0::2] + diagonal[1::2, 0::2] + 1) >> 1
-    return _interleave(half, (a + right + 1) >> 1, (a + down + 1) >> 1, cross)
+    cross = _mean_up(right, down)
+    cross[0::2, 1::2] = _mean_up(a[0::2, 1::2], diagonal[0::2, 1::2])
+    cross[1::2, 0::2] = _mean_up(a[1::2, 0::2], diagonal[1::2, 0::2])
+    return _interleave(half, _mean_up(a, right), _mean_up(a, down), cross)
+
+
+def _mean_up(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(x + y + 1) >> 1 of uint8 arrays without widening: (x | y) - ((x ^ y) >> 1)."""
+    return (x | y) - ((x ^ y) >> 1)
 
 
 def _interleave(at: np.ndarray, right: np.ndarray, down: np.ndarray, across: np.ndarray) -> np.ndarray:
