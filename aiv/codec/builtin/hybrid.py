@@ -691,7 +691,14 @@ def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int, refs: list
     ly, lx = left if left is not None else (0, 0)
     ty, tx = top if top is not None else (0, 0)
     cy, cx = corner if corner is not None else (0, 0)
-    return max(min(ly, ty), min(max(ly, ty), cy)), max(min(lx, tx), min(max(lx, tx), cx))
+    return _median3(ly, ty, cy), _median3(lx, tx, cx)
+
+
+def _median3(a: int, b: int, c: int) -> int:
+    """The middle one of three numbers."""
+    if a > b:
+        a, b = b, a
+    return a if c < a else (b if c > b else c)
 
 
 def _skip_directions(fields: list, cols: int, r: int, c: int) -> int:
