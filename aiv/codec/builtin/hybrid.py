@@ -2325,6 +2325,7 @@ class _Stored:
     y: np.ndarray  # uint8 [Hp, Wp]
     uv: np.ndarray  # uint8 [2, Hp/2, Wp/2]
     ref: _Reference
+    moments: tuple | None = None  # (`_moments` of luma, of chroma), filled by the encoder's first `_choose_weights`
 
 
 def _apply_weight(plane: np.ndarray, weight: int, offset: int) -> np.ndarray:
@@ -2337,11 +2338,16 @@ def _coarse(plane: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(plane, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int) -> tuple[int, int]:
-    """Weight (1/64) and offset mapping the mean and deviation of `ref`'s planes [n, H, W] onto `cur`'s
+def _moments(planes: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of planes [n, H, W]."""
+    return float(planes.mean()), float(planes.std())
+
+
+def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int, cur_moments: tuple[float, float], ref_moments: tuple[float, float]) -> tuple[int, int]:
+    """Weight (1/64) and offset mapping the mean and deviation (`_moments`) of `ref`'s planes [n, H, W] onto `cur`'s
     (the least-squares fade estimate), or the identity unless they clearly lower the coarse
     motion-compensated error (`_cut_score` at 1/`factor` size) of every plane together (encoder only)."""
-    cur_mean, cur_sd, ref_mean, ref_sd = float(cur.mean()), float(cur.std()), float(ref.mean()), float(ref.std())
+    (cur_mean, cur_sd), (ref_mean, ref_sd) = cur_moments, ref_moments
     if abs(cur_mean - ref_mean) < 1.0 and abs(cur_sd - ref_sd) < 1.0:  # under one grey level: nothing to gain
         return _IDENTITY
     weight = min(_WEIGHT_MAX, round(_WEIGHT_ONE * cur_sd / ref_sd)) if ref_sd > 0.5 else _WEIGHT_ONE
@@ -2354,10 +2360,13 @@ def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int) -> tuple[in
     return (weight, offset) if weighted < _WEIGHT_GAIN * plain else _IDENTITY
 
 
-def _choose_weights(cur_y: np.ndarray, cur_uv: np.ndarray, stored: _Stored) -> tuple[int, int, int, int] | None:
-    """Luma and chroma (weight, offset) of one reference for the frame (`_component_weight`); None when neither helps."""
-    luma = _component_weight(cur_y[None], stored.y[None], 4)
-    chroma = _component_weight(cur_uv, stored.uv, 2)
+def _choose_weights(cur_y: np.ndarray, cur_uv: np.ndarray, cur_moments: tuple, stored: _Stored) -> tuple[int, int, int, int] | None:
+    """Luma and chroma (weight, offset) of one reference for the frame (`_component_weight`; `cur_moments`: the
+    frame's (`_moments` of luma, of chroma)); None when neither helps."""
+    if stored.moments is None:
+        stored.moments = _moments(stored.y[None]), _moments(stored.uv)
+    luma = _component_weight(cur_y[None], stored.y[None], 4, cur_moments[0], stored.moments[0])
+    chroma = _component_weight(cur_uv, stored.uv, 2, cur_moments[1], stored.moments[1])
     return None if luma == chroma == _IDENTITY else (*luma, *chroma)
 
 
@@ -2437,7 +2446,8 @@ def encode(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: flo
     for position, entry in enumerate(plan):
         stored = [dpb[d] for d in entry.l0 + entry.l1]
         cur_y, cur_uv = ys[entry.display], uvs[entry.display]
-        weights = [_choose_weights(cur_y, cur_uv, s) if p["weighted_pred"] else None for s in stored]
+        moments = (_moments(cur_y[None]), _moments(cur_uv)) if p["weighted_pred"] and stored else None
+        weights = [_choose_weights(cur_y, cur_uv, moments, s) if p["weighted_pred"] else None for s in stored]
         _code_weights(coder, ctx.n, weights)
         l0, l1 = _references(stored, weights, len(entry.l0), cfg)
         frame, chooser = _decide_frame(cur_y, cur_uv, entry, l0, l1, cfg, p)
