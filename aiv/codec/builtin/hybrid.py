@@ -1737,7 +1737,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
     before = [_predictors(mv, frame.dirs >> x & 1 > 0) for x, mv in enumerate((frame.mv0, frame.mv1))]
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
-    before = [field.tolist() for field in before]
+    before = [[[tuple(v) for v in row] for row in field.tolist()] for field in before]
     fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
     # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays after
     modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
@@ -1751,11 +1751,11 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
             pmv = [_median_predictor(fields[0], rows, cols, r, c, refidx, 0), _median_predictor(fields[1], rows, cols, r, c, refidx, 0) if bi else (0, 0)]
             mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
             skip_dirs = _skip_directions(fields, cols, r, c) if bi else 1
-            same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
-                mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
+            same = (dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c]
+                    and (not skip_dirs & 1 or mine[0] == pmv[0]) and (not skip_dirs & 2 or mine[1] == pmv[1]))
             skip = same and not coded[r][c]
             if not skip:
-                if skip_dirs == all_dirs and all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
+                if skip_dirs == all_dirs and pmv[0] == before[0][r][c] and (not bi or pmv[1] == before[1][r][c]):
                     d_skip = d_before[r][c]
                 else:
                     sides = [x for x in range(len(refs)) if skip_dirs >> x & 1]
