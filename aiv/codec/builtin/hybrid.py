@@ -636,10 +636,12 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
     own_mv = vectors[chosen]
     if cfg.obmc:  # each side's neighbour vector: its own where that neighbour lies outside the frame or is not usable
         r, c = chosen // cols, chosen % cols
-        side = {}
+        side = {}  # per side: the blocks whose neighbour there has another vector, and those vectors
         for name, nr, nc in (("l", r, c - 1), ("r", r, c + 1), ("t", r - 1, c), ("b", r + 1, c)):
             at = np.where((nr >= 0) & (nr < rows) & (nc >= 0) & (nc < cols), nr * cols + nc, chosen)
-            side[name] = np.where(((at != chosen) & usable.reshape(-1)[at])[:, None], vectors[at], own_mv)
+            vector = np.where(((at != chosen) & usable.reshape(-1)[at])[:, None], vectors[at], own_mv)
+            other = np.flatnonzero((vector != own_mv).any(1))
+            side[name] = other, vector[other]
     out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
@@ -656,11 +658,10 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
         # a neighbour's prediction only where its weight is not zero: the m rows or columns next to its edge
         m = np.count_nonzero(ramp) // 2
         for name, dy, dx, h, w in (("l", 0, 0, b, m), ("r", 0, b - m, b, m), ("t", 0, 0, m, b), ("b", b - m, 0, m, b)):
-            f = side[name]
-            other = np.flatnonzero((f != own_mv).any(1))
+            other, f = side[name]
             if other.size == 0:
                 continue
-            strip = _phase_blocks(source, step, pad, y0[other] + dy, x0[other] + dx, f[other, 0], f[other, 1], h, w).astype(np.int32)
+            strip = _phase_blocks(source, step, pad, y0[other] + dy, x0[other] + dx, f[:, 0], f[:, 1], h, w).astype(np.int32)
             weight = ramp[dx : dx + w] if h == b else ramp[dy : dy + h, None]
             region = (..., other, slice(dy, dy + h), slice(dx, dx + w))
             acc[region] += weight * (strip - own[region])
