@@ -520,12 +520,17 @@ def _luma_phases(ref: np.ndarray, subpel: int, interp: int) -> np.ndarray:
         return half
     # quarter pel: the sample at half-pel (i, j) and the means of it and its right and lower neighbours;
     # on the diagonal, of the two half-pel corners that are neither integer nor centre (by the parity of i + j)
-    e = np.pad(half, ((0, 1), (0, 1)), mode="edge").astype(np.int16)
+    e = np.pad(half, ((0, 1), (0, 1)), mode="edge")
     a, right, down, diagonal = e[:-1, :-1], e[:-1, 1:], e[1:, :-1], e[1:, 1:]
-    cross = (right + down + 1) >> 1
-    cross[0::2, 1::2] = (a[0::2, 1::2] + diagonal[0::2, 1::2] + 1) >> 1
-    cross[1::2, 0::2] = (a[1::2, 0::2] + diagonal[1::2, 0::2] + 1) >> 1
-    return _interleave(half, (a + right + 1) >> 1, (a + down + 1) >> 1, cross)
+    cross = _mean_up(right, down)
+    cross[0::2, 1::2] = _mean_up(a[0::2, 1::2], diagonal[0::2, 1::2])
+    cross[1::2, 0::2] = _mean_up(a[1::2, 0::2], diagonal[1::2, 0::2])
+    return _interleave(half, _mean_up(a, right), _mean_up(a, down), cross)
+
+
+def _mean_up(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(x + y + 1) >> 1 of uint8 arrays without widening: (x | y) - ((x ^ y) >> 1)."""
+    return (x | y) - ((x ^ y) >> 1)
 
 
 def _interleave(at: np.ndarray, right: np.ndarray, down: np.ndarray, across: np.ndarray) -> np.ndarray:
@@ -549,16 +554,20 @@ def _chroma_phases(ref: np.ndarray, subpel: int) -> np.ndarray:
     """Bilinear phases of both padded chroma planes [2, Hc, Wc], interleaved like `_luma_phases`: uint8
     [2, Hc*d, Wc*d] (d = 2*subpel) holding the sample at (y + fy/d, x + fx/d) at [y*d + fy, x*d + fx]; a
     luma vector in 1/subpel pel is the same number in 1/d chroma pel. The last row and column's
-    neighbours beyond the plane repeat it (no vector within the search range reaches them)."""
+    neighbours beyond the plane repeat it (no vector within the search range reaches them).
+    Each weighted sum (d - f) * a + f * b is built as d * a + f * (b - a), one phase from the last by an add."""
     d = 2 * subpel
     shift = d.bit_length() - 1
     two, hc, wc = ref.shape
     e = np.pad(ref.astype(np.int16), ((0, 0), (0, 1), (0, 1)), mode="edge")  # int16 sums: at most d*d*255
+    f = np.arange(d, dtype=np.int16)
+    across = d * e[:, :, :-1, None] + (e[:, :, 1:] - e[:, :, :-1])[..., None] * f  # [2, hc + 1, wc, d]: every fx
+    down = across[:, 1:] - across[:, :-1]
+    acc = d * across[:, :-1] + d * d // 2
     out = np.empty((two, hc, d, wc, d), np.uint8)
-    for fx in range(d):
-        across = (d - fx) * e[:, :, :-1] + fx * e[:, :, 1:]
-        for fy in range(d):
-            out[:, :, fy, :, fx] = ((d - fy) * across[:, :-1] + fy * across[:, 1:] + d * d // 2) >> (2 * shift)
+    for fy in range(d):
+        np.right_shift(acc, 2 * shift, out=out[:, :, fy], casting="unsafe")
+        acc += down
     return out.reshape(two, hc * d, wc * d)
 
 
@@ -566,8 +575,13 @@ def _phase_blocks(phases: np.ndarray, step: int, pad: int, y0: np.ndarray, x0: n
     """Predictions [..., n, h, w] of the h x w blocks at pixels (y0, x0) [n] of a plane padded by `pad`, each
     displaced by its own vector (mvy, mvx) [n] in 1/step pel: strided copies out of its interleaved phases
     [..., H*step, W*step] (`_luma_phases`, `_chroma_phases`)."""
-    windows = np.lib.stride_tricks.sliding_window_view(phases, ((h - 1) * step + 1, (w - 1) * step + 1), axis=(-2, -1))
-    return windows[..., ::step, ::step][..., (y0 + pad) * step + mvy, (x0 + pad) * step + mvx, :, :]
+    src = np.ascontiguousarray(phases)
+    *lead, height, width = src.shape
+    sy, sx = src.strides[-2:]
+    # every h x w window of every step-th sample, as a view [..., Y, X, h, w] (the constructor: far less overhead than stride_tricks)
+    windows = np.ndarray((*lead, height - (h - 1) * step, width - (w - 1) * step, h, w), src.dtype, src,
+                         strides=(*src.strides[:-2], sy, sx, sy * step, sx * step))
+    return windows[..., (y0 + pad) * step + mvy, (x0 + pad) * step + mvx, :, :]
 
 
 @dataclass
@@ -619,14 +633,17 @@ def _predict(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray) 
 
 def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_predict` of only the blocks `chosen` (raster indices): luma [n, b, b] and chroma [2, n, b/2, b/2]."""
-    mv = mv.astype(np.int32)
     rows, cols = usable.shape
-    own_mv = mv.reshape(-1, 2)[chosen]
-    if cfg.obmc:
-        mvp = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        ok = np.pad(usable, 1)[..., None]
-        side = {name: np.where(ok[sl], mvp[sl], mv).reshape(-1, 2)[chosen]
-                for name, sl in (("l", np.s_[1:-1, :-2]), ("r", np.s_[1:-1, 2:]), ("t", np.s_[:-2, 1:-1]), ("b", np.s_[2:, 1:-1]))}
+    vectors = mv.reshape(-1, 2).astype(np.int32)
+    own_mv = vectors[chosen]
+    if cfg.obmc:  # each side's neighbour vector: its own where that neighbour lies outside the frame or is not usable
+        r, c = chosen // cols, chosen % cols
+        side = {}  # per side: the blocks whose neighbour there has another vector, and those vectors
+        for name, nr, nc in (("l", r, c - 1), ("r", r, c + 1), ("t", r - 1, c), ("b", r + 1, c)):
+            at = np.where((nr >= 0) & (nr < rows) & (nc >= 0) & (nc < cols), nr * cols + nc, chosen)
+            vector = np.where(((at != chosen) & usable.reshape(-1)[at])[:, None], vectors[at], own_mv)
+            other = np.flatnonzero((vector != own_mv).any(1))
+            side[name] = other, vector[other]
     out = []
     for plane, scale in ((0, 1), (1, 2)):
         b = cfg.block // scale
@@ -637,14 +654,19 @@ def _predict_blocks(ref: _Reference, cfg: _Config, mv: np.ndarray, usable: np.nd
             out.append(own.astype(np.int32))
             continue
         ramp = _obmc_ramp(b, cfg.obmc).astype(np.int32)  # the blend stays within int32
-        acc = (16 - ramp[None, :] - ramp[:, None]) * own + 8
+        # the weights of a pixel sum to 16: (16 - ramp_x - ramp_y) * own + ramp_x * side + ramp_y * side equals
+        # 16 * own plus each side's weight times its difference from own, zero where it has the block's own vector
+        acc = own.astype(np.int32) * 16 + 8
         # a neighbour's prediction only where its weight is not zero: the m rows or columns next to its edge
         m = np.count_nonzero(ramp) // 2
         for name, dy, dx, h, w in (("l", 0, 0, b, m), ("r", 0, b - m, b, m), ("t", 0, 0, m, b), ("b", b - m, 0, m, b)):
-            f = side[name]
-            strip = _phase_blocks(source, step, pad, y0 + dy, x0 + dx, f[:, 0], f[:, 1], h, w)
+            other, f = side[name]
+            if other.size == 0:
+                continue
+            strip = _phase_blocks(source, step, pad, y0[other] + dy, x0[other] + dx, f[:, 0], f[:, 1], h, w).astype(np.int32)
             weight = ramp[dx : dx + w] if h == b else ramp[dy : dy + h, None]
-            acc[..., dy : dy + h, dx : dx + w] += weight * strip
+            region = (..., other, slice(dy, dy + h), slice(dx, dx + w))
+            acc[region] += weight * (strip - own[region])
         out.append(acc >> 4)
     return out[0], out[1]
 
@@ -657,29 +679,43 @@ def _median_predictor(mv: list, rows: int, cols: int, r: int, c: int, refs: list
     left = mv[r][c - 1] if c > 0 else None
     if r == 0:
         return left or (0, 0)
-    top = mv[r - 1][c]
-    cr, cc = (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)
-    corner = mv[cr][cc] if cc >= 0 else None
-    same = [v for v, (y, x) in ((left, (r, c - 1)), (top, (r - 1, c)), (corner, (cr, cc))) if v is not None and refs[y][x] == ref]
-    if len(same) == 1:
-        return tuple(same[0])
-    left, top, corner = (v or (0, 0) for v in (left, top, corner))
-    return (
-        sorted((left[0], top[0], corner[0]))[1],
-        sorted((left[1], top[1], corner[1]))[1],
-    )
+    above, refs_above = mv[r - 1], refs[r - 1]
+    cc = c + 1 if c + 1 < cols else c - 1
+    top, corner = above[c], (above[cc] if cc >= 0 else None)
+    same, count = None, 0
+    if left is not None and refs[r][c - 1] == ref:
+        same, count = left, 1
+    if top is not None and refs_above[c] == ref:
+        same, count = top, count + 1
+    if corner is not None and refs_above[cc] == ref:
+        same, count = corner, count + 1
+    if count == 1:
+        return tuple(same)
+    ly, lx = left if left is not None else (0, 0)
+    ty, tx = top if top is not None else (0, 0)
+    cy, cx = corner if corner is not None else (0, 0)
+    return _median3(ly, ty, cy), _median3(lx, tx, cx)
+
+
+def _median3(a: int, b: int, c: int) -> int:
+    """The middle one of three numbers."""
+    if a > b:
+        a, b = b, a
+    return a if c < a else (b if c > b else c)
 
 
 def _skip_directions(fields: list, cols: int, r: int, c: int) -> int:
     """A B skip's directions (bit 0 past, bit 1 future): those that any of the left, top and top-right
     (else top-left) neighbours predicts in (`fields`: per direction, the vectors or None); both when none does."""
-    around = [(r, c - 1)] if c > 0 else []
-    if r > 0:
-        around += [(r - 1, c), (r - 1, c + 1) if c + 1 < cols else (r - 1, c - 1)]
     d = 0
-    for x in (0, 1):
-        if any(cc >= 0 and fields[x][rr][cc] is not None for rr, cc in around):
+    for x, field in enumerate(fields):
+        if c > 0 and field[r][c - 1] is not None:
             d |= 1 << x
+        elif r > 0:
+            above = field[r - 1]
+            cc = c + 1 if c + 1 < cols else c - 1
+            if above[c] is not None or (cc >= 0 and above[cc] is not None):
+                d |= 1 << x
     return d or 3
 
 
@@ -816,14 +852,30 @@ def _cut_score(prev: np.ndarray, cur: np.ndarray, block: int = 8, reach: int = 4
         return 0.0
     cur = cur[:hb, :wb]
     padded = np.pad(prev, reach, mode="edge")
+    n = 2 * reach + 1
     best = None
-    for dy in range(2 * reach + 1):
-        for dx in range(2 * reach + 1):
-            sad = _block_sum(np.abs(cur - padded[dy : dy + hb, dx : dx + wb]), block)
+    if _small_whole(cur, block) and _small_whole(padded, block):
+        # whole numbers: every block sum is exact in any order, so a row of shifts is summed at once by two matrix products
+        dtype = np.result_type(cur, padded)
+        rows = (np.arange(hb // block)[:, None] == np.arange(hb)[None] // block).astype(dtype)
+        cols = (np.arange(wb)[:, None] // block == np.arange(wb // block)[None]).astype(dtype)
+        for dy in range(n):
+            shifted = np.lib.stride_tricks.sliding_window_view(padded[dy : dy + hb], wb, axis=1)[:, :n].transpose(1, 0, 2)
+            sad = (rows @ np.abs(cur - shifted) @ cols).min(0)
             best = sad if best is None else np.minimum(best, sad)
+    else:
+        for dy in range(n):
+            for dx in range(n):
+                sad = _block_sum(np.abs(cur - padded[dy : dy + hb, dx : dx + wb]), block)
+                best = sad if best is None else np.minimum(best, sad)
     blocks = cur.reshape(hb // block, block, wb // block, block)
     texture = np.abs(blocks - blocks.mean((1, 3), keepdims=True)).sum()
     return float(best.sum() / max(texture, 1.0))
+
+
+def _small_whole(plane: np.ndarray, block: int) -> bool:
+    """Whether a float plane holds whole numbers small enough that sums of block*block of their differences are exact."""
+    return bool(plane.size == 0 or (np.abs(plane).max() < (1 << 23) // (block * block) and (plane == np.round(plane)).all()))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -854,7 +906,7 @@ def _split_neighbours(samples: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
 def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes: tuple[int, ...]) -> np.ndarray:
     """The predictions of B n x n blocks (neighbours as `_split_neighbours` gives them) in the given intra
     modes, int64 [B, len(modes), n, n]. Modes: 0 DC, 1 vertical, 2 horizontal, 3 planar, 4 diagonal
-    down-left, 5 diagonal down-right."""
+    down-left, 5 diagonal down-right (the diagonals: the 1-2-1 smoothed edge, gathered along each diagonal)."""
     shift = n.bit_length() - 1
     t = top[:, :n]
     x = np.arange(n)
@@ -869,14 +921,15 @@ def _intra_predictions(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n:
         elif mode == 3:
             out[:, i] = ((n - 1 - x) * left[:, :, None] + (x + 1) * top[:, n, None, None]
                          + (n - 1 - x)[:, None] * t[:, None, :] + (x + 1)[:, None] * left[:, n - 1, None, None] + n) >> (shift + 1)
-        elif mode == 4:
-            ext = np.concatenate([top, top[:, -1:]], 1)
-            s = x[:, None] + x[None, :]
-            out[:, i] = (ext[:, s] + 2 * ext[:, s + 1] + ext[:, s + 2] + 2) >> 2
         else:
-            edge = np.concatenate([left[:, -1:], left[:, ::-1], corner[:, None], top[:, : n + 1]], 1)
-            d = n + 1 + x[None, :] - x[:, None]
-            out[:, i] = (edge[:, d - 1] + 2 * edge[:, d] + edge[:, d + 1] + 2) >> 2
+            if mode == 4:  # the top row with top-right, its last sample repeated; sample (y, x) reads edge x + y
+                edge = np.concatenate([top, top[:, -1:]], 1)
+                at = x[:, None] + x[None, :]
+            else:  # the left column bottom up, the corner, then the top row; sample (y, x) reads edge n + x - y
+                edge = np.concatenate([left[:, -1:], left[:, ::-1], corner[:, None], top[:, : n + 1]], 1)
+                at = n + x[None, :] - x[:, None]
+            smooth = edge[:, :-2] + 2 * edge[:, 1:-1] + edge[:, 2:] + 2
+            out[:, i] = smooth[:, at] >> 2
     return out
 
 
@@ -967,23 +1020,27 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     y[...] = flat[:-1].reshape(y.shape)
     first = frame.imodes[mr * k, mc * k]
     mbs = mr * cols + mc
-    flats = [np.append(uv[i].ravel(), 128).astype(np.int64) for i in (0, 1)]
+    # both chroma planes in one flat copy (then the constant 128), each wave's U and V blocks at once
+    size = uv[0].size
+    flat = np.append(uv.ravel(), 128).astype(np.int64)
     around = _neighbour_index(mr * h, mc * h, h, np.ones(mr.size, bool), uv.shape[1:])
+    around = np.stack([np.where(around == size, 2 * size, around + plane * size) for plane in (0, 1)])
     inside = _flat_blocks(mr * h, mc * h, h, uv.shape[2])
-    residuals = [_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, qc) for i in (0, 1)] if chooser is None else None
+    inside = np.stack([inside, inside + size])
+    residuals = np.stack([_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, qc) for i in (0, 1)]) if chooser is None else None
     for group in _wavefronts(mr, mc, np.ones(mr.size, bool), frame.modes.shape):
-        gm = mbs[group]
-        pixels = _block_pixels(mr[group] * h, mc[group] * h, h) if chooser is not None else None
-        for i in (0, 1):
-            pred = _chosen(*_split_neighbours(flats[i][around[group]], h), h, first[group])
-            if chooser is None:
-                res = residuals[i][group]
-            else:
-                chooser.chroma(gm, i, pred, pixels)
-                res = _chroma_residual(frame.chroma[gm, i * kc2 : (i + 1) * kc2], cfg, qc)
-            flats[i][inside[group]] = np.clip(pred + res, 0, 255)
-    for i in (0, 1):
-        uv[i] = flats[i][:-1].reshape(uv[i].shape)
+        n = group.size
+        neighbours = _split_neighbours(flat[around[:, group].reshape(2 * n, -1)], h)
+        pred = _chosen(*neighbours, h, np.tile(first[group], 2)).reshape(2, n, h, h)
+        if chooser is None:
+            res = residuals[:, group]
+        else:
+            gm = mbs[group]
+            chooser.chroma(gm, pred, _block_pixels(mr[group] * h, mc[group] * h, h))
+            levels = frame.chroma[gm].reshape(n, 2, kc2, -1).swapaxes(0, 1).reshape(2 * n, kc2, -1)
+            res = _chroma_residual(levels, cfg, qc).reshape(2, n, h, h)
+        flat[inside[:, group]] = np.clip(pred + res, 0, 255)
+    uv[...] = flat[:-1].reshape(uv.shape)
 
 
 def _most_probable(imodes, modes, ty: int, tx: int, k: int) -> int:
@@ -1384,7 +1441,7 @@ def _open_loop_intra(plane: np.ndarray, around: np.ndarray, n: int) -> np.ndarra
 class _IntraChooser:
     """The encoder's intra decisions, called by `_intra_pass` for each wavefront of blocks:
     `luma(mbs, js, ty, tx, neighbours)` sets those luma blocks' modes and levels and returns their predictions,
-    `chroma(mbs, plane, pred, pixels)` those macroblocks' chroma levels from their prediction."""
+    `chroma(mbs, pred, pixels)` those macroblocks' chroma levels from their prediction [2, B, b/2, b/2] (U, V)."""
 
     luma: object
     chroma: object
@@ -1412,10 +1469,10 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
         frame.luma[mbs, js] = levels[np.arange(best.size), best]
         return preds[np.arange(best.size), best]
 
-    def chroma(mbs: np.ndarray, plane: int, pred: np.ndarray, pixels: tuple) -> None:
-        coef = _forward(_stack_tblocks(cur_uv[plane][pixels] - pred, ts), ts)
-        levels = _code_blocks(coef, steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
-        frame.chroma[mbs, plane * kc2 : (plane + 1) * kc2] = levels
+    def chroma(mbs: np.ndarray, pred: np.ndarray, pixels: tuple) -> None:
+        residual = np.concatenate([cur_uv[0][pixels] - pred[0], cur_uv[1][pixels] - pred[1]])
+        levels = _code_blocks(_forward(_stack_tblocks(residual, ts), ts), steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
+        frame.chroma[mbs] = levels.reshape(2, mbs.size, kc2, -1).swapaxes(0, 1).reshape(mbs.size, 2 * kc2, -1)
 
     return _IntraChooser(luma, chroma)
 
@@ -1686,19 +1743,22 @@ def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vector
 
 def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, r: int, c: int, vectors: list[tuple[int, int]]) -> float:
     """`_skip_distortion` of the one macroblock (r, c) at its own vectors, from slices of the
-    references (a vector shared by the whole block needs no per-pixel gather)."""
+    references (a vector shared by the whole block needs no per-pixel gather); `cur_y`, `cur_uv`: float planes of whole numbers."""
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
     d = 2 * s
-    py, pc = [], []
+    luma = chroma = None
     for ref, (mvy, mvx) in zip(refs, vectors):
         y0, x0 = (r * b + cfg.pad) * s + mvy, (c * b + cfg.pad) * s + mvx
-        py.append(ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s].astype(np.int32))
+        block = ref.phases[y0 : y0 + b * s : s, x0 : x0 + b * s : s]
         y0, x0 = (r * h + cfg.pad // 2) * d + mvy, (c * h + cfg.pad // 2) * d + mvx
-        pc.append(ref.chroma[:, y0 : y0 + h * d : d, x0 : x0 + h * d : d].astype(np.int32))
-    if len(refs) == 2:
-        py, pc = [(py[0] + py[1] + 1) >> 1], [(pc[0] + pc[1] + 1) >> 1]
-    luma = ((py[0] - cur_y[r * b : r * b + b, c * b : c * b + b]) ** 2).sum()
-    return luma + ((pc[0] - cur_uv[:, r * h : r * h + h, c * h : c * h + h]) ** 2).sum()
+        blocks = ref.chroma[:, y0 : y0 + h * d : d, x0 : x0 + h * d : d]
+        # uint8 samples enter the float differences as they are; two references average in int32
+        luma = block if luma is None else (luma.astype(np.int32) + block + 1) >> 1
+        chroma = blocks if chroma is None else (chroma.astype(np.int32) + blocks + 1) >> 1
+    # the planes hold whole numbers: every partial sum of squares is exact, in any order
+    luma = luma - cur_y[r * b : r * b + b, c * b : c * b + b]
+    chroma = chroma - cur_uv[:, r * h : r * h + h, c * h : c * h + h]
+    return np.vdot(luma, luma) + np.vdot(chroma, chroma)
 
 
 def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
@@ -1713,23 +1773,25 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     coded = (np.any(frame.luma != 0, (1, 2)) | np.any(frame.chroma != 0, (1, 2))).reshape(rows, cols)
     before = [_predictors(mv, frame.dirs >> x & 1 > 0) for x, mv in enumerate((frame.mv0, frame.mv1))]
     d_before = _skip_distortion(refs, cfg, cur_y, cur_uv, before[: len(refs)])
-    before = [field.tolist() for field in before]
+    before = [[[tuple(v) for v in row] for row in field.tolist()] for field in before]
     fields = [[[None] * cols for _ in range(rows)] for _ in range(2)]  # None: the macroblock does not predict in that direction
-    # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays
+    # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays after
     modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
     vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
+    skipped = []  # (row, column, directions, past vector, future vector) of each skip
     for r in range(rows):
         for c in range(cols):
             if modes[r][c] == _INTRA:
                 continue
-            pmv = [_median_predictor(fields[x], rows, cols, r, c, refidx, 0) for x in (0, 1)]
+            # a P frame predicts in the past only: its future predictor is (0, 0) and never read
+            pmv = [_median_predictor(fields[0], rows, cols, r, c, refidx, 0), _median_predictor(fields[1], rows, cols, r, c, refidx, 0) if bi else (0, 0)]
             mine = [tuple(vectors[0][r][c]), tuple(vectors[1][r][c])]
             skip_dirs = _skip_directions(fields, cols, r, c) if bi else 1
-            same = dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c] and all(
-                mine[x] == pmv[x] for x in (0, 1) if skip_dirs >> x & 1)
+            same = (dirs[r][c] == skip_dirs and refidx[r][c] == 0 and not split[r][c]
+                    and (not skip_dirs & 1 or mine[0] == pmv[0]) and (not skip_dirs & 2 or mine[1] == pmv[1]))
             skip = same and not coded[r][c]
             if not skip:
-                if skip_dirs == all_dirs and all(list(pmv[x]) == before[x][r][c] for x in range(len(refs))):
+                if skip_dirs == all_dirs and pmv[0] == before[0][r][c] and (not bi or pmv[1] == before[1][r][c]):
                     d_skip = d_before[r][c]
                 else:
                     sides = [x for x in range(len(refs)) if skip_dirs >> x & 1]
@@ -1737,18 +1799,20 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 skip = d_skip + lam <= j_inter[r][c]
             used = dirs[r][c]
             if skip:
-                frame.modes[r, c] = _SKIP
-                frame.dirs[r, c], frame.refidx[r, c] = skip_dirs, 0
                 refidx[r][c] = 0  # the predictors of the macroblocks after it read it
-                frame.mv0[r, c] = pmv[0] if skip_dirs & 1 else (0, 0)
-                frame.mv1[r, c] = pmv[1] if skip_dirs & 2 else (0, 0)
-                frame.luma[r * cols + c] = 0
-                frame.chroma[r * cols + c] = 0
-                frame.split[r, c] = frame.small[r, c] = False
                 used, mine = skip_dirs, [pmv[0] if skip_dirs & 1 else (0, 0), pmv[1] if skip_dirs & 2 else (0, 0)]
+                skipped.append((r, c, skip_dirs, *mine))
             for x in (0, 1):
                 if used >> x & 1:
                     fields[x][r][c] = mine[x]
+    if skipped:  # the skips' symbols, written all at once
+        at_r, at_c, skip_dirs, mv0, mv1 = (np.array(column) for column in zip(*skipped))
+        frame.modes[at_r, at_c] = _SKIP
+        frame.dirs[at_r, at_c], frame.refidx[at_r, at_c] = skip_dirs, 0
+        frame.mv0[at_r, at_c], frame.mv1[at_r, at_c] = mv0, mv1
+        frame.luma[at_r * cols + at_c] = 0
+        frame.chroma[at_r * cols + at_c] = 0
+        frame.split[at_r, at_c] = frame.small[at_r, at_c] = False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -2297,6 +2361,7 @@ class _Stored:
     y: np.ndarray  # uint8 [Hp, Wp]
     uv: np.ndarray  # uint8 [2, Hp/2, Wp/2]
     ref: _Reference
+    moments: tuple | None = None  # (`_moments` of luma, of chroma), filled by the encoder's first `_choose_weights`
 
 
 def _apply_weight(plane: np.ndarray, weight: int, offset: int) -> np.ndarray:
@@ -2309,11 +2374,16 @@ def _coarse(plane: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(plane, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int) -> tuple[int, int]:
-    """Weight (1/64) and offset mapping the mean and deviation of `ref`'s planes [n, H, W] onto `cur`'s
+def _moments(planes: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of planes [n, H, W]."""
+    return float(planes.mean()), float(planes.std())
+
+
+def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int, cur_moments: tuple[float, float], ref_moments: tuple[float, float]) -> tuple[int, int]:
+    """Weight (1/64) and offset mapping the mean and deviation (`_moments`) of `ref`'s planes [n, H, W] onto `cur`'s
     (the least-squares fade estimate), or the identity unless they clearly lower the coarse
     motion-compensated error (`_cut_score` at 1/`factor` size) of every plane together (encoder only)."""
-    cur_mean, cur_sd, ref_mean, ref_sd = float(cur.mean()), float(cur.std()), float(ref.mean()), float(ref.std())
+    (cur_mean, cur_sd), (ref_mean, ref_sd) = cur_moments, ref_moments
     if abs(cur_mean - ref_mean) < 1.0 and abs(cur_sd - ref_sd) < 1.0:  # under one grey level: nothing to gain
         return _IDENTITY
     weight = min(_WEIGHT_MAX, round(_WEIGHT_ONE * cur_sd / ref_sd)) if ref_sd > 0.5 else _WEIGHT_ONE
@@ -2326,10 +2396,13 @@ def _component_weight(cur: np.ndarray, ref: np.ndarray, factor: int) -> tuple[in
     return (weight, offset) if weighted < _WEIGHT_GAIN * plain else _IDENTITY
 
 
-def _choose_weights(cur_y: np.ndarray, cur_uv: np.ndarray, stored: _Stored) -> tuple[int, int, int, int] | None:
-    """Luma and chroma (weight, offset) of one reference for the frame (`_component_weight`); None when neither helps."""
-    luma = _component_weight(cur_y[None], stored.y[None], 4)
-    chroma = _component_weight(cur_uv, stored.uv, 2)
+def _choose_weights(cur_y: np.ndarray, cur_uv: np.ndarray, cur_moments: tuple, stored: _Stored) -> tuple[int, int, int, int] | None:
+    """Luma and chroma (weight, offset) of one reference for the frame (`_component_weight`; `cur_moments`: the
+    frame's (`_moments` of luma, of chroma)); None when neither helps."""
+    if stored.moments is None:
+        stored.moments = _moments(stored.y[None]), _moments(stored.uv)
+    luma = _component_weight(cur_y[None], stored.y[None], 4, cur_moments[0], stored.moments[0])
+    chroma = _component_weight(cur_uv, stored.uv, 2, cur_moments[1], stored.moments[1])
     return None if luma == chroma == _IDENTITY else (*luma, *chroma)
 
 
@@ -2409,7 +2482,8 @@ def encode(y: np.ndarray, u: np.ndarray, v: np.ndarray, fps: float, quality: flo
     for position, entry in enumerate(plan):
         stored = [dpb[d] for d in entry.l0 + entry.l1]
         cur_y, cur_uv = ys[entry.display], uvs[entry.display]
-        weights = [_choose_weights(cur_y, cur_uv, s) if p["weighted_pred"] else None for s in stored]
+        moments = (_moments(cur_y[None]), _moments(cur_uv)) if p["weighted_pred"] and stored else None
+        weights = [_choose_weights(cur_y, cur_uv, moments, s) if p["weighted_pred"] else None for s in stored]
         _code_weights(coder, ctx.n, weights)
         l0, l1 = _references(stored, weights, len(entry.l0), cfg)
         frame, chooser = _decide_frame(cur_y, cur_uv, entry, l0, l1, cfg, p)
