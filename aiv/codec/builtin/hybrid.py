@@ -1625,18 +1625,23 @@ def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Confi
 
 def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
     """Per inter macroblock, recode luma in transforms of half the size where that costs less
-    distortion + lam * bits (sets `frame.small` and those macroblocks' luma levels)."""
+    distortion + lam * bits (sets `frame.small` and those macroblocks' luma levels). The full-size
+    cost is that of the levels `frame.luma` already holds (coded from `pred_y`)."""
     ts = cfg.tsize
     half = replace(cfg, tsize=ts // 2)
-    blocks = _to_tblocks(cur_y - pred_y, cfg.block, ts)
-    _, d_big, b_big = _code_blocks(_forward(blocks, ts), _steps(cfg, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
+    inter = np.flatnonzero(frame.modes.reshape(-1) == _INTER)
+    blocks = _to_tblocks(cur_y - pred_y, cfg.block, ts)[inter]
+    big = frame.luma[inter]
+    error = _forward(blocks, ts) - big * _steps(cfg, coding.qy)
+    j_big = np.einsum("...i,...i->...", error, error).sum(-1) + coding.lam * (_bit_estimate(big, coding.bit_cost) + 1.0).sum(-1)
     coef = _forward(_quadrants(blocks, ts), ts // 2)
     levels, d_small, b_small = _code_blocks(coef, _steps(half, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
-    j_big = d_big.sum(-1) + coding.lam * b_big.sum(-1)
     j_small = (d_small + coding.lam * b_small).sum((-1, -2))
-    small = (j_small < j_big) & (frame.modes == _INTER).reshape(-1)
+    better = j_small < j_big
+    small = np.zeros(frame.small.size, bool)
+    small[inter[better]] = True
     frame.small[:] = small.reshape(frame.small.shape)
-    frame.luma[small] = levels[small].reshape(-1, *frame.luma.shape[1:])
+    frame.luma[small] = levels[better].reshape(-1, *frame.luma.shape[1:])
 
 
 def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray]) -> np.ndarray:
