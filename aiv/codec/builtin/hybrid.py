@@ -84,7 +84,7 @@ PARAMS = {
     "lf_tc": 0.25,  # largest correction per filtered edge / step (doubled on intra edges), 0..7
     "arith_shift": 5,  # adaptation speed of the range coder's probabilities (smaller = faster), 3..7
     "partitions": True,  # per inter macroblock, a rate-distortion choice between one vector and four sub-block vectors
-    "sub_search": 2,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
+    "sub_search": 1,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
     "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (off at size 4)
     "weighted_pred": True,  # per inter frame and reference, a luma and a chroma weight and offset (fades), kept where they match it clearly better
 }
@@ -1490,8 +1490,7 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`)
     of the macroblocks `where` [rows, cols] is set (elsewhere: `mv` and an infinite cost).
     Four sub-blocks: an integer search within `reach` pels of `mv` and the neighbours' vectors, then half- and quarter-pel
-    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors, then a refinement
-    of each half's vector (both its sub-blocks at once) by the finest step."""
+    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors."""
     rows, cols = mv.shape[:2]
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
     chosen = np.flatnonzero(where.reshape(-1))
@@ -1544,12 +1543,6 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
         for members in pairs:
             keep(quads[:, members].reshape(-1, 2), (kind,))
-    starts = {kind: best[kind] for kind in (2, 3)}  # the halves' own finest refinement: both sub-blocks of a half hold one vector and one summed cost
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                for kind, start in starts.items():
-                    keep(start + np.array([dy, dx]), (kind,))
     found = {}
     for kind in _PARTNER:
         subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
