@@ -456,18 +456,29 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
 def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
     """Quantise [..., n] coefficients (RDOQ optional), zeroing blocks not worth their bits.
 
-    Returns (levels, distortion per block, estimated bits per block).
+    Returns (levels, distortion per block, estimated bits per block). A block that quantises to
+    zeros costs its energy and one bit; only the others go through RDOQ and the rate model.
     """
+    n = coef.shape[-1]
     levels = _quantise(coef, steps, rounding)
-    if rdoq:
-        levels = _rdoq(coef, steps, levels, lam, per_nonzero)
-    error = coef - levels * steps
-    kept = np.einsum("...i,...i->...", error, error)
     dropped = np.einsum("...i,...i->...", coef, coef)
-    bits = _bit_estimate(levels, per_nonzero) + 1.0
-    drop = dropped <= kept + lam * bits
-    levels[drop] = 0
-    return levels, np.where(drop, dropped, kept), np.where(drop, 1.0, bits)
+    dist, bits = dropped.copy(), np.ones(dropped.shape)
+    flat_levels = levels.reshape(-1, n)  # a view: `_quantise` returns a fresh contiguous array
+    coded = np.flatnonzero(flat_levels.any(-1))
+    if coded.size:
+        sub_coef, sub = coef.reshape(-1, n)[coded], flat_levels[coded]
+        if rdoq:
+            sub = _rdoq(sub_coef, steps, sub, lam, per_nonzero)
+        error = sub_coef - sub * steps
+        kept = np.einsum("...i,...i->...", error, error)
+        sub_bits = _bit_estimate(sub, per_nonzero) + 1.0
+        energy = dropped.reshape(-1)[coded]
+        drop = energy <= kept + lam * sub_bits
+        sub[drop] = 0
+        flat_levels[coded] = sub
+        dist.reshape(-1)[coded] = np.where(drop, energy, kept)
+        bits.reshape(-1)[coded] = np.where(drop, 1.0, sub_bits)
+    return levels, dist, bits
 
 
 # ----------------------------------------------------------------------------------------------
