@@ -1442,7 +1442,10 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
-        j = _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], np.isfinite(side)) + lam * side
+        where = np.isfinite(side)
+        if best_j is not None:  # exact early termination: only where the candidate's least possible cost beats the best so far
+            where &= _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, 1.0 + side) < best_j
+        j = _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], 1.0, where) + lam * side
         better = everywhere if best_j is None else j < best_j
         best_j = j if best_j is None else np.where(better, j, best_j)
         best_y = pred_y if best_y is None else np.where(_spread(better, b), pred_y, best_y)
@@ -1455,8 +1458,8 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     if p["intra_blocks"]:
         pred_y = _open_loop_intra(cur_y, best_y, b)
         pred_uv = np.stack([_open_loop_intra(cur_uv[i], best_uv[i], b // 2) for i in (0, 1)])
-        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["intra_rounding"])
-        use_intra = (dist + lam * (bits + 5.0)).reshape(rows, cols) < best_j
+        where = _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, 5.0) < best_j
+        use_intra = _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["intra_rounding"], 5.0, where) < best_j
         frame.modes[use_intra] = _INTRA
         frame.dirs[use_intra] = frame.refidx[use_intra] = 0
         frame.mv0[use_intra] = frame.mv1[use_intra] = 0
@@ -1479,12 +1482,26 @@ def _mb_strip(plane: np.ndarray, size: int, chosen: np.ndarray) -> np.ndarray:
     return blocks.swapaxes(0, 1).reshape(size, -1)
 
 
-def _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, where: np.ndarray) -> np.ndarray:
-    """Distortion + lam * bits [rows, cols] of coding each macroblock's residual from this prediction (one
-    bit for its mode), computed only where `where` [rows, cols] is set (infinite elsewhere)."""
+def _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, extra_bits) -> np.ndarray:
+    """A lower bound [rows, cols] of what `_rd_cost` can return for this prediction plus lam * `extra_bits` (its mode and
+    side bits): per transform block, one coded-block bit plus the least of its residual's energy (the distortion of
+    dropping it; the DCT keeps energy) and lam * the bits of one nonzero level; less a margin for rounding."""
+    ts, lam = cfg.tsize, coding.lam
+
+    def floor(residual: np.ndarray, size: int) -> np.ndarray:
+        return _block_sum(np.minimum(_block_sum(residual * residual, ts), lam * coding.bit_cost) + lam, size // ts)
+
+    luma = floor(cur_y - pred_y, cfg.block)
+    chroma = sum(floor(cur_uv[i] - pred_uv[i], cfg.block // 2) for i in (0, 1))
+    return (luma + chroma + lam * extra_bits) * (1.0 - 1e-9)
+
+
+def _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, mode_bits: float, where: np.ndarray) -> np.ndarray:
+    """Distortion + lam * bits [rows, cols] of coding each macroblock's residual from this prediction (plus
+    `mode_bits` for its mode), computed only where `where` [rows, cols] is set (infinite elsewhere)."""
     if where.all():
         _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, rounding)
-        return (dist + coding.lam * (bits + 1.0)).reshape(where.shape)
+        return (dist + coding.lam * (bits + mode_bits)).reshape(where.shape)
     j = np.full(where.size, np.inf)
     chosen = np.flatnonzero(where)
     if chosen.size:
@@ -1492,7 +1509,7 @@ def _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding
         planes = [_mb_strip(cur_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in cur_uv]),
                   _mb_strip(pred_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in pred_uv])]
         _, _, dist, bits = _code_mb(*planes, cfg, coding, rounding)
-        j[chosen] = dist + coding.lam * (bits + 1.0)
+        j[chosen] = dist + coding.lam * (bits + mode_bits)
     return j.reshape(where.shape)
 
 
