@@ -1486,14 +1486,20 @@ def _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, ext
     """A lower bound [rows, cols] of what `_rd_cost` can return for this prediction plus lam * `extra_bits` (its mode and
     side bits): per transform block, one coded-block bit plus the least of its residual's energy (the distortion of
     dropping it; the DCT keeps energy) and lam * the bits of one nonzero level; less a margin for rounding."""
-    ts, lam = cfg.tsize, coding.lam
+    ts = cfg.tsize
 
     def floor(residual: np.ndarray, size: int) -> np.ndarray:
-        return _block_sum(np.minimum(_block_sum(residual * residual, ts), lam * coding.bit_cost) + lam, size // ts)
+        return _block_sum(_block_rd_floor(_block_sum(residual * residual, ts), coding), size // ts)
 
     luma = floor(cur_y - pred_y, cfg.block)
     chroma = sum(floor(cur_uv[i] - pred_uv[i], cfg.block // 2) for i in (0, 1))
-    return (luma + chroma + lam * extra_bits) * (1.0 - 1e-9)
+    return (luma + chroma + coding.lam * extra_bits) * (1.0 - 1e-9)
+
+
+def _block_rd_floor(energy: np.ndarray, coding: _Coding) -> np.ndarray:
+    """The least distortion + lam * bits `_code_blocks` can give a transform block of residual `energy`: dropped, its
+    energy and one bit; coded, at least one nonzero level's bits and that bit."""
+    return np.minimum(energy, coding.lam * coding.bit_cost) + coding.lam
 
 
 def _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, mode_bits: float, where: np.ndarray) -> np.ndarray:
@@ -1655,12 +1661,14 @@ def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray,
     big = frame.luma[inter]
     error = _forward(blocks, ts) - big * _steps(cfg, coding.qy)
     j_big = np.einsum("...i,...i->...", error, error).sum(-1) + coding.lam * (_bit_estimate(big, coding.bit_cost) + 1.0).sum(-1)
-    coef = _forward(_quadrants(blocks, ts), ts // 2)
+    quads = _quadrants(blocks, ts)
+    floor = _block_rd_floor((quads * quads).sum((-1, -2)), coding).sum((-1, -2)) * (1.0 - 1e-9)
+    tried = np.flatnonzero(floor < j_big)  # elsewhere the half-size transforms cannot cost less
+    coef = _forward(quads[tried], ts // 2)
     levels, d_small, b_small = _code_blocks(coef, _steps(half, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
-    j_small = (d_small + coding.lam * b_small).sum((-1, -2))
-    better = j_small < j_big
+    better = (d_small + coding.lam * b_small).sum((-1, -2)) < j_big[tried]
     small = np.zeros(frame.small.size, bool)
-    small[inter[better]] = True
+    small[inter[tried[better]]] = True
     frame.small[:] = small.reshape(frame.small.shape)
     frame.luma[small] = levels[better].reshape(-1, *frame.luma.shape[1:])
 
