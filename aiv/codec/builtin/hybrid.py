@@ -85,7 +85,7 @@ PARAMS = {
     "lf_tc": 0.25,  # largest correction per filtered edge / step (doubled on intra edges), 0..7
     "arith_shift": 5,  # adaptation speed of the range coder's probabilities (smaller = faster), 3..7
     "partitions": True,  # per inter macroblock, a rate-distortion choice between one vector and four sub-block vectors
-    "sub_search": 2,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
+    "sub_search": 1,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
     "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (off at size 4)
     "weighted_pred": True,  # per inter frame and reference, a luma and a chroma weight and offset (fades), kept where they match it clearly better
 }
@@ -458,18 +458,29 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
 def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
     """Quantise [..., n] coefficients (RDOQ optional), zeroing blocks not worth their bits.
 
-    Returns (levels, distortion per block, estimated bits per block).
+    Returns (levels, distortion per block, estimated bits per block). A block that quantises to
+    zeros costs its energy and one bit; only the others go through RDOQ and the rate model.
     """
+    n = coef.shape[-1]
     levels = _quantise(coef, steps, rounding)
-    if rdoq:
-        levels = _rdoq(coef, steps, levels, lam, per_nonzero)
-    error = coef - levels * steps
-    kept = np.einsum("...i,...i->...", error, error)
     dropped = np.einsum("...i,...i->...", coef, coef)
-    bits = _bit_estimate(levels, per_nonzero) + 1.0
-    drop = dropped <= kept + lam * bits
-    levels[drop] = 0
-    return levels, np.where(drop, dropped, kept), np.where(drop, 1.0, bits)
+    dist, bits = dropped.copy(), np.ones(dropped.shape)
+    flat_levels = levels.reshape(-1, n)  # a view: `_quantise` returns a fresh contiguous array
+    coded = np.flatnonzero(flat_levels.any(-1))
+    if coded.size:
+        sub_coef, sub = coef.reshape(-1, n)[coded], flat_levels[coded]
+        if rdoq:
+            sub = _rdoq(sub_coef, steps, sub, lam, per_nonzero)
+        error = sub_coef - sub * steps
+        kept = np.einsum("...i,...i->...", error, error)
+        sub_bits = _bit_estimate(sub, per_nonzero) + 1.0
+        energy = dropped.reshape(-1)[coded]
+        drop = energy <= kept + lam * sub_bits
+        sub[drop] = 0
+        flat_levels[coded] = sub
+        dist.reshape(-1)[coded] = np.where(drop, energy, kept)
+        bits.reshape(-1)[coded] = np.where(drop, 1.0, sub_bits)
+    return levels, dist, bits
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1523,7 +1534,10 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
             candidates += _split_b_candidates(cur_y, l0[0], l1[0], cfg, lam, mv0, mv1, p["sub_search"], worth)
     best_j = best_y = best_uv = None
     for dirs, ref, mv0, mv1, side, (pred_y, pred_uv), subs in candidates:
-        j = _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], np.isfinite(side)) + lam * side
+        where = np.isfinite(side)
+        if best_j is not None:  # exact early termination: only where the candidate's least possible cost beats the best so far
+            where &= _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, 1.0 + side) < best_j
+        j = _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], 1.0, where) + lam * side
         better = everywhere if best_j is None else j < best_j
         best_j = j if best_j is None else np.where(better, j, best_j)
         best_y = pred_y if best_y is None else np.where(_spread(better, b), pred_y, best_y)
@@ -1536,8 +1550,8 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     if p["intra_blocks"]:
         pred_y = _open_loop_intra(cur_y, best_y, b)
         pred_uv = np.stack([_open_loop_intra(cur_uv[i], best_uv[i], b // 2) for i in (0, 1)])
-        _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["intra_rounding"])
-        use_intra = (dist + lam * (bits + 5.0)).reshape(rows, cols) < best_j
+        where = _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, 5.0) < best_j
+        use_intra = _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["intra_rounding"], 5.0, where) < best_j
         frame.modes[use_intra] = _INTRA
         frame.dirs[use_intra] = frame.refidx[use_intra] = 0
         frame.mv0[use_intra] = frame.mv1[use_intra] = 0
@@ -1560,12 +1574,32 @@ def _mb_strip(plane: np.ndarray, size: int, chosen: np.ndarray) -> np.ndarray:
     return blocks.swapaxes(0, 1).reshape(size, -1)
 
 
-def _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, where: np.ndarray) -> np.ndarray:
-    """Distortion + lam * bits [rows, cols] of coding each macroblock's residual from this prediction (one
-    bit for its mode), computed only where `where` [rows, cols] is set (infinite elsewhere)."""
+def _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, extra_bits) -> np.ndarray:
+    """A lower bound [rows, cols] of what `_rd_cost` can return for this prediction plus lam * `extra_bits` (its mode and
+    side bits): per transform block, one coded-block bit plus the least of its residual's energy (the distortion of
+    dropping it; the DCT keeps energy) and lam * the bits of one nonzero level; less a margin for rounding."""
+    ts = cfg.tsize
+
+    def floor(residual: np.ndarray, size: int) -> np.ndarray:
+        return _block_sum(_block_rd_floor(_block_sum(residual * residual, ts), coding), size // ts)
+
+    luma = floor(cur_y - pred_y, cfg.block)
+    chroma = sum(floor(cur_uv[i] - pred_uv[i], cfg.block // 2) for i in (0, 1))
+    return (luma + chroma + coding.lam * extra_bits) * (1.0 - 1e-9)
+
+
+def _block_rd_floor(energy: np.ndarray, coding: _Coding) -> np.ndarray:
+    """The least distortion + lam * bits `_code_blocks` can give a transform block of residual `energy`: dropped, its
+    energy and one bit; coded, at least one nonzero level's bits and that bit."""
+    return np.minimum(energy, coding.lam * coding.bit_cost) + coding.lam
+
+
+def _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, mode_bits: float, where: np.ndarray) -> np.ndarray:
+    """Distortion + lam * bits [rows, cols] of coding each macroblock's residual from this prediction (plus
+    `mode_bits` for its mode), computed only where `where` [rows, cols] is set (infinite elsewhere)."""
     if where.all():
         _, _, dist, bits = _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, rounding)
-        return (dist + coding.lam * (bits + 1.0)).reshape(where.shape)
+        return (dist + coding.lam * (bits + mode_bits)).reshape(where.shape)
     j = np.full(where.size, np.inf)
     chosen = np.flatnonzero(where)
     if chosen.size:
@@ -1573,7 +1607,7 @@ def _inter_rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding
         planes = [_mb_strip(cur_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in cur_uv]),
                   _mb_strip(pred_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in pred_uv])]
         _, _, dist, bits = _code_mb(*planes, cfg, coding, rounding)
-        j[chosen] = dist + coding.lam * (bits + 1.0)
+        j[chosen] = dist + coding.lam * (bits + mode_bits)
     return j.reshape(where.shape)
 
 
@@ -1582,8 +1616,7 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     cost [rows, cols] (SSD + lam * the bits of each coded vector's difference from the macroblock's `mv`)
     of the macroblocks `where` [rows, cols] is set (elsewhere: `mv` and an infinite cost).
     Four sub-blocks: an integer search within `reach` pels of `mv` and the neighbours' vectors, then half- and quarter-pel
-    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors, then a refinement
-    of each half's vector (both its sub-blocks at once) by the finest step."""
+    refinement; halves: the best of that integer search and of their sub-blocks' refined vectors."""
     rows, cols = mv.shape[:2]
     b, h, s = cfg.block, cfg.block // 2, cfg.subpel
     chosen = np.flatnonzero(where.reshape(-1))
@@ -1636,12 +1669,6 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
         for members in pairs:
             keep(quads[:, members].reshape(-1, 2), (kind,))
-    starts = {kind: best[kind] for kind in (2, 3)}  # the halves' own finest refinement: both sub-blocks of a half hold one vector and one summed cost
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                for kind, start in starts.items():
-                    keep(start + np.array([dy, dx]), (kind,))
     found = {}
     for kind in _PARTNER:
         subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
@@ -1717,18 +1744,25 @@ def _split_b_candidates(cur_y, past: _Reference, future: _Reference, cfg: _Confi
 
 def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray, cfg: _Config, coding: _Coding, rounding: float) -> None:
     """Per inter macroblock, recode luma in transforms of half the size where that costs less
-    distortion + lam * bits (sets `frame.small` and those macroblocks' luma levels)."""
+    distortion + lam * bits (sets `frame.small` and those macroblocks' luma levels). The full-size
+    cost is that of the levels `frame.luma` already holds (coded from `pred_y`)."""
     ts = cfg.tsize
     half = replace(cfg, tsize=ts // 2)
-    blocks = _to_tblocks(cur_y - pred_y, cfg.block, ts)
-    _, d_big, b_big = _code_blocks(_forward(blocks, ts), _steps(cfg, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
-    coef = _forward(_quadrants(blocks, ts), ts // 2)
+    inter = np.flatnonzero(frame.modes.reshape(-1) == _INTER)
+    blocks = _to_tblocks(cur_y - pred_y, cfg.block, ts)[inter]
+    big = frame.luma[inter]
+    error = _forward(blocks, ts) - big * _steps(cfg, coding.qy)
+    j_big = np.einsum("...i,...i->...", error, error).sum(-1) + coding.lam * (_bit_estimate(big, coding.bit_cost) + 1.0).sum(-1)
+    quads = _quadrants(blocks, ts)
+    floor = _block_rd_floor((quads * quads).sum((-1, -2)), coding).sum((-1, -2)) * (1.0 - 1e-9)
+    tried = np.flatnonzero(floor < j_big)  # elsewhere the half-size transforms cannot cost less
+    coef = _forward(quads[tried], ts // 2)
     levels, d_small, b_small = _code_blocks(coef, _steps(half, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
-    j_big = d_big.sum(-1) + coding.lam * b_big.sum(-1)
-    j_small = (d_small + coding.lam * b_small).sum((-1, -2))
-    small = (j_small < j_big) & (frame.modes == _INTER).reshape(-1)
+    better = (d_small + coding.lam * b_small).sum((-1, -2)) < j_big[tried]
+    small = np.zeros(frame.small.size, bool)
+    small[inter[tried[better]]] = True
     frame.small[:] = small.reshape(frame.small.shape)
-    frame.luma[small] = levels[small].reshape(-1, *frame.luma.shape[1:])
+    frame.luma[small] = levels[better].reshape(-1, *frame.luma.shape[1:])
 
 
 def _skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, vectors: list[np.ndarray]) -> np.ndarray:
