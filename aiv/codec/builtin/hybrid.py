@@ -1975,72 +1975,101 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
 
 
 def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
-    """`_ac_block` when decoding, with the coder's state in locals: one loop decodes every context bin (the
-    same as `_RangeDecoder.bit`), first of the significance map, then of each level, last first."""
+    """`_ac_block` when decoding, with the coder's state in locals: a loop over the significance map's bins,
+    then one over the levels' bins, last first, each bin decoded inline (the same as `_RangeDecoder.bit`)."""
     n = len(levels)
     sig_at, last_at, base = ctx.sig_at[cat], ctx.last_at[cat], ctx.level[cat]
-    probs, shift = coder.probs, coder.shift
+    probs, shift, data = coder.probs, coder.shift, coder.data
     code, rng, at = coder.code, coder.range, coder.pos
     where = []  # the significant positions
     seen = 0  # significant levels so far, at most 2
     i = 0  # the significance map's position
-    flagged = False  # the next bin is the last flag of the significant level at i
-    order = None  # once the map is done: the significant positions, last first
-    k = a = gt1 = eq1 = 0  # the level being decoded (its index in `order`, its magnitude so far) and the counts so far
+    final = n - 1  # a level at the final position is implied when the map reaches it
+    flagged = False  # the bin is the last flag of the significant level at i
     c = sig_at[0]
-    while True:
-        p = probs[c]
-        bound = (rng >> _PROB_BITS) * p
-        if code < bound:
-            rng, bit = bound, 0
-            probs[c] = p + ((_PROB_ONE - p) >> shift)
-        else:
-            code, rng, bit = code - bound, rng - bound, 1
-            probs[c] = p - (p >> shift)
-        while rng < _TOP:
-            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        if order is None:  # a significance or last bin
-            if bit and not flagged:
+    try:
+        while True:
+            p = probs[c]
+            bound = (rng >> _PROB_BITS) * p
+            if code < bound:
+                rng = bound
+                probs[c] = p + ((_PROB_ONE - p) >> shift)
+                bit = 0
+            else:
+                code -= bound
+                rng -= bound
+                probs[c] = p - (p >> shift)
+                bit = 1
+            while rng < _TOP:
+                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+            if flagged:
+                if bit:
+                    break
+                flagged = False
+            elif bit:
                 where.append(i)
-                seen += seen < 2
+                if seen < 2:
+                    seen += 1
                 flagged = True
                 c = last_at[i]
                 continue
-            if not (bit and flagged):
-                flagged = False
-                i += 1
-                if i < n - 1:
-                    c = sig_at[i] + seen
+            i += 1
+            if i == final:
+                where.append(final)
+                break
+            c = sig_at[i] + seen
+        order = where[::-1]
+        count = len(order)
+        k = gt1 = eq1 = 0  # the level being decoded (its index in `order`) and the counts so far
+        a = 1  # its magnitude so far
+        c = base + 1  # the greater-than-one bin's context
+        up = base + 5  # the context of the rest of the magnitude, coded (as `_unary` codes it) in truncated unary (cap 14)
+        while True:
+            p = probs[c]
+            bound = (rng >> _PROB_BITS) * p
+            if code < bound:
+                rng = bound
+                probs[c] = p + ((_PROB_ONE - p) >> shift)
+                bit = 0
+            else:
+                code -= bound
+                rng -= bound
+                probs[c] = p - (p >> shift)
+                bit = 1
+            while rng < _TOP:
+                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+            if bit:
+                a += 1
+                if a < 16:
+                    c = up
                     continue
-                where.append(n - 1)  # a level at the final position is implied when the map reaches it
-            order, a, c = where[::-1], 1, base + 1
-            continue
-        # the greater-than-one bin, then (as `_unary` codes it) the rest of the magnitude in truncated unary (cap 14)
-        if bit:
-            a += 1
-            if a < 16:
-                c = base + 5 + min(4, gt1)
-                continue
-            coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
-            a += _eg_bypass(coder, 0, None)
-            code, rng, at = coder.code, coder.range, coder.pos
-            if a > 1 << 24:
-                raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
-        if a > 1:
-            gt1 += 1
-        else:
-            eq1 += 1
-        rng >>= 1  # the sign, a bypass bin
-        negative = code >= rng
-        if negative:
-            code -= rng
-        while rng < _TOP:
-            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        levels[order[k]] = -a if negative else a
-        k += 1
-        if k == len(order):
-            break
-        a, c = 1, base if gt1 else base + min(4, 1 + eq1)
+                coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
+                a += _eg_bypass(coder, 0, None)
+                code, rng, at = coder.code, coder.range, coder.pos
+                if a > 1 << 24:
+                    raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
+            rng >>= 1  # the sign, a bypass bin
+            if code >= rng:
+                code -= rng
+                a = -a
+            while rng < _TOP:
+                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+            levels[order[k]] = a
+            k += 1
+            if k == count:
+                break
+            if a == 1 or a == -1:
+                eq1 += 1
+                if not gt1:
+                    c = base + 1 + eq1 if eq1 < 4 else base + 4
+            else:
+                gt1 += 1
+                c = base
+                if gt1 <= 4:
+                    up = base + 5 + gt1
+            a = 1
+    except IndexError:
+        raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)") from None
     coder.code, coder.range, coder.pos = code, rng, at
 
 
