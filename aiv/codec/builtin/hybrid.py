@@ -1797,7 +1797,7 @@ class _RangeEncoder:
 
 class _RangeDecoder:
     """The decoder matching `_RangeEncoder`; the bit arguments are ignored. Reading past the end raises.
-    `_ac_block` decodes with the state (`code`, `range`, `pos`) in locals."""
+    `_decode_block` decodes with the state (`code`, `range`, `pos`) in locals."""
 
     encoding = False
 
@@ -1809,38 +1809,47 @@ class _RangeDecoder:
         self.data, self.pos = data, 5
         self.code, self.range = int.from_bytes(data[1:5], "big"), 0xFFFFFFFF
 
-    def _next(self, pos: int) -> int:
-        """The byte at `pos`."""
-        if pos >= len(self.data):
-            raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)")
-        return self.data[pos]
+    def _renormalize(self, rng: int, code: int) -> None:
+        """Store `rng` and `code`, shifting in bytes while the range is below _TOP."""
+        data, pos = self.data, self.pos
+        try:
+            while rng < _TOP:
+                rng, code, pos = rng << 8, (code << 8) | data[pos], pos + 1
+        except IndexError:
+            raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)") from None
+        self.range, self.code, self.pos = rng, code, pos
 
     def bit(self, ctx: int, _bit: object = None) -> int:
         probs = self.probs
         p = probs[ctx]
-        rng, code = self.range, self.code
-        bound = (rng >> _PROB_BITS) * p
+        code = self.code
+        bound = (self.range >> _PROB_BITS) * p
         if code < bound:
-            rng, out = bound, 0
             probs[ctx] = p + ((_PROB_ONE - p) >> self.shift)
+            if bound < _TOP:
+                self._renormalize(bound, code)
+            else:
+                self.range = bound
+            return 0
+        probs[ctx] = p - (p >> self.shift)
+        rng = self.range - bound
+        if rng < _TOP:
+            self._renormalize(rng, code - bound)
         else:
-            code, rng, out = code - bound, rng - bound, 1
-            probs[ctx] = p - (p >> self.shift)
-        while rng < _TOP:
-            rng, code, self.pos = rng << 8, (code << 8) | self._next(self.pos), self.pos + 1
-        self.range, self.code = rng, code
-        return out
+            self.range, self.code = rng, code - bound
+        return 1
 
     def bypass(self, _bit: object = None) -> int:
-        self.range >>= 1
+        rng = self.range >> 1
+        code = self.code
         out = 0
-        if self.code >= self.range:
-            self.code -= self.range
+        if code >= rng:
+            code -= rng
             out = 1
-        while self.range < _TOP:
-            self.range <<= 8
-            self.code = (self.code << 8) | self._next(self.pos)
-            self.pos += 1
+        if rng < _TOP:
+            self._renormalize(rng, code)
+        else:
+            self.range, self.code = rng, code
         return out
 
     def finish(self) -> None:
