@@ -1805,7 +1805,9 @@ class _RangeDecoder:
         if len(data) < 5:
             raise ValueError("hybrid: the range-coded stream is shorter than 5 bytes")
         self.probs = [_PROB_ONE // 2] * contexts
-        self.shift = shift
+        # a context's next probability after a 0 and after a 1, by its probability now
+        self.after0 = [p + ((_PROB_ONE - p) >> shift) for p in range(_PROB_ONE + 1)]
+        self.after1 = [p - (p >> shift) for p in range(_PROB_ONE + 1)]
         self.data, self.pos = data, 5
         self.code, self.range = int.from_bytes(data[1:5], "big"), 0xFFFFFFFF
 
@@ -1825,13 +1827,13 @@ class _RangeDecoder:
         code = self.code
         bound = (self.range >> _PROB_BITS) * p
         if code < bound:
-            probs[ctx] = p + ((_PROB_ONE - p) >> self.shift)
+            probs[ctx] = self.after0[p]
             if bound < _TOP:
                 self._renormalize(bound, code)
             else:
                 self.range = bound
             return 0
-        probs[ctx] = p - (p >> self.shift)
+        probs[ctx] = self.after1[p]
         rng = self.range - bound
         if rng < _TOP:
             self._renormalize(rng, code - bound)
@@ -1988,7 +1990,8 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
     then one over the levels' bins, last first, each bin decoded inline (the same as `_RangeDecoder.bit`)."""
     n = len(levels)
     sig_at, last_at, base = ctx.sig_at[cat], ctx.last_at[cat], ctx.level[cat]
-    probs, shift, data = coder.probs, coder.shift, coder.data
+    probs, after0, after1, data = coder.probs, coder.after0, coder.after1, coder.data
+    bits, top = _PROB_BITS, _TOP
     code, rng, at = coder.code, coder.range, coder.pos
     where = []  # the significant positions
     seen = 0  # significant levels so far, at most 2
@@ -1999,17 +2002,17 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
     try:
         while True:
             p = probs[c]
-            bound = (rng >> _PROB_BITS) * p
+            bound = (rng >> bits) * p
             if code < bound:
                 rng = bound
-                probs[c] = p + ((_PROB_ONE - p) >> shift)
+                probs[c] = after0[p]
                 bit = 0
             else:
                 code -= bound
                 rng -= bound
-                probs[c] = p - (p >> shift)
+                probs[c] = after1[p]
                 bit = 1
-            while rng < _TOP:
+            while rng < top:
                 rng, code, at = rng << 8, (code << 8) | data[at], at + 1
             if flagged:
                 if bit:
@@ -2035,17 +2038,17 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
         up = base + 5  # the context of the rest of the magnitude, coded (as `_unary` codes it) in truncated unary (cap 14)
         while True:
             p = probs[c]
-            bound = (rng >> _PROB_BITS) * p
+            bound = (rng >> bits) * p
             if code < bound:
                 rng = bound
-                probs[c] = p + ((_PROB_ONE - p) >> shift)
+                probs[c] = after0[p]
                 bit = 0
             else:
                 code -= bound
                 rng -= bound
-                probs[c] = p - (p >> shift)
+                probs[c] = after1[p]
                 bit = 1
-            while rng < _TOP:
+            while rng < top:
                 rng, code, at = rng << 8, (code << 8) | data[at], at + 1
             if bit:
                 a += 1
@@ -2061,7 +2064,7 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
             if code >= rng:
                 code -= rng
                 a = -a
-            while rng < _TOP:
+            while rng < top:
                 rng, code, at = rng << 8, (code << 8) | data[at], at + 1
             levels[order[k]] = a
             k += 1
