@@ -2030,47 +2030,37 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
                 where.append(final)
                 break
             c = sig_at[i] + seen
-        order = where[::-1]
-        count = len(order)
-        k = gt1 = eq1 = 0  # the level being decoded (its index in `order`) and the counts so far
-        a = 1  # its magnitude so far
+        gt1 = eq1 = 0  # the levels so far greater than one, equal to one
         c = base + 1  # the greater-than-one bin's context
         up = base + 5  # the context of the rest of the magnitude, coded (as `_unary` codes it) in truncated unary (cap 14)
-        while True:
-            p = probs[c]
-            bound = (rng >> bits) * p
-            if code < bound:
-                rng = bound
-                probs[c] = after0[p]
-                bit = 0
-            else:
-                code -= bound
-                rng -= bound
-                probs[c] = after1[p]
-                bit = 1
-            while rng < top:
-                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
-            if bit:
+        for i in reversed(where):
+            a = 1  # the level's magnitude so far
+            while True:  # its greater-than-one bin, then its unary bins
+                p = probs[c]
+                bound = (rng >> bits) * p
+                if code < bound:
+                    rng = bound
+                    probs[c] = after0[p]
+                    bit = 0
+                else:
+                    code -= bound
+                    rng -= bound
+                    probs[c] = after1[p]
+                    bit = 1
+                while rng < top:
+                    rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+                if not bit:
+                    break
                 a += 1
-                if a < 16:
-                    c = up
-                    continue
-                coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
-                a += _eg_bypass(coder, 0, None)
-                code, rng, at = coder.code, coder.range, coder.pos
-                if a > 1 << 24:
-                    raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
-            rng >>= 1  # the sign, a bypass bin
-            if code >= rng:
-                code -= rng
-                a = -a
-            while rng < top:
-                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
-            levels[order[k]] = a
-            k += 1
-            if k == count:
-                break
-            if a == 1 or a == -1:
+                if a == 16:  # the unary code's cap: an Exp-Golomb escape follows
+                    coder.code, coder.range, coder.pos = code, rng, at
+                    a += _eg_bypass(coder, 0, None)
+                    code, rng, at = coder.code, coder.range, coder.pos
+                    if a > 1 << 24:
+                        raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
+                    break
+                c = up
+            if a == 1:
                 eq1 += 1
                 if not gt1:
                     c = base + 1 + eq1 if eq1 < 4 else base + 4
@@ -2079,7 +2069,13 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
                 c = base
                 if gt1 <= 4:
                     up = base + 5 + gt1
-            a = 1
+            rng >>= 1  # the sign, a bypass bin
+            if code >= rng:
+                code -= rng
+                a = -a
+            while rng < top:
+                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+            levels[i] = a
     except IndexError:
         raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)") from None
     coder.code, coder.range, coder.pos = code, rng, at
