@@ -1986,8 +1986,8 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
 
 
 def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
-    """`_ac_block` when decoding, with the coder's state in locals: a loop over the significance map's bins,
-    then one over the levels' bins, last first, each bin decoded inline (the same as `_RangeDecoder.bit`)."""
+    """`_ac_block` when decoding, with the coder's state in locals: one loop decodes every context bin inline
+    (the same as `_RangeDecoder.bit`), first of the significance map, then of each level, last first."""
     n = len(levels)
     sig_at, last_at, base = ctx.sig_at[cat], ctx.last_at[cat], ctx.level[cat]
     probs, after0, after1, data = coder.probs, coder.after0, coder.after1, coder.data
@@ -1997,7 +1997,10 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
     seen = 0  # significant levels so far, at most 2
     i = 0  # the significance map's position
     final = n - 1  # a level at the final position is implied when the map reaches it
-    flagged = False  # the bin is the last flag of the significant level at i
+    flagged = False  # the next bin is the last flag of the significant level at i
+    mapping = True  # the bins are the significance map's; then the levels'
+    k = a = gt1 = eq1 = 0  # the level being decoded (its index in `where`, its magnitude so far) and the counts so far
+    up = base + 5  # the context of the rest of a magnitude, coded (as `_unary` codes it) in truncated unary (cap 14)
     c = sig_at[0]
     try:
         while True:
@@ -2014,52 +2017,34 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
                 bit = 1
             while rng < top:
                 rng, code, at = rng << 8, (code << 8) | data[at], at + 1
-            if flagged:
-                if bit:
-                    break
-                flagged = False
-            elif bit:
-                where.append(i)
-                if seen < 2:
-                    seen += 1
-                flagged = True
-                c = last_at[i]
+            if mapping:
+                if bit and not flagged:
+                    where.append(i)
+                    if seen < 2:
+                        seen += 1
+                    flagged = True
+                    c = last_at[i]
+                    continue
+                if not (bit and flagged):  # not the last level: the map goes on
+                    flagged = False
+                    i += 1
+                    if i < final:
+                        c = sig_at[i] + seen
+                        continue
+                    where.append(final)
+                mapping = False
+                k, a, c = len(where) - 1, 1, base + 1
                 continue
-            i += 1
-            if i == final:
-                where.append(final)
-                break
-            c = sig_at[i] + seen
-        gt1 = eq1 = 0  # the levels so far greater than one, equal to one
-        c = base + 1  # the greater-than-one bin's context
-        up = base + 5  # the context of the rest of the magnitude, coded (as `_unary` codes it) in truncated unary (cap 14)
-        for i in reversed(where):
-            a = 1  # the level's magnitude so far
-            while True:  # its greater-than-one bin, then its unary bins
-                p = probs[c]
-                bound = (rng >> bits) * p
-                if code < bound:
-                    rng = bound
-                    probs[c] = after0[p]
-                    bit = 0
-                else:
-                    code -= bound
-                    rng -= bound
-                    probs[c] = after1[p]
-                    bit = 1
-                while rng < top:
-                    rng, code, at = rng << 8, (code << 8) | data[at], at + 1
-                if not bit:
-                    break
+            if bit:  # the greater-than-one bin, then the unary bins
                 a += 1
-                if a == 16:  # the unary code's cap: an Exp-Golomb escape follows
-                    coder.code, coder.range, coder.pos = code, rng, at
-                    a += _eg_bypass(coder, 0, None)
-                    code, rng, at = coder.code, coder.range, coder.pos
-                    if a > 1 << 24:
-                        raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
-                    break
-                c = up
+                if a < 16:
+                    c = up
+                    continue
+                coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
+                a += _eg_bypass(coder, 0, None)
+                code, rng, at = coder.code, coder.range, coder.pos
+                if a > 1 << 24:
+                    raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
             if a == 1:
                 eq1 += 1
                 if not gt1:
@@ -2075,7 +2060,11 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
                 a = -a
             while rng < top:
                 rng, code, at = rng << 8, (code << 8) | data[at], at + 1
-            levels[i] = a
+            levels[where[k]] = a
+            if not k:
+                break
+            k -= 1
+            a = 1
     except IndexError:
         raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)") from None
     coder.code, coder.range, coder.pos = code, rng, at
