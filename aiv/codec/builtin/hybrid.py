@@ -2018,20 +2018,20 @@ def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[i
             while rng < top:
                 rng, code, at = rng << 8, (code << 8) | data[at], at + 1
             if mapping:
-                if bit and not flagged:
+                if not bit:  # no level at i, or not the last level: the map goes on
+                    i += 1
+                    if i < final:
+                        flagged = False
+                        c = sig_at[i] + seen
+                        continue
+                    where.append(final)
+                elif not flagged:
                     where.append(i)
                     if seen < 2:
                         seen += 1
                     flagged = True
                     c = last_at[i]
                     continue
-                if not (bit and flagged):  # not the last level: the map goes on
-                    flagged = False
-                    i += 1
-                    if i < final:
-                        c = sig_at[i] + seen
-                        continue
-                    where.append(final)
                 mapping = False
                 k, a, c = len(where) - 1, 1, base + 1
                 continue
