@@ -1930,7 +1930,7 @@ class _RangeEncoder:
 
 class _RangeDecoder:
     """The decoder matching `_RangeEncoder`; the bit arguments are ignored. Reading past the end raises.
-    `_ac_block` decodes with the state (`code`, `range`, `pos`) in locals."""
+    `_decode_block` decodes with the state (`code`, `range`, `pos`) in locals."""
 
     encoding = False
 
@@ -1938,42 +1938,53 @@ class _RangeDecoder:
         if len(data) < 5:
             raise ValueError("hybrid: the range-coded stream is shorter than 5 bytes")
         self.probs = [_PROB_ONE // 2] * contexts
-        self.shift = shift
+        # a context's next probability after a 0 and after a 1, by its probability now
+        self.after0 = [p + ((_PROB_ONE - p) >> shift) for p in range(_PROB_ONE + 1)]
+        self.after1 = [p - (p >> shift) for p in range(_PROB_ONE + 1)]
         self.data, self.pos = data, 5
         self.code, self.range = int.from_bytes(data[1:5], "big"), 0xFFFFFFFF
 
-    def _next(self, pos: int) -> int:
-        """The byte at `pos`."""
-        if pos >= len(self.data):
-            raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)")
-        return self.data[pos]
+    def _renormalize(self, rng: int, code: int) -> None:
+        """Store `rng` and `code`, shifting in bytes while the range is below _TOP."""
+        data, pos = self.data, self.pos
+        try:
+            while rng < _TOP:
+                rng, code, pos = rng << 8, (code << 8) | data[pos], pos + 1
+        except IndexError:
+            raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)") from None
+        self.range, self.code, self.pos = rng, code, pos
 
     def bit(self, ctx: int, _bit: object = None) -> int:
         probs = self.probs
         p = probs[ctx]
-        rng, code = self.range, self.code
-        bound = (rng >> _PROB_BITS) * p
+        code = self.code
+        bound = (self.range >> _PROB_BITS) * p
         if code < bound:
-            rng, out = bound, 0
-            probs[ctx] = p + ((_PROB_ONE - p) >> self.shift)
+            probs[ctx] = self.after0[p]
+            if bound < _TOP:
+                self._renormalize(bound, code)
+            else:
+                self.range = bound
+            return 0
+        probs[ctx] = self.after1[p]
+        rng = self.range - bound
+        if rng < _TOP:
+            self._renormalize(rng, code - bound)
         else:
-            code, rng, out = code - bound, rng - bound, 1
-            probs[ctx] = p - (p >> self.shift)
-        while rng < _TOP:
-            rng, code, self.pos = rng << 8, (code << 8) | self._next(self.pos), self.pos + 1
-        self.range, self.code = rng, code
-        return out
+            self.range, self.code = rng, code - bound
+        return 1
 
     def bypass(self, _bit: object = None) -> int:
-        self.range >>= 1
+        rng = self.range >> 1
+        code = self.code
         out = 0
-        if self.code >= self.range:
-            self.code -= self.range
+        if code >= rng:
+            code -= rng
             out = 1
-        while self.range < _TOP:
-            self.range <<= 8
-            self.code = (self.code << 8) | self._next(self.pos)
-            self.pos += 1
+        if rng < _TOP:
+            self._renormalize(rng, code)
+        else:
+            self.range, self.code = rng, code
         return out
 
     def finish(self) -> None:
@@ -2108,72 +2119,87 @@ def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
 
 
 def _decode_block(coder: _RangeDecoder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
-    """`_ac_block` when decoding, with the coder's state in locals: one loop decodes every context bin (the
-    same as `_RangeDecoder.bit`), first of the significance map, then of each level, last first."""
+    """`_ac_block` when decoding, with the coder's state in locals: one loop decodes every context bin inline
+    (the same as `_RangeDecoder.bit`), first of the significance map, then of each level, last first."""
     n = len(levels)
     sig_at, last_at, base = ctx.sig_at[cat], ctx.last_at[cat], ctx.level[cat]
-    probs, shift = coder.probs, coder.shift
+    probs, after0, after1, data = coder.probs, coder.after0, coder.after1, coder.data
+    bits, top = _PROB_BITS, _TOP
     code, rng, at = coder.code, coder.range, coder.pos
     where = []  # the significant positions
     seen = 0  # significant levels so far, at most 2
     i = 0  # the significance map's position
+    final = n - 1  # a level at the final position is implied when the map reaches it
     flagged = False  # the next bin is the last flag of the significant level at i
-    order = None  # once the map is done: the significant positions, last first
-    k = a = gt1 = eq1 = 0  # the level being decoded (its index in `order`, its magnitude so far) and the counts so far
+    mapping = True  # the bins are the significance map's; then the levels'
+    k = a = gt1 = eq1 = 0  # the level being decoded (its index in `where`, its magnitude so far) and the counts so far
+    up = base + 5  # the context of the rest of a magnitude, coded (as `_unary` codes it) in truncated unary (cap 14)
     c = sig_at[0]
-    while True:
-        p = probs[c]
-        bound = (rng >> _PROB_BITS) * p
-        if code < bound:
-            rng, bit = bound, 0
-            probs[c] = p + ((_PROB_ONE - p) >> shift)
-        else:
-            code, rng, bit = code - bound, rng - bound, 1
-            probs[c] = p - (p >> shift)
-        while rng < _TOP:
-            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        if order is None:  # a significance or last bin
-            if bit and not flagged:
-                where.append(i)
-                seen += seen < 2
-                flagged = True
-                c = last_at[i]
-                continue
-            if not (bit and flagged):
-                flagged = False
-                i += 1
-                if i < n - 1:
-                    c = sig_at[i] + seen
+    try:
+        while True:
+            p = probs[c]
+            bound = (rng >> bits) * p
+            if code < bound:
+                rng = bound
+                probs[c] = after0[p]
+                bit = 0
+            else:
+                code -= bound
+                rng -= bound
+                probs[c] = after1[p]
+                bit = 1
+            while rng < top:
+                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+            if mapping:
+                if not bit:  # no level at i, or not the last level: the map goes on
+                    i += 1
+                    if i < final:
+                        flagged = False
+                        c = sig_at[i] + seen
+                        continue
+                    where.append(final)
+                elif not flagged:
+                    where.append(i)
+                    if seen < 2:
+                        seen += 1
+                    flagged = True
+                    c = last_at[i]
                     continue
-                where.append(n - 1)  # a level at the final position is implied when the map reaches it
-            order, a, c = where[::-1], 1, base + 1
-            continue
-        # the greater-than-one bin, then (as `_unary` codes it) the rest of the magnitude in truncated unary (cap 14)
-        if bit:
-            a += 1
-            if a < 16:
-                c = base + 5 + min(4, gt1)
+                mapping = False
+                k, a, c = len(where) - 1, 1, base + 1
                 continue
-            coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
-            a += _eg_bypass(coder, 0, None)
-            code, rng, at = coder.code, coder.range, coder.pos
-            if a > 1 << 24:
-                raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
-        if a > 1:
-            gt1 += 1
-        else:
-            eq1 += 1
-        rng >>= 1  # the sign, a bypass bin
-        negative = code >= rng
-        if negative:
-            code -= rng
-        while rng < _TOP:
-            rng, code, at = rng << 8, (code << 8) | coder._next(at), at + 1
-        levels[order[k]] = -a if negative else a
-        k += 1
-        if k == len(order):
-            break
-        a, c = 1, base if gt1 else base + min(4, 1 + eq1)
+            if bit:  # the greater-than-one bin, then the unary bins
+                a += 1
+                if a < 16:
+                    c = up
+                    continue
+                coder.code, coder.range, coder.pos = code, rng, at  # the unary code's cap: an Exp-Golomb escape follows
+                a += _eg_bypass(coder, 0, None)
+                code, rng, at = coder.code, coder.range, coder.pos
+                if a > 1 << 24:
+                    raise ValueError("hybrid: a coefficient level is implausibly large (corrupt stream)")
+            if a == 1:
+                eq1 += 1
+                if not gt1:
+                    c = base + 1 + eq1 if eq1 < 4 else base + 4
+            else:
+                gt1 += 1
+                c = base
+                if gt1 <= 4:
+                    up = base + 5 + gt1
+            rng >>= 1  # the sign, a bypass bin
+            if code >= rng:
+                code -= rng
+                a = -a
+            while rng < top:
+                rng, code, at = rng << 8, (code << 8) | data[at], at + 1
+            levels[where[k]] = a
+            if not k:
+                break
+            k -= 1
+            a = 1
+    except IndexError:
+        raise ValueError("hybrid: the range-coded stream ends early (truncated or corrupt)") from None
     coder.code, coder.range, coder.pos = code, rng, at
 
 
