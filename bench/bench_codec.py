@@ -4,7 +4,9 @@
 
 Prints, for each version (every `--old-ref`, then this tree): encode and decode frames/s at CIF (the first frames of
 ../shared/clips/foreman_cif.264 when it is there, else the built-in corpus's first clip scaled to
-352x288) at quality 0.5, in process, median of `--repeat`; then the full sandboxed evaluation of
+352x288) at quality 0.5, in process, median of `--repeat`; then the process CPU seconds of encoding and
+decoding the built-in train clips at the default qualities in process (one rendering shared by every version,
+median of `--repeat`: steadier than wall time on a shared machine); then the full sandboxed evaluation of
 the built-in corpus (4 quality points, no VMAF) in seconds, median of `--repeat`, with its
 headline BD-rate. The old versions are read with `git show REF:aiv/codec/builtin/hybrid.py` at run
 time. This machine has no GPU unless `torch.cuda.is_available()` says so; the codec's decisions
@@ -27,7 +29,8 @@ import cv2
 import numpy as np
 from bench_evaluate import one_evaluation
 
-from aiv.video.corpus import builtin_corpus
+from aiv.settings import DEFAULT_QUALITIES
+from aiv.video.corpus import TRAIN_NAMES, builtin_corpus, new_secret
 from aiv.video.readers import read_clip
 
 PREVIOUS_SEED = "d6ddbbf"  # the last commit whose hybrid had one reference, no B frames and no intra prediction
@@ -77,6 +80,24 @@ def codec_speed(module: ModuleType, planes: tuple[np.ndarray, ...], repeat: int)
     return frames / statistics.median(encode_s), frames / statistics.median(decode_s), len(bits)
 
 
+def corpus_cpu(module: ModuleType, clips: list, repeat: int) -> tuple[float, float]:
+    """Median process CPU seconds of encoding and of decoding every clip at every default quality."""
+    encode_s, decode_s = [], []
+    for _ in range(repeat):
+        encode_total = decode_total = 0.0
+        for clip in clips:
+            for quality in DEFAULT_QUALITIES:
+                started = time.process_time()
+                bits = module.encode(clip.y, clip.u, clip.v, 30.0, quality)
+                encode_total += time.process_time() - started
+                started = time.process_time()
+                module.decode(bits)
+                decode_total += time.process_time() - started
+        encode_s.append(encode_total)
+        decode_s.append(decode_total)
+    return statistics.median(encode_s), statistics.median(decode_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -88,7 +109,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30, help="CIF frames for the frames/s figures")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--corpus-frames", type=int, default=30, help="frames per clip of the corpus evaluation")
-    parser.add_argument("--no-corpus", action="store_true", help="skip the full corpus evaluation")
+    parser.add_argument(
+        "--no-corpus",
+        action="store_true",
+        help="skip both corpus measurements (CPU seconds and the sandboxed evaluation)",
+    )
     args = parser.parse_args()
     old_sources = {}
     for ref in args.old_ref or [PREVIOUS_SEED]:
@@ -114,11 +139,23 @@ def main() -> None:
         what, planes = cif_frames(args.frames)
         print(f"CIF speed on {what}, quality 0.5, median of {args.repeat}")
         print(f"{'version':<22}{'encode fps':>12}{'decode fps':>12}{'bytes':>10}")
-        for index, (label, path) in enumerate(versions.items()):
-            enc, dec, size = codec_speed(load_module(path, f"bench_hybrid_{index}"), planes, args.repeat)
+        modules = {
+            label: load_module(path, f"bench_hybrid_{index}") for index, (label, path) in enumerate(versions.items())
+        }
+        for label, module in modules.items():
+            enc, dec, size = codec_speed(module, planes, args.repeat)
             print(f"{label:<22}{enc:>12.2f}{dec:>12.2f}{size:>10}")
         if args.no_corpus:
             return
+        clips = builtin_corpus(frames=args.corpus_frames, secret=new_secret(), names=TRAIN_NAMES)
+        print(
+            f"in-process CPU seconds over the built-in train clips, {args.corpus_frames} frames each, qualities "
+            f"{', '.join(f'{q:g}' for q in DEFAULT_QUALITIES)}, median of {args.repeat}"
+        )
+        print(f"{'version':<22}{'encode s':>10}{'decode s':>10}{'sum s':>10}")
+        for label, module in modules.items():
+            enc, dec = corpus_cpu(module, clips, args.repeat)
+            print(f"{label:<22}{enc:>10.2f}{dec:>10.2f}{enc + dec:>10.2f}")
         print(
             f"full sandboxed evaluation of the built-in corpus, {args.corpus_frames} frames per clip, "
             f"VMAF off, median of {args.repeat}"
