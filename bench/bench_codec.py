@@ -7,10 +7,10 @@ Prints, for each version (every `--old-ref`, then this tree): encode and decode 
 352x288) at quality 0.5, in process, median of `--repeat`; then the process CPU seconds of encoding and
 decoding the built-in train clips at the default qualities in process (one rendering shared by every version,
 median of `--repeat`: steadier than wall time on a shared machine); then the full sandboxed evaluation of
-the built-in corpus (4 quality points, no VMAF) in seconds, median of `--repeat`, with its
-headline BD-rate. The old versions are read with `git show REF:aiv/codec/builtin/hybrid.py` at run
-time. This machine has no GPU unless `torch.cuda.is_available()` says so; the codec's decisions
-run on the CPU either way.
+the built-in corpus (4 quality points, no VMAF) in seconds, median of `--repeat` (repeat i of every version
+on the same i-th rendering), with its headline BD-rate. The old versions are read with
+`git show REF:aiv/codec/builtin/hybrid.py` at run time. This machine has no GPU unless
+`torch.cuda.is_available()` says so; the codec's decisions run on the CPU either way.
 """
 
 from __future__ import annotations
@@ -161,8 +161,9 @@ def main() -> None:
             f"VMAF off, median of {args.repeat}"
         )
         print(f"{'version':<22}{'total s':>10}{'codec s':>10}{'BD-rate vs x264':>17}")
+        secrets = [new_secret() for _ in range(args.repeat)]  # every version is evaluated on the same renderings
         for label, path in versions.items():
-            runs = [one_evaluation(str(path), args.corpus_frames, vmaf=False) for _ in range(args.repeat)]
+            runs = [one_evaluation(str(path), args.corpus_frames, vmaf=False, secret=secret) for secret in secrets]
             total = statistics.median(r["total"] for r in runs)
             codec = statistics.median(r["codec"] for r in runs)
             print(f"{label:<22}{total:>10.1f}{codec:>10.1f}{runs[0]['headline']:>+16.1f}%")
