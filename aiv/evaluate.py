@@ -18,6 +18,7 @@ import numpy as np
 
 from aiv.codec.contract import CodecSource, check_decoded
 from aiv.codec.sandbox import Limits, isolation_report, run_decode, run_encode
+from aiv.codec.sandbox_child import DEVICES
 from aiv.errors import ClipError, CodecFailure, MetricError, UsageError
 from aiv.metrics.anchors import ANCHORS, AnchorSettings, anchor_points, anchor_settings
 from aiv.metrics.bdrate import bd_rate
@@ -60,6 +61,8 @@ class EvalSettings:
         if unknown:
             raise UsageError(f"unknown anchors {', '.join(unknown)}; known: {', '.join(ANCHORS)}")
         check_anchor_options(self.anchor_crfs, self.anchor_preset)
+        if self.device not in DEVICES:
+            raise UsageError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
     def anchor(self, name: str) -> AnchorSettings:
         """The settings of anchor `name` at this evaluation's CRF points and preset."""
@@ -196,10 +199,20 @@ def _measure_codec(
         try:
             progress.step(f"{clip.name} q={quality:.2f} encode")
             encoded = run_encode(
-                codec.source, clip.y, clip.u, clip.v, clip.fps, quality, settings.limits, codec_file=codec.file_name
+                codec.source,
+                clip.y,
+                clip.u,
+                clip.v,
+                clip.fps,
+                quality,
+                settings.limits,
+                codec_file=codec.file_name,
+                device=settings.device,
             )
             progress.step(f"{clip.name} q={quality:.2f} decode")
-            decoded = run_decode(codec.source, encoded.bitstream, settings.limits, codec_file=codec.file_name)
+            decoded = run_decode(
+                codec.source, encoded.bitstream, settings.limits, codec_file=codec.file_name, device=settings.device
+            )
             planes = (decoded.y, decoded.u, decoded.v)
             check_decoded((clip.y, clip.u, clip.v), planes)
             _check_monotone(clip_record["points"], quality, len(encoded.bitstream))

@@ -50,8 +50,9 @@ def timed_calls(totals: dict, name: str, module, attribute: str, active: list | 
         setattr(module, attribute, original)
 
 
-def one_evaluation(codec_name: str, frames: int, vmaf: bool, secret: bytes | None = None) -> dict:
-    """Seconds of each part of one evaluation, from a cold anchor cache, on the corpus `secret` renders (default: a new one)."""
+def one_evaluation(codec_name: str, frames: int, vmaf: bool, secret: bytes | None = None, device: str = "cpu") -> dict:
+    """Seconds of each part of one evaluation on `device`, from a cold anchor cache, on the corpus `secret` renders
+    (default: a new one)."""
     totals: dict = {}
     started = time.perf_counter()
     clips = builtin_corpus(frames=frames, secret=secret or new_secret(), names=TRAIN_NAMES)
@@ -65,7 +66,10 @@ def one_evaluation(codec_name: str, frames: int, vmaf: bool, secret: bytes | Non
         timed_calls(totals, "metrics", evaluation, "measure_quality", active),
     ):
         record = evaluate(
-            load_codec(codec_name), clips, EvalSettings(vmaf=vmaf, cache_dir=Path(cache)), show_progress=False
+            load_codec(codec_name),
+            clips,
+            EvalSettings(vmaf=vmaf, cache_dir=Path(cache), device=device),
+            show_progress=False,
         )
     totals["total"] = time.perf_counter() - started
     if record["status"] != "ok":

@@ -71,7 +71,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="a local store folder instead of the AWS table and bucket (tests, local runs)",
     )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where candidates run (their DEVICE) and SSIM is computed; auto: cuda where torch finds a CUDA "
+        "device, else cpu with a warning among the experiment's events (default)",
+    )
     return parser.parse_args(argv)
+
+
+def job_device(requested: str) -> str:
+    """The device the job evaluates on: `requested`, or for "auto" cuda where torch finds a CUDA device, else cpu.
+    UsageError when cuda is requested and there is none."""
+    if requested == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if requested == "cuda":
+        raise UsageError(f"--device cuda: torch {torch.__version__} finds no CUDA device on this machine")
+    return "cpu"
 
 
 def open_lab(store: Path | None, corpus: str = "") -> Lab:
@@ -185,10 +206,20 @@ def note_instance_metadata(lab: Lab, experiment_id: str) -> None:
     lab.experiments.add_event(experiment_id, "evaluate", message)
 
 
+def note_device(lab: Lab, experiment_id: str) -> None:
+    """Say loudly, on stderr and among the experiment's events, when a Batch job evaluates without a GPU."""
+    if lab.device == "cuda" or "AWS_BATCH_JOB_ID" not in os.environ:
+        return
+    message = f"{job_label()}: no CUDA device: candidates run on the CPU"
+    print(f"gpu_runner: WARNING: {message}", file=sys.stderr)
+    lab.experiments.add_event(experiment_id, "evaluate", message)
+
+
 def run(lab: Lab, experiment_id: str) -> dict:
     """Evaluate `experiment_id` (status 'validating'), with progress events around aiv.cascade.evaluate."""
     started = time.monotonic()
     note_isolation(lab, experiment_id)
+    note_device(lab, experiment_id)
     note_instance_metadata(lab, experiment_id)
     lab.experiments.add_event(experiment_id, "evaluate", f"{job_label()}: evaluation started")
     output = evaluate({"experiment_id": experiment_id}, lab)
@@ -206,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     lab, price = None, None
     try:
-        lab = open_lab(args.store, args.corpus)
+        lab = dataclasses.replace(open_lab(args.store, args.corpus), device=job_device(args.device))
         price = price_from_env()
         output = earlier_result(lab, args.experiment_id)
         if output is None:

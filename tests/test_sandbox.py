@@ -165,6 +165,45 @@ def test_torch_codec_runs_under_the_default_memory_limit(planes) -> None:
         np.testing.assert_array_equal(got, want)
 
 
+DEVICE_ECHO = """import numpy as np
+
+DEVICE = "unset"
+
+
+def encode(y, u, v, fps, quality):
+    return DEVICE.encode()
+
+
+def decode(bitstream):
+    z = np.full((1, 2, 2), len(bitstream), np.uint8)
+    return z, z[:, :1, :1].copy(), z[:, :1, :1].copy()
+"""
+
+
+def test_the_codec_is_told_its_device(planes) -> None:
+    assert run_encode(DEVICE_ECHO, *planes, 25.0, 0.5).bitstream == b"cpu"
+    assert run_decode(DEVICE_ECHO, b"cpu").y[0, 0, 0] == 3
+    with pytest.raises(ValueError, match="device must be one of cpu, cuda, got 'tpu'"):
+        run_encode(DEVICE_ECHO, *planes, 25.0, 0.5, device="tpu")
+
+
+@pytest.mark.skipif(find_spec("torch") is None, reason="torch is not installed")
+def test_a_cuda_job_without_a_cuda_device_fails_before_the_codec_runs(planes) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        assert run_encode(DEVICE_ECHO, *planes, 25.0, 0.5, device="cuda").bitstream == b"cuda"
+        return
+    for run in (
+        lambda: run_encode(DEVICE_ECHO, *planes, 25.0, 0.5, device="cuda"),
+        lambda: run_decode(DEVICE_ECHO, b"cuda", device="cuda"),
+    ):
+        with pytest.raises(
+            iso.SandboxError, match="before the codec ran.*device is cuda, but torch .* finds no CUDA device"
+        ):
+            run()
+
+
 def test_import_time_work_counts_as_codec_time(planes) -> None:
     # Not a speed test: the codec sleeps 0.5 s at import, and that time must be on the clock.
     assert run_encode(codec("import_time_work"), *planes, 25.0, 0.5).seconds >= 0.5

@@ -135,11 +135,14 @@ def run_encode(
     quality: float,
     limits: Limits = Limits(),
     codec_file: str = child.CODEC_NAME,
+    device: str = "cpu",
 ) -> EncodeOutput:
     """Run the codec's `encode` on the planes in a fresh sandboxed process; the bitstream it returned.
 
-    Raises CodecFailure(stage="encode") with a reason a model can act on, SandboxError when the
-    sandbox itself failed. Tracebacks name the module `codec_file` (the researcher's file name).
+    `device` ("cpu" or "cuda") is what the codec is told it runs on (its module attribute DEVICE); on
+    "cuda" the child imports torch and starts CUDA before the codec's clock. Raises
+    CodecFailure(stage="encode") with a reason a model can act on, SandboxError when the sandbox itself
+    failed (or "cuda" finds no CUDA device). Tracebacks name the module `codec_file` (the researcher's file name).
     """
     for name, plane in zip("yuv", (y, u, v)):
         if not isinstance(plane, np.ndarray) or plane.dtype != np.uint8 or plane.ndim != 3:
@@ -150,7 +153,10 @@ def run_encode(
         for name, plane in zip("yuv", (y, u, v)):
             np.save(work / f"{name}.npy", np.ascontiguousarray(plane), allow_pickle=False)
         uid, outcome = _run_child(
-            "encode", work, limits, {"fps": float(fps), "quality": float(quality), "codec_file": codec_file}
+            "encode",
+            work,
+            limits,
+            {"fps": float(fps), "quality": float(quality), "codec_file": codec_file, "device": _checked(device)},
         )
         _raise_unless_ok("encode", outcome, limits)
         bound = min(OUTPUT_FACTOR * raw_bytes, limits.file_mb << 20)
@@ -159,9 +165,14 @@ def run_encode(
 
 
 def run_decode(
-    codec_source: str, bitstream: bytes, limits: Limits = Limits(), codec_file: str = child.CODEC_NAME
+    codec_source: str,
+    bitstream: bytes,
+    limits: Limits = Limits(),
+    codec_file: str = child.CODEC_NAME,
+    device: str = "cpu",
 ) -> DecodeOutput:
     """Run the codec's `decode` on the bitstream in a fresh sandboxed process; the planes it returned.
+    `device` as for run_encode.
 
     Checks only that decode produced three uint8 arrays of three dimensions, else CodecFailure(stage="check"),
     like every breach of the output contract; comparing their shapes with the source is the
@@ -172,7 +183,7 @@ def run_decode(
     with _workdir() as work:
         (work / child.CODEC_NAME).write_text(codec_source)
         (work / "bitstream.bin").write_bytes(bitstream)
-        uid, outcome = _run_child("decode", work, limits, {"codec_file": codec_file})
+        uid, outcome = _run_child("decode", work, limits, {"codec_file": codec_file, "device": _checked(device)})
         if outcome.returncode == child.BROKE_CONTRACT and not (outcome.timed_out or outcome.over_quota):
             raise CodecFailure("check", outcome.reason() or "decode's output breaks the contract (details lost)")
         _raise_unless_ok("decode", outcome, limits)
@@ -606,6 +617,13 @@ def _environment(work: Path) -> dict[str, str]:
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return env
+
+
+def _checked(device: str) -> str:
+    """`device` when the child knows it: one of child.DEVICES."""
+    if device not in child.DEVICES:
+        raise ValueError(f"device must be one of {', '.join(child.DEVICES)}, got {device!r}")
+    return device
 
 
 def _describe(value: object) -> str:

@@ -6,14 +6,16 @@ passes its source with `python -S -s -P -B -c` and one JSON argument:
 
     {"stage": "encode" | "decode" | "probe", "workdir": ..., "status_fd": N,
      "site_dirs": [...], "read_prefixes": [...], "read_files": [...], "memory_limit": "...", "file_mb": N,
-     "fps": ..., "quality": ...}
+     "device": "cpu" | "cuda", "fps": ..., "quality": ...}
 
 Order of work, which the parent's clock depends on:
   1. make the process non-dumpable, replace the few primitives that raise no audit event
      (_disarm), install the audit hook -- all before anything untrusted runs,
-  2. import numpy and read the inputs from the working directory,
+  2. import numpy and read the inputs from the working directory; on device "cuda" also import
+     torch and start CUDA (a job without a CUDA device fails here, before the codec runs),
   3. write b"R" to the status pipe -- the parent starts the codec clock when it reads it,
-  4. import codec.py (its import-time work counts as codec time), call encode or decode,
+  4. import codec.py (its import-time work counts as codec time), set its DEVICE to the device,
+     call encode or decode,
   5. check the return type and write the outputs; exit 0.
 A failure writes one JSON line {"reason": ...} to the status pipe and exits with FAILED; a refused
 operation writes {"reason": "refused: ..."} and exits at once with REFUSED, whatever the codec
@@ -30,6 +32,7 @@ FAILED = 87
 REFUSED = 86
 BROKE_CONTRACT = 88  # decode returned something other than three uint8 [T, H, W] arrays
 CODEC_NAME = "codec.py"
+DEVICES = ("cpu", "cuda")  # what the codec may be told it runs on: the module attribute DEVICE
 
 # Audit events that are harmless (or that the interpreter needs) and pass without a check.
 ALLOWED_EVENTS = frozenset(
@@ -414,6 +417,19 @@ def _load_codec(workdir: str):
     return module
 
 
+def _start_cuda() -> str | None:
+    """Import torch and create its CUDA context, so neither counts as codec time; why not, if it cannot."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return f"this job's device is cuda, but torch {torch.__version__} finds no CUDA device"
+        torch.zeros(1, device="cuda")
+    except Exception as exc:  # noqa: BLE001 - whatever stops CUDA is the job's failure, said in words
+        return f"this job's device is cuda, but CUDA could not start: {type(exc).__name__}: {exc}"
+    return None
+
+
 def _write_new(path: str, writer) -> None:
     """Write a fresh regular file at path, replacing whatever the codec may have put there."""
     if os.path.lexists(path):
@@ -463,6 +479,12 @@ def main() -> int:
     elif stage == "decode":
         with open(f"{workdir}/bitstream.bin", "rb") as f:
             bitstream = f.read()
+    device = cfg.get("device", "cpu")
+    if device == "cuda":
+        problem = _start_cuda()
+        if problem:
+            _report(status_fd, problem)
+            return FAILED
     os.write(status_fd, b"R")
     if stage == "probe":
         return 0
@@ -470,6 +492,7 @@ def main() -> int:
     where = f"while importing {cfg.get('codec_file', CODEC_NAME)}"
     try:
         codec = _load_codec(workdir)
+        codec.DEVICE = device
         where = f"in {stage}"
         if stage == "encode":
             result = codec.encode(planes[0], planes[1], planes[2], cfg["fps"], cfg["quality"])

@@ -68,7 +68,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-vmaf", action="store_true", help="skip VMAF (its BD-rates become not comparable)")
     parser.add_argument("--no-cache", action="store_true", help="re-encode the anchors instead of using the cache")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the metrics")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where the codec runs (its module attribute DEVICE; cuda starts CUDA in each sandboxed process "
+        "and fails without a CUDA device) and where SSIM runs",
+    )
     parser.add_argument(
         "--trust",
         action="store_true",

@@ -40,6 +40,7 @@ class Lab:
     clip_loader: Callable[[str, int], Clip] | None = None  # (spec, frames) -> Clip; default load_campaign_clip
     # Where clips cannot be loaded (a Lambda), the benchmark is the store's current one, not computed here.
     benchmark_from_store: bool = False
+    device: str = "cpu"  # where candidates run and SSIM is computed: "cpu", or "cuda" on a GPU job
 
     @cached_property
     def benchmark(self) -> Benchmark:
@@ -100,4 +101,5 @@ class Lab:
             anchor_crfs=s.anchor_crfs,
             anchor_preset=s.anchor_preset,
             cache_dir=self.cache_dir,
+            device=self.device,
         )

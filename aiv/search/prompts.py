@@ -34,6 +34,10 @@ A candidate codec is ONE Python module that defines:
 - Allowed imports: numpy, torch (CUDA when present), cv2 (OpenCV), and the standard library's pure
   computation modules math, struct, zlib, lzma, bz2, heapq, itertools, functools, collections,
   dataclasses, typing. Nothing else.
+- The module attribute DEVICE is set by the harness before encode or decode is called: "cuda" when
+  the job has a CUDA GPU (torch is then already imported), else "cpu". Read it at call time and keep a
+  default DEVICE = "cpu". Whatever device the encoder ran on, decode must rebuild the same frames on a
+  CPU: keep reconstruction in integer arithmetic that does not depend on the device.
 
 How it is run and measured (honest by construction):
 - encode and decode run in SEPARATE sandboxed processes, each in a fresh empty folder, with no

@@ -291,3 +291,28 @@ def test_a_malformed_price_is_an_infrastructure_failure_naming_it(clips_in_bucke
     assert not lab.artifacts.exists(f"results/{experiment_id}.json")  # it failed before evaluating
     cost = lab.experiments.get_experiment(experiment_id).cost
     assert cost["batch_s"] > 0 and cost["gpu_usd"] is None  # no price stands in for the one it could not read
+
+
+NO_CUDA = pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="this machine has a CUDA device: the no-GPU answers do not apply"
+)
+
+
+@NO_CUDA
+def test_the_job_device_is_cuda_only_where_torch_finds_one():
+    assert entry.job_device("cpu") == "cpu"
+    assert entry.job_device("auto") == "cpu"
+    with pytest.raises(entry.UsageError, match="--device cuda: torch .* finds no CUDA device"):
+        entry.job_device("cuda")
+
+
+@NO_CUDA
+def test_a_batch_job_without_a_gpu_says_so_loudly(aws, lab, tiny_codec_source, monkeypatch, capsys):
+    experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
+    entry.note_device(lab, experiment_id)  # not on Batch: a CPU run is what was asked for
+    assert not any("CUDA" in line for line in events(lab.experiments, experiment_id))
+    monkeypatch.setenv("AWS_BATCH_JOB_ID", "job-1")
+    entry.note_device(lab, experiment_id)
+    [warning] = [line for line in events(lab.experiments, experiment_id) if "CUDA" in line]
+    assert "no CUDA device: candidates run on the CPU" in warning
+    assert "gpu_runner: WARNING: job job-1" in capsys.readouterr().err
