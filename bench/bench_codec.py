@@ -9,8 +9,11 @@ decoding the built-in train clips at the default qualities in process (one rende
 median of `--repeat`: steadier than wall time on a shared machine); then the full sandboxed evaluation of
 the built-in corpus (4 quality points, no VMAF) in seconds, median of `--repeat` (repeat i of every version
 on the same i-th rendering), with its headline BD-rate. The old versions are read with
-`git show REF:aiv/codec/builtin/hybrid.py` at run time. This machine has no GPU unless
-`torch.cuda.is_available()` says so; the codec's decisions run on the CPU either way.
+`git show REF:aiv/codec/builtin/hybrid.py` at run time.
+
+Where torch finds a CUDA device, this tree's hybrid is measured again with DEVICE = "cuda" (its motion
+search on the GPU): the CIF frames/s, and the sandboxed corpus evaluation with `device="cuda"` (CUDA
+started before each codec clock). Without one it says so and measures the CPU only.
 """
 
 from __future__ import annotations
@@ -98,6 +101,14 @@ def corpus_cpu(module: ModuleType, clips: list, repeat: int) -> tuple[float, flo
     return statistics.median(encode_s), statistics.median(decode_s)
 
 
+def print_evaluation(label: str, path: Path, frames: int, secrets: list[bytes], device: str) -> None:
+    """One row: median total and codec seconds of the sandboxed corpus evaluation on each rendering, and the headline."""
+    runs = [one_evaluation(str(path), frames, vmaf=False, secret=secret, device=device) for secret in secrets]
+    total = statistics.median(r["total"] for r in runs)
+    codec = statistics.median(r["codec"] for r in runs)
+    print(f"{label:<22}{total:>10.1f}{codec:>10.1f}{runs[0]['headline']:>+16.1f}%")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -129,7 +140,12 @@ def main() -> None:
             raise SystemExit(f"cannot read hybrid.py at {ref}: {exc.stderr.strip()}") from exc
     import torch
 
-    print(f"CUDA available: {torch.cuda.is_available()} (hybrid's decisions and reconstruction run on the CPU)")
+    cuda = torch.cuda.is_available()
+    print(
+        f"CUDA: {torch.cuda.get_device_name(0)}, this tree's hybrid measured on it too"
+        if cuda
+        else f"CUDA: none (torch {torch.__version__} finds no CUDA device): the CUDA path is not measured"
+    )
     with tempfile.TemporaryDirectory() as folder:
         versions = {}
         for index, (ref, source) in enumerate(old_sources.items()):
@@ -145,6 +161,12 @@ def main() -> None:
         for label, module in modules.items():
             enc, dec, size = codec_speed(module, planes, args.repeat)
             print(f"{label:<22}{enc:>12.2f}{dec:>12.2f}{size:>10}")
+        if cuda:
+            on_gpu = load_module(versions["hybrid (this tree)"], "bench_hybrid_cuda")
+            on_gpu.DEVICE = "cuda"
+            torch.zeros(1, device="cuda")  # CUDA's start-up, which the sandbox does before the codec's clock
+            enc, dec, size = codec_speed(on_gpu, planes, args.repeat)
+            print(f"{'hybrid (tree, cuda)':<22}{enc:>12.2f}{dec:>12.2f}{size:>10}")
         if args.no_corpus:
             return
         clips = builtin_corpus(frames=args.corpus_frames, secret=new_secret(), names=TRAIN_NAMES)
@@ -163,10 +185,9 @@ def main() -> None:
         print(f"{'version':<22}{'total s':>10}{'codec s':>10}{'BD-rate vs x264':>17}")
         secrets = [new_secret() for _ in range(args.repeat)]  # every version is evaluated on the same renderings
         for label, path in versions.items():
-            runs = [one_evaluation(str(path), args.corpus_frames, vmaf=False, secret=secret) for secret in secrets]
-            total = statistics.median(r["total"] for r in runs)
-            codec = statistics.median(r["codec"] for r in runs)
-            print(f"{label:<22}{total:>10.1f}{codec:>10.1f}{runs[0]['headline']:>+16.1f}%")
+            print_evaluation(label, path, args.corpus_frames, secrets, "cpu")
+        if cuda:
+            print_evaluation("hybrid (tree, cuda)", versions["hybrid (this tree)"], args.corpus_frames, secrets, "cuda")
 
 
 if __name__ == "__main__":

@@ -420,3 +420,81 @@ def test_hybrid_beats_intra_on_foreman():
     assert 33.0 < results["hybrid"][1] < 42.0
     assert results["hybrid"][1] > results["intra"][1] - 1.5
     assert results["hybrid"][0] < 0.5 * results["intra"][0]
+
+
+# ---- the CUDA job's motion search (torch), run here on torch's CPU device: the same code, the same integers
+
+
+@pytest.fixture
+def torch_search(monkeypatch):
+    """hybrid searching motion with torch, as on a CUDA job, on torch's CPU device."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(hybrid, "_search_device", lambda: torch.device("cpu"))
+    return torch.device("cpu")
+
+
+def test_hybrid_searches_with_numpy_unless_the_job_is_on_cuda(monkeypatch):
+    assert hybrid.DEVICE == "cpu" and hybrid._search_device() is None
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(hybrid, "DEVICE", "cuda")
+    assert hybrid._search_device() == torch.device("cuda")
+
+
+@pytest.mark.parametrize(("block", "search", "shape"), [(16, 16, (48, 80)), (8, 3, (24, 40)), (32, 5, (64, 96))])
+def test_torch_search_costs_are_the_exact_ssds(block, search, shape, torch_search):
+    p = {**hybrid._validated(hybrid.PARAMS), "block_size": block, "search_range": search, "transform_size": 4}
+    cfg = hybrid._config(p, (1, *shape), 0.5, 1)
+    rng = np.random.default_rng(block)
+    cur = rng.integers(0, 256, shape, dtype=np.uint8)
+    ref_padded = np.pad(rng.integers(0, 256, shape, dtype=np.uint8), cfg.pad, mode="edge")
+    got = hybrid._torch_window_costs(cur, ref_padded, cfg, torch_search)
+    rows, cols = cfg.grid
+    n, b = 2 * search + 1, block
+    want = np.empty((rows * cols, n, n), np.int64)
+    for k in range(rows * cols):
+        by, bx = divmod(k, cols)
+        mb = cur[by * b : by * b + b, bx * b : bx * b + b].astype(np.int64)
+        for i in range(n):
+            for j in range(n):
+                y0, x0 = by * b + cfg.pad - search + i, bx * b + cfg.pad - search + j
+                want[k, i, j] = ((ref_padded[y0 : y0 + b, x0 : x0 + b] - mb) ** 2).sum()
+    assert got.dtype == np.float64 and np.array_equal(got, want.reshape(rows * cols, n * n))
+
+
+def test_torch_subpel_ssds_equal_numpys(torch_search):
+    rng = np.random.default_rng(5)
+    phases = rng.integers(0, 256, (96, 128), dtype=np.uint8)
+    whole = rng.integers(0, 256, (32, 48), dtype=np.int32)
+    index = rng.integers(200, 96 * 128 - 200, (32, 48)).astype(np.int32)
+    shifts = (0, -129, -1, 1, 128)
+    want = hybrid._NumpySSD(phases, whole, 16)(index, shifts)
+    got = hybrid._TorchSSD(phases, whole, 16, torch_search)(index, shifts)
+    assert want.shape == (5, 2, 3) and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("shift", [(3, -5), (-16, 16)])
+def test_torch_integer_search_covers_the_whole_range(shift, torch_search):
+    p = hybrid._validated(hybrid.PARAMS)
+    texture = np.clip(_texture(160, 192, 3), 0, 255).astype(np.uint8)
+    ref_y, (dy, dx) = texture[32:128, 32:160], shift
+    cur = texture[32 + dy : 128 + dy, 32 + dx : 160 + dx]
+    cfg = hybrid._config(p, (1, *ref_y.shape), 0.5, 1)
+    ref = hybrid._reference(ref_y, np.full((2, 48, 64), 128, np.uint8), cfg)
+    mv = hybrid._integer_search(cur, ref.padded, cfg, 1.0, torch_search)
+    assert (mv[1:5, 1:7] == np.array(shift) * cfg.subpel).all()  # blocks whose match lies inside the reference
+
+
+def test_hybrid_on_torch_rebuilds_exactly_and_codes_like_the_numpy_search(torch_search, monkeypatch):
+    """On a CUDA job only the search's SSDs move to torch (exact, and over the whole range): the decoder, numpy on
+    every device, rebuilds the encoder's references bit for bit, and rate and quality stay close to the CPU's."""
+    y, u, v = _clip(9, 48, 64)
+    searched = []
+    real = hybrid._torch_window_costs
+    monkeypatch.setattr(hybrid, "_torch_window_costs", lambda *args: searched.append(1) or real(*args))
+    _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, 0.6)
+    assert searched  # the torch search ran
+    on_torch = hybrid.encode(y, u, v, 30.0, 0.6)
+    monkeypatch.setattr(hybrid, "_search_device", lambda: None)
+    on_numpy = hybrid.encode(y, u, v, 30.0, 0.6)
+    psnr_torch, psnr_numpy = (_psnr(hybrid.decode(bits)[0], y) for bits in (on_torch, on_numpy))
+    assert abs(len(on_torch) / len(on_numpy) - 1) < 0.05 and abs(psnr_torch - psnr_numpy) < 0.2

@@ -37,6 +37,12 @@ blocks whose coefficients are not worth their bits are zeroed. Reconstruction is
 (integer inverse transform, intra prediction, interpolation, OBMC and deblocking filter), so the
 encoder's reference equals the decoder's output bit for bit.
 
+On a CUDA job (the lab sets `DEVICE` to "cuda") the motion search's SSDs are computed by torch on the
+GPU in integers: the integer search covers the whole range for every block at once, and sub-pel
+refinement samples the same phases. Every decision is then taken in numpy as on the CPU, and
+reconstruction is numpy on every device, so any decoder rebuilds the encoder's reference exactly; the
+bytes may differ from a CPU encode's where the exact SSDs or the wider search choose another vector.
+
 Entropy coding is a context-adaptive binary range coder (CABAC-like: significance map with last
 flags, level bins with context from the block's levels so far, neighbour-conditioned mode,
 reference, direction, intra-mode, vector, partition, transform-size and coded-block flags; the small
@@ -93,6 +99,7 @@ PARAMS = {
 
 MAGIC = b"AIVH"
 VERSION = 3
+DEVICE = "cpu"  # the job's device, "cpu" or "cuda": the lab sets it after importing the module, before any call
 _HEADER = struct.Struct("<4sBIHHBBBBBBBBHHHHHBBBBBBBBI")
 _LEN = struct.Struct("<I")
 _INTERP = ("sixtap", "bilinear")
@@ -1267,18 +1274,23 @@ def _reconstruct(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg:
 # encoder decisions
 
 
-def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: float) -> np.ndarray:
-    """Rate-constrained integer search: vectors [rows, cols, 2] in 1/subpel pel. Every block is searched
-    within +-_NARROW_REACH pels; a block whose best vector lies on that window's edge, or next to a block
-    whose vector lies beyond it, is searched again over the whole range (until no more are)."""
+def _integer_search(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, lam: float, device=None) -> np.ndarray:
+    """Rate-constrained integer search: vectors [rows, cols, 2] in 1/subpel pel. On a torch `device`, every block
+    over the whole range (`_torch_window_costs`). Otherwise every block is searched within +-_NARROW_REACH pels;
+    a block whose best vector lies on that window's edge, or next to a block whose vector lies beyond it, is
+    searched again over the whole range (until no more are)."""
     rows, cols = cfg.grid
     r, s = cfg.search, cfg.subpel
     reach = 2 * r * s  # the largest |offset - predictor|: predictors are chosen offsets' medians
     bits = _mv_bits(np.arange(-reach, reach + 1))  # bits[reach + d] = _mv_bits(d)
-    narrow = min(r, _NARROW_REACH)
     every = np.arange(rows * cols)
-    costs = _window_costs(cur, ref_padded, cfg, narrow, every)
     chosen, pred = np.zeros((rows * cols, 2), np.int64), np.zeros((rows * cols, 2), np.int64)
+    if device is not None:
+        costs = _torch_window_costs(cur, ref_padded, cfg, device)
+        _rate_choice(costs, np.arange(-r, r + 1) * s, bits, lam, chosen, pred, every, (rows, cols))
+        return chosen.reshape(rows, cols, 2)
+    narrow = min(r, _NARROW_REACH)
+    costs = _window_costs(cur, ref_padded, cfg, narrow, every)
     _rate_choice(costs.reshape(rows * cols, -1), np.arange(-narrow, narrow + 1) * s, bits, lam, chosen, pred, every, (rows, cols))
     if narrow < r:
         n, inner = 2 * r + 1, slice(r - narrow, r + narrow + 1)
@@ -1368,39 +1380,108 @@ def _block_sum(err: np.ndarray, b: int) -> np.ndarray:
 
 def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """Best vector per macroblock against one reference and its cost (SSD + lam * vector bits):
-    integer search (`_integer_search`), then half- and quarter-pel refinement of every block at once."""
-    mv = _integer_search(cur.astype(np.uint8), ref.padded, cfg, lam)
+    integer search (`_integer_search`), then half- and quarter-pel refinement of every block at once
+    (the SSDs on the torch device of `_search_device`, where there is one)."""
+    device = _search_device()
+    mv = _integer_search(cur.astype(np.uint8), ref.padded, cfg, lam, device)
     pred_mv = _predictors(mv, np.ones(mv.shape[:2], bool))
     hp, wp = cur.shape
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
-    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]  # uint8 phases: bytes
-
+    row = ref.phases.shape[1]
     at_zero = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))
+    whole = cur.astype(np.int32)  # whole pel values: integer SSDs equal the float ones
+    ssds = _NumpySSD(ref.phases, whole, cfg.block) if device is None else _TorchSSD(ref.phases, whole, cfg.block, device)
 
     def centred(centre: np.ndarray) -> np.ndarray:
         """The sample indices of every block displaced by its vector `centre` (indices are linear in the vector)."""
         return at_zero + _spread(centre[..., 0] * row + centre[..., 1], cfg.block).astype(at_zero.dtype)
 
-    whole = cur.astype(np.int32)  # whole pel values: integer SSDs equal the float ones
+    def rate(cand: np.ndarray) -> np.ndarray:
+        return lam * _mv_bits(cand - pred_mv).sum(-1)
 
-    def cost_of(index: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        err = np.subtract(np.take(flat, index), whole, dtype=np.int32)
-        return _block_sum(err * err, cfg.block) + lam * _mv_bits(cand - pred_mv).sum(-1)
-
-    best_cost = cost_of(centred(mv), mv)
+    best_cost = ssds(centred(mv), (0,))[0] + rate(mv)
     step = cfg.subpel // 2
     while step >= 1:
-        centre, index = mv, centred(mv)
-        for dy in (-step, 0, step):
-            for dx in (-step, 0, step):
-                if dy or dx:
-                    cand = centre + np.array([dy, dx])
-                    cost = cost_of(index + (dy * row + dx), cand)
-                    better = cost < best_cost
-                    best_cost = np.where(better, cost, best_cost)
-                    mv = np.where(better[..., None], cand, mv)
+        centre, around = mv, [(dy, dx) for dy in (-step, 0, step) for dx in (-step, 0, step) if dy or dx]
+        distortion = ssds(centred(mv), [dy * row + dx for dy, dx in around])
+        for (dy, dx), d in zip(around, distortion):
+            cand = centre + np.array([dy, dx])
+            cost = d + rate(cand)
+            better = cost < best_cost
+            best_cost = np.where(better, cost, best_cost)
+            mv = np.where(better[..., None], cand, mv)
         step //= 2
     return mv, best_cost
+
+
+class _NumpySSD:
+    """Block SSDs of a plane `whole` (int32 [Hp, Wp]) against the interleaved phases `phases` sampled at an index field."""
+
+    def __init__(self, phases: np.ndarray, whole: np.ndarray, block: int) -> None:
+        self.flat, self.whole, self.block = phases.reshape(-1), whole, block  # uint8 phases: bytes
+
+    def __call__(self, index: np.ndarray, shifts) -> np.ndarray:
+        """SSDs [len(shifts), rows, cols] of the blocks sampled at `index` + each shift (of the flat index)."""
+        out = []
+        for shift in shifts:
+            err = np.subtract(np.take(self.flat, index + shift if shift else index), self.whole, dtype=np.int32)
+            out.append(_block_sum(err * err, self.block))
+        return np.stack(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# motion search on a CUDA job: torch, in integers (every SSD exact, so decisions do not depend on
+# summation order); reconstruction stays numpy on every device, so the decoder (numpy) reproduces
+# the encoder's reference whichever device either ran on
+
+_TORCH_CHUNK = 1 << 25  # candidate pixel differences per batch on the device (128 MiB of int32)
+
+
+def _search_device():
+    """The torch device motion search runs on: CUDA on a CUDA job (`DEVICE`), else None (numpy and OpenCV)."""
+    if DEVICE != "cuda":
+        return None
+    import torch
+
+    return torch.device("cuda")
+
+
+def _torch_window_costs(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, device) -> np.ndarray:
+    """SSDs [rows*cols, n*n] (n = 2*search+1; float64, exact) of every macroblock of `cur` at every integer vector
+    within the search range of the padded reference, computed on the torch `device` in integers."""
+    import torch
+
+    rows, cols = cfg.grid
+    b, r, pad = cfg.block, cfg.search, cfg.pad
+    n, side = 2 * r + 1, b + 2 * r
+    ref = torch.from_numpy(np.ascontiguousarray(ref_padded)).to(device, torch.int32)[pad - r :, pad - r :]
+    windows = ref.unfold(0, side, b).unfold(1, side, b)[:rows, :cols].reshape(rows * cols, side, side)
+    blocks = torch.from_numpy(np.ascontiguousarray(cur)).to(device, torch.int32)
+    blocks = blocks.reshape(rows, b, cols, b).transpose(1, 2).reshape(rows * cols, 1, 1, b, b)
+    candidates = windows.unfold(1, b, 1).unfold(2, b, 1)  # [N, n, n, b, b]: the block at every vector
+    per = max(1, _TORCH_CHUNK // (n * n * b * b))
+    costs = torch.cat([((candidates[k : k + per] - blocks[k : k + per]) ** 2).sum((-2, -1)) for k in range(0, rows * cols, per)])
+    return costs.reshape(rows * cols, n * n).cpu().numpy().astype(np.float64)
+
+
+class _TorchSSD:
+    """`_NumpySSD` on a torch device: the phases and the plane are copied there once."""
+
+    def __init__(self, phases: np.ndarray, whole: np.ndarray, block: int, device) -> None:
+        import torch
+
+        self.torch, self.device, self.block = torch, device, block
+        self.flat = torch.from_numpy(np.ascontiguousarray(phases).reshape(-1)).to(device)
+        self.whole = torch.from_numpy(whole).to(device)
+
+    def __call__(self, index: np.ndarray, shifts) -> np.ndarray:
+        """SSDs [len(shifts), rows, cols] of the blocks sampled at `index` + each shift, exact in integers."""
+        torch, b = self.torch, self.block
+        at = torch.from_numpy(index.astype(np.int64)).to(self.device)
+        moved = at[None] + torch.tensor(list(shifts), dtype=torch.int64, device=self.device)[:, None, None]
+        err = torch.take(self.flat, moved).to(torch.int32) - self.whole
+        k, (h, w) = len(shifts), index.shape
+        return (err * err).reshape(k, h // b, b, w // b, b).sum((2, 4)).cpu().numpy()
 
 
 def _transform_mb(residual_y: np.ndarray, residual_uv: np.ndarray, cfg: _Config) -> tuple[np.ndarray, np.ndarray]:
