@@ -464,12 +464,14 @@ def test_torch_search_costs_are_the_exact_ssds(block, search, shape, torch_searc
 def test_torch_subpel_ssds_equal_numpys(torch_search):
     rng = np.random.default_rng(5)
     phases = rng.integers(0, 256, (96, 128), dtype=np.uint8)
-    whole = rng.integers(0, 256, (32, 48), dtype=np.int32)
-    index = rng.integers(200, 96 * 128 - 200, (32, 48)).astype(np.int32)
-    shifts = (0, -129, -1, 1, 128)
-    want = hybrid._NumpySSD(phases, whole, 16)(index, shifts)
-    got = hybrid._TorchSSD(phases, whole, 16, torch_search)(index, shifts)
-    assert want.shape == (5, 2, 3) and np.array_equal(got, want)
+    target = rng.integers(0, 256, (6, 8, 8), dtype=np.int32)
+    base = rng.integers(200, 96 * 128 - 200, (6, 8, 8)).astype(np.int32)
+    offsets = rng.integers(-150, 150, (5, 6))
+    want = hybrid._NumpySSD(phases, base, target)(offsets)
+    got = hybrid._TorchSSD(phases, base, target, torch_search)(offsets)
+    moved = base[None] + offsets[:, :, None, None]
+    exact = ((phases.reshape(-1)[moved].astype(np.int64) - target) ** 2).sum((-2, -1))
+    assert want.shape == (5, 6) and np.array_equal(want, exact) and np.array_equal(got, exact)
 
 
 @pytest.mark.parametrize("shift", [(3, -5), (-16, 16)])

@@ -417,7 +417,7 @@ def _load_codec(workdir: str):
     return module
 
 
-def _start_cuda() -> str | None:
+def _start_cuda(memory_limit: str) -> str | None:
     """Import torch and create its CUDA context, so neither counts as codec time; why not, if it cannot."""
     try:
         import torch
@@ -426,7 +426,13 @@ def _start_cuda() -> str | None:
             return f"this job's device is cuda, but torch {torch.__version__} finds no CUDA device"
         torch.zeros(1, device="cuda")
     except Exception as exc:  # noqa: BLE001 - whatever stops CUDA is the job's failure, said in words
-        return f"this job's device is cuda, but CUDA could not start: {type(exc).__name__}: {exc}"
+        hint = ""
+        if "RLIMIT_AS" in memory_limit:
+            hint = (
+                f" (the memory limit is {memory_limit}: CUDA reserves far more address space than it uses, "
+                "so it needs a per-run cgroup, i.e. a root lab on cgroup v2, or a larger memory limit)"
+            )
+        return f"this job's device is cuda, but CUDA could not start: {type(exc).__name__}: {exc}{hint}"
     return None
 
 
@@ -481,7 +487,7 @@ def main() -> int:
             bitstream = f.read()
     device = cfg.get("device", "cpu")
     if device == "cuda":
-        problem = _start_cuda()
+        problem = _start_cuda(cfg["memory_limit"])
         if problem:
             _report(status_fd, problem)
             return FAILED

@@ -1389,24 +1389,20 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     ys, xs = np.arange(hp, dtype=np.int32)[:, None], np.arange(wp, dtype=np.int32)[None, :]
     row = ref.phases.shape[1]
     at_zero = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))
-    whole = cur.astype(np.int32)  # whole pel values: integer SSDs equal the float ones
-    ssds = _NumpySSD(ref.phases, whole, cfg.block) if device is None else _TorchSSD(ref.phases, whole, cfg.block, device)
-
-    def centred(centre: np.ndarray) -> np.ndarray:
-        """The sample indices of every block displaced by its vector `centre` (indices are linear in the vector)."""
-        return at_zero + _spread(centre[..., 0] * row + centre[..., 1], cfg.block).astype(at_zero.dtype)
+    # whole pel values: integer SSDs equal the float ones
+    ssds = _ssds(ref.phases, _as_blocks(at_zero, cfg.block), _as_blocks(cur.astype(np.int32), cfg.block), device)
 
     def rate(cand: np.ndarray) -> np.ndarray:
         return lam * _mv_bits(cand - pred_mv).sum(-1)
 
-    best_cost = ssds(centred(mv), (0,))[0] + rate(mv)
+    best_cost = ssds(_flat_offsets(mv, row)[None])[0].reshape(mv.shape[:2]) + rate(mv)
     step = cfg.subpel // 2
     while step >= 1:
-        centre, around = mv, [(dy, dx) for dy in (-step, 0, step) for dx in (-step, 0, step) if dy or dx]
-        distortion = ssds(centred(mv), [dy * row + dx for dy, dx in around])
-        for (dy, dx), d in zip(around, distortion):
-            cand = centre + np.array([dy, dx])
-            cost = d + rate(cand)
+        centre, around = mv, [np.array([dy, dx]) for dy in (-step, 0, step) for dx in (-step, 0, step) if dy or dx]
+        distortion = ssds(np.stack([_flat_offsets(centre + d, row) for d in around]))
+        for d, ssd in zip(around, distortion):
+            cand = centre + d
+            cost = ssd.reshape(mv.shape[:2]) + rate(cand)
             better = cost < best_cost
             best_cost = np.where(better, cost, best_cost)
             mv = np.where(better[..., None], cand, mv)
@@ -1414,19 +1410,36 @@ def _motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float) -> tuple
     return mv, best_cost
 
 
+def _as_blocks(plane: np.ndarray, b: int) -> np.ndarray:
+    """A plane [rows*b, cols*b] as its blocks in raster order [rows*cols, b, b]."""
+    h, w = plane.shape
+    return plane.reshape(h // b, b, w // b, b).swapaxes(1, 2).reshape(-1, b, b)
+
+
+def _flat_offsets(vectors: np.ndarray, row: int) -> np.ndarray:
+    """Vectors [..., 2] in 1/subpel pel as offsets of a flat index into interleaved phases whose rows hold `row` samples."""
+    return (vectors[..., 0] * row + vectors[..., 1]).reshape(-1)
+
+
+def _ssds(phases: np.ndarray, base: np.ndarray, target: np.ndarray, device) -> "_NumpySSD | _TorchSSD":
+    """The SSD sampler of `target` blocks against `phases` at `base` (see `_NumpySSD`), on the torch `device` if any."""
+    return _NumpySSD(phases, base, target) if device is None else _TorchSSD(phases, base, target, device)
+
+
 class _NumpySSD:
-    """Block SSDs of a plane `whole` (int32 [Hp, Wp]) against the interleaved phases `phases` sampled at an index field."""
+    """SSDs of the blocks `target` (int32 [n, h, w]) against interleaved phases sampled at `base` (flat indices
+    [n, h, w]) moved by an offset per block."""
 
-    def __init__(self, phases: np.ndarray, whole: np.ndarray, block: int) -> None:
-        self.flat, self.whole, self.block = phases.reshape(-1), whole, block  # uint8 phases: bytes
+    def __init__(self, phases: np.ndarray, base: np.ndarray, target: np.ndarray) -> None:
+        self.flat, self.base, self.target = phases.reshape(-1), base, target  # uint8 phases: bytes
 
-    def __call__(self, index: np.ndarray, shifts) -> np.ndarray:
-        """SSDs [len(shifts), rows, cols] of the blocks sampled at `index` + each shift (of the flat index)."""
-        out = []
-        for shift in shifts:
-            err = np.subtract(np.take(self.flat, index + shift if shift else index), self.whole, dtype=np.int32)
-            out.append(_block_sum(err * err, self.block))
-        return np.stack(out)
+    def __call__(self, offsets: np.ndarray) -> np.ndarray:
+        """SSDs [k, n] (int64) at the flat offsets [k, n] (at most b*b * 255^2 per block: no int32 overflow)."""
+        out = np.empty(offsets.shape, np.int64)
+        for k, offset in enumerate(offsets):
+            err = np.subtract(np.take(self.flat, self.base + offset.astype(self.base.dtype)[:, None, None]), self.target, dtype=np.int32)
+            out[k] = np.einsum("nij,nij->n", err, err)
+        return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1460,28 +1473,31 @@ def _torch_window_costs(cur: np.ndarray, ref_padded: np.ndarray, cfg: _Config, d
     blocks = blocks.reshape(rows, b, cols, b).transpose(1, 2).reshape(rows * cols, 1, 1, b, b)
     candidates = windows.unfold(1, b, 1).unfold(2, b, 1)  # [N, n, n, b, b]: the block at every vector
     per = max(1, _TORCH_CHUNK // (n * n * b * b))
-    costs = torch.cat([((candidates[k : k + per] - blocks[k : k + per]) ** 2).sum((-2, -1)) for k in range(0, rows * cols, per)])
-    return costs.reshape(rows * cols, n * n).cpu().numpy().astype(np.float64)
+    costs = []
+    for k in range(0, rows * cols, per):
+        err = candidates[k : k + per] - blocks[k : k + per]
+        costs.append((err * err).sum((-2, -1)))  # products, not powers: no kernel compiled at run time
+    return torch.cat(costs).reshape(rows * cols, n * n).cpu().numpy().astype(np.float64)
 
 
 class _TorchSSD:
-    """`_NumpySSD` on a torch device: the phases and the plane are copied there once."""
+    """`_NumpySSD` on a torch device: the phases, indices and blocks are copied there once, and every offset's
+    SSDs are computed in one batch, exactly (integers)."""
 
-    def __init__(self, phases: np.ndarray, whole: np.ndarray, block: int, device) -> None:
+    def __init__(self, phases: np.ndarray, base: np.ndarray, target: np.ndarray, device) -> None:
         import torch
 
-        self.torch, self.device, self.block = torch, device, block
+        self.torch, self.device = torch, device
         self.flat = torch.from_numpy(np.ascontiguousarray(phases).reshape(-1)).to(device)
-        self.whole = torch.from_numpy(whole).to(device)
+        self.base = torch.from_numpy(np.ascontiguousarray(base, np.int64)).to(device)
+        self.target = torch.from_numpy(np.ascontiguousarray(target, np.int32)).to(device)
 
-    def __call__(self, index: np.ndarray, shifts) -> np.ndarray:
-        """SSDs [len(shifts), rows, cols] of the blocks sampled at `index` + each shift, exact in integers."""
-        torch, b = self.torch, self.block
-        at = torch.from_numpy(index.astype(np.int64)).to(self.device)
-        moved = at[None] + torch.tensor(list(shifts), dtype=torch.int64, device=self.device)[:, None, None]
-        err = torch.take(self.flat, moved).to(torch.int32) - self.whole
-        k, (h, w) = len(shifts), index.shape
-        return (err * err).reshape(k, h // b, b, w // b, b).sum((2, 4)).cpu().numpy()
+    def __call__(self, offsets: np.ndarray) -> np.ndarray:
+        """SSDs [k, n] (int64) at the flat offsets [k, n]."""
+        torch = self.torch
+        moved = self.base[None] + torch.from_numpy(np.ascontiguousarray(offsets, np.int64)).to(self.device)[:, :, None, None]
+        err = torch.take(self.flat, moved).to(torch.int32) - self.target
+        return (err * err).sum((-2, -1)).cpu().numpy()
 
 
 def _transform_mb(residual_y: np.ndarray, residual_uv: np.ndarray, cfg: _Config) -> tuple[np.ndarray, np.ndarray]:
@@ -1708,48 +1724,45 @@ def _partition_motion(cur: np.ndarray, ref: _Reference, cfg: _Config, lam: float
     target = cur[ys, xs].astype(np.int32)  # whole pel values: integer SSDs equal the float ones
     centre = np.repeat(mv.reshape(-1, 2)[chosen], 4, 0)
     bound = cfg.search * s + s  # what the decoder accepts
-    flat, row = ref.phases.reshape(-1), ref.phases.shape[1]  # uint8 phases: bytes
+    row = ref.phases.shape[1]
     base = _luma_index(ref.phases, cfg, ys, xs, np.int32(0), np.int32(0))  # the sub-blocks' samples at vector 0
+    ssds = _ssds(ref.phases, base, target, _search_device())
 
-    def costs(cand: np.ndarray, kinds) -> dict:
-        """Per sub-block, the cost of its group's vector in each partition of `kinds` (halves: both sub-blocks' SSD)."""
-        offset = (cand[:, 0] * row + cand[:, 1]).astype(base.dtype)
-        err = np.subtract(np.take(flat, base + offset[:, None, None]), target, dtype=np.int32)
-        d = np.einsum("nij,nij->n", err, err)  # SSD per sub-block (at most 64 * 255^2: no overflow)
+    def costs(cand: np.ndarray, d: np.ndarray, kinds) -> dict:
+        """Per sub-block, the cost of its group's vector `cand` in each partition of `kinds` from the sub-blocks'
+        SSDs `d` (halves: both sub-blocks' SSD)."""
         rate = lam * _mv_bits(cand - centre).sum(-1)
         by_mb = d.reshape(-1, 4)
         return {kind: (d if kind == 1 else (by_mb + by_mb[:, _PARTNER[kind]]).reshape(-1)) + rate for kind in kinds}
 
     best = {kind: centre for kind in _PARTNER}
-    best_cost = costs(centre, _PARTNER)
+    best_cost = costs(centre, ssds(_flat_offsets(centre, row)[None])[0], _PARTNER)
 
-    def keep(cand: np.ndarray, kinds) -> None:
-        cost = costs(cand, kinds)
-        inside = (np.abs(cand) <= bound).all(-1)
-        for kind in kinds:
-            better = (cost[kind] < best_cost[kind]) & inside
-            best_cost[kind] = np.where(better, cost[kind], best_cost[kind])
-            best[kind] = np.where(better[:, None], cand, best[kind])
+    def keep(candidates: list[np.ndarray], kinds) -> None:
+        """Keep each of the `candidates` (vectors [n, 2] per sub-block, SSDs computed in one batch), in order."""
+        for cand, d in zip(candidates, ssds(np.stack([_flat_offsets(c, row) for c in candidates]))):
+            cost = costs(cand, d, kinds)
+            inside = (np.abs(cand) <= bound).all(-1)
+            for kind in kinds:
+                better = (cost[kind] < best_cost[kind]) & inside
+                best_cost[kind] = np.where(better, cost[kind], best_cost[kind])
+                best[kind] = np.where(better[:, None], cand, best[kind])
 
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            if dy or dx:
-                keep(centre + np.array([dy * s, dx * s]), _PARTNER)
     around = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    for neighbour in (around[1:-1, :-2], around[1:-1, 2:], around[:-2, 1:-1], around[2:, 1:-1]):  # left, right, top, bottom
-        keep(np.repeat(neighbour.reshape(-1, 2)[chosen], 4, 0), _PARTNER)
+    neighbours = (around[1:-1, :-2], around[1:-1, 2:], around[:-2, 1:-1], around[2:, 1:-1])  # left, right, top, bottom
+    keep(
+        [centre + np.array([dy * s, dx * s]) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1) if dy or dx]
+        + [np.repeat(n.reshape(-1, 2)[chosen], 4, 0) for n in neighbours],
+        _PARTNER,
+    )
     step = s // 2
     while step >= 1:
         start = best[1]
-        for dy in (-step, 0, step):
-            for dx in (-step, 0, step):
-                if dy or dx:
-                    keep(start + np.array([dy, dx]), (1,))
+        keep([start + np.array([dy, dx]) for dy in (-step, 0, step) for dx in (-step, 0, step) if dy or dx], (1,))
         step //= 2
     quads = best[1].reshape(-1, 4, 2)
     for kind, pairs in ((2, ((0, 0, 2, 2), (1, 1, 3, 3))), (3, ((0, 1, 0, 1), (2, 3, 2, 3)))):
-        for members in pairs:
-            keep(quads[:, members].reshape(-1, 2), (kind,))
+        keep([quads[:, members].reshape(-1, 2) for members in pairs], (kind,))
     found = {}
     for kind in _PARTNER:
         subs = np.repeat(mv.reshape(-1, 1, 2), 4, 1)
