@@ -180,6 +180,27 @@ def test_hybrid_weights_its_references_on_a_fade_and_rebuilds_them_exactly(param
     assert _psnr(y, hybrid.decode(weighted)[0]) > _psnr(y, hybrid.decode(plain)[0])
 
 
+def test_hybrid_adaptive_quantisation_refines_flat_blocks_and_rebuilds_them_exactly(params, monkeypatch):
+    y, u, v = _clip(9, 48, 64)
+    y[:, :, :32] = 90  # the left half flat, the right half textured
+    params["aq_strength"] = 1.0
+    offsets = []
+    real = hybrid._ac_frame
+
+    def spy(coder, ctx, cfg, frame, nrefs):
+        if coder.encoding:
+            offsets.append(frame.dq.copy())
+        return real(coder, ctx, cfg, frame, nrefs)
+
+    monkeypatch.setattr(hybrid, "_ac_frame", spy)
+    _assert_decoder_rebuilds_the_encoders_references(monkeypatch, y, u, v, 0.5)
+    assert all((dq[:, :2] < 0).all() and (dq[:, 2:] > 0).all() for dq in offsets)  # finer steps where it is flat
+    params["aq_strength"] = 0.0
+    plain = hybrid.encode(y, u, v, 30.0, 0.5)
+    params["aq_strength"] = 1.0
+    assert len(hybrid.encode(y, u, v, 30.0, 0.5)) != len(plain)
+
+
 def test_hybrid_weights_no_reference_of_a_steady_clip(monkeypatch, moving):
     weights = []
     real = hybrid._code_weights
@@ -289,6 +310,7 @@ ALTERNATIVES = {
     "sub_search": ({}, {"sub_search": 8}),
     "transform_split": ({}, {"transform_split": False}),
     "weighted_pred": ({}, {"weighted_pred": False}),
+    "aq_strength": ({}, {"aq_strength": 1.0}),
 }
 
 

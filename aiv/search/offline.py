@@ -108,6 +108,9 @@ GENES: dict[str, Gene] = {
     "weighted_pred": _choice(
         (True, False), "a weighted reference follows fades and lighting changes that motion cannot"
     ),
+    "aq_strength": _step(
+        0.0, 2.0, 0.5, "adaptive quantisation moves bits from busy blocks to flat ones, where errors are seen"
+    ),
 }
 
 

@@ -33,7 +33,10 @@ orthonormal DCT and quantised with a dead zone (optionally followed by RDOQ: a r
 decision per level and on dropping each block's trailing levels, under a rate model that also counts
 the significance flags of the zeros ahead of a block's last level) and a step that falls
 exponentially with `quality`; transform
-blocks whose coefficients are not worth their bits are zeroed. Reconstruction is integer-exact
+blocks whose coefficients are not worth their bits are zeroed. Adaptive quantisation (`aq_strength`)
+scales a macroblock's steps by 2^(dq/6), dq from its luma variance against the frame's (finer where
+flat), and weighs its decisions with the lam of its own step; a macroblock with levels codes the change
+of dq from the last such macroblock. Reconstruction is integer-exact
 (integer inverse transform, intra prediction, interpolation, OBMC and deblocking filter), so the
 encoder's reference equals the decoder's output bit for bit.
 
@@ -94,13 +97,14 @@ PARAMS = {
     "sub_search": 1,  # integer search reach (luma pels) of the sub-block vectors around their macroblock's vector, 1..8
     "transform_split": True,  # per inter macroblock, a rate-distortion choice of a luma DCT of transform_size / 2 (off at size 4)
     "weighted_pred": True,  # per inter frame and reference, a luma and a chroma weight and offset (fades), kept where they match it clearly better
+    "aq_strength": 0.0,  # adaptive quantisation: a macroblock's steps scale by 2^(dq/6), dq = strength * (log2 of its luma variance - the frame's mean), within +-6; 0 (off)..3
 }
 # --- end parameters ---
 
 MAGIC = b"AIVH"
-VERSION = 3
+VERSION = 4
 DEVICE = "cpu"  # the job's device, "cpu" or "cuda": the lab sets it after importing the module, before any call
-_HEADER = struct.Struct("<4sBIHHBBBBBBBBHHHHHBBBBBBBBI")
+_HEADER = struct.Struct("<4sBIHHBBBBBBBBHHHHHBBBBBBBBBI")
 _LEN = struct.Struct("<I")
 _INTERP = ("sixtap", "bilinear")
 _SKIP, _INTER, _INTRA = 0, 1, 2
@@ -122,6 +126,8 @@ _LEVEL_BITS = 2.0
 _RDOQ_TAIL = 3  # how many times RDOQ tests dropping a block's last nonzero level
 _SPLIT_MIN_BITS = 8.0  # the fewest bits a split's partition flags and extra vectors take (for early termination)
 _NARROW_REACH = 8  # pels: the integer search tries this window first (32 pixels wide: OpenCV matches 16x16 blocks in it fastest)
+_DQ_MAX = 6  # the largest step offset of a macroblock (adaptive quantisation): steps scale by 2^(dq/6), at most 2x either way
+_DQ_SCALE = np.array([round(65536 * 2 ** (d / 6)) for d in range(-_DQ_MAX, _DQ_MAX + 1)], np.int64)  # 2^(dq/6) in 1/65536
 _SPLIT_B_MIN_COST = 24.0  # B macroblocks whose best one-vector cost is below this many lambdas times their B level squared are not split
 
 
@@ -153,6 +159,7 @@ class _Config:
     arith_shift: int
     partitions: int  # 1: inter macroblocks may be split into four sub-blocks with their own vectors
     tsplit: int  # 1: inter macroblocks may code luma with a transform of half the size
+    aq: int  # 1: each macroblock with levels codes a step offset (adaptive quantisation)
     keys: int  # how many key frames (their indices follow the header)
 
     @property
@@ -195,7 +202,7 @@ _PARAM_KEYS = (
     "block_size", "transform_size", "search_range", "subpel", "interp", "obmc", "key_interval", "scenecut", "bframes",
     "refs", "q_min", "q_max", "chroma_q_scale", "key_q_scale", "b_q_scale", "freq_weight", "intra_rounding",
     "inter_rounding", "rdoq", "lambda_scale", "coef_bit_cost", "intra_blocks", "intra_modes", "loop_filter", "lf_alpha",
-    "lf_beta", "lf_tc", "arith_shift", "partitions", "sub_search", "transform_split", "weighted_pred",
+    "lf_beta", "lf_tc", "arith_shift", "partitions", "sub_search", "transform_split", "weighted_pred", "aq_strength",
 )  # fmt: skip
 
 
@@ -244,6 +251,7 @@ def _validated(params: dict) -> dict:
         ("lf_alpha", 0.0, 7.0),
         ("lf_beta", 0.0, 7.0),
         ("lf_tc", 0.0, 7.0),
+        ("aq_strength", 0.0, 3.0),
     ):
         p[key] = _number(params, key, lo, hi)
     if p["q_min"] > p["q_max"]:
@@ -282,6 +290,7 @@ def _config(p: dict, shape: tuple[int, int, int], quality: float, keys: int) -> 
         arith_shift=p["arith_shift"],
         partitions=int(p["partitions"]),
         tsplit=int(p["transform_split"] and p["transform_size"] >= 8),
+        aq=int(p["aq_strength"] > 0),
         keys=keys,
     )
 
@@ -321,6 +330,7 @@ def _unpack_header(data: bytes) -> tuple[_Config, list[int]]:
         and cfg.partitions in (0, 1)
         and cfg.tsplit in (0, 1)
         and (cfg.tsplit == 0 or cfg.tsize >= 8)
+        and cfg.aq in (0, 1)
         and 1 <= cfg.keys <= cfg.frames
     )
     if not ok:
@@ -369,9 +379,27 @@ def _weights(cfg: _Config) -> np.ndarray:
     return 16 + (cfg.weight64 * s * 16) // (64 * 2 * (n - 1))
 
 
-def _steps(cfg: _Config, q16: int) -> np.ndarray:
-    """Quantisation step per coefficient (natural order), float, for the encoder."""
-    return q16 * _weights(cfg) / 256.0
+def _steps(cfg: _Config, q16, lead: int = 1) -> np.ndarray:
+    """Quantisation step per coefficient (natural order), float, for the encoder: [ts*ts] for one q16, or for a
+    q16 per macroblock [N] (adaptive quantisation) [N, 1 (`lead` times), ts*ts], to broadcast over its blocks."""
+    if np.ndim(q16) == 0:
+        return q16 * _weights(cfg) / 256.0
+    return (q16[:, None] * _weights(cfg) / 256.0).reshape(len(q16), *(1,) * lead, -1)
+
+
+def _per_mb(value, lead: int = 1):
+    """A frame's scalar as it is, or a value per macroblock [N] as [N, 1 (`lead` times)], to broadcast over its blocks."""
+    return value if np.ndim(value) == 0 else value.reshape(len(value), *(1,) * lead)
+
+
+def _mb_q16(q16: int, dq: np.ndarray) -> np.ndarray:
+    """Each macroblock's q16 [N] from the frame's and the macroblocks' step offsets `dq` [rows, cols]."""
+    return np.clip((q16 * _DQ_SCALE[dq.reshape(-1) + _DQ_MAX] + (1 << 15)) >> 16, 1, 65535)
+
+
+def _pick(value, index):
+    """A frame's scalar (q16, lam) as it is, or of the blocks `index` from one per block."""
+    return value if np.ndim(value) == 0 else value[index]
 
 
 def _forward(blocks: np.ndarray, ts: int) -> np.ndarray:
@@ -387,11 +415,13 @@ def _quantise(coef: np.ndarray, steps: np.ndarray, rounding: float) -> np.ndarra
     return np.trunc(scaled, out=scaled).astype(np.int64)
 
 
-def _inverse(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
-    """Integer-exact dequantisation and inverse DCT of [N, ts*ts] levels -> [N, ts, ts] int residuals."""
+def _inverse(levels: np.ndarray, cfg: _Config, q16) -> np.ndarray:
+    """Integer-exact dequantisation and inverse DCT of [N, ts*ts] levels -> [N, ts, ts] int residuals
+    (`q16`: one for all, or one per block [N])."""
     ts = cfg.tsize
     dint = _int_dct_matrix(ts)
-    coef = (levels * (q16 * _weights(cfg))).reshape(-1, ts, ts)
+    scale = q16 * _weights(cfg) if np.ndim(q16) == 0 else q16[:, None] * _weights(cfg)
+    coef = (levels * scale).reshape(-1, ts, ts)
     shift = 8 + 2 * _DCT_BITS
     return (dint.T @ coef @ dint + (1 << (shift - 1))) >> shift
 
@@ -439,7 +469,8 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
     if rows.size == 0:
         return levels
     value = out[rows, cols]
-    mag, step = np.abs(value), steps[cols]
+    mag, step = np.abs(value), (steps[cols] if steps.ndim == 1 else steps[rows, cols])
+    lam = lam if np.ndim(lam) == 0 else lam[rows]
     target, step2 = np.abs(coef.reshape(-1, n)[rows, cols]) / step, step * step
     saved = np.where(mag > 1, _LEVEL_BITS * np.log2(np.maximum(mag, 2) / np.maximum(mag - 1, 1)), per_nonzero - _ZERO_BITS)
     smaller = step2 * (2 * (target - mag) + 1) < lam * saved  # the distortion added by one step down is worth less than its bits
@@ -448,12 +479,13 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
     order, firsts, at_end = _scan_runs(rows[kept], cols[kept], n)
     kept = kept[order]
     rows, cols, target, step2 = rows[kept], cols[kept], target[kept], step2[kept]
+    lam = lam if np.ndim(lam) == 0 else lam[kept]
     mag, scan = mag[kept] - smaller[kept], _scan_rank(n)[cols]
     for _ in range(_RDOQ_TAIL):
         last = scan[at_end]
         before = np.where(at_end > firsts, scan[at_end - 1], -1)
         gain = (2 * target[at_end] - 1) * step2[at_end]
-        drop = (mag[at_end] == 1) & (gain < lam * (per_nonzero + _ZERO_BITS * (last - before - 1)))
+        drop = (mag[at_end] == 1) & (gain < (lam if np.ndim(lam) == 0 else lam[at_end]) * (per_nonzero + _ZERO_BITS * (last - before - 1)))
         out[rows[at_end[drop]], cols[at_end[drop]]] = 0
         more = drop & (at_end > firsts)
         if not more.any():
@@ -462,8 +494,9 @@ def _rdoq(coef: np.ndarray, steps: np.ndarray, levels: np.ndarray, lam: float, p
     return out.reshape(levels.shape)
 
 
-def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: float, per_nonzero: float, rdoq: bool):
-    """Quantise [..., n] coefficients (RDOQ optional), zeroing blocks not worth their bits.
+def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam, per_nonzero: float, rdoq: bool):
+    """Quantise [..., n] coefficients (RDOQ optional), zeroing blocks not worth their bits. `steps` is [n] or
+    broadcasts to the coefficients' shape, `lam` a scalar or broadcasts to the blocks' (adaptive quantisation).
 
     Returns (levels, distortion per block, estimated bits per block). A block that quantises to
     zeros costs its energy and one bit; only the others go through RDOQ and the rate model.
@@ -476,6 +509,10 @@ def _code_blocks(coef: np.ndarray, steps: np.ndarray, rounding: float, lam: floa
     coded = np.flatnonzero(flat_levels.any(-1))
     if coded.size:
         sub_coef, sub = coef.reshape(-1, n)[coded], flat_levels[coded]
+        if steps.ndim > 1:
+            steps = np.broadcast_to(steps, coef.shape).reshape(-1, n)[coded]
+        if np.ndim(lam):
+            lam = np.broadcast_to(lam, coef.shape[:-1]).reshape(-1)[coded]
         if rdoq:
             sub = _rdoq(sub_coef, steps, sub, lam, per_nonzero)
         error = sub_coef - sub * steps
@@ -852,6 +889,13 @@ def _frame_q(cfg: _Config, kind: int, depth: int) -> tuple[int, int]:
     return qy, qc
 
 
+def _mb_q(cfg: _Config, frame: "_Frame") -> tuple:
+    """The luma and chroma q16 the frame's residuals are dequantised with: the frame's two, or with adaptive
+    quantisation one per macroblock [nMB] each."""
+    qy, qc = _frame_q(cfg, frame.kind, frame.depth)
+    return (_mb_q16(qy, frame.dq), _mb_q16(qc, frame.dq)) if cfg.aq else (qy, qc)
+
+
 def _key_frames(y: np.ndarray, key_interval: int, scenecut: float) -> list[int]:
     """Frame 0, each frame `key_interval` after the previous key frame, and scene cuts (encoder only)."""
     t, h, w = y.shape
@@ -997,13 +1041,14 @@ def _chosen(top: np.ndarray, left: np.ndarray, corner: np.ndarray, n: int, modes
     return preds[np.arange(modes.size), np.searchsorted(present, modes)]
 
 
-def _chroma_residual(levels: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
+def _chroma_residual(levels: np.ndarray, cfg: _Config, q16) -> np.ndarray:
     """Inverse-transformed levels [M, kc*kc, ts*ts] of one chroma plane of M macroblocks -> residuals [M, b/2, b/2]."""
     h = cfg.block // 2
-    return _from_tblocks(_inverse(levels.reshape(-1, cfg.tsize**2), cfg, q16), levels.shape[0], 1, h, cfg.tsize).reshape(-1, h, h)
+    each = q16 if np.ndim(q16) == 0 else np.repeat(q16, levels.shape[1])  # `q16` per macroblock: per block
+    return _from_tblocks(_inverse(levels.reshape(-1, cfg.tsize**2), cfg, each), levels.shape[0], 1, h, cfg.tsize).reshape(-1, h, h)
 
 
-def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy: int, qc: int, chooser: "_IntraChooser | None" = None) -> None:
+def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy, qc, chooser: "_IntraChooser | None" = None) -> None:
     """Predict and reconstruct the intra macroblocks of `frame` in place on the int32 planes (the
     inter ones already reconstructed), with the result of raster order, one wave (`_wavefronts`)
     at a time. Luma: each transform block with its own mode (in raster order within
@@ -1025,7 +1070,7 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     flat = np.append(y.ravel(), 128).astype(np.int64)
     around = _neighbour_index(ty * ts, tx * ts, ts, top_right, y.shape)
     inside = _flat_blocks(ty * ts, tx * ts, ts, y.shape[1])
-    residual = _inverse(frame.luma[mb, j], cfg, qy) if chooser is None else None
+    residual = _inverse(frame.luma[mb, j], cfg, _pick(qy, mb)) if chooser is None else None
     for group in _wavefronts(ty, tx, top_right, (frame.imodes.shape[0], frame.imodes.shape[1])):
         gy, gx, gm, gj = ty[group], tx[group], mb[group], j[group]
         neighbours = _split_neighbours(flat[around[group]], ts)
@@ -1033,7 +1078,7 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
             pred, res = _chosen(*neighbours, ts, frame.imodes[gy, gx]), residual[group]
         else:
             pred = chooser.luma(gm, gj, gy, gx, neighbours)
-            res = _inverse(frame.luma[gm, gj], cfg, qy)
+            res = _inverse(frame.luma[gm, gj], cfg, _pick(qy, gm))
         flat[inside[group]] = np.clip(pred + res, 0, 255)
     y[...] = flat[:-1].reshape(y.shape)
     first = frame.imodes[mr * k, mc * k]
@@ -1045,7 +1090,7 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
     around = np.stack([np.where(around == size, 2 * size, around + plane * size) for plane in (0, 1)])
     inside = _flat_blocks(mr * h, mc * h, h, uv.shape[2])
     inside = np.stack([inside, inside + size])
-    residuals = np.stack([_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, qc) for i in (0, 1)]) if chooser is None else None
+    residuals = np.stack([_chroma_residual(frame.chroma[mbs, i * kc2 : (i + 1) * kc2], cfg, _pick(qc, mbs)) for i in (0, 1)]) if chooser is None else None
     for group in _wavefronts(mr, mc, np.ones(mr.size, bool), frame.modes.shape):
         n = group.size
         neighbours = _split_neighbours(flat[around[:, group].reshape(2 * n, -1)], h)
@@ -1056,7 +1101,7 @@ def _intra_pass(y: np.ndarray, uv: np.ndarray, frame: "_Frame", cfg: _Config, qy
             gm = mbs[group]
             chooser.chroma(gm, pred, _block_pixels(mr[group] * h, mc[group] * h, h))
             levels = frame.chroma[gm].reshape(n, 2, kc2, -1).swapaxes(0, 1).reshape(2 * n, kc2, -1)
-            res = _chroma_residual(levels, cfg, qc).reshape(2, n, h, h)
+            res = _chroma_residual(levels, cfg, _pick(qc, np.tile(gm, 2))).reshape(2, n, h, h)
         flat[inside[:, group]] = np.clip(pred + res, 0, 255)
     uv[...] = flat[:-1].reshape(uv.shape)
 
@@ -1099,6 +1144,7 @@ class _Frame:
     sub0: np.ndarray  # [rows, cols, 4, 2] int64 L0 vectors of the sub-blocks (raster order) of split macroblocks
     sub1: np.ndarray  # [rows, cols, 4, 2] int64 L1 vectors
     small: np.ndarray  # [rows, cols] bool: luma in transforms of ts/2, luma[m, j] the four of block j's quadrants
+    dq: np.ndarray  # [rows, cols] int64 step offset of each macroblock (adaptive quantisation; 0 without it)
 
 
 def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
@@ -1110,7 +1156,7 @@ def _empty_frame(cfg: _Config, kind: int, depth: int) -> _Frame:
                   grid.copy(), np.zeros((rows, cols, 2), np.int64), np.zeros((rows, cols, 2), np.int64),
                   np.zeros((rows * cols, k2, n), np.int64), np.zeros((rows * cols, kc2, n), np.int64),
                   grid.copy(), np.zeros((rows, cols, 4, 2), np.int64), np.zeros((rows, cols, 4, 2), np.int64),
-                  np.zeros((rows, cols), bool))
+                  np.zeros((rows, cols), bool), grid.copy())
 
 
 def _per_tblock(values: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
@@ -1119,14 +1165,15 @@ def _per_tblock(values: np.ndarray, rows: int, cols: int, k: int) -> np.ndarray:
     return values.reshape(rows, cols, k, k, *rest).swapaxes(1, 2).reshape(rows * k, cols * k, *rest)
 
 
-def _add_residual(pred: np.ndarray, levels: np.ndarray, cfg: _Config, q16: int, mb: int) -> np.ndarray:
-    """pred [Hp, Wp] int + inverse-transformed levels [nMB, k*k, n] -> clipped int32 plane."""
+def _add_residual(pred: np.ndarray, levels: np.ndarray, cfg: _Config, q16, mb: int) -> np.ndarray:
+    """pred [Hp, Wp] int + inverse-transformed levels [nMB, k*k, n] -> clipped int32 plane (`q16`: the frame's,
+    or one per macroblock [nMB])."""
     ts = cfg.tsize
     rows, cols = pred.shape[0] // mb, pred.shape[1] // mb
     blocks = _to_tblocks(pred, mb, ts).astype(np.int64)
     coded = np.any(levels != 0, axis=-1)
     if coded.any():
-        blocks[coded] += _inverse(levels[coded], cfg, q16)
+        blocks[coded] += _inverse(levels[coded], cfg, q16 if np.ndim(q16) == 0 else q16[np.nonzero(coded)[0]])
     return np.clip(_from_tblocks(blocks, rows, cols, mb, ts), 0, 255).astype(np.int32)
 
 
@@ -1219,7 +1266,7 @@ def _from_quadrants(quads: np.ndarray, ts: int) -> np.ndarray:
     return quads.reshape(*lead, 2, 2, h, h).swapaxes(-3, -2).reshape(*lead, ts, ts)
 
 
-def _add_luma_residual(pred: np.ndarray, levels: np.ndarray, small: np.ndarray, cfg: _Config, q16: int) -> np.ndarray:
+def _add_luma_residual(pred: np.ndarray, levels: np.ndarray, small: np.ndarray, cfg: _Config, q16) -> np.ndarray:
     """`_add_residual` for inter luma, where the `small` macroblocks' levels are transforms of half the size."""
     small = small.reshape(-1)
     y = _add_residual(pred, levels * ~small[:, None, None], cfg, q16, cfg.block)
@@ -1231,7 +1278,8 @@ def _add_luma_residual(pred: np.ndarray, levels: np.ndarray, small: np.ndarray, 
     coded = np.any(quads != 0, -1)
     res = np.zeros((quads.shape[0], ts // 2, ts // 2), np.int64)
     if coded.any():
-        res[coded] = _inverse(quads[coded], half, q16)
+        each = q16 if np.ndim(q16) == 0 else np.repeat(q16[small], 4 * levels.shape[1])[coded]  # per quadrant
+        res[coded] = _inverse(quads[coded], half, each)
     blocks = _to_tblocks(pred, cfg.block, ts).astype(np.int64)
     blocks[small] += _from_quadrants(res.reshape(-1, levels.shape[1], 4, ts // 2, ts // 2), ts)
     rows, cols = pred.shape[0] // cfg.block, pred.shape[1] // cfg.block
@@ -1250,18 +1298,19 @@ def _reconstruct(frame: _Frame, l0: list[_Reference], l1: list[_Reference], cfg:
     rows, cols = cfg.grid
     b, ts = cfg.block, cfg.tsize
     intra = frame.modes == _INTRA
-    qy, qc = _frame_q(cfg, frame.kind, frame.depth)
+    qy, qc = _frame_q(cfg, frame.kind, frame.depth)  # the loop filter's
+    qy_mb, qc_mb = _mb_q(cfg, frame)  # the residuals'
     if frame.kind == _I:
         y = np.zeros((rows * b, cols * b), np.int32)
         uv = np.zeros((2, rows * b // 2, cols * b // 2), np.int32)
     else:
         luma_pred, chroma_pred = _inter_predict(frame, l0, l1, cfg)
         inter_only = (~intra).reshape(-1, 1, 1)
-        y = _add_luma_residual(luma_pred, frame.luma * inter_only, frame.small & ~intra, cfg, qy)
+        y = _add_luma_residual(luma_pred, frame.luma * inter_only, frame.small & ~intra, cfg, qy_mb)
         kc2 = frame.chroma.shape[1] // 2
         chroma = frame.chroma * inter_only
-        uv = np.stack([_add_residual(chroma_pred[i], chroma[:, i * kc2 : (i + 1) * kc2], cfg, qc, b // 2) for i in range(2)])
-    _intra_pass(y, uv, frame, cfg, qy, qc, chooser)
+        uv = np.stack([_add_residual(chroma_pred[i], chroma[:, i * kc2 : (i + 1) * kc2], cfg, qc_mb, b // 2) for i in range(2)])
+    _intra_pass(y, uv, frame, cfg, qy_mb, qc_mb, chooser)
     if cfg.loop_filter:
         k, kc = b // ts, b // 2 // ts
         coded_c = np.any(frame.chroma != 0, -1).reshape(-1, 2, kc * kc).any(1)
@@ -1511,20 +1560,33 @@ def _transform_mb(residual_y: np.ndarray, residual_uv: np.ndarray, cfg: _Config)
 
 @dataclass(frozen=True)
 class _Coding:
-    """How one frame's residuals are quantised and weighed."""
+    """How one frame's residuals are quantised and weighed: one q16 and lam for the frame, or with adaptive
+    quantisation one per macroblock [nMB] each (`at` keeps those of some macroblocks)."""
 
-    qy: int
-    qc: int
-    lam: float
+    qy: int | np.ndarray
+    qc: int | np.ndarray
+    lam: float | np.ndarray
     bit_cost: float
     rdoq: bool
+
+    @property
+    def lam_floor(self) -> float:
+        """The least lam of any macroblock: a lower bound of a cost computed with it holds everywhere."""
+        return float(np.min(self.lam))
+
+    def at(self, mbs: np.ndarray) -> "_Coding":
+        """The coding of the macroblocks `mbs` (raster indices) alone."""
+        if np.ndim(self.lam) == 0:
+            return self
+        return replace(self, qy=self.qy[mbs], qc=self.qc[mbs], lam=self.lam[mbs])
 
 
 def _code_mb(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float):
     """Transform and quantise every macroblock; returns (luma levels, chroma levels, D per MB, bits per MB)."""
     cy, cc = _transform_mb(cur_y - pred_y, cur_uv - pred_uv, cfg)
-    ly, dy, by = _code_blocks(cy, _steps(cfg, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
-    lc, dc, bc = _code_blocks(cc, _steps(cfg, coding.qc), rounding, coding.lam, coding.bit_cost, coding.rdoq)
+    lam = _per_mb(coding.lam)
+    ly, dy, by = _code_blocks(cy, _steps(cfg, coding.qy), rounding, lam, coding.bit_cost, coding.rdoq)
+    lc, dc, bc = _code_blocks(cc, _steps(cfg, coding.qc), rounding, lam, coding.bit_cost, coding.rdoq)
     return ly, lc, dy.sum(-1) + dc.sum(-1), by.sum(-1) + bc.sum(-1)
 
 
@@ -1563,23 +1625,25 @@ def _intra_chooser(cur_y: np.ndarray, cur_uv: np.ndarray, frame: _Frame, cfg: _C
     k = cfg.block // ts
     allowed = _INTRA_MODE_SETS[p["intra_modes"]]
     allowed_modes = np.array(allowed)
-    steps_y, steps_c = _steps(cfg, coding.qy), _steps(cfg, coding.qc)
     kc2 = frame.chroma.shape[1] // 2
 
     def luma(mbs: np.ndarray, js: np.ndarray, ty: np.ndarray, tx: np.ndarray, neighbours: tuple) -> np.ndarray:
         preds = _intra_predictions(*neighbours, ts, allowed)
         coef = _forward(cur_y[_block_pixels(ty * ts, tx * ts, ts)][:, None] - preds, ts)
-        levels, dist, bits = _code_blocks(coef, steps_y, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)
+        lam = _per_mb(_pick(coding.lam, mbs))
+        levels, dist, bits = _code_blocks(coef, _steps(cfg, _pick(coding.qy, mbs)), p["intra_rounding"], lam, coding.bit_cost, coding.rdoq)
         mpm = _most_probable_many(frame.imodes, frame.modes, ty, tx, k)
         mode_bits = np.where(allowed_modes == mpm[:, None], 1.0, 4.0)
-        best = np.argmin(dist + coding.lam * (bits + mode_bits), axis=1)
+        best = np.argmin(dist + lam * (bits + mode_bits), axis=1)
         frame.imodes[ty, tx] = allowed_modes[best]
         frame.luma[mbs, js] = levels[np.arange(best.size), best]
         return preds[np.arange(best.size), best]
 
     def chroma(mbs: np.ndarray, pred: np.ndarray, pixels: tuple) -> None:
         residual = np.concatenate([cur_uv[0][pixels] - pred[0], cur_uv[1][pixels] - pred[1]])
-        levels = _code_blocks(_forward(_stack_tblocks(residual, ts), ts), steps_c, p["intra_rounding"], coding.lam, coding.bit_cost, coding.rdoq)[0]
+        both = np.tile(mbs, 2)  # U blocks, then V blocks
+        levels = _code_blocks(_forward(_stack_tblocks(residual, ts), ts), _steps(cfg, _pick(coding.qc, both)), p["intra_rounding"],
+                              _per_mb(_pick(coding.lam, both)), coding.bit_cost, coding.rdoq)[0]
         frame.chroma[mbs] = levels.reshape(2, mbs.size, kc2, -1).swapaxes(0, 1).reshape(mbs.size, 2 * kc2, -1)
 
     return _IntraChooser(luma, chroma)
@@ -1591,11 +1655,17 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     rows, cols = cfg.grid
     b = cfg.block
     qy, qc = _frame_q(cfg, entry.kind, entry.depth)
-    coding = _Coding(qy, qc, p["lambda_scale"] * (qy / 16.0) ** 2, p["coef_bit_cost"], p["rdoq"])
-    lam = coding.lam
+    lam = p["lambda_scale"] * (qy / 16.0) ** 2  # the frame's: the motion search's, and every macroblock's without AQ
+    frame = _empty_frame(cfg, entry.kind, entry.depth)
+    if cfg.aq:
+        frame.dq[:] = _aq_offsets(cur_y8, b, p["aq_strength"])
+        qy_mb, qc_mb = _mb_q(cfg, frame)
+        coding = _Coding(qy_mb, qc_mb, p["lambda_scale"] * (qy_mb / 16.0) ** 2, p["coef_bit_cost"], p["rdoq"])
+    else:
+        coding = _Coding(qy, qc, lam, p["coef_bit_cost"], p["rdoq"])
+    lam_mb = coding.lam.reshape(rows, cols) if cfg.aq else lam
     cur_y = cur_y8.astype(np.float64)
     cur_uv = cur_uv8.astype(np.float64)
-    frame = _empty_frame(cfg, entry.kind, entry.depth)
     chooser = _intra_chooser(cur_y, cur_uv, frame, cfg, coding, p)
     if entry.kind == _I:
         return frame, chooser
@@ -1634,7 +1704,7 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
         where = np.isfinite(side)
         if best_j is not None:  # exact early termination: only where the candidate's least possible cost beats the best so far
             where &= _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, 1.0 + side) < best_j
-        j = _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], 1.0, where) + lam * side
+        j = _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg, coding, p["inter_rounding"], 1.0, where) + lam_mb * side
         better = everywhere if best_j is None else j < best_j
         best_j = j if best_j is None else np.where(better, j, best_j)
         best_y = pred_y if best_y is None else np.where(_spread(better, b), pred_y, best_y)
@@ -1660,8 +1730,17 @@ def _decide_frame(cur_y8, cur_uv8, entry: _Coded, l0: list[_Reference], l1: list
     frame.chroma[:] = chroma * inter
     if cfg.tsplit:
         _choose_transform_size(frame, cur_y, pred_y, cfg, coding, p["inter_rounding"])
-    _decide_skips(frame, cur_y, cur_uv, l0, l1, cfg, lam, best_j)
+    _decide_skips(frame, cur_y, cur_uv, l0, l1, cfg, lam_mb, best_j)
     return frame, chooser
+
+
+def _aq_offsets(y: np.ndarray, block: int, strength: float) -> np.ndarray:
+    """Adaptive quantisation: each macroblock's step offset [rows, cols] of the padded luma `y`, strength times
+    (the log2 of its variance less the frame's mean of those), rounded, within +-_DQ_MAX: flat blocks, where
+    errors show, get finer steps, busy ones coarser."""
+    log_var = np.log2(_as_blocks(y.astype(np.float64), block).var((1, 2)) + 1.0)
+    dq = np.clip(np.rint(strength * (log_var - log_var.mean())), -_DQ_MAX, _DQ_MAX).astype(np.int64)
+    return dq.reshape(y.shape[0] // block, y.shape[1] // block)
 
 
 def _mb_strip(plane: np.ndarray, size: int, chosen: np.ndarray) -> np.ndarray:
@@ -1682,13 +1761,14 @@ def _rd_floor(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, ext
 
     luma = floor(cur_y - pred_y, cfg.block)
     chroma = sum(floor(cur_uv[i] - pred_uv[i], cfg.block // 2) for i in (0, 1))
-    return (luma + chroma + coding.lam * extra_bits) * (1.0 - 1e-9)
+    return (luma + chroma + coding.lam_floor * extra_bits) * (1.0 - 1e-9)
 
 
 def _block_rd_floor(energy: np.ndarray, coding: _Coding) -> np.ndarray:
     """The least distortion + lam * bits `_code_blocks` can give a transform block of residual `energy`: dropped, its
     energy and one bit; coded, at least one nonzero level's bits and that bit."""
-    return np.minimum(energy, coding.lam * coding.bit_cost) + coding.lam
+    lam = coding.lam_floor
+    return np.minimum(energy, lam * coding.bit_cost) + lam
 
 
 def _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, rounding: float, mode_bits: float, where: np.ndarray) -> np.ndarray:
@@ -1703,8 +1783,9 @@ def _rd_cost(cur_y, cur_uv, pred_y, pred_uv, cfg: _Config, coding: _Coding, roun
         b = cfg.block
         planes = [_mb_strip(cur_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in cur_uv]),
                   _mb_strip(pred_y, b, chosen), np.stack([_mb_strip(c, b // 2, chosen) for c in pred_uv])]
-        _, _, dist, bits = _code_mb(*planes, cfg, coding, rounding)
-        j[chosen] = dist + coding.lam * (bits + mode_bits)
+        some = coding.at(chosen)
+        _, _, dist, bits = _code_mb(*planes, cfg, some, rounding)
+        j[chosen] = dist + some.lam * (bits + mode_bits)
     return j.reshape(where.shape)
 
 
@@ -1844,15 +1925,17 @@ def _choose_transform_size(frame: _Frame, cur_y: np.ndarray, pred_y: np.ndarray,
     half = replace(cfg, tsize=ts // 2)
     inter = np.flatnonzero(frame.modes.reshape(-1) == _INTER)
     blocks = _to_tblocks(cur_y - pred_y, cfg.block, ts)[inter]
-    big = frame.luma[inter]
-    error = _forward(blocks, ts) - big * _steps(cfg, coding.qy)
-    j_big = np.einsum("...i,...i->...", error, error).sum(-1) + coding.lam * (_bit_estimate(big, coding.bit_cost) + 1.0).sum(-1)
+    big, mine = frame.luma[inter], coding.at(inter)
+    error = _forward(blocks, ts) - big * _steps(cfg, mine.qy)
+    j_big = np.einsum("...i,...i->...", error, error).sum(-1) + mine.lam * (_bit_estimate(big, coding.bit_cost) + 1.0).sum(-1)
     quads = _quadrants(blocks, ts)
     floor = _block_rd_floor((quads * quads).sum((-1, -2)), coding).sum((-1, -2)) * (1.0 - 1e-9)
     tried = np.flatnonzero(floor < j_big)  # elsewhere the half-size transforms cannot cost less
     coef = _forward(quads[tried], ts // 2)
-    levels, d_small, b_small = _code_blocks(coef, _steps(half, coding.qy), rounding, coding.lam, coding.bit_cost, coding.rdoq)
-    better = (d_small + coding.lam * b_small).sum((-1, -2)) < j_big[tried]
+    some = mine.at(tried)
+    lam = _per_mb(some.lam, 2)
+    levels, d_small, b_small = _code_blocks(coef, _steps(half, some.qy, 2), rounding, lam, coding.bit_cost, coding.rdoq)
+    better = (d_small + lam * b_small).sum((-1, -2)) < j_big[tried]
     small = np.zeros(frame.small.size, bool)
     small[inter[tried[better]]] = True
     frame.small[:] = small.reshape(frame.small.shape)
@@ -1889,7 +1972,7 @@ def _block_skip_distortion(refs: list[_Reference], cfg: _Config, cur_y, cur_uv, 
     return np.vdot(luma, luma) + np.vdot(chroma, chroma)
 
 
-def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam: float, j_inter: np.ndarray) -> None:
+def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_Reference], cfg: _Config, lam, j_inter: np.ndarray) -> None:
     """In raster order (the vector predictors depend on the final field), turn inter macroblocks into
     skips (P: first reference, predicted vector; B: the directions its neighbours predict in, predicted
     vectors; no residual) where that costs no more. The skip distortions at the predictors of the field before any skip
@@ -1906,6 +1989,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
     # each macroblock reads only its own symbols, before it changes them: read them as lists, write the arrays after
     modes, dirs, refidx, split = frame.modes.tolist(), frame.dirs.tolist(), frame.refidx.tolist(), frame.split.tolist()
     vectors, coded, d_before, j_inter = [frame.mv0.tolist(), frame.mv1.tolist()], coded.tolist(), d_before.tolist(), j_inter.tolist()
+    lams = np.broadcast_to(lam, (rows, cols)).tolist()  # lam: the frame's, or one per macroblock [rows, cols]
     skipped = []  # (row, column, directions, past vector, future vector) of each skip
     for r in range(rows):
         for c in range(cols):
@@ -1924,7 +2008,7 @@ def _decide_skips(frame: _Frame, cur_y, cur_uv, l0: list[_Reference], l1: list[_
                 else:
                     sides = [x for x in range(len(refs)) if skip_dirs >> x & 1]
                     d_skip = _block_skip_distortion([refs[x] for x in sides], cfg, cur_y, cur_uv, r, c, [pmv[x] for x in sides])
-                skip = d_skip + lam <= j_inter[r][c]
+                skip = d_skip + lams[r][c] <= j_inter[r][c]
             used = dirs[r][c]
             if skip:
                 refidx[r][c] = 0  # the predictors of the macroblocks after it read it
@@ -2147,6 +2231,7 @@ class _Contexts:
     last_at: tuple[tuple[int, ...], ...]  # per category and zigzag position: the last-flag context
     mvd_mag: tuple[tuple[int, ...], ...]  # per component: the 6 magnitude contexts of `mvd`
     sub_mvd_mag: tuple[tuple[int, ...], ...]  # the same of `sub_mvd`
+    dq: int  # a macroblock's change of step offset (adaptive quantisation): the zero flag, then 3 magnitude contexts
 
 
 def _contexts(tsize: int, start: int = 0) -> _Contexts:
@@ -2156,7 +2241,7 @@ def _contexts(tsize: int, start: int = 0) -> _Contexts:
     npos = max(pos) + 1
     offsets = []
     total = start
-    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4), 5, 3, 9, 9, 3):
+    for size in (3, 3, 5, 3, 4, 9, 9, 6, 6, *([3 * npos] * 4), *([npos] * 4), *([10] * 4), 5, 3, 9, 9, 3, 4):
         offsets.append(total)
         total += size
     o = offsets
@@ -2165,7 +2250,7 @@ def _contexts(tsize: int, start: int = 0) -> _Contexts:
     last_at = tuple(tuple(s + q for q in pos) for s in o[13:17])
     return _Contexts(half.n if half else total, o[0], o[1], o[2], o[3], o[4], (o[5], o[6]), (o[7], o[8]), tuple(o[9:13]),
                      tuple(o[13:17]), tuple(o[17:21]), pos, o[21], o[22], (o[23], o[24]), o[25], half, sig_at, last_at,
-                     tuple(tuple(range(s + 3, s + 9)) for s in o[5:7]), tuple(tuple(range(s + 3, s + 9)) for s in o[23:25]))
+                     tuple(tuple(range(s + 3, s + 9)) for s in o[5:7]), tuple(tuple(range(s + 3, s + 9)) for s in o[23:25]), o[26])
 
 
 def _ac_block(coder, ctx: _Contexts, cat: int, levels: list[int]) -> None:
@@ -2350,6 +2435,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
     modes, imodes, dirs, refidx = frame.modes.tolist(), frame.imodes.tolist(), frame.dirs.tolist(), frame.refidx.tolist()
     mvs = [frame.mv0.tolist(), frame.mv1.tolist()]
     splits, smalls, subs = frame.split.tolist(), frame.small.tolist(), (frame.sub0, frame.sub1)  # sub-block vectors: read or written per split macroblock
+    dqs, last_dq = frame.dq.tolist(), 0  # step offsets, each coded as its change from the last macroblock's with levels
     n, n4 = ts * ts, ts * ts // 4
     # a small-transform block's levels: its four quadrants' zigzag orders one after the other
     small_order = (np.arange(4)[:, None] * n4 + _zigzag(ts // 2)).ravel() if cfg.tsplit else zz
@@ -2447,6 +2533,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
             if mode == _INTER and tsplit:
                 small = bit(ctx.small + int(c > 0 and smalls[r][c - 1]) + int(r > 0 and smalls[r - 1][c]), smalls[r][c])
             smalls[r][c] = small
+            any_coded = False
             for plane, kk, offset in ((0, k, 0), (1, kc, 0), (2, kc, kc * kc)):
                 grid = cbf[plane]
                 is_chroma = plane > 0
@@ -2457,6 +2544,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                     grid[ty][tx] = flag
                     if not flag:
                         continue
+                    any_coded = True
                     lv = listed[is_chroma][m, offset + j] if enc else [0] * n
                     if small and plane == 0:
                         quads = [lv[q * n4 : (q + 1) * n4] for q in range(4)]
@@ -2467,6 +2555,11 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
                         _ac_block(coder, ctx, 2 * is_chroma + (not intra), lv)
                         if not enc:
                             decoded[is_chroma].append((m, offset + j, lv))
+            if cfg.aq and any_coded:
+                dq = last_dq + _signed(coder, ctx.dq, (ctx.dq + 1, ctx.dq + 2, ctx.dq + 3), dqs[r][c] - last_dq if enc else None, 4, 0)
+                if abs(dq) > _DQ_MAX:
+                    raise ValueError(f"hybrid: a macroblock's step offset {dq} lies outside +-{_DQ_MAX} (corrupt stream)")
+                dqs[r][c] = last_dq = dq
     if enc:
         coder.flush()  # one frame's bins at a time
         return frame
@@ -2489,6 +2582,7 @@ def _ac_frame(coder, ctx: _Contexts, cfg: _Config, frame: _Frame, nrefs: int) ->
         frame.sub0,
         frame.sub1,
         np.array(smalls, bool),
+        np.array(dqs, np.int64),
     )
 
 
