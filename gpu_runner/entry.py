@@ -40,6 +40,7 @@ import traceback
 from pathlib import Path
 
 from aiv.aws.prices import GpuPrice, price_from_env
+from aiv.codec.device import DEVICE_CHOICES, resolve_device
 from aiv.codec.sandbox import isolation_report
 from aiv.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, default_cache_dir
 from aiv.cost_arithmetic import with_job_seconds
@@ -73,26 +74,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda"),
+        choices=DEVICE_CHOICES,
         default="auto",
         help="where candidates run (their DEVICE) and SSIM is computed; auto: cuda where torch finds a CUDA "
         "device, else cpu with a warning among the experiment's events (default)",
     )
     return parser.parse_args(argv)
-
-
-def job_device(requested: str) -> str:
-    """The device the job evaluates on: `requested`, or for "auto" cuda where torch finds a CUDA device, else cpu.
-    UsageError when cuda is requested and there is none."""
-    if requested == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if requested == "cuda":
-        raise UsageError(f"--device cuda: torch {torch.__version__} finds no CUDA device on this machine")
-    return "cpu"
 
 
 def open_lab(store: Path | None, corpus: str = "") -> Lab:
@@ -237,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     lab, price = None, None
     try:
-        lab = dataclasses.replace(open_lab(args.store, args.corpus), device=job_device(args.device))
+        lab = dataclasses.replace(open_lab(args.store, args.corpus), device=resolve_device(args.device))
         price = price_from_env()
         output = earlier_result(lab, args.experiment_id)
         if output is None:

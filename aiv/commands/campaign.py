@@ -11,6 +11,7 @@ from pathlib import Path
 from aiv.commands.common import (
     EXIT_OK,
     add_anchor_arguments,
+    add_device_argument,
     add_json_argument,
     add_store_argument,
     default_cache_dir,
@@ -75,6 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_anchor_arguments(parser)
     parser.add_argument("--vmaf", action="store_true", help="also measure VMAF (slower)")
+    add_device_argument(parser)
     parser.add_argument(
         "--timeout", type=float, default=DEFAULTS.timeout_s, metavar="S", help="seconds per encode or decode"
     )
@@ -137,6 +139,7 @@ def recovery_command(path: Path, settings: CampaignSettings, timeout_s: float, a
 
 
 def run(args: argparse.Namespace) -> int:
+    from aiv.codec.device import resolve_device
     from aiv.codec.sandbox import weak_sandbox_reason
     from aiv.commands.browse import print_leaderboard
     from aiv.errors import UsageError
@@ -183,8 +186,10 @@ def run(args: argparse.Namespace) -> int:
     }
     make_proposer = proposer_factory(model=args.model, bedrock=args.bedrock, claude_limits=limits)
     make_proposer(proposer)  # a missing key or unknown model fails here, before anything runs
+    device = resolve_device(args.device)  # so does cuda without a CUDA device
     path = store_path(args.store)
     lab = open_local_lab(path, settings, make_proposer, cache_dir=default_cache_dir())
+    lab.device = device
     options = RunOptions(
         iterations=args.iterations,
         proposer=proposer,

@@ -68,6 +68,20 @@ def parse_crfs(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"takes whole numbers separated by commas, got {text!r}") from exc
 
 
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """The option that chooses where candidates run (aiv/codec/device.py) and SSIM is computed."""
+    from aiv.codec.device import DEVICE_CHOICES
+
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="cpu",
+        help="where candidates run (their module attribute DEVICE; on cuda every sandboxed process starts CUDA "
+        "before the codec's clock) and where SSIM is computed; auto: cuda where torch finds a CUDA device "
+        "(default cpu)",
+    )
+
+
 def add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose the x264/x265 anchors' CRF points and speed preset."""
     crfs = ",".join(str(crf) for crf in DEFAULT_ANCHOR_CRFS)

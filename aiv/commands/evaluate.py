@@ -13,6 +13,7 @@ from aiv.commands.common import (
     EXIT_OK,
     add_anchor_arguments,
     add_clip_arguments,
+    add_device_argument,
     add_json_argument,
     default_cache_dir,
     load_clip_arguments,
@@ -68,13 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-vmaf", action="store_true", help="skip VMAF (its BD-rates become not comparable)")
     parser.add_argument("--no-cache", action="store_true", help="re-encode the anchors instead of using the cache")
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        choices=("cpu", "cuda"),
-        help="where the codec runs (its module attribute DEVICE; cuda starts CUDA in each sandboxed process "
-        "and fails without a CUDA device) and where SSIM runs",
-    )
+    add_device_argument(parser)
     parser.add_argument(
         "--trust",
         action="store_true",
@@ -88,6 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aiv.codec.contract import load_codec
+    from aiv.codec.device import resolve_device
     from aiv.codec.policy import PolicyViolation, check_policy
     from aiv.codec.sandbox import Limits, weak_sandbox_reason
     from aiv.evaluate import EvalSettings, check_measurable, evaluate, refused_record, write_result
@@ -103,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         anchor_preset=args.anchor_preset,
         vmaf=not args.no_vmaf,
         keep_artifacts=args.keep_artifacts,
-        device=args.device,
+        device=resolve_device(args.device),
         cache_dir=None if args.no_cache else default_cache_dir(),
         limits=Limits(timeout_s=args.timeout, memory_mb=args.memory_mb),
     )

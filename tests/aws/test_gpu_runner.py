@@ -299,14 +299,6 @@ NO_CUDA = pytest.mark.skipif(
 
 
 @NO_CUDA
-def test_the_job_device_is_cuda_only_where_torch_finds_one():
-    assert entry.job_device("cpu") == "cpu"
-    assert entry.job_device("auto") == "cpu"
-    with pytest.raises(entry.UsageError, match="--device cuda: torch .* finds no CUDA device"):
-        entry.job_device("cuda")
-
-
-@NO_CUDA
 def test_a_batch_job_without_a_gpu_says_so_loudly(aws, lab, tiny_codec_source, monkeypatch, capsys):
     experiment_id = add_candidate(lab.experiments, lab.artifacts, tiny_codec_source, "validating")
     entry.note_device(lab, experiment_id)  # not on Batch: a CPU run is what was asked for
